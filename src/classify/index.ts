@@ -1,0 +1,160 @@
+// classify: request-target + body -> Operation. Unknown routes are refused here (deny by default).
+import { GatewayError } from "../errors.js";
+import type { RequestTarget } from "../receive/target.js";
+import type { Operation, OperationIds, RiskClass } from "./operation.js";
+import { BLOCKED_PREFIXES, ROUTES, type RouteSpec } from "./routes.js";
+
+export type { Operation, RiskClass } from "./operation.js";
+
+const RISK_ORDER: RiskClass[] = ["read", "write", "execute", "steer-state"];
+
+export interface RouteMatch {
+  spec: RouteSpec;
+  ids: OperationIds;
+}
+
+/** Matches method + path against the route table, before any body is read. */
+export function matchRoute(method: string, target: RequestTarget): RouteMatch {
+  const path = target.path;
+  for (const blocked of BLOCKED_PREFIXES) {
+    if (path === blocked.prefix || path.startsWith(`${blocked.prefix}/`)) {
+      throw new GatewayError(403, "PC_BLOCKED_ROUTE", `${blocked.reason}.`);
+    }
+  }
+  let pathKnown = false;
+  for (const spec of ROUTES) {
+    const ids = matchPattern(spec.pattern, target.segments);
+    if (!ids) continue;
+    pathKnown = true;
+    if (spec.method === method) return { spec, ids };
+  }
+  if (pathKnown) {
+    throw new GatewayError(405, "PC_UNKNOWN_ROUTE", `${method} is not an allowed method for ${path}.`);
+  }
+  throw new GatewayError(404, "PC_UNKNOWN_ROUTE", `${method} ${path} is not a LangGraph API route Portcullis forwards.`);
+}
+
+function matchPattern(pattern: string, segments: string[]): OperationIds | undefined {
+  const parts = pattern.slice(1).split("/");
+  if (parts.length !== segments.length) return undefined;
+  const ids: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i += 1) {
+    const part = parts[i]!;
+    const segment = segments[i]!;
+    if (part.startsWith(":")) {
+      if (segment === "") return undefined;
+      ids[part.slice(1)] = segment;
+    } else if (part !== segment) {
+      return undefined;
+    }
+  }
+  return ids;
+}
+
+/** Completes the Operation once the body is known: run bodies and v2 commands change the risk. */
+export function classifyOperation(match: RouteMatch, target: RequestTarget, body: unknown): Operation {
+  const { spec, ids } = match;
+  const operation: Operation = {
+    route: spec.route,
+    resource: spec.resource,
+    action: spec.action,
+    risk: spec.risk,
+    response: spec.response,
+    ids: { ...ids },
+    assistant_ids: [],
+    risk_reasons: [],
+  };
+  if (spec.runBody === "single") classifyRunBody(operation, body);
+  if (spec.runBody === "batch") {
+    if (!Array.isArray(body)) throw badBody("/runs/batch takes a JSON array of runs");
+    for (const run of body) classifyRunBody(operation, run);
+  }
+  if (spec.route === "threads.create" && hasEntries(field(body, "supersteps"))) {
+    raise(operation, "steer-state", "supersteps", "state:write");
+  }
+  if (spec.route === "runs.join_stream" && isTruthyFlag(target.query.getAll("cancel_on_disconnect"))) {
+    raise(operation, "write", "cancel_on_disconnect", "runs:cancel");
+  }
+  if (spec.route === "protocol.command") classifyProtocolCommand(operation, body);
+  return operation;
+}
+
+function classifyRunBody(operation: Operation, body: unknown): void {
+  if (!isObject(body)) throw badBody("a run body must be a JSON object");
+  const assistantId = body.assistant_id;
+  if (typeof assistantId === "string") {
+    operation.assistant_ids.push(assistantId);
+    operation.ids.assistant_id ??= assistantId;
+  }
+  const command = body.command;
+  if (isObject(command)) {
+    // command.update / command.goto write state or jump past an interrupt (langgraph-api.md §8).
+    if (command.update != null) raise(operation, "steer-state", "command.update", "state:write");
+    if (command.goto != null) raise(operation, "steer-state", "command.goto", "state:write");
+    if (command.resume != null) operation.risk_reasons.push("command.resume");
+  }
+  if (body.checkpoint != null || body.checkpoint_id != null) {
+    raise(operation, "steer-state", "checkpoint", "state:write");
+  }
+  if (body.input === null && operation.ids.thread_id) operation.risk_reasons.push("input:null");
+  if (body.webhook != null) operation.risk_reasons.push("webhook");
+  const onDisconnect = body.on_disconnect;
+  if (onDisconnect === "cancel" || onDisconnect === "continue") operation.on_disconnect = onDisconnect;
+}
+
+// v2 `/threads/{id}/commands`: the JSON-RPC-like method decides what the request does.
+function classifyProtocolCommand(operation: Operation, body: unknown): void {
+  if (!isObject(body) || typeof body.method !== "string") throw badBody("a protocol command needs a string 'method'");
+  const params = isObject(body.params) ? body.params : {};
+  switch (body.method) {
+    case "run.start":
+      raise(operation, "execute", "run.start", "runs:create");
+      if (typeof params.assistant_id === "string") {
+        operation.assistant_ids.push(params.assistant_id);
+        operation.ids.assistant_id = params.assistant_id;
+      }
+      return;
+    case "input.respond":
+      raise(operation, "execute", "input.respond", "runs:create");
+      if (params.update != null) raise(operation, "steer-state", "input.respond.update", "state:write");
+      if (params.goto != null) raise(operation, "steer-state", "input.respond.goto", "state:write");
+      return;
+    case "state.get":
+    case "agent.getTree":
+    case "subscription.subscribe":
+    case "subscription.unsubscribe":
+    case "subscription.reconnect":
+      operation.action = body.method.startsWith("state") ? "state:read" : "threads:read";
+      return;
+    default:
+      throw badBody(`unknown protocol command method '${body.method}'`);
+  }
+}
+
+function raise(operation: Operation, risk: RiskClass, reason: string, action: string): void {
+  operation.risk_reasons.push(reason);
+  if (RISK_ORDER.indexOf(risk) > RISK_ORDER.indexOf(operation.risk)) {
+    operation.risk = risk;
+    operation.action = action;
+  }
+}
+
+function isTruthyFlag(values: string[]): boolean {
+  return values.some((value) => !["", "0", "false", "no"].includes(value.toLowerCase()));
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function field(body: unknown, name: string): unknown {
+  return isObject(body) ? body[name] : undefined;
+}
+
+function hasEntries(value: unknown): boolean {
+  return Array.isArray(value) && value.length > 0;
+}
+
+function badBody(message: string): GatewayError {
+  return new GatewayError(400, "PC_BAD_REQUEST", `Refused: ${message}.`);
+}

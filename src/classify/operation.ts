@@ -1,0 +1,46 @@
+// What a request does, in LangGraph's terms. Every later stage (policy, approvals, masking,
+// the ledger) reasons about an Operation, never about raw paths.
+
+/** execute: starts, schedules or resumes graph execution. steer-state: writes graph state or
+ * steers execution outside a normal run (state writes, command.goto/update, supersteps, forks).
+ * write: any other change. read: no change, content may still need masking. */
+export type RiskClass = "execute" | "steer-state" | "write" | "read";
+
+export type Resource =
+  | "assistants"
+  | "threads"
+  | "state"
+  | "runs"
+  | "crons"
+  | "store"
+  | "server"
+  | "protocol";
+
+/** How the upstream answers: the respond stage picks a relay from this and the response type. */
+export type ResponseKind = "json" | "sse" | "wait" | "empty";
+
+export interface OperationIds {
+  thread_id?: string;
+  run_id?: string;
+  assistant_id?: string;
+  cron_id?: string;
+  checkpoint_id?: string;
+  namespace?: string;
+}
+
+export interface Operation {
+  /** Stable name of the route, e.g. "runs.stream", used by policy and in the audit record. */
+  route: string;
+  resource: Resource;
+  /** Policy verb in resource:verb form, e.g. "runs:create", "state:write". */
+  action: string;
+  risk: RiskClass;
+  response: ResponseKind;
+  ids: OperationIds;
+  /** Assistant ids a run body targets (several for /runs/batch). */
+  assistant_ids: string[];
+  /** Why the risk is higher than the route's default, e.g. "command.goto". */
+  risk_reasons: string[];
+  /** For run creation: the client's on_disconnect choice (langgraph-api.md §2). */
+  on_disconnect?: "cancel" | "continue";
+}

@@ -1,0 +1,121 @@
+// The configuration file's schema: the single source for validation, defaults, the generated
+// JSON Schema (schema/portcullis.config.schema.json) and the TypeScript type.
+import { z } from "zod";
+
+// Headers that carry client credentials or steer LangGraph's own auth: never forwardable.
+export const NEVER_FORWARDED_HEADERS = ["authorization", "x-api-key", "cookie", "x-auth-scheme", "proxy-authorization"];
+
+const secretSource = z
+  .union([
+    z.strictObject({ env: z.string().min(1).describe("Name of an environment variable holding the secret") }),
+    z.strictObject({ file: z.string().min(1).describe("Path of a file holding the secret (trailing newline ignored)") }),
+  ])
+  .describe("Where a secret is read from. Secrets are never written in the config file itself.");
+
+const headerName = z
+  .string()
+  .regex(/^[A-Za-z0-9-]+$/, "must be an HTTP header name")
+  .transform((name) => name.toLowerCase());
+
+const serviceAccount = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "lowercase letters, digits, '.', '_' or '-', at most 63"),
+  key_sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "must be the 64-hex-digit SHA-256 of the key (see `portcullis keys create`)")
+    .describe("SHA-256 of the API key; the key itself is never stored"),
+  owner: z.string().optional().describe("Person or team responsible for this account"),
+  groups: z.array(z.string()).default([]),
+  expires_at: z.iso.datetime({ offset: true }).optional().describe("After this instant the key is refused"),
+});
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().default("127.0.0.1"),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .prefault({}),
+  public_url: z.url().optional().describe("URL clients use to reach the gateway, shown in start-up output"),
+  upstream: z.strictObject({
+    url: z.url().describe("Base URL of the LangGraph / Agent Server, reachable only from the gateway"),
+    credential: z
+      .strictObject({
+        header: headerName.default("x-api-key"),
+        scheme: z.enum(["none", "bearer"]).default("none").describe("'bearer' sends 'Authorization: Bearer <secret>'"),
+        secret: secretSource,
+      })
+      .optional()
+      .describe("Credential the gateway adds to every upstream request; clients never hold it"),
+    forward_headers: z
+      .array(headerName)
+      .default([])
+      .refine((names) => names.every((n) => !NEVER_FORWARDED_HEADERS.includes(n)), {
+        message: `may not include ${NEVER_FORWARDED_HEADERS.join(", ")}`,
+      })
+      .describe("Client headers forwarded upstream besides the built-in safe set (JS copies x-* headers into config.configurable)"),
+    connect_timeout_ms: z.number().int().positive().default(5_000),
+    response_timeout_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(300_000)
+      .describe("Longest wait for upstream response headers"),
+  }),
+  identity: z
+    .strictObject({
+      service_accounts: z.array(serviceAccount).default([]),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      max_body_bytes: z.number().int().positive().default(10 * 1024 * 1024),
+    })
+    .prefault({}),
+  streaming: z
+    .strictObject({
+      heartbeat_ms: z
+        .number()
+        .int()
+        .positive()
+        .default(15_000)
+        .describe("SSE comment sent downstream after this long without an event"),
+      wait_keepalive_ms: z
+        .number()
+        .int()
+        .positive()
+        .default(1_000)
+        .describe("Newline sent on /runs/wait while no result has started"),
+    })
+    .prefault({}),
+  cors: z
+    .strictObject({
+      allow_origins: z.array(z.string()).default([]).describe("Exact origins, e.g. https://smith.langchain.com"),
+      allow_private_network: z.boolean().default(false).describe("Answer Chrome's private-network preflight"),
+      max_age_s: z.number().int().nonnegative().default(600),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      file: z.string().default(".portcullis/audit.jsonl").describe("Append-only audit record file"),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      drain_ms: z.number().int().nonnegative().default(30_000).describe("How long live streams may finish on shutdown"),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    })
+    .prefault({}),
+});
+
+export type PortcullisConfig = z.output<typeof configSchema>;
+export type PortcullisConfigInput = z.input<typeof configSchema>;
+export type ServiceAccountConfig = z.output<typeof serviceAccount>;
+export type SecretSource = z.output<typeof secretSource>;
+
+export function configJsonSchema(): object {
+  return z.toJSONSchema(configSchema, { io: "input" });
+}

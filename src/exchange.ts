@@ -1,0 +1,35 @@
+// One client request as it moves through the pipeline, with what each stage learned about it.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Decision } from "./authorize/index.js";
+import type { Operation } from "./classify/index.js";
+import type { Identity } from "./identify/identity.js";
+import type { RequestTarget } from "./receive/target.js";
+import type { Outcome } from "./record/auditRecord.js";
+
+export interface Exchange {
+  readonly id: string;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly startedAt: number;
+  target?: RequestTarget;
+  identity?: Identity;
+  operation?: Operation;
+  decision?: Decision;
+  bytesIn: number;
+  bytesOut: number;
+  upstreamHeadersMs?: number;
+  events: Record<string, number>;
+  runId?: string;
+  /** Aborts the upstream request: client gone (when the run should not outlive it) or shutdown. */
+  readonly upstreamAbort: AbortController;
+  /** The request record was written and the request forwarded. */
+  admitted?: boolean;
+  clientGone: boolean;
+  shuttingDown: boolean;
+  outcome: Outcome;
+  error?: string;
+}
+
+export function elapsedMs(exchange: Exchange): number {
+  return Math.round((performance.now() - exchange.startedAt) * 1000) / 1000;
+}

@@ -1,0 +1,66 @@
+// The one HTTP client to the LangGraph server: a keep-alive undici pool.
+import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
+import { GatewayError } from "../errors.js";
+
+export interface UpstreamRequest {
+  method: string;
+  /** Canonical path plus raw query string. */
+  pathAndQuery: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+}
+
+export class UpstreamClient {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+
+  constructor(
+    readonly url: URL,
+    options: { connectTimeoutMs: number; responseTimeoutMs: number },
+  ) {
+    this.basePath = url.pathname.replace(/\/$/, "");
+    this.pool = new Pool(url.origin, {
+      connect: { timeout: options.connectTimeoutMs },
+      headersTimeout: options.responseTimeoutMs,
+      // Runs can be quiet for minutes between events; downstream heartbeats cover the client side.
+      bodyTimeout: 0,
+      keepAliveTimeout: 30_000,
+    });
+  }
+
+  async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    try {
+      return await this.pool.request({
+        method: request.method as Dispatcher.HttpMethod,
+        path: `${this.basePath}${request.pathAndQuery}`,
+        headers: request.headers,
+        body: request.body,
+        signal: request.signal,
+      });
+    } catch (error) {
+      throw upstreamFailure(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  async destroy(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+function upstreamFailure(error: unknown): unknown {
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.ConnectTimeoutError) {
+    return new GatewayError(504, "PC_UPSTREAM_TIMEOUT", "The LangGraph server did not answer in time.", { cause: error });
+  }
+  if (error instanceof Error && error.name === "AbortError") return error;
+  return new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", `The LangGraph server is unreachable (${describe(error)}).`, { cause: error });
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  return code ?? (error instanceof Error ? error.message : String(error));
+}

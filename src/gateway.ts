@@ -1,0 +1,129 @@
+// Builds a running gateway from a validated config: the HTTP server, the pipeline behind it,
+// health endpoints and graceful shutdown.
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { pino, type Logger } from "pino";
+import { readSecret } from "./config/load.js";
+import type { PortcullisConfig } from "./config/schema.js";
+import { GatewayError } from "./errors.js";
+import type { UpstreamCredential } from "./forward/headers.js";
+import { UpstreamClient } from "./forward/upstream.js";
+import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
+import { RequestPipeline } from "./pipeline.js";
+import type { AuditSink } from "./record/auditRecord.js";
+import { JsonlAuditSink } from "./record/jsonlSink.js";
+
+export interface Gateway {
+  /** Base URL the gateway listens on, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  readonly server: Server;
+  readonly pipeline: RequestPipeline;
+  /** Stops accepting, lets live streams finish for shutdown.drain_ms, then ends them. */
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  logger?: Logger;
+  /** Replaces the configured audit sink (tests use it to make the sink fail). */
+  audit?: AuditSink;
+}
+
+export async function startGateway(config: PortcullisConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" } });
+  const upstreamCredential = await resolveUpstreamCredential(config);
+  const audit = options.audit ?? (await JsonlAuditSink.open(config.audit.file));
+  const upstreamUrl = new URL(config.upstream.url);
+  const upstream = new UpstreamClient(upstreamUrl, {
+    connectTimeoutMs: config.upstream.connect_timeout_ms,
+    responseTimeoutMs: config.upstream.response_timeout_ms,
+  });
+
+  let ready = true;
+  const pipeline = new RequestPipeline({
+    serviceAccounts: new ServiceAccountKeys(config.identity.service_accounts),
+    upstream,
+    upstreamCredential,
+    forwardHeaders: config.upstream.forward_headers,
+    audit,
+    log,
+    cors: {
+      allowOrigins: config.cors.allow_origins,
+      allowPrivateNetwork: config.cors.allow_private_network,
+      maxAgeS: config.cors.max_age_s,
+    },
+    maxBodyBytes: config.limits.max_body_bytes,
+    heartbeatMs: config.streaming.heartbeat_ms,
+    waitKeepaliveMs: config.streaming.wait_keepalive_ms,
+    localEndpoints: {
+      "/healthz": () => ({ status: 200, json: { status: "ok" } }),
+      "/readyz": () => (ready ? { status: 200, json: { status: "ready" } } : { status: 503, json: { status: "draining" } }),
+    },
+  });
+
+  const server = createServer({ requestTimeout: 0 }, (req, res) => {
+    void pipeline.handle(req, res);
+  });
+  // The WebSocket transport of protocol v2 carries run.start / input.respond messages the
+  // gateway does not inspect yet, so it is refused (docs/design/001-protocol-v2.md).
+  server.on("upgrade", (req, socket) => {
+    void pipeline.refuseConnection(
+      req,
+      socket,
+      new GatewayError(501, "PC_UNSUPPORTED_PROTOCOL", "Refused: WebSocket upgrades are not proxied; use the HTTP streaming API (protocol v2 over SSE or the run stream endpoints)."),
+    );
+  });
+  // Requests Node's HTTP parser rejects (conflicting Content-Length / Transfer-Encoding, bad
+  // header syntax, oversized headers) never reach the pipeline; record them here.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (error.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    void pipeline.refuseConnection(undefined, socket, new GatewayError(400, "PC_BAD_REQUEST", `Refused: malformed HTTP request (${error.code ?? error.message}).`));
+  });
+
+  server.listen(config.listen.port, config.listen.host);
+  await once(server, "listening");
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  log.info({ url, upstream: upstreamUrl.origin }, "portcullis listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      ready = false;
+      pipeline.draining = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await settled(pipeline, config.shutdown.drain_ms);
+      for (const exchange of pipeline.active) {
+        exchange.shuttingDown = true;
+        exchange.upstreamAbort.abort();
+      }
+      await settled(pipeline, 2_000);
+      server.closeAllConnections();
+      await stopped;
+      await upstream.destroy();
+      await audit.close();
+      log.info("portcullis stopped");
+    })();
+    return closing;
+  };
+  return { url, server, pipeline, close };
+}
+
+async function resolveUpstreamCredential(config: PortcullisConfig): Promise<UpstreamCredential | undefined> {
+  const credential = config.upstream.credential;
+  if (!credential) return undefined;
+  const secret = await readSecret(credential.secret, "upstream.credential.secret");
+  return { header: credential.scheme === "bearer" ? "authorization" : credential.header, value: credential.scheme === "bearer" ? `Bearer ${secret}` : secret };
+}
+
+async function settled(pipeline: RequestPipeline, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (pipeline.active.size > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

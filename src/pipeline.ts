@@ -1,0 +1,294 @@
+// The request pipeline: every stage a request passes through, in order, in one place.
+//
+//   receive → identify → classify → authorize → record (admit) → forward → respond → record (complete)
+//
+// Each stage lives in the folder of the same name. A stage refuses a request by throwing a
+// GatewayError; the refusal is recorded and answered here, so no stage can forget either.
+// Stages still to come plug in between authorize and forward (approve, mask the request) and
+// inside respond (mask each event).
+import { randomUUID } from "node:crypto";
+import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import { authorizeOperation } from "./authorize/index.js";
+import { classifyOperation, matchRoute } from "./classify/index.js";
+import { GatewayError } from "./errors.js";
+import { elapsedMs, type Exchange } from "./exchange.js";
+import { upstreamRequestHeaders, type UpstreamCredential } from "./forward/headers.js";
+import type { UpstreamClient } from "./forward/upstream.js";
+import type { Identity } from "./identify/identity.js";
+import type { ServiceAccountKeys } from "./identify/serviceAccounts.js";
+import { readJsonBody } from "./receive/body.js";
+import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
+import { parseRequestTarget } from "./receive/target.js";
+import type { AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
+import { relayResponse, sendGatewayError } from "./respond/index.js";
+
+/** Answered by the gateway itself (health probes, CORS preflights); never forwarded. */
+export interface LocalAnswer {
+  status: number;
+  headers?: OutgoingHttpHeaders;
+  json?: unknown;
+}
+
+export interface PipelineDeps {
+  localEndpoints: Record<string, () => LocalAnswer>;
+  serviceAccounts: ServiceAccountKeys;
+  upstream: UpstreamClient;
+  upstreamCredential?: UpstreamCredential;
+  forwardHeaders: string[];
+  audit: AuditSink;
+  log: Logger;
+  cors: CorsSettings;
+  maxBodyBytes: number;
+  heartbeatMs: number;
+  waitKeepaliveMs: number;
+}
+
+export class RequestPipeline {
+  /** Requests in flight, for draining on shutdown. */
+  readonly active = new Set<Exchange>();
+  /** Set on shutdown: new requests are refused while live ones finish. */
+  draining = false;
+
+  constructor(private readonly deps: PipelineDeps) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const exchange = this.open(req, res);
+    const responseHeaders = { ...corsHeaders(req, this.deps.cors), "x-request-id": exchange.id };
+    try {
+      // receive: one canonical path, classified and forwarded alike
+      exchange.target = parseRequestTarget(req.url);
+      if (this.draining) throw new GatewayError(503, "PC_SHUTTING_DOWN", "Refused: Portcullis is shutting down; retry shortly.");
+      const local = this.localAnswer(exchange);
+      if (local) return await this.answerLocally(exchange, local, responseHeaders);
+      // identify: credentials are checked before any body is read
+      exchange.identity = this.deps.serviceAccounts.identify(req.headers);
+      // classify: route first (unknown routes never get their body read), then the body
+      const route = matchRoute(req.method ?? "", exchange.target);
+      const body = await readJsonBody(req, this.deps.maxBodyBytes);
+      exchange.bytesIn = body.bytes;
+      exchange.operation = classifyOperation(route, exchange.target, body.json);
+      // authorize
+      exchange.decision = authorizeOperation(exchange.identity, exchange.operation);
+      if (exchange.decision.effect === "deny") {
+        throw new GatewayError(403, "PC_FORBIDDEN", `Refused: ${exchange.decision.reason ?? "not allowed"} (rule ${exchange.decision.rule}).`);
+      }
+      // record (admit): written before anything is forwarded; no record, no request
+      await this.recordAdmitted(exchange);
+      // forward: the inspected JSON is what LangGraph receives (duplicate keys resolved once)
+      const upstreamResponse = await this.deps.upstream.send({
+        method: req.method!,
+        pathAndQuery: `${exchange.target.path}${exchange.target.search}`,
+        headers: upstreamRequestHeaders(req.headers, {
+          forwardHeaders: this.deps.forwardHeaders,
+          credential: this.deps.upstreamCredential,
+          requestId: exchange.id,
+          hasBody: body.json !== undefined,
+        }),
+        body: body.json === undefined ? undefined : JSON.stringify(body.json),
+        signal: exchange.upstreamAbort.signal,
+      });
+      exchange.upstreamHeadersMs = elapsedMs(exchange);
+      // respond
+      await relayResponse(exchange, upstreamResponse, {
+        upstreamUrl: this.deps.upstream.url,
+        heartbeatMs: this.deps.heartbeatMs,
+        waitKeepaliveMs: this.deps.waitKeepaliveMs,
+        extraHeaders: responseHeaders,
+      });
+    } catch (error) {
+      await this.refuse(exchange, error, responseHeaders);
+    } finally {
+      // record (complete)
+      await this.recordCompleted(exchange);
+      this.active.delete(exchange);
+    }
+  }
+
+  private localAnswer(exchange: Exchange): LocalAnswer | undefined {
+    const req = exchange.req;
+    if (isPreflight(req)) {
+      const headers = preflightHeaders(req, this.deps.cors);
+      if (!headers) throw new GatewayError(403, "PC_FORBIDDEN", "Refused: this origin is not in cors.allow_origins.");
+      return { status: 204, headers };
+    }
+    const endpoint = this.deps.localEndpoints[exchange.target!.path];
+    return endpoint && req.method === "GET" ? endpoint() : undefined;
+  }
+
+  private async answerLocally(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders): Promise<void> {
+    const body = answer.json === undefined ? "" : JSON.stringify(answer.json);
+    await this.appendOrLog(exchange, {
+      ...this.requestRecord(exchange),
+      decision: { effect: "allow", rule: "gateway:local-endpoint" },
+      status: answer.status,
+    });
+    exchange.res.writeHead(answer.status, {
+      ...headers,
+      ...answer.headers,
+      ...(body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {}),
+      "cache-control": "no-store",
+    });
+    exchange.res.end(body);
+  }
+
+  /** Refusals at the connection level (protocol upgrades, unparseable HTTP) still leave a record. */
+  async refuseConnection(req: IncomingMessage | undefined, socket: Duplex & { remoteAddress?: string }, error: GatewayError): Promise<void> {
+    const id = randomUUID();
+    const record: RequestRecord = {
+      type: "request",
+      request_id: id,
+      time: new Date().toISOString(),
+      client: { address: socket.remoteAddress ?? null, user_agent: req?.headers["user-agent"] ?? null },
+      method: req?.method ?? "",
+      path: String(req?.url ?? "").slice(0, 2048),
+      identity: null,
+      operation: null,
+      decision: { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
+      status: error.status,
+      error: error.code,
+    };
+    await this.deps.audit.append(record).catch((auditError: unknown) => {
+      this.deps.log.error({ err: auditError, request_id: id }, "audit record of a refused connection could not be written");
+    });
+    this.deps.log.info({ request_id: id, status: error.status, error: error.code }, "connection refused");
+    if (socket.writable) {
+      const body = JSON.stringify(error.toJSON(id));
+      socket.end(
+        `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+  }
+
+  private open(req: IncomingMessage, res: ServerResponse): Exchange {
+    const exchange: Exchange = {
+      id: randomUUID(),
+      req,
+      res,
+      startedAt: performance.now(),
+      bytesIn: 0,
+      bytesOut: 0,
+      events: {},
+      upstreamAbort: new AbortController(),
+      clientGone: false,
+      shuttingDown: false,
+      outcome: "ok",
+    };
+    res.once("close", () => {
+      if (!res.writableFinished) {
+        exchange.clientGone = true;
+        if (exchange.outcome === "ok") exchange.outcome = "client_aborted";
+      }
+    });
+    this.active.add(exchange);
+    return exchange;
+  }
+
+  /** A refusal before forwarding is one request record; a failure after it ends the exchange. */
+  private async refuse(exchange: Exchange, error: unknown, headers: OutgoingHttpHeaders): Promise<void> {
+    const gatewayError = toGatewayError(error, exchange, this.deps.log);
+    exchange.error = gatewayError.code;
+    if (!exchange.admitted) {
+      await this.recordRefused(exchange, gatewayError);
+      // The body of a refused request is not read; close the connection rather than drain it.
+      if (!exchange.req.complete) exchange.res.setHeader("connection", "close");
+    } else if (exchange.outcome === "ok") {
+      exchange.outcome = gatewayError.code === "PC_SHUTTING_DOWN" ? "shutdown" : gatewayError.code === "PC_CLIENT_CLOSED" ? "client_aborted" : "upstream_failed";
+    }
+    sendGatewayError(exchange, gatewayError, headers);
+  }
+
+  private async recordAdmitted(exchange: Exchange): Promise<void> {
+    try {
+      await this.deps.audit.append(this.requestRecord(exchange));
+      exchange.admitted = true;
+    } catch (error) {
+      this.deps.log.error({ err: error, request_id: exchange.id }, "audit record could not be written; refusing request");
+      throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: the audit record could not be written, so the request was not forwarded.", { cause: error });
+    }
+  }
+
+  private async recordRefused(exchange: Exchange, error: GatewayError): Promise<void> {
+    // A request refused before identify (e.g. a hostile path) still names who sent it, if anyone.
+    exchange.identity ??= this.identifyQuietly(exchange);
+    const record: RequestRecord = {
+      ...this.requestRecord(exchange),
+      decision: exchange.decision?.effect === "deny" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
+      status: error.status,
+      error: error.code,
+    };
+    await this.appendOrLog(exchange, record);
+    this.deps.log.info({ request_id: exchange.id, status: error.status, error: error.code, subject: exchange.identity?.subject }, "request refused");
+  }
+
+  private async recordCompleted(exchange: Exchange): Promise<void> {
+    if (!exchange.admitted) return;
+    const record: CompletionRecord = {
+      type: "completion",
+      request_id: exchange.id,
+      time: new Date().toISOString(),
+      status: exchange.res.statusCode,
+      outcome: exchange.outcome,
+      duration_ms: elapsedMs(exchange),
+      bytes_in: exchange.bytesIn,
+      bytes_out: exchange.bytesOut,
+      ...(exchange.error ? { error: exchange.error } : {}),
+      ...(exchange.upstreamHeadersMs !== undefined ? { upstream_headers_ms: exchange.upstreamHeadersMs } : {}),
+      ...(Object.keys(exchange.events).length > 0 ? { events: exchange.events } : {}),
+      ...(exchange.runId ? { run_id: exchange.runId } : {}),
+    };
+    await this.appendOrLog(exchange, record);
+    this.deps.log.info(
+      {
+        request_id: exchange.id,
+        method: exchange.req.method,
+        path: exchange.target?.path,
+        route: exchange.operation?.route,
+        subject: exchange.identity?.subject,
+        status: record.status,
+        outcome: record.outcome,
+        duration_ms: record.duration_ms,
+      },
+      "request completed",
+    );
+  }
+
+  private identifyQuietly(exchange: Exchange): Identity | undefined {
+    try {
+      return this.deps.serviceAccounts.identify(exchange.req.headers);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** For records written after the fact (refusals, completions): a failure is logged loudly. */
+  private async appendOrLog(exchange: Exchange, record: AuditRecord): Promise<void> {
+    await this.deps.audit.append(record).catch((auditError: unknown) => {
+      this.deps.log.error({ err: auditError, request_id: exchange.id, record_type: record.type }, "audit record could not be written");
+    });
+  }
+
+  private requestRecord(exchange: Exchange): RequestRecord {
+    const req = exchange.req;
+    return {
+      type: "request",
+      request_id: exchange.id,
+      time: new Date().toISOString(),
+      client: { address: req.socket.remoteAddress ?? null, user_agent: req.headers["user-agent"] ?? null },
+      method: req.method ?? "",
+      path: exchange.target?.path ?? String(req.url ?? "").slice(0, 2048),
+      identity: exchange.identity ?? null,
+      operation: exchange.operation ?? null,
+      decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },
+    };
+  }
+}
+
+function toGatewayError(error: unknown, exchange: Exchange, log: Logger): GatewayError {
+  if (error instanceof GatewayError) return error;
+  if (exchange.shuttingDown) return new GatewayError(503, "PC_SHUTTING_DOWN", "Portcullis is shutting down; retry shortly.");
+  if (exchange.clientGone) return new GatewayError(499, "PC_CLIENT_CLOSED", "The client closed the connection before the response was complete.");
+  log.error({ err: error, request_id: exchange.id }, "unexpected error in the request pipeline");
+  return new GatewayError(500, "PC_INTERNAL", "Portcullis failed to handle the request; the failure is logged with this request id.", { cause: error });
+}

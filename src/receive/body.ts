@@ -1,0 +1,48 @@
+// Reads a request body within the configured limit and parses it as JSON whatever the declared
+// content type: the JS server treats text/plain bodies as JSON (ensureContentType), so an
+// inspection that trusted the header could be bypassed (langgraph-api.md §1).
+import type { IncomingMessage } from "node:http";
+import { GatewayError } from "../errors.js";
+
+export interface RequestBody {
+  /** Parsed JSON, or undefined when the request has no body. */
+  json: unknown;
+  bytes: number;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<RequestBody> {
+  const encoding = req.headers["content-encoding"];
+  if (encoding && encoding.toLowerCase() !== "identity") {
+    throw new GatewayError(415, "PC_UNSUPPORTED_ENCODING", `Refused: request bodies must not be compressed (content-encoding: ${encoding}).`);
+  }
+  const declared = req.headers["content-length"];
+  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk);
+  }
+  if (bytes === 0) return { json: undefined, bytes };
+
+  let text: string;
+  try {
+    text = utf8.decode(Buffer.concat(chunks, bytes));
+  } catch {
+    throw new GatewayError(400, "PC_INVALID_JSON", "Refused: the request body is not valid UTF-8.");
+  }
+  if (text.trim() === "") return { json: undefined, bytes };
+  try {
+    return { json: JSON.parse(text), bytes };
+  } catch (error) {
+    throw new GatewayError(400, "PC_INVALID_JSON", `Refused: the request body is not valid JSON (${(error as Error).message}).`);
+  }
+}
+
+function tooLarge(maxBytes: number): GatewayError {
+  return new GatewayError(413, "PC_BODY_TOO_LARGE", `Refused: the request body exceeds the ${maxBytes}-byte limit (limits.max_body_bytes).`);
+}

@@ -1,0 +1,48 @@
+// What the gateway records about every request that reaches it. The tamper-evident ledger
+// (issue "Tamper-evident audit ledger") stores these same records; until then they go to an
+// append-only JSON Lines file behind the AuditSink interface.
+import type { Decision } from "../authorize/index.js";
+import type { Operation } from "../classify/index.js";
+import type { Identity } from "../identify/identity.js";
+
+export interface RequestRecord {
+  type: "request";
+  request_id: string;
+  time: string;
+  client: { address: string | null; user_agent: string | null };
+  method: string;
+  /** Canonical path when it could be parsed, otherwise the raw target (truncated). */
+  path: string;
+  identity: Identity | null;
+  operation: Operation | null;
+  decision: Decision;
+  /** Set when the gateway refused the request itself. */
+  status?: number;
+  error?: string;
+}
+
+export type Outcome = "ok" | "upstream_error_status" | "run_error" | "client_aborted" | "upstream_failed" | "shutdown";
+
+export interface CompletionRecord {
+  type: "completion";
+  request_id: string;
+  time: string;
+  status: number;
+  outcome: Outcome;
+  error?: string;
+  duration_ms: number;
+  upstream_headers_ms?: number;
+  bytes_in: number;
+  bytes_out: number;
+  /** SSE events relayed, by event name. */
+  events?: Record<string, number>;
+  run_id?: string;
+}
+
+export type AuditRecord = RequestRecord | CompletionRecord;
+
+export interface AuditSink {
+  /** Resolves once the record is durably handed to storage; rejects if it cannot be. */
+  append(record: AuditRecord): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,58 @@
+// Relays a /runs/wait answer: the JS server writes "\n" keep-alives while the run executes, then
+// the JSON result (langgraph-api.md §4). Whitespace flows through at once and the gateway adds
+// its own keep-alives while the upstream is quiet; the JSON itself is held until complete so a
+// later stage can inspect it. A failed run is still HTTP 200, with an __error__ key.
+import type { Readable } from "node:stream";
+import type { Exchange } from "../exchange.js";
+import { endClientResponse, writeToClient } from "./write.js";
+
+export interface WaitRelayOptions {
+  keepaliveMs: number;
+  drainAfterClientLeaves: () => boolean;
+}
+
+export async function relayWait(exchange: Exchange, upstream: Readable, options: WaitRelayOptions): Promise<void> {
+  let resultStarted = false;
+  const result: Buffer[] = [];
+  const keepalive = setInterval(() => {
+    if (!resultStarted) writeToClient(exchange, "\n");
+  }, options.keepaliveMs);
+  try {
+    for await (const chunk of upstream as AsyncIterable<Buffer>) {
+      keepalive.refresh();
+      if (resultStarted) {
+        result.push(chunk);
+      } else {
+        const start = chunk.findIndex((byte) => !isJsonWhitespace(byte));
+        writeToClient(exchange, chunk.subarray(0, start === -1 ? chunk.length : start).toString("latin1"));
+        if (start !== -1) {
+          resultStarted = true;
+          result.push(chunk.subarray(start));
+        }
+      }
+      if (exchange.clientGone && !options.drainAfterClientLeaves()) {
+        exchange.upstreamAbort.abort();
+        return;
+      }
+    }
+    const text = Buffer.concat(result).toString("utf8");
+    if (/^\{\s*"__error__"/.test(text)) {
+      exchange.outcome = "run_error";
+      exchange.error = "__error__";
+    }
+    endClientResponse(exchange, text);
+  } catch (error) {
+    if (exchange.clientGone && !exchange.shuttingDown) return;
+    exchange.outcome = exchange.shuttingDown ? "shutdown" : "upstream_failed";
+    const name = exchange.shuttingDown ? "GatewayShutdown" : "UpstreamStreamError";
+    exchange.error = name;
+    // Keep the SDK's contract: the body is JSON, failures under __error__.
+    endClientResponse(exchange, JSON.stringify({ __error__: { error: name, message: `The run's result was not received (${(error as Error).message}).` } }));
+  } finally {
+    clearInterval(keepalive);
+  }
+}
+
+function isJsonWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}

@@ -1,0 +1,114 @@
+// A real stack for integration tests: the bundled LangGraph server (pinned
+// @langchain/langgraph-api) as a child process, and a gateway in front of it on a free port.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Client } from "@langchain/langgraph-sdk";
+import { pino } from "pino";
+import { startDemoLangGraph, type DemoLangGraph } from "../../demo/launch.js";
+import { parseConfig } from "../../src/config/load.js";
+import type { PortcullisConfigInput } from "../../src/config/schema.js";
+import { startGateway, type Gateway, type GatewayOptions } from "../../src/gateway.js";
+import { generateApiKey } from "../../src/identify/serviceAccounts.js";
+import type { AuditRecord } from "../../src/record/auditRecord.js";
+
+export interface Upstream {
+  url: string;
+  key: string;
+  stop(): Promise<void>;
+}
+
+export async function startLangGraph(): Promise<Upstream & { server: DemoLangGraph; dir: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), "portcullis-lg-"));
+  const key = randomBytes(24).toString("base64url");
+  const server = await startDemoLangGraph({ upstreamKey: key, dataDir: dir });
+  return {
+    url: server.url,
+    key,
+    server,
+    dir,
+    async stop() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestGateway {
+  gateway: Gateway;
+  url: string;
+  /** A valid service-account key for the gateway. */
+  key: string;
+  auditFile: string;
+  audit(): Promise<AuditRecord[]>;
+  /** Records for one request id (request + completion). */
+  recordsFor(requestId: string): Promise<AuditRecord[]>;
+  close(): Promise<void>;
+}
+
+export async function startTestGateway(
+  upstream: { url: string; key?: string },
+  overrides: Partial<PortcullisConfigInput> = {},
+  options: GatewayOptions = {},
+): Promise<TestGateway> {
+  const dir = await mkdtemp(path.join(tmpdir(), "portcullis-gw-"));
+  const auditFile = path.join(dir, "audit.jsonl");
+  const { key, sha256 } = generateApiKey();
+  const secretEnv = `PORTCULLIS_TEST_UPSTREAM_KEY_${randomBytes(4).toString("hex")}`;
+  if (upstream.key) process.env[secretEnv] = upstream.key;
+  const config = parseConfig({
+    listen: { host: "127.0.0.1", port: 0 },
+    audit: { file: auditFile },
+    log: { level: "silent" },
+    ...overrides,
+    upstream: {
+      url: upstream.url,
+      ...(upstream.key ? { credential: { header: "x-api-key", secret: { env: secretEnv } } } : {}),
+      ...overrides.upstream,
+    },
+    identity: {
+      service_accounts: [{ id: "tester", key_sha256: sha256, groups: ["engineering"] }, ...(overrides.identity?.service_accounts ?? [])],
+    },
+  });
+  const gateway = await startGateway(config, { logger: pino({ level: "silent" }), ...options });
+  const audit = async () =>
+    (await readFile(auditFile, "utf8").catch(() => ""))
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as AuditRecord);
+  return {
+    gateway,
+    url: gateway.url,
+    key,
+    auditFile,
+    audit,
+    recordsFor: async (requestId) => (await audit()).filter((record) => record.request_id === requestId),
+    async close() {
+      await gateway.close();
+      delete process.env[secretEnv];
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function sdkThroughGateway(gateway: TestGateway): Client {
+  return new Client({ apiUrl: gateway.url, apiKey: gateway.key, callerOptions: { maxRetries: 0 } });
+}
+
+export function sdkDirect(upstream: Upstream): Client {
+  return new Client({ apiUrl: upstream.url, apiKey: upstream.key, callerOptions: { maxRetries: 0 } });
+}
+
+/** Waits until `check` passes or the time is up (for records written after a response ends). */
+export async function eventually<T>(check: () => Promise<T>, withinMs = 5_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
