@@ -11,6 +11,7 @@ export interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly startedAt: number;
+  readonly clientAddress: string | null;
   target?: RequestTarget;
   identity?: Identity;
   operation?: Operation;

@@ -62,16 +62,20 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   });
 
   const server = createServer({ requestTimeout: 0 }, (req, res) => {
-    void pipeline.handle(req, res);
+    pipeline.handle(req, res).catch((error: unknown) => {
+      log.error({ err: error }, "request pipeline failed");
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end();
+    });
   });
   // The WebSocket transport of protocol v2 carries run.start / input.respond messages the
   // gateway does not inspect yet, so it is refused (docs/design/001-protocol-v2.md).
   server.on("upgrade", (req, socket) => {
-    void pipeline.refuseConnection(
+    pipeline.refuseConnection(
       req,
       socket,
       new GatewayError(501, "PC_UNSUPPORTED_PROTOCOL", "Refused: WebSocket upgrades are not proxied; use the HTTP streaming API (protocol v2 over SSE or the run stream endpoints)."),
-    );
+    ).catch((error: unknown) => log.error({ err: error }, "refusing an upgrade failed"));
   });
   // Requests Node's HTTP parser rejects (conflicting Content-Length / Transfer-Encoding, bad
   // header syntax, oversized headers) never reach the pipeline; record them here.
@@ -80,7 +84,9 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       socket.destroy();
       return;
     }
-    void pipeline.refuseConnection(undefined, socket, new GatewayError(400, "PC_BAD_REQUEST", `Refused: malformed HTTP request (${error.code ?? error.message}).`));
+    pipeline
+      .refuseConnection(undefined, socket, new GatewayError(400, "PC_BAD_REQUEST", `Refused: malformed HTTP request (${error.code ?? error.message}).`))
+      .catch((refusalError: unknown) => log.error({ err: refusalError }, "refusing a malformed request failed"));
   });
 
   server.listen(config.listen.port, config.listen.host);

@@ -22,8 +22,8 @@ export function matchRoute(method: string, target: RequestTarget): RouteMatch {
     }
   }
   let pathKnown = false;
-  for (const spec of ROUTES) {
-    const ids = matchPattern(spec.pattern, target.segments);
+  for (const { spec, parts } of COMPILED_ROUTES) {
+    const ids = matchPattern(parts, target.segments);
     if (!ids) continue;
     pathKnown = true;
     if (spec.method === method) return { spec, ids };
@@ -34,8 +34,9 @@ export function matchRoute(method: string, target: RequestTarget): RouteMatch {
   throw new GatewayError(404, "PC_UNKNOWN_ROUTE", `${method} ${path} is not a LangGraph API route Portcullis forwards.`);
 }
 
-function matchPattern(pattern: string, segments: string[]): OperationIds | undefined {
-  const parts = pattern.slice(1).split("/");
+const COMPILED_ROUTES = ROUTES.map((spec) => ({ spec, parts: spec.pattern.slice(1).split("/") }));
+
+function matchPattern(parts: string[], segments: string[]): OperationIds | undefined {
   if (parts.length !== segments.length) return undefined;
   const ids: Record<string, string> = {};
   for (let i = 0; i < parts.length; i += 1) {

@@ -35,7 +35,6 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(8080),
     })
     .prefault({}),
-  public_url: z.url().optional().describe("URL clients use to reach the gateway, shown in start-up output"),
   upstream: z.strictObject({
     url: z.url().describe("Base URL of the LangGraph / Agent Server, reachable only from the gateway"),
     credential: z

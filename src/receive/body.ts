@@ -22,11 +22,26 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
 
   const chunks: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk);
-  }
+  // Event-based rather than for-await: leaving a for-await loop early destroys the socket, and
+  // the client would never see the 413.
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off("data", onData);
+      req.pause();
+      reject(tooLarge(maxBytes));
+    };
+    req.on("data", onData);
+    req.once("end", resolve);
+    req.once("error", reject);
+    req.once("close", () => {
+      if (!req.complete) reject(new Error("the client closed the connection while sending the body"));
+    });
+  });
   if (bytes === 0) return { json: undefined, bytes };
 
   let text: string;

@@ -1,0 +1,226 @@
+// Upstream failures, client disconnects, health, CORS and graceful shutdown.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Client } from "@langchain/langgraph-sdk";
+import { sseHeaders, sleep, startScriptedUpstream, type ScriptedUpstream } from "./support/scriptedUpstream.js";
+import { eventually, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
+
+describe("upstream failures", () => {
+  test("an unreachable upstream gives a clear 502 and a completion record", async () => {
+    const gateway = await startTestGateway({ url: "http://127.0.0.1:9" });
+    try {
+      const res = await fetch(`${gateway.url}/ok`, { headers: { authorization: `Bearer ${gateway.key}` } });
+      assert.equal(res.status, 502);
+      const body = (await res.json()) as { error: string; message: string };
+      assert.equal(body.error, "PC_UPSTREAM_UNAVAILABLE");
+      assert.match(body.message, /ECONNREFUSED/);
+      const records = await gateway.recordsFor(res.headers.get("x-request-id")!);
+      assert.deepEqual(records.map((r) => r.type), ["request", "completion"]);
+      assert.equal(records[1]!.type === "completion" && records[1]!.outcome, "upstream_failed");
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  test("an upstream that never answers gives 504 after upstream.response_timeout_ms", async () => {
+    const upstream = await startScriptedUpstream();
+    upstream.handle = () => undefined; // accept, never answer
+    const gateway = await startTestGateway({ url: upstream.url }, { upstream: { url: upstream.url, response_timeout_ms: 300 } });
+    try {
+      const res = await fetch(`${gateway.url}/ok`, { headers: { authorization: `Bearer ${gateway.key}` } });
+      assert.equal(res.status, 504);
+      assert.equal(((await res.json()) as { error: string }).error, "PC_UPSTREAM_TIMEOUT");
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
+
+describe("health, readiness and CORS", () => {
+  let upstream: ScriptedUpstream;
+  let gateway: TestGateway;
+  before(async () => {
+    upstream = await startScriptedUpstream();
+    gateway = await startTestGateway({ url: upstream.url }, { cors: { allow_origins: ["https://smith.langchain.com"], allow_private_network: true } });
+  });
+  after(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  test("/healthz and /readyz answer without credentials and are never forwarded", async () => {
+    for (const path of ["/healthz", "/readyz"]) {
+      const res = await fetch(`${gateway.url}${path}`);
+      assert.equal(res.status, 200);
+    }
+    assert.equal(upstream.received.length, 0);
+  });
+
+  test("answers Studio's preflight for an allowed origin, including private-network access", async () => {
+    const res = await fetch(`${gateway.url}/threads/search`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://smith.langchain.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, x-auth-scheme",
+        "access-control-request-private-network": "true",
+      },
+    });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get("access-control-allow-origin"), "https://smith.langchain.com");
+    assert.equal(res.headers.get("access-control-allow-private-network"), "true");
+    assert.match(res.headers.get("access-control-allow-headers")!, /x-auth-scheme/);
+    assert.equal(upstream.received.length, 0);
+  });
+
+  test("refuses a preflight from an origin that is not allowed", async () => {
+    const res = await fetch(`${gateway.url}/threads/search`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get("access-control-allow-origin"), null);
+  });
+
+  test("exposes Content-Location to an allowed origin and drops the upstream's own CORS headers", async () => {
+    upstream.handle = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "access-control-allow-origin": "*", "content-location": "/threads/t/runs/r" });
+      res.end("{}");
+    };
+    const allowed = await fetch(`${gateway.url}/threads/t/runs`, {
+      method: "POST",
+      headers: { origin: "https://smith.langchain.com", authorization: `Bearer ${gateway.key}` },
+      body: '{"assistant_id":"agent"}',
+    });
+    assert.equal(allowed.headers.get("access-control-allow-origin"), "https://smith.langchain.com");
+    assert.match(allowed.headers.get("access-control-expose-headers")!, /content-location/);
+    const other = await fetch(`${gateway.url}/threads/t/runs`, {
+      method: "POST",
+      headers: { origin: "https://evil.example", authorization: `Bearer ${gateway.key}` },
+      body: '{"assistant_id":"agent"}',
+    });
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+  });
+});
+
+describe("graceful shutdown", () => {
+  test("lets a live stream finish, refuses new requests meanwhile, then stops", async () => {
+    const upstream = await startScriptedUpstream();
+    upstream.handle = async (_req, res) => {
+      sseHeaders(res);
+      for (let i = 0; i < 5; i += 1) {
+        res.write(`event: custom\ndata: {"i":${i}}\n\n`);
+        await sleep(100);
+      }
+      res.end();
+    };
+    const gateway = await startTestGateway({ url: upstream.url }, { shutdown: { drain_ms: 5_000 } });
+    const response = await fetch(`${gateway.url}/runs/stream`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${gateway.key}` },
+      body: '{"assistant_id":"slow"}',
+    });
+    const reading = response.text();
+    await sleep(150);
+    const closing = gateway.close();
+    const readiness = await fetch(`${gateway.url}/readyz`).then((r) => r.status, () => "refused");
+    assert.ok(readiness === 503 || readiness === "refused", `readiness during drain: ${readiness}`);
+    const text = await reading;
+    assert.equal((text.match(/event: custom/g) ?? []).length, 5, "the live stream finished");
+    await closing;
+    await upstream.close();
+  });
+
+  test("ends streams that outlive shutdown.drain_ms with event: error and records why", async () => {
+    const upstream = await startScriptedUpstream();
+    upstream.handle = async (_req, res) => {
+      sseHeaders(res);
+      res.write('event: metadata\ndata: {"run_id":"r-long"}\n\n');
+      await sleep(10_000);
+      res.end();
+    };
+    const gateway = await startTestGateway({ url: upstream.url }, { shutdown: { drain_ms: 200 } });
+    const response = await fetch(`${gateway.url}/runs/stream`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${gateway.key}` },
+      body: '{"assistant_id":"slow"}',
+    });
+    const requestId = response.headers.get("x-request-id")!;
+    const reading = response.text();
+    await sleep(100);
+    await gateway.gateway.close();
+    const text = await reading;
+    assert.match(text, /event: error\ndata: \{"error":"GatewayShutdown"/);
+    const records = await gateway.audit();
+    await gateway.close();
+    const completion = records.find((r) => r.request_id === requestId && r.type === "completion");
+    assert.equal(completion?.type === "completion" && completion.outcome, "shutdown");
+    await upstream.close();
+  });
+});
+
+describe("client disconnects (real LangGraph server)", () => {
+  let langgraph: Upstream;
+  let gateway: TestGateway;
+  let client: Client;
+  before(async () => {
+    langgraph = await startLangGraph();
+    gateway = await startTestGateway(langgraph);
+    client = new Client({ apiUrl: gateway.url, apiKey: gateway.key, callerOptions: { maxRetries: 0 } });
+  });
+  after(async () => {
+    await gateway?.close();
+    await langgraph?.stop();
+  });
+
+  async function disconnectAfterFirstEvent(threadId: string, onDisconnect: "cancel" | "continue"): Promise<string> {
+    const abort = new AbortController();
+    let runId = "";
+    try {
+      for await (const part of client.runs.stream(threadId, "slow", {
+        input: { count: 10, delayMs: 100 },
+        streamMode: ["custom"],
+        onDisconnect,
+        signal: abort.signal,
+      })) {
+        if (part.event === "metadata") runId = (part.data as { run_id: string }).run_id;
+        if (part.event === "custom") abort.abort();
+      }
+    } catch (error) {
+      if ((error as Error).name !== "AbortError") throw error;
+    }
+    return runId;
+  }
+
+  test("on_disconnect=cancel: the client leaving cancels the run upstream", { timeout: 30_000 }, async () => {
+    const thread = await client.threads.create();
+    const runId = await disconnectAfterFirstEvent(thread.thread_id, "cancel");
+    const run = await eventually(async () => {
+      const current = await client.runs.get(thread.thread_id, runId);
+      assert.notEqual(current.status, "running");
+      assert.notEqual(current.status, "pending");
+      return current;
+    }, 10_000);
+    assert.equal(run.status, "interrupted");
+  });
+
+  test("on_disconnect=continue: the run finishes and the gateway records all of it", { timeout: 30_000 }, async () => {
+    const thread = await client.threads.create();
+    const runId = await disconnectAfterFirstEvent(thread.thread_id, "continue");
+    // Polled, not joined: a JS join competes with the gateway for the run's events (the lossy
+    // join of langgraph-api.md §6).
+    await eventually(async () => assert.equal((await client.runs.get(thread.thread_id, runId)).status, "success"), 10_000);
+    const completion = await eventually(async () => {
+      const record = (await gateway.audit()).find((r) => r.type === "completion" && r.run_id === runId);
+      assert.ok(record && record.type === "completion");
+      return record;
+    });
+    assert.equal(completion.outcome, "client_aborted");
+    assert.equal(completion.events?.custom, 10, "the gateway kept reading after the client left");
+  });
+
+  test("no upstream request is left open once streams end or clients leave", { timeout: 30_000 }, async () => {
+    await eventually(async () => assert.equal(gateway.gateway.pipeline.active.size, 0), 10_000);
+  });
+});
