@@ -64,6 +64,12 @@ describe("configuration", () => {
     await assert.rejects(readSecret({ env: "PORTCULLIS_TEST_MISSING" }, "upstream.credential.secret"), /PORTCULLIS_TEST_MISSING is not set/);
   });
 
+  test("the documented example configuration is valid", async () => {
+    process.env.LANGGRAPH_API_KEY ??= "unused";
+    const config = await loadConfigFile("docs/portcullis.example.yaml");
+    assert.equal(config.upstream.credential?.header, "x-api-key");
+  });
+
   test("the published JSON Schema is the one generated from the code", async () => {
     const published = JSON.parse(await readFile("schema/portcullis.config.schema.json", "utf8"));
     assert.deepEqual(published, configJsonSchema(), "run `npm run schema` to regenerate");

@@ -224,3 +224,30 @@ describe("client disconnects (real LangGraph server)", () => {
     await eventually(async () => assert.equal(gateway.gateway.pipeline.active.size, 0), 10_000);
   });
 });
+
+describe("quiet streams", () => {
+  test("a client leaving a quiet join stream releases the upstream connection at once", async () => {
+    const upstream = await startScriptedUpstream();
+    let upstreamClosed = false;
+    upstream.handle = (_req, res) => {
+      sseHeaders(res);
+      res.write('event: metadata\ndata: {"run_id":"r-quiet"}\n\n');
+      res.once("close", () => (upstreamClosed = true)); // then silence: no further events
+    };
+    const gateway = await startTestGateway({ url: upstream.url });
+    try {
+      const abort = new AbortController();
+      const response = await fetch(`${gateway.url}/threads/t-1/runs/r-quiet/stream`, { headers: { authorization: `Bearer ${gateway.key}` }, signal: abort.signal });
+      const reader = response.body!.getReader();
+      await reader.read();
+      abort.abort();
+      await eventually(async () => assert.ok(upstreamClosed, "the upstream request is still open"), 2_000);
+      await eventually(async () => assert.equal(gateway.gateway.pipeline.active.size, 0), 2_000);
+      const completion = (await gateway.audit()).find((r) => r.type === "completion");
+      assert.equal(completion?.type === "completion" && completion.outcome, "client_aborted");
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});

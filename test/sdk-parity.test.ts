@@ -147,6 +147,27 @@ describe("the LangGraph SDK through Portcullis", () => {
     assert.ok((direct.streamEvents as string[]).filter((e) => e === "messages").length > 40);
   });
 
+  test("protocol v2 over SSE (threads.stream) reaches the same interrupt as directly, classified per command", { timeout: 60_000 }, async () => {
+    const interruptOf = async (client: Client) => {
+      const thread = client.threads.stream({ assistantId: "hitl", transport: "sse" });
+      try {
+        await thread.run.start({ input: { request: "wire $7 to ACME" } });
+        const output = await thread.output;
+        return { output, interrupted: thread.interrupted, payloads: thread.interrupts.map((i) => i.payload) };
+      } finally {
+        await thread.close();
+      }
+    };
+    const direct = await interruptOf(sdkDirect(upstream));
+    const through = await interruptOf(sdkThroughGateway(gateway));
+    assert.deepEqual(through, direct);
+    assert.equal(direct.interrupted, true);
+    assert.deepEqual(direct.payloads, [{ question: "Approve this action?", action: "wire $7 to ACME" }]);
+    const commands = (await gateway.audit()).filter((r) => r.type === "request" && r.operation?.resource === "protocol");
+    assert.ok(commands.some((r) => r.type === "request" && r.operation?.route === "protocol.command" && r.operation.risk === "execute"));
+    assert.ok(commands.some((r) => r.type === "request" && r.operation?.route === "protocol.events" && r.operation.risk === "read"));
+  });
+
   test("every SDK request through the gateway left a request and a completion record", { timeout: 30_000 }, async () => {
     const records = await gateway.audit();
     const requests = records.filter((r) => r.type === "request");

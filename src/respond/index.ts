@@ -23,6 +23,11 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
   // A run the client started outlives its connection unless it asked for on_disconnect=cancel
   // (langgraph-api.md §6); the gateway keeps reading so the run's record is complete.
   const drainAfterClientLeaves = () => operation.action === "runs:create" && operation.on_disconnect !== "cancel" && !exchange.shuttingDown;
+  // Release the upstream as soon as the client leaves, not at the upstream's next event: a quiet
+  // stream would otherwise hold the connection open indefinitely.
+  exchange.res.once("close", () => {
+    if (exchange.clientGone && !drainAfterClientLeaves()) exchange.upstreamAbort.abort();
+  });
 
   if (contentType.startsWith("text/event-stream")) {
     exchange.res.writeHead(upstream.statusCode, headers);
