@@ -26,6 +26,12 @@ export interface DemoLangGraphOptions {
 
 const serverScript = fileURLToPath(new URL("./langgraph/server.mts", import.meta.url));
 
+// If this process dies without stopping them, its LangGraph servers must not outlive it.
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 export async function startDemoLangGraph(options: DemoLangGraphOptions): Promise<DemoLangGraph> {
   await mkdir(options.dataDir, { recursive: true });
   const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), serverScript], {
@@ -41,6 +47,8 @@ export async function startDemoLangGraph(options: DemoLangGraphOptions): Promise
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
   const log = options.logFile ? createWriteStream(options.logFile, { flags: "a" }) : undefined;
   const recent: string[] = [];
   const keep = (line: string) => {

@@ -61,7 +61,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     },
   });
 
-  const server = createServer({ requestTimeout: 0 }, (req, res) => {
+  const server = createServer((req, res) => {
     pipeline.handle(req, res).catch((error: unknown) => {
       log.error({ err: error }, "request pipeline failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
@@ -84,8 +84,12 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       socket.destroy();
       return;
     }
+    const refusal =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? new GatewayError(431, "PC_BAD_REQUEST", "Refused: the request headers are too large.")
+        : new GatewayError(400, "PC_BAD_REQUEST", `Refused: malformed HTTP request (${error.code ?? error.message}).`);
     pipeline
-      .refuseConnection(undefined, socket, new GatewayError(400, "PC_BAD_REQUEST", `Refused: malformed HTTP request (${error.code ?? error.message}).`))
+      .refuseConnection(undefined, socket, refusal)
       .catch((refusalError: unknown) => log.error({ err: refusalError }, "refusing a malformed request failed"));
   });
 

@@ -109,6 +109,14 @@ async function exercise(client: Client, tag: string): Promise<Record<string, unk
   await client.store.deleteItem(["parity", tag], "k1");
   out.storeAfterDelete = await client.store.getItem(["parity", tag], "k1");
 
+  // Routes the JS server does not implement (crons) or lacks (Python-only: 404) must
+  // fail the same way through the gateway.
+  out.cronCreate = await httpStatusOf(client.crons.create("agent", { schedule: "*/5 * * * *", input: {} }));
+  out.cronSearch = await httpStatusOf(client.crons.search({ assistantId: "agent" }));
+  out.threadPrune = await httpStatusOf(client.threads.prune([thread.thread_id]));
+  out.cancelMany = await httpStatusOf(client.runs.cancelMany({ threadId: bgThread.thread_id, runIds: [run.run_id] }));
+  out.threadJoinStream = await httpStatusOf(collect(client.threads.joinStream(thread.thread_id)));
+
   // Deletes
   await client.runs.delete(bgThread.thread_id, run.run_id);
   out.runAfterDelete = await httpStatusOf(client.runs.get(bgThread.thread_id, run.run_id));
@@ -144,6 +152,8 @@ describe("the LangGraph SDK through Portcullis", () => {
     assert.deepEqual(direct.waitResumed, { request: "wire $5 to ACME", decision: "yes", result: "executed: wire $5 to ACME" });
     assert.equal(direct.cancelled, "interrupted");
     assert.equal(direct.unknownThread, 404);
+    // JS 1.5.1 rejects cron bodies before its "Not implemented" stub, and lacks the Python-only routes.
+    assert.deepEqual([direct.cronCreate, direct.cronSearch, direct.threadPrune, direct.cancelMany, direct.threadJoinStream], [400, 400, 404, 404, 404]);
     assert.ok((direct.streamEvents as string[]).filter((e) => e === "messages").length > 40);
   });
 

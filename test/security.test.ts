@@ -253,6 +253,13 @@ describe("protocol tricks", () => {
     assert.equal(records[0]!.type === "request" && records[0]!.error, "PC_BAD_REQUEST");
   });
 
+  test("oversized request headers get 431 and a record", async () => {
+    const raw = await rawRequest(gateway.url, `GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`);
+    assert.equal(statusOf(raw), 431);
+    const requestId = /x-request-id: (\S+)/.exec(raw)![1]!;
+    await eventually(async () => assert.equal((await gateway.recordsFor(requestId)).length, 1));
+  });
+
   test("WebSocket upgrades (protocol v2 over WS) are refused with 501 and recorded", async () => {
     const raw = await rawRequest(
       gateway.url,
