@@ -33,14 +33,16 @@ process.once("exit", () => {
 });
 
 export async function startDemoLangGraph(options: DemoLangGraphOptions): Promise<DemoLangGraph> {
-  await mkdir(options.dataDir, { recursive: true });
+  // Resolved here: the child runs in demo/langgraph, and a relative path would land in the source tree.
+  const dataDir = path.resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true });
   const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), serverScript], {
     cwd: path.dirname(serverScript),
     env: {
       ...process.env,
       PORTCULLIS_UPSTREAM_KEY: options.upstreamKey,
       LANGGRAPH_PORT: String(options.port ?? 0),
-      LANGGRAPH_DATA_DIR: options.dataDir,
+      LANGGRAPH_DATA_DIR: dataDir,
       LANGGRAPH_CLI_NO_ANALYTICS: "1",
       LANGSMITH_TRACING: "false",
       BROWSER: "none",
@@ -66,6 +68,7 @@ export async function startDemoLangGraph(options: DemoLangGraphOptions): Promise
       reject(new Error(`the demo LangGraph server did not start: ${error.message}\n${recent.join("\n")}`));
     };
     child.once("exit", (code) => fail(new Error(`exited with code ${code}`)));
+    child.once("error", (error) => fail(error));
     createInterface({ input: child.stdout! }).on("line", (line) => {
       keep(line);
       if (!line.startsWith('{"ready":true')) return;

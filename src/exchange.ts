@@ -1,5 +1,6 @@
 // One client request as it moves through the pipeline, with what each stage learned about it.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
 import type { Decision } from "./authorize/index.js";
 import type { Operation } from "./classify/index.js";
 import type { Identity } from "./identify/identity.js";
@@ -12,6 +13,7 @@ export interface Exchange {
   readonly res: ServerResponse;
   readonly startedAt: number;
   readonly clientAddress: string | null;
+  readonly log: Logger;
   target?: RequestTarget;
   identity?: Identity;
   operation?: Operation;
@@ -19,6 +21,7 @@ export interface Exchange {
   bytesIn: number;
   bytesOut: number;
   upstreamHeadersMs?: number;
+  upstreamStatus?: number;
   events: Record<string, number>;
   runId?: string;
   /** Aborts the upstream request: client gone (when the run should not outlive it) or shutdown. */

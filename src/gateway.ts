@@ -2,7 +2,7 @@
 // health endpoints and graceful shutdown.
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { pino, type Logger } from "pino";
 import { readSecret } from "./config/load.js";
 import type { PortcullisConfig } from "./config/schema.js";
@@ -53,6 +53,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       maxAgeS: config.cors.max_age_s,
     },
     maxBodyBytes: config.limits.max_body_bytes,
+    maxResponseBytes: config.limits.max_response_bytes,
     heartbeatMs: config.streaming.heartbeat_ms,
     waitKeepaliveMs: config.streaming.wait_keepalive_ms,
     localEndpoints: {
@@ -73,13 +74,13 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   server.on("upgrade", (req, socket) => {
     pipeline.refuseConnection(
       req,
-      socket,
+      socket as Socket,
       new GatewayError(501, "PC_UNSUPPORTED_PROTOCOL", "Refused: WebSocket upgrades are not proxied; use the HTTP streaming API (protocol v2 over SSE or the run stream endpoints)."),
     ).catch((error: unknown) => log.error({ err: error }, "refusing an upgrade failed"));
   });
   // Requests Node's HTTP parser rejects (conflicting Content-Length / Transfer-Encoding, bad
   // header syntax, oversized headers) never reach the pipeline; record them here.
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === "ECONNRESET" || !socket.writable) {
       socket.destroy();
       return;
@@ -94,7 +95,13 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   });
 
   server.listen(config.listen.port, config.listen.host);
-  await once(server, "listening");
+  try {
+    await once(server, "listening");
+  } catch (error) {
+    await upstream.destroy();
+    await audit.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

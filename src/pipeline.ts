@@ -8,8 +8,9 @@
 // inside respond (mask each event).
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
+import type { Dispatcher } from "undici";
 import { authorizeOperation } from "./authorize/index.js";
 import { classifyOperation, matchRoute } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
@@ -22,7 +23,7 @@ import { readJsonBody } from "./receive/body.js";
 import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
 import { parseRequestTarget } from "./receive/target.js";
 import type { AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
-import { relayResponse, sendGatewayError } from "./respond/index.js";
+import { relayResponse, runOutlivesClient, sendGatewayError } from "./respond/index.js";
 
 /** Answered by the gateway itself (health probes, CORS preflights); never forwarded. */
 export interface LocalAnswer {
@@ -41,6 +42,7 @@ export interface PipelineDeps {
   log: Logger;
   cors: CorsSettings;
   maxBodyBytes: number;
+  maxResponseBytes: number;
   heartbeatMs: number;
   waitKeepaliveMs: number;
 }
@@ -56,6 +58,7 @@ export class RequestPipeline {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const exchange = this.open(req, res);
     const responseHeaders = { ...corsHeaders(req, this.deps.cors), "x-request-id": exchange.id };
+    let upstreamResponse: Dispatcher.ResponseData | undefined;
     try {
       // receive: one canonical path, classified and forwarded alike
       exchange.target = parseRequestTarget(req.url);
@@ -76,30 +79,34 @@ export class RequestPipeline {
       }
       // record (admit): written before anything is forwarded; no record, no request
       await this.recordAdmitted(exchange);
-      // forward: the inspected JSON is what LangGraph receives (duplicate keys resolved once)
-      const upstreamResponse = await this.deps.upstream.send({
+      // forward: the inspected JSON, re-serialised, is what LangGraph receives (duplicate keys resolved once)
+      upstreamResponse = await this.deps.upstream.send({
         method: req.method!,
         pathAndQuery: `${exchange.target.path}${exchange.target.search}`,
         headers: upstreamRequestHeaders(req.headers, {
           forwardHeaders: this.deps.forwardHeaders,
           credential: this.deps.upstreamCredential,
           requestId: exchange.id,
-          hasBody: body.json !== undefined,
+          hasBody: body.forwarded !== undefined,
         }),
-        body: body.json === undefined ? undefined : JSON.stringify(body.json),
+        body: body.forwarded,
         signal: exchange.upstreamAbort.signal,
       });
+      exchange.upstreamStatus = upstreamResponse.statusCode;
       exchange.upstreamHeadersMs = elapsedMs(exchange);
       // respond
       await relayResponse(exchange, upstreamResponse, {
         upstreamUrl: this.deps.upstream.url,
         heartbeatMs: this.deps.heartbeatMs,
         waitKeepaliveMs: this.deps.waitKeepaliveMs,
+        maxResponseBytes: this.deps.maxResponseBytes,
         extraHeaders: responseHeaders,
       });
     } catch (error) {
       await this.refuse(exchange, error, responseHeaders);
     } finally {
+      // An upstream body left unread (a relay that failed early) would hold a pool connection.
+      if (upstreamResponse && !upstreamResponse.body.readableEnded) upstreamResponse.body.destroy();
       // record (complete)
       await this.recordCompleted(exchange);
       this.active.delete(exchange);
@@ -119,7 +126,7 @@ export class RequestPipeline {
 
   private async answerLocally(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders): Promise<void> {
     const body = answer.json === undefined ? "" : JSON.stringify(answer.json);
-    await this.appendOrLog(exchange, {
+    await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
       decision: { effect: "allow", rule: "gateway:local-endpoint" },
       status: answer.status,
@@ -133,31 +140,39 @@ export class RequestPipeline {
     exchange.res.end(body);
   }
 
-  /** Refusals at the connection level (protocol upgrades, unparseable HTTP) still leave a record. */
-  async refuseConnection(req: IncomingMessage | undefined, socket: Duplex & { remoteAddress?: string }, error: GatewayError): Promise<void> {
+  /** Refusals below the pipeline (protocol upgrades, HTTP the parser rejects) still leave a
+   * record. The socket may be reset at any moment, so it gets its own error listener and a
+   * deadline, and is destroyed once the answer is written. */
+  async refuseConnection(req: IncomingMessage | undefined, socket: Socket, error: GatewayError): Promise<void> {
+    socket.on("error", () => undefined);
+    socket.setTimeout(5_000, () => socket.destroy());
+    // Bytes written onto a response already in progress would corrupt it (Node's own handler
+    // checks the same): record, then close.
+    const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
     const id = randomUUID();
-    const record: RequestRecord = {
+    await this.appendOrLog(id, {
       type: "request",
       request_id: id,
       time: new Date().toISOString(),
       client: { address: socket.remoteAddress ?? null, user_agent: req?.headers["user-agent"] ?? null },
       method: req?.method ?? "",
       path: String(req?.url ?? "").slice(0, 2048),
+      query: "",
       identity: null,
       operation: null,
       decision: { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
       status: error.status,
       error: error.code,
-    };
-    await this.deps.audit.append(record).catch((auditError: unknown) => {
-      this.deps.log.error({ err: auditError, request_id: id }, "audit record of a refused connection could not be written");
     });
     this.deps.log.info({ request_id: id, status: error.status, error: error.code }, "connection refused");
-    if (socket.writable) {
+    if (socket.writable && !busy) {
       const body = JSON.stringify(error.toJSON(id));
-      socket.end(
+      socket.write(
         `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
       );
+      socket.destroySoon();
+    } else {
+      socket.destroy();
     }
   }
 
@@ -168,6 +183,7 @@ export class RequestPipeline {
       res,
       startedAt: performance.now(),
       clientAddress: req.socket?.remoteAddress ?? null,
+      log: this.deps.log,
       bytesIn: 0,
       bytesOut: 0,
       events: {},
@@ -177,10 +193,12 @@ export class RequestPipeline {
       outcome: "ok",
     };
     res.once("close", () => {
-      if (!res.writableFinished) {
-        exchange.clientGone = true;
-        if (exchange.outcome === "ok") exchange.outcome = "client_aborted";
-      }
+      if (res.writableFinished) return;
+      exchange.clientGone = true;
+      if (exchange.outcome === "ok") exchange.outcome = "client_aborted";
+      // Release the upstream at once, whatever stage the request is in, unless it is a run the
+      // client wants to outlive its connection (the record then follows it to the end).
+      if (!runOutlivesClient(exchange)) exchange.upstreamAbort.abort();
     });
     this.active.add(exchange);
     return exchange;
@@ -190,6 +208,9 @@ export class RequestPipeline {
   private async refuse(exchange: Exchange, error: unknown, headers: OutgoingHttpHeaders): Promise<void> {
     const gatewayError = toGatewayError(error, exchange, this.deps.log);
     exchange.error = gatewayError.code;
+    if (gatewayError.status >= 500 && gatewayError.cause) {
+      this.deps.log.warn({ err: gatewayError.cause, request_id: exchange.id, error: gatewayError.code }, "request failed");
+    }
     if (!exchange.admitted) {
       await this.recordRefused(exchange, gatewayError);
       // The body of a refused request is not read; close the connection rather than drain it.
@@ -213,13 +234,12 @@ export class RequestPipeline {
   private async recordRefused(exchange: Exchange, error: GatewayError): Promise<void> {
     // A request refused before identify (e.g. a hostile path) still names who sent it, if anyone.
     exchange.identity ??= this.identifyQuietly(exchange);
-    const record: RequestRecord = {
+    await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
       decision: exchange.decision?.effect === "deny" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
       status: error.status,
       error: error.code,
-    };
-    await this.appendOrLog(exchange, record);
+    });
     this.deps.log.info({ request_id: exchange.id, status: error.status, error: error.code, subject: exchange.identity?.subject }, "request refused");
   }
 
@@ -229,7 +249,9 @@ export class RequestPipeline {
       type: "completion",
       request_id: exchange.id,
       time: new Date().toISOString(),
-      status: exchange.res.statusCode,
+      // What the client was sent; null when it left before any status line.
+      status: exchange.res.headersSent ? exchange.res.statusCode : null,
+      upstream_status: exchange.upstreamStatus ?? null,
       outcome: exchange.outcome,
       duration_ms: elapsedMs(exchange),
       bytes_in: exchange.bytesIn,
@@ -239,7 +261,7 @@ export class RequestPipeline {
       ...(Object.keys(exchange.events).length > 0 ? { events: exchange.events } : {}),
       ...(exchange.runId ? { run_id: exchange.runId } : {}),
     };
-    await this.appendOrLog(exchange, record);
+    await this.appendOrLog(exchange.id, record);
     this.deps.log.info(
       {
         request_id: exchange.id,
@@ -264,9 +286,9 @@ export class RequestPipeline {
   }
 
   /** For records written after the fact (refusals, completions): a failure is logged loudly. */
-  private async appendOrLog(exchange: Exchange, record: AuditRecord): Promise<void> {
+  private async appendOrLog(requestId: string, record: AuditRecord): Promise<void> {
     await this.deps.audit.append(record).catch((auditError: unknown) => {
-      this.deps.log.error({ err: auditError, request_id: exchange.id, record_type: record.type }, "audit record could not be written");
+      this.deps.log.error({ err: auditError, request_id: requestId, record_type: record.type }, "audit record could not be written");
     });
   }
 
@@ -279,6 +301,7 @@ export class RequestPipeline {
       client: { address: exchange.clientAddress, user_agent: req.headers["user-agent"] ?? null },
       method: req.method ?? "",
       path: exchange.target?.path ?? String(req.url ?? "").slice(0, 2048),
+      query: exchange.target?.search.slice(0, 2048) ?? "",
       identity: exchange.identity ?? null,
       operation: exchange.operation ?? null,
       decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },

@@ -105,8 +105,23 @@ describe("run bodies", () => {
     assert.ok(classify("POST", `/threads/${TID}/runs/wait`, { assistant_id: "hitl", input: null }).risk_reasons.includes("input:null"));
   });
 
-  test("a run from an old checkpoint is steer-state", () => {
+  test("a run from an old checkpoint is steer-state, however the checkpoint is named", () => {
     assert.equal(classify("POST", `/threads/${TID}/runs`, { assistant_id: "hitl", checkpoint_id: "c-1" }).risk, "steer-state");
+    assert.equal(classify("POST", `/threads/${TID}/runs`, { assistant_id: "hitl", checkpoint: { checkpoint_id: "c-1" } }).risk, "steer-state");
+    for (const key of ["checkpoint_id", "checkpoint_ns", "checkpoint_map"]) {
+      const body = { assistant_id: "hitl", config: { configurable: { [key]: "c-1" } } };
+      assert.equal(classify("POST", `/threads/${TID}/runs/stream`, body).risk, "steer-state", key);
+    }
+  });
+
+  test("run-creating operations are marked, including steering ones", () => {
+    assert.equal(classify("POST", `/threads/${TID}/runs/wait`, { assistant_id: "hitl", command: { goto: "x" } }).creates_run, true);
+    assert.equal(classify("POST", `/threads/${TID}/state`, { values: {} }).creates_run, false);
+  });
+
+  test("destructive query flags are recorded as risk reasons", () => {
+    assert.deepEqual(classify("DELETE", "/assistants/a-1?delete_threads=true").risk_reasons, ["delete_threads"]);
+    assert.deepEqual(classify("POST", `/threads/${TID}/runs/${RID}/cancel?action=rollback`, {}).risk_reasons, ["rollback"]);
   });
 
   test("a resume stays execute but is marked, and a webhook is marked", () => {
@@ -134,7 +149,10 @@ describe("run bodies", () => {
 
 describe("protocol v2 commands", () => {
   const command = (method: string, params: object = {}) => classify("POST", `/threads/${TID}/commands`, { id: 1, method, params });
-  test("run.start is execute", () => assert.equal(command("run.start", { assistant_id: "agent" }).risk, "execute"));
+  test("run.start is execute, and steer-state when it forks from a checkpoint", () => {
+    assert.equal(command("run.start", { assistant_id: "agent" }).risk, "execute");
+    assert.equal(command("run.start", { assistant_id: "agent", config: { configurable: { checkpoint_id: "c-1" } } }).risk, "steer-state");
+  });
   test("input.respond is execute; with goto or update it is steer-state", () => {
     assert.equal(command("input.respond", { interrupt_id: "i", response: "yes" }).risk, "execute");
     assert.equal(command("input.respond", { interrupt_id: "i", response: "yes", goto: "execute" }).risk, "steer-state");

@@ -47,8 +47,17 @@ describe("configuration", () => {
     );
   });
 
-  test("credential headers cannot be allow-listed for forwarding", () => {
-    assert.throws(() => parseConfig({ upstream: { url: "http://x", forward_headers: ["Authorization"] } }), /forward_headers/);
+  test("credential and framing headers cannot be allow-listed for forwarding", () => {
+    for (const name of ["Authorization", "host", "transfer-encoding", "portcullis-request-id"]) {
+      assert.throws(() => parseConfig({ upstream: { url: "http://x", forward_headers: [name] } }), /forward_headers/, name);
+    }
+  });
+
+  test("the upstream credential may not travel in an x-* header the JS server copies into graph config", () => {
+    const credential = (header: string) => ({ upstream: { url: "http://x", credential: { header, secret: { env: "K" } } } });
+    assert.throws(() => parseConfig(credential("x-upstream-key")), /upstream\.credential\.header/);
+    assert.equal(parseConfig(credential("x-api-key")).upstream.credential?.header, "x-api-key");
+    assert.equal(parseConfig(credential("Gateway-Key")).upstream.credential?.header, "gateway-key");
   });
 
   test("broken YAML is reported with the file name", async () => {

@@ -87,7 +87,10 @@ async function exercise(client: Client, tag: string): Promise<Record<string, unk
 
   // Resumable run replayed from the start with Last-Event-ID: -1
   const resumable = await client.runs.create(bgThread.thread_id, "slow", { input: { count: 3, delayMs: 20 }, streamResumable: true, streamMode: ["values", "custom"] });
-  await client.runs.join(bgThread.thread_id, resumable.run_id);
+  // Polled, not joined: an early join makes the JS server's queue non-resumable (langgraph-api.md §6, pitfall 1).
+  for (let i = 0; i < 200 && ["pending", "running"].includes((await client.runs.get(bgThread.thread_id, resumable.run_id)).status); i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
   out.joinStream = (await collect(client.runs.joinStream(bgThread.thread_id, resumable.run_id, { lastEventId: "-1" }))).map((part) => part.event);
 
   // Cancel

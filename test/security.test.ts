@@ -205,6 +205,21 @@ describe("bodies", () => {
     assert.equal(upstream.received[0]!.body, '{"assistant_id":"hitl","command":{"resume":"yes"}}');
   });
 
+  test("a body nested too deeply to re-serialise is refused before it is recorded as forwarded", async () => {
+    const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const local = await startTestGateway({ url: upstream.url }, { limits: { max_body_bytes: 1_000_000 } });
+    try {
+      const res = await fetch(`${local.url}/threads`, { method: "POST", body: deep, headers: { authorization: `Bearer ${local.key}` } });
+      const requestId = res.headers.get("x-request-id")!;
+      assert.equal(res.status, 400);
+      assert.equal(upstream.received.length, 0);
+      const records = await local.recordsFor(requestId);
+      assert.deepEqual(records.map((r) => r.type === "request" && r.decision.effect), ["deny"]);
+    } finally {
+      await local.close();
+    }
+  });
+
   test("an oversized body gets 413 and is not forwarded", async () => {
     const res = await call("/threads", { method: "POST", body: JSON.stringify({ metadata: { pad: "x".repeat(2000) } }), headers: authed() });
     assert.equal(res.status, 413);
@@ -258,6 +273,19 @@ describe("protocol tricks", () => {
     assert.equal(statusOf(raw), 431);
     const requestId = /x-request-id: (\S+)/.exec(raw)![1]!;
     await eventually(async () => assert.equal((await gateway.recordsFor(requestId)).length, 1));
+  });
+
+  test("an upgrade request reset at once by the client does not take the gateway down", async () => {
+    const { connect } = await import("node:net");
+    const { port } = new URL(gateway.url);
+    for (let i = 0; i < 20; i += 1) {
+      const socket = connect(Number(port), "127.0.0.1");
+      socket.on("error", () => undefined);
+      socket.write(`GET /threads/t/stream/events HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+      socket.resetAndDestroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await call("/healthz")).status, 200);
   });
 
   test("WebSocket upgrades (protocol v2 over WS) are refused with 501 and recorded", async () => {

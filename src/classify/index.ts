@@ -64,6 +64,7 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     ids: { ...ids },
     assistant_ids: [],
     risk_reasons: [],
+    creates_run: spec.runBody !== undefined,
   };
   if (spec.runBody === "single") classifyRunBody(operation, body);
   if (spec.runBody === "batch") {
@@ -77,6 +78,8 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     raise(operation, "write", "cancel_on_disconnect", "runs:cancel");
   }
   if (spec.route === "protocol.command") classifyProtocolCommand(operation, body);
+  if (spec.route === "assistants.delete" && isTruthyFlag(target.query.getAll("delete_threads"))) operation.risk_reasons.push("delete_threads");
+  if (spec.route === "runs.cancel" && target.query.getAll("action").includes("rollback")) operation.risk_reasons.push("rollback");
   return operation;
 }
 
@@ -94,7 +97,7 @@ function classifyRunBody(operation: Operation, body: unknown): void {
     if (command.goto != null) raise(operation, "steer-state", "command.goto", "state:write");
     if (command.resume != null) operation.risk_reasons.push("command.resume");
   }
-  if (body.checkpoint != null || body.checkpoint_id != null) {
+  if (body.checkpoint != null || body.checkpoint_id != null || forksFromCheckpoint(body.config)) {
     raise(operation, "steer-state", "checkpoint", "state:write");
   }
   if (body.input === null && operation.ids.thread_id) operation.risk_reasons.push("input:null");
@@ -109,13 +112,18 @@ function classifyProtocolCommand(operation: Operation, body: unknown): void {
   const params = isObject(body.params) ? body.params : {};
   switch (body.method) {
     case "run.start":
+      operation.creates_run = true;
       raise(operation, "execute", "run.start", "runs:create");
+      if (forksFromCheckpoint(params.config) || params.fork_from != null || params.forkFrom != null) {
+        raise(operation, "steer-state", "checkpoint", "state:write");
+      }
       if (typeof params.assistant_id === "string") {
         operation.assistant_ids.push(params.assistant_id);
         operation.ids.assistant_id = params.assistant_id;
       }
       return;
     case "input.respond":
+      operation.creates_run = true;
       raise(operation, "execute", "input.respond", "runs:create");
       if (params.update != null) raise(operation, "steer-state", "input.respond.update", "state:write");
       if (params.goto != null) raise(operation, "steer-state", "input.respond.goto", "state:write");
@@ -130,6 +138,12 @@ function classifyProtocolCommand(operation: Operation, body: unknown): void {
     default:
       throw badBody(`unknown protocol command method '${body.method}'`);
   }
+}
+
+// The JS server also forks from config.configurable.checkpoint_id / checkpoint_ns / checkpoint_map.
+function forksFromCheckpoint(config: unknown): boolean {
+  const configurable = isObject(config) ? config.configurable : undefined;
+  return isObject(configurable) && (configurable.checkpoint_id != null || configurable.checkpoint_ns != null || configurable.checkpoint_map != null);
 }
 
 function raise(operation: Operation, risk: RiskClass, reason: string, action: string): void {

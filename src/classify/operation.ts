@@ -17,7 +17,7 @@ export type Resource =
   | "protocol";
 
 /** How the upstream answers: the respond stage picks a relay from this and the response type. */
-export type ResponseKind = "json" | "sse" | "wait" | "empty";
+export type ResponseKind = "json" | "sse" | "wait";
 
 export interface OperationIds {
   thread_id?: string;
@@ -41,6 +41,8 @@ export interface Operation {
   assistant_ids: string[];
   /** Why the risk is higher than the route's default, e.g. "command.goto". */
   risk_reasons: string[];
+  /** The request starts or resumes a run (run creates, batch, crons, v2 run.start / input.respond). */
+  creates_run: boolean;
   /** For run creation: the client's on_disconnect choice (langgraph-api.md §2). */
   on_disconnect?: "cancel" | "continue";
 }

@@ -65,17 +65,17 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "POST", pattern: "/threads/:thread_id/runs/wait", route: "runs.wait", resource: "runs", action: "runs:create", risk: "execute", response: "wait", runBody: "single" },
   { method: "POST", pattern: "/threads/:thread_id/runs/crons", route: "crons.create", resource: "crons", action: "crons:create", risk: "execute", response: json, runBody: "single" },
   { method: "GET", pattern: "/threads/:thread_id/runs/:run_id", route: "runs.get", resource: "runs", action: "runs:read", risk: "read", response: json },
-  { method: "DELETE", pattern: "/threads/:thread_id/runs/:run_id", route: "runs.delete", resource: "runs", action: "runs:delete", risk: "write", response: "empty" },
+  { method: "DELETE", pattern: "/threads/:thread_id/runs/:run_id", route: "runs.delete", resource: "runs", action: "runs:delete", risk: "write", response: json },
   { method: "GET", pattern: "/threads/:thread_id/runs/:run_id/join", route: "runs.join", resource: "runs", action: "runs:read", risk: "read", response: json },
   { method: "GET", pattern: "/threads/:thread_id/runs/:run_id/stream", route: "runs.join_stream", resource: "runs", action: "runs:read", risk: "read", response: "sse" },
-  { method: "POST", pattern: "/threads/:thread_id/runs/:run_id/cancel", route: "runs.cancel", resource: "runs", action: "runs:cancel", risk: "write", response: "empty" },
+  { method: "POST", pattern: "/threads/:thread_id/runs/:run_id/cancel", route: "runs.cancel", resource: "runs", action: "runs:cancel", risk: "write", response: json },
 
   // Stateless runs and crons
   { method: "POST", pattern: "/runs", route: "runs.create", resource: "runs", action: "runs:create", risk: "execute", response: json, runBody: "single" },
   { method: "POST", pattern: "/runs/stream", route: "runs.stream", resource: "runs", action: "runs:create", risk: "execute", response: "sse", runBody: "single" },
   { method: "POST", pattern: "/runs/wait", route: "runs.wait", resource: "runs", action: "runs:create", risk: "execute", response: "wait", runBody: "single" },
   { method: "POST", pattern: "/runs/batch", route: "runs.batch", resource: "runs", action: "runs:create", risk: "execute", response: json, runBody: "batch" },
-  { method: "POST", pattern: "/runs/cancel", route: "runs.cancel_many", resource: "runs", action: "runs:cancel", risk: "write", response: "empty" },
+  { method: "POST", pattern: "/runs/cancel", route: "runs.cancel_many", resource: "runs", action: "runs:cancel", risk: "write", response: json },
   { method: "POST", pattern: "/runs/crons", route: "crons.create", resource: "crons", action: "crons:create", risk: "execute", response: json, runBody: "single" },
   { method: "POST", pattern: "/runs/crons/search", route: "crons.search", resource: "crons", action: "crons:read", risk: "read", response: json },
   { method: "POST", pattern: "/runs/crons/count", route: "crons.count", resource: "crons", action: "crons:read", risk: "read", response: json },
@@ -84,8 +84,8 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "GET", pattern: "/runs/:run_id/stream", route: "runs.join_stream", resource: "runs", action: "runs:read", risk: "read", response: "sse" },
 
   // Store (long-term memory)
-  { method: "PUT", pattern: "/store/items", route: "store.put", resource: "store", action: "store:put", risk: "write", response: "empty" },
-  { method: "DELETE", pattern: "/store/items", route: "store.delete", resource: "store", action: "store:delete", risk: "write", response: "empty" },
+  { method: "PUT", pattern: "/store/items", route: "store.put", resource: "store", action: "store:put", risk: "write", response: json },
+  { method: "DELETE", pattern: "/store/items", route: "store.delete", resource: "store", action: "store:delete", risk: "write", response: json },
   { method: "GET", pattern: "/store/items", route: "store.get", resource: "store", action: "store:read", risk: "read", response: json },
   { method: "POST", pattern: "/store/items/search", route: "store.search", resource: "store", action: "store:read", risk: "read", response: json },
   { method: "POST", pattern: "/store/namespaces", route: "store.list_namespaces", resource: "store", action: "store:read", risk: "read", response: json },

@@ -38,7 +38,10 @@ export async function runDemo(options: { port: number; dataDir: string }): Promi
       throw error;
     }
     process.stdout.write(`Port ${options.port} is taken; using a free port instead.\n`);
-    gateway = await startGateway(config(0));
+    gateway = await startGateway(config(0)).catch(async (retryError: unknown) => {
+      await langgraph.stop();
+      throw retryError;
+    });
   }
   process.stdout.write(banner(gateway.url, demoKey.key, path.join(options.dataDir, "audit.jsonl")));
   return {

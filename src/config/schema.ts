@@ -2,8 +2,29 @@
 // JSON Schema (schema/portcullis.config.schema.json) and the TypeScript type.
 import { z } from "zod";
 
-// Headers that carry client credentials or steer LangGraph's own auth: never forwardable.
-export const NEVER_FORWARDED_HEADERS = ["authorization", "x-api-key", "cookie", "x-auth-scheme", "proxy-authorization"];
+// Headers that carry client credentials, steer LangGraph's own auth, or frame the upstream
+// request (the gateway sets those itself): never forwardable from clients.
+export const NEVER_FORWARDED_HEADERS = [
+  "authorization",
+  "x-api-key",
+  "cookie",
+  "x-auth-scheme",
+  "proxy-authorization",
+  "host",
+  "content-length",
+  "content-type",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "te",
+  "upgrade",
+  "expect",
+  "portcullis-request-id",
+];
+
+// The JS server copies x-* headers into config.configurable, except these (langgraph-api.md §7);
+// an upstream secret in any other x-* header would be visible to graphs and in run records.
+const X_HEADERS_NOT_COPIED_UPSTREAM = ["x-api-key", "x-service-key", "x-tenant-id"];
 
 const secretSource = z
   .union([
@@ -39,7 +60,11 @@ export const configSchema = z.strictObject({
     url: z.url().describe("Base URL of the LangGraph / Agent Server, reachable only from the gateway"),
     credential: z
       .strictObject({
-        header: headerName.default("x-api-key"),
+        header: headerName
+          .default("x-api-key")
+          .refine((name) => !name.startsWith("x-") || X_HEADERS_NOT_COPIED_UPSTREAM.includes(name), {
+            message: `an x-* header would be copied into the graph's config.configurable; use authorization, ${X_HEADERS_NOT_COPIED_UPSTREAM.join(", ")}, or a name not starting with x-`,
+          }),
         scheme: z.enum(["none", "bearer"]).default("none").describe("'bearer' sends 'Authorization: Bearer <secret>'"),
         secret: secretSource,
       })
@@ -68,6 +93,12 @@ export const configSchema = z.strictObject({
   limits: z
     .strictObject({
       max_body_bytes: z.number().int().positive().default(10 * 1024 * 1024),
+      max_response_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024)
+        .describe("Largest non-streaming answer (JSON, /runs/wait result) the gateway holds to inspect"),
     })
     .prefault({}),
   streaming: z

@@ -43,10 +43,6 @@ export class UpstreamClient {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.close();
-  }
-
   async destroy(): Promise<void> {
     await this.pool.destroy();
   }
@@ -57,10 +53,6 @@ function upstreamFailure(error: unknown): unknown {
     return new GatewayError(504, "PC_UPSTREAM_TIMEOUT", "The LangGraph server did not answer in time.", { cause: error });
   }
   if (error instanceof Error && error.name === "AbortError") return error;
-  return new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", `The LangGraph server is unreachable (${describe(error)}).`, { cause: error });
-}
-
-function describe(error: unknown): string {
-  const code = (error as { code?: string }).code;
-  return code ?? (error instanceof Error ? error.message : String(error));
+  // The cause (address, errno) goes to the log, not to the client.
+  return new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", "The LangGraph server is unreachable; the failure is logged with this request's x-request-id.", { cause: error });
 }

@@ -7,6 +7,8 @@ import { GatewayError } from "../errors.js";
 export interface RequestBody {
   /** Parsed JSON, or undefined when the request has no body. */
   json: unknown;
+  /** `json` re-serialised: exactly what is forwarded, so what was inspected is what LangGraph reads. */
+  forwarded: string | undefined;
   bytes: number;
 }
 
@@ -42,7 +44,7 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
       if (!req.complete) reject(new Error("the client closed the connection while sending the body"));
     });
   });
-  if (bytes === 0) return { json: undefined, bytes };
+  if (bytes === 0) return { json: undefined, forwarded: undefined, bytes };
 
   let text: string;
   try {
@@ -50,11 +52,19 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
   } catch {
     throw new GatewayError(400, "PC_INVALID_JSON", "Refused: the request body is not valid UTF-8.");
   }
-  if (text.trim() === "") return { json: undefined, bytes };
+  if (text.trim() === "") return { json: undefined, forwarded: undefined, bytes };
+  let json: unknown;
   try {
-    return { json: JSON.parse(text), bytes };
+    json = JSON.parse(text);
   } catch (error) {
     throw new GatewayError(400, "PC_INVALID_JSON", `Refused: the request body is not valid JSON (${(error as Error).message}).`);
+  }
+  try {
+    return { json, forwarded: JSON.stringify(json), bytes };
+  } catch {
+    // JSON.stringify recurses: a document nested deeper than the stack allows parses but cannot
+    // be re-serialised. Refuse it here, before anything is recorded as forwarded.
+    throw new GatewayError(400, "PC_INVALID_JSON", "Refused: the request body is nested too deeply.");
   }
 }
 

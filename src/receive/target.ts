@@ -38,13 +38,7 @@ export function parseRequestTarget(rawUrl: string | undefined): RequestTarget {
     if (segment === "" && index !== rawSegments.length - 1) throw badPath("empty path segments ('//') are not allowed");
     return segment;
   });
-  let query: URLSearchParams;
-  try {
-    query = new URLSearchParams(search);
-  } catch {
-    throw badPath("the query string is malformed");
-  }
-  return { segments, path: `/${segments.map(encodeURIComponent).join("/")}`, search, query };
+  return { segments, path: `/${segments.map(encodeURIComponent).join("/")}`, search, query: new URLSearchParams(search) };
 }
 
 function badPath(message: string): GatewayError {

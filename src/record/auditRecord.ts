@@ -13,6 +13,8 @@ export interface RequestRecord {
   method: string;
   /** Canonical path when it could be parsed, otherwise the raw target (truncated). */
   path: string;
+  /** Raw query string ("" when absent). */
+  query: string;
   identity: Identity | null;
   operation: Operation | null;
   decision: Decision;
@@ -27,7 +29,9 @@ export interface CompletionRecord {
   type: "completion";
   request_id: string;
   time: string;
-  status: number;
+  /** Status sent to the client; null when it left before any. */
+  status: number | null;
+  upstream_status: number | null;
   outcome: Outcome;
   error?: string;
   duration_ms: number;

@@ -4,7 +4,7 @@ import type { Dispatcher } from "undici";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { clientResponseHeaders } from "../forward/headers.js";
-import { relaySse } from "./sse.js";
+import { formatEvent, relaySse } from "./sse.js";
 import { relayWait } from "./wait.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
@@ -12,44 +12,53 @@ export interface RelaySettings {
   upstreamUrl: URL;
   heartbeatMs: number;
   waitKeepaliveMs: number;
+  maxResponseBytes: number;
   extraHeaders: OutgoingHttpHeaders;
+}
+
+/** A run the client started outlives its connection unless it asked for on_disconnect=cancel
+ * (langgraph-api.md §6); the gateway then keeps reading so the run's record is complete. */
+export function runOutlivesClient(exchange: Exchange): boolean {
+  const operation = exchange.operation;
+  return operation?.creates_run === true && operation.on_disconnect !== "cancel" && !exchange.shuttingDown;
 }
 
 export async function relayResponse(exchange: Exchange, upstream: Dispatcher.ResponseData, settings: RelaySettings): Promise<void> {
   const headers = { ...clientResponseHeaders(upstream.headers, settings.upstreamUrl), ...settings.extraHeaders };
   const contentType = String(upstream.headers["content-type"] ?? "");
-  const operation = exchange.operation!;
   if (upstream.statusCode >= 400) exchange.outcome = "upstream_error_status";
-  // A run the client started outlives its connection unless it asked for on_disconnect=cancel
-  // (langgraph-api.md §6); the gateway keeps reading so the run's record is complete.
-  const drainAfterClientLeaves = () => operation.action === "runs:create" && operation.on_disconnect !== "cancel" && !exchange.shuttingDown;
-  // Release the upstream as soon as the client leaves, not at the upstream's next event: a quiet
-  // stream would otherwise hold the connection open indefinitely.
-  exchange.res.once("close", () => {
-    if (exchange.clientGone && !drainAfterClientLeaves()) exchange.upstreamAbort.abort();
-  });
+  const drainAfterClientLeaves = () => runOutlivesClient(exchange);
 
   if (contentType.startsWith("text/event-stream")) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
     await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves });
-  } else if (operation.response === "wait" && upstream.statusCode === 200) {
+  } else if (exchange.operation!.response === "wait" && upstream.statusCode === 200) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
-    await relayWait(exchange, upstream.body, { keepaliveMs: settings.waitKeepaliveMs, drainAfterClientLeaves });
+    await relayWait(exchange, upstream.body, { keepaliveMs: settings.waitKeepaliveMs, maxResultBytes: settings.maxResponseBytes, drainAfterClientLeaves });
   } else {
-    await relayWhole(exchange, upstream, headers);
+    await relayWhole(exchange, upstream, headers, settings.maxResponseBytes);
   }
 }
 
-// JSON and other small answers: held until complete (a later stage masks whole documents),
-// then written with an exact content-length.
-async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData, headers: OutgoingHttpHeaders): Promise<void> {
-  const body = Buffer.from(await upstream.body.arrayBuffer());
+// JSON and other non-streaming answers: held until complete (a later stage masks whole
+// documents), within limits.max_response_bytes, then written with an exact content-length.
+async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData, headers: OutgoingHttpHeaders, maxBytes: number): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      throw new GatewayError(502, "PC_UPSTREAM_RESPONSE_TOO_LARGE", `The LangGraph server's answer exceeds limits.max_response_bytes (${maxBytes}); narrow the request (limit, select).`);
+    }
+    chunks.push(chunk);
+  }
   if (exchange.clientGone) return;
-  if (body.length > 0) headers["content-length"] = body.length;
+  const body = Buffer.concat(chunks, size);
+  if (size > 0) headers["content-length"] = size;
   exchange.res.writeHead(upstream.statusCode, headers);
-  exchange.bytesOut += body.length;
+  exchange.bytesOut += size;
   exchange.res.end(body);
   await clientDrained(exchange);
 }
@@ -59,8 +68,7 @@ export function sendGatewayError(exchange: Exchange, error: GatewayError, extraH
   if (exchange.clientGone) return;
   if (res.headersSent) {
     // Mid-stream: the status line is gone; tell the client in-band.
-    const data = JSON.stringify({ error: error.code, message: error.message });
-    endClientResponse(exchange, `event: error\ndata: ${data}\n\n`);
+    endClientResponse(exchange, formatEvent({ event: "error", data: JSON.stringify({ error: error.code, message: error.message }) }));
     return;
   }
   const body = JSON.stringify(error.toJSON(exchange.id));

@@ -41,7 +41,8 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
     if (exchange.clientGone && !exchange.shuttingDown) return;
     const { name, message } = exchange.shuttingDown
       ? { name: "GatewayShutdown", message: "Portcullis is shutting down; reconnect to continue." }
-      : { name: "UpstreamStreamError", message: `The LangGraph server's stream broke off (${(error as Error).message}).` };
+      : { name: "UpstreamStreamError", message: "The LangGraph server's stream broke off; the failure is logged with this request's x-request-id." };
+    exchange.log.warn({ err: error, request_id: exchange.id }, "SSE relay failed");
     exchange.outcome = exchange.shuttingDown ? "shutdown" : "upstream_failed";
     exchange.error = name;
     endClientResponse(exchange, formatEvent({ event: "error", data: JSON.stringify({ error: name, message }) }));

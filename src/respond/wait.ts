@@ -8,12 +8,14 @@ import { endClientResponse, writeToClient } from "./write.js";
 
 export interface WaitRelayOptions {
   keepaliveMs: number;
+  maxResultBytes: number;
   drainAfterClientLeaves: () => boolean;
 }
 
 export async function relayWait(exchange: Exchange, upstream: Readable, options: WaitRelayOptions): Promise<void> {
   let resultStarted = false;
   const result: Buffer[] = [];
+  let resultBytes = 0;
   const keepalive = setInterval(() => {
     if (!resultStarted) writeToClient(exchange, "\n");
   }, options.keepaliveMs);
@@ -22,13 +24,19 @@ export async function relayWait(exchange: Exchange, upstream: Readable, options:
       keepalive.refresh();
       if (resultStarted) {
         result.push(chunk);
+        resultBytes += chunk.length;
       } else {
         const start = chunk.findIndex((byte) => !isJsonWhitespace(byte));
         writeToClient(exchange, chunk.subarray(0, start === -1 ? chunk.length : start).toString("latin1"));
         if (start !== -1) {
           resultStarted = true;
           result.push(chunk.subarray(start));
+          resultBytes += chunk.length - start;
         }
+      }
+      if (resultBytes > options.maxResultBytes) {
+        exchange.upstreamAbort.abort();
+        throw new Error(`the result exceeds limits.max_response_bytes (${options.maxResultBytes})`);
       }
       if (exchange.clientGone && !options.drainAfterClientLeaves()) {
         exchange.upstreamAbort.abort();
@@ -47,7 +55,8 @@ export async function relayWait(exchange: Exchange, upstream: Readable, options:
     const name = exchange.shuttingDown ? "GatewayShutdown" : "UpstreamStreamError";
     exchange.error = name;
     // Keep the SDK's contract: the body is JSON, failures under __error__.
-    endClientResponse(exchange, JSON.stringify({ __error__: { error: name, message: `The run's result was not received (${(error as Error).message}).` } }));
+    exchange.log.warn({ err: error, request_id: exchange.id }, "wait relay failed");
+    endClientResponse(exchange, JSON.stringify({ __error__: { error: name, message: "The run's result could not be relayed; the failure is logged with this request's x-request-id." } }));
   } finally {
     clearInterval(keepalive);
   }

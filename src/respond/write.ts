@@ -12,7 +12,13 @@ export function writeToClient(exchange: Exchange, text: string): void {
 export async function clientDrained(exchange: Exchange): Promise<void> {
   const res = exchange.res;
   if (exchange.clientGone || !res.writableNeedDrain) return;
-  await Promise.race([once(res, "drain"), once(res, "close")]);
+  // One signal removes whichever listener did not fire, so long streams collect none.
+  const done = new AbortController();
+  try {
+    await Promise.race([once(res, "drain", { signal: done.signal }), once(res, "close", { signal: done.signal })]);
+  } finally {
+    done.abort();
+  }
 }
 
 export function endClientResponse(exchange: Exchange, text?: string): void {
