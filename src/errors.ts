@@ -6,6 +6,8 @@ export type ErrorCode =
   | "PC_BLOCKED_ROUTE"
   | "PC_UNAUTHENTICATED"
   | "PC_CREDENTIAL_EXPIRED"
+  | "PC_INVALID_TOKEN"
+  | "PC_IDP_UNAVAILABLE"
   | "PC_FORBIDDEN"
   | "PC_INVALID_JSON"
   | "PC_BODY_TOO_LARGE"
@@ -20,15 +22,28 @@ export type ErrorCode =
   | "PC_CLIENT_CLOSED"
   | "PC_INTERNAL";
 
+/** RFC 6750 §3.1 error codes for WWW-Authenticate. */
+export type BearerError = "invalid_request" | "invalid_token" | "insufficient_scope";
+
 export class GatewayError extends Error {
+  readonly bearerError?: BearerError;
+
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; bearerError?: BearerError },
   ) {
     super(message, options);
     this.name = "GatewayError";
+    this.bearerError = options?.bearerError;
+  }
+
+  /** RFC 6750 §3: no error attribute when the request carried no credentials at all. */
+  wwwAuthenticate(): string {
+    if (!this.bearerError) return 'Bearer realm="portcullis"';
+    const description = this.message.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, "?");
+    return `Bearer realm="portcullis", error="${this.bearerError}", error_description="${description}"`;
   }
 
   toJSON(requestId: string): Record<string, string> {

@@ -9,6 +9,8 @@ import type { PortcullisConfig } from "./config/schema.js";
 import { GatewayError } from "./errors.js";
 import type { UpstreamCredential } from "./forward/headers.js";
 import { UpstreamClient } from "./forward/upstream.js";
+import { Identifier } from "./identify/index.js";
+import { OidcBearerVerifier } from "./identify/oidc.js";
 import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
 import { RequestPipeline } from "./pipeline.js";
 import type { AuditSink } from "./record/auditRecord.js";
@@ -41,7 +43,10 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
 
   let ready = true;
   const pipeline = new RequestPipeline({
-    serviceAccounts: new ServiceAccountKeys(config.identity.service_accounts),
+    identifier: new Identifier(
+      new ServiceAccountKeys(config.identity.service_accounts),
+      new OidcBearerVerifier(config.identity.oidc.issuers, config.identity.oidc.fetch_timeout_ms),
+    ),
     upstream,
     upstreamCredential,
     forwardHeaders: config.upstream.forward_headers,

@@ -17,8 +17,7 @@ import { GatewayError } from "./errors.js";
 import { elapsedMs, type Exchange } from "./exchange.js";
 import { upstreamRequestHeaders, type UpstreamCredential } from "./forward/headers.js";
 import type { UpstreamClient } from "./forward/upstream.js";
-import type { Identity } from "./identify/identity.js";
-import type { ServiceAccountKeys } from "./identify/serviceAccounts.js";
+import type { Identifier, Identity } from "./identify/index.js";
 import { readJsonBody } from "./receive/body.js";
 import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
 import { parseRequestTarget } from "./receive/target.js";
@@ -34,7 +33,7 @@ export interface LocalAnswer {
 
 export interface PipelineDeps {
   localEndpoints: Record<string, () => LocalAnswer>;
-  serviceAccounts: ServiceAccountKeys;
+  identifier: Identifier;
   upstream: UpstreamClient;
   upstreamCredential?: UpstreamCredential;
   forwardHeaders: string[];
@@ -66,7 +65,7 @@ export class RequestPipeline {
       const local = this.localAnswer(exchange);
       if (local) return await this.answerLocally(exchange, local, responseHeaders);
       // identify: credentials are checked before any body is read
-      exchange.identity = this.deps.serviceAccounts.identify(req.headers);
+      exchange.identity = await this.deps.identifier.identify(req.headers);
       // classify: route first (unknown routes never get their body read), then the body
       const route = matchRoute(req.method ?? "", exchange.target);
       const body = await readJsonBody(req, this.deps.maxBodyBytes);
@@ -233,7 +232,7 @@ export class RequestPipeline {
 
   private async recordRefused(exchange: Exchange, error: GatewayError): Promise<void> {
     // A request refused before identify (e.g. a hostile path) still names who sent it, if anyone.
-    exchange.identity ??= this.identifyQuietly(exchange);
+    exchange.identity ??= await this.identifyQuietly(exchange);
     await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
       decision: exchange.decision?.effect === "deny" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
@@ -277,9 +276,9 @@ export class RequestPipeline {
     );
   }
 
-  private identifyQuietly(exchange: Exchange): Identity | undefined {
+  private async identifyQuietly(exchange: Exchange): Promise<Identity | undefined> {
     try {
-      return this.deps.serviceAccounts.identify(exchange.req.headers);
+      return await this.deps.identifier.identify(exchange.req.headers);
     } catch {
       return undefined;
     }

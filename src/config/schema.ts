@@ -49,6 +49,30 @@ const serviceAccount = z.strictObject({
   expires_at: z.iso.datetime({ offset: true }).optional().describe("After this instant the key is refused"),
 });
 
+const oidcIssuer = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "lowercase letters, digits, '.', '_' or '-', at most 63")
+    .describe("Short name used in subjects: oidc:<id>:<sub>"),
+  issuer: z.url().describe("Exact issuer URL, as in the tokens' iss claim and the discovery document"),
+  audiences: z.array(z.string().min(1)).min(1).describe("Accepted aud values; a token must carry one of them"),
+  algorithms: z
+    .array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]))
+    .min(1)
+    .default(["RS256", "PS256", "ES256", "EdDSA"])
+    .describe("Accepted signing algorithms; none and HMAC are never accepted"),
+  jwks_uri: z.url().optional().describe("Overrides the jwks_uri from discovery"),
+  groups_claim: z.string().default("groups").describe("Claim, or dotted path, holding the subject's groups or roles"),
+  name_claim: z.string().default("name"),
+  clock_skew_s: z.number().int().min(0).max(300).default(30),
+  jwks_cooldown_ms: z
+    .number()
+    .int()
+    .min(0)
+    .default(30_000)
+    .describe("An unknown kid refetches the JWKS at most once per this period, so random kids cannot flood the IdP"),
+});
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -88,6 +112,16 @@ export const configSchema = z.strictObject({
   identity: z
     .strictObject({
       service_accounts: z.array(serviceAccount).default([]),
+      oidc: z
+        .strictObject({
+          issuers: z
+            .array(oidcIssuer)
+            .default([])
+            .refine((issuers) => new Set(issuers.map((i) => i.id)).size === issuers.length, { message: "issuer ids must be unique" }),
+          fetch_timeout_ms: z.number().int().positive().default(5_000).describe("Discovery and JWKS fetch timeout"),
+        })
+        .prefault({})
+        .describe("Trusted OpenID Connect / OAuth 2 issuers for bearer tokens"),
     })
     .prefault({}),
   limits: z
@@ -144,6 +178,7 @@ export const configSchema = z.strictObject({
 export type PortcullisConfig = z.output<typeof configSchema>;
 export type PortcullisConfigInput = z.input<typeof configSchema>;
 export type ServiceAccountConfig = z.output<typeof serviceAccount>;
+export type OidcIssuerConfig = z.output<typeof oidcIssuer>;
 export type SecretSource = z.output<typeof secretSource>;
 
 export function configJsonSchema(): object {

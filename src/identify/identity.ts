@@ -1,11 +1,14 @@
 /** Who made a request. Every audit record carries one (or null when identification failed). */
 export interface Identity {
-  /** Stable subject, e.g. "sa:ci-bot". */
+  /** Stable subject: "sa:<id>" for service accounts, "oidc:<issuer id>:<sub>" for tokens. */
   subject: string;
-  kind: "service-account";
+  kind: "service-account" | "oidc";
   groups: string[];
-  auth_method: "api-key";
+  auth_method: "api-key" | "oidc-bearer";
   /** Which credential was used (never the credential itself). */
   credential_id: string;
   owner?: string;
+  /** For tokens: the issuer that vouched for the subject. */
+  issuer?: string;
+  name?: string;
 }

@@ -1,7 +1,6 @@
 // Service-account API keys. Keys are 256-bit random values with a recognisable prefix (so secret
 // scanners and people can tell them apart); the gateway keeps only their SHA-256.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { IncomingHttpHeaders } from "node:http";
 import type { ServiceAccountConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "./identity.js";
@@ -17,18 +16,6 @@ export function hashApiKey(key: string): string {
   return createHash("sha256").update(key, "utf8").digest("hex");
 }
 
-/** The key a client presents: `Authorization: Bearer <key>` or `x-api-key` (the SDK's apiKey). */
-export function presentedApiKey(headers: IncomingHttpHeaders): string | undefined {
-  const authorization = headers.authorization;
-  if (authorization) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match) throw unauthenticated("the Authorization header must be 'Bearer <key>'");
-    return match[1];
-  }
-  const apiKey = headers["x-api-key"];
-  return typeof apiKey === "string" && apiKey !== "" ? apiKey : undefined;
-}
-
 export class ServiceAccountKeys {
   private readonly byHash: Map<string, ServiceAccountConfig>;
 
@@ -36,9 +23,7 @@ export class ServiceAccountKeys {
     this.byHash = new Map(accounts.map((account) => [account.key_sha256, account]));
   }
 
-  identify(headers: IncomingHttpHeaders): Identity {
-    const key = presentedApiKey(headers);
-    if (!key) throw unauthenticated("no credential was presented; send 'Authorization: Bearer <key>' or 'x-api-key: <key>'");
+  identify(key: string): Identity {
     if (!key.startsWith(API_KEY_PREFIX)) throw unauthenticated(`the credential is not a Portcullis service-account key (they start with '${API_KEY_PREFIX}')`);
     const digest = hashApiKey(key);
     const account = this.byHash.get(digest);

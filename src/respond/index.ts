@@ -78,7 +78,7 @@ export function sendGatewayError(exchange: Exchange, error: GatewayError, extraH
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
   };
-  if (error.status === 401) headers["www-authenticate"] = 'Bearer realm="portcullis"';
+  if (error.status === 401) headers["www-authenticate"] = error.wwwAuthenticate();
   res.writeHead(error.status, headers);
   writeToClient(exchange, body);
   res.end();

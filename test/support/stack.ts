@@ -68,6 +68,7 @@ export async function startTestGateway(
       ...overrides.upstream,
     },
     identity: {
+      ...overrides.identity,
       service_accounts: [{ id: "tester", key_sha256: sha256, groups: ["engineering"] }, ...(overrides.identity?.service_accounts ?? [])],
     },
   });

@@ -1,0 +1,38 @@
+// identify: the credential on a request -> Identity. A Portcullis service-account key
+// (`pcsk_…`, as a bearer token or the SDK's x-api-key) or an OIDC bearer token (JWT).
+import type { IncomingHttpHeaders } from "node:http";
+import { GatewayError } from "../errors.js";
+import type { Identity } from "./identity.js";
+import type { OidcBearerVerifier } from "./oidc.js";
+import { API_KEY_PREFIX, type ServiceAccountKeys } from "./serviceAccounts.js";
+
+export type { Identity } from "./identity.js";
+
+export class Identifier {
+  constructor(
+    private readonly serviceAccounts: ServiceAccountKeys,
+    private readonly oidc: OidcBearerVerifier,
+  ) {}
+
+  async identify(headers: IncomingHttpHeaders): Promise<Identity> {
+    const authorization = headers.authorization;
+    if (authorization !== undefined) {
+      // RFC 6750 §2.1: "Bearer" b64token; anything else is a malformed request.
+      const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization);
+      if (!match) {
+        throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: the Authorization header must be 'Bearer <token or key>'.", { bearerError: "invalid_request" });
+      }
+      const credential = match[1]!;
+      if (credential.startsWith(API_KEY_PREFIX)) return this.serviceAccounts.identify(credential);
+      if (!this.oidc.enabled) {
+        throw new GatewayError(401, "PC_INVALID_TOKEN", "Refused: bearer tokens are not accepted here (no OIDC issuer is configured); use a service-account key.", {
+          bearerError: "invalid_token",
+        });
+      }
+      return this.oidc.verify(credential);
+    }
+    const apiKey = headers["x-api-key"];
+    if (typeof apiKey === "string" && apiKey !== "") return this.serviceAccounts.identify(apiKey);
+    throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: no credential was presented; send 'Authorization: Bearer <token or key>' or 'x-api-key: <key>'.");
+  }
+}
