@@ -3,7 +3,7 @@
 // algorithm allow-list that never includes `none` or HMAC, issuer and audience checks, and
 // expiry with a small clock skew. Several issuers at once; each token names its own.
 import { createHash } from "node:crypto";
-import { createRemoteJWKSet, decodeJwt, errors as jose, jwtVerify, type JWTPayload } from "jose";
+import { createRemoteJWKSet, decodeJwt, errors as jose, jwksCache, jwtVerify, type JWTPayload } from "jose";
 import type { OidcIssuerConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "./identity.js";
@@ -15,6 +15,8 @@ type KeySet = ReturnType<typeof createRemoteJWKSet>;
 
 interface IssuerState {
   config: OidcIssuerConfig;
+  /** jose writes {jwks, uat} here on every JWKS fetch; a new uat means the keys changed. */
+  fetched: { uat?: number };
   keys?: Promise<KeySet>;
   /** When discovery last failed, so an unreachable IdP is not hammered. */
   failedAt?: number;
@@ -22,11 +24,17 @@ interface IssuerState {
 
 const DISCOVERY_RETRY_MS = 5_000;
 
+/** Verified tokens are remembered briefly: clients send the same token on every request, and a
+ * signature check costs ~0.1–0.2 ms. Bounded in size and in time (never past exp). */
+const VERIFIED_CACHE_MAX = 10_000;
+const VERIFIED_CACHE_TTL_MS = 60_000;
+
 export class OidcBearerVerifier {
   private readonly issuers = new Map<string, IssuerState>();
+  private readonly verified = new Map<string, { identity: Identity; until: number; keysFetchedAt: number | undefined; state: IssuerState }>();
 
   constructor(configs: OidcIssuerConfig[], private readonly fetchTimeoutMs = 5_000) {
-    for (const config of configs) this.issuers.set(config.issuer, { config });
+    for (const config of configs) this.issuers.set(config.issuer, { config, fetched: {} });
   }
 
   get enabled(): boolean {
@@ -35,6 +43,11 @@ export class OidcBearerVerifier {
 
   async verify(token: string): Promise<Identity> {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidToken(`the token is longer than ${MAX_TOKEN_LENGTH} characters`);
+    const cacheKey = createHash("sha256").update(token).digest("base64url");
+    const cached = this.verified.get(cacheKey);
+    // A cached result holds only while the issuer's keys are the ones it was verified with.
+    if (cached && cached.until > Date.now() && cached.keysFetchedAt === cached.state.fetched.uat) return cached.identity;
+    if (cached) this.verified.delete(cacheKey);
     let claimedIssuer: string | undefined;
     try {
       claimedIssuer = decodeJwt(token).iss;
@@ -56,15 +69,23 @@ export class OidcBearerVerifier {
     } catch (error) {
       throw verificationFailure(error);
     }
-    return {
+    const identity: Identity = {
       subject: `oidc:${config.id}:${String(payload.sub)}`,
       kind: "oidc",
       groups: stringList(claimAt(payload, config.groups_claim)),
       auth_method: "oidc-bearer",
-      credential_id: typeof payload.jti === "string" ? payload.jti.slice(0, 64) : createHash("sha256").update(token).digest("hex").slice(0, 12),
+      credential_id: typeof payload.jti === "string" ? payload.jti.slice(0, 64) : cacheKey.slice(0, 16),
       issuer: config.issuer,
       ...(typeof claimAt(payload, config.name_claim) === "string" ? { name: claimAt(payload, config.name_claim) as string } : {}),
     };
+    if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(cacheKey, {
+      identity,
+      until: Math.min(payload.exp! * 1000, Date.now() + VERIFIED_CACHE_TTL_MS),
+      keysFetchedAt: state.fetched.uat,
+      state,
+    });
+    return identity;
   }
 
   private keySet(state: IssuerState): Promise<KeySet> {
@@ -72,7 +93,7 @@ export class OidcBearerVerifier {
       if (state.failedAt && Date.now() - state.failedAt < DISCOVERY_RETRY_MS) {
         return Promise.reject(idpUnavailable(state.config.issuer));
       }
-      state.keys = this.discoverKeySet(state.config).catch((error: unknown) => {
+      state.keys = this.discoverKeySet(state).catch((error: unknown) => {
         state.keys = undefined;
         state.failedAt = Date.now();
         throw error;
@@ -81,7 +102,8 @@ export class OidcBearerVerifier {
     return state.keys;
   }
 
-  private async discoverKeySet(config: OidcIssuerConfig): Promise<KeySet> {
+  private async discoverKeySet(state: IssuerState): Promise<KeySet> {
+    const config = state.config;
     let jwksUri = config.jwks_uri;
     if (!jwksUri) {
       // OpenID Connect Discovery 1.0 §4; the document must name the configured issuer (§4.3).
@@ -99,7 +121,12 @@ export class OidcBearerVerifier {
       }
       jwksUri = metadata.jwks_uri;
     }
-    return createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: this.fetchTimeoutMs, cooldownDuration: config.jwks_cooldown_ms, cacheMaxAge: 600_000 });
+    return createRemoteJWKSet(new URL(jwksUri), {
+      timeoutDuration: this.fetchTimeoutMs,
+      cooldownDuration: config.jwks_cooldown_ms,
+      cacheMaxAge: 600_000,
+      [jwksCache]: state.fetched as Record<string, never>,
+    });
   }
 }
 
