@@ -17,6 +17,10 @@ export interface DemoLangGraph {
 export interface DemoLangGraphOptions {
   /** Key the server requires in x-api-key; only the gateway holds it. */
   upstreamKey: string;
+  /** Another custom Auth module (absolute path, exporting `auth`), e.g. examples/langgraph-auth. */
+  authModule?: string;
+  /** Extra environment for the server (for the Auth module). */
+  env?: Record<string, string>;
   dataDir: string;
   port?: number;
   /** File for the server's own log; discarded when absent. */
@@ -46,6 +50,8 @@ export async function startDemoLangGraph(options: DemoLangGraphOptions): Promise
       LANGGRAPH_CLI_NO_ANALYTICS: "1",
       LANGSMITH_TRACING: "false",
       BROWSER: "none",
+      ...(options.authModule ? { LANGGRAPH_AUTH_MODULE: options.authModule } : {}),
+      ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

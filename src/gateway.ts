@@ -8,6 +8,7 @@ import { readSecret } from "./config/load.js";
 import type { PortcullisConfig } from "./config/schema.js";
 import { GatewayError } from "./errors.js";
 import type { UpstreamCredential } from "./forward/headers.js";
+import { IDENTITY_JWKS_PATH, IdentityAssertionSigner } from "./forward/identityAssertion.js";
 import { UpstreamClient } from "./forward/upstream.js";
 import { Identifier } from "./identify/index.js";
 import { OidcBearerVerifier } from "./identify/oidc.js";
@@ -34,6 +35,7 @@ export interface GatewayOptions {
 export async function startGateway(config: PortcullisConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" } });
   const upstreamCredential = await resolveUpstreamCredential(config);
+  const identityAssertion = config.upstream.identity_assertion && (await IdentityAssertionSigner.create(config.upstream.identity_assertion));
   const audit = options.audit ?? (await JsonlAuditSink.open(config.audit.file));
   const upstreamUrl = new URL(config.upstream.url);
   const upstream = new UpstreamClient(upstreamUrl, {
@@ -49,6 +51,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     ),
     upstream,
     upstreamCredential,
+    identityAssertion,
     forwardHeaders: config.upstream.forward_headers,
     audit,
     log,
@@ -64,6 +67,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     localEndpoints: {
       "/healthz": () => ({ status: 200, json: { status: "ok" } }),
       "/readyz": () => (ready ? { status: 200, json: { status: "ready" } } : { status: 503, json: { status: "draining" } }),
+      ...(identityAssertion ? { [IDENTITY_JWKS_PATH]: () => ({ status: 200, json: identityAssertion.jwks() }) } : {}),
     },
   });
 

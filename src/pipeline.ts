@@ -16,6 +16,7 @@ import { classifyOperation, matchRoute } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
 import { elapsedMs, type Exchange } from "./exchange.js";
 import { upstreamRequestHeaders, type UpstreamCredential } from "./forward/headers.js";
+import type { IdentityAssertionSigner } from "./forward/identityAssertion.js";
 import type { UpstreamClient } from "./forward/upstream.js";
 import type { Identifier, Identity } from "./identify/index.js";
 import { readJsonBody } from "./receive/body.js";
@@ -36,6 +37,7 @@ export interface PipelineDeps {
   identifier: Identifier;
   upstream: UpstreamClient;
   upstreamCredential?: UpstreamCredential;
+  identityAssertion?: IdentityAssertionSigner;
   forwardHeaders: string[];
   audit: AuditSink;
   log: Logger;
@@ -79,12 +81,14 @@ export class RequestPipeline {
       // record (admit): written before anything is forwarded; no record, no request
       await this.recordAdmitted(exchange);
       // forward: the inspected JSON, re-serialised, is what LangGraph receives (duplicate keys resolved once)
+      const assertion = this.deps.identityAssertion;
       upstreamResponse = await this.deps.upstream.send({
         method: req.method!,
         pathAndQuery: `${exchange.target.path}${exchange.target.search}`,
         headers: upstreamRequestHeaders(req.headers, {
           forwardHeaders: this.deps.forwardHeaders,
           credential: this.deps.upstreamCredential,
+          identityAssertion: assertion && { header: assertion.header, value: await assertion.sign(exchange.identity, exchange.id) },
           requestId: exchange.id,
           hasBody: body.forwarded !== undefined,
         }),

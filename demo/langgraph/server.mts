@@ -16,7 +16,7 @@ const { host, cleanup } = await startServer({
   cwd,
   graphs: { agent: graph("agent"), hitl: graph("hitl"), slow: graph("slow"), tools: graph("tools") },
   // disable_studio_auth: `x-auth-scheme: langsmith` must not skip authenticate() (langgraph-api.md §7).
-  auth: { path: `${path.join(here, "auth.mts")}:auth`, disable_studio_auth: true },
+  auth: { path: `${process.env.LANGGRAPH_AUTH_MODULE ?? path.join(here, "auth.mts")}:auth`, disable_studio_auth: true },
 });
 process.stdout.write(`${JSON.stringify({ ready: true, url: `http://${host}` })}\n`);
 

@@ -101,6 +101,20 @@ export const configSchema = z.strictObject({
         message: `may not include ${NEVER_FORWARDED_HEADERS.join(", ")}`,
       })
       .describe("Client headers forwarded upstream besides the built-in safe set (JS copies x-* headers into config.configurable)"),
+    identity_assertion: z
+      .strictObject({
+        header: headerName
+          .default("portcullis-identity")
+          .refine((name) => !name.startsWith("x-") && !NEVER_FORWARDED_HEADERS.includes(name), {
+            message: "must not start with x- (the JS server copies x-* headers into config.configurable) nor be a credential or framing header",
+          }),
+        issuer: z.string().min(1).default("portcullis"),
+        audience: z.string().min(1).default("langgraph"),
+        ttl_s: z.number().int().min(5).max(600).default(60),
+        signing_key: secretSource.optional().describe("PEM PKCS#8 P-256 private key; an ephemeral key is made when absent"),
+      })
+      .optional()
+      .describe("Adds a signed, short-lived identity assertion (ES256 JWT) for a LangGraph custom Auth handler; the public key is served at /.well-known/portcullis/jwks.json"),
     connect_timeout_ms: z.number().int().positive().default(5_000),
     response_timeout_ms: z
       .number()

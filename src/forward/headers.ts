@@ -13,7 +13,7 @@ export interface UpstreamCredential {
 
 export function upstreamRequestHeaders(
   client: IncomingHttpHeaders,
-  options: { forwardHeaders: string[]; credential?: UpstreamCredential; requestId: string; hasBody: boolean },
+  options: { forwardHeaders: string[]; credential?: UpstreamCredential; identityAssertion?: { header: string; value: string }; requestId: string; hasBody: boolean },
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of [...FORWARDED_BY_DEFAULT, ...options.forwardHeaders]) {
@@ -25,6 +25,7 @@ export function upstreamRequestHeaders(
   if (options.hasBody) headers["content-type"] = "application/json";
   headers["portcullis-request-id"] = options.requestId;
   if (options.credential) headers[options.credential.header] = options.credential.value;
+  if (options.identityAssertion) headers[options.identityAssertion.header] = options.identityAssertion.value;
   return headers;
 }
 
