@@ -209,10 +209,11 @@ export class RequestPipeline {
 
   /** A refusal before forwarding is one request record; a failure after it ends the exchange. */
   private async refuse(exchange: Exchange, error: unknown, headers: OutgoingHttpHeaders): Promise<void> {
-    const gatewayError = toGatewayError(error, exchange, this.deps.log);
+    const gatewayError = toGatewayError(error, exchange);
     exchange.error = gatewayError.code;
     if (gatewayError.status >= 500 && gatewayError.cause) {
-      this.deps.log.warn({ err: gatewayError.cause, request_id: exchange.id, error: gatewayError.code }, "request failed");
+      const level = gatewayError.code === "PC_INTERNAL" ? "error" : "warn";
+      this.deps.log[level]({ err: gatewayError.cause, request_id: exchange.id, error: gatewayError.code }, "request failed");
     }
     if (!exchange.admitted) {
       await this.recordRefused(exchange, gatewayError);
@@ -312,10 +313,9 @@ export class RequestPipeline {
   }
 }
 
-function toGatewayError(error: unknown, exchange: Exchange, log: Logger): GatewayError {
+function toGatewayError(error: unknown, exchange: Exchange): GatewayError {
   if (error instanceof GatewayError) return error;
   if (exchange.shuttingDown) return new GatewayError(503, "PC_SHUTTING_DOWN", "Portcullis is shutting down; retry shortly.");
   if (exchange.clientGone) return new GatewayError(499, "PC_CLIENT_CLOSED", "The client closed the connection before the response was complete.");
-  log.error({ err: error, request_id: exchange.id }, "unexpected error in the request pipeline");
   return new GatewayError(500, "PC_INTERNAL", "Portcullis failed to handle the request; the failure is logged with this request id.", { cause: error });
 }
