@@ -11,6 +11,7 @@ const gateway = await startGateway(
     upstream: { url: upstreamUrl, credential: { secret: { env: "BENCH_UPSTREAM_KEY" } } },
     identity: { service_accounts: [{ id: "bench", key_sha256: keySha256 }] },
     audit: { file: auditFile },
+    storage: { sqlite_file: auditFile.replace(/\.jsonl$/, ".state.db") },
   }),
   { logger: pino({ level: "silent" }) },
 );

@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { pino, type Logger } from "pino";
+import { createSignIn } from "./authenticate/index.js";
 import { readSecret } from "./config/load.js";
 import type { PortcullisConfig } from "./config/schema.js";
 import { GatewayError } from "./errors.js";
@@ -16,6 +17,8 @@ import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
 import { RequestPipeline } from "./pipeline.js";
 import type { AuditSink } from "./record/auditRecord.js";
 import { JsonlAuditSink } from "./record/jsonlSink.js";
+import { ServiceAccountStore } from "./storage/serviceAccountStore.js";
+import { openStateDatabase } from "./storage/stateDatabase.js";
 
 export interface Gateway {
   /** Base URL the gateway listens on, e.g. http://127.0.0.1:8080. */
@@ -36,6 +39,17 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" } });
   const upstreamCredential = await resolveUpstreamCredential(config);
   const identityAssertion = config.upstream.identity_assertion && (await IdentityAssertionSigner.create(config.upstream.identity_assertion));
+  const introspectionSecrets = new Map<string, string>();
+  for (const issuer of config.identity.oidc.issuers) {
+    if (issuer.introspection) introspectionSecrets.set(issuer.id, await readSecret(issuer.introspection.client_secret, `identity.oidc issuer ${issuer.id} introspection.client_secret`));
+  }
+  const state = openStateDatabase(config.storage.sqlite_file);
+  const signIn =
+    config.identity.login &&
+    (await createSignIn(config.identity.login, state, { corsOrigins: config.cors.allow_origins, fetchTimeoutMs: config.identity.oidc.fetch_timeout_ms }).catch((error: unknown) => {
+      state.close();
+      throw error;
+    }));
   const audit = options.audit ?? (await JsonlAuditSink.open(config.audit.file));
   const upstreamUrl = new URL(config.upstream.url);
   const upstream = new UpstreamClient(upstreamUrl, {
@@ -46,9 +60,11 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   let ready = true;
   const pipeline = new RequestPipeline({
     identifier: new Identifier(
-      new ServiceAccountKeys(config.identity.service_accounts),
-      new OidcBearerVerifier(config.identity.oidc.issuers, config.identity.oidc.fetch_timeout_ms),
+      new ServiceAccountKeys(config.identity.service_accounts, new ServiceAccountStore(state)),
+      new OidcBearerVerifier(config.identity.oidc.issuers, config.identity.oidc.fetch_timeout_ms, introspectionSecrets),
+      config.identity.login?.api_access ? signIn : undefined,
     ),
+    ...(signIn ? { signIn } : {}),
     upstream,
     upstreamCredential,
     identityAssertion,
@@ -109,6 +125,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   } catch (error) {
     await upstream.destroy();
     await audit.close();
+    state.close();
     throw error;
   }
   const address = server.address() as AddressInfo;
@@ -133,6 +150,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       await stopped;
       await upstream.destroy();
       await audit.close();
+      state.close();
       log.info("portcullis stopped");
     })();
     return closing;

@@ -11,6 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
+import type { SignIn } from "./authenticate/signIn.js";
 import { authorizeOperation } from "./authorize/index.js";
 import { classifyOperation, matchRoute } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
@@ -24,16 +25,14 @@ import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from ".
 import { parseRequestTarget } from "./receive/target.js";
 import type { AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
 import { relayResponse, runOutlivesClient, sendGatewayError } from "./respond/index.js";
+import { sendLocalAnswer, type LocalAnswer } from "./respond/local.js";
 
-/** Answered by the gateway itself (health probes, CORS preflights); never forwarded. */
-export interface LocalAnswer {
-  status: number;
-  headers?: OutgoingHttpHeaders;
-  json?: unknown;
-}
+export type { LocalAnswer } from "./respond/local.js";
 
 export interface PipelineDeps {
   localEndpoints: Record<string, () => LocalAnswer>;
+  /** Browser sign-in and the console, when identity.login is configured. */
+  signIn?: SignIn;
   identifier: Identifier;
   upstream: UpstreamClient;
   upstreamCredential?: UpstreamCredential;
@@ -65,9 +64,13 @@ export class RequestPipeline {
       exchange.target = parseRequestTarget(req.url);
       if (this.draining) throw new GatewayError(503, "PC_SHUTTING_DOWN", "Refused: Portcullis is shutting down; retry shortly.");
       const local = this.localAnswer(exchange);
-      if (local) return await this.answerLocally(exchange, local, responseHeaders);
+      if (local) return await this.answerLocally(exchange, local, responseHeaders, "gateway:local-endpoint");
+      // authenticate: a person signing in through the browser (/auth/*, /console) is answered here
+      if (this.deps.signIn?.handles(exchange.target.path)) {
+        return await this.answerLocally(exchange, await this.deps.signIn.answer(exchange), responseHeaders, "gateway:sign-in");
+      }
       // identify: credentials are checked before any body is read
-      exchange.identity = await this.deps.identifier.identify(req.headers);
+      exchange.identity = await this.deps.identifier.identify(req);
       // classify: route first (unknown routes never get their body read), then the body
       const route = matchRoute(req.method ?? "", exchange.target);
       const body = await readJsonBody(req, this.deps.maxBodyBytes);
@@ -127,20 +130,14 @@ export class RequestPipeline {
     return endpoint && req.method === "GET" ? endpoint() : undefined;
   }
 
-  private async answerLocally(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders): Promise<void> {
-    const body = answer.json === undefined ? "" : JSON.stringify(answer.json);
+  private async answerLocally(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders, rule: string): Promise<void> {
+    if (answer.identity) exchange.identity = answer.identity;
     await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
-      decision: { effect: "allow", rule: "gateway:local-endpoint" },
+      decision: { effect: "allow", rule },
       status: answer.status,
     });
-    exchange.res.writeHead(answer.status, {
-      ...headers,
-      ...answer.headers,
-      ...(body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {}),
-      "cache-control": "no-store",
-    });
-    exchange.res.end(body);
+    exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
   }
 
   /** Refusals below the pipeline (protocol upgrades, HTTP the parser rejects) still leave a
@@ -283,7 +280,7 @@ export class RequestPipeline {
 
   private async identifyQuietly(exchange: Exchange): Promise<Identity | undefined> {
     try {
-      return await this.deps.identifier.identify(exchange.req.headers);
+      return await this.deps.identifier.identify(exchange.req);
     } catch {
       return undefined;
     }

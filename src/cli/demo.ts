@@ -1,75 +1,136 @@
 // `portcullis demo` (what `npm start` runs): the bundled LangGraph server behind the gateway,
-// reachable only with a key the gateway holds, and a fresh demo service-account key.
+// reachable only with a key the gateway holds; a development OpenID provider with demo users
+// (bearer tokens and console sign-in); and a fresh demo service-account key. The development
+// provider exists only here: no configuration file can turn it on.
 import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import path from "node:path";
+import { DEMO_USERS, startDevIdp } from "../../demo/devIdp.js";
 import { startDemoLangGraph } from "../../demo/launch.js";
 import { parseConfig } from "../config/load.js";
-import { startGateway, type Gateway } from "../gateway.js";
+import { startGateway } from "../gateway.js";
 import { generateApiKey } from "../identify/serviceAccounts.js";
 
+const DEMO_IDP_ID = "demo-idp";
+/** Demo user tokens are written to files for curl; they last a working day. */
+const DEMO_TOKEN_TTL_S = 8 * 3600;
+
 export async function runDemo(options: { port: number; dataDir: string }): Promise<{ stop(): Promise<void> }> {
-  const upstreamKey = randomBytes(32).toString("base64url");
-  process.stdout.write("Starting the demo LangGraph server...\n");
-  const langgraph = await startDemoLangGraph({
-    upstreamKey,
-    dataDir: path.join(options.dataDir, "langgraph"),
-    logFile: path.join(options.dataDir, "langgraph.log"),
-  });
-  const demoKey = generateApiKey();
-  process.env.PORTCULLIS_DEMO_UPSTREAM_KEY = upstreamKey;
-  const config = (port: number) =>
-    parseConfig(
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const next of stops.reverse()) await next();
+  };
+  try {
+    const port = await portOrFree(options.port);
+    const gatewayUrl = `http://127.0.0.1:${port}`;
+    process.stdout.write("Starting the demo LangGraph server and the development identity provider...\n");
+    const upstreamKey = randomBytes(32).toString("base64url");
+    const langgraph = await startDemoLangGraph({
+      upstreamKey,
+      dataDir: path.join(options.dataDir, "langgraph"),
+      logFile: path.join(options.dataDir, "langgraph.log"),
+    });
+    stops.push(() => langgraph.stop());
+    const idp = await startDevIdp({
+      redirectUris: [`${gatewayUrl}/auth/callback/${DEMO_IDP_ID}`],
+      postLogoutRedirectUris: [`${gatewayUrl}/auth/logout/done`],
+    });
+    stops.push(() => idp.close());
+
+    const demoKey = generateApiKey();
+    process.env.PORTCULLIS_DEMO_UPSTREAM_KEY = upstreamKey;
+    process.env.PORTCULLIS_DEMO_LOGIN_SECRET = idp.login.clientSecret;
+    const config = parseConfig(
       {
         listen: { host: "127.0.0.1", port },
         upstream: { url: langgraph.url, credential: { header: "x-api-key", secret: { env: "PORTCULLIS_DEMO_UPSTREAM_KEY" } } },
-        identity: { service_accounts: [{ id: "demo", owner: "demo user", key_sha256: demoKey.sha256, groups: ["demo"] }] },
+        identity: {
+          service_accounts: [{ id: "demo", owner: "demo user", key_sha256: demoKey.sha256, groups: ["demo"] }],
+          oidc: { issuers: [{ id: DEMO_IDP_ID, issuer: idp.issuer, audiences: [idp.apiAudience] }] },
+          login: {
+            public_url: gatewayUrl,
+            oidc: [
+              {
+                id: DEMO_IDP_ID,
+                display_name: "the demo identity provider (development only)",
+                issuer: idp.issuer,
+                client_id: idp.login.clientId,
+                client_secret: { env: "PORTCULLIS_DEMO_LOGIN_SECRET" },
+                scopes: ["openid", "profile", "email", "groups"],
+              },
+            ],
+          },
+        },
         cors: { allow_origins: ["https://smith.langchain.com"], allow_private_network: true },
+        storage: { sqlite_file: path.join(options.dataDir, "state.db") },
         audit: { file: path.join(options.dataDir, "audit.jsonl") },
         log: { level: "warn" },
       },
       "demo config",
     );
-  let gateway: Gateway;
-  try {
-    gateway = await startGateway(config(options.port));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") {
-      await langgraph.stop();
-      throw error;
+    const gateway = await startGateway(config);
+    stops.push(() => gateway.close());
+
+    const tokenDir = path.join(options.dataDir, "tokens");
+    await mkdir(tokenDir, { recursive: true, mode: 0o700 });
+    for (const user of DEMO_USERS) {
+      await writeFile(path.join(tokenDir, `${user.id}.jwt`), await idp.mintUserToken(user.id, DEMO_TOKEN_TTL_S), { mode: 0o600 });
     }
-    process.stdout.write(`Port ${options.port} is taken; using a free port instead.\n`);
-    gateway = await startGateway(config(0)).catch(async (retryError: unknown) => {
-      await langgraph.stop();
-      throw retryError;
-    });
+    process.stdout.write(
+      banner({ url: gateway.url, key: demoKey.key, auditFile: config.audit.file, idp, tokenDir }),
+    );
+    return { stop };
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  process.stdout.write(banner(gateway.url, demoKey.key, path.join(options.dataDir, "audit.jsonl")));
-  return {
-    async stop() {
-      await gateway.close();
-      await langgraph.stop();
-    },
-  };
 }
 
-function banner(url: string, key: string, auditFile: string): string {
+/** The requested port if it is free, otherwise one the OS picks (the sign-in redirect URLs need it before the gateway starts). */
+async function portOrFree(preferred: number): Promise<number> {
+  const tryListen = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const probe = createServer();
+      probe.once("error", () => resolve(undefined));
+      probe.listen(port, "127.0.0.1", () => {
+        const chosen = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(chosen));
+      });
+    });
+  const port = (await tryListen(preferred)) ?? (await tryListen(0));
+  if (port === undefined) throw new Error("no free port on 127.0.0.1");
+  if (port !== preferred) process.stdout.write(`Port ${preferred} is taken; using ${port} instead.\n`);
+  return port;
+}
+
+function banner(demo: { url: string; key: string; auditFile: string; idp: { issuer: string; machine: { clientId: string; clientSecret: string }; apiAudience: string }; tokenDir: string }): string {
+  const { url, key } = demo;
+  const users = DEMO_USERS.map((user) => `${user.id} (${user.groups.join(", ")})`).join(", ");
   return `
 Portcullis is running in front of the demo LangGraph server.
 
   Gateway     ${url}
+  Console     ${url}/console/   sign in as any demo user, any password
+  Demo users  ${users}
+  Demo IdP    ${demo.idp.issuer}   (development only, started by this demo, never by a config file)
   Demo key    ${key}
               (service account "demo"; a new key is made each start)
-  Audit file  ${auditFile}
+  User tokens ${demo.tokenDir}/<user>.jwt   (bearer tokens from the demo IdP, valid 8 hours)
+  Audit file  ${demo.auditFile}
   Graphs      agent, hitl, slow, tools
 
 The LangGraph server itself only accepts the gateway's own key, which clients never see.
 
-Try it with curl:
-  curl -s ${url}/assistants/search -H "Authorization: Bearer ${key}" -H "content-type: application/json" -d '{}'
+Try it with curl, as a person (OIDC bearer token) or as the demo service account:
+  curl -s ${url}/assistants/search -H "Authorization: Bearer $(cat ${demo.tokenDir}/analyst.jwt)" -H "content-type: application/json" -d '{}'
   curl -N ${url}/runs/stream -H "Authorization: Bearer ${key}" -H "content-type: application/json" \\
     -d '{"assistant_id":"agent","input":{"messages":[{"role":"user","content":"hi"}]},"stream_mode":"messages-tuple"}'
 
-Or with the LangGraph SDK (only the base URL and key change):
+A machine token (OAuth client credentials) from the demo IdP:
+  curl -s -u ${demo.idp.machine.clientId}:${demo.idp.machine.clientSecret} -d grant_type=client_credentials ${demo.idp.issuer}/token
+
+Or with the LangGraph SDK (only the base URL and credential change):
   import { Client } from "@langchain/langgraph-sdk";
   const client = new Client({ apiUrl: "${url}", apiKey: "${key}" });
   const thread = await client.threads.create();

@@ -7,6 +7,7 @@ import { ConfigError } from "../errors.js";
 import { startGateway } from "../gateway.js";
 import { generateApiKey } from "../identify/serviceAccounts.js";
 import { runDemo } from "./demo.js";
+import { serviceAccountsCommand } from "./serviceAccounts.js";
 
 const program = new Command()
   .name("portcullis")
@@ -32,7 +33,9 @@ program
     stopOnSignals(() => demo.stop());
   });
 
-const keys = program.command("keys").description("Service-account API keys");
+program.addCommand(serviceAccountsCommand());
+
+const keys = program.command("keys").description("Service-account API keys kept in the config file");
 keys
   .command("create")
   .description("Create a key; prints it once, with the config entry that stores only its hash")

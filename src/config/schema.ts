@@ -71,7 +71,68 @@ const oidcIssuer = z.strictObject({
     .min(0)
     .default(30_000)
     .describe("An unknown kid refetches the JWKS at most once per this period, so random kids cannot flood the IdP"),
+  introspection: z
+    .strictObject({
+      endpoint: z.url().optional().describe("Overrides the introspection_endpoint from discovery"),
+      client_id: z.string().min(1).describe("The gateway's client at the IdP, allowed to introspect"),
+      client_secret: secretSource,
+      cache_ttl_s: z.number().int().min(0).max(300).default(60).describe("How long an active answer is reused (never past the token's exp); revocation takes up to this long to be seen"),
+    })
+    .optional()
+    .describe("RFC 7662 introspection for opaque (non-JWT) access tokens from this issuer"),
 });
+
+const providerId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "lowercase letters, digits, '.', '_' or '-', at most 63")
+  .describe("Short name used in URLs (/auth/login/<id>) and subjects");
+
+const oidcLogin = z.strictObject({
+  id: providerId.describe("Short name used in /auth/login/<id> and in subjects oidc:<id>:<sub>; use the id of the same issuer under identity.oidc so a person's bearer tokens and browser sessions share one subject"),
+  display_name: z.string().optional().describe("Shown on the sign-in page"),
+  issuer: z.url().describe("Exact issuer URL; discovered with OpenID Connect Discovery"),
+  client_id: z.string().min(1),
+  client_secret: secretSource.optional().describe("Confidential client secret (client_secret_basic); omit for a public client (PKCE only)"),
+  scopes: z.array(z.string().min(1)).default(["openid", "profile", "email"]),
+  groups_claim: z.string().default("groups").describe("ID-token or userinfo claim, or dotted path, holding groups or roles"),
+  name_claim: z.string().default("name"),
+});
+
+const samlLogin = z.strictObject({
+  id: providerId.describe("Short name used in /auth/login/<id>, the ACS URL and in subjects saml:<id>:<NameID>"),
+  display_name: z.string().optional(),
+  idp_metadata_file: z.string().optional().describe("The IdP's SAML metadata (EntityDescriptor): signing certificate and HTTP-Redirect SSO URL are read from it"),
+  idp_sso_url: z.url().optional().describe("HTTP-Redirect SingleSignOnService URL, when no metadata file is given"),
+  idp_certificate_file: z.string().optional().describe("PEM signing certificate of the IdP, when no metadata file is given"),
+  idp_entity_id: z.string().optional().describe("Expected Issuer of responses; checked when set (read from metadata otherwise)"),
+  sp_entity_id: z.string().optional().describe("This gateway's entity id (the assertion's Audience); default <public_url>/auth/saml/<id>/metadata"),
+  groups_attribute: z.string().default("groups"),
+  name_attribute: z.string().default("displayName"),
+  clock_skew_s: z.number().int().min(0).max(300).default(60),
+  max_assertion_age_s: z.number().int().min(30).max(86_400).default(300).describe("Assertions issued longer ago than this are refused"),
+}).refine((saml) => Boolean(saml.idp_metadata_file) !== Boolean(saml.idp_sso_url && saml.idp_certificate_file), {
+  message: "give either idp_metadata_file, or both idp_sso_url and idp_certificate_file",
+});
+
+const browserLogin = z.strictObject({
+  public_url: z
+    .url()
+    .refine((url) => new URL(url).pathname === "/" && !new URL(url).search, { message: "must be an origin, e.g. https://portcullis.example.com" })
+    .describe("The gateway's address as browsers reach it: redirect and ACS URLs are built from it; https makes session cookies Secure (and __Host- prefixed)"),
+  session: z
+    .strictObject({
+      idle_timeout_s: z.number().int().min(60).max(86_400).default(1_800).describe("A session unused this long ends"),
+      absolute_timeout_s: z.number().int().min(300).max(30 * 86_400).default(12 * 3_600).describe("A session ends this long after sign-in, however active"),
+    })
+    .prefault({}),
+  oidc: z.array(oidcLogin).default([]),
+  saml: z.array(samlLogin).default([]),
+  api_access: z
+    .boolean()
+    .default(true)
+    .describe("Browser sessions may call the LangGraph API through the gateway (LangGraph Studio); state-changing calls need the session's CSRF token or an allowed Origin"),
+}).refine((login) => login.oidc.length + login.saml.length > 0, { message: "configure at least one oidc or saml sign-in provider" })
+  .refine((login) => new Set([...login.oidc, ...login.saml].map((p) => p.id)).size === login.oidc.length + login.saml.length, { message: "sign-in provider ids must be unique" });
 
 export const configSchema = z.strictObject({
   listen: z
@@ -136,6 +197,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({})
         .describe("Trusted OpenID Connect / OAuth 2 issuers for bearer tokens"),
+      login: browserLogin.optional().describe("Browser sign-in (OIDC authorization code with PKCE, SAML 2.0) for the console and LangGraph Studio"),
     })
     .prefault({}),
   limits: z
@@ -172,6 +234,14 @@ export const configSchema = z.strictObject({
       max_age_s: z.number().int().nonnegative().default(600),
     })
     .prefault({}),
+  storage: z
+    .strictObject({
+      sqlite_file: z
+        .string()
+        .default(".portcullis/state.db")
+        .describe("The gateway's state (CLI-made service accounts, browser sessions, sign-ins in flight, used SAML assertion ids); SQLite, WAL mode"),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       file: z.string().default(".portcullis/audit.jsonl").describe("Append-only audit record file"),
@@ -194,6 +264,9 @@ export type PortcullisConfigInput = z.input<typeof configSchema>;
 export type ServiceAccountConfig = z.output<typeof serviceAccount>;
 export type OidcIssuerConfig = z.output<typeof oidcIssuer>;
 export type SecretSource = z.output<typeof secretSource>;
+export type BrowserLoginConfig = z.output<typeof browserLogin>;
+export type OidcLoginConfig = z.output<typeof oidcLogin>;
+export type SamlLoginConfig = z.output<typeof samlLogin>;
 
 export function configJsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: "input" });

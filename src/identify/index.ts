@@ -1,6 +1,10 @@
 // identify: the credential on a request -> Identity. A Portcullis service-account key
-// (`pcsk_…`, as a bearer token or the SDK's x-api-key) or an OIDC bearer token (JWT).
-import type { IncomingHttpHeaders } from "node:http";
+// (`pcsk_…`, as a bearer token or the SDK's x-api-key), an OIDC bearer token (JWT, or opaque
+// and introspected), or a browser session cookie (LangGraph Studio after signing in), which
+// must also pass the CSRF check for state-changing requests.
+import type { IncomingMessage } from "node:http";
+import { checkCsrf } from "../authenticate/csrf.js";
+import type { SignIn } from "../authenticate/signIn.js";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "./identity.js";
 import type { OidcBearerVerifier } from "./oidc.js";
@@ -12,9 +16,12 @@ export class Identifier {
   constructor(
     private readonly serviceAccounts: ServiceAccountKeys,
     private readonly oidc: OidcBearerVerifier,
+    /** Set when browser sessions may call the API (identity.login.api_access). */
+    private readonly browserSessions?: SignIn,
   ) {}
 
-  async identify(headers: IncomingHttpHeaders): Promise<Identity> {
+  async identify(req: Pick<IncomingMessage, "method" | "headers">): Promise<Identity> {
+    const headers = req.headers;
     const authorization = headers.authorization;
     if (authorization !== undefined) {
       // RFC 6750 §2.1: "Bearer" b64token; anything else is a malformed request.
@@ -33,6 +40,11 @@ export class Identifier {
     }
     const apiKey = headers["x-api-key"];
     if (typeof apiKey === "string" && apiKey !== "") return this.serviceAccounts.identify(apiKey);
+    const session = this.browserSessions?.sessionOf(req);
+    if (session) {
+      checkCsrf(req, session.csrfToken, this.browserSessions!.trustedOrigins);
+      return session.identity;
+    }
     throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: no credential was presented; send 'Authorization: Bearer <token or key>' or 'x-api-key: <key>'.");
   }
 }

@@ -1,9 +1,11 @@
 // OIDC / OAuth 2 bearer tokens (JWT access or ID tokens), verified with jose: issuer discovery,
 // JWKS cached with rotation (an unknown `kid` triggers a refetch, at most once per cooldown), an
 // algorithm allow-list that never includes `none` or HMAC, issuer and audience checks, and
-// expiry with a small clock skew. Several issuers at once; each token names its own.
+// expiry with a small clock skew. Several issuers at once; each token names its own. Opaque
+// (non-JWT) tokens are checked by RFC 7662 introspection at the issuers configured for it.
 import { createHash } from "node:crypto";
 import { createRemoteJWKSet, decodeJwt, errors as jose, jwksCache, jwtVerify, type JWTPayload } from "jose";
+import { request } from "undici";
 import type { OidcIssuerConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "./identity.js";
@@ -13,13 +15,21 @@ export const MAX_TOKEN_LENGTH = 8192;
 
 type KeySet = ReturnType<typeof createRemoteJWKSet>;
 
+interface IssuerMetadata {
+  issuer?: unknown;
+  jwks_uri?: unknown;
+  introspection_endpoint?: unknown;
+}
+
 interface IssuerState {
   config: OidcIssuerConfig;
   /** jose writes {jwks, uat} here on every JWKS fetch; a new uat means the keys changed. */
   fetched: { uat?: number };
+  metadata?: Promise<IssuerMetadata>;
   keys?: Promise<KeySet>;
   /** When discovery last failed, so an unreachable IdP is not hammered. */
   failedAt?: number;
+  introspectionSecret?: string;
 }
 
 const DISCOVERY_RETRY_MS = 5_000;
@@ -33,8 +43,13 @@ export class OidcBearerVerifier {
   private readonly issuers = new Map<string, IssuerState>();
   private readonly verified = new Map<string, { identity: Identity; until: number; keysFetchedAt: number | undefined; state: IssuerState }>();
 
-  constructor(configs: OidcIssuerConfig[], private readonly fetchTimeoutMs = 5_000) {
-    for (const config of configs) this.issuers.set(config.issuer, { config, fetched: {} });
+  /** @param introspectionSecrets client secrets for introspection, by issuer id (read at startup) */
+  constructor(configs: OidcIssuerConfig[], private readonly fetchTimeoutMs = 5_000, introspectionSecrets: ReadonlyMap<string, string> = new Map()) {
+    for (const config of configs) {
+      const introspectionSecret = introspectionSecrets.get(config.id);
+      if (config.introspection && !introspectionSecret) throw new Error(`issuer ${config.id}: the introspection client secret was not provided`);
+      this.issuers.set(config.issuer, { config, fetched: {}, ...(introspectionSecret ? { introspectionSecret } : {}) });
+    }
   }
 
   get enabled(): boolean {
@@ -52,6 +67,7 @@ export class OidcBearerVerifier {
     try {
       claimedIssuer = decodeJwt(token).iss;
     } catch {
+      if (this.introspecting.length > 0 && !token.includes(".")) return this.introspect(token, cacheKey);
       throw invalidToken("the token is not a well-formed JWT");
     }
     const state = claimedIssuer ? this.issuers.get(claimedIssuer) : undefined;
@@ -69,23 +85,72 @@ export class OidcBearerVerifier {
     } catch (error) {
       throw verificationFailure(error);
     }
-    const identity: Identity = {
-      subject: `oidc:${config.id}:${String(payload.sub)}`,
-      kind: "oidc",
-      groups: stringList(claimAt(payload, config.groups_claim)),
-      auth_method: "oidc-bearer",
-      credential_id: typeof payload.jti === "string" ? payload.jti.slice(0, 64) : cacheKey.slice(0, 16),
-      issuer: config.issuer,
-      ...(typeof claimAt(payload, config.name_claim) === "string" ? { name: claimAt(payload, config.name_claim) as string } : {}),
-    };
-    if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(cacheKey, {
-      identity,
-      until: Math.min(payload.exp! * 1000, Date.now() + VERIFIED_CACHE_TTL_MS),
-      keysFetchedAt: state.fetched.uat,
-      state,
-    });
+    const identity = identityFromClaims(config, payload, String(payload.sub), "oidc-bearer", cacheKey);
+    this.remember(cacheKey, identity, Math.min(payload.exp! * 1000, Date.now() + VERIFIED_CACHE_TTL_MS), state);
     return identity;
+  }
+
+  private get introspecting(): IssuerState[] {
+    return [...this.issuers.values()].filter((state) => state.config.introspection);
+  }
+
+  /** RFC 7662: the first issuer that calls the token active vouches for it. */
+  private async introspect(token: string, cacheKey: string): Promise<Identity> {
+    for (const state of this.introspecting) {
+      const config = state.config;
+      const settings = config.introspection!;
+      const answer = await this.askIntrospectionEndpoint(state, token);
+      if (answer.active !== true) continue;
+      // §2.2: the answer may name the token's issuer and audience; when it does they must match.
+      if (answer.iss !== undefined && answer.iss !== config.issuer) throw invalidToken(`the introspected token was issued by another issuer`);
+      const audiences = stringList(answer.aud);
+      if (!audiences.some((audience) => config.audiences.includes(audience))) throw invalidToken(`the token's "aud" is not acceptable (introspection names ${audiences.length ? "another audience" : "no audience"})`);
+      const now = Date.now() / 1000;
+      if (typeof answer.exp !== "number") throw invalidToken("the introspected token has no expiry");
+      if (answer.exp + config.clock_skew_s <= now) throw invalidToken("the token has expired");
+      if (typeof answer.nbf === "number" && answer.nbf - config.clock_skew_s > now) throw invalidToken("the token is not valid yet");
+      const subject = typeof answer.sub === "string" ? answer.sub : typeof answer.client_id === "string" ? `client:${answer.client_id}` : undefined;
+      if (!subject) throw invalidToken("the introspected token names no subject or client");
+      const identity = identityFromClaims(config, answer, subject, "oidc-introspection", cacheKey);
+      this.remember(cacheKey, identity, Math.min(answer.exp * 1000, Date.now() + settings.cache_ttl_s * 1000), state);
+      return identity;
+    }
+    throw invalidToken("the token is not active at any issuer that introspects opaque tokens");
+  }
+
+  private async askIntrospectionEndpoint(state: IssuerState, token: string): Promise<JWTPayload & { active?: unknown; client_id?: unknown }> {
+    const settings = state.config.introspection!;
+    let endpoint = settings.endpoint;
+    if (!endpoint) {
+      const discovered = (await this.metadata(state)).introspection_endpoint;
+      if (typeof discovered !== "string") throw idpUnavailable(state.config.issuer, new Error("discovery names no introspection_endpoint"));
+      endpoint = discovered;
+    }
+    try {
+      // RFC 7662 §2.1 with client_secret_basic (RFC 6749 §2.3.1: form-encode, then Basic).
+      const basic = Buffer.from(`${encodeURIComponent(settings.client_id)}:${encodeURIComponent(state.introspectionSecret!)}`).toString("base64");
+      const response = await request(endpoint, {
+        method: "POST",
+        headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+        body: new URLSearchParams({ token, token_type_hint: "access_token" }).toString(),
+        headersTimeout: this.fetchTimeoutMs,
+        bodyTimeout: this.fetchTimeoutMs,
+      });
+      if (response.statusCode !== 200) {
+        await response.body.dump();
+        throw new Error(`introspection answered HTTP ${response.statusCode}`);
+      }
+      const answer = (await response.body.json()) as unknown;
+      if (typeof answer !== "object" || answer === null) throw new Error("introspection answered something other than a JSON object");
+      return answer as JWTPayload & { active?: unknown };
+    } catch (error) {
+      throw idpUnavailable(state.config.issuer, error);
+    }
+  }
+
+  private remember(cacheKey: string, identity: Identity, until: number, state: IssuerState): void {
+    if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(cacheKey, { identity, until, keysFetchedAt: state.fetched.uat, state });
   }
 
   private keySet(state: IssuerState): Promise<KeySet> {
@@ -106,20 +171,9 @@ export class OidcBearerVerifier {
     const config = state.config;
     let jwksUri = config.jwks_uri;
     if (!jwksUri) {
-      // OpenID Connect Discovery 1.0 §4; the document must name the configured issuer (§4.3).
-      const url = `${config.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
-      let metadata: { issuer?: unknown; jwks_uri?: unknown };
-      try {
-        const response = await fetch(url, { signal: AbortSignal.timeout(this.fetchTimeoutMs), redirect: "error" });
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        metadata = (await response.json()) as typeof metadata;
-      } catch (error) {
-        throw idpUnavailable(config.issuer, error);
-      }
-      if (metadata.issuer !== config.issuer || typeof metadata.jwks_uri !== "string") {
-        throw idpUnavailable(config.issuer, new Error("discovery document names another issuer or no jwks_uri"));
-      }
-      jwksUri = metadata.jwks_uri;
+      const discovered = (await this.metadata(state)).jwks_uri;
+      if (typeof discovered !== "string") throw idpUnavailable(config.issuer, new Error("discovery names no jwks_uri"));
+      jwksUri = discovered;
     }
     return createRemoteJWKSet(new URL(jwksUri), {
       timeoutDuration: this.fetchTimeoutMs,
@@ -128,6 +182,41 @@ export class OidcBearerVerifier {
       [jwksCache]: state.fetched as Record<string, never>,
     });
   }
+
+  /** OpenID Connect Discovery 1.0 §4, fetched once; the document must name the configured issuer (§4.3). */
+  private metadata(state: IssuerState): Promise<IssuerMetadata> {
+    state.metadata ??= (async () => {
+      const config = state.config;
+      const url = `${config.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
+      let metadata: IssuerMetadata;
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(this.fetchTimeoutMs), redirect: "error" });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        metadata = (await response.json()) as IssuerMetadata;
+      } catch (error) {
+        throw idpUnavailable(config.issuer, error);
+      }
+      if (metadata.issuer !== config.issuer) throw idpUnavailable(config.issuer, new Error("discovery document names another issuer"));
+      return metadata;
+    })().catch((error: unknown) => {
+      state.metadata = undefined;
+      throw error;
+    });
+    return state.metadata;
+  }
+}
+
+function identityFromClaims(config: OidcIssuerConfig, claims: JWTPayload, subject: string, authMethod: Identity["auth_method"], cacheKey: string): Identity {
+  const name = claimAt(claims, config.name_claim);
+  return {
+    subject: `oidc:${config.id}:${subject}`,
+    kind: "oidc",
+    groups: stringList(claimAt(claims, config.groups_claim)),
+    auth_method: authMethod,
+    credential_id: typeof claims.jti === "string" ? claims.jti.slice(0, 64) : cacheKey.slice(0, 16),
+    issuer: config.issuer,
+    ...(typeof name === "string" ? { name } : {}),
+  };
 }
 
 /** A claim by name, or by dotted path (Keycloak's realm_access.roles); a top-level name that

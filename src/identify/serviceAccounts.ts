@@ -1,8 +1,10 @@
 // Service-account API keys. Keys are 256-bit random values with a recognisable prefix (so secret
-// scanners and people can tell them apart); the gateway keeps only their SHA-256.
+// scanners and people can tell them apart); the gateway keeps only their SHA-256. Accounts come
+// from the config file (reviewed like code) and from the state database (made with the CLI).
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ServiceAccountConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
+import type { ServiceAccountStore } from "../storage/serviceAccountStore.js";
 import type { Identity } from "./identity.js";
 
 export const API_KEY_PREFIX = "pcsk_";
@@ -16,24 +18,35 @@ export function hashApiKey(key: string): string {
   return createHash("sha256").update(key, "utf8").digest("hex");
 }
 
-export class ServiceAccountKeys {
-  private readonly byHash: Map<string, ServiceAccountConfig>;
+type KnownAccount = ServiceAccountConfig & { stored: boolean; revoked_at: string | null };
 
-  constructor(accounts: ServiceAccountConfig[], private readonly now: () => Date = () => new Date()) {
-    this.byHash = new Map(accounts.map((account) => [account.key_sha256, account]));
+export class ServiceAccountKeys {
+  private readonly configuredByHash: Map<string, ServiceAccountConfig>;
+
+  constructor(
+    configured: ServiceAccountConfig[],
+    private readonly store?: ServiceAccountStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.configuredByHash = new Map(configured.map((account) => [account.key_sha256, account]));
   }
 
   identify(key: string): Identity {
     if (!key.startsWith(API_KEY_PREFIX)) throw unauthenticated(`the credential is not a Portcullis service-account key (they start with '${API_KEY_PREFIX}')`);
     const digest = hashApiKey(key);
-    const account = this.byHash.get(digest);
-    // Compare digests in constant time; the map lookup above only narrows to one candidate.
+    const configured = this.configuredByHash.get(digest);
+    const account: KnownAccount | undefined = configured ? { ...configured, stored: false, revoked_at: null } : this.storedAccount(digest);
+    // Compare digests in constant time; the lookup above only narrows to one candidate.
     if (!account || !timingSafeEqual(Buffer.from(account.key_sha256, "hex"), Buffer.from(digest, "hex"))) {
       throw unauthenticated("the key is not recognised");
+    }
+    if (account.revoked_at) {
+      throw new GatewayError(401, "PC_CREDENTIAL_REVOKED", `Refused: the key for service account '${account.id}' was revoked at ${account.revoked_at}.`);
     }
     if (account.expires_at && Date.parse(account.expires_at) <= this.now().getTime()) {
       throw new GatewayError(401, "PC_CREDENTIAL_EXPIRED", `Refused: the key for service account '${account.id}' expired at ${account.expires_at}.`);
     }
+    if (account.stored) this.store!.markUsed(account.id, this.now());
     return {
       subject: `sa:${account.id}`,
       kind: "service-account",
@@ -41,6 +54,20 @@ export class ServiceAccountKeys {
       auth_method: "api-key",
       credential_id: digest.slice(0, 12),
       ...(account.owner ? { owner: account.owner } : {}),
+    };
+  }
+
+  private storedAccount(digest: string): KnownAccount | undefined {
+    const stored = this.store?.findByKeyHash(digest);
+    if (!stored) return undefined;
+    return {
+      id: stored.id,
+      key_sha256: stored.key_sha256,
+      groups: stored.groups,
+      ...(stored.owner ? { owner: stored.owner } : {}),
+      ...(stored.expires_at ? { expires_at: stored.expires_at } : {}),
+      revoked_at: stored.revoked_at,
+      stored: true,
     };
   }
 }

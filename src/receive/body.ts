@@ -1,5 +1,5 @@
-// Reads a request body within the configured limit and parses it as JSON whatever the declared
-// content type: the JS server treats text/plain bodies as JSON (ensureContentType), so an
+// Reads a request body within the configured limit. API bodies are parsed as JSON whatever the
+// declared content type: the JS server treats text/plain bodies as JSON (ensureContentType), so an
 // inspection that trusted the header could be bypassed (langgraph-api.md §1).
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
@@ -15,6 +15,40 @@ export interface RequestBody {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<RequestBody> {
+  const { text, bytes } = await readTextBody(req, maxBytes);
+  if (text.trim() === "") return { json: undefined, forwarded: undefined, bytes };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new GatewayError(400, "PC_INVALID_JSON", `Refused: the request body is not valid JSON (${(error as Error).message}).`);
+  }
+  try {
+    return { json, forwarded: JSON.stringify(json), bytes };
+  } catch {
+    // JSON.stringify recurses: a document nested deeper than the stack allows parses but cannot
+    // be re-serialised. Refuse it here, before anything is recorded as forwarded.
+    throw new GatewayError(400, "PC_INVALID_JSON", "Refused: the request body is nested too deeply.");
+  }
+}
+
+/** An HTML form post (application/x-www-form-urlencoded), as the SAML HTTP-POST binding sends. */
+export async function readFormBody(req: IncomingMessage, maxBytes: number): Promise<Record<string, string>> {
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") {
+    throw new GatewayError(415, "PC_BAD_REQUEST", "Refused: expected a form post (application/x-www-form-urlencoded).");
+  }
+  const { text } = await readTextBody(req, maxBytes);
+  const form: Record<string, string> = {};
+  // A repeated field is ambiguous (which one was checked?); refuse rather than pick one.
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (name in form) throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: the form field '${name.slice(0, 64)}' appears more than once.`);
+    form[name] = value;
+  }
+  return form;
+}
+
+async function readTextBody(req: IncomingMessage, maxBytes: number): Promise<{ text: string; bytes: number }> {
   const encoding = req.headers["content-encoding"];
   if (encoding && encoding.toLowerCase() !== "identity") {
     throw new GatewayError(415, "PC_UNSUPPORTED_ENCODING", `Refused: request bodies must not be compressed (content-encoding: ${encoding}).`);
@@ -44,27 +78,10 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
       if (!req.complete) reject(new Error("the client closed the connection while sending the body"));
     });
   });
-  if (bytes === 0) return { json: undefined, forwarded: undefined, bytes };
-
-  let text: string;
   try {
-    text = utf8.decode(Buffer.concat(chunks, bytes));
+    return { text: utf8.decode(Buffer.concat(chunks, bytes)), bytes };
   } catch {
     throw new GatewayError(400, "PC_INVALID_JSON", "Refused: the request body is not valid UTF-8.");
-  }
-  if (text.trim() === "") return { json: undefined, forwarded: undefined, bytes };
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new GatewayError(400, "PC_INVALID_JSON", `Refused: the request body is not valid JSON (${(error as Error).message}).`);
-  }
-  try {
-    return { json, forwarded: JSON.stringify(json), bytes };
-  } catch {
-    // JSON.stringify recurses: a document nested deeper than the stack allows parses but cannot
-    // be re-serialised. Refuse it here, before anything is recorded as forwarded.
-    throw new GatewayError(400, "PC_INVALID_JSON", "Refused: the request body is nested too deeply.");
   }
 }
 

@@ -41,6 +41,8 @@ export interface TestGateway {
   /** A valid service-account key for the gateway. */
   key: string;
   auditFile: string;
+  /** The gateway's state database (CLI-made service accounts, sessions). */
+  stateFile: string;
   audit(): Promise<AuditRecord[]>;
   /** Records for one request id (request + completion). */
   recordsFor(requestId: string): Promise<AuditRecord[]>;
@@ -60,6 +62,7 @@ export async function startTestGateway(
   const config = parseConfig({
     listen: { host: "127.0.0.1", port: 0 },
     audit: { file: auditFile },
+    storage: { sqlite_file: path.join(dir, "state.db") },
     log: { level: "silent" },
     ...overrides,
     upstream: {
@@ -83,6 +86,7 @@ export async function startTestGateway(
     url: gateway.url,
     key,
     auditFile,
+    stateFile: config.storage.sqlite_file,
     audit,
     recordsFor: async (requestId) => (await audit()).filter((record) => record.request_id === requestId),
     async close() {

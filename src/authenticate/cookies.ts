@@ -1,0 +1,31 @@
+// The gateway's cookies. With an https public URL they are Secure and use the __Host- prefix
+// (RFC 6265bis §4.1.3.2: no Domain, Path=/, Secure), so no subdomain can plant or read them.
+import { parse, serialize } from "cookie";
+import type { IncomingHttpHeaders } from "node:http";
+
+export interface CookieNames {
+  session: string;
+  login: string;
+  secure: boolean;
+}
+
+export function cookieNames(publicUrl: string): CookieNames {
+  const secure = new URL(publicUrl).protocol === "https:";
+  const prefix = secure ? "__Host-" : "";
+  return { session: `${prefix}portcullis_session`, login: `${prefix}portcullis_login`, secure };
+}
+
+export function readCookie(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const header = headers.cookie;
+  if (!header) return undefined;
+  return parse(header)[name] || undefined;
+}
+
+/** SameSite=Lax: sent on top-level navigations back from the IdP, never on cross-site fetches or posts. */
+export function setCookie(names: CookieNames, name: string, value: string, maxAgeS: number): string {
+  return serialize(name, value, { httpOnly: true, secure: names.secure, sameSite: "lax", path: "/", maxAge: maxAgeS });
+}
+
+export function clearCookie(names: CookieNames, name: string): string {
+  return serialize(name, "", { httpOnly: true, secure: names.secure, sameSite: "lax", path: "/", maxAge: 0 });
+}

@@ -1,0 +1,37 @@
+// authenticate: people signing in through the browser (OIDC or SAML), for the console and for
+// LangGraph Studio. Builds the sign-in endpoints from identity.login.
+import { readSecret } from "../config/load.js";
+import type { BrowserLoginConfig } from "../config/schema.js";
+import type { StateDatabase } from "../storage/stateDatabase.js";
+import { cookieNames } from "./cookies.js";
+import { LoginTransactions } from "./loginTransactions.js";
+import { OidcLogin } from "./oidcLogin.js";
+import { SamlLogin } from "./samlLogin.js";
+import { BrowserSessions } from "./sessions.js";
+import { SignIn } from "./signIn.js";
+
+export { SignIn } from "./signIn.js";
+
+export async function createSignIn(config: BrowserLoginConfig, db: StateDatabase, options: { corsOrigins: string[]; fetchTimeoutMs: number }): Promise<SignIn> {
+  const publicUrl = config.public_url.replace(/\/$/, "");
+  const oidcProviders = await Promise.all(
+    config.oidc.map(
+      async (provider) =>
+        new OidcLogin(
+          provider,
+          provider.client_secret && (await readSecret(provider.client_secret, `identity.login.oidc ${provider.id} client_secret`)),
+          `${publicUrl}/auth/callback/${provider.id}`,
+          options.fetchTimeoutMs,
+        ),
+    ),
+  );
+  const samlProviders = await Promise.all(config.saml.map((provider) => SamlLogin.create(provider, publicUrl, db)));
+  return new SignIn({
+    publicUrl,
+    sessions: new BrowserSessions(db, { idleTimeoutS: config.session.idle_timeout_s, absoluteTimeoutS: config.session.absolute_timeout_s }),
+    logins: new LoginTransactions(db),
+    cookies: cookieNames(publicUrl),
+    providers: [...oidcProviders, ...samlProviders],
+    corsOrigins: options.corsOrigins,
+  });
+}

@@ -1,0 +1,193 @@
+// Browser sign-in with SAML 2.0, as a service provider, done by @node-saml/node-saml: the
+// assertion must be signed by the IdP's certificate (from its metadata), name this gateway as
+// audience and recipient, be within its time conditions, and answer a request this gateway made
+// (InResponseTo, usable once). Each assertion id is also remembered until it could no longer be
+// accepted anyway, so a captured response cannot be posted again.
+import { readFile } from "node:fs/promises";
+import { SAML, ValidateInResponseTo, type CacheItem, type CacheProvider, type Profile } from "@node-saml/node-saml";
+import { DOMParser } from "@xmldom/xmldom";
+import type { SamlLoginConfig } from "../config/schema.js";
+import { ConfigError, GatewayError } from "../errors.js";
+import type { Identity } from "../identify/identity.js";
+import type { StateDatabase } from "../storage/stateDatabase.js";
+import { LOGIN_TRANSACTION_TTL_MS } from "./loginTransactions.js";
+
+const METADATA_NS = "urn:oasis:names:tc:SAML:2.0:metadata";
+const DSIG_NS = "http://www.w3.org/2000/09/xmldsig#";
+const HTTP_REDIRECT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+
+/** The parts of node-saml's parsed assertion (xml2js shape) read here. */
+interface SignedAssertion {
+  $?: { ID?: string };
+  Subject?: Array<{ SubjectConfirmation?: Array<{ SubjectConfirmationData?: Array<{ $?: { Recipient?: string } }> }> }>;
+}
+
+export class SamlLogin {
+  readonly kind = "saml";
+  readonly acsUrl: string;
+  readonly spEntityId: string;
+
+  private constructor(
+    readonly config: SamlLoginConfig,
+    private readonly saml: SAML,
+    private readonly db: StateDatabase,
+    urls: { acsUrl: string; spEntityId: string },
+    private readonly idpEntityId: string | undefined,
+  ) {
+    this.acsUrl = urls.acsUrl;
+    this.spEntityId = urls.spEntityId;
+  }
+
+  static async create(config: SamlLoginConfig, publicUrl: string, db: StateDatabase): Promise<SamlLogin> {
+    const idp = await readIdentityProvider(config);
+    const base = publicUrl.replace(/\/$/, "");
+    const acsUrl = `${base}/auth/saml/${config.id}/acs`;
+    const spEntityId = config.sp_entity_id ?? `${base}/auth/saml/${config.id}/metadata`;
+    const saml = new SAML({
+      callbackUrl: acsUrl,
+      entryPoint: idp.ssoUrl,
+      issuer: spEntityId,
+      audience: spEntityId,
+      idpCert: idp.certificates,
+      wantAssertionsSigned: true,
+      wantAuthnResponseSigned: false,
+      acceptedClockSkewMs: config.clock_skew_s * 1000,
+      maxAssertionAgeMs: config.max_assertion_age_s * 1000,
+      validateInResponseTo: ValidateInResponseTo.always,
+      requestIdExpirationPeriodMs: LOGIN_TRANSACTION_TTL_MS,
+      cacheProvider: new OutstandingRequests(db),
+      identifierFormat: "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+      disableRequestedAuthnContext: true,
+    });
+    return new SamlLogin(config, saml, db, { acsUrl, spEntityId }, idp.entityId);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  /** The IdP URL (HTTP-Redirect binding, with a fresh AuthnRequest) to send the browser to. */
+  async start(relayState: string): Promise<string> {
+    return this.saml.getAuthorizeUrlAsync(relayState, undefined, {});
+  }
+
+  /** Validates the posted SAMLResponse and returns the person it vouches for. */
+  async accept(form: { SAMLResponse?: string; RelayState?: string }): Promise<Identity> {
+    if (typeof form.SAMLResponse !== "string" || form.SAMLResponse === "") throw rejected("the form carries no SAMLResponse");
+    let profile: Profile | null;
+    try {
+      ({ profile } = await this.saml.validatePostResponseAsync({ SAMLResponse: form.SAMLResponse, ...(form.RelayState ? { RelayState: form.RelayState } : {}) }));
+    } catch (error) {
+      throw rejected(`the SAML response was not accepted (${(error as Error).message.slice(0, 200)})`, error);
+    }
+    if (!profile?.nameID) throw rejected("the assertion names no subject");
+    this.checkAddressedToUs(profile);
+    this.rememberAssertion(profile);
+    const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
+    const groups = attributes[this.config.groups_attribute];
+    const name = attributes[this.config.name_attribute];
+    return {
+      subject: `saml:${this.config.id}:${profile.nameID}`,
+      kind: "saml",
+      groups: (Array.isArray(groups) ? groups : groups === undefined ? [] : [groups]).filter((g): g is string => typeof g === "string"),
+      auth_method: "browser-session",
+      credential_id: "",
+      issuer: profile.issuer,
+      ...(typeof name === "string" ? { name } : {}),
+    };
+  }
+
+  metadataXml(): string {
+    return this.saml.generateServiceProviderMetadata(null);
+  }
+
+  // node-saml checks signature, audience, time and InResponseTo, but on login not the issuer nor
+  // where the response was addressed; SAML profiles §4.1.4.3 requires both.
+  private checkAddressedToUs(profile: Profile): void {
+    if (this.idpEntityId && profile.issuer !== this.idpEntityId) throw rejected("the assertion was issued by another identity provider");
+    const assertion = profile.getAssertion?.() as { Assertion?: SignedAssertion } | undefined;
+    const recipients = (assertion?.Assertion?.Subject?.[0]?.SubjectConfirmation ?? []).map((confirmation) => confirmation.SubjectConfirmationData?.[0]?.$?.Recipient);
+    if (!recipients.includes(this.acsUrl)) throw rejected("the assertion's Recipient is not this gateway's ACS URL");
+    const responseXml = profile.getSamlResponseXml?.();
+    const destination = responseXml && new DOMParser({ errorHandler: () => undefined }).parseFromString(responseXml, "text/xml").documentElement?.getAttribute("Destination");
+    if (destination && destination !== this.acsUrl) throw rejected("the response's Destination is not this gateway's ACS URL");
+  }
+
+  private rememberAssertion(profile: Profile): void {
+    const assertion = profile.getAssertion?.() as { Assertion?: SignedAssertion } | undefined;
+    const assertionId = assertion?.Assertion?.$?.ID;
+    if (!assertionId) throw rejected("the assertion has no ID");
+    const now = Date.now();
+    // Older assertions fail max_assertion_age_s anyway, so ids need keeping only that long.
+    const forgetAfter = now + (this.config.max_assertion_age_s + 2 * this.config.clock_skew_s) * 1000;
+    this.db.prepare(`DELETE FROM saml_assertions_seen WHERE forget_after <= ?`).run(now);
+    const inserted = this.db
+      .prepare(`INSERT OR IGNORE INTO saml_assertions_seen (provider, assertion_id, forget_after) VALUES (?, ?, ?)`)
+      .run(this.config.id, assertionId, forgetAfter);
+    if (inserted.changes === 0) throw rejected("the assertion was already used (replayed)");
+  }
+}
+
+/** node-saml's store of AuthnRequest ids awaiting a response (InResponseTo), kept in the state database. */
+class OutstandingRequests implements CacheProvider {
+  constructor(private readonly db: StateDatabase) {}
+
+  async saveAsync(key: string, value: string): Promise<CacheItem | null> {
+    const createdAt = Date.now();
+    this.db.prepare(`DELETE FROM saml_requests_outstanding WHERE created_at <= ?`).run(createdAt - LOGIN_TRANSACTION_TTL_MS);
+    const result = this.db.prepare(`INSERT OR IGNORE INTO saml_requests_outstanding (id, created_at) VALUES (?, ?)`).run(key, createdAt);
+    return result.changes === 1 ? { value, createdAt } : null;
+  }
+
+  async getAsync(key: string): Promise<string | null> {
+    const row = this.db.prepare(`SELECT created_at FROM saml_requests_outstanding WHERE id = ? AND created_at > ?`).get(key, Date.now() - LOGIN_TRANSACTION_TTL_MS) as
+      | { created_at: number }
+      | undefined;
+    return row ? new Date(row.created_at).toISOString() : null;
+  }
+
+  async removeAsync(key: string | null): Promise<string | null> {
+    if (key === null) return null;
+    const result = this.db.prepare(`DELETE FROM saml_requests_outstanding WHERE id = ?`).run(key);
+    return result.changes === 1 ? key : null;
+  }
+}
+
+async function readIdentityProvider(config: SamlLoginConfig): Promise<{ ssoUrl: string; certificates: string[]; entityId?: string }> {
+  const where = `identity.login.saml ${config.id}`;
+  if (!config.idp_metadata_file) {
+    const certificate = await readFile(config.idp_certificate_file!, "utf8").catch((error: Error) => {
+      throw new ConfigError(`${where}: cannot read idp_certificate_file: ${error.message}`);
+    });
+    return { ssoUrl: config.idp_sso_url!, certificates: [certificate], ...(config.idp_entity_id ? { entityId: config.idp_entity_id } : {}) };
+  }
+  const xml = await readFile(config.idp_metadata_file, "utf8").catch((error: Error) => {
+    throw new ConfigError(`${where}: cannot read idp_metadata_file: ${error.message}`);
+  });
+  return parseIdpMetadata(xml, where, config.idp_entity_id);
+}
+
+/** Reads the signing certificates and HTTP-Redirect SSO URL from IdP metadata (SAML 2.0 metadata §2.4.3). */
+export function parseIdpMetadata(xml: string, where: string, expectedEntityId?: string): { ssoUrl: string; certificates: string[]; entityId: string } {
+  const document = new DOMParser({ errorHandler: () => undefined }).parseFromString(xml, "text/xml");
+  const entity = document.getElementsByTagNameNS(METADATA_NS, "EntityDescriptor")[0];
+  const idp = entity?.getElementsByTagNameNS(METADATA_NS, "IDPSSODescriptor")[0];
+  if (!entity || !idp) throw new ConfigError(`${where}: the metadata has no EntityDescriptor with an IDPSSODescriptor`);
+  const entityId = entity.getAttribute("entityID") ?? "";
+  if (expectedEntityId && entityId !== expectedEntityId) throw new ConfigError(`${where}: the metadata is for ${entityId}, not ${expectedEntityId}`);
+  const certificates = Array.from(idp.getElementsByTagNameNS(METADATA_NS, "KeyDescriptor"))
+    .filter((key) => key.getAttribute("use") !== "encryption")
+    .flatMap((key) => Array.from(key.getElementsByTagNameNS(DSIG_NS, "X509Certificate")))
+    .map((element) => (element.textContent ?? "").replace(/\s+/g, ""))
+    .filter(Boolean)
+    .map((body) => `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`);
+  if (certificates.length === 0) throw new ConfigError(`${where}: the metadata has no signing certificate`);
+  const sso = Array.from(idp.getElementsByTagNameNS(METADATA_NS, "SingleSignOnService")).find((service) => service.getAttribute("Binding") === HTTP_REDIRECT_BINDING);
+  const ssoUrl = sso?.getAttribute("Location");
+  if (!ssoUrl) throw new ConfigError(`${where}: the metadata has no HTTP-Redirect SingleSignOnService`);
+  return { ssoUrl, certificates, entityId };
+}
+
+function rejected(why: string, cause?: unknown): GatewayError {
+  return new GatewayError(401, "PC_SAML_REJECTED", `Sign-in failed: ${why}.`, { cause });
+}

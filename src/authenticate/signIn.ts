@@ -1,0 +1,238 @@
+// The sign-in endpoints a browser uses (/auth/*) and the console's entry page. Each answer is
+// recorded by the pipeline like any other request, with the person once they are known.
+//
+//   GET  /auth/login[?return_to=]       choose a provider (or go straight to the only one)
+//   GET  /auth/login/<id>               start: redirect to the IdP (OIDC + PKCE, or a SAML AuthnRequest)
+//   GET  /auth/callback/<id>            OIDC: code + state back from the IdP → session
+//   POST /auth/saml/<id>/acs            SAML: signed response posted by the IdP (cross-site, no cookies)
+//   GET  /auth/saml/<id>/complete       SAML: back in this browser (its login cookie) → session
+//   GET  /auth/saml/<id>/metadata       SAML: this service provider's metadata
+//   GET  /auth/me                       who the session belongs to, and its CSRF token
+//   POST /auth/logout                   end the session (CSRF-checked), then the IdP's logout if any
+//   GET  /auth/logout/done              where the IdP's logout returns
+//   GET  /console/                      the console (sign-in required)
+import type { IncomingMessage } from "node:http";
+import { GatewayError } from "../errors.js";
+import type { Exchange } from "../exchange.js";
+import type { Identity } from "../identify/identity.js";
+import { readFormBody } from "../receive/body.js";
+import type { LocalAnswer } from "../respond/local.js";
+import { clearCookie, readCookie, setCookie, type CookieNames } from "./cookies.js";
+import { checkCsrf, CSRF_HEADER } from "./csrf.js";
+import { LOGIN_TRANSACTION_TTL_MS, loginFailed, type LoginTransactions } from "./loginTransactions.js";
+import type { OidcLogin } from "./oidcLogin.js";
+import { consolePage, providerChoicePage, signedOutPage } from "./pages.js";
+import type { SamlLogin } from "./samlLogin.js";
+import type { BrowserSession, BrowserSessions } from "./sessions.js";
+
+export type SignInAnswer = LocalAnswer;
+
+export type LoginProvider = OidcLogin | SamlLogin;
+
+interface PendingLogin {
+  returnTo: string;
+  oidc?: { codeVerifier: string; nonce: string; returnTo: string };
+  samlIdentity?: Identity;
+}
+
+const MAX_SAML_FORM_BYTES = 512 * 1024;
+const DEFAULT_RETURN_TO = "/console/";
+
+export class SignIn {
+  private readonly providers: Map<string, LoginProvider>;
+  readonly trustedOrigins: string[];
+
+  constructor(
+    private readonly deps: {
+      publicUrl: string;
+      sessions: BrowserSessions;
+      logins: LoginTransactions;
+      cookies: CookieNames;
+      providers: LoginProvider[];
+      corsOrigins: string[];
+    },
+  ) {
+    this.providers = new Map(deps.providers.map((provider) => [provider.id, provider]));
+    this.trustedOrigins = [new URL(deps.publicUrl).origin, ...deps.corsOrigins];
+  }
+
+  handles(path: string): boolean {
+    return path === "/auth" || path.startsWith("/auth/") || path === "/console" || path.startsWith("/console/");
+  }
+
+  /** The session a request's cookie names, if any; throws when it has ended. */
+  sessionOf(req: Pick<IncomingMessage, "headers">): BrowserSession | undefined {
+    const secret = readCookie(req.headers, this.deps.cookies.session);
+    return secret ? this.deps.sessions.resume(secret) : undefined;
+  }
+
+  async answer(exchange: Exchange): Promise<SignInAnswer> {
+    const method = exchange.req.method;
+    const path = exchange.target!.path;
+    const query = new URLSearchParams(exchange.target!.search);
+    const segments = path.split("/").filter(Boolean);
+    if (segments[0] === "console") {
+      if (method !== "GET") throw notAllowed();
+      return this.console(exchange);
+    }
+    const [, action, id, step] = segments;
+    if (method === "GET" && action === "login" && id === undefined) return this.chooseProvider(query);
+    if (method === "GET" && action === "login" && id !== undefined && segments.length === 3) return this.startLogin(this.provider(id), query);
+    if (method === "GET" && action === "callback" && id !== undefined && segments.length === 3) return this.finishOidc(exchange, this.provider(id, "oidc"), query);
+    if (action === "saml" && id !== undefined && segments.length === 4) {
+      const provider = this.provider(id, "saml");
+      if (method === "POST" && step === "acs") return this.acceptSamlResponse(exchange, provider);
+      if (method === "GET" && step === "complete") return this.finishSaml(exchange, provider, query);
+      if (method === "GET" && step === "metadata") return { status: 200, xml: provider.metadataXml() };
+    }
+    if (method === "GET" && action === "me" && segments.length === 2) return this.me(exchange);
+    if (method === "POST" && action === "logout" && segments.length === 2) return this.logout(exchange);
+    if (method === "GET" && action === "logout" && id === "done" && segments.length === 3) return { status: 200, html: signedOutPage() };
+    throw new GatewayError(404, "PC_UNKNOWN_ROUTE", `Refused: ${method} ${path} is not a sign-in endpoint.`);
+  }
+
+  private chooseProvider(query: URLSearchParams): SignInAnswer {
+    const returnTo = safeReturnTo(query.get("return_to"), this.deps.publicUrl);
+    const providers = [...this.providers.values()];
+    if (providers.length === 1) return redirect(`/auth/login/${providers[0]!.id}?return_to=${encodeURIComponent(returnTo)}`);
+    return {
+      status: 200,
+      html: providerChoicePage(providers.map((p) => ({ href: `/auth/login/${p.id}?return_to=${encodeURIComponent(returnTo)}`, label: p.config.display_name ?? p.id }))),
+    };
+  }
+
+  private async startLogin(provider: LoginProvider, query: URLSearchParams): Promise<SignInAnswer> {
+    const returnTo = safeReturnTo(query.get("return_to"), this.deps.publicUrl);
+    if (provider.kind === "oidc") {
+      const { id, browserBinding } = this.deps.logins.begin<PendingLogin>(provider.id, { returnTo });
+      const { redirect: location, pending } = await provider.start(id, returnTo);
+      this.deps.logins.update<PendingLogin>(id, { returnTo, oidc: pending });
+      return this.withLoginCookie(redirect(location), browserBinding);
+    }
+    const { id, browserBinding } = this.deps.logins.begin<PendingLogin>(provider.id, { returnTo });
+    return this.withLoginCookie(redirect(await provider.start(id)), browserBinding);
+  }
+
+  private async finishOidc(exchange: Exchange, provider: OidcLogin, query: URLSearchParams): Promise<SignInAnswer> {
+    const state = query.get("state");
+    if (!state) throw loginFailed("the identity provider's answer has no state");
+    const pending = this.deps.logins.complete<PendingLogin>(state, provider.id, readCookie(exchange.req.headers, this.deps.cookies.login));
+    // RFC 6749 §4.1.2.1: the IdP reports a refusal (e.g. access_denied) in the redirect.
+    const idpError = query.get("error");
+    if (idpError) throw loginFailed(`the identity provider refused the sign-in (${idpError.slice(0, 64)}${query.get("error_description") ? `: ${query.get("error_description")!.slice(0, 200)}` : ""})`);
+    const callbackUrl = new URL(`${exchange.target!.path}${exchange.target!.search}`, this.deps.publicUrl);
+    const { identity, idToken } = await provider.finish(callbackUrl, state, pending.oidc!);
+    return this.startSession(identity, provider.id, pending.returnTo, idToken);
+  }
+
+  private async acceptSamlResponse(exchange: Exchange, provider: SamlLogin): Promise<SignInAnswer> {
+    const form = await readFormBody(exchange.req, MAX_SAML_FORM_BYTES);
+    const relayState = form.RelayState;
+    // Unsolicited (IdP-initiated) responses are refused: every response must answer a sign-in started here.
+    if (!relayState) throw loginFailed("the SAML response carries no RelayState; start from the sign-in page (IdP-initiated sign-in is not accepted)");
+    const pending = this.deps.logins.peek<PendingLogin>(relayState, provider.id);
+    const identity = await provider.accept(form);
+    this.deps.logins.update<PendingLogin>(relayState, { ...pending, samlIdentity: identity });
+    // The session starts back in the browser that began the sign-in, where its login cookie is
+    // sent again (a top-level GET; this cross-site POST carries no SameSite=Lax cookies).
+    return { ...redirect(`/auth/saml/${provider.id}/complete?login=${encodeURIComponent(relayState)}`, 303), identity };
+  }
+
+  private finishSaml(exchange: Exchange, provider: SamlLogin, query: URLSearchParams): SignInAnswer {
+    const login = query.get("login");
+    if (!login) throw loginFailed("no sign-in is named");
+    const pending = this.deps.logins.complete<PendingLogin>(login, provider.id, readCookie(exchange.req.headers, this.deps.cookies.login));
+    if (!pending.samlIdentity) throw loginFailed("the identity provider has not answered this sign-in");
+    return this.startSession(pending.samlIdentity, provider.id, pending.returnTo);
+  }
+
+  private startSession(identity: Identity, provider: string, returnTo: string, idToken?: string): SignInAnswer {
+    const { secret, session } = this.deps.sessions.create(identity, provider, idToken);
+    const answer = redirect(returnTo, 303);
+    answer.headers!["set-cookie"] = [
+      setCookie(this.deps.cookies, this.deps.cookies.session, secret, this.deps.sessions.settings.absoluteTimeoutS),
+      clearCookie(this.deps.cookies, this.deps.cookies.login),
+    ];
+    return { ...answer, identity: session.identity };
+  }
+
+  private me(exchange: Exchange): SignInAnswer {
+    const session = this.requireSession(exchange);
+    return {
+      status: 200,
+      identity: session.identity,
+      json: {
+        identity: session.identity,
+        csrf_token: session.csrfToken,
+        csrf_header: CSRF_HEADER,
+        signed_in_at: new Date(session.createdAt).toISOString(),
+        expires_at: new Date(session.expiresAt).toISOString(),
+        idle_expires_at: new Date(session.idleExpiresAt).toISOString(),
+      },
+    };
+  }
+
+  private async logout(exchange: Exchange): Promise<SignInAnswer> {
+    const secret = readCookie(exchange.req.headers, this.deps.cookies.session);
+    const session = this.requireSession(exchange);
+    const form = (exchange.req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded") ? await readFormBody(exchange.req, 16 * 1024) : {};
+    checkCsrf(exchange.req, session.csrfToken, this.trustedOrigins, form.csrf_token);
+    this.deps.sessions.end(secret!);
+    const provider = this.providers.get(session.provider);
+    const idpLogout = provider?.kind === "oidc" ? await provider.logoutUrl(session.idToken, new URL("/auth/logout/done", this.deps.publicUrl).href) : undefined;
+    const answer: SignInAnswer = idpLogout ? redirect(idpLogout, 303) : { status: 200, html: signedOutPage() };
+    answer.headers = { ...answer.headers, "set-cookie": clearCookie(this.deps.cookies, this.deps.cookies.session) };
+    return { ...answer, identity: session.identity };
+  }
+
+  private console(exchange: Exchange): SignInAnswer {
+    let session: BrowserSession | undefined;
+    try {
+      session = this.sessionOf(exchange.req);
+    } catch {
+      session = undefined;
+    }
+    if (!session) return redirect(`/auth/login?return_to=${encodeURIComponent(exchange.target!.path)}`);
+    return { status: 200, identity: session.identity, html: consolePage(session) };
+  }
+
+  private requireSession(exchange: Exchange): BrowserSession {
+    const session = this.sessionOf(exchange.req);
+    if (!session) throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: not signed in; sign in at /auth/login.");
+    return session;
+  }
+
+  private provider(id: string, kind: "oidc"): OidcLogin;
+  private provider(id: string, kind: "saml"): SamlLogin;
+  private provider(id: string): LoginProvider;
+  private provider(id: string, kind?: "oidc" | "saml"): LoginProvider {
+    const provider = this.providers.get(id);
+    if (!provider || (kind && provider.kind !== kind)) throw new GatewayError(404, "PC_UNKNOWN_ROUTE", `Refused: there is no ${kind ?? ""} sign-in provider '${id.slice(0, 64)}'.`);
+    return provider;
+  }
+
+  private withLoginCookie(answer: SignInAnswer, browserBinding: string): SignInAnswer {
+    answer.headers = { ...answer.headers, "set-cookie": setCookie(this.deps.cookies, this.deps.cookies.login, browserBinding, LOGIN_TRANSACTION_TTL_MS / 1000) };
+    return answer;
+  }
+}
+
+/** Only paths on this gateway: an open redirect would let a phishing link borrow our sign-in. */
+export function safeReturnTo(value: string | null, publicUrl: string): string {
+  if (!value || !value.startsWith("/") || value.startsWith("//") || value.includes("\\")) return DEFAULT_RETURN_TO;
+  const origin = new URL(publicUrl).origin;
+  try {
+    const url = new URL(value, origin);
+    return url.origin === origin ? `${url.pathname}${url.search}` : DEFAULT_RETURN_TO;
+  } catch {
+    return DEFAULT_RETURN_TO;
+  }
+}
+
+function redirect(location: string, status = 302): SignInAnswer {
+  return { status, headers: { location } };
+}
+
+function notAllowed(): GatewayError {
+  return new GatewayError(405, "PC_UNKNOWN_ROUTE", "Refused: method not allowed here.");
+}

@@ -1,0 +1,41 @@
+// Answers the gateway gives itself (health probes, CORS preflights, sign-in pages and redirects).
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Identity } from "../identify/identity.js";
+
+export interface LocalAnswer {
+  status: number;
+  headers?: OutgoingHttpHeaders;
+  json?: unknown;
+  html?: string;
+  xml?: string;
+  /** Who the answer concerns (a sign-in's person), for the audit record. */
+  identity?: Identity;
+}
+
+// Pages carry no scripts and must not be framed (clickjacking on the sign-out button).
+const PAGE_HEADERS: OutgoingHttpHeaders = {
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+};
+
+export function sendLocalAnswer(res: ServerResponse, answer: LocalAnswer, headers: OutgoingHttpHeaders): number {
+  const [body, type] =
+    answer.html !== undefined
+      ? [answer.html, "text/html; charset=utf-8"]
+      : answer.xml !== undefined
+        ? [answer.xml, "application/samlmetadata+xml"]
+        : answer.json !== undefined
+          ? [JSON.stringify(answer.json), "application/json"]
+          : ["", undefined];
+  res.writeHead(answer.status, {
+    ...headers,
+    ...(answer.html !== undefined ? PAGE_HEADERS : {}),
+    ...answer.headers,
+    ...(type ? { "content-type": type, "content-length": Buffer.byteLength(body) } : {}),
+    "cache-control": "no-store",
+  });
+  res.end(body);
+  return Buffer.byteLength(body);
+}
