@@ -11,7 +11,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { pino } from "pino";
-import { AUDIENCE, startTestIdp, type TestIdp } from "./support/oidcProvider.js";
+import { AUDIENCE, INTROSPECTION_CLIENT, OPAQUE_AUDIENCE, startTestIdp, type TestIdp } from "./support/oidcProvider.js";
 import { startScriptedUpstream, type ScriptedUpstream } from "./support/scriptedUpstream.js";
 import { startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
 
@@ -211,6 +211,76 @@ describe("hostile tokens", () => {
   test("no credential at all gets a bare challenge (RFC 6750 §3.1)", async () => {
     const response = await fetch(`${gateway.url}/ok`);
     assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="portcullis"');
+  });
+});
+
+describe("opaque tokens, checked by RFC 7662 introspection", () => {
+  let introspecting: TestGateway;
+  before(async () => {
+    process.env.PORTCULLIS_TEST_INTROSPECTION_SECRET = INTROSPECTION_CLIENT.secret;
+    introspecting = await startTestGateway(
+      { url: upstream.url },
+      {
+        identity: {
+          oidc: {
+            issuers: [
+              {
+                id: "test-idp",
+                issuer: idp.issuer,
+                audiences: [OPAQUE_AUDIENCE],
+                // cache_ttl_s 0: every request asks the IdP, so a revocation is seen at once
+                introspection: { client_id: INTROSPECTION_CLIENT.id, client_secret: { env: "PORTCULLIS_TEST_INTROSPECTION_SECRET" }, cache_ttl_s: 0 },
+              },
+            ],
+          },
+        },
+      },
+    );
+  });
+  after(async () => {
+    await introspecting?.close();
+    delete process.env.PORTCULLIS_TEST_INTROSPECTION_SECRET;
+  });
+
+  const call = async (token: string) => {
+    const response = await fetch(`${introspecting.url}/threads/search`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "{}" });
+    return { status: response.status, body: (await response.json()) as { error?: string; message?: string }, requestId: response.headers.get("x-request-id")! };
+  };
+
+  test("an active opaque token is accepted with the identity the IdP reports, and recorded as introspected", async () => {
+    const token = await idp.opaqueToken("reporting");
+    assert.equal(token.includes("."), false, "the IdP issued an opaque token");
+    const result = await call(token);
+    assert.equal(result.status, 200, JSON.stringify(result.body));
+    const [record] = await introspecting.recordsFor(result.requestId);
+    assert.equal(record?.type === "request" && record.identity?.subject, "oidc:test-idp:client:reporting");
+    assert.equal(record?.type === "request" && record.identity?.auth_method, "oidc-introspection");
+    assert.equal(upstream.received.at(-1)?.headers.authorization, undefined, "the token is not forwarded");
+  });
+
+  test("a token revoked at the IdP is refused on the next request", async () => {
+    const token = await idp.opaqueToken("ci-bot");
+    assert.equal((await call(token)).status, 200);
+    await idp.revoke(token, "ci-bot");
+    const refused = await call(token);
+    assert.equal(refused.status, 401);
+    assert.match(refused.body.message ?? "", /not active/);
+  });
+
+  test("an opaque token the IdP never issued is refused and recorded; nothing is forwarded", async () => {
+    const before = upstream.received.length;
+    const refused = await call("opaque-but-unknown-token-value-0123456789");
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.error, "PC_INVALID_TOKEN");
+    assert.equal(upstream.received.length, before);
+    const [record] = await introspecting.recordsFor(refused.requestId);
+    assert.equal(record?.type === "request" && record.error, "PC_INVALID_TOKEN");
+  });
+
+  test("a gateway with no introspection configured refuses opaque tokens outright", async () => {
+    const result = await callWith(await idp.opaqueToken("ci-bot"));
+    assert.equal(result.status, 401);
+    assert.match(result.body.message ?? "", /not a well-formed JWT/);
   });
 });
 

@@ -14,7 +14,7 @@ export interface LocalAnswer {
 
 // Pages carry no scripts and must not be framed (clickjacking on the sign-out button).
 const PAGE_HEADERS: OutgoingHttpHeaders = {
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+  "content-security-policy": "default-src 'none'; connect-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",
   "x-content-type-options": "nosniff",

@@ -8,6 +8,10 @@ import { exportJWK, generateKeyPair, type JWK } from "jose";
 import Provider from "oidc-provider";
 
 export const AUDIENCE = "https://portcullis.test";
+/** Tokens for this resource are opaque (not JWTs): only RFC 7662 introspection can check them. */
+export const OPAQUE_AUDIENCE = "https://portcullis-opaque.test";
+/** The gateway's own client, allowed to introspect. */
+export const INTROSPECTION_CLIENT = { id: "portcullis-gateway", secret: "portcullis-gateway-secret" };
 
 export interface TestIdp {
   issuer: string;
@@ -15,6 +19,10 @@ export interface TestIdp {
   kid: string;
   /** A JWT access token for a client-credentials client, with the given groups. */
   token(client?: "ci-bot" | "reporting"): Promise<string>;
+  /** An opaque access token (for OPAQUE_AUDIENCE) for a client-credentials client. */
+  opaqueToken(client?: "ci-bot" | "reporting"): Promise<string>;
+  /** RFC 7009 revocation of a token at the IdP. */
+  revoke(token: string, client?: "ci-bot" | "reporting"): Promise<void>;
   /** Replaces the signing key (new kid); tokens signed before no longer verify. */
   rotateKey(): Promise<void>;
   /** Counts JWKS fetches, to see caching and refresh at work. */
@@ -34,22 +42,30 @@ async function signingKey(kid: string): Promise<JWK> {
 
 function buildProvider(issuer: string, key: JWK): Provider {
   const provider = new Provider(issuer, {
-    clients: Object.entries(CLIENTS).map(([id, client]) => ({
-      client_id: id,
-      client_secret: client.secret,
-      grant_types: ["client_credentials"],
-      redirect_uris: [],
-      response_types: [],
-    })),
+    clients: [
+      ...Object.entries(CLIENTS).map(([id, client]) => ({
+        client_id: id,
+        client_secret: client.secret,
+        grant_types: ["client_credentials"],
+        redirect_uris: [],
+        response_types: [],
+      })),
+      { client_id: INTROSPECTION_CLIENT.id, client_secret: INTROSPECTION_CLIENT.secret, grant_types: [], redirect_uris: [], response_types: [] },
+    ],
     jwks: { keys: [key] },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => AUDIENCE,
         useGrantedResource: () => true,
-        getResourceServerInfo: () => ({ scope: "langgraph", audience: AUDIENCE, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } }),
+        getResourceServerInfo: (_ctx, resource) =>
+          resource === OPAQUE_AUDIENCE
+            ? { scope: "langgraph", audience: OPAQUE_AUDIENCE, accessTokenFormat: "opaque" }
+            : { scope: "langgraph", audience: AUDIENCE, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } },
       },
     },
     extraTokenClaims: (_ctx, token) => {
@@ -61,24 +77,36 @@ function buildProvider(issuer: string, key: JWK): Provider {
   return provider;
 }
 
+function basicAuth(client: keyof typeof CLIENTS): string {
+  return `Basic ${Buffer.from(`${client}:${CLIENTS[client].secret}`).toString("base64")}`;
+}
+
+async function clientCredentialsToken(issuer: string, client: keyof typeof CLIENTS, resource: string): Promise<string> {
+  const response = await fetch(`${issuer}/token`, {
+    method: "POST",
+    headers: { authorization: basicAuth(client), "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "client_credentials", resource, scope: "langgraph" }),
+  });
+  const body = (await response.json()) as { access_token?: string; error_description?: string };
+  if (!body.access_token) throw new Error(`token request failed: ${JSON.stringify(body)}`);
+  return body.access_token;
+}
+
 export async function startTestIdp(): Promise<TestIdp> {
   let handler: RequestListener = (_req, res) => res.writeHead(503).end();
   const idp: TestIdp = {
     issuer: "",
     kid: "",
     jwksFetches: 0,
-    async token(client = "ci-bot") {
-      const response = await fetch(`${idp.issuer}/token`, {
+    token: (client = "ci-bot") => clientCredentialsToken(idp.issuer, client, AUDIENCE),
+    opaqueToken: (client = "ci-bot") => clientCredentialsToken(idp.issuer, client, OPAQUE_AUDIENCE),
+    async revoke(token, client = "ci-bot") {
+      const response = await fetch(`${idp.issuer}/token/revocation`, {
         method: "POST",
-        headers: {
-          authorization: `Basic ${Buffer.from(`${client}:${CLIENTS[client].secret}`).toString("base64")}`,
-          "content-type": "application/x-www-form-urlencoded",
-        },
-        body: new URLSearchParams({ grant_type: "client_credentials", resource: AUDIENCE, scope: "langgraph" }),
+        headers: { authorization: basicAuth(client), "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token }),
       });
-      const body = (await response.json()) as { access_token?: string; error_description?: string };
-      if (!body.access_token) throw new Error(`token request failed: ${JSON.stringify(body)}`);
-      return body.access_token;
+      if (!response.ok) throw new Error(`revocation failed: HTTP ${response.status}`);
     },
     async rotateKey() {
       idp.kid = `key-${Date.now()}`;
