@@ -16,7 +16,15 @@ const DEMO_IDP_ID = "demo-idp";
 /** Demo user tokens are written to files for curl; they last a working day. */
 const DEMO_TOKEN_TTL_S = 8 * 3600;
 
-export async function runDemo(options: { port: number; dataDir: string }): Promise<{ stop(): Promise<void> }> {
+export interface RunningDemo {
+  url: string;
+  /** Where the demo users' bearer tokens are written, one <user>.jwt each. */
+  tokenDir: string;
+  demoKey: string;
+  stop(): Promise<void>;
+}
+
+export async function runDemo(options: { port: number; dataDir: string }): Promise<RunningDemo> {
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const next of stops.reverse()) await next();
@@ -80,7 +88,7 @@ export async function runDemo(options: { port: number; dataDir: string }): Promi
     process.stdout.write(
       banner({ url: gateway.url, key: demoKey.key, auditFile: config.audit.file, idp, tokenDir }),
     );
-    return { stop };
+    return { stop, url: gateway.url, tokenDir, demoKey: demoKey.key };
   } catch (error) {
     await stop();
     throw error;
@@ -100,7 +108,7 @@ async function portOrFree(preferred: number): Promise<number> {
     });
   const port = (await tryListen(preferred)) ?? (await tryListen(0));
   if (port === undefined) throw new Error("no free port on 127.0.0.1");
-  if (port !== preferred) process.stdout.write(`Port ${preferred} is taken; using ${port} instead.\n`);
+  if (port !== preferred && preferred !== 0) process.stdout.write(`Port ${preferred} is taken; using ${port} instead.\n`);
   return port;
 }
 

@@ -27,7 +27,7 @@ export function serviceAccountsCommand(): Command {
       const expiresAt = expiryFrom(options);
       const store = await openStore(options);
       const { key, sha256 } = generateApiKey();
-      const account = store.create({
+      const account = createOrExplain(store, {
         id: options.id,
         key_sha256: sha256,
         groups: options.groups.split(",").map((group) => group.trim()).filter(Boolean),
@@ -79,6 +79,14 @@ const stateOptions = {
   config: () => new Option("-c, --config <file>", "configuration file; its storage.sqlite_file is used").env("PORTCULLIS_CONFIG"),
   database: () => new Option("--state-db <file>", "state database file, instead of the config's"),
 };
+
+function createOrExplain(store: ServiceAccountStore, account: Parameters<ServiceAccountStore["create"]>[0]): StoredServiceAccount {
+  try {
+    return store.create(account);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
 
 async function openStore(options: StateOptions): Promise<ServiceAccountStore> {
   const file = options.stateDb ?? (options.config ? (await loadConfigFile(options.config)).storage.sqlite_file : undefined);

@@ -1,0 +1,59 @@
+// `npm start`: the demo runs the gateway, the bundled LangGraph server and the development IdP,
+// and everything its banner promises works: user bearer tokens, the demo key, console sign-in.
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Client } from "@langchain/langgraph-sdk";
+import { runDemo, type RunningDemo } from "../src/cli/demo.js";
+import { launchChromium } from "./support/browser.js";
+
+let demo: RunningDemo;
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "portcullis-demo-"));
+  demo = await runDemo({ port: 0, dataDir: dir });
+});
+after(async () => {
+  await demo?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("the demo", () => {
+  test("each demo user's bearer token works with the SDK and is recorded as that user with their groups", async () => {
+    for (const [user, group] of [["analyst", "analysts"], ["admin", "admins"]] as const) {
+      const token = await readFile(path.join(demo.tokenDir, `${user}.jwt`), "utf8");
+      const client = new Client({ apiUrl: demo.url, defaultHeaders: { authorization: `Bearer ${token}` } });
+      const assistants = await client.assistants.search({ graphId: "agent" });
+      assert.ok(assistants.length >= 1);
+      const records = (await readFile(path.join(dir, "audit.jsonl"), "utf8")).trim().split("\n").map((line) => JSON.parse(line) as { type: string; identity?: { subject: string; groups: string[] } });
+      const last = records.filter((r) => r.type === "request").at(-1)!;
+      assert.equal(last.identity?.subject, `oidc:demo-idp:${user}`);
+      assert.deepEqual(last.identity?.groups, [group]);
+    }
+  });
+
+  test("the demo key works with the SDK's apiKey", async () => {
+    const client = new Client({ apiUrl: demo.url, apiKey: demo.demoKey });
+    const thread = await client.threads.create();
+    assert.ok(thread.thread_id);
+  });
+
+  test("a demo user signs in to the console in Chromium", async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${demo.url}/console/`);
+      await page.fill('input[name="login"]', "analyst");
+      await page.fill('input[name="password"]', "demo");
+      await page.click('button[type="submit"]');
+      await page.waitForURL(`${demo.url}/console/`);
+      assert.equal(await page.getByTestId("subject").textContent(), "oidc:demo-idp:analyst");
+      assert.equal(await page.getByTestId("groups").textContent(), "analysts");
+    } finally {
+      await browser.close();
+    }
+  });
+});

@@ -1,0 +1,101 @@
+// Browser sessions and sign-in transactions on a real SQLite state database, with a controlled
+// clock: idle and absolute lifetimes, one-time completion, browser binding, and what is stored.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { LoginTransactions } from "../src/authenticate/loginTransactions.js";
+import { BrowserSessions } from "../src/authenticate/sessions.js";
+import { safeReturnTo } from "../src/authenticate/signIn.js";
+import { checkCsrf } from "../src/authenticate/csrf.js";
+import type { Identity } from "../src/identify/identity.js";
+import { openStateDatabase } from "../src/storage/stateDatabase.js";
+
+const person: Identity = { subject: "oidc:corp:ada", kind: "oidc", groups: ["analysts"], auth_method: "browser-session", credential_id: "", name: "Ada" };
+
+function clock(start = Date.parse("2026-11-22T09:00:00Z")) {
+  const state = { now: start };
+  return { now: () => state.now, advance: (ms: number) => (state.now += ms) };
+}
+
+describe("browser sessions", () => {
+  test("a session survives activity within the idle timeout and ends after it", () => {
+    const time = clock();
+    const sessions = new BrowserSessions(openStateDatabase(":memory:"), { idleTimeoutS: 600, absoluteTimeoutS: 3600 }, time.now);
+    const { secret } = sessions.create(person, "corp");
+    time.advance(590_000);
+    assert.equal(sessions.resume(secret).identity.subject, "oidc:corp:ada");
+    time.advance(590_000); // 1180 s after sign-in, 590 s after last use
+    assert.equal(sessions.resume(secret).identity.subject, "oidc:corp:ada");
+    time.advance(601_000);
+    assert.throws(() => sessions.resume(secret), /idle too long/);
+    assert.throws(() => sessions.resume(secret), /unknown or has ended/, "an ended session is gone for good");
+  });
+
+  test("a session ends at its absolute lifetime however active it is", () => {
+    const time = clock();
+    const sessions = new BrowserSessions(openStateDatabase(":memory:"), { idleTimeoutS: 600, absoluteTimeoutS: 1800 }, time.now);
+    const { secret } = sessions.create(person, "corp");
+    for (let i = 0; i < 5; i++) {
+      time.advance(300_000);
+      sessions.resume(secret);
+    }
+    time.advance(300_001);
+    assert.throws(() => sessions.resume(secret), /maximum lifetime/);
+  });
+
+  test("the database holds only a hash of the cookie value; each session has its own CSRF token", () => {
+    const db = openStateDatabase(":memory:");
+    const sessions = new BrowserSessions(db, { idleTimeoutS: 600, absoluteTimeoutS: 3600 });
+    const first = sessions.create(person, "corp");
+    const second = sessions.create(person, "corp");
+    const rows = db.prepare("SELECT * FROM browser_sessions").all() as Array<Record<string, unknown>>;
+    assert.equal(rows.length, 2);
+    assert.equal(JSON.stringify(rows).includes(first.secret), false);
+    assert.notEqual(first.session.csrfToken, second.session.csrfToken);
+    assert.equal(first.session.identity.auth_method, "browser-session");
+    assert.equal(sessions.end(first.secret)?.identity.subject, "oidc:corp:ada");
+    assert.throws(() => sessions.resume(first.secret), /ended/);
+    assert.equal(sessions.resume(second.secret).identity.subject, "oidc:corp:ada", "logout ends only that session");
+  });
+});
+
+describe("sign-in transactions", () => {
+  test("complete once, only with the browser binding, and not after ten minutes", () => {
+    const time = clock();
+    const logins = new LoginTransactions(openStateDatabase(":memory:"), time.now);
+    const { id, browserBinding } = logins.begin("corp", { returnTo: "/console/" });
+    assert.throws(() => logins.complete(id, "corp", "someone-elses-cookie"), /another browser/);
+    const again = logins.begin("corp", { returnTo: "/console/" });
+    assert.throws(() => logins.complete(again.id, "other-provider", again.browserBinding), /unknown/);
+    assert.deepEqual(logins.complete(again.id, "corp", again.browserBinding), { returnTo: "/console/" });
+    assert.throws(() => logins.complete(again.id, "corp", again.browserBinding), /already completed/);
+    assert.throws(() => logins.complete(id, "corp", browserBinding), /already completed/, "a failed attempt used it up");
+    const late = logins.begin("corp", {});
+    time.advance(10 * 60_000 + 1);
+    assert.throws(() => logins.complete(late.id, "corp", late.browserBinding), /expired/);
+  });
+});
+
+describe("redirects after sign-in", () => {
+  test("only paths on the gateway are followed; anything else goes to the console", () => {
+    const base = "https://gw.example";
+    assert.equal(safeReturnTo("/threads?x=1", base), "/threads?x=1");
+    for (const hostile of ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "", null, "/%2F%2Fevil.example"]) {
+      const target = safeReturnTo(hostile, base);
+      assert.ok(target.startsWith("/") && !target.startsWith("//"), `${String(hostile)} -> ${target}`);
+      assert.equal(new URL(target, base).origin, base);
+    }
+  });
+});
+
+describe("CSRF check for cookie-authenticated requests", () => {
+  const request = (method: string, headers: Record<string, string> = {}) => ({ method, headers });
+  test("safe methods pass; unsafe ones need the token or a trusted origin", () => {
+    assert.doesNotThrow(() => checkCsrf(request("GET"), "tok", []));
+    assert.throws(() => checkCsrf(request("POST"), "tok", ["https://gw.example"]), /CSRF/);
+    assert.throws(() => checkCsrf(request("DELETE", { origin: "https://evil.example" }), "tok", ["https://gw.example"]), /CSRF/);
+    assert.throws(() => checkCsrf(request("PATCH", { "portcullis-csrf": "tok2" }), "tok", []), /CSRF/);
+    assert.throws(() => checkCsrf(request("POST", { origin: "null" }), "tok", ["https://gw.example"]), /CSRF/);
+    assert.doesNotThrow(() => checkCsrf(request("POST", { "portcullis-csrf": "tok" }), "tok", []));
+    assert.doesNotThrow(() => checkCsrf(request("PUT", { origin: "https://gw.example" }), "tok", ["https://gw.example"]));
+  });
+});
