@@ -27,21 +27,26 @@ export type ErrorCode =
   | "PC_CLIENT_CLOSED"
   | "PC_INTERNAL";
 
+import type { Identity } from "./identify/identity.js";
+
 /** RFC 6750 §3.1 error codes for WWW-Authenticate. */
 export type BearerError = "invalid_request" | "invalid_token" | "insufficient_scope";
 
 export class GatewayError extends Error {
   readonly bearerError?: BearerError;
+  /** Who was refused, when they were identified before the refusal (e.g. a CSRF failure). */
+  readonly identity?: Identity;
 
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; bearerError?: BearerError },
+    options?: { cause?: unknown; bearerError?: BearerError; identity?: Identity },
   ) {
     super(message, options);
     this.name = "GatewayError";
     this.bearerError = options?.bearerError;
+    if (options?.identity) this.identity = options.identity;
   }
 
   /** RFC 6750 §3: no error attribute when the request carried no credentials at all. */

@@ -234,7 +234,7 @@ export class RequestPipeline {
 
   private async recordRefused(exchange: Exchange, error: GatewayError): Promise<void> {
     // A request refused before identify (e.g. a hostile path) still names who sent it, if anyone.
-    exchange.identity ??= await this.identifyQuietly(exchange);
+    exchange.identity ??= error.identity ?? (await this.identifyQuietly(exchange));
     await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
       decision: exchange.decision?.effect === "deny" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },

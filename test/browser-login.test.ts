@@ -125,7 +125,9 @@ describe("OIDC sign-in in Chromium", () => {
     assert.equal(wrongToken.status, 403);
     const upstreamThreadsAfter = (await (await fetch(`${langgraph.url}/threads/search`, { method: "POST", headers: { "x-api-key": langgraph.key, "content-type": "application/json" }, body: "{}" })).json()) as unknown[];
     assert.equal(upstreamThreadsAfter.length, upstreamThreadsBefore.length, "no refused write reached LangGraph");
-    assert.equal((await requestRecord(bare.headers.get("x-request-id")!)).error, "PC_CSRF");
+    const refusal = await requestRecord(bare.headers.get("x-request-id")!);
+    assert.equal(refusal.error, "PC_CSRF");
+    assert.equal(refusal.identity?.subject, "oidc:corp-oidc:approver", "the refusal names whose session it was");
 
     assert.equal((await post({ "portcullis-csrf": csrfToken })).status, 200);
     assert.equal((await post({ origin: publicUrl })).status, 200, "the gateway's own origin is trusted");

@@ -5,13 +5,19 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
+import type { Identity } from "../identify/identity.js";
 
 export const CSRF_HEADER = "portcullis-csrf";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-export function checkCsrf(req: Pick<IncomingMessage, "method" | "headers">, expectedToken: string, trustedOrigins: readonly string[], formToken?: string): void {
+export function checkCsrf(
+  req: Pick<IncomingMessage, "method" | "headers">,
+  expectedToken: string,
+  trustedOrigins: readonly string[],
+  options: { formToken?: string | undefined; identity?: Identity } = {},
+): void {
   if (SAFE_METHODS.has(req.method ?? "")) return;
-  const presented = formToken ?? req.headers[CSRF_HEADER];
+  const presented = options.formToken ?? req.headers[CSRF_HEADER];
   if (typeof presented === "string" && sameSecret(presented, expectedToken)) return;
   const origin = req.headers.origin;
   if (typeof origin === "string" && trustedOrigins.includes(origin)) return;
@@ -19,6 +25,7 @@ export function checkCsrf(req: Pick<IncomingMessage, "method" | "headers">, expe
     403,
     "PC_CSRF",
     `Refused: a state-changing request authenticated by a session cookie must carry the session's CSRF token (${CSRF_HEADER} header) or come from a trusted Origin.`,
+    options.identity ? { identity: options.identity } : undefined,
   );
 }
 

@@ -176,7 +176,7 @@ export class SignIn {
     const secret = readCookie(exchange.req.headers, this.deps.cookies.session);
     const session = this.requireSession(exchange);
     const form = (exchange.req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded") ? await readFormBody(exchange.req, 16 * 1024) : {};
-    checkCsrf(exchange.req, session.csrfToken, this.trustedOrigins, form.csrf_token);
+    checkCsrf(exchange.req, session.csrfToken, this.trustedOrigins, { formToken: form.csrf_token, identity: session.identity });
     this.deps.sessions.end(secret!);
     const provider = this.providers.get(session.provider);
     const idpLogout = provider?.kind === "oidc" ? await provider.logoutUrl(session.idToken, new URL("/auth/logout/done", this.deps.publicUrl).href) : undefined;

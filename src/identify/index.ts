@@ -42,7 +42,7 @@ export class Identifier {
     if (typeof apiKey === "string" && apiKey !== "") return this.serviceAccounts.identify(apiKey);
     const session = this.browserSessions?.sessionOf(req);
     if (session) {
-      checkCsrf(req, session.csrfToken, this.browserSessions!.trustedOrigins);
+      checkCsrf(req, session.csrfToken, this.browserSessions!.trustedOrigins, { identity: session.identity });
       return session.identity;
     }
     throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: no credential was presented; send 'Authorization: Bearer <token or key>' or 'x-api-key: <key>'.");
