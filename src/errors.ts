@@ -10,6 +10,7 @@ export type ErrorCode =
   | "PC_SESSION_EXPIRED"
   | "PC_CSRF"
   | "PC_LOGIN_FAILED"
+  | "PC_SIGN_IN_BUSY"
   | "PC_SAML_REJECTED"
   | "PC_INVALID_TOKEN"
   | "PC_IDP_UNAVAILABLE"

@@ -16,6 +16,8 @@ export interface Exchange {
   readonly log: Logger;
   target?: RequestTarget;
   identity?: Identity;
+  /** identify ran (whatever its result), so a refusal need not check the credential again. */
+  identifyAttempted?: boolean;
   operation?: Operation;
   decision?: Decision;
   bytesIn: number;

@@ -75,6 +75,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       allowOrigins: config.cors.allow_origins,
       allowPrivateNetwork: config.cors.allow_private_network,
       maxAgeS: config.cors.max_age_s,
+      allowCredentials: config.identity.login?.session.cross_site ?? false,
     },
     maxBodyBytes: config.limits.max_body_bytes,
     maxResponseBytes: config.limits.max_response_bytes,

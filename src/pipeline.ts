@@ -11,7 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
-import type { SignIn } from "./authenticate/signIn.js";
+import { recordedSignInQuery, type SignIn } from "./authenticate/signIn.js";
 import { authorizeOperation } from "./authorize/index.js";
 import { classifyOperation, matchRoute } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
@@ -70,12 +70,14 @@ export class RequestPipeline {
         return await this.answerLocally(exchange, await this.deps.signIn.answer(exchange), responseHeaders, "gateway:sign-in");
       }
       // identify: credentials are checked before any body is read
+      exchange.identifyAttempted = true;
       exchange.identity = await this.deps.identifier.identify(req);
       // classify: route first (unknown routes never get their body read), then the body
       const route = matchRoute(req.method ?? "", exchange.target);
       const body = await readJsonBody(req, this.deps.maxBodyBytes);
       exchange.bytesIn = body.bytes;
       exchange.operation = classifyOperation(route, exchange.target, body.json);
+      this.deps.identifier.confirmSessionIntent(req, exchange.identity, exchange.operation.risk !== "read");
       // authorize
       exchange.decision = authorizeOperation(exchange.identity, exchange.operation);
       if (exchange.decision.effect === "deny") {
@@ -234,7 +236,7 @@ export class RequestPipeline {
 
   private async recordRefused(exchange: Exchange, error: GatewayError): Promise<void> {
     // A request refused before identify (e.g. a hostile path) still names who sent it, if anyone.
-    exchange.identity ??= error.identity ?? (await this.identifyQuietly(exchange));
+    exchange.identity ??= error.identity ?? (exchange.identifyAttempted ? undefined : await this.identifyQuietly(exchange));
     await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
       decision: exchange.decision?.effect === "deny" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
@@ -302,7 +304,7 @@ export class RequestPipeline {
       client: { address: exchange.clientAddress, user_agent: req.headers["user-agent"] ?? null },
       method: req.method ?? "",
       path: exchange.target?.path ?? String(req.url ?? "").slice(0, 2048),
-      query: exchange.target?.search.slice(0, 2048) ?? "",
+      query: (exchange.target && this.deps.signIn?.handles(exchange.target.path) ? recordedSignInQuery(exchange.target.search) : exchange.target?.search)?.slice(0, 2048) ?? "",
       identity: exchange.identity ?? null,
       operation: exchange.operation ?? null,
       decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },

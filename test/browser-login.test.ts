@@ -129,6 +129,14 @@ describe("OIDC sign-in in Chromium", () => {
     assert.equal(refusal.error, "PC_CSRF");
     assert.equal(refusal.identity?.subject, "oidc:corp-oidc:approver", "the refusal names whose session it was");
 
+    // A GET that changes state (a join stream that cancels the run when the client leaves) needs the proof too.
+    const cancellingJoin = await fetch(
+      `${gateway.url}/threads/${crypto.randomUUID()}/runs/${crypto.randomUUID()}/stream?cancel_on_disconnect=true`,
+      { headers: { cookie: sessionCookie } },
+    );
+    assert.equal(cancellingJoin.status, 403);
+    assert.equal(((await cancellingJoin.json()) as { error: string }).error, "PC_CSRF");
+
     assert.equal((await post({ "portcullis-csrf": csrfToken })).status, 200);
     assert.equal((await post({ origin: publicUrl })).status, 200, "the gateway's own origin is trusted");
     const read = await fetch(`${gateway.url}/assistants/search?limit=1`, { method: "GET", headers: { cookie: sessionCookie } });
@@ -169,9 +177,11 @@ describe("OIDC sign-in in Chromium", () => {
   });
 
   test("a callback with a forged state, or in a browser that did not start the sign-in, is refused and recorded", async () => {
-    const forged = await fetch(`${gateway.url}/auth/callback/corp-oidc?code=abc&state=forged`, { redirect: "manual" });
+    const forged = await fetch(`${gateway.url}/auth/callback/corp-oidc?code=secret-code-value&state=forged`, { redirect: "manual" });
     assert.equal(forged.status, 401);
-    assert.equal((await requestRecord(forged.headers.get("x-request-id")!)).error, "PC_LOGIN_FAILED");
+    const record = await requestRecord(forged.headers.get("x-request-id")!);
+    assert.equal(record.error, "PC_LOGIN_FAILED");
+    assert.equal(JSON.stringify(record).includes("secret-code-value"), false, "the authorization code is not kept in the record");
 
     const started = await fetch(`${gateway.url}/auth/login/corp-oidc`, { redirect: "manual" });
     const state = new URL(started.headers.get("location")!).searchParams.get("state")!;
@@ -257,6 +267,14 @@ describe("SAML sign-in", () => {
     [
       "a group added after signing",
       (s) => Buffer.from(samlIdp.buildResponseXml(responseFor(s)).replace(">engineering<", ">admins<")).toString("base64"),
+    ],
+    [
+      // An IdP-initiated assertion (answering nothing) wrapped in an unsigned Response that claims to answer our request.
+      "an unsolicited assertion wrapped in a response claiming to answer this sign-in",
+      (s) =>
+        Buffer.from(
+          samlIdp.buildResponseXml(responseFor(s, { inResponseTo: undefined })).replace("<samlp:Response ", `<samlp:Response InResponseTo="${s.requestId}" `),
+        ).toString("base64"),
     ],
     ["a failure status", (s) => samlIdp.buildResponse(responseFor(s, { status: "urn:oasis:names:tc:SAML:2.0:status:Responder" }))],
   ];

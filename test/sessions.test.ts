@@ -2,9 +2,12 @@
 // clock: idle and absolute lifetimes, one-time completion, browser binding, and what is stored.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { cookieNames, setCookie } from "../src/authenticate/cookies.js";
 import { LoginTransactions } from "../src/authenticate/loginTransactions.js";
+import { parseConfig } from "../src/config/load.js";
+import { corsHeaders } from "../src/receive/cors.js";
 import { BrowserSessions } from "../src/authenticate/sessions.js";
-import { safeReturnTo } from "../src/authenticate/signIn.js";
+import { recordedSignInQuery, safeReturnTo } from "../src/authenticate/signIn.js";
 import { checkCsrf } from "../src/authenticate/csrf.js";
 import type { Identity } from "../src/identify/identity.js";
 import { openStateDatabase } from "../src/storage/stateDatabase.js";
@@ -75,11 +78,58 @@ describe("sign-in transactions", () => {
   });
 });
 
+describe("sign-ins in flight are capped", () => {
+  test("past the cap a new sign-in gets 503 until old ones expire", () => {
+    const time = clock();
+    const logins = new LoginTransactions(openStateDatabase(":memory:"), time.now, 3);
+    for (let i = 0; i < 3; i++) logins.begin("corp", {});
+    assert.throws(() => logins.begin("corp", {}), (error: { status: number; code: string }) => error.status === 503 && error.code === "PC_SIGN_IN_BUSY");
+    time.advance(10 * 60_000 + 1);
+    assert.doesNotThrow(() => logins.begin("corp", {}));
+  });
+});
+
+describe("what the audit record keeps of sign-in URLs", () => {
+  test("codes, states and sign-in ids are redacted; return_to and error are kept", () => {
+    assert.equal(recordedSignInQuery("?code=SECRETCODE&state=SECRETSTATE&iss=x"), "?code=%5Bredacted%5D&state=%5Bredacted%5D&iss=%5Bredacted%5D");
+    assert.equal(recordedSignInQuery("?return_to=%2Fconsole%2F&error=access_denied"), "?return_to=%2Fconsole%2F&error=access_denied");
+    assert.equal(recordedSignInQuery(""), "");
+  });
+});
+
+describe("cookies and CORS for cross-site sessions (LangGraph Studio)", () => {
+  test("over https the session cookie is __Host-, Secure; SameSite=None only when cross_site is on", () => {
+    const sameSite = cookieNames("https://gw.example");
+    assert.match(setCookie(sameSite, sameSite.session, "v", 60), /^__Host-portcullis_session=v; Max-Age=60; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    const crossSite = cookieNames("https://gw.example", true);
+    assert.match(setCookie(crossSite, crossSite.session, "v", 60), /SameSite=None/);
+    assert.match(setCookie(crossSite, crossSite.login, "v", 60), /SameSite=Lax/, "the sign-in cookie stays Lax");
+    assert.match(setCookie(cookieNames("http://127.0.0.1:8080", true), "portcullis_session", "v", 60), /SameSite=Lax/, "never None without Secure");
+  });
+
+  test("credentialed CORS only for allowed origins and only when cross_site is on", () => {
+    const req = (origin: string) => ({ headers: { origin } }) as never;
+    const settings = { allowOrigins: ["https://smith.langchain.com"], allowPrivateNetwork: false, maxAgeS: 600 };
+    assert.equal(corsHeaders(req("https://smith.langchain.com"), settings)["access-control-allow-credentials"], undefined);
+    assert.equal(corsHeaders(req("https://smith.langchain.com"), { ...settings, allowCredentials: true })["access-control-allow-credentials"], "true");
+    assert.deepEqual(corsHeaders(req("https://evil.example"), { ...settings, allowCredentials: true }), {});
+  });
+
+  test("cross_site needs an https public_url", () => {
+    const login = (publicUrl: string) => ({
+      upstream: { url: "http://x" },
+      identity: { login: { public_url: publicUrl, session: { cross_site: true }, oidc: [{ id: "corp", issuer: "https://idp.example", client_id: "c" }] } },
+    });
+    assert.throws(() => parseConfig(login("http://gw.example")), /cross_site needs an https public_url/);
+    assert.equal(parseConfig(login("https://gw.example")).identity.login?.session.cross_site, true);
+  });
+});
+
 describe("redirects after sign-in", () => {
   test("only paths on the gateway are followed; anything else goes to the console", () => {
     const base = "https://gw.example";
     assert.equal(safeReturnTo("/threads?x=1", base), "/threads?x=1");
-    for (const hostile of ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "", null, "/%2F%2Fevil.example"]) {
+    for (const hostile of ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "", null, "/%2F%2Fevil.example", "/.//evil.example", "/..//evil.example", "/%2e//evil.example", "/./%2e//evil.example"]) {
       const target = safeReturnTo(hostile, base);
       assert.ok(target.startsWith("/") && !target.startsWith("//"), `${String(hostile)} -> ${target}`);
       assert.equal(new URL(target, base).origin, base);

@@ -7,12 +7,14 @@ export interface CookieNames {
   session: string;
   login: string;
   secure: boolean;
+  /** The session cookie's SameSite; "none" only for cross-site use (Studio), always Secure. */
+  sessionSameSite: "lax" | "none";
 }
 
-export function cookieNames(publicUrl: string): CookieNames {
+export function cookieNames(publicUrl: string, crossSite = false): CookieNames {
   const secure = new URL(publicUrl).protocol === "https:";
   const prefix = secure ? "__Host-" : "";
-  return { session: `${prefix}portcullis_session`, login: `${prefix}portcullis_login`, secure };
+  return { session: `${prefix}portcullis_session`, login: `${prefix}portcullis_login`, secure, sessionSameSite: crossSite && secure ? "none" : "lax" };
 }
 
 export function readCookie(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -21,9 +23,11 @@ export function readCookie(headers: IncomingHttpHeaders, name: string): string |
   return parse(header)[name] || undefined;
 }
 
-/** SameSite=Lax: sent on top-level navigations back from the IdP, never on cross-site fetches or posts. */
+/** SameSite=Lax: sent on top-level navigations back from the IdP, never on cross-site fetches or
+ * posts (the session cookie is SameSite=None only with identity.login.session.cross_site). */
 export function setCookie(names: CookieNames, name: string, value: string, maxAgeS: number): string {
-  return serialize(name, value, { httpOnly: true, secure: names.secure, sameSite: "lax", path: "/", maxAge: maxAgeS });
+  const sameSite = name === names.session ? names.sessionSameSite : "lax";
+  return serialize(name, value, { httpOnly: true, secure: names.secure, sameSite, path: "/", maxAge: maxAgeS });
 }
 
 export function clearCookie(names: CookieNames, name: string): string {

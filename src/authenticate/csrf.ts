@@ -14,9 +14,10 @@ export function checkCsrf(
   req: Pick<IncomingMessage, "method" | "headers">,
   expectedToken: string,
   trustedOrigins: readonly string[],
-  options: { formToken?: string | undefined; identity?: Identity } = {},
+  options: { formToken?: string | undefined; identity?: Identity; changesState?: boolean } = {},
 ): void {
-  if (SAFE_METHODS.has(req.method ?? "")) return;
+  // A GET can change state too (a join stream with cancel_on_disconnect); classify says so.
+  if (!options.changesState && SAFE_METHODS.has(req.method ?? "")) return;
   const presented = options.formToken ?? req.headers[CSRF_HEADER];
   if (typeof presented === "string" && sameSecret(presented, expectedToken)) return;
   const origin = req.headers.origin;

@@ -30,7 +30,7 @@ export async function createSignIn(config: BrowserLoginConfig, db: StateDatabase
     publicUrl,
     sessions: new BrowserSessions(db, { idleTimeoutS: config.session.idle_timeout_s, absoluteTimeoutS: config.session.absolute_timeout_s }),
     logins: new LoginTransactions(db),
-    cookies: cookieNames(publicUrl),
+    cookies: cookieNames(publicUrl, config.session.cross_site),
     providers: [...oidcProviders, ...samlProviders],
     corsOrigins: options.corsOrigins,
   });

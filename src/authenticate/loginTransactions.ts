@@ -8,18 +8,31 @@ import type { StateDatabase } from "../storage/stateDatabase.js";
 
 /** How long a person has to complete a sign-in at the identity provider. */
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60_000;
+/** Sign-ins start without credentials, so their number is capped: a flood cannot fill the database. */
+export const MAX_SIGN_INS_IN_FLIGHT = 10_000;
+const PURGE_INTERVAL_MS = 30_000;
 
 export class LoginTransactions {
+  private lastPurge = 0;
+
   constructor(
     private readonly db: StateDatabase,
     private readonly now: () => number = Date.now,
+    private readonly maxInFlight = MAX_SIGN_INS_IN_FLIGHT,
   ) {}
 
   begin<T extends object>(provider: string, data: T): { id: string; browserBinding: string } {
     const id = randomBytes(24).toString("base64url");
     const browserBinding = randomBytes(24).toString("base64url");
     const now = this.now();
-    this.db.prepare(`DELETE FROM login_transactions WHERE expires_at <= ?`).run(now);
+    if (now - this.lastPurge >= PURGE_INTERVAL_MS) {
+      this.lastPurge = now;
+      this.db.prepare(`DELETE FROM login_transactions WHERE expires_at <= ?`).run(now);
+    }
+    const { inFlight } = this.db.prepare(`SELECT COUNT(*) AS inFlight FROM login_transactions WHERE expires_at > ?`).get(now) as { inFlight: number };
+    if (inFlight >= this.maxInFlight) {
+      throw new GatewayError(503, "PC_SIGN_IN_BUSY", "Sign-in is busy: too many sign-ins are in progress; retry in a few minutes.");
+    }
     this.db
       .prepare(`INSERT INTO login_transactions (id, provider, browser_binding_sha256, data_json, expires_at) VALUES (?, ?, ?, ?, ?)`)
       .run(id, provider, sha256(browserBinding), JSON.stringify(data), now + LOGIN_TRANSACTION_TTL_MS);

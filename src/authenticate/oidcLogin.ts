@@ -45,10 +45,9 @@ export class OidcLogin {
   }
 
   /** Exchanges the code from the redirect back for tokens and reads the person from the ID token. */
-  async finish(callbackUrl: URL, state: string, pending: PendingOidcLogin): Promise<{ identity: Identity; idToken: string | undefined }> {
+  async finish(callbackUrl: URL, state: string, pending: PendingOidcLogin): Promise<Identity> {
     const configuration = await this.discover();
     let claims: Record<string, unknown>;
-    let idToken: string | undefined;
     try {
       const tokens = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
         pkceCodeVerifier: pending.codeVerifier,
@@ -57,34 +56,30 @@ export class OidcLogin {
         idTokenExpected: true,
       });
       claims = { ...tokens.claims() };
-      idToken = tokens.id_token;
     } catch (error) {
       throw loginFailed(`the identity provider's answer was not accepted (${describe(error)})`, error);
     }
     const groups = claimAt(claims, this.config.groups_claim);
     const name = claimAt(claims, this.config.name_claim);
     return {
-      identity: {
-        subject: `oidc:${this.config.id}:${String(claims.sub)}`,
-        kind: "oidc",
-        groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === "string") : typeof groups === "string" ? groups.split(/[\s,]+/).filter(Boolean) : [],
-        auth_method: "browser-session",
-        credential_id: "",
-        issuer: this.config.issuer,
-        ...(typeof name === "string" ? { name } : {}),
-      },
-      idToken,
+      subject: `oidc:${this.config.id}:${String(claims.sub)}`,
+      kind: "oidc",
+      groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === "string") : typeof groups === "string" ? groups.split(/[\s,]+/).filter(Boolean) : [],
+      auth_method: "browser-session",
+      credential_id: "",
+      issuer: this.config.issuer,
+      ...(typeof name === "string" ? { name } : {}),
     };
   }
 
-  /** RP-initiated logout at the IdP, when it supports it. */
-  async logoutUrl(idToken: string | null, postLogoutRedirectUri: string): Promise<string | undefined> {
+  /** RP-initiated logout at the IdP, when it supports it. The ID token is not kept (it would be a
+   * usable credential in the database), so the IdP is told the client_id instead of id_token_hint. */
+  async logoutUrl(postLogoutRedirectUri: string): Promise<string | undefined> {
     const configuration = await this.discover().catch(() => undefined);
     if (!configuration?.serverMetadata().end_session_endpoint) return undefined;
     return oidc.buildEndSessionUrl(configuration, {
       post_logout_redirect_uri: postLogoutRedirectUri,
       client_id: this.config.client_id,
-      ...(idToken ? { id_token_hint: idToken } : {}),
     }).href;
   }
 

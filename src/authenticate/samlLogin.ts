@@ -4,6 +4,7 @@
 // (InResponseTo, usable once). Each assertion id is also remembered until it could no longer be
 // accepted anyway, so a captured response cannot be posted again.
 import { readFile } from "node:fs/promises";
+import { inflateRawSync } from "node:zlib";
 import { SAML, ValidateInResponseTo, type CacheItem, type CacheProvider, type Profile } from "@node-saml/node-saml";
 import { DOMParser } from "@xmldom/xmldom";
 import type { SamlLoginConfig } from "../config/schema.js";
@@ -19,7 +20,7 @@ const HTTP_REDIRECT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirec
 /** The parts of node-saml's parsed assertion (xml2js shape) read here. */
 interface SignedAssertion {
   $?: { ID?: string };
-  Subject?: Array<{ SubjectConfirmation?: Array<{ SubjectConfirmationData?: Array<{ $?: { Recipient?: string } }> }> }>;
+  Subject?: Array<{ SubjectConfirmation?: Array<{ SubjectConfirmationData?: Array<{ $?: { Recipient?: string; InResponseTo?: string } }> }> }>;
 }
 
 export class SamlLogin {
@@ -66,13 +67,19 @@ export class SamlLogin {
     return this.config.id;
   }
 
-  /** The IdP URL (HTTP-Redirect binding, with a fresh AuthnRequest) to send the browser to. */
-  async start(relayState: string): Promise<string> {
-    return this.saml.getAuthorizeUrlAsync(relayState, undefined, {});
+  /** The IdP URL (HTTP-Redirect binding, with a fresh AuthnRequest) to send the browser to, and
+   * the AuthnRequest's ID, which the signed assertion must answer. */
+  async start(relayState: string): Promise<{ redirect: string; requestId: string }> {
+    const redirect = await this.saml.getAuthorizeUrlAsync(relayState, undefined, {});
+    // SAML bindings §3.4.4.1: SAMLRequest is base64 of the DEFLATE-compressed AuthnRequest.
+    const request = inflateRawSync(Buffer.from(new URL(redirect).searchParams.get("SAMLRequest") ?? "", "base64")).toString("utf8");
+    const requestId = new DOMParser({ errorHandler: () => undefined }).parseFromString(request, "text/xml").documentElement?.getAttribute("ID");
+    if (!requestId) throw new Error("node-saml produced an AuthnRequest without an ID");
+    return { redirect, requestId };
   }
 
-  /** Validates the posted SAMLResponse and returns the person it vouches for. */
-  async accept(form: { SAMLResponse?: string; RelayState?: string }): Promise<Identity> {
+  /** Validates the posted SAMLResponse, which must answer `requestId`, and returns the person it vouches for. */
+  async accept(form: { SAMLResponse?: string; RelayState?: string }, requestId: string): Promise<Identity> {
     if (typeof form.SAMLResponse !== "string" || form.SAMLResponse === "") throw rejected("the form carries no SAMLResponse");
     let profile: Profile | null;
     try {
@@ -81,7 +88,7 @@ export class SamlLogin {
       throw rejected(`the SAML response was not accepted (${(error as Error).message.slice(0, 200)})`, error);
     }
     if (!profile?.nameID) throw rejected("the assertion names no subject");
-    this.checkAddressedToUs(profile);
+    this.checkAddressedToUs(profile, requestId);
     this.rememberAssertion(profile);
     const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
     const groups = attributes[this.config.groups_attribute];
@@ -103,11 +110,15 @@ export class SamlLogin {
 
   // node-saml checks signature, audience, time and InResponseTo, but on login not the issuer nor
   // where the response was addressed; SAML profiles §4.1.4.3 requires both.
-  private checkAddressedToUs(profile: Profile): void {
+  // The InResponseTo node-saml checks is read from the Response, which need not be signed; the
+  // signed assertion's own must name the request this sign-in made, or an IdP-initiated
+  // assertion could be wrapped in a response claiming to answer it.
+  private checkAddressedToUs(profile: Profile, requestId: string): void {
     if (this.idpEntityId && profile.issuer !== this.idpEntityId) throw rejected("the assertion was issued by another identity provider");
     const assertion = profile.getAssertion?.() as { Assertion?: SignedAssertion } | undefined;
-    const recipients = (assertion?.Assertion?.Subject?.[0]?.SubjectConfirmation ?? []).map((confirmation) => confirmation.SubjectConfirmationData?.[0]?.$?.Recipient);
-    if (!recipients.includes(this.acsUrl)) throw rejected("the assertion's Recipient is not this gateway's ACS URL");
+    const confirmations = (assertion?.Assertion?.Subject?.[0]?.SubjectConfirmation ?? []).map((confirmation) => confirmation.SubjectConfirmationData?.[0]?.$ ?? {});
+    if (!confirmations.some((data) => data.Recipient === this.acsUrl)) throw rejected("the assertion's Recipient is not this gateway's ACS URL");
+    if (!confirmations.some((data) => data.InResponseTo === requestId)) throw rejected("the signed assertion does not answer this sign-in's request (InResponseTo)");
     const responseXml = profile.getSamlResponseXml?.();
     const destination = responseXml && new DOMParser({ errorHandler: () => undefined }).parseFromString(responseXml, "text/xml").documentElement?.getAttribute("Destination");
     if (destination && destination !== this.acsUrl) throw rejected("the response's Destination is not this gateway's ACS URL");
@@ -132,9 +143,14 @@ export class SamlLogin {
 class OutstandingRequests implements CacheProvider {
   constructor(private readonly db: StateDatabase) {}
 
+  private lastPurge = 0;
+
   async saveAsync(key: string, value: string): Promise<CacheItem | null> {
     const createdAt = Date.now();
-    this.db.prepare(`DELETE FROM saml_requests_outstanding WHERE created_at <= ?`).run(createdAt - LOGIN_TRANSACTION_TTL_MS);
+    if (createdAt - this.lastPurge >= 30_000) {
+      this.lastPurge = createdAt;
+      this.db.prepare(`DELETE FROM saml_requests_outstanding WHERE created_at <= ?`).run(createdAt - LOGIN_TRANSACTION_TTL_MS);
+    }
     const result = this.db.prepare(`INSERT OR IGNORE INTO saml_requests_outstanding (id, created_at) VALUES (?, ?)`).run(key, createdAt);
     return result.changes === 1 ? { value, createdAt } : null;
   }

@@ -15,7 +15,6 @@ export interface BrowserSession {
   identity: Identity;
   csrfToken: string;
   provider: string;
-  idToken: string | null;
   createdAt: number;
   expiresAt: number;
   idleExpiresAt: number;
@@ -25,7 +24,6 @@ interface Row {
   identity_json: string;
   csrf_token: string;
   provider: string;
-  id_token: string | null;
   created_at: number;
   last_seen_at: number;
   expires_at: number;
@@ -42,7 +40,7 @@ export class BrowserSessions {
   ) {}
 
   /** Starts a session; the returned secret goes into the cookie and nowhere else. */
-  create(identity: Identity, provider: string, idToken?: string): { secret: string; session: BrowserSession } {
+  create(identity: Identity, provider: string): { secret: string; session: BrowserSession } {
     const secret = randomBytes(32).toString("base64url");
     const idHash = sha256(secret);
     const now = this.now();
@@ -50,17 +48,16 @@ export class BrowserSessions {
       identity: { ...identity, auth_method: "browser-session", credential_id: idHash.slice(0, 12) },
       csrfToken: randomBytes(32).toString("base64url"),
       provider,
-      idToken: idToken ?? null,
       createdAt: now,
       expiresAt: now + this.settings.absoluteTimeoutS * 1000,
       idleExpiresAt: now + this.settings.idleTimeoutS * 1000,
     };
     this.db
       .prepare(
-        `INSERT INTO browser_sessions (id_sha256, subject, identity_json, csrf_token, provider, id_token, created_at, last_seen_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO browser_sessions (id_sha256, subject, identity_json, csrf_token, provider, created_at, last_seen_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(idHash, identity.subject, JSON.stringify(session.identity), session.csrfToken, provider, session.idToken, now, now, session.expiresAt);
+      .run(idHash, identity.subject, JSON.stringify(session.identity), session.csrfToken, provider, now, now, session.expiresAt);
     this.purgeExpired();
     return { secret, session };
   }
@@ -84,7 +81,6 @@ export class BrowserSessions {
       identity: JSON.parse(row.identity_json) as Identity,
       csrfToken: row.csrf_token,
       provider: row.provider,
-      idToken: row.id_token,
       createdAt: row.created_at,
       expiresAt: row.expires_at,
       idleExpiresAt: Math.min(row.expires_at, now + this.settings.idleTimeoutS * 1000),

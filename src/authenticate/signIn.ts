@@ -32,6 +32,7 @@ export type LoginProvider = OidcLogin | SamlLogin;
 interface PendingLogin {
   returnTo: string;
   oidc?: { codeVerifier: string; nonce: string; returnTo: string };
+  samlRequestId?: string;
   samlIdentity?: Identity;
 }
 
@@ -110,7 +111,9 @@ export class SignIn {
       return this.withLoginCookie(redirect(location), browserBinding);
     }
     const { id, browserBinding } = this.deps.logins.begin<PendingLogin>(provider.id, { returnTo });
-    return this.withLoginCookie(redirect(await provider.start(id)), browserBinding);
+    const { redirect: location, requestId } = await provider.start(id);
+    this.deps.logins.update<PendingLogin>(id, { returnTo, samlRequestId: requestId });
+    return this.withLoginCookie(redirect(location), browserBinding);
   }
 
   private async finishOidc(exchange: Exchange, provider: OidcLogin, query: URLSearchParams): Promise<SignInAnswer> {
@@ -121,8 +124,8 @@ export class SignIn {
     const idpError = query.get("error");
     if (idpError) throw loginFailed(`the identity provider refused the sign-in (${idpError.slice(0, 64)}${query.get("error_description") ? `: ${query.get("error_description")!.slice(0, 200)}` : ""})`);
     const callbackUrl = new URL(`${exchange.target!.path}${exchange.target!.search}`, this.deps.publicUrl);
-    const { identity, idToken } = await provider.finish(callbackUrl, state, pending.oidc!);
-    return this.startSession(identity, provider.id, pending.returnTo, idToken);
+    const identity = await provider.finish(callbackUrl, state, pending.oidc!);
+    return this.startSession(exchange, identity, provider.id, pending.returnTo);
   }
 
   private async acceptSamlResponse(exchange: Exchange, provider: SamlLogin): Promise<SignInAnswer> {
@@ -131,7 +134,8 @@ export class SignIn {
     // Unsolicited (IdP-initiated) responses are refused: every response must answer a sign-in started here.
     if (!relayState) throw loginFailed("the SAML response carries no RelayState; start from the sign-in page (IdP-initiated sign-in is not accepted)");
     const pending = this.deps.logins.peek<PendingLogin>(relayState, provider.id);
-    const identity = await provider.accept(form);
+    if (pending.samlIdentity || !pending.samlRequestId) throw loginFailed("this sign-in has already been answered");
+    const identity = await provider.accept(form, pending.samlRequestId);
     this.deps.logins.update<PendingLogin>(relayState, { ...pending, samlIdentity: identity });
     // The session starts back in the browser that began the sign-in, where its login cookie is
     // sent again (a top-level GET; this cross-site POST carries no SameSite=Lax cookies).
@@ -143,11 +147,14 @@ export class SignIn {
     if (!login) throw loginFailed("no sign-in is named");
     const pending = this.deps.logins.complete<PendingLogin>(login, provider.id, readCookie(exchange.req.headers, this.deps.cookies.login));
     if (!pending.samlIdentity) throw loginFailed("the identity provider has not answered this sign-in");
-    return this.startSession(pending.samlIdentity, provider.id, pending.returnTo);
+    return this.startSession(exchange, pending.samlIdentity, provider.id, pending.returnTo);
   }
 
-  private startSession(identity: Identity, provider: string, returnTo: string, idToken?: string): SignInAnswer {
-    const { secret, session } = this.deps.sessions.create(identity, provider, idToken);
+  private startSession(exchange: Exchange, identity: Identity, provider: string, returnTo: string): SignInAnswer {
+    // A new sign-in replaces whatever session this browser had.
+    const previous = readCookie(exchange.req.headers, this.deps.cookies.session);
+    if (previous) this.deps.sessions.end(previous);
+    const { secret, session } = this.deps.sessions.create(identity, provider);
     const answer = redirect(returnTo, 303);
     answer.headers!["set-cookie"] = [
       setCookie(this.deps.cookies, this.deps.cookies.session, secret, this.deps.sessions.settings.absoluteTimeoutS),
@@ -179,7 +186,7 @@ export class SignIn {
     checkCsrf(exchange.req, session.csrfToken, this.trustedOrigins, { formToken: form.csrf_token, identity: session.identity });
     this.deps.sessions.end(secret!);
     const provider = this.providers.get(session.provider);
-    const idpLogout = provider?.kind === "oidc" ? await provider.logoutUrl(session.idToken, new URL("/auth/logout/done", this.deps.publicUrl).href) : undefined;
+    const idpLogout = provider?.kind === "oidc" ? await provider.logoutUrl(new URL("/auth/logout/done", this.deps.publicUrl).href) : undefined;
     const answer: SignInAnswer = idpLogout ? redirect(idpLogout, 303) : { status: 200, html: signedOutPage() };
     answer.headers = { ...answer.headers, "set-cookie": clearCookie(this.deps.cookies, this.deps.cookies.session) };
     return { ...answer, identity: session.identity };
@@ -217,13 +224,28 @@ export class SignIn {
   }
 }
 
+// Sign-in redirects carry one-time secrets (authorization code, state, sign-in id) in the query.
+const QUERY_KEPT_IN_RECORDS = new Set(["return_to", "error"]);
+
+/** The query as the audit record keeps it: sign-in secrets replaced, names and the rest kept. */
+export function recordedSignInQuery(search: string): string {
+  if (!search) return "";
+  const params = new URLSearchParams(search);
+  for (const name of new Set(params.keys())) {
+    if (!QUERY_KEPT_IN_RECORDS.has(name)) params.set(name, "[redacted]");
+  }
+  return `?${params.toString()}`;
+}
+
 /** Only paths on this gateway: an open redirect would let a phishing link borrow our sign-in. */
 export function safeReturnTo(value: string | null, publicUrl: string): string {
-  if (!value || !value.startsWith("/") || value.startsWith("//") || value.includes("\\")) return DEFAULT_RETURN_TO;
+  if (!value || !value.startsWith("/") || value.includes("\\")) return DEFAULT_RETURN_TO;
   const origin = new URL(publicUrl).origin;
   try {
     const url = new URL(value, origin);
-    return url.origin === origin ? `${url.pathname}${url.search}` : DEFAULT_RETURN_TO;
+    const target = `${url.pathname}${url.search}`;
+    // Checked after normalising: "/.//evil.example" becomes "//evil.example", another host to a browser.
+    return url.origin === origin && !target.startsWith("//") && !target.includes("\\") ? target : DEFAULT_RETURN_TO;
   } catch {
     return DEFAULT_RETURN_TO;
   }

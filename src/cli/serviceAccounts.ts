@@ -26,6 +26,9 @@ export function serviceAccountsCommand(): Command {
       if (!ACCOUNT_ID.test(options.id)) throw new ConfigError("--id: lowercase letters, digits, '.', '_' or '-', at most 63");
       const expiresAt = expiryFrom(options);
       const store = await openStore(options);
+      if (options.config && (await loadConfigFile(options.config)).identity.service_accounts.some((account) => account.id === options.id)) {
+        throw new ConfigError(`service account '${options.id}' is already defined in ${options.config}; ids must be unique`);
+      }
       const { key, sha256 } = generateApiKey();
       const account = createOrExplain(store, {
         id: options.id,

@@ -123,6 +123,10 @@ const browserLogin = z.strictObject({
     .strictObject({
       idle_timeout_s: z.number().int().min(60).max(86_400).default(1_800).describe("A session unused this long ends"),
       absolute_timeout_s: z.number().int().min(300).max(30 * 86_400).default(12 * 3_600).describe("A session ends this long after sign-in, however active"),
+      cross_site: z
+        .boolean()
+        .default(false)
+        .describe("SameSite=None session cookies and credentialed CORS for cors.allow_origins, so a cross-site page (LangGraph Studio) can use the session; needs an https public_url"),
     })
     .prefault({}),
   oidc: z.array(oidcLogin).default([]),
@@ -132,6 +136,7 @@ const browserLogin = z.strictObject({
     .default(true)
     .describe("Browser sessions may call the LangGraph API through the gateway (LangGraph Studio); state-changing calls need the session's CSRF token or an allowed Origin"),
 }).refine((login) => login.oidc.length + login.saml.length > 0, { message: "configure at least one oidc or saml sign-in provider" })
+  .refine((login) => !login.session.cross_site || new URL(login.public_url).protocol === "https:", { message: "session.cross_site needs an https public_url (browsers drop SameSite=None cookies that are not Secure)" })
   .refine((login) => new Set([...login.oidc, ...login.saml].map((p) => p.id)).size === login.oidc.length + login.saml.length, { message: "sign-in provider ids must be unique" });
 
 export const configSchema = z.strictObject({

@@ -47,4 +47,13 @@ export class Identifier {
     }
     throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: no credential was presented; send 'Authorization: Bearer <token or key>' or 'x-api-key: <key>'.");
   }
+
+  /** Once classify has seen what a request does: a browser session changes state only with CSRF
+   * proof, whatever the HTTP method. */
+  confirmSessionIntent(req: Pick<IncomingMessage, "method" | "headers">, identity: Identity, changesState: boolean): void {
+    if (!changesState || identity.auth_method !== "browser-session" || !this.browserSessions) return;
+    const session = this.browserSessions.sessionOf(req);
+    if (!session) throw new GatewayError(401, "PC_SESSION_EXPIRED", "Refused: the sign-in session has ended; sign in again.");
+    checkCsrf(req, session.csrfToken, this.browserSessions.trustedOrigins, { identity, changesState: true });
+  }
 }

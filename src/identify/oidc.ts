@@ -38,10 +38,14 @@ const DISCOVERY_RETRY_MS = 5_000;
  * signature check costs ~0.1–0.2 ms. Bounded in size and in time (never past exp). */
 const VERIFIED_CACHE_MAX = 10_000;
 const VERIFIED_CACHE_TTL_MS = 60_000;
+/** Opaque tokens the IdPs called inactive are not asked about again for this long, so random
+ * bearer values cannot turn the gateway into a flood of introspection calls. */
+const INACTIVE_CACHE_TTL_MS = 30_000;
 
 export class OidcBearerVerifier {
   private readonly issuers = new Map<string, IssuerState>();
   private readonly verified = new Map<string, { identity: Identity; until: number; keysFetchedAt: number | undefined; state: IssuerState }>();
+  private readonly inactive = new Map<string, number>();
 
   /** @param introspectionSecrets client secrets for introspection, by issuer id (read at startup) */
   constructor(configs: OidcIssuerConfig[], private readonly fetchTimeoutMs = 5_000, introspectionSecrets: ReadonlyMap<string, string> = new Map()) {
@@ -96,6 +100,8 @@ export class OidcBearerVerifier {
 
   /** RFC 7662: the first issuer that calls the token active vouches for it. */
   private async introspect(token: string, cacheKey: string): Promise<Identity> {
+    const inactiveUntil = this.inactive.get(cacheKey);
+    if (inactiveUntil !== undefined && inactiveUntil > Date.now()) throw notActive();
     for (const state of this.introspecting) {
       const config = state.config;
       const settings = config.introspection!;
@@ -115,7 +121,9 @@ export class OidcBearerVerifier {
       this.remember(cacheKey, identity, Math.min(answer.exp * 1000, Date.now() + settings.cache_ttl_s * 1000), state);
       return identity;
     }
-    throw invalidToken("the token is not active at any issuer that introspects opaque tokens");
+    if (this.inactive.size >= VERIFIED_CACHE_MAX) this.inactive.delete(this.inactive.keys().next().value!);
+    this.inactive.set(cacheKey, Date.now() + INACTIVE_CACHE_TTL_MS);
+    throw notActive();
   }
 
   private async askIntrospectionEndpoint(state: IssuerState, token: string): Promise<JWTPayload & { active?: unknown; client_id?: unknown }> {
@@ -246,6 +254,10 @@ function verificationFailure(error: unknown): GatewayError {
   if (error instanceof jose.JWKSTimeout || error instanceof jose.JWKSInvalid) return idpUnavailable("the issuer", error);
   if (error instanceof jose.JOSEError) return invalidToken("the token is malformed");
   return idpUnavailable("the issuer", error);
+}
+
+function notActive(): GatewayError {
+  return invalidToken("the token is not active at any issuer that introspects opaque tokens");
 }
 
 function invalidToken(why: string): GatewayError {

@@ -29,7 +29,10 @@ export class ServiceAccountKeys {
     private readonly now: () => Date = () => new Date(),
   ) {
     this.configuredByHash = new Map(configured.map((account) => [account.key_sha256, account]));
+    this.configuredIds = new Set(configured.map((account) => account.id));
   }
+
+  private readonly configuredIds: Set<string>;
 
   identify(key: string): Identity {
     if (!key.startsWith(API_KEY_PREFIX)) throw unauthenticated(`the credential is not a Portcullis service-account key (they start with '${API_KEY_PREFIX}')`);
@@ -60,6 +63,10 @@ export class ServiceAccountKeys {
   private storedAccount(digest: string): KnownAccount | undefined {
     const stored = this.store?.findByKeyHash(digest);
     if (!stored) return undefined;
+    // One id, one account: a stored account shadowing a configured one would make sa:<id> ambiguous.
+    if (this.configuredIds.has(stored.id)) {
+      throw new GatewayError(401, "PC_UNAUTHENTICATED", `Refused: service account '${stored.id}' exists both in the config file and in the state database; remove one.`);
+    }
     return {
       id: stored.id,
       key_sha256: stored.key_sha256,

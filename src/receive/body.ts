@@ -42,7 +42,7 @@ export async function readFormBody(req: IncomingMessage, maxBytes: number): Prom
   const form: Record<string, string> = {};
   // A repeated field is ambiguous (which one was checked?); refuse rather than pick one.
   for (const [name, value] of new URLSearchParams(text)) {
-    if (name in form) throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: the form field '${name.slice(0, 64)}' appears more than once.`);
+    if (Object.hasOwn(form, name)) throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: the form field '${name.slice(0, 64)}' appears more than once.`);
     form[name] = value;
   }
   return form;

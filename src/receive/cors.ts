@@ -6,17 +6,24 @@ export interface CorsSettings {
   allowOrigins: string[];
   allowPrivateNetwork: boolean;
   maxAgeS: number;
+  /** Credentialed requests (the session cookie) from allowed origins: identity.login.session.cross_site. */
+  allowCredentials?: boolean;
 }
 
 const ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 // x-auth-scheme is accepted from Studio so its requests are not blocked, then stripped before forwarding.
-const ALLOWED_HEADERS = "authorization, x-api-key, x-auth-scheme, content-type, last-event-id";
+const ALLOWED_HEADERS = "authorization, x-api-key, x-auth-scheme, content-type, last-event-id, portcullis-csrf";
 const EXPOSED_HEADERS = "content-location, location, x-pagination-total, x-pagination-next, x-request-id";
 
 export function corsHeaders(req: IncomingMessage, cors: CorsSettings): OutgoingHttpHeaders {
   const origin = req.headers.origin;
   if (!origin || !cors.allowOrigins.includes(origin)) return {};
-  return { "access-control-allow-origin": origin, "access-control-expose-headers": EXPOSED_HEADERS, vary: "Origin" };
+  return {
+    "access-control-allow-origin": origin,
+    "access-control-expose-headers": EXPOSED_HEADERS,
+    vary: "Origin",
+    ...(cors.allowCredentials ? { "access-control-allow-credentials": "true" } : {}),
+  };
 }
 
 export function isPreflight(req: IncomingMessage): boolean {

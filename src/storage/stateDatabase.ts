@@ -1,7 +1,7 @@
 // The gateway's own state: service accounts made from the CLI, browser sessions, sign-in
 // transactions in flight and SAML assertion ids already used. SQLite in WAL mode, one file,
 // shared by the gateway and the CLI (the CLI revokes a key; the gateway sees it on the next request).
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 
@@ -25,7 +25,6 @@ const MIGRATIONS: string[] = [
      identity_json TEXT NOT NULL,
      csrf_token TEXT NOT NULL,
      provider TEXT NOT NULL,
-     id_token TEXT,
      created_at INTEGER NOT NULL,
      last_seen_at INTEGER NOT NULL,
      expires_at INTEGER NOT NULL
@@ -48,13 +47,19 @@ const MIGRATIONS: string[] = [
      forget_after INTEGER NOT NULL,
      PRIMARY KEY (provider, assertion_id)
    );`,
+  // Expiry purges and the in-flight count run on every sign-in start; without these they scan.
+  `CREATE INDEX login_transactions_expiry ON login_transactions (expires_at);
+   CREATE INDEX saml_requests_outstanding_created ON saml_requests_outstanding (created_at);
+   CREATE INDEX saml_assertions_seen_forget ON saml_assertions_seen (forget_after);`,
 ];
 
 export type StateDatabase = Database.Database;
 
 export function openStateDatabase(file: string): StateDatabase {
-  if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
   const db = new Database(file);
+  // Sessions and key hashes: readable by the gateway's user only (SQLite gives -wal/-shm the same mode).
+  if (file !== ":memory:") chmodSync(file, 0o600);
   db.pragma("journal_mode = WAL");
   // The CLI and the gateway write the same file; wait for each other rather than fail.
   db.pragma("busy_timeout = 5000");
