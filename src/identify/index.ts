@@ -13,6 +13,10 @@ import { API_KEY_PREFIX, type ServiceAccountKeys } from "./serviceAccounts.js";
 export type { Identity } from "./identity.js";
 
 export class Identifier {
+  /** The CSRF token of the session each in-flight request was identified by, so the check after
+   * classify does not read the session again. */
+  private readonly sessionCsrfTokens = new WeakMap<object, string>();
+
   constructor(
     private readonly serviceAccounts: ServiceAccountKeys,
     private readonly oidc: OidcBearerVerifier,
@@ -43,6 +47,7 @@ export class Identifier {
     const session = this.browserSessions?.sessionOf(req);
     if (session) {
       checkCsrf(req, session.csrfToken, this.browserSessions!.trustedOrigins, { identity: session.identity });
+      this.sessionCsrfTokens.set(req, session.csrfToken);
       return session.identity;
     }
     throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: no credential was presented; send 'Authorization: Bearer <token or key>' or 'x-api-key: <key>'.");
@@ -52,8 +57,8 @@ export class Identifier {
    * proof, whatever the HTTP method. */
   confirmSessionIntent(req: Pick<IncomingMessage, "method" | "headers">, identity: Identity, changesState: boolean): void {
     if (!changesState || identity.auth_method !== "browser-session" || !this.browserSessions) return;
-    const session = this.browserSessions.sessionOf(req);
-    if (!session) throw new GatewayError(401, "PC_SESSION_EXPIRED", "Refused: the sign-in session has ended; sign in again.");
-    checkCsrf(req, session.csrfToken, this.browserSessions.trustedOrigins, { identity, changesState: true });
+    const csrfToken = this.sessionCsrfTokens.get(req);
+    if (csrfToken === undefined) throw new GatewayError(401, "PC_SESSION_EXPIRED", "Refused: the sign-in session has ended; sign in again.");
+    checkCsrf(req, csrfToken, this.browserSessions.trustedOrigins, { identity, changesState: true });
   }
 }
