@@ -15,6 +15,12 @@ export type ErrorCode =
   | "PC_INVALID_TOKEN"
   | "PC_IDP_UNAVAILABLE"
   | "PC_FORBIDDEN"
+  | "PC_APPROVAL_REQUIRED"
+  | "PC_NOT_FOUND"
+  | "PC_CONFLICT"
+  | "PC_NO_TENANT"
+  | "PC_RATE_LIMITED"
+  | "PC_POLICY_UNAVAILABLE"
   | "PC_INVALID_JSON"
   | "PC_BODY_TOO_LARGE"
   | "PC_UNSUPPORTED_ENCODING"
@@ -37,17 +43,20 @@ export class GatewayError extends Error {
   readonly bearerError?: BearerError;
   /** Who was refused, when they were identified before the refusal (e.g. a CSRF failure). */
   readonly identity?: Identity;
+  /** For 429 and 503: seconds the client should wait (Retry-After, RFC 9110 §10.2.3). */
+  readonly retryAfterS?: number;
 
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; bearerError?: BearerError; identity?: Identity },
+    options?: { cause?: unknown; bearerError?: BearerError; identity?: Identity; retryAfterS?: number },
   ) {
     super(message, options);
     this.name = "GatewayError";
     this.bearerError = options?.bearerError;
     if (options?.identity) this.identity = options.identity;
+    if (options?.retryAfterS !== undefined) this.retryAfterS = options.retryAfterS;
   }
 
   /** RFC 6750 §3: no error attribute when the request carried no credentials at all. */
@@ -66,5 +75,13 @@ export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";
+  }
+}
+
+/** A policy file that cannot be used: the message lists every problem, each with where it is. */
+export class PolicyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PolicyError";
   }
 }

@@ -2,10 +2,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Decision } from "./authorize/index.js";
+import type { BodyRewrites } from "./authorize/rewrite.js";
 import type { Operation } from "./classify/index.js";
 import type { Identity } from "./identify/identity.js";
 import type { RequestTarget } from "./receive/target.js";
-import type { Outcome } from "./record/auditRecord.js";
+import type { Outcome, RequestRecord } from "./record/auditRecord.js";
 
 export interface Exchange {
   readonly id: string;
@@ -20,6 +21,10 @@ export interface Exchange {
   identifyAttempted?: boolean;
   operation?: Operation;
   decision?: Decision;
+  /** Facts policy looked up, for the record. */
+  resources?: RequestRecord["resources"];
+  /** Body changes made before forwarding, for the record. */
+  rewrites?: BodyRewrites;
   bytesIn: number;
   bytesOut: number;
   upstreamHeadersMs?: number;

@@ -5,6 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { pino, type Logger } from "pino";
 import { createSignIn } from "./authenticate/index.js";
+import { Authorizer, PolicySource, ResourceLookups } from "./authorize/index.js";
 import { readSecret } from "./config/load.js";
 import type { PortcullisConfig } from "./config/schema.js";
 import { GatewayError } from "./errors.js";
@@ -51,6 +52,15 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       throw error;
     }));
   const audit = options.audit ?? (await JsonlAuditSink.open(config.audit.file));
+  let policies: PolicySource;
+  try {
+    policies = await PolicySource.open(config.policy.file, { log, audit });
+  } catch (error) {
+    await audit.close();
+    state.close();
+    throw error;
+  }
+  if (config.policy.watch) policies.watch();
   const upstreamUrl = new URL(config.upstream.url);
   const upstream = new UpstreamClient(upstreamUrl, {
     connectTimeoutMs: config.upstream.connect_timeout_ms,
@@ -65,6 +75,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       config.identity.login?.api_access ? signIn : undefined,
     ),
     ...(signIn ? { signIn } : {}),
+    authorizer: new Authorizer(policies, new ResourceLookups(upstream, { ...(upstreamCredential ? { credential: upstreamCredential } : {}), ...(identityAssertion ? { identityAssertion } : {}) })),
     upstream,
     upstreamCredential,
     identityAssertion,
@@ -83,7 +94,10 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     waitKeepaliveMs: config.streaming.wait_keepalive_ms,
     localEndpoints: {
       "/healthz": () => ({ status: 200, json: { status: "ok" } }),
-      "/readyz": () => (ready ? { status: 200, json: { status: "ready" } } : { status: 503, json: { status: "draining" } }),
+      "/readyz": () =>
+        ready
+          ? { status: 200, json: { status: "ready", policy: { sha256: policies.current.sha256, ...(policies.lastError ? { last_reload_error: "rejected; see the gateway log" } : {}) } } }
+          : { status: 503, json: { status: "draining" } },
       ...(identityAssertion ? { [IDENTITY_JWKS_PATH]: () => ({ status: 200, json: identityAssertion.jwks() }) } : {}),
     },
   });
@@ -124,6 +138,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   try {
     await once(server, "listening");
   } catch (error) {
+    policies.close();
     await upstream.destroy();
     await audit.close();
     state.close();
@@ -149,6 +164,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       await settled(pipeline, 2_000);
       server.closeAllConnections();
       await stopped;
+      policies.close();
       await upstream.destroy();
       await audit.close();
       state.close();

@@ -12,7 +12,7 @@ import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { recordedSignInQuery, type SignIn } from "./authenticate/signIn.js";
-import { authorizeOperation } from "./authorize/index.js";
+import { refusalFor, type Authorizer, type AuthorizationRequest } from "./authorize/index.js";
 import { classifyOperation, matchRoute } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
 import { elapsedMs, type Exchange } from "./exchange.js";
@@ -22,7 +22,7 @@ import type { UpstreamClient } from "./forward/upstream.js";
 import type { Identifier, Identity } from "./identify/index.js";
 import { readJsonBody } from "./receive/body.js";
 import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
-import { parseRequestTarget } from "./receive/target.js";
+import { assertNoMethodOverride, parseRequestTarget } from "./receive/target.js";
 import type { AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
 import { relayResponse, runOutlivesClient, sendGatewayError } from "./respond/index.js";
 import { sendLocalAnswer, type LocalAnswer } from "./respond/local.js";
@@ -34,6 +34,7 @@ export interface PipelineDeps {
   /** Browser sign-in and the console, when identity.login is configured. */
   signIn?: SignIn;
   identifier: Identifier;
+  authorizer: Authorizer;
   upstream: UpstreamClient;
   upstreamCredential?: UpstreamCredential;
   identityAssertion?: IdentityAssertionSigner;
@@ -57,11 +58,12 @@ export class RequestPipeline {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const exchange = this.open(req, res);
-    const responseHeaders = { ...corsHeaders(req, this.deps.cors), "x-request-id": exchange.id };
+    const responseHeaders: OutgoingHttpHeaders = { ...corsHeaders(req, this.deps.cors), "x-request-id": exchange.id };
     let upstreamResponse: Dispatcher.ResponseData | undefined;
     try {
       // receive: one canonical path, classified and forwarded alike
       exchange.target = parseRequestTarget(req.url);
+      assertNoMethodOverride(req.headers);
       if (this.draining) throw new GatewayError(503, "PC_SHUTTING_DOWN", "Refused: Portcullis is shutting down; retry shortly.");
       const local = this.localAnswer(exchange);
       if (local) return await this.answerLocally(exchange, local, responseHeaders, "gateway:local-endpoint");
@@ -72,17 +74,35 @@ export class RequestPipeline {
       // identify: credentials are checked before any body is read
       exchange.identifyAttempted = true;
       exchange.identity = await this.deps.identifier.identify(req);
+      this.deps.authorizer.limitRate(exchange.identity);
       // classify: route first (unknown routes never get their body read), then the body
       const route = matchRoute(req.method ?? "", exchange.target);
       const body = await readJsonBody(req, this.deps.maxBodyBytes);
       exchange.bytesIn = body.bytes;
       exchange.operation = classifyOperation(route, exchange.target, body.json);
       this.deps.identifier.confirmSessionIntent(req, exchange.identity, exchange.operation.risk !== "read");
-      // authorize
-      exchange.decision = authorizeOperation(exchange.identity, exchange.operation);
-      if (exchange.decision.effect === "deny") {
-        throw new GatewayError(403, "PC_FORBIDDEN", `Refused: ${exchange.decision.reason ?? "not allowed"} (rule ${exchange.decision.rule}).`);
-      }
+      // authorize: policy decides, with the facts it looks up; then the body gets its stamps
+      const authorizationRequest: AuthorizationRequest = {
+        requestId: exchange.id,
+        identity: exchange.identity,
+        operation: exchange.operation,
+        target: exchange.target,
+        method: req.method ?? "",
+        sourceAddress: exchange.clientAddress,
+        body: body.json,
+      };
+      const authorization = await this.deps.authorizer.authorize(authorizationRequest);
+      exchange.decision = authorization.decision;
+      exchange.resources = {
+        graphs: authorization.facts.graphs,
+        ...(authorization.facts.thread ? { thread_owner: authorization.facts.thread.owner ?? null } : {}),
+        ...(authorization.facts.callerTenant !== undefined ? { tenant: authorization.facts.callerTenant } : {}),
+      };
+      const refusal = refusalFor(authorization.decision, authorizationRequest);
+      if (refusal) throw refusal;
+      exchange.rewrites = this.deps.authorizer.prepareBody(authorizationRequest, authorization);
+      const forwardedBody = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? JSON.stringify(body.json) : body.forwarded;
+      if (exchange.rewrites.removed.length > 0) responseHeaders["portcullis-removed"] = exchange.rewrites.removed.join(", ");
       // record (admit): written before anything is forwarded; no record, no request
       await this.recordAdmitted(exchange);
       // forward: the inspected JSON, re-serialised, is what LangGraph receives (duplicate keys resolved once)
@@ -95,9 +115,9 @@ export class RequestPipeline {
           credential: this.deps.upstreamCredential,
           identityAssertion: assertion && { header: assertion.header, value: await assertion.sign(exchange.identity, exchange.id) },
           requestId: exchange.id,
-          hasBody: body.forwarded !== undefined,
+          hasBody: forwardedBody !== undefined,
         }),
-        body: body.forwarded,
+        body: forwardedBody,
         signal: exchange.upstreamAbort.signal,
       });
       exchange.upstreamStatus = upstreamResponse.statusCode;
@@ -305,11 +325,19 @@ export class RequestPipeline {
       method: req.method ?? "",
       path: exchange.target?.path ?? String(req.url ?? "").slice(0, 2048),
       query: (exchange.target && this.deps.signIn?.handles(exchange.target.path) ? recordedSignInQuery(exchange.target.search) : exchange.target?.search)?.slice(0, 2048) ?? "",
-      identity: exchange.identity ?? null,
+      identity: exchange.identity ? recordedIdentity(exchange.identity) : null,
       operation: exchange.operation ?? null,
       decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },
+      ...(exchange.resources ? { resources: exchange.resources } : {}),
+      ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: exchange.rewrites } : {}),
     };
   }
+}
+
+/** Claims serve policy conditions; the record keeps who, not everything the IdP said. */
+function recordedIdentity(identity: Identity): Identity {
+  const { claims: _claims, ...recorded } = identity;
+  return recorded;
 }
 
 function toGatewayError(error: unknown, exchange: Exchange): GatewayError {

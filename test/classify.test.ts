@@ -49,7 +49,8 @@ describe("route table", () => {
   ];
   for (const [method, url, route, risk, action] of cases) {
     test(`${method} ${url} is ${route} (${risk}, ${action})`, () => {
-      const operation = classify(method, url, method === "GET" || method === "DELETE" ? undefined : {});
+      const body = method === "GET" || method === "DELETE" ? undefined : method === "PUT" ? { namespace: ["a"], key: "k", value: {} } : {};
+      const operation = classify(method, url, body);
       assert.equal(operation.route, route);
       assert.equal(operation.risk, risk);
       assert.equal(operation.action, action);

@@ -154,7 +154,7 @@ describe("graceful shutdown", () => {
     assert.match(text, /event: error\ndata: \{"error":"GatewayShutdown"/);
     const records = await gateway.audit();
     await gateway.close();
-    const completion = records.find((r) => r.request_id === requestId && r.type === "completion");
+    const completion = records.find((r) => r.type === "completion" && r.request_id === requestId);
     assert.equal(completion?.type === "completion" && completion.outcome, "shutdown");
     await upstream.close();
   });

@@ -133,6 +133,9 @@ async function exercise(client: Client, tag: string): Promise<Record<string, unk
 function normalize(value: unknown, tag: string): unknown {
   const text = JSON.stringify(value)
     .replaceAll(tag, "<tag>")
+    // The gateway stamps the caller as owner on what it creates (metadata); the rest is identical.
+    .replace(/"portcullis_owner":"sa:tester",?/g, "")
+    .replace(/,}/g, "}")
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, "<uuid>")
     .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})/g, "<time>")
     .replace(/"[0-9a-f]{32}"/g, '"<interrupt-id>"');

@@ -107,7 +107,6 @@ describe("header hygiene and credential isolation", () => {
         cookie: "session=abc",
         "x-auth-scheme": "langsmith",
         "x-custom-thing": "leak",
-        "x-http-method-override": "DELETE",
         "proxy-authorization": "Basic Zm9vOmJhcg==",
         "x-tenant-id": "acme",
         "last-event-id": "7",
@@ -202,7 +201,17 @@ describe("bodies", () => {
     const raw = '{"assistant_id":"hitl","command":{"goto":"execute"},"command":{"resume":"yes"}}';
     const res = await call("/threads/t-1/runs", { method: "POST", body: raw, headers: authed() });
     assert.equal(res.status, 200);
-    assert.equal(upstream.received[0]!.body, '{"assistant_id":"hitl","command":{"resume":"yes"}}');
+    // The gateway adds its ownership stamp to what it forwards, never the shadowed key.
+    assert.equal(upstream.received[0]!.body, '{"assistant_id":"hitl","command":{"resume":"yes"},"metadata":{"portcullis_owner":"sa:tester"}}');
+  });
+
+  test("method-override headers are refused: LangGraph would not honour them, so the request means something else", async () => {
+    for (const name of ["x-http-method-override", "x-http-method", "x-method-override"]) {
+      const res = await call("/threads/t-1/state", { method: "GET", headers: authed({ [name]: "POST" }) });
+      assert.equal(res.status, 400);
+      assert.match((await res.json()).message, new RegExp(name));
+    }
+    assert.equal(upstream.received.length, 0);
   });
 
   test("a body nested too deeply to re-serialise is refused before it is recorded as forwarded", async () => {

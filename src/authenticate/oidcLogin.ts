@@ -3,7 +3,7 @@
 import * as oidc from "openid-client";
 import type { OidcLoginConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
+import { policyClaims, type Identity } from "../identify/identity.js";
 import { claimAt } from "../identify/oidc.js";
 import { loginFailed } from "./loginTransactions.js";
 
@@ -69,6 +69,7 @@ export class OidcLogin {
       credential_id: "",
       issuer: this.config.issuer,
       ...(typeof name === "string" ? { name } : {}),
+      claims: policyClaims(claims),
     };
   }
 

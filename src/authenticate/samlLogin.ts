@@ -9,7 +9,7 @@ import { SAML, ValidateInResponseTo, type CacheItem, type CacheProvider, type Pr
 import { DOMParser } from "@xmldom/xmldom";
 import type { SamlLoginConfig } from "../config/schema.js";
 import { ConfigError, GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
+import { policyClaims, type Identity } from "../identify/identity.js";
 import type { StateDatabase } from "../storage/stateDatabase.js";
 import { LOGIN_TRANSACTION_TTL_MS } from "./loginTransactions.js";
 
@@ -101,6 +101,7 @@ export class SamlLogin {
       credential_id: "",
       issuer: profile.issuer,
       ...(typeof name === "string" ? { name } : {}),
+      claims: policyClaims(attributes),
     };
   }
 

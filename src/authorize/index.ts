@@ -1,16 +1,172 @@
-// authorize: Identity x Operation -> Decision. Until the policy engine lands (issue "Least-privilege
-// policy"), every identified service account may use every classified route; unknown routes were
-// already refused by classify, so the gateway stays deny-by-default.
+// authorize: Identity × Operation → Decision, from the policy in force (deny by default).
+// Looks up what the request does not say (the assistant's graph, the thread's owner), decides,
+// and prepares the forwarded body (ownership stamps, narrowed searches, hazards removed).
 import type { Operation } from "../classify/index.js";
+import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
+import type { RequestTarget } from "../receive/target.js";
+import { buildConditionContext, decide, type Decision, type DecisionInput, type RequestFacts, type TraceEntry } from "./evaluate.js";
+import type { ResourceLookups } from "./lookups.js";
+import type { PolicySource } from "./policySource.js";
+import { RateLimiter } from "./rateLimit.js";
+import { rewriteRequestBody, type BodyRewrites } from "./rewrite.js";
+import type { CompiledPolicy } from "./compile.js";
 
-export interface Decision {
-  effect: "allow" | "deny";
-  /** The rule that decided, recorded with the request. */
-  rule: string;
-  reason?: string;
+export type { Decision } from "./evaluate.js";
+export { PolicySource } from "./policySource.js";
+export { ResourceLookups } from "./lookups.js";
+
+export interface AuthorizationRequest {
+  requestId: string;
+  identity: Identity;
+  operation: Operation;
+  target: RequestTarget;
+  method: string;
+  sourceAddress: string | null;
+  body: unknown;
 }
 
-export function authorizeOperation(_identity: Identity, _operation: Operation): Decision {
-  return { effect: "allow", rule: "builtin:service-account-full-access" };
+export interface Authorization {
+  decision: Decision;
+  facts: RequestFacts;
+  policy: CompiledPolicy;
+}
+
+export class Authorizer {
+  private readonly limiter = new RateLimiter();
+
+  constructor(
+    readonly policies: PolicySource,
+    private readonly lookups: ResourceLookups,
+  ) {}
+
+  /** Per-identity rate limit, checked before the body is read. */
+  limitRate(identity: Identity): void {
+    this.limiter.take(this.policies.current, identity);
+  }
+
+  async authorize(request: AuthorizationRequest, trace?: TraceEntry[]): Promise<Authorization> {
+    // One policy decides the whole request, even if a reload lands meanwhile.
+    const policy = this.policies.current;
+    const facts = await gatherFacts(policy, request, this.lookups);
+    const decision = decideWithFacts(policy, request, facts, trace);
+    return { decision, facts, policy };
+  }
+
+  /** Applies an allowed request's body changes; the caches forget what the request changes. */
+  prepareBody(request: AuthorizationRequest, authorization: Authorization): BodyRewrites {
+    const { operation } = request;
+    const threadId = operation.ids.thread_id ?? (operation.route === "threads.create" ? stringField(request.body, "thread_id") : undefined);
+    if (threadId && operation.risk !== "read") this.lookups.forgetThread(threadId);
+    if (operation.resource === "assistants" && operation.risk !== "read") {
+      for (const id of [operation.ids.assistant_id, stringField(request.body, "assistant_id")]) if (id) this.lookups.forgetAssistant(id);
+    }
+    return rewriteRequestBody(request.body, { operation, identity: request.identity, decision: authorization.decision, facts: authorization.facts, policy: authorization.policy });
+  }
+}
+
+/** The decision once the facts are known; shared with `portcullis policy explain` and `test`. */
+export function decideWithFacts(policy: CompiledPolicy, request: Omit<AuthorizationRequest, "requestId">, facts: RequestFacts, trace?: TraceEntry[]): Decision {
+  const { operation } = request;
+  const thread = facts.thread;
+  if (thread && !thread.exists && !createsThread(operation, request.body)) {
+    return { effect: "deny", rule: "ownership:no-such-thread", reason: "the thread does not exist", not_found: true, policy: policy.sha256.slice(0, 16) };
+  }
+  if (thread && !thread.exists) {
+    // A run that creates its thread has no checkpoint to continue from.
+    operation.actions = operation.actions.filter((action) => action !== "runs:continue");
+  }
+  const input: DecisionInput = {
+    identity: request.identity,
+    operation,
+    facts,
+    request: { method: request.method, path: request.target.path, sourceAddress: request.sourceAddress, query: request.target.query },
+    body: request.body,
+    now: new Date(),
+  };
+  return decide(policy, input, trace);
+}
+
+/** The refusal a decision calls for, or undefined when the request may go on. */
+export function refusalFor(decision: Decision, request: { operation: Operation; identity: Identity }): GatewayError | undefined {
+  if (decision.effect === "allow") return undefined;
+  const threadId = request.operation.ids.thread_id;
+  if (decision.not_found && request.operation.route === "threads.create") {
+    return new GatewayError(409, "PC_CONFLICT", "Refused: a thread with this thread_id already exists.", { identity: request.identity });
+  }
+  if (decision.not_found) {
+    // As LangGraph answers a thread its auth filters hide: the thread's existence is not revealed.
+    return new GatewayError(404, "PC_NOT_FOUND", `Thread with ID ${threadId ?? ""} not found.`, { identity: request.identity });
+  }
+  if (decision.effect === "require-approval") {
+    return new GatewayError(
+      403,
+      "PC_APPROVAL_REQUIRED",
+      `Refused: ${request.operation.actions.join(", ")} needs approval by ${decision.approval?.approver_groups.join(" or ") ?? "an approver"} (rule ${decision.rule}); held approvals are not enabled on this gateway, so the request was not forwarded.`,
+      { identity: request.identity },
+    );
+  }
+  return new GatewayError(403, "PC_FORBIDDEN", `Refused: ${decision.reason ?? "not allowed"} (rule ${decision.rule}).`, { identity: request.identity });
+}
+
+async function gatherFacts(policy: CompiledPolicy, request: AuthorizationRequest, lookups: ResourceLookups): Promise<RequestFacts> {
+  const { operation, body, requestId } = request;
+  const facts: RequestFacts = { graphs: [], assistants: [] };
+  if (policy.tenant) facts.callerTenant = callerTenant(policy, request);
+
+  // Only what some applicable rule depends on is looked up: a policy that never names graphs or
+  // owners costs no upstream round trip.
+  const needs = (set: ReadonlySet<string>) => operation.actions.some((action) => set.has(action));
+  const assistantIds = !needs(policy.assistantFactsFor) ? [] : operation.creates_run ? operation.assistant_ids : operation.ids.assistant_id ? [operation.ids.assistant_id] : [];
+  for (const id of new Set(assistantIds)) {
+    const found = await lookups.assistant(id, requestId);
+    facts.assistants.push(found && found.assistant_id !== id ? [id, found.assistant_id] : [id]);
+    // An unknown assistant has no graph; "" matches no rule that lists graphs (except "*").
+    facts.graphs.push(found?.graph_id ?? "");
+  }
+  if (["assistants.create", "assistants.search", "assistants.count"].includes(operation.route)) {
+    const graph = stringField(body, "graph_id");
+    if (graph) facts.graphs.push(graph);
+  }
+
+  const threadId = operation.ids.thread_id ?? (operation.route === "threads.create" ? stringField(body, "thread_id") : undefined);
+  if (threadId && needs(policy.threadFactsFor)) {
+    facts.thread = await lookups.thread(threadId, requestId);
+    if (!operation.creates_run && facts.thread.graph_id) facts.graphs.push(facts.thread.graph_id);
+  }
+  if (operation.route === "threads.create") {
+    const metadata = objectField(body, "metadata");
+    if (typeof metadata?.graph_id === "string") facts.graphs.push(metadata.graph_id);
+  }
+  facts.graphs = [...new Set(facts.graphs)];
+  return facts;
+}
+
+function callerTenant(policy: CompiledPolicy, request: AuthorizationRequest): string {
+  let tenant: unknown;
+  try {
+    tenant = policy.tenant!(buildConditionContext({ ...request, facts: { graphs: [], assistants: [] }, request: { method: request.method, path: request.target.path, sourceAddress: request.sourceAddress, query: request.target.query }, now: new Date() }));
+  } catch {
+    tenant = undefined;
+  }
+  if (typeof tenant !== "string" || tenant === "") {
+    throw new GatewayError(403, "PC_NO_TENANT", "Refused: the policy assigns every caller to a tenant (ownership.tenant), and this identity has none.", { identity: request.identity });
+  }
+  return tenant;
+}
+
+function createsThread(operation: Operation, body: unknown): boolean {
+  if (operation.route === "threads.create") return true;
+  return operation.creates_run && operation.route !== "protocol.command" && objectField({ body }, "body")?.if_not_exists === "create";
+}
+
+function stringField(body: unknown, name: string): string | undefined {
+  const value = objectField({ body }, "body")?.[name];
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function objectField(container: unknown, name: string): Record<string, unknown> | undefined {
+  if (typeof container !== "object" || container === null) return undefined;
+  const value = (container as Record<string, unknown>)[name];
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }

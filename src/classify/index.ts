@@ -59,6 +59,7 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     route: spec.route,
     resource: spec.resource,
     action: spec.action,
+    actions: [spec.action],
     risk: spec.risk,
     response: spec.response,
     ids: { ...ids },
@@ -78,6 +79,10 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     raise(operation, "write", "cancel_on_disconnect", "runs:cancel");
   }
   if (spec.route === "protocol.command") classifyProtocolCommand(operation, body);
+  if (spec.route === "assistants.update" && ["config", "context", "graph_id"].some((name) => field(body, name) !== undefined)) {
+    raise(operation, "steer-state", "assistant config", "assistants:configure");
+  }
+  if (spec.resource === "store") operation.namespace = storeNamespace(spec.route, target, body);
   if (spec.route === "assistants.delete" && isTruthyFlag(target.query.getAll("delete_threads"))) operation.risk_reasons.push("delete_threads");
   if (spec.route === "runs.cancel" && target.query.getAll("action").includes("rollback")) operation.risk_reasons.push("rollback");
   return operation;
@@ -95,12 +100,16 @@ function classifyRunBody(operation: Operation, body: unknown): void {
     // command.update / command.goto write state or jump past an interrupt (langgraph-api.md §8).
     if (command.update != null) raise(operation, "steer-state", "command.update", "state:write");
     if (command.goto != null) raise(operation, "steer-state", "command.goto", "state:write");
-    if (command.resume != null) operation.risk_reasons.push("command.resume");
+    if (command.resume != null) raise(operation, "execute", "command.resume", "runs:resume");
   }
   if (body.checkpoint != null || body.checkpoint_id != null || forksFromCheckpoint(body.config)) {
     raise(operation, "steer-state", "checkpoint", "state:write");
   }
-  if (body.input === null && operation.ids.thread_id) operation.risk_reasons.push("input:null");
+  // No input and no command on a thread continues from its last checkpoint, past a static
+  // breakpoint or a state written as_node (langgraph-api.md §8, bypass 1 and 3).
+  if ((body.input === null || body.input === undefined) && !isObject(command) && operation.ids.thread_id) {
+    raise(operation, "steer-state", "input:null", "runs:continue");
+  }
   if (body.webhook != null) operation.risk_reasons.push("webhook");
   const onDisconnect = body.on_disconnect;
   if (onDisconnect === "cancel" || onDisconnect === "continue") operation.on_disconnect = onDisconnect;
@@ -110,6 +119,8 @@ function classifyRunBody(operation: Operation, body: unknown): void {
 function classifyProtocolCommand(operation: Operation, body: unknown): void {
   if (!isObject(body) || typeof body.method !== "string") throw badBody("a protocol command needs a string 'method'");
   const params = isObject(body.params) ? body.params : {};
+  // The route's placeholder verb is replaced by what the method does.
+  operation.actions = [];
   switch (body.method) {
     case "run.start":
       operation.creates_run = true;
@@ -125,6 +136,7 @@ function classifyProtocolCommand(operation: Operation, body: unknown): void {
     case "input.respond":
       operation.creates_run = true;
       raise(operation, "execute", "input.respond", "runs:create");
+      raise(operation, "execute", "input.respond", "runs:resume");
       if (params.update != null) raise(operation, "steer-state", "input.respond.update", "state:write");
       if (params.goto != null) raise(operation, "steer-state", "input.respond.goto", "state:write");
       return;
@@ -134,6 +146,7 @@ function classifyProtocolCommand(operation: Operation, body: unknown): void {
     case "subscription.unsubscribe":
     case "subscription.reconnect":
       operation.action = body.method.startsWith("state") ? "state:read" : "threads:read";
+      operation.actions = [operation.action];
       return;
     default:
       throw badBody(`unknown protocol command method '${body.method}'`);
@@ -147,11 +160,37 @@ function forksFromCheckpoint(config: unknown): boolean {
 }
 
 function raise(operation: Operation, risk: RiskClass, reason: string, action: string): void {
-  operation.risk_reasons.push(reason);
+  if (!operation.risk_reasons.includes(reason)) operation.risk_reasons.push(reason);
+  if (!operation.actions.includes(action)) operation.actions.push(action);
   if (RISK_ORDER.indexOf(risk) > RISK_ORDER.indexOf(operation.risk)) {
     operation.risk = risk;
     operation.action = action;
   }
+}
+
+// PUT/DELETE /store/items name it in the body, GET in ?namespace=a.b, searches and listings give a prefix.
+function storeNamespace(route: string, target: RequestTarget, body: unknown): string[] | undefined {
+  switch (route) {
+    case "store.get": {
+      const values = target.query.getAll("namespace");
+      if (values.length > 1) throw badBody("the namespace query parameter appears more than once");
+      return values[0] === undefined || values[0] === "" ? [] : values[0].split(".");
+    }
+    case "store.put":
+    case "store.delete":
+      return namespaceList(field(body, "namespace"), "namespace");
+    case "store.search":
+      return namespaceList(field(body, "namespace_prefix") ?? [], "namespace_prefix");
+    case "store.list_namespaces":
+      return namespaceList(field(body, "prefix") ?? [], "prefix");
+    default:
+      return undefined;
+  }
+}
+
+function namespaceList(value: unknown, name: string): string[] {
+  if (!Array.isArray(value) || !value.every((part) => typeof part === "string")) throw badBody(`'${name}' must be a list of strings`);
+  return value as string[];
 }
 
 function isTruthyFlag(values: string[]): boolean {

@@ -32,8 +32,12 @@ export interface Operation {
   /** Stable name of the route, e.g. "runs.stream", used by policy and in the audit record. */
   route: string;
   resource: Resource;
-  /** Policy verb in resource:verb form, e.g. "runs:create", "state:write". */
+  /** The primary policy verb in resource:verb form, e.g. "runs:create", "state:write": the
+   * highest-risk thing the request does. */
   action: string;
+  /** Every verb the request needs; policy must allow each (a run with command.goto is both
+   * runs:create and state:write). */
+  actions: string[];
   risk: RiskClass;
   response: ResponseKind;
   ids: OperationIds;
@@ -43,6 +47,8 @@ export interface Operation {
   risk_reasons: string[];
   /** The request starts or resumes a run (run creates, batch, crons, v2 run.start / input.respond). */
   creates_run: boolean;
+  /** Store namespace the request reads or writes (a prefix for searches and listings). */
+  namespace?: string[];
   /** For run creation: the client's on_disconnect choice (langgraph-api.md §2). */
   on_disconnect?: "cancel" | "continue";
 }

@@ -3,10 +3,10 @@ import { Command, Option } from "commander";
 import { stringify as toYaml } from "yaml";
 import { loadConfigFile } from "../config/load.js";
 import { configJsonSchema } from "../config/schema.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, PolicyError } from "../errors.js";
 import { startGateway } from "../gateway.js";
 import { generateApiKey } from "../identify/serviceAccounts.js";
-import { runDemo } from "./demo.js";
+import { policyCommand } from "./policy.js";
 import { serviceAccountsCommand } from "./serviceAccounts.js";
 
 const program = new Command()
@@ -29,11 +29,14 @@ program
   .addOption(new Option("-p, --port <port>", "gateway port (a free one is chosen if it is taken)").env("PORTCULLIS_PORT").default("8080"))
   .addOption(new Option("--data-dir <dir>", "where the demo keeps its audit file and LangGraph data").default(".portcullis/demo"))
   .action(async (options: { port: string; dataDir: string }) => {
+    // Loaded on demand: the demo pulls in the development IdP, which other commands do not need.
+    const { runDemo } = await import("./demo.js");
     const demo = await runDemo({ port: Number(options.port), dataDir: options.dataDir });
     stopOnSignals(() => demo.stop());
   });
 
 program.addCommand(serviceAccountsCommand());
+program.addCommand(policyCommand());
 
 const keys = program.command("keys").description("Service-account API keys kept in the config file");
 keys
@@ -91,7 +94,8 @@ function stopOnSignals(stop: () => Promise<void>): void {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const message = error instanceof ConfigError ? error.message : (error as Error).stack ?? String(error);
+  const known = error instanceof ConfigError || error instanceof PolicyError;
+  const message = known ? (error as Error).message : (error as Error).stack ?? String(error);
   process.stderr.write(`portcullis: ${message}\n`);
-  process.exit(error instanceof ConfigError ? 2 : 1);
+  process.exit(known ? 2 : 1);
 }

@@ -239,6 +239,15 @@ export const configSchema = z.strictObject({
       max_age_s: z.number().int().nonnegative().default(600),
     })
     .prefault({}),
+  policy: z
+    .strictObject({
+      file: z
+        .string()
+        .optional()
+        .describe("Policy file (YAML, schema/portcullis.policy.schema.json); when absent the built-in policies/default.yaml is in force"),
+      watch: z.boolean().default(true).describe("Reload the policy file when it changes; an invalid change is rejected and the last good policy stays in force"),
+    })
+    .prefault({}),
   storage: z
     .strictObject({
       sqlite_file: z

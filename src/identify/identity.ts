@@ -12,4 +12,17 @@ export interface Identity {
   /** For tokens: the issuer that vouched for the subject. */
   issuer?: string;
   name?: string;
+  /** Claims (OIDC) or attributes (SAML) the IdP vouched for, for policy conditions and tenants.
+   * Scalars and string lists only; kept out of audit records. */
+  claims?: Record<string, string | number | boolean | string[]>;
+}
+
+/** The claims policy conditions may read: top-level scalars and string lists, nothing nested. */
+export function policyClaims(source: Record<string, unknown>): Record<string, string | number | boolean | string[]> {
+  const claims: Record<string, string | number | boolean | string[]> = {};
+  for (const [name, value] of Object.entries(source)) {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") claims[name] = value;
+    else if (Array.isArray(value) && value.every((item) => typeof item === "string")) claims[name] = value as string[];
+  }
+  return claims;
 }

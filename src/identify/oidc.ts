@@ -8,7 +8,7 @@ import { createRemoteJWKSet, decodeJwt, errors as jose, jwksCache, jwtVerify, ty
 import { request } from "undici";
 import type { OidcIssuerConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
-import type { Identity } from "./identity.js";
+import { policyClaims, type Identity } from "./identity.js";
 
 /** Tokens longer than this are refused before any parsing. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -224,6 +224,7 @@ function identityFromClaims(config: OidcIssuerConfig, claims: JWTPayload, subjec
     credential_id: typeof claims.jti === "string" ? claims.jti.slice(0, 64) : cacheKey.slice(0, 16),
     issuer: config.issuer,
     ...(typeof name === "string" ? { name } : {}),
+    claims: policyClaims(claims),
   };
 }
 

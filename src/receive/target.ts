@@ -1,5 +1,6 @@
 // Turns the raw request-target into the one canonical path that is both classified and
 // forwarded, so path tricks cannot make the gateway and LangGraph disagree about the route.
+import type { IncomingHttpHeaders } from "node:http";
 import { GatewayError } from "../errors.js";
 
 export interface RequestTarget {
@@ -39,6 +40,15 @@ export function parseRequestTarget(rawUrl: string | undefined): RequestTarget {
     return segment;
   });
   return { segments, path: `/${segments.map(encodeURIComponent).join("/")}`, search, query: new URLSearchParams(search) };
+}
+
+// Some frameworks let these headers change the method; LangGraph does not, so a request carrying
+// one means something other than what would be classified. Refused rather than guessed.
+const METHOD_OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+export function assertNoMethodOverride(headers: IncomingHttpHeaders): void {
+  const present = METHOD_OVERRIDE_HEADERS.find((name) => headers[name] !== undefined);
+  if (present) throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: the ${present} header is not accepted; send the intended method itself.`);
 }
 
 function badPath(message: string): GatewayError {

@@ -1,7 +1,7 @@
 // What the gateway records about every request that reaches it. The tamper-evident ledger
 // (issue "Tamper-evident audit ledger") stores these same records; until then they go to an
 // append-only JSON Lines file behind the AuditSink interface.
-import type { Decision } from "../authorize/index.js";
+import type { Decision } from "../authorize/evaluate.js";
 import type { Operation } from "../classify/index.js";
 import type { Identity } from "../identify/identity.js";
 
@@ -18,6 +18,10 @@ export interface RequestRecord {
   identity: Identity | null;
   operation: Operation | null;
   decision: Decision;
+  /** Facts policy looked up: the graphs the request touches, the thread's owner. */
+  resources?: { graphs: string[]; thread_owner?: string | null; tenant?: string };
+  /** How the gateway changed the body before forwarding it (ownership stamps, removed hazards). */
+  rewrites?: { added: string[]; removed: string[] };
   /** Set when the gateway refused the request itself. */
   status?: number;
   error?: string;
@@ -43,7 +47,20 @@ export interface CompletionRecord {
   run_id?: string;
 }
 
-export type AuditRecord = RequestRecord | CompletionRecord;
+/** A policy file loaded into force, or rejected with the last good one kept. */
+export interface PolicyRecord {
+  type: "policy";
+  time: string;
+  event: "loaded" | "rejected";
+  source: string;
+  /** SHA-256 of the file that was loaded or rejected. */
+  sha256: string | null;
+  /** The policy in force afterwards. */
+  in_force: string | null;
+  error?: string;
+}
+
+export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord;
 
 export interface AuditSink {
   /** Resolves once the record is durably handed to storage; rejects if it cannot be. */

@@ -79,6 +79,7 @@ export function sendGatewayError(exchange: Exchange, error: GatewayError, extraH
     "cache-control": "no-store",
   };
   if (error.status === 401) headers["www-authenticate"] = error.wwwAuthenticate();
+  if (error.retryAfterS !== undefined) headers["retry-after"] = String(error.retryAfterS);
   res.writeHead(error.status, headers);
   writeToClient(exchange, body);
   res.end();

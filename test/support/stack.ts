@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Client } from "@langchain/langgraph-sdk";
 import { pino } from "pino";
 import { startDemoLangGraph, type DemoLangGraph } from "../../demo/launch.js";
@@ -49,6 +50,8 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
+export const ALLOW_ALL_POLICY = fileURLToPath(new URL("../fixtures/policies/allow-all.yaml", import.meta.url));
+
 export async function startTestGateway(
   upstream: { url: string; key?: string },
   overrides: Partial<PortcullisConfigInput> = {},
@@ -64,6 +67,8 @@ export async function startTestGateway(
     audit: { file: auditFile },
     storage: { sqlite_file: path.join(dir, "state.db") },
     log: { level: "silent" },
+    // Data-path tests run under allow-all; policy tests pass their own policy.file.
+    policy: { file: ALLOW_ALL_POLICY, watch: false },
     ...overrides,
     upstream: {
       url: upstream.url,
@@ -88,7 +93,7 @@ export async function startTestGateway(
     auditFile,
     stateFile: config.storage.sqlite_file,
     audit,
-    recordsFor: async (requestId) => (await audit()).filter((record) => record.request_id === requestId),
+    recordsFor: async (requestId) => (await audit()).filter((record) => "request_id" in record && record.request_id === requestId),
     async close() {
       await gateway.close();
       delete process.env[secretEnv];

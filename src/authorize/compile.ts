@@ -1,0 +1,162 @@
+// Policy file → CompiledPolicy: YAML parsed, schema-validated, every CEL condition parsed and
+// type-checked up front, rules indexed by action so a decision looks only at rules that can apply.
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { Environment } from "@marcbachmann/cel-js";
+import { parse as parseYaml } from "yaml";
+import { PolicyError } from "../errors.js";
+import type { Identity } from "../identify/identity.js";
+import { ACTIONS, expandActionPattern } from "./actions.js";
+import { policySchema, type PolicyDocument, type PolicyRule, type PolicySubjects, type RateLimitRule } from "./policyFile.js";
+
+/** What a CEL expression sees (docs/policy.md lists the fields). */
+export interface ConditionContext {
+  identity: Record<string, unknown>;
+  request: Record<string, unknown>;
+  body: unknown;
+  resource: Record<string, unknown>;
+  now: Date;
+}
+
+export type Condition = (context: ConditionContext) => unknown;
+
+export interface CompiledRule {
+  rule: PolicyRule;
+  /** Position in the file: decisions name the first matching rule of the winning effect. */
+  index: number;
+  appliesTo(identity: Identity): boolean;
+  condition?: Condition;
+}
+
+export interface CompiledRateLimit {
+  limit: RateLimitRule;
+  appliesTo(identity: Identity): boolean;
+}
+
+export interface CompiledPolicy {
+  document: PolicyDocument;
+  /** SHA-256 of the file's bytes, recorded with every reload. */
+  sha256: string;
+  source: string;
+  rulesByAction: ReadonlyMap<string, readonly CompiledRule[]>;
+  /** Actions some rule of which depends on the thread's owner or graph: only those look it up. */
+  threadFactsFor: ReadonlySet<string>;
+  /** Actions some rule of which depends on the assistants' graphs. */
+  assistantFactsFor: ReadonlySet<string>;
+  tenant?: Condition;
+  rateLimits: CompiledRateLimit[];
+  webhookDestinations: URL[];
+  removedConfigurableKeys: ReadonlySet<string>;
+}
+
+// Conditions are untrusted-input-facing (body fields, claims), so their size is bounded at parse time.
+const celEnvironment = new Environment({ limits: { maxAstNodes: 500, maxDepth: 32, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 8 } })
+  .registerVariable("identity", "map")
+  .registerVariable("request", "map")
+  .registerVariable("body", "dyn")
+  .registerVariable("resource", "map")
+  .registerVariable("now", "google.protobuf.Timestamp");
+
+export async function loadPolicyFile(path: string): Promise<CompiledPolicy> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new PolicyError(`cannot read policy file ${path}: ${(error as Error).message}`);
+  }
+  return compilePolicy(text, path);
+}
+
+export function compilePolicy(text: string, source: string): CompiledPolicy {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { uniqueKeys: true });
+  } catch (error) {
+    throw new PolicyError(`${source} is not valid YAML: ${(error as Error).message}`);
+  }
+  const parsed = policySchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  - ${fieldName(issue.path)}: ${issue.message}`);
+    throw new PolicyError(`${source} is not a valid policy:\n${problems.join("\n")}`);
+  }
+  const document = parsed.data;
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const rules: CompiledRule[] = document.rules.map((rule, index) => {
+    if (seen.has(rule.id)) problems.push(`  - rules[${index}].id: '${rule.id}' is used by an earlier rule; rule ids must be unique`);
+    seen.add(rule.id);
+    const condition = rule.when === undefined ? undefined : compileCondition(rule.when, `rules[${index}] (${rule.id}).when`, "bool", problems);
+    return { rule, index, appliesTo: subjectMatcher(rule.subjects), ...(condition ? { condition } : {}) };
+  });
+  const tenant = document.ownership.tenant === undefined ? undefined : compileCondition(document.ownership.tenant, "ownership.tenant", "string", problems);
+  for (const [index, limit] of document.rate_limits.entries()) {
+    if (seen.has(limit.id)) problems.push(`  - rate_limits[${index}].id: '${limit.id}' is already used`);
+    seen.add(limit.id);
+  }
+  if (problems.length > 0) throw new PolicyError(`${source} is not a valid policy:\n${problems.join("\n")}`);
+
+  const rulesByAction = new Map<string, CompiledRule[]>(ACTIONS.map((action) => [action, []]));
+  for (const compiled of rules) {
+    const actions = new Set(compiled.rule.actions.flatMap(expandActionPattern));
+    for (const action of actions) rulesByAction.get(action)!.push(compiled);
+  }
+  const threadFactsFor = new Set<string>();
+  const assistantFactsFor = new Set<string>();
+  for (const [action, applicable] of rulesByAction) {
+    for (const { rule, condition } of applicable) {
+      const namesGraphs = rule.resources?.graphs !== undefined || rule.resources?.assistants !== undefined;
+      if (namesGraphs || condition) assistantFactsFor.add(action);
+      if (namesGraphs || condition || (rule.effect === "allow" && rule.scope !== "any")) threadFactsFor.add(action);
+    }
+  }
+  return {
+    document,
+    sha256: createHash("sha256").update(text).digest("hex"),
+    source,
+    rulesByAction,
+    threadFactsFor,
+    assistantFactsFor,
+    ...(tenant ? { tenant } : {}),
+    rateLimits: document.rate_limits.map((limit) => ({ limit, appliesTo: subjectMatcher(limit.subjects) })),
+    webhookDestinations: document.run_body.webhook_destinations.map((url) => new URL(url)),
+    removedConfigurableKeys: new Set(document.run_body.remove_configurable_keys),
+  };
+}
+
+function compileCondition(expression: string, where: string, expected: "bool" | "string", problems: string[]): Condition | undefined {
+  try {
+    const parsed = celEnvironment.parse(expression);
+    const checked = parsed.check();
+    if (!checked.valid) {
+      problems.push(`  - ${where}: ${firstLine(checked.error?.message)}`);
+      return undefined;
+    }
+    if (checked.type !== expected && checked.type !== "dyn") {
+      problems.push(`  - ${where}: must evaluate to ${expected}, not ${checked.type}`);
+      return undefined;
+    }
+    return (context) => parsed(context);
+  } catch (error) {
+    problems.push(`  - ${where}: ${firstLine((error as Error).message)}`);
+    return undefined;
+  }
+}
+
+function subjectMatcher(subjects: PolicySubjects): (identity: Identity) => boolean {
+  if (subjects === "*") return () => true;
+  const users = new Set(subjects.users ?? []);
+  const groups = new Set(subjects.groups ?? []);
+  const serviceAccounts = new Set((subjects.service_accounts ?? []).map((id) => `sa:${id}`));
+  return (identity) =>
+    users.has(identity.subject) ||
+    (identity.kind === "service-account" && serviceAccounts.has(identity.subject)) ||
+    identity.groups.some((group) => groups.has(group));
+}
+
+function firstLine(message: string | undefined): string {
+  return (message ?? "invalid expression").split("\n")[0]!;
+}
+
+function fieldName(path: PropertyKey[]): string {
+  return path.length === 0 ? "(top level)" : path.map((part) => (typeof part === "number" ? `[${part}]` : String(part))).join(".").replace(/\.\[/g, "[");
+}

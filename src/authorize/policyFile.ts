@@ -1,0 +1,102 @@
+// The policy file's schema: the single source for validation, defaults, the TypeScript type and
+// the published JSON Schema (schema/portcullis.policy.schema.json).
+import { z } from "zod";
+import { isActionPattern } from "./actions.js";
+
+const ruleId = z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,99}$/, "lowercase letters, digits, '.', '_', ':' or '-', at most 100");
+
+const subjects = z
+  .union([
+    z.literal("*").describe("Every identified caller"),
+    z
+      .strictObject({
+        users: z.array(z.string().min(1)).optional().describe("Exact subjects, e.g. oidc:corp:alice or saml:okta:alice@example.com"),
+        groups: z.array(z.string().min(1)).optional().describe("Groups or roles from the IdP or the service account"),
+        service_accounts: z.array(z.string().min(1)).optional().describe("Service account ids (subjects sa:<id>)"),
+      })
+      .refine((s) => (s.users?.length ?? 0) + (s.groups?.length ?? 0) + (s.service_accounts?.length ?? 0) > 0, "name at least one user, group or service account, or use \"*\""),
+  ])
+  .describe("Who the rule applies to: anyone matching one of the lists");
+
+const namespacePattern = z
+  .array(z.string().min(1))
+  .min(1)
+  .describe("Store namespace prefix, one entry per level; '*' matches any one level, '{subject}' the caller's subject");
+
+const resources = z
+  .strictObject({
+    graphs: z.array(z.string().min(1)).optional().describe("Graph ids; an assistant id, given as a graph name or a UUID, is resolved to its graph"),
+    assistants: z.array(z.string().min(1)).optional().describe("Assistant ids (UUIDs) or graph names"),
+    namespaces: z.array(namespacePattern).optional().describe("Store namespaces the rule covers"),
+  })
+  .describe("What the rule applies to; an omitted list means any. A request without that resource (e.g. a search across graphs) matches only rules without the list");
+
+const approval = z
+  .strictObject({
+    approver_groups: z.array(z.string().min(1)).min(1).describe("Groups whose members may approve"),
+    approvals: z.number().int().min(1).max(10).default(1).describe("How many different approvers must allow"),
+    expires_after_s: z.number().int().min(60).max(7 * 86_400).default(3_600).describe("A pending request is refused after this long"),
+  })
+  .describe("For effect require-approval: who approves and how");
+
+const rule = z
+  .strictObject({
+    id: ruleId.describe("Stable name, recorded with every decision it makes"),
+    description: z.string().optional(),
+    effect: z.enum(["allow", "deny", "require-approval"]),
+    subjects,
+    actions: z
+      .array(z.string().refine(isActionPattern, { message: "unknown action (see docs/policy.md for the list), or use 'resource:*' or '*'" }))
+      .min(1),
+    resources: resources.optional(),
+    scope: z
+      .enum(["own", "tenant", "any"])
+      .default("own")
+      .describe("Whose threads the rule reaches: the caller's own (default), their tenant's, or anyone's. Applies to thread-scoped requests and to thread search and count"),
+    when: z.string().min(1).optional().describe("CEL condition over identity, request, body, resource and now; the rule applies only when it is true"),
+    approval: approval.optional(),
+  })
+  .refine((r) => r.effect !== "require-approval" || r.approval !== undefined, { message: "a require-approval rule needs 'approval' (approver_groups)", path: ["approval"] });
+
+const rateLimit = z.strictObject({
+  id: ruleId,
+  subjects,
+  requests_per_second: z.number().positive().max(100_000).describe("Sustained rate, per identity"),
+  burst: z.number().int().min(1).max(100_000).describe("Requests allowed at once before the rate applies"),
+});
+
+export const policySchema = z.strictObject({
+  version: z.literal(1),
+  rules: z.array(rule).describe("Evaluated together, deny by default: a matching deny wins, then require-approval, then allow"),
+  ownership: z
+    .strictObject({
+      tenant: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("CEL expression giving the caller's tenant as a string, e.g. identity.claims.org_id; when set, a caller without a tenant is refused"),
+    })
+    .default({}),
+  run_body: z
+    .strictObject({
+      webhook_destinations: z
+        .array(z.url())
+        .default([])
+        .describe("URL prefixes a run's webhook may call (origin and path prefix); any other webhook is removed from the run, and the removal recorded"),
+      remove_configurable_keys: z
+        .array(z.string().min(1))
+        .default(["langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions"])
+        .describe("Keys removed from config.configurable and context: they would let a client impersonate an identity to graph code (langgraph-api.md §2)"),
+    })
+    .default({ webhook_destinations: [], remove_configurable_keys: ["langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions"] }),
+  rate_limits: z.array(rateLimit).default([]).describe("Token buckets per identity; the first entry whose subjects match applies"),
+});
+
+export type PolicyDocument = z.output<typeof policySchema>;
+export type PolicyRule = PolicyDocument["rules"][number];
+export type PolicySubjects = PolicyRule["subjects"];
+export type RateLimitRule = PolicyDocument["rate_limits"][number];
+
+export function policyJsonSchema(): object {
+  return z.toJSONSchema(policySchema, { io: "input" });
+}

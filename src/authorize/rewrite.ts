@@ -1,0 +1,130 @@
+// What an allowed request's body becomes before it is forwarded: ownership stamped on what the
+// caller creates, thread searches narrowed to what the decision's scope reaches, and run-body
+// hazards removed (langgraph-api.md §2). Every change is listed, for the audit record and the
+// client (Portcullis-Removed header).
+import type { Operation } from "../classify/index.js";
+import type { Identity } from "../identify/identity.js";
+import type { CompiledPolicy } from "./compile.js";
+import type { Decision, RequestFacts } from "./evaluate.js";
+import { OWNER_KEY, TENANT_KEY } from "./lookups.js";
+
+export interface BodyRewrites {
+  /** Stamps and filters the gateway added. */
+  added: string[];
+  /** Client-supplied fields removed; the client is told. */
+  removed: string[];
+}
+
+const RESERVED_METADATA = [OWNER_KEY, TENANT_KEY];
+
+export function rewriteRequestBody(
+  body: unknown,
+  context: { operation: Operation; identity: Identity; decision: Decision; facts: RequestFacts; policy: CompiledPolicy },
+): BodyRewrites {
+  const rewrites: BodyRewrites = { added: [], removed: [] };
+  const { operation } = context;
+  const stamp = (target: Record<string, unknown>, where: string) => {
+    const metadata = objectField(target, "metadata");
+    removeReserved(metadata, where, rewrites);
+    metadata[OWNER_KEY] = context.identity.subject;
+    if (context.facts.callerTenant !== undefined) metadata[TENANT_KEY] = context.facts.callerTenant;
+    rewrites.added.push(`${where}.${OWNER_KEY}`);
+  };
+
+  if (!isObject(body) && !Array.isArray(body)) return rewrites;
+  switch (operation.route) {
+    case "threads.create":
+      if (isObject(body)) stamp(body, "metadata");
+      break;
+    case "threads.update":
+      if (isObject(body) && isObject(body.metadata)) removeReserved(body.metadata, "metadata", rewrites);
+      break;
+    case "threads.search":
+    case "threads.count":
+      if (isObject(body)) narrowThreadSearch(body, context, rewrites);
+      break;
+    case "protocol.command":
+      if (isObject(body) && isObject(body.params)) cleanRunBody(body.params, "params", context.policy, rewrites);
+      break;
+    default:
+      if (operation.creates_run) {
+        // Run metadata reaches a thread the run creates (if_not_exists: create, stateless runs).
+        const runs = Array.isArray(body) ? body : [body];
+        runs.forEach((run, index) => {
+          if (!isObject(run)) return;
+          const where = Array.isArray(body) ? `[${index}]` : "";
+          cleanRunBody(run, where, context.policy, rewrites);
+          stamp(run, join(where, "metadata"));
+        });
+      }
+  }
+  return rewrites;
+}
+
+function narrowThreadSearch(body: Record<string, unknown>, context: { identity: Identity; decision: Decision; facts: RequestFacts }, rewrites: BodyRewrites): void {
+  const scope = context.decision.scope ?? "own";
+  if (scope === "any") return;
+  const metadata = objectField(body, "metadata");
+  if (scope === "tenant") {
+    metadata[TENANT_KEY] = context.facts.callerTenant ?? null;
+    rewrites.added.push(`metadata.${TENANT_KEY} filter`);
+  } else {
+    metadata[OWNER_KEY] = context.identity.subject;
+    rewrites.added.push(`metadata.${OWNER_KEY} filter`);
+  }
+}
+
+function cleanRunBody(run: Record<string, unknown>, where: string, policy: CompiledPolicy, rewrites: BodyRewrites): void {
+  // webhook: the server POSTs the run's result there when it ends; "/..." reaches its own routes.
+  if (run.webhook !== undefined && !webhookAllowed(run.webhook, policy.webhookDestinations)) {
+    delete run.webhook;
+    rewrites.removed.push(join(where, "webhook"));
+  }
+  const config = isObject(run.config) ? run.config : undefined;
+  for (const [container, path] of [
+    [config && isObject(config.configurable) ? config.configurable : undefined, "config.configurable"],
+    [isObject(run.context) ? run.context : undefined, "context"],
+  ] as const) {
+    if (!container) continue;
+    for (const key of Object.keys(container)) {
+      if (policy.removedConfigurableKeys.has(key)) {
+        delete container[key];
+        rewrites.removed.push(`${join(where, path)}.${key}`);
+      }
+    }
+  }
+}
+
+function webhookAllowed(webhook: unknown, destinations: URL[]): boolean {
+  if (typeof webhook !== "string" || !/^https?:\/\//i.test(webhook)) return false;
+  let url: URL;
+  try {
+    url = new URL(webhook);
+  } catch {
+    return false;
+  }
+  if (url.username || url.password) return false;
+  return destinations.some((allowed) => url.origin === allowed.origin && (url.pathname === allowed.pathname || url.pathname.startsWith(allowed.pathname.endsWith("/") ? allowed.pathname : `${allowed.pathname}/`)));
+}
+
+function removeReserved(metadata: Record<string, unknown>, where: string, rewrites: BodyRewrites): void {
+  for (const key of RESERVED_METADATA) {
+    if (Object.hasOwn(metadata, key)) {
+      delete metadata[key];
+      rewrites.removed.push(`${where}.${key}`);
+    }
+  }
+}
+
+function objectField(target: Record<string, unknown>, name: string): Record<string, unknown> {
+  if (!isObject(target[name])) target[name] = {};
+  return target[name] as Record<string, unknown>;
+}
+
+function join(prefix: string, path: string): string {
+  return prefix ? `${prefix}.${path}` : path;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
