@@ -172,7 +172,14 @@ function resourcesMatch(rule: PolicyRule, input: DecisionInput): boolean {
 /** The request's namespace lies under the pattern: every pattern level matches. */
 function namespaceCovers(pattern: string[], namespace: string[], subject: string): boolean {
   if (namespace.length < pattern.length) return false;
-  return pattern.every((level, index) => level === "*" || (level === "{subject}" ? subject : level) === namespace[index]);
+  return pattern.every((level, index) => level === "*" || (level === "{subject}" ? storeLabel(subject) : level) === namespace[index]);
+}
+
+/** A subject as one store namespace level. LangGraph refuses ':' and '.' in levels (the
+ * checkpoint store's path separators), so they are percent-encoded, reversibly:
+ * "oidc:corp:alice" → "oidc%3Acorp%3Aalice". */
+export function storeLabel(subject: string): string {
+  return encodeURIComponent(subject).replaceAll(".", "%2E");
 }
 
 function reachesThread(scope: Scope, input: DecisionInput): boolean {

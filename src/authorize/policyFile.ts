@@ -21,7 +21,7 @@ const subjects = z
 const namespacePattern = z
   .array(z.string().min(1))
   .min(1)
-  .describe("Store namespace prefix, one entry per level; '*' matches any one level, '{subject}' the caller's subject");
+  .describe("Store namespace prefix, one entry per level; '*' matches any one level, '{subject}' the caller's subject as a level (':' and '.' percent-encoded, since LangGraph refuses them: sa:ci-bot → sa%3Aci-bot)");
 
 const resources = z
   .strictObject({

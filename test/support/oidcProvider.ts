@@ -18,7 +18,7 @@ export interface TestIdp {
   /** Signing key id currently in use. */
   kid: string;
   /** A JWT access token for a client-credentials client, with the given groups. */
-  token(client?: "ci-bot" | "reporting"): Promise<string>;
+  token(client?: TestClient): Promise<string>;
   /** An opaque access token (for OPAQUE_AUDIENCE) for a client-credentials client. */
   opaqueToken(client?: "ci-bot" | "reporting"): Promise<string>;
   /** RFC 7009 revocation of a token at the IdP. */
@@ -31,9 +31,15 @@ export interface TestIdp {
 }
 
 const CLIENTS = {
-  "ci-bot": { secret: "ci-bot-secret", groups: ["engineering", "ci"] },
-  reporting: { secret: "reporting-secret", groups: ["auditors"] },
+  "ci-bot": { secret: "ci-bot-secret", groups: ["engineering", "ci"], org: "acme" },
+  reporting: { secret: "reporting-secret", groups: ["auditors"], org: "acme" },
+  // Two people with the same role, for ownership between users (test/policy.test.ts).
+  alice: { secret: "alice-secret", groups: ["analysts"], org: "acme" },
+  bob: { secret: "bob-secret", groups: ["analysts"], org: "acme" },
+  carol: { secret: "carol-secret", groups: ["analysts"], org: "globex" },
 };
+
+export type TestClient = keyof typeof CLIENTS;
 
 async function signingKey(kid: string): Promise<JWK> {
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
@@ -70,7 +76,7 @@ function buildProvider(issuer: string, key: JWK): Provider {
     },
     extraTokenClaims: (_ctx, token) => {
       const clientId = (token as { clientId?: string }).clientId as keyof typeof CLIENTS | undefined;
-      return clientId && CLIENTS[clientId] ? { groups: CLIENTS[clientId].groups, name: `client ${clientId}` } : {};
+      return clientId && CLIENTS[clientId] ? { groups: CLIENTS[clientId].groups, name: `client ${clientId}`, org: CLIENTS[clientId].org } : {};
     },
   });
   provider.proxy = false;
