@@ -113,7 +113,10 @@ export class RequestPipeline {
         headers: upstreamRequestHeaders(req.headers, {
           forwardHeaders: this.deps.forwardHeaders,
           credential: this.deps.upstreamCredential,
-          identityAssertion: assertion && { header: assertion.header, value: await assertion.sign(exchange.identity, exchange.id) },
+          identityAssertion: assertion && {
+            header: assertion.header,
+            value: await assertion.sign(exchange.identity, exchange.id, { ...(exchange.decision.scope ? { scope: exchange.decision.scope } : {}), ...(exchange.resources?.tenant ? { tenant: exchange.resources.tenant } : {}) }),
+          },
           requestId: exchange.id,
           hasBody: forwardedBody !== undefined,
         }),

@@ -27,6 +27,7 @@ let langgraph: DemoLangGraph;
 let dataDir: string;
 let gateway: TestGateway;
 const bob = generateApiKey();
+const auditor = generateApiKey();
 
 before(async () => {
   const port = await freePort();
@@ -42,7 +43,14 @@ before(async () => {
     {
       listen: { host: "127.0.0.1", port },
       upstream: { url: langgraph.url, identity_assertion: {} },
-      identity: { service_accounts: [{ id: "bob", key_sha256: bob.sha256, groups: ["sales"] }] },
+      // The built-in default policy: callers reach their own threads, auditors everyone's.
+      policy: { watch: false },
+      identity: {
+        service_accounts: [
+          { id: "bob", key_sha256: bob.sha256, groups: ["sales"] },
+          { id: "audit", key_sha256: auditor.sha256, groups: ["auditors"] },
+        ],
+      },
     },
   );
 });
@@ -55,15 +63,23 @@ after(async () => {
 const client = (key: string) => new Client({ apiUrl: gateway.url, apiKey: key, callerOptions: { maxRetries: 0 } });
 
 describe("signed identity assertion to LangGraph", () => {
-  test("LangGraph's own Auth stamps the owner from the assertion and hides one caller's thread from another", async () => {
+  test("LangGraph's own Auth filters threads by the owner too, and lets the gateway's ownership lookups through", async () => {
     const alice = client(gateway.key);
     const thread = await alice.threads.create({ metadata: { purpose: "demo" } });
-    assert.equal((await alice.threads.get(thread.thread_id)).metadata?.owner, "sa:tester");
+    // Both layers agree on the owner; the gateway's lookup (as portcullis:gateway) found it.
+    assert.equal((await alice.threads.get(thread.thread_id)).metadata?.portcullis_owner, "sa:tester");
     await assert.rejects(client(bob.key).threads.get(thread.thread_id), (error: { status?: number }) => error.status === 404);
     const bobsView = await client(bob.key).threads.search({ limit: 100 });
     assert.ok(!bobsView.some((t) => t.thread_id === thread.thread_id));
     const result = await alice.runs.wait(thread.thread_id, "slow", { input: { count: 1, delayMs: 0 } });
     assert.deepEqual(result, { count: 1, delayMs: 0, emitted: 1 });
+  });
+
+  test("a decision that reaches every thread (auditors) is honoured by LangGraph's Auth through the assertion's scope", async () => {
+    const thread = await client(gateway.key).threads.create();
+    const seen = await client(auditor.key).threads.get(thread.thread_id);
+    assert.equal(seen.metadata?.portcullis_owner, "sa:tester");
+    assert.ok((await client(auditor.key).threads.search({ limit: 100 })).some((t) => t.thread_id === thread.thread_id));
   });
 
   test("the gateway serves its public key set without credentials", async () => {

@@ -79,8 +79,10 @@ function policyError(text: string): PolicyError {
   assert.fail("expected the policy to be refused");
 }
 
-function rule(fields: string): string {
-  return `version: 1\nrules:\n${fields.replace(/^/gm, "  ").replace(/^ {2}/, "  - ")}\n`;
+/** A policy file's text, one list of "key: value" lines per rule. */
+function policyText(...rules: string[][]): string {
+  const lines = rules.flatMap((fields) => fields.map((field, index) => `${index === 0 ? "  - " : "    "}${field}`));
+  return ["version: 1", "rules:", ...lines, ""].join("\n");
 }
 
 describe("compiling a policy file", () => {
@@ -97,51 +99,53 @@ describe("compiling a policy file", () => {
   });
 
   test("refuses an unknown action, naming the rule's position and the problem", () => {
-    const error = policyError(rule("id: runs-fly\neffect: allow\nsubjects: '*'\nactions: [runs:read, runs:fly]"));
+    const error = policyError(policyText(["id: runs-fly", "effect: allow", "subjects: '*'", "actions: [runs:read, runs:fly]"]));
     assert.match(error.message, /rules\[0\]\.actions\[1\]: unknown action/);
   });
 
   test("refuses a resource wildcard for a resource that does not exist", () => {
-    const error = policyError(rule("id: planes\neffect: allow\nsubjects: '*'\nactions: ['planes:*']"));
+    const error = policyError(policyText(["id: planes", "effect: allow", "subjects: '*'", "actions: ['planes:*']"]));
     assert.match(error.message, /rules\[0\]\.actions\[0\]: unknown action/);
   });
 
   test("refuses two rules with the same id, naming the id", () => {
-    const text = `${rule("id: readers\neffect: allow\nsubjects: '*'\nactions: [runs:read]")}  - id: readers\n    effect: deny\n    subjects: '*'\n    actions: [runs:read]\n`;
-    const error = policyError(text);
+    const error = policyError(
+      policyText(["id: readers", "effect: allow", "subjects: '*'", "actions: [runs:read]"], ["id: readers", "effect: deny", "subjects: '*'", "actions: [runs:read]"]),
+    );
     assert.match(error.message, /rules\[1\]\.id: 'readers' is used by an earlier rule/);
   });
 
   test("refuses a CEL condition that does not parse, naming the rule", () => {
-    const error = policyError(rule("id: half-written\neffect: allow\nsubjects: '*'\nactions: [runs:read]\nwhen: 'identity.subject == '"));
+    const error = policyError(policyText(["id: half-written", "effect: allow", "subjects: '*'", "actions: [runs:read]", "when: 'identity.subject == '"]));
     assert.match(error.message, /rules\[0\] \(half-written\)\.when: /);
     assert.match(error.message, /unexpected token/i);
   });
 
   test("refuses a CEL condition that does not type-check, naming the rule and the mismatch", () => {
-    const error = policyError(rule("id: adds-strings\neffect: allow\nsubjects: '*'\nactions: [runs:read]\nwhen: '1 + \"a\" == 2'"));
+    const error = policyError(policyText(["id: adds-strings", "effect: allow", "subjects: '*'", "actions: [runs:read]", `when: '1 + "a" == 2'`]));
     assert.match(error.message, /rules\[0\] \(adds-strings\)\.when: no such overload: int \+ string/);
   });
 
   test("refuses a CEL condition that is not a boolean", () => {
-    const error = policyError(rule("id: counts\neffect: allow\nsubjects: '*'\nactions: [runs:read]\nwhen: '1 + 2'"));
+    const error = policyError(policyText(["id: counts", "effect: allow", "subjects: '*'", "actions: [runs:read]", "when: '1 + 2'"]));
     assert.match(error.message, /rules\[0\] \(counts\)\.when: must evaluate to bool, not int/);
   });
 
   test("refuses a CEL condition that reads a variable the engine does not provide", () => {
-    const error = policyError(rule("id: wrong-variable\neffect: allow\nsubjects: '*'\nactions: [runs:read]\nwhen: 'user.name == \"alice\"'"));
+    const error = policyError(policyText(["id: wrong-variable", "effect: allow", "subjects: '*'", "actions: [runs:read]", `when: 'user.name == "alice"'`]));
     assert.match(error.message, /rules\[0\] \(wrong-variable\)\.when: .*user/);
   });
 
   test("lists every problem at once, not only the first", () => {
-    const text = `${rule("id: one\neffect: allow\nsubjects: '*'\nactions: [runs:read]\nwhen: '1 + 2'")}  - id: one\n    effect: allow\n    subjects: '*'\n    actions: [runs:read]\n`;
-    const error = policyError(text);
+    const error = policyError(
+      policyText(["id: one", "effect: allow", "subjects: '*'", "actions: [runs:read]", "when: '1 + 2'"], ["id: one", "effect: allow", "subjects: '*'", "actions: [runs:read]"]),
+    );
     assert.match(error.message, /\(one\)\.when: must evaluate to bool/);
     assert.match(error.message, /rules\[1\]\.id: 'one' is used by an earlier rule/);
   });
 
   test("refuses a require-approval rule without an approval section", () => {
-    const error = policyError(rule("id: steering\neffect: require-approval\nsubjects: '*'\nactions: [state:write]"));
+    const error = policyError(policyText(["id: steering", "effect: require-approval", "subjects: '*'", "actions: [state:write]"]));
     assert.match(error.message, /rules\[0\]\.approval: a require-approval rule needs 'approval'/);
   });
 
@@ -151,7 +155,7 @@ describe("compiling a policy file", () => {
   });
 
   test("refuses a rule that names nobody", () => {
-    const error = policyError(rule("id: nobody\neffect: allow\nsubjects: {}\nactions: [runs:read]"));
+    const error = policyError(policyText(["id: nobody", "effect: allow", "subjects: {}", "actions: [runs:read]"]));
     assert.match(error.message, /rules\[0\]\.subjects/);
   });
 

@@ -27,16 +27,29 @@ export const auth = new Auth()
     try {
       const { payload } = await jwtVerify(assertion, keys, { issuer, audience, algorithms: ["ES256"], requiredClaims: ["exp", "sub"] });
       const groups = Array.isArray(payload.groups) ? payload.groups.filter((g): g is string => typeof g === "string") : [];
-      return { identity: payload.sub!, permissions: groups, display_name: typeof payload.name === "string" ? payload.name : payload.sub! };
+      // Whose threads the gateway's policy decision reaches (own, tenant, any), as permissions.
+      const reach = [
+        ...(typeof payload.portcullis_scope === "string" ? [`portcullis:scope:${payload.portcullis_scope}`] : []),
+        ...(typeof payload.portcullis_tenant === "string" ? [`portcullis:tenant:${payload.portcullis_tenant}`] : []),
+      ];
+      return { identity: payload.sub!, permissions: [...groups, ...reach], display_name: typeof payload.name === "string" ? payload.name : payload.sub! };
     } catch {
       throw new HTTPException(401, { message: "invalid Portcullis identity assertion" });
     }
   })
-  // Stamp the owner on every new thread; LangGraph then filters every other thread action by it,
-  // so another caller's thread answers 404, as if it did not exist.
+  // Stamp the owner on every new thread (the gateway stamps the same portcullis_owner); LangGraph
+  // then filters every other thread action by it, so another caller's thread answers 404, as if
+  // it did not exist. The filter widens only as far as the gateway's decision reaches.
   .on("threads:create", ({ value, user }) => {
-    value.metadata = { ...(value.metadata ?? {}), owner: user.identity };
+    value.metadata = { ...(value.metadata ?? {}), portcullis_owner: user.identity };
   })
-  .on("threads", ({ user }) => ({ owner: user.identity }))
+  .on("threads", ({ user }) => {
+    // The gateway's own lookups (thread owner, assistant graph) before it decides.
+    if (user.identity === "portcullis:gateway") return true;
+    if (user.permissions.includes("portcullis:scope:any")) return true;
+    const tenant = user.permissions.find((permission) => permission.startsWith("portcullis:tenant:"));
+    if (user.permissions.includes("portcullis:scope:tenant") && tenant) return { portcullis_tenant: tenant.slice("portcullis:tenant:".length) };
+    return { portcullis_owner: user.identity };
+  })
   .on("assistants", () => true)
   .on("store", () => true);

@@ -37,8 +37,17 @@ export class IdentityAssertionSigner {
     return { keys: [this.publicJwk] };
   }
 
-  async sign(identity: Identity, requestId: string): Promise<string> {
-    return new SignJWT({ groups: identity.groups, auth_method: identity.auth_method, kind: identity.kind, ...(identity.name ? { name: identity.name } : {}) })
+  /** `reach` is whose threads the policy decision lets the caller reach (own, tenant, any), so
+   * an upstream Auth handler enforcing ownership itself can widen its filter to match. */
+  async sign(identity: Identity, requestId: string, reach?: { scope?: string; tenant?: string }): Promise<string> {
+    return new SignJWT({
+      groups: identity.groups,
+      auth_method: identity.auth_method,
+      kind: identity.kind,
+      ...(identity.name ? { name: identity.name } : {}),
+      ...(reach?.scope ? { portcullis_scope: reach.scope } : {}),
+      ...(reach?.tenant ? { portcullis_tenant: reach.tenant } : {}),
+    })
       .setProtectedHeader({ alg: ALGORITHM, kid: this.publicJwk.kid!, typ: "JWT" })
       .setIssuer(this.issuer)
       .setAudience(this.audience)
