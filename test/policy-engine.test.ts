@@ -379,10 +379,17 @@ describe("deciding a request", () => {
       const put = (who: Identity, namespace: string[]) => decideFor(policy, who, "PUT", "/store/items", { body: { namespace, key: "k", value: {} } });
       const search = (who: Identity, prefix: string[]) => decideFor(policy, who, "POST", "/store/items/search", { body: { namespace_prefix: prefix } });
 
-      test('"{subject}" stands for the caller: each caller reaches their own namespace only', () => {
-        assert.deepEqual([put(ALICE, ["users", ALICE.subject]).effect, put(ALICE, ["users", ALICE.subject]).rule], ["allow", "own-memory"]);
-        assert.equal(put(ALICE, ["users", ALICE.subject, "notes"]).effect, "allow");
-        assert.equal(put(BOB, ["users", ALICE.subject]).effect, "deny");
+      test('"{subject}" stands for the caller\'s subject as one level, \':\' and \'.\' percent-encoded as LangGraph requires', () => {
+        const alicesLevel = "oidc%3Acorp%3Aalice";
+        const decision = put(ALICE, ["users", alicesLevel]);
+        assert.deepEqual([decision.effect, decision.rule], ["allow", "own-memory"]);
+        assert.equal(put(ALICE, ["users", alicesLevel, "notes"]).effect, "allow");
+        assert.equal(put(serviceAccount("ci.bot"), ["users", "sa%3Aci%2Ebot"]).effect, "allow");
+      });
+
+      test('"{subject}" reaches no other caller\'s namespace, and is no literal level', () => {
+        assert.equal(put(BOB, ["users", "oidc%3Acorp%3Aalice"]).effect, "deny");
+        assert.equal(put(ALICE, ["users", "oidc%3Acorp%3Aalice2"]).effect, "deny");
         assert.equal(put(ALICE, ["users", "{subject}"]).effect, "deny");
       });
 
