@@ -98,14 +98,14 @@ describe("compiling a policy file", () => {
     assert.match(error.message, /keys must be unique/i);
   });
 
-  test("refuses an unknown action, naming the rule's position and the problem", () => {
+  test("refuses an unknown action, naming the rule, its position and the bad value", () => {
     const error = policyError(policyText(["id: runs-fly", "effect: allow", "subjects: '*'", "actions: [runs:read, runs:fly]"]));
-    assert.match(error.message, /rules\[0\]\.actions\[1\]: unknown action/);
+    assert.match(error.message, /rules\[0\]\.actions\[1\] \(runs-fly\): unknown action 'runs:fly'/);
   });
 
   test("refuses a resource wildcard for a resource that does not exist", () => {
     const error = policyError(policyText(["id: planes", "effect: allow", "subjects: '*'", "actions: ['planes:*']"]));
-    assert.match(error.message, /rules\[0\]\.actions\[0\]: unknown action/);
+    assert.match(error.message, /rules\[0\]\.actions\[0\] \([a-z0-9-]+\): unknown action/);
   });
 
   test("refuses two rules with the same id, naming the id", () => {
@@ -146,7 +146,7 @@ describe("compiling a policy file", () => {
 
   test("refuses a require-approval rule without an approval section", () => {
     const error = policyError(policyText(["id: steering", "effect: require-approval", "subjects: '*'", "actions: [state:write]"]));
-    assert.match(error.message, /rules\[0\]\.approval: a require-approval rule needs 'approval'/);
+    assert.match(error.message, /rules\[0\]\.approval \([a-z0-9-]+\): a require-approval rule needs 'approval'/);
   });
 
   test("refuses a version other than 1, and a file without a version", () => {
@@ -933,5 +933,41 @@ describe("rate limits", () => {
     const limiter = new RateLimiter();
     const unlimited = policyOf([{ id: "info", effect: "allow", subjects: "*", actions: ["server:read"] }]);
     for (let i = 0; i < 1_000; i += 1) limiter.take(unlimited, ALICE, T0);
+  });
+});
+
+describe("conditions that do not give a boolean, and offline facts", () => {
+  const flagged = policyOf([
+    { id: "everyone-runs", effect: "allow", subjects: "*", actions: ["runs:create"] },
+    { id: "no-flagged-runs", effect: "deny", subjects: "*", actions: ["runs:create"], when: "body.input.flagged" },
+  ]);
+
+  test("a deny condition that yields a non-boolean value counts as an error, so the deny applies", () => {
+    const result = decideOffline(flagged, { subject: "oidc:corp:alice" }, { method: "POST", path: "/runs/wait", body: { assistant_id: "agent", input: { flagged: "yes" } } });
+    assert.equal(result.decision.effect, "deny");
+    assert.equal(result.decision.rule, "no-flagged-runs");
+    assert.ok(result.trace.some((entry) => entry.rule === "no-flagged-runs" && entry.result.startsWith("condition error")));
+  });
+
+  test("a boolean false leaves the deny out", () => {
+    const result = decideOffline(flagged, { subject: "oidc:corp:alice" }, { method: "POST", path: "/runs/wait", body: { assistant_id: "agent", input: { flagged: false } } });
+    assert.equal(result.decision.effect, "allow");
+  });
+
+  test("policy explain and test see a new thread's id in the body, and the thread's graph, as the gateway does", async () => {
+    const team = await loadPolicyFile("test/fixtures/policies/team.yaml");
+    const conflict = decideOffline(
+      team,
+      { subject: "oidc:corp:bob", groups: ["analysts"] },
+      { method: "POST", path: "/threads", body: { thread_id: TID } },
+      { thread: { owner: "oidc:corp:alice" } },
+    );
+    assert.equal(conflict.status, 409);
+    const denyHitl = policyOf([
+      { id: "read-threads", effect: "allow", subjects: "*", actions: ["state:read"] },
+      { id: "never-hitl", effect: "deny", subjects: "*", actions: ["state:read"], resources: { graphs: ["hitl"] } },
+    ]);
+    const onHitl = decideOffline(denyHitl, { subject: "oidc:corp:alice" }, { method: "GET", path: `/threads/${TID}/state` }, { thread: { graph_id: "hitl" } });
+    assert.equal(onHitl.decision.rule, "never-hitl");
   });
 });

@@ -209,7 +209,8 @@ describe("bodies", () => {
     for (const name of ["x-http-method-override", "x-http-method", "x-method-override"]) {
       const res = await call("/threads/t-1/state", { method: "GET", headers: authed({ [name]: "POST" }) });
       assert.equal(res.status, 400);
-      assert.match((await res.json()).message, new RegExp(name));
+      assert.match(res.json.message, new RegExp(name));
+      assert.equal((await refusalRecord(res.requestId)).type, "request");
     }
     assert.equal(upstream.received.length, 0);
   });

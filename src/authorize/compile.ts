@@ -76,7 +76,7 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
   }
   const parsed = policySchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  - ${fieldName(issue.path)}: ${issue.message}`);
+    const problems = parsed.error.issues.map((issue) => `  - ${fieldName(issue.path)}${ruleIdAt(raw, issue.path)}: ${issue.message}`);
     throw new PolicyError(`${source} is not a valid policy:\n${problems.join("\n")}`);
   }
   const document = parsed.data;
@@ -151,6 +151,14 @@ function subjectMatcher(subjects: PolicySubjects): (identity: Identity) => boole
     users.has(identity.subject) ||
     (identity.kind === "service-account" && serviceAccounts.has(identity.subject)) ||
     identity.groups.some((group) => groups.has(group));
+}
+
+/** " (rule-id)" for a problem inside a rule, so the message names the rule, not only its position. */
+function ruleIdAt(raw: unknown, path: PropertyKey[]): string {
+  if (path[0] !== "rules" || typeof path[1] !== "number") return "";
+  const rules = (raw as { rules?: unknown }).rules;
+  const id = Array.isArray(rules) ? (rules[path[1]] as { id?: unknown } | undefined)?.id : undefined;
+  return typeof id === "string" ? ` (${id.slice(0, 100)})` : "";
 }
 
 function firstLine(message: string | undefined): string {

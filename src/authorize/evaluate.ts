@@ -104,6 +104,8 @@ function decideAction(rules: readonly CompiledRule[], action: string, input: Dec
   const note = (compiled: CompiledRule, result: TraceEntry["result"]) => trace?.push({ action, rule: compiled.rule.id, effect: compiled.rule.effect, result });
   for (const compiled of rules) {
     const { rule } = compiled;
+    // A deny decides the action; with a trace, the remaining rules are still explained.
+    if (outcome.deny && !trace) break;
     if (rule.effect === "deny" ? outcome.deny : rule.effect === "require-approval" ? outcome.approval || outcome.deny : false) continue;
     if (!compiled.appliesTo(input.identity)) {
       note(compiled, "other subject");
@@ -143,7 +145,10 @@ function decideAction(rules: readonly CompiledRule[], action: string, input: Dec
 
 function evaluateCondition(compiled: CompiledRule, context: ConditionContext): boolean | { error: string } {
   try {
-    return compiled.condition!(context) === true;
+    const result = compiled.condition!(context);
+    // A dyn expression can yield anything; only a boolean is an answer.
+    if (typeof result !== "boolean") return { error: `the condition gave ${result === null ? "null" : typeof result}, not a boolean` };
+    return result;
   } catch (error) {
     return { error: (error as Error).message.split("\n")[0]!.slice(0, 200) };
   }

@@ -5,7 +5,7 @@ import type { Operation } from "../classify/index.js";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import type { RequestTarget } from "../receive/target.js";
-import { buildConditionContext, decide, type Decision, type DecisionInput, type RequestFacts, type TraceEntry } from "./evaluate.js";
+import { buildConditionContext, decide, type Decision, type DecisionInput, type RequestFacts, type ThreadFacts, type TraceEntry } from "./evaluate.js";
 import type { ResourceLookups } from "./lookups.js";
 import type { PolicySource } from "./policySource.js";
 import { RateLimiter } from "./rateLimit.js";
@@ -56,7 +56,7 @@ export class Authorizer {
   /** Applies an allowed request's body changes; the caches forget what the request changes. */
   prepareBody(request: AuthorizationRequest, authorization: Authorization): BodyRewrites {
     const { operation } = request;
-    const threadId = operation.ids.thread_id ?? (operation.route === "threads.create" ? stringField(request.body, "thread_id") : undefined);
+    const threadId = threadIdOf(operation, request.body);
     if (threadId && operation.risk !== "read") this.lookups.forgetThread(threadId);
     if (operation.resource === "assistants" && operation.risk !== "read") {
       for (const id of [operation.ids.assistant_id, stringField(request.body, "assistant_id")]) if (id) this.lookups.forgetAssistant(id);
@@ -124,22 +124,31 @@ async function gatherFacts(policy: CompiledPolicy, request: AuthorizationRequest
     // An unknown assistant has no graph; "" matches no rule that lists graphs (except "*").
     facts.graphs.push(found?.graph_id ?? "");
   }
+  const threadId = threadIdOf(operation, body);
+  if (threadId && needs(policy.threadFactsFor)) facts.thread = await lookups.thread(threadId, requestId);
+  facts.graphs = [...new Set([...facts.graphs, ...graphsNamedBy(operation, body, facts.thread)])];
+  return facts;
+}
+
+/** The thread a request names: in its path, or the new thread's id in a threads.create body. */
+export function threadIdOf(operation: Operation, body: unknown): string | undefined {
+  return operation.ids.thread_id ?? (operation.route === "threads.create" ? stringField(body, "thread_id") : undefined);
+}
+
+/** Graphs a request names besides its assistants: the thread's graph for requests on a thread
+ * that start no run, graph_id in assistant bodies, metadata.graph_id on a new thread. */
+export function graphsNamedBy(operation: Operation, body: unknown, thread: ThreadFacts | undefined): string[] {
+  const graphs: string[] = [];
+  if (thread?.graph_id && !operation.creates_run) graphs.push(thread.graph_id);
   if (["assistants.create", "assistants.search", "assistants.count"].includes(operation.route)) {
     const graph = stringField(body, "graph_id");
-    if (graph) facts.graphs.push(graph);
-  }
-
-  const threadId = operation.ids.thread_id ?? (operation.route === "threads.create" ? stringField(body, "thread_id") : undefined);
-  if (threadId && needs(policy.threadFactsFor)) {
-    facts.thread = await lookups.thread(threadId, requestId);
-    if (!operation.creates_run && facts.thread.graph_id) facts.graphs.push(facts.thread.graph_id);
+    if (graph) graphs.push(graph);
   }
   if (operation.route === "threads.create") {
     const metadata = objectField(body, "metadata");
-    if (typeof metadata?.graph_id === "string") facts.graphs.push(metadata.graph_id);
+    if (typeof metadata?.graph_id === "string") graphs.push(metadata.graph_id);
   }
-  facts.graphs = [...new Set(facts.graphs)];
-  return facts;
+  return graphs;
 }
 
 function callerTenant(policy: CompiledPolicy, request: AuthorizationRequest): string {

@@ -46,7 +46,11 @@ const rule = z
     effect: z.enum(["allow", "deny", "require-approval"]),
     subjects,
     actions: z
-      .array(z.string().refine(isActionPattern, { message: "unknown action (see docs/policy.md for the list), or use 'resource:*' or '*'" }))
+      .array(
+        z.string().superRefine((pattern, ctx) => {
+          if (!isActionPattern(pattern)) ctx.addIssue({ code: "custom", message: `unknown action '${pattern.slice(0, 64)}' (docs/policy.md lists them; or use 'resource:*' or '*')` });
+        }),
+      )
       .min(1),
     resources: resources.optional(),
     scope: z

@@ -9,7 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { loadPolicyFile, type CompiledPolicy } from "../authorize/compile.js";
 import type { RequestFacts, TraceEntry } from "../authorize/evaluate.js";
-import { decideWithFacts, refusalFor, type Decision } from "../authorize/index.js";
+import { decideWithFacts, graphsNamedBy, refusalFor, threadIdOf, type Decision } from "../authorize/index.js";
 import { policyJsonSchema } from "../authorize/policyFile.js";
 import { DEFAULT_POLICY_FILE } from "../authorize/policySource.js";
 import { classifyOperation, matchRoute, type Operation } from "../classify/index.js";
@@ -87,11 +87,16 @@ export function decideOffline(policy: CompiledPolicy, identityInput: IdentityInp
     const target = parseRequestTarget(request.path);
     operation = classifyOperation(matchRoute(request.method.toUpperCase(), target), target, request.body);
     const facts: RequestFacts = {
-      graphs: given.graphs ?? defaultGraphs(operation),
+      graphs: [],
       assistants: operation.assistant_ids.map((id) => [id]),
       ...(given.tenant !== undefined ? { callerTenant: given.tenant } : {}),
     };
+    // A path's thread exists and is the caller's unless told otherwise; a new thread's id in a
+    // threads.create body names an existing thread only when facts.thread says so.
+    const threadId = threadIdOf(operation, request.body);
     if (operation.ids.thread_id) facts.thread = { thread_id: operation.ids.thread_id, owner: identity.subject, exists: true, ...given.thread };
+    else if (threadId && given.thread) facts.thread = { thread_id: threadId, ...given.thread };
+    facts.graphs = given.graphs ?? [...new Set([...defaultGraphs(operation), ...graphsNamedBy(operation, request.body, facts.thread)])];
     const decision = decideWithFacts(policy, { identity, operation, target, method: request.method.toUpperCase(), sourceAddress: request.source_ip ?? "127.0.0.1", body: request.body }, facts, trace);
     const refusal = refusalFor(decision, { operation, identity });
     return { operation, facts, decision, status: refusal?.status ?? 200, ...(refusal ? { error: refusal.code } : {}), trace };
