@@ -101,7 +101,8 @@ export class RequestPipeline {
       const refusal = refusalFor(authorization.decision, authorizationRequest);
       if (refusal) throw refusal;
       exchange.rewrites = this.deps.authorizer.prepareBody(authorizationRequest, authorization);
-      const forwardedBody = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? JSON.stringify(body.json) : body.forwarded;
+      const rewritten = exchange.rewrites.created ?? body.json;
+      const forwardedBody = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? JSON.stringify(rewritten) : body.forwarded;
       if (exchange.rewrites.removed.length > 0) responseHeaders["portcullis-removed"] = exchange.rewrites.removed.join(", ");
       // record (admit): written before anything is forwarded; no record, no request
       await this.recordAdmitted(exchange);
@@ -262,7 +263,8 @@ export class RequestPipeline {
     exchange.identity ??= error.identity ?? (exchange.identifyAttempted ? undefined : await this.identifyQuietly(exchange));
     await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
-      decision: exchange.decision?.effect === "deny" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
+      // The policy's decision when it refused (deny, or approval required); the gateway's own otherwise.
+      decision: exchange.decision && exchange.decision.effect !== "allow" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
       status: error.status,
       error: error.code,
     });
@@ -332,7 +334,7 @@ export class RequestPipeline {
       operation: exchange.operation ?? null,
       decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },
       ...(exchange.resources ? { resources: exchange.resources } : {}),
-      ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: exchange.rewrites } : {}),
+      ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: { added: exchange.rewrites.added, removed: exchange.rewrites.removed } } : {}),
     };
   }
 }

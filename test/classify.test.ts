@@ -150,9 +150,14 @@ describe("run bodies", () => {
 
 describe("protocol v2 commands", () => {
   const command = (method: string, params: object = {}) => classify("POST", `/threads/${TID}/commands`, { id: 1, method, params });
-  test("run.start is execute, and steer-state when it forks from a checkpoint", () => {
-    assert.equal(command("run.start", { assistant_id: "agent" }).risk, "execute");
-    assert.equal(command("run.start", { assistant_id: "agent", config: { configurable: { checkpoint_id: "c-1" } } }).risk, "steer-state");
+  test("run.start is execute, and steer-state when it forks from a checkpoint, continues with no input, or carries update/goto", () => {
+    assert.equal(command("run.start", { assistant_id: "agent", input: { messages: [] } }).risk, "execute");
+    assert.deepEqual(command("run.start", { assistant_id: "agent", input: { messages: [] } }).actions, ["runs:create"]);
+    assert.equal(command("run.start", { assistant_id: "agent", input: {}, config: { configurable: { checkpoint_id: "c-1" } } }).risk, "steer-state");
+    // No input continues from the checkpoint, past a static breakpoint, like input: null.
+    assert.deepEqual(command("run.start", { assistant_id: "agent" }).actions, ["runs:create", "runs:continue"]);
+    assert.ok(command("run.start", { assistant_id: "agent", input: "yes", goto: "execute" }).actions.includes("state:write"));
+    assert.ok(command("run.start", { assistant_id: "agent", input: "yes", update: { decision: "yes" } }).actions.includes("state:write"));
   });
   test("input.respond is execute; with goto or update it is steer-state", () => {
     assert.equal(command("input.respond", { interrupt_id: "i", response: "yes" }).risk, "execute");

@@ -106,9 +106,12 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
     for (const { rule, condition } of applicable) {
       const namesGraphs = rule.resources?.graphs !== undefined || rule.resources?.assistants !== undefined;
       if (namesGraphs || condition) assistantFactsFor.add(action);
-      if (namesGraphs || condition || (rule.effect === "allow" && rule.scope !== "any")) threadFactsFor.add(action);
+      if (namesGraphs || condition) threadFactsFor.add(action);
     }
   }
+  // Any ownership-limited allow rule makes every thread-scoped request look its thread up: even a
+  // request that only needs approval must be on a thread the caller can see.
+  if (rules.some(({ rule }) => rule.effect === "allow" && rule.scope !== "any")) for (const action of ACTIONS) threadFactsFor.add(action);
   return {
     document,
     sha256: createHash("sha256").update(text).digest("hex"),

@@ -12,6 +12,8 @@ export type Scope = "own" | "tenant" | "any";
 export interface ThreadFacts {
   thread_id: string;
   exists: boolean;
+  /** LangGraph's thread status (idle, busy, interrupted, error), when it was looked up fresh. */
+  status?: string;
   owner?: string;
   tenant?: string;
   graph_id?: string;
@@ -70,9 +72,12 @@ export function decide(policy: CompiledPolicy, input: DecisionInput, trace?: Tra
   let approval: Decision | undefined;
   let allow: Decision | undefined;
   let ownershipMiss: string | undefined;
+  // An allow rule for one of the request's verbs reached the thread.
+  let reachedByAllow = false;
 
   for (const action of input.operation.actions) {
     const outcome = decideAction(policy.rulesByAction.get(action) ?? [], action, input, conditionContext, trace);
+    if (outcome.allow) reachedByAllow = true;
     if (outcome.deny) return { effect: "deny", rule: outcome.deny.rule.id, reason: `rule ${outcome.deny.rule.id} denies ${action}`, policy: policyId };
     if (outcome.approval && !approval) {
       approval = { effect: "require-approval", rule: outcome.approval.rule.id, reason: `${action} needs approval (rule ${outcome.approval.rule.id})`, approval: outcome.approval.rule.approval!, policy: policyId };
@@ -87,6 +92,14 @@ export function decide(policy: CompiledPolicy, input: DecisionInput, trace?: Tra
   }
   if (ownershipMiss) {
     return { effect: "deny", rule: "ownership:not-owner", reason: `the thread is not the caller's, and no rule grants ${ownershipMiss} on it`, not_found: true, policy: policyId };
+  }
+  // Approval is asked only for a thread the caller can see: one an allow rule for the request's
+  // verbs or for threads:read reaches. Otherwise the thread answers 404, as for any other request.
+  if (approval && input.facts.thread?.exists && !reachedByAllow) {
+    const read = decideAction(policy.rulesByAction.get("threads:read") ?? [], "threads:read", input, conditionContext, trace);
+    if (!read.allow) {
+      return { effect: "deny", rule: "ownership:not-owner", reason: "the thread is not the caller's, so no approval can be asked for it", not_found: true, policy: policyId };
+    }
   }
   return approval ?? allow ?? { effect: "deny", rule: "default:deny", reason: "the request needs no known action", policy: policyId };
 }
@@ -158,13 +171,16 @@ function resourcesMatch(rule: PolicyRule, input: DecisionInput): boolean {
   const resources = rule.resources;
   if (!resources) return true;
   const { facts, operation } = input;
+  // An allow rule must cover every graph a request touches (a /runs/batch across graphs); a deny
+  // or approval rule applies when any one of them is listed.
+  const covers = rule.effect === "allow" ? "every" : "some";
   if (resources.graphs) {
     if (facts.graphs.length === 0) return false;
-    if (!resources.graphs.includes("*") && !facts.graphs.every((graph) => resources.graphs!.includes(graph))) return false;
+    if (!resources.graphs.includes("*") && !facts.graphs[covers]((graph) => resources.graphs!.includes(graph))) return false;
   }
   if (resources.assistants) {
     if (facts.assistants.length === 0) return false;
-    if (!resources.assistants.includes("*") && !facts.assistants.every((forms) => forms.some((form) => resources.assistants!.includes(form)))) return false;
+    if (!resources.assistants.includes("*") && !facts.assistants[covers]((forms) => forms.some((form) => resources.assistants!.includes(form)))) return false;
   }
   if (resources.namespaces) {
     const namespace = operation.namespace;

@@ -96,7 +96,8 @@ export function refusalFor(decision: Decision, request: { operation: Operation; 
   }
   if (decision.not_found) {
     // As LangGraph answers a thread its auth filters hide: the thread's existence is not revealed.
-    return new GatewayError(404, "PC_NOT_FOUND", `Thread with ID ${threadId ?? ""} not found.`, { identity: request.identity });
+    const what = threadId ? `Thread with ID ${threadId}` : `Run with ID ${request.operation.ids.run_id ?? ""}`;
+    return new GatewayError(404, "PC_NOT_FOUND", `${what} not found.`, { identity: request.identity });
   }
   if (decision.effect === "require-approval") {
     return new GatewayError(
@@ -125,9 +126,32 @@ async function gatherFacts(policy: CompiledPolicy, request: AuthorizationRequest
     facts.graphs.push(found?.graph_id ?? "");
   }
   const threadId = threadIdOf(operation, body);
-  if (threadId && needs(policy.threadFactsFor)) facts.thread = await lookups.thread(threadId, requestId);
+  // v2 run.start with input on an interrupted thread resumes it: the status must be current.
+  const startsOnThread = operation.route === "protocol.command" && operation.actions.includes("runs:create");
+  if (threadId && (needs(policy.threadFactsFor) || startsOnThread)) {
+    facts.thread = await lookups.thread(threadId, requestId, { current: startsOnThread });
+    resumesIfInterrupted(operation, facts.thread);
+  }
+  if (isThreadlessRunJoin(operation)) facts.thread = THREADLESS_RUN;
   facts.graphs = [...new Set([...facts.graphs, ...graphsNamedBy(operation, body, facts.thread)])];
   return facts;
+}
+
+/** v2 run.start with input on an interrupted thread is a resume (LangGraph turns the input into
+ * Command(resume)), so it needs runs:resume as well. */
+export function resumesIfInterrupted(operation: Operation, thread: ThreadFacts): void {
+  const startsRun = operation.route === "protocol.command" && operation.actions.includes("runs:create");
+  if (!startsRun || thread.status !== "interrupted" || operation.actions.includes("runs:resume")) return;
+  operation.actions.push("runs:resume");
+  operation.risk_reasons.push("run.start on an interrupted thread");
+}
+
+/** GET /runs/{run_id}/stream names no thread, so no owner can be checked; LangGraph joins any
+ * run by id. It is treated as a thread of unknown owner: only scope any reaches it. */
+export const THREADLESS_RUN: ThreadFacts = { thread_id: "", exists: true };
+
+export function isThreadlessRunJoin(operation: Operation): boolean {
+  return operation.route === "runs.join_stream" && operation.ids.thread_id === undefined;
 }
 
 /** The thread a request names: in its path, or the new thread's id in a threads.create body. */
@@ -139,7 +163,9 @@ export function threadIdOf(operation: Operation, body: unknown): string | undefi
  * that start no run, graph_id in assistant bodies, metadata.graph_id on a new thread. */
 export function graphsNamedBy(operation: Operation, body: unknown, thread: ThreadFacts | undefined): string[] {
   const graphs: string[] = [];
-  if (thread?.graph_id && !operation.creates_run) graphs.push(thread.graph_id);
+  // A request on a thread that names no assistant (reads, state writes, v2 input.respond) is
+  // about the thread's graph.
+  if (thread?.graph_id && operation.assistant_ids.length === 0) graphs.push(thread.graph_id);
   if (["assistants.create", "assistants.search", "assistants.count"].includes(operation.route)) {
     const graph = stringField(body, "graph_id");
     if (graph) graphs.push(graph);
@@ -166,7 +192,9 @@ function callerTenant(policy: CompiledPolicy, request: AuthorizationRequest): st
 
 function createsThread(operation: Operation, body: unknown): boolean {
   if (operation.route === "threads.create") return true;
-  return operation.creates_run && operation.route !== "protocol.command" && objectField({ body }, "body")?.if_not_exists === "create";
+  // v2 run.start creates its thread (LangGraph passes if_not_exists: "create").
+  if (operation.route === "protocol.command") return operation.actions.includes("runs:create");
+  return operation.creates_run && objectField({ body }, "body")?.if_not_exists === "create";
 }
 
 function stringField(body: unknown, name: string): string | undefined {

@@ -57,8 +57,9 @@ export class ResourceLookups {
     return value;
   }
 
-  async thread(id: string, requestId: string): Promise<ThreadFacts> {
-    const cached = fresh(this.threads, id);
+  /** `current`: skip the cache, for facts that change run by run (the thread's status). */
+  async thread(id: string, requestId: string, options: { current?: boolean } = {}): Promise<ThreadFacts> {
+    const cached = options.current ? undefined : fresh(this.threads, id);
     if (cached) return cached.value;
     const answer = await this.get(`/threads/${encodeURIComponent(id)}`, requestId);
     if (!answer) return { thread_id: id, exists: false };
@@ -66,6 +67,7 @@ export class ResourceLookups {
     const facts: ThreadFacts = {
       thread_id: id,
       exists: true,
+      ...(typeof answer.status === "string" ? { status: answer.status } : {}),
       ...(typeof metadata[OWNER_KEY] === "string" ? { owner: metadata[OWNER_KEY] } : {}),
       ...(typeof metadata[TENANT_KEY] === "string" ? { tenant: metadata[TENANT_KEY] } : {}),
       ...(typeof metadata.graph_id === "string" ? { graph_id: metadata.graph_id } : {}),
@@ -102,7 +104,8 @@ export class ResourceLookups {
     } catch (error) {
       throw new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", "Refused: the LangGraph server did not answer a policy lookup.", { cause: error });
     }
-    if (response.statusCode === 404) return undefined;
+    // 404, or an id LangGraph refuses to parse (400/422, e.g. not a UUID): there is no such thing.
+    if (response.statusCode === 404 || response.statusCode === 400 || response.statusCode === 422) return undefined;
     if (response.statusCode !== 200) {
       throw new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", `Refused: a policy lookup (${path.split("/")[1]}) failed upstream with status ${response.statusCode}.`);
     }

@@ -13,6 +13,9 @@ export interface BodyRewrites {
   added: string[];
   /** Client-supplied fields removed; the client is told. */
   removed: string[];
+  /** The body to forward when the request had none but needs a stamp or a filter (LangGraph
+   * reads a missing body as {}: an unnarrowed search, an unowned thread). */
+  created?: Record<string, unknown>;
 }
 
 const RESERVED_METADATA = [OWNER_KEY, TENANT_KEY];
@@ -31,6 +34,10 @@ export function rewriteRequestBody(
     rewrites.added.push(`${where}.${OWNER_KEY}`);
   };
 
+  if (body === undefined && ["threads.create", "threads.search", "threads.count"].includes(operation.route)) {
+    rewrites.created = {};
+    body = rewrites.created;
+  }
   if (!isObject(body) && !Array.isArray(body)) return rewrites;
   switch (operation.route) {
     case "threads.create":
@@ -44,7 +51,11 @@ export function rewriteRequestBody(
       if (isObject(body)) narrowThreadSearch(body, context, rewrites);
       break;
     case "protocol.command":
-      if (isObject(body) && isObject(body.params)) cleanRunBody(body.params, "params", context.policy, rewrites);
+      if (isObject(body) && isObject(body.params)) {
+        cleanRunBody(body.params, "params", context.policy, rewrites);
+        // run.start creates the thread with the run's metadata when it does not exist yet.
+        if (body.method === "run.start") stamp(body.params, "params.metadata");
+      }
       break;
     default:
       if (operation.creates_run) {

@@ -79,6 +79,10 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     raise(operation, "write", "cancel_on_disconnect", "runs:cancel");
   }
   if (spec.route === "protocol.command") classifyProtocolCommand(operation, body);
+  // These bodies are narrowed or stamped by authorize: anything but an object (or nothing) is refused.
+  if (["threads.create", "threads.search", "threads.count", "threads.update"].includes(spec.route) && body !== undefined && !isObject(body)) {
+    throw badBody(`the ${spec.route} body must be a JSON object`);
+  }
   if (spec.route === "assistants.update" && ["config", "context", "graph_id"].some((name) => field(body, name) !== undefined)) {
     raise(operation, "steer-state", "assistant config", "assistants:configure");
   }
@@ -125,6 +129,12 @@ function classifyProtocolCommand(operation: Operation, body: unknown): void {
     case "run.start":
       operation.creates_run = true;
       raise(operation, "execute", "run.start", "runs:create");
+      // With no input LangGraph continues the thread from its checkpoint, as input: null does;
+      // with input on an interrupted thread it resumes it (authorize checks the thread's status).
+      if (params.input === null || params.input === undefined) raise(operation, "steer-state", "input:null", "runs:continue");
+      // On a thread with a pending interrupt, update and goto ride along with the resume.
+      if (params.update != null) raise(operation, "steer-state", "run.start.update", "state:write");
+      if (params.goto != null) raise(operation, "steer-state", "run.start.goto", "state:write");
       if (forksFromCheckpoint(params.config) || params.fork_from != null || params.forkFrom != null) {
         raise(operation, "steer-state", "checkpoint", "state:write");
       }

@@ -9,7 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { loadPolicyFile, type CompiledPolicy } from "../authorize/compile.js";
 import type { RequestFacts, TraceEntry } from "../authorize/evaluate.js";
-import { decideWithFacts, graphsNamedBy, refusalFor, threadIdOf, type Decision } from "../authorize/index.js";
+import { decideWithFacts, graphsNamedBy, isThreadlessRunJoin, refusalFor, resumesIfInterrupted, THREADLESS_RUN, threadIdOf, type Decision } from "../authorize/index.js";
 import { policyJsonSchema } from "../authorize/policyFile.js";
 import { DEFAULT_POLICY_FILE } from "../authorize/policySource.js";
 import { classifyOperation, matchRoute, type Operation } from "../classify/index.js";
@@ -36,7 +36,13 @@ const factsSchema = z
   .strictObject({
     graphs: z.array(z.string()).optional().describe("Graphs the request touches; default: the run body's assistant_id when it is a graph name"),
     thread: z
-      .strictObject({ exists: z.boolean().default(true), owner: z.string().optional(), tenant: z.string().optional(), graph_id: z.string().optional() })
+      .strictObject({
+        exists: z.boolean().default(true),
+        owner: z.string().optional(),
+        tenant: z.string().optional(),
+        graph_id: z.string().optional(),
+        status: z.enum(["idle", "busy", "interrupted", "error"]).optional(),
+      })
       .optional()
       .describe("The thread a thread-scoped request names; default: an existing thread owned by the caller"),
     tenant: z.string().optional().describe("The caller's tenant, when the policy sets ownership.tenant"),
@@ -96,6 +102,8 @@ export function decideOffline(policy: CompiledPolicy, identityInput: IdentityInp
     const threadId = threadIdOf(operation, request.body);
     if (operation.ids.thread_id) facts.thread = { thread_id: operation.ids.thread_id, owner: identity.subject, exists: true, ...given.thread };
     else if (threadId && given.thread) facts.thread = { thread_id: threadId, ...given.thread };
+    if (isThreadlessRunJoin(operation)) facts.thread = THREADLESS_RUN;
+    if (facts.thread) resumesIfInterrupted(operation, facts.thread);
     facts.graphs = given.graphs ?? [...new Set([...defaultGraphs(operation), ...graphsNamedBy(operation, request.body, facts.thread)])];
     const decision = decideWithFacts(policy, { identity, operation, target, method: request.method.toUpperCase(), sourceAddress: request.source_ip ?? "127.0.0.1", body: request.body }, facts, trace);
     const refusal = refusalFor(decision, { operation, identity });
