@@ -107,9 +107,12 @@ before(async () => {
   }
   placeholders.chat_run = chatRun.run_id;
 
-  // A static breakpoint: the tool call is held before the tools node.
+  // A static breakpoint: the tool call is held before the tools node. A run-level interruptBefore
+  // is itself steering through the gateway (it replaces compiled breakpoints), so this one run is
+  // set up on LangGraph directly, on alice's thread.
   const tools = await alice.threads.create();
-  await alice.runs.wait(tools.thread_id, "tools", { input: { messages: [{ role: "user", content: "mail bob" }] }, interruptBefore: ["tools"] });
+  const direct = new Client({ apiUrl: langgraph.url, apiKey: langgraph.key, callerOptions: { maxRetries: 0 } });
+  await direct.runs.wait(tools.thread_id, "tools", { input: { messages: [{ role: "user", content: "mail bob" }] }, interruptBefore: ["tools"] });
   assert.deepEqual((await alice.threads.getState(tools.thread_id)).next, ["tools"]);
   placeholders.tools_thread = tools.thread_id;
 
@@ -186,9 +189,10 @@ async function sendRaw(text: string): Promise<Answer> {
   return { status: statusOf(raw), headers, text: body, json: body ? (JSON.parse(body) as unknown) : undefined, requestId: String(headers["x-request-id"]) };
 }
 
-/** The gateway's own owner and assistant lookups, which refused requests may still cause. */
+/** The gateway's own lookups (a thread's owner, an assistant's graph, whether a run is on a
+ * thread), which refused requests may still cause. */
 function isGatewayLookup(recorded: RecordedRequest): boolean {
-  return recorded.method === "GET" && recorded.headers["user-agent"] !== CORPUS_AGENT && /^\/(threads|assistants)\/[^/?]+$/.test(recorded.url);
+  return recorded.method === "GET" && recorded.headers["user-agent"] !== CORPUS_AGENT && /^\/(threads|assistants)\/[^/?]+(\/runs\/[^/?]+)?$/.test(recorded.url);
 }
 
 function matches(recorded: RecordedRequest, pattern: UpstreamPattern, caller: Caller): boolean {

@@ -679,9 +679,9 @@ describe("the approval-bypass requests of langgraph-api.md §8 under the default
     assert.deepEqual([result.decision.effect, result.status], ["allow", 200]);
   });
 
-  test("input null on a run that creates its thread continues nothing, so it is an ordinary run", () => {
+  test("input null stays runs:continue even on a run that would create its thread (a concurrent request may create it first)", () => {
     const result = decideOffline(policy, caller, { method: "POST", path: `/threads/${TID}/runs/wait`, body: { assistant_id: "hitl", input: null, if_not_exists: "create" } }, { thread: { exists: false } });
-    assert.deepEqual([result.decision.effect, result.status], ["allow", 200]);
+    assert.deepEqual([result.decision.effect, result.status], ["require-approval", 403]);
   });
 
   test("a command.resume on another caller's thread is not found", () => {
@@ -798,11 +798,23 @@ describe("rewriting the forwarded body", () => {
       });
     }
 
+    test("a webhook with a backslash is removed (parsers disagree on where its host ends)", () => {
+      const body: Record<string, unknown> = { assistant_id: "agent", input: {}, webhook: "https://hooks.example.com\\langgraph\\@evil.test/x" };
+      assert.deepEqual(rewrite("POST", "/runs", body).removed, ["webhook"]);
+    });
+
+    test("LangGraph's internal __ configurable keys (__pregel_resuming, __pregel_resume_map) are removed", () => {
+      const body: Record<string, unknown> = { assistant_id: "agent", input: {}, config: { configurable: { __pregel_resuming: true, __pregel_resume_map: { i: "yes" }, model: "fast" } } };
+      assert.deepEqual(rewrite("POST", "/runs", body).removed, ["config.configurable.__pregel_resuming", "config.configurable.__pregel_resume_map"]);
+      assert.deepEqual(body.config, { configurable: { model: "fast" } });
+    });
+
     for (const webhook of ["https://hooks.example.com/langgraph", "https://hooks.example.com/langgraph/done?run=1", "HTTPS://HOOKS.EXAMPLE.COM/langgraph/done"]) {
       test(`keeps a webhook to the allowed destination: ${webhook}`, () => {
         const body: Record<string, unknown> = { assistant_id: "agent", input: {}, webhook };
         const rewrites = rewrite("POST", "/runs", body);
-        assert.equal(body.webhook, webhook);
+        // Forwarded as the URL that was checked (WHATWG-serialised), so no other parser reads it otherwise.
+        assert.equal(body.webhook, new URL(webhook).href);
         assert.deepEqual(rewrites.removed, []);
       });
     }

@@ -12,6 +12,9 @@ export type Scope = "own" | "tenant" | "any";
 export interface ThreadFacts {
   thread_id: string;
   exists: boolean;
+  /** LangGraph refused the id itself (its REST routes take UUIDs only; its v2 routes take any
+   * string): such a thread can be neither looked up nor created through the gateway. */
+  invalid?: boolean;
   /** LangGraph's thread status (idle, busy, interrupted, error), when it was looked up fresh. */
   status?: string;
   owner?: string;
@@ -29,6 +32,8 @@ export interface RequestFacts {
   thread?: ThreadFacts;
   /** The caller's tenant, when ownership.tenant is configured. */
   callerTenant?: string;
+  /** For a run's join stream: false when the run is not on the thread the path names. */
+  runOnThread?: boolean;
 }
 
 export interface DecisionInput {
@@ -174,8 +179,11 @@ function resourcesMatch(rule: PolicyRule, input: DecisionInput): boolean {
   // An allow rule must cover every graph a request touches (a /runs/batch across graphs); a deny
   // or approval rule applies when any one of them is listed.
   const covers = rule.effect === "allow" ? "every" : "some";
+  // A request about one thing whose graph is unknown (a thread never run): a deny or approval
+  // rule naming graphs applies, so an unknown graph never escapes one.
+  const unknownGraph = facts.graphs.length === 0 && (facts.thread?.exists === true || operation.creates_run);
   if (resources.graphs) {
-    if (facts.graphs.length === 0) return false;
+    if (facts.graphs.length === 0) return rule.effect !== "allow" && unknownGraph;
     if (!resources.graphs.includes("*") && !facts.graphs[covers]((graph) => resources.graphs!.includes(graph))) return false;
   }
   if (resources.assistants) {

@@ -69,12 +69,11 @@ export class Authorizer {
 export function decideWithFacts(policy: CompiledPolicy, request: Omit<AuthorizationRequest, "requestId">, facts: RequestFacts, trace?: TraceEntry[]): Decision {
   const { operation } = request;
   const thread = facts.thread;
-  if (thread && !thread.exists && !createsThread(operation, request.body)) {
-    return { effect: "deny", rule: "ownership:no-such-thread", reason: "the thread does not exist", not_found: true, policy: policy.sha256.slice(0, 16) };
+  if (facts.runOnThread === false) {
+    return { effect: "deny", rule: "ownership:run-not-on-thread", reason: "the run is not on this thread", not_found: true, policy: policy.sha256.slice(0, 16) };
   }
-  if (thread && !thread.exists) {
-    // A run that creates its thread has no checkpoint to continue from.
-    operation.actions = operation.actions.filter((action) => action !== "runs:continue");
+  if (thread && !thread.exists && (thread.invalid || !createsThread(operation, request.body))) {
+    return { effect: "deny", rule: "ownership:no-such-thread", reason: "the thread does not exist", not_found: true, policy: policy.sha256.slice(0, 16) };
   }
   const input: DecisionInput = {
     identity: request.identity,
@@ -126,32 +125,41 @@ async function gatherFacts(policy: CompiledPolicy, request: AuthorizationRequest
     facts.graphs.push(found?.graph_id ?? "");
   }
   const threadId = threadIdOf(operation, body);
-  // v2 run.start with input on an interrupted thread resumes it: the status must be current.
+  // v2 run.start with input on a thread with a pending interrupt resumes it.
   const startsOnThread = operation.route === "protocol.command" && operation.actions.includes("runs:create");
   if (threadId && (needs(policy.threadFactsFor) || startsOnThread)) {
-    facts.thread = await lookups.thread(threadId, requestId, { current: startsOnThread });
+    facts.thread = await lookups.thread(threadId, requestId);
     resumesIfInterrupted(operation, facts.thread);
   }
   if (isThreadlessRunJoin(operation)) facts.thread = THREADLESS_RUN;
+  // Only where ownership matters: a join stream must name a run on the thread that was checked.
+  if (facts.thread?.exists && operation.route === "runs.join_stream" && operation.ids.thread_id && operation.ids.run_id) {
+    facts.runOnThread = await lookups.runIsOnThread(operation.ids.thread_id, operation.ids.run_id, requestId);
+  }
   facts.graphs = [...new Set([...facts.graphs, ...graphsNamedBy(operation, body, facts.thread)])];
   return facts;
 }
 
-/** v2 run.start with input on an interrupted thread is a resume (LangGraph turns the input into
- * Command(resume)), so it needs runs:resume as well. */
+/** v2 run.start with input on a thread with a pending interrupt is a resume (LangGraph turns the
+ * input into Command(resume)), so it needs runs:resume as well. */
 export function resumesIfInterrupted(operation: Operation, thread: ThreadFacts): void {
-  const startsRun = operation.route === "protocol.command" && operation.actions.includes("runs:create");
-  if (!startsRun || thread.status !== "interrupted" || operation.actions.includes("runs:resume")) return;
+  // LangGraph resumes whenever the thread has a pending interrupt, whatever its status says (a v2
+  // run leaves it idle), so run.start with input on any existing thread needs runs:resume too.
+  const startsRun = operation.route === "protocol.command" && operation.actions.includes("runs:create") && !operation.actions.includes("runs:continue");
+  if (!startsRun || !thread.exists || operation.actions.includes("runs:resume")) return;
   operation.actions.push("runs:resume");
-  operation.risk_reasons.push("run.start on an interrupted thread");
+  operation.risk_reasons.push("run.start on an existing thread (resumes a pending interrupt)");
 }
 
-/** GET /runs/{run_id}/stream names no thread, so no owner can be checked; LangGraph joins any
- * run by id. It is treated as a thread of unknown owner: only scope any reaches it. */
+/** GET /runs/{run_id}/stream names no thread, so no owner can be checked (LangGraph joins any run
+ * by id); /runs/cancel and /threads/prune name theirs in the body. Each is treated as a thread of
+ * unknown owner: only scope any reaches it. */
 export const THREADLESS_RUN: ThreadFacts = { thread_id: "", exists: true };
 
 export function isThreadlessRunJoin(operation: Operation): boolean {
-  return operation.route === "runs.join_stream" && operation.ids.thread_id === undefined;
+  if (operation.route === "runs.join_stream") return operation.ids.thread_id === undefined;
+  // Bulk routes that name their threads in the body (or none: every thread).
+  return operation.route === "runs.cancel_many" || operation.route === "threads.prune";
 }
 
 /** The thread a request names: in its path, or the new thread's id in a threads.create body. */

@@ -26,8 +26,10 @@ export const GATEWAY_IDENTITY: Identity = {
   credential_id: "gateway",
 };
 
+const INVALID_ID = Symbol("invalid id");
 const ASSISTANT_TTL_MS = 30_000;
 const THREAD_TTL_MS = 10_000;
+const RUN_TTL_MS = 10 * 60_000;
 const MAX_ENTRIES = 10_000;
 const LOOKUP_TIMEOUT_MS = 10_000;
 
@@ -39,6 +41,7 @@ interface Cached<T> {
 export class ResourceLookups {
   private readonly assistants = new Map<string, Cached<AssistantFacts | undefined>>();
   private readonly threads = new Map<string, Cached<ThreadFacts>>();
+  private readonly runs = new Map<string, Cached<true>>();
 
   constructor(
     private readonly upstream: UpstreamClient,
@@ -52,7 +55,7 @@ export class ResourceLookups {
     if (cached) return cached.value;
     const answer = await this.get(`/assistants/${encodeURIComponent(id)}`, requestId);
     const value =
-      answer && typeof answer.assistant_id === "string" && typeof answer.graph_id === "string" ? { assistant_id: answer.assistant_id, graph_id: answer.graph_id } : undefined;
+      answer && answer !== INVALID_ID && typeof answer.assistant_id === "string" && typeof answer.graph_id === "string" ? { assistant_id: answer.assistant_id, graph_id: answer.graph_id } : undefined;
     remember(this.assistants, id, value, ASSISTANT_TTL_MS);
     return value;
   }
@@ -61,7 +64,8 @@ export class ResourceLookups {
   async thread(id: string, requestId: string, options: { current?: boolean } = {}): Promise<ThreadFacts> {
     const cached = options.current ? undefined : fresh(this.threads, id);
     if (cached) return cached.value;
-    const answer = await this.get(`/threads/${encodeURIComponent(id)}`, requestId);
+    const answer = await this.get(`/threads/${encodeURIComponent(id)}`, requestId, [400, 422]);
+    if (answer === INVALID_ID) return { thread_id: id, exists: false, invalid: true };
     if (!answer) return { thread_id: id, exists: false };
     const metadata = isObject(answer.metadata) ? answer.metadata : {};
     const facts: ThreadFacts = {
@@ -76,6 +80,17 @@ export class ResourceLookups {
     return facts;
   }
 
+  /** Whether a run belongs to a thread: LangGraph joins a run's stream by run id alone, whatever
+   * thread the path names. A run never moves, so a yes is kept. */
+  async runIsOnThread(threadId: string, runId: string, requestId: string): Promise<boolean> {
+    const key = `${threadId}/${runId}`;
+    if (fresh(this.runs, key)) return true;
+    const answer = await this.get(`/threads/${encodeURIComponent(threadId)}/runs/${encodeURIComponent(runId)}`, requestId);
+    const onThread = answer !== undefined && answer !== INVALID_ID && answer.thread_id === threadId;
+    if (onThread) remember(this.runs, key, true, RUN_TTL_MS);
+    return onThread;
+  }
+
   /** After a change through the gateway (create, delete, PATCH), the next request looks again. */
   forgetThread(id: string): void {
     this.threads.delete(id);
@@ -85,7 +100,8 @@ export class ResourceLookups {
     this.assistants.delete(id);
   }
 
-  private async get(path: string, requestId: string): Promise<Record<string, unknown> | undefined> {
+  /** undefined for 404; INVALID_ID for a status in `invalidIdStatuses` (the id does not parse). */
+  private async get(path: string, requestId: string, invalidIdStatuses: number[] = []): Promise<Record<string, unknown> | typeof INVALID_ID | undefined> {
     const assertion = this.auth.identityAssertion;
     const headers = upstreamRequestHeaders(
       { accept: "application/json" },
@@ -104,8 +120,8 @@ export class ResourceLookups {
     } catch (error) {
       throw new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", "Refused: the LangGraph server did not answer a policy lookup.", { cause: error });
     }
-    // 404, or an id LangGraph refuses to parse (400/422, e.g. not a UUID): there is no such thing.
-    if (response.statusCode === 404 || response.statusCode === 400 || response.statusCode === 422) return undefined;
+    if (response.statusCode === 404) return undefined;
+    if (invalidIdStatuses.includes(response.statusCode)) return INVALID_ID;
     if (response.statusCode !== 200) {
       throw new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", `Refused: a policy lookup (${path.split("/")[1]}) failed upstream with status ${response.statusCode}.`);
     }

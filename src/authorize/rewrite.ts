@@ -19,6 +19,8 @@ export interface BodyRewrites {
 }
 
 const RESERVED_METADATA = [OWNER_KEY, TENANT_KEY];
+// LangGraph sets a thread's graph_id and assistant_id itself; policy reads the graph from them.
+const CLIENT_IMMUTABLE_METADATA = [...RESERVED_METADATA, "graph_id", "assistant_id"];
 
 export function rewriteRequestBody(
   body: unknown,
@@ -44,7 +46,11 @@ export function rewriteRequestBody(
       if (isObject(body)) stamp(body, "metadata");
       break;
     case "threads.update":
-      if (isObject(body) && isObject(body.metadata)) removeReserved(body.metadata, "metadata", rewrites);
+      if (isObject(body) && isObject(body.metadata)) removeReserved(body.metadata, "metadata", rewrites, CLIENT_IMMUTABLE_METADATA);
+      break;
+    case "assistants.create":
+    case "assistants.update":
+      if (isObject(body)) cleanConfigurable(body, "", context.policy, rewrites);
       break;
     case "threads.search":
     case "threads.count":
@@ -87,39 +93,52 @@ function narrowThreadSearch(body: Record<string, unknown>, context: { identity: 
 
 function cleanRunBody(run: Record<string, unknown>, where: string, policy: CompiledPolicy, rewrites: BodyRewrites): void {
   // webhook: the server POSTs the run's result there when it ends; "/..." reaches its own routes.
-  if (run.webhook !== undefined && !webhookAllowed(run.webhook, policy.webhookDestinations)) {
-    delete run.webhook;
-    rewrites.removed.push(join(where, "webhook"));
+  // An allowed one is forwarded as the URL that was checked, so no other parser reads it otherwise.
+  if (run.webhook !== undefined) {
+    const allowed = allowedWebhook(run.webhook, policy.webhookDestinations);
+    if (allowed) run.webhook = allowed;
+    else {
+      delete run.webhook;
+      rewrites.removed.push(join(where, "webhook"));
+    }
   }
-  const config = isObject(run.config) ? run.config : undefined;
-  for (const [container, path] of [
+  cleanConfigurable(run, where, policy, rewrites);
+}
+
+/** Identity-impersonating keys (policy) and LangGraph's internal "__" keys (__pregel_resuming,
+ * __pregel_resume_map resume an interrupt without command.resume, and stick to the thread's
+ * config) are removed from config.configurable and context. */
+export function cleanConfigurable(container: Record<string, unknown>, where: string, policy: CompiledPolicy, rewrites: BodyRewrites): void {
+  const config = isObject(container.config) ? container.config : undefined;
+  for (const [target, path] of [
     [config && isObject(config.configurable) ? config.configurable : undefined, "config.configurable"],
-    [isObject(run.context) ? run.context : undefined, "context"],
+    [isObject(container.context) ? container.context : undefined, "context"],
   ] as const) {
-    if (!container) continue;
-    for (const key of Object.keys(container)) {
-      if (policy.removedConfigurableKeys.has(key)) {
-        delete container[key];
+    if (!target) continue;
+    for (const key of Object.keys(target)) {
+      if (policy.removedConfigurableKeys.has(key) || key.startsWith("__")) {
+        delete target[key];
         rewrites.removed.push(`${join(where, path)}.${key}`);
       }
     }
   }
 }
 
-function webhookAllowed(webhook: unknown, destinations: URL[]): boolean {
-  if (typeof webhook !== "string" || !/^https?:\/\//i.test(webhook)) return false;
+function allowedWebhook(webhook: unknown, destinations: URL[]): string | undefined {
+  if (typeof webhook !== "string" || !/^https?:\/\//i.test(webhook)) return undefined;
   let url: URL;
   try {
     url = new URL(webhook);
   } catch {
-    return false;
+    return undefined;
   }
-  if (url.username || url.password) return false;
-  return destinations.some((allowed) => url.origin === allowed.origin && (url.pathname === allowed.pathname || url.pathname.startsWith(allowed.pathname.endsWith("/") ? allowed.pathname : `${allowed.pathname}/`)));
+  if (url.username || url.password || webhook.includes("\\")) return undefined;
+  const ok = destinations.some((allowed) => url.origin === allowed.origin && (url.pathname === allowed.pathname || url.pathname.startsWith(allowed.pathname.endsWith("/") ? allowed.pathname : `${allowed.pathname}/`)));
+  return ok ? url.href : undefined;
 }
 
-function removeReserved(metadata: Record<string, unknown>, where: string, rewrites: BodyRewrites): void {
-  for (const key of RESERVED_METADATA) {
+function removeReserved(metadata: Record<string, unknown>, where: string, rewrites: BodyRewrites, keys: readonly string[] = RESERVED_METADATA): void {
+  for (const key of keys) {
     if (Object.hasOwn(metadata, key)) {
       delete metadata[key];
       rewrites.removed.push(`${where}.${key}`);

@@ -83,9 +83,12 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
   if (["threads.create", "threads.search", "threads.count", "threads.update"].includes(spec.route) && body !== undefined && !isObject(body)) {
     throw badBody(`the ${spec.route} body must be a JSON object`);
   }
-  if (spec.route === "assistants.update" && ["config", "context", "graph_id"].some((name) => field(body, name) !== undefined)) {
+  // Config, context and graph decide how the assistant's future runs execute; set_latest restores
+  // an older version's.
+  if (["assistants.update", "assistants.create"].includes(spec.route) && ["config", "context", ...(spec.route === "assistants.update" ? ["graph_id"] : [])].some((name) => field(body, name) !== undefined)) {
     raise(operation, "steer-state", "assistant config", "assistants:configure");
   }
+  if (spec.route === "assistants.set_latest") raise(operation, "steer-state", "assistant version", "assistants:configure");
   if (spec.resource === "store") operation.namespace = storeNamespace(spec.route, target, body);
   if (spec.route === "assistants.delete" && isTruthyFlag(target.query.getAll("delete_threads"))) operation.risk_reasons.push("delete_threads");
   if (spec.route === "runs.cancel" && target.query.getAll("action").includes("rollback")) operation.risk_reasons.push("rollback");
@@ -115,6 +118,10 @@ function classifyRunBody(operation: Operation, body: unknown): void {
     raise(operation, "steer-state", "input:null", "runs:continue");
   }
   if (body.webhook != null) operation.risk_reasons.push("webhook");
+  // A run's interrupt_before/after replaces the graph's compiled breakpoints: [] removes a gate.
+  if (body.interrupt_before !== undefined || body.interrupt_after !== undefined) raise(operation, "steer-state", "interrupt_before/after", "state:write");
+  // interrupt and rollback cancel the thread's runs in flight (rollback deletes their checkpoints).
+  if (body.multitask_strategy === "interrupt" || body.multitask_strategy === "rollback") raise(operation, operation.risk, `multitask_strategy:${body.multitask_strategy}`, "runs:cancel");
   const onDisconnect = body.on_disconnect;
   if (onDisconnect === "cancel" || onDisconnect === "continue") operation.on_disconnect = onDisconnect;
 }
@@ -149,6 +156,7 @@ function classifyProtocolCommand(operation: Operation, body: unknown): void {
       raise(operation, "execute", "input.respond", "runs:resume");
       if (params.update != null) raise(operation, "steer-state", "input.respond.update", "state:write");
       if (params.goto != null) raise(operation, "steer-state", "input.respond.goto", "state:write");
+      if (forksFromCheckpoint(params.config)) raise(operation, "steer-state", "checkpoint", "state:write");
       return;
     case "state.get":
     case "agent.getTree":
