@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Environment } from "@marcbachmann/cel-js";
 import { parse as parseYaml } from "yaml";
+import { fieldName } from "../config/load.js";
 import { PolicyError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import { ACTIONS, expandActionPattern } from "./actions.js";
@@ -166,8 +167,4 @@ function ruleIdAt(raw: unknown, path: PropertyKey[]): string {
 
 function firstLine(message: string | undefined): string {
   return (message ?? "invalid expression").split("\n")[0]!;
-}
-
-function fieldName(path: PropertyKey[]): string {
-  return path.length === 0 ? "(top level)" : path.map((part) => (typeof part === "number" ? `[${part}]` : String(part))).join(".").replace(/\.\[/g, "[");
 }

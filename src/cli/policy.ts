@@ -13,6 +13,7 @@ import { decideWithFacts, graphsNamedBy, isThreadlessRunJoin, refusalFor, resume
 import { policyJsonSchema } from "../authorize/policyFile.js";
 import { DEFAULT_POLICY_FILE } from "../authorize/policySource.js";
 import { classifyOperation, matchRoute, type Operation } from "../classify/index.js";
+import { fieldName } from "../config/load.js";
 import { GatewayError, PolicyError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import { parseRequestTarget } from "../receive/target.js";
@@ -242,7 +243,7 @@ async function loadTestFile(file: string): Promise<z.output<typeof testFileSchem
   }
   const parsed = testFileSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new PolicyError(`${file} is not a valid policy test file:\n${parsed.error.issues.map((issue) => `  - ${issue.path.join(".") || "(top level)"}: ${issue.message}`).join("\n")}`);
+    throw new PolicyError(`${file} is not a valid policy test file:\n${parsed.error.issues.map((issue) => `  - ${fieldName(issue.path)}: ${issue.message}`).join("\n")}`);
   }
   return parsed.data;
 }

@@ -28,7 +28,8 @@ export function parseConfig(raw: unknown, source = "config"): PortcullisConfig {
   return result.data;
 }
 
-function fieldName(path: PropertyKey[]): string {
+/** A zod issue path as a reader writes it: rules[0].actions[1]. */
+export function fieldName(path: PropertyKey[]): string {
   return path.length === 0 ? "(top level)" : path.map((part) => (typeof part === "number" ? `[${part}]` : String(part))).join(".").replace(/\.\[/g, "[");
 }
 
