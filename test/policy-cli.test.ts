@@ -190,7 +190,7 @@ describe("portcullis policy test", () => {
     const file = await tempFile("malformed.policy-test.yaml", `policy: ${path.join(cwd, TEAM)}\ncases:\n  - name: no expectation\n    identity: { subject: x }\n    request: { method: GET, path: /info }\n`);
     const result = await portcullis("test", file);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /is not a valid policy test file:[\s\S]*cases\.0\.expect/);
+    assert.match(result.stderr, /is not a valid policy test file:[\s\S]*cases\[0\]\.expect/);
   });
 });
 
