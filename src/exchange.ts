@@ -7,6 +7,7 @@ import type { Operation } from "./classify/index.js";
 import type { Identity } from "./identify/identity.js";
 import type { RequestTarget } from "./receive/target.js";
 import type { Outcome, RequestRecord } from "./record/auditRecord.js";
+import type { ResponseRecording, StoredPayloadBody } from "./record/payloads.js";
 
 export interface Exchange {
   readonly id: string;
@@ -31,6 +32,11 @@ export interface Exchange {
   upstreamStatus?: number;
   events: Record<string, number>;
   runId?: string;
+  threadId?: string;
+  /** The forwarded body, masked, as the ledger stores it. */
+  requestBody?: StoredPayloadBody;
+  /** What the client is sent, event by event, for the ledger's payload store. */
+  recording?: ResponseRecording;
   /** Aborts the upstream request: client gone (when the run should not outlive it) or shutdown. */
   readonly upstreamAbort: AbortController;
   /** The request record was written and the request forwarded. */

@@ -16,8 +16,11 @@ import { Identifier } from "./identify/index.js";
 import { OidcBearerVerifier } from "./identify/oidc.js";
 import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
 import { RequestPipeline } from "./pipeline.js";
+import { openLedger } from "./ledger/index.js";
 import type { AuditSink } from "./record/auditRecord.js";
-import { JsonlAuditSink } from "./record/jsonlSink.js";
+import { UNMASKED } from "./record/payloads.js";
+import { RunFollower } from "./record/runFollower.js";
+import { SiemStream } from "./record/siemStream.js";
 import { ServiceAccountStore } from "./storage/serviceAccountStore.js";
 import { openStateDatabase } from "./storage/stateDatabase.js";
 
@@ -51,12 +54,21 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       state.close();
       throw error;
     }));
-  const audit = options.audit ?? (await JsonlAuditSink.open(config.audit.file));
+  const siem = config.audit.stream && new SiemStream(config.audit.stream.file, config.audit.origin, log);
+  let audit: AuditSink;
+  try {
+    audit = options.audit ?? (await openLedger(config.audit, log, siem ? (record, receipt) => siem.write(record, receipt) : undefined));
+  } catch (error) {
+    await siem?.close();
+    state.close();
+    throw error;
+  }
   let policies: PolicySource;
   try {
     policies = await PolicySource.open(config.policy.file, { log, audit });
   } catch (error) {
     await audit.close();
+    await siem?.close();
     state.close();
     throw error;
   }
@@ -65,6 +77,17 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   const upstream = new UpstreamClient(upstreamUrl, {
     connectTimeoutMs: config.upstream.connect_timeout_ms,
     responseTimeoutMs: config.upstream.response_timeout_ms,
+  });
+  const gatewayAuth = { ...(upstreamCredential ? { credential: upstreamCredential } : {}), ...(identityAssertion ? { identityAssertion } : {}) };
+  const runs = new RunFollower({
+    upstream,
+    auth: gatewayAuth,
+    audit,
+    masker: UNMASKED,
+    log,
+    pollMs: config.audit.run_follow.poll_ms,
+    maxPollMs: config.audit.run_follow.max_poll_ms,
+    maxFollowMs: config.audit.run_follow.max_follow_ms,
   });
 
   let ready = true;
@@ -75,12 +98,16 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       config.identity.login?.api_access ? signIn : undefined,
     ),
     ...(signIn ? { signIn } : {}),
-    authorizer: new Authorizer(policies, new ResourceLookups(upstream, { ...(upstreamCredential ? { credential: upstreamCredential } : {}), ...(identityAssertion ? { identityAssertion } : {}) })),
+    authorizer: new Authorizer(policies, new ResourceLookups(upstream, gatewayAuth)),
     upstream,
     upstreamCredential,
     identityAssertion,
     forwardHeaders: config.upstream.forward_headers,
     audit,
+    masker: UNMASKED,
+    runs,
+    maxRecordingBytes: config.audit.max_recording_bytes,
+    receipts: config.audit.receipts,
     log,
     cors: {
       allowOrigins: config.cors.allow_origins,
@@ -141,6 +168,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     policies.close();
     await upstream.destroy();
     await audit.close();
+    await siem?.close();
     state.close();
     throw error;
   }
@@ -165,8 +193,11 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       server.closeAllConnections();
       await stopped;
       policies.close();
+      // Unfinished runs are recorded as they stand before the ledger's final checkpoint.
+      await runs.close();
       await upstream.destroy();
       await audit.close();
+      await siem?.close();
       state.close();
       log.info("portcullis stopped");
     })();

@@ -23,7 +23,9 @@ import type { Identifier, Identity } from "./identify/index.js";
 import { readJsonBody } from "./receive/body.js";
 import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
 import { assertNoMethodOverride, parseRequestTarget } from "./receive/target.js";
-import type { AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
+import type { AppendContext, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
+import { payloadFor, ResponseRecording, type PayloadMasker } from "./record/payloads.js";
+import type { RunFollower } from "./record/runFollower.js";
 import { relayResponse, runOutlivesClient, sendGatewayError } from "./respond/index.js";
 import { sendLocalAnswer, type LocalAnswer } from "./respond/local.js";
 
@@ -40,6 +42,14 @@ export interface PipelineDeps {
   identityAssertion?: IdentityAssertionSigner;
   forwardHeaders: string[];
   audit: AuditSink;
+  /** Masks bodies and streams before the ledger stores them. */
+  masker: PayloadMasker;
+  /** Follows every admitted run to its end for the run record. */
+  runs: RunFollower;
+  /** Largest recorded response kept per request (the rest is marked truncated). */
+  maxRecordingBytes: number;
+  /** Adds Portcullis-Audit-Receipt (the request record's position and leaf hash) to responses. */
+  receipts: boolean;
   log: Logger;
   cors: CorsSettings;
   maxBodyBytes: number;
@@ -105,7 +115,10 @@ export class RequestPipeline {
       const forwardedBody = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? JSON.stringify(rewritten) : body.forwarded;
       if (exchange.rewrites.removed.length > 0) responseHeaders["portcullis-removed"] = exchange.rewrites.removed.join(", ");
       // record (admit): written before anything is forwarded; no record, no request
-      await this.recordAdmitted(exchange);
+      if (forwardedBody !== undefined) exchange.requestBody = payloadFor(forwardedBody, this.deps.masker);
+      exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
+      const receipt = await this.recordAdmitted(exchange);
+      if (this.deps.receipts) responseHeaders["portcullis-audit-receipt"] = `${receipt.seq} ${receipt.leafHash.toString("base64")}`;
       // forward: the inspected JSON, re-serialised, is what LangGraph receives (duplicate keys resolved once)
       const assertion = this.deps.identityAssertion;
       upstreamResponse = await this.deps.upstream.send({
@@ -126,6 +139,7 @@ export class RequestPipeline {
       });
       exchange.upstreamStatus = upstreamResponse.statusCode;
       exchange.upstreamHeadersMs = elapsedMs(exchange);
+      noteRunLocation(exchange, upstreamResponse.headers["content-location"]);
       // respond
       await relayResponse(exchange, upstreamResponse, {
         upstreamUrl: this.deps.upstream.url,
@@ -162,7 +176,7 @@ export class RequestPipeline {
       ...this.requestRecord(exchange),
       decision: { effect: "allow", rule },
       status: answer.status,
-    });
+    }, this.appendContext(exchange));
     exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
   }
 
@@ -248,10 +262,14 @@ export class RequestPipeline {
     sendGatewayError(exchange, gatewayError, headers);
   }
 
-  private async recordAdmitted(exchange: Exchange): Promise<void> {
+  private async recordAdmitted(exchange: Exchange) {
     try {
-      await this.deps.audit.append(this.requestRecord(exchange));
+      const receipt = await this.deps.audit.append(
+        { ...this.requestRecord(exchange), ...(exchange.requestBody ? { body: exchange.requestBody.reference } : {}) },
+        { ...this.appendContext(exchange), ...(exchange.requestBody ? { payloads: [exchange.requestBody.payload] } : {}) },
+      );
       exchange.admitted = true;
+      return receipt;
     } catch (error) {
       this.deps.log.error({ err: error, request_id: exchange.id }, "audit record could not be written; refusing request");
       throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: the audit record could not be written, so the request was not forwarded.", { cause: error });
@@ -267,12 +285,13 @@ export class RequestPipeline {
       decision: exchange.decision && exchange.decision.effect !== "allow" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
       status: error.status,
       error: error.code,
-    });
+    }, this.appendContext(exchange));
     this.deps.log.info({ request_id: exchange.id, status: error.status, error: error.code, subject: exchange.identity?.subject }, "request refused");
   }
 
   private async recordCompleted(exchange: Exchange): Promise<void> {
     if (!exchange.admitted) return;
+    const response = exchange.recording?.stored(this.deps.masker);
     const record: CompletionRecord = {
       type: "completion",
       request_id: exchange.id,
@@ -288,8 +307,19 @@ export class RequestPipeline {
       ...(exchange.upstreamHeadersMs !== undefined ? { upstream_headers_ms: exchange.upstreamHeadersMs } : {}),
       ...(Object.keys(exchange.events).length > 0 ? { events: exchange.events } : {}),
       ...(exchange.runId ? { run_id: exchange.runId } : {}),
+      ...(exchange.threadId ? { thread_id: exchange.threadId } : {}),
+      ...(response ? { response: response.reference } : {}),
     };
-    await this.appendOrLog(exchange.id, record);
+    await this.appendOrLog(exchange.id, record, { ...this.appendContext(exchange), ...(response ? { payloads: [response.payload] } : {}) });
+    if (exchange.operation?.creates_run && exchange.runId) {
+      this.deps.runs.follow({
+        requestId: exchange.id,
+        runId: exchange.runId,
+        threadId: exchange.threadId ?? null,
+        subject: exchange.identity?.subject ?? null,
+        graphs: exchange.resources?.graphs ?? [],
+      });
+    }
     this.deps.log.info(
       {
         request_id: exchange.id,
@@ -314,10 +344,15 @@ export class RequestPipeline {
   }
 
   /** For records written after the fact (refusals, completions): a failure is logged loudly. */
-  private async appendOrLog(requestId: string, record: AuditRecord): Promise<void> {
-    await this.deps.audit.append(record).catch((auditError: unknown) => {
+  private async appendOrLog(requestId: string, record: AuditRecord, context?: AppendContext): Promise<void> {
+    await this.deps.audit.append(record, context).catch((auditError: unknown) => {
       this.deps.log.error({ err: auditError, request_id: requestId, record_type: record.type }, "audit record could not be written");
     });
+  }
+
+  /** Who and which graphs, kept beside each record so exports filter without parsing leaves. */
+  private appendContext(exchange: Exchange): AppendContext {
+    return { subject: exchange.identity?.subject ?? null, graphs: exchange.resources?.graphs ?? [] };
   }
 
   private requestRecord(exchange: Exchange): RequestRecord {
@@ -337,6 +372,16 @@ export class RequestPipeline {
       ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: { added: exchange.rewrites.added, removed: exchange.rewrites.removed } } : {}),
     };
   }
+}
+
+/** LangGraph answers a run create with Content-Location /threads/{thread}/runs/{run} (or
+ * /runs/{run} when stateless), whatever the response kind: the run the gateway follows. */
+function noteRunLocation(exchange: Exchange, header: string | string[] | undefined): void {
+  if (!exchange.operation?.creates_run || typeof header !== "string") return;
+  const match = /^\/(?:threads\/([0-9a-f-]{36})\/)?runs\/([0-9a-f-]{36})$/i.exec(header);
+  if (!match) return;
+  exchange.runId ??= match[2];
+  if (match[1]) exchange.threadId ??= match[1];
 }
 
 /** Claims serve policy conditions; the record keeps who, not everything the IdP said. */

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
 import { runDemo, type RunningDemo } from "../src/cli/demo.js";
 import { launchChromium } from "./support/browser.js";
+import { ledgerRecords } from "./support/stack.js";
 
 let demo: RunningDemo;
 let dir: string;
@@ -28,8 +29,9 @@ describe("the demo", () => {
       const client = new Client({ apiUrl: demo.url, defaultHeaders: { authorization: `Bearer ${token}` } });
       const assistants = await client.assistants.search({ graphId: "agent" });
       assert.ok(assistants.length >= 1);
-      const records = (await readFile(path.join(dir, "audit.jsonl"), "utf8")).trim().split("\n").map((line) => JSON.parse(line) as { type: string; identity?: { subject: string; groups: string[] } });
+      const records = await ledgerRecords(path.join(dir, "ledger.db"));
       const last = records.filter((r) => r.type === "request").at(-1)!;
+      assert.equal(last.type, "request");
       assert.equal(last.identity?.subject, `oidc:demo-idp:${user}`);
       assert.deepEqual(last.identity?.groups, [group]);
     }

@@ -10,6 +10,7 @@ import { after, before, describe, test, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Client } from "@langchain/langgraph-sdk";
 import { generateApiKey } from "../src/identify/serviceAccounts.js";
+import { GATEWAY_USER_AGENT } from "../src/forward/gatewayRequest.js";
 import type { RequestRecord } from "../src/record/auditRecord.js";
 import { rawRequest, statusOf } from "./support/rawHttp.js";
 import { startRecordingProxy, type RecordedRequest, type RecordingProxy } from "./support/recordingProxy.js";
@@ -191,8 +192,9 @@ async function sendRaw(text: string): Promise<Answer> {
 
 /** The gateway's own lookups (a thread's owner, an assistant's graph, whether a run is on a
  * thread), which refused requests may still cause. */
+/** The gateway's own requests: policy lookups, and following the runs earlier cases started. */
 function isGatewayLookup(recorded: RecordedRequest): boolean {
-  return recorded.method === "GET" && recorded.headers["user-agent"] !== CORPUS_AGENT && /^\/(threads|assistants)\/[^/?]+(\/runs\/[^/?]+)?$/.test(recorded.url);
+  return recorded.headers["user-agent"] === GATEWAY_USER_AGENT;
 }
 
 function matches(recorded: RecordedRequest, pattern: UpstreamPattern, caller: Caller): boolean {

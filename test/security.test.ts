@@ -317,6 +317,7 @@ describe("fail closed on the audit record", () => {
     const failing: AuditSink = {
       append: async (record) => {
         if (record.type === "request" && record.decision.effect === "allow") throw new Error("disk full");
+        return { seq: 0, leafHash: Buffer.alloc(32) };
       },
       close: async () => undefined,
     };

@@ -2,11 +2,11 @@
 // who owns a thread. Asked of the LangGraph server by the gateway itself, briefly cached. A
 // lookup that fails refuses the request: a decision is never made on missing facts.
 import { GatewayError } from "../errors.js";
-import { upstreamRequestHeaders, type UpstreamCredential } from "../forward/headers.js";
-import type { IdentityAssertionSigner } from "../forward/identityAssertion.js";
+import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
 import type { UpstreamClient } from "../forward/upstream.js";
-import type { Identity } from "../identify/identity.js";
 import type { ThreadFacts } from "./evaluate.js";
+
+export { GATEWAY_IDENTITY } from "../forward/gatewayRequest.js";
 
 /** Thread metadata keys the gateway owns: stamped on create, never set by clients. */
 export const OWNER_KEY = "portcullis_owner";
@@ -16,15 +16,6 @@ export interface AssistantFacts {
   assistant_id: string;
   graph_id: string;
 }
-
-/** The gateway's own identity on lookups, for an upstream Auth handler that checks assertions. */
-export const GATEWAY_IDENTITY: Identity = {
-  subject: "portcullis:gateway",
-  kind: "service-account",
-  groups: ["portcullis:gateway"],
-  auth_method: "api-key",
-  credential_id: "gateway",
-};
 
 const INVALID_ID = Symbol("invalid id");
 const ASSISTANT_TTL_MS = 30_000;
@@ -45,7 +36,7 @@ export class ResourceLookups {
 
   constructor(
     private readonly upstream: UpstreamClient,
-    private readonly auth: { credential?: UpstreamCredential; identityAssertion?: IdentityAssertionSigner },
+    private readonly auth: GatewayAuth,
   ) {}
 
   /** The assistant an id names, given as a UUID or as a graph name (the server maps a graph name
@@ -102,28 +93,18 @@ export class ResourceLookups {
 
   /** undefined for 404; INVALID_ID for a status in `invalidIdStatuses` (the id does not parse). */
   private async get(path: string, requestId: string, invalidIdStatuses: number[] = []): Promise<Record<string, unknown> | typeof INVALID_ID | undefined> {
-    const assertion = this.auth.identityAssertion;
-    const headers = upstreamRequestHeaders(
-      { accept: "application/json" },
-      {
-        forwardHeaders: [],
-        ...(this.auth.credential ? { credential: this.auth.credential } : {}),
-        ...(assertion ? { identityAssertion: { header: assertion.header, value: await assertion.sign(GATEWAY_IDENTITY, requestId) } } : {}),
-        requestId,
-        hasBody: false,
-      },
-    );
-    const response = await this.upstream.send({ method: "GET", pathAndQuery: path, headers, signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS) });
-    let text: string;
+    let answer: { status: number; text: string };
     try {
-      text = await response.body.text();
+      answer = await gatewayRequest(this.upstream, this.auth, { method: "GET", path, requestId, timeoutMs: LOOKUP_TIMEOUT_MS });
     } catch (error) {
+      if (error instanceof GatewayError) throw error;
       throw new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", "Refused: the LangGraph server did not answer a policy lookup.", { cause: error });
     }
-    if (response.statusCode === 404) return undefined;
-    if (invalidIdStatuses.includes(response.statusCode)) return INVALID_ID;
-    if (response.statusCode !== 200) {
-      throw new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", `Refused: a policy lookup (${path.split("/")[1]}) failed upstream with status ${response.statusCode}.`);
+    const text = answer.text;
+    if (answer.status === 404) return undefined;
+    if (invalidIdStatuses.includes(answer.status)) return INVALID_ID;
+    if (answer.status !== 200) {
+      throw new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", `Refused: a policy lookup (${path.split("/")[1]}) failed upstream with status ${answer.status}.`);
     }
     try {
       const parsed: unknown = JSON.parse(text);

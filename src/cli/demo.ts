@@ -72,7 +72,10 @@ export async function runDemo(options: { port: number; dataDir: string }): Promi
         },
         cors: { allow_origins: ["https://smith.langchain.com"], allow_private_network: true },
         storage: { sqlite_file: path.join(options.dataDir, "state.db") },
-        audit: { file: path.join(options.dataDir, "audit.jsonl") },
+        audit: {
+          store: { kind: "sqlite", file: path.join(options.dataDir, "ledger.db") },
+          signing_key_file: path.join(options.dataDir, "ledger-signing-key.pem"),
+        },
         log: { level: "warn" },
       },
       "demo config",
@@ -86,7 +89,7 @@ export async function runDemo(options: { port: number; dataDir: string }): Promi
       await writeFile(path.join(tokenDir, `${user.id}.jwt`), await idp.mintUserToken(user.id, DEMO_TOKEN_TTL_S), { mode: 0o600 });
     }
     process.stdout.write(
-      banner({ url: gateway.url, key: demoKey.key, auditFile: config.audit.file, idp, tokenDir }),
+      banner({ url: gateway.url, key: demoKey.key, ledgerFile: path.join(options.dataDir, "ledger.db"), idp, tokenDir }),
     );
     return { stop, url: gateway.url, tokenDir, demoKey: demoKey.key };
   } catch (error) {
@@ -112,7 +115,7 @@ async function portOrFree(preferred: number): Promise<number> {
   return port;
 }
 
-function banner(demo: { url: string; key: string; auditFile: string; idp: { issuer: string; machine: { clientId: string; clientSecret: string }; apiAudience: string }; tokenDir: string }): string {
+function banner(demo: { url: string; key: string; ledgerFile: string; idp: { issuer: string; machine: { clientId: string; clientSecret: string }; apiAudience: string }; tokenDir: string }): string {
   const { url, key } = demo;
   const users = DEMO_USERS.map((user) => `${user.id} (${user.groups.join(", ")})`).join(", ");
   return `
@@ -125,7 +128,7 @@ Portcullis is running in front of the demo LangGraph server.
   Demo key    ${key}
               (service account "demo"; a new key is made each start)
   User tokens ${demo.tokenDir}/<user>.jwt   (bearer tokens from the demo IdP, valid 8 hours)
-  Audit file  ${demo.auditFile}
+  Audit ledger ${demo.ledgerFile}  (check it: npx portcullis verify --ledger ${demo.ledgerFile})
   Graphs      agent, hitl, slow, tools
 
 The LangGraph server itself only accepts the gateway's own key, which clients never see.

@@ -258,7 +258,53 @@ export const configSchema = z.strictObject({
     .prefault({}),
   audit: z
     .strictObject({
-      file: z.string().default(".portcullis/audit.jsonl").describe("Append-only audit record file"),
+      origin: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/, "a log name like portcullis.example.com/prod (letters, digits, . _ - /)")
+        .default("portcullis.local/default")
+        .describe("The ledger's name in checkpoints (C2SP origin), e.g. portcullis.example.com/prod; one log per deployment"),
+      store: z
+        .discriminatedUnion("kind", [
+          z.strictObject({
+            kind: z.literal("sqlite"),
+            file: z.string().default(".portcullis/ledger.db").describe("SQLite ledger file (WAL, fsync on every commit)"),
+          }),
+          z.strictObject({
+            kind: z.literal("postgres"),
+            url: secretSource.describe("PostgreSQL connection URL, e.g. { env: PORTCULLIS_LEDGER_DATABASE_URL }"),
+            schema: z.string().default("portcullis").describe("Schema for the ledger's tables (created if missing)"),
+          }),
+        ])
+        .default({ kind: "sqlite", file: ".portcullis/ledger.db" })
+        .describe("Where the ledger lives: SQLite (one gateway) or PostgreSQL (several gateways sharing one log)"),
+      signing_key_file: z
+        .string()
+        .default(".portcullis/ledger-signing-key.pem")
+        .describe("Ed25519 key that signs checkpoints (PKCS#8 PEM, created on first start; rotate with `portcullis audit rotate-key`)"),
+      checkpoint_interval_ms: z.number().int().min(100).max(5_000).default(1_000).describe("How often a checkpoint is signed while the log grows (at most 5 s)"),
+      heartbeat_interval_ms: z.number().int().min(1_000).max(60_000).default(60_000).describe("Checkpoint cadence while idle (at most 60 s)"),
+      max_batch: z.number().int().min(1).max(10_000).default(512).describe("Most records committed in one transaction (group commit)"),
+      receipts: z.boolean().default(false).describe("Answer with Portcullis-Audit-Receipt: the request record's ledger index and leaf hash"),
+      max_recording_bytes: z.number().int().positive().default(8 * 1024 * 1024).describe("Largest response or stream recorded per request; the rest is marked truncated"),
+      payload_retention_days: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(0)
+        .describe("Masked payloads older than this are purged (0 keeps them); leaves and proofs stay verifiable"),
+      run_follow: z
+        .strictObject({
+          poll_ms: z.number().int().positive().default(250),
+          max_poll_ms: z.number().int().positive().default(5_000),
+          max_follow_ms: z.number().int().positive().default(24 * 60 * 60 * 1000).describe("Stop following a run after this long (recorded)"),
+        })
+        .prefault({}),
+      stream: z
+        .strictObject({
+          file: z.string().describe('JSON Lines file for a SIEM, or "-" for stdout; each record with its ledger index'),
+        })
+        .optional()
+        .describe("Also stream every committed record as JSON Lines"),
     })
     .prefault({}),
   shutdown: z

@@ -1,6 +1,7 @@
-// What the gateway records about every request that reaches it. The tamper-evident ledger
-// (issue "Tamper-evident audit ledger") stores these same records; until then they go to an
-// append-only JSON Lines file behind the AuditSink interface.
+// What the gateway records about every request that reaches it, every run it admits, and the
+// ledger's own housekeeping. Each record becomes one leaf of the tamper-evident ledger
+// (src/ledger/), so everything here is small and holds no payload: bodies and streams are
+// stored apart, masked, and referenced by their SHA-256.
 import type { Decision } from "../authorize/evaluate.js";
 import type { Operation } from "../classify/index.js";
 import type { Identity } from "../identify/identity.js";
@@ -22,12 +23,25 @@ export interface RequestRecord {
   resources?: { graphs: string[]; thread_owner?: string | null; tenant?: string };
   /** How the gateway changed the body before forwarding it (ownership stamps, removed hazards). */
   rewrites?: { added: string[]; removed: string[] };
+  /** The masked request body as stored (absent when there was none). */
+  body?: PayloadReference;
   /** Set when the gateway refused the request itself. */
   status?: number;
   error?: string;
 }
 
-export type Outcome = "ok" | "upstream_error_status" | "run_error" | "client_aborted" | "upstream_failed" | "shutdown";
+/** A masked payload stored beside the ledger; the leaf commits to it by hash only. */
+export interface PayloadReference {
+  sha256: string;
+  bytes: number;
+  /** Which masker produced it ("none" until masking is configured). */
+  masking: string;
+  /** Masked values by entity type; never the values. */
+  redactions?: Record<string, number>;
+}
+
+/** `interrupted`: the gateway stopped (crash, kill) before the exchange ended; written on restart. */
+export type Outcome = "ok" | "upstream_error_status" | "run_error" | "client_aborted" | "upstream_failed" | "shutdown" | "interrupted";
 
 export interface CompletionRecord {
   type: "completion";
@@ -45,6 +59,37 @@ export interface CompletionRecord {
   /** SSE events relayed, by event name. */
   events?: Record<string, number>;
   run_id?: string;
+  thread_id?: string;
+  /** The masked response as stored: the whole body, or the event stream with time offsets. */
+  response?: PayloadReference;
+}
+
+/** One run the gateway admitted, followed to its end whether or not a client stayed connected. */
+export interface RunRecord {
+  type: "run";
+  request_id: string;
+  time: string;
+  run_id: string;
+  thread_id: string | null;
+  /** Final run status as LangGraph reports it (success, error, interrupted, timeout…), or why it is unknown. */
+  status: string;
+  /** The graph steps the run took, from the thread's checkpoints: step number, source, nodes that wrote. */
+  steps: { step: number; source: string; nodes: string[] }[];
+  steps_truncated?: boolean;
+  /** The masked final state (values), stored apart. */
+  output?: PayloadReference;
+  followed_ms: number;
+  error?: string;
+}
+
+/** The ledger's own events: retention purges, legal holds, key rotation, exports, restarts. */
+export interface LedgerEventRecord {
+  type: "ledger";
+  time: string;
+  event: "retention.purged" | "hold.placed" | "hold.released" | "key.rotated" | "export.created" | "record.oversized";
+  /** Who did it: a CLI user (`cli:<os user>`) or the gateway itself. */
+  actor: string;
+  details: Record<string, unknown>;
 }
 
 /** A policy file loaded into force, or rejected with the last good one kept. */
@@ -60,10 +105,22 @@ export interface PolicyRecord {
   error?: string;
 }
 
-export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord;
+export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord | RunRecord | LedgerEventRecord;
+
+/** Facts kept beside a record for filtering exports (who, which graphs) and payloads committed with it. */
+export interface AppendContext {
+  subject?: string | null;
+  graphs?: string[];
+  payloads?: { sha256: string; body: Buffer }[];
+}
+
+export interface AppendReceipt {
+  seq: number;
+  leafHash: Buffer;
+}
 
 export interface AuditSink {
-  /** Resolves once the record is durably handed to storage; rejects if it cannot be. */
-  append(record: AuditRecord): Promise<void>;
+  /** Resolves once the record is durably committed; rejects if it cannot be. */
+  append(record: AuditRecord, context?: AppendContext): Promise<AppendReceipt>;
   close(): Promise<void>;
 }

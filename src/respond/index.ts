@@ -54,8 +54,9 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
     }
     chunks.push(chunk);
   }
-  if (exchange.clientGone) return;
   const body = Buffer.concat(chunks, size);
+  exchange.recording?.body(body.toString("utf8"));
+  if (exchange.clientGone) return;
   if (size > 0) headers["content-length"] = size;
   exchange.res.writeHead(upstream.statusCode, headers);
   exchange.bytesOut += size;

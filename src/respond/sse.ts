@@ -21,6 +21,7 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
   const parser = createParser({
     onEvent: (event) => {
       countEvent(exchange, event);
+      exchange.recording?.event(event);
       send(formatEvent(event));
     },
     onRetry: (retry) => send(`retry: ${retry}\n\n`),

@@ -48,6 +48,7 @@ export async function relayWait(exchange: Exchange, upstream: Readable, options:
       exchange.outcome = "run_error";
       exchange.error = "__error__";
     }
+    exchange.recording?.body(text);
     endClientResponse(exchange, text);
   } catch (error) {
     if (exchange.clientGone && !exchange.shuttingDown) return;

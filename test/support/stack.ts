@@ -1,7 +1,7 @@
 // A real stack for integration tests: the bundled LangGraph server (pinned
 // @langchain/langgraph-api) as a child process, and a gateway in front of it on a free port.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,8 @@ import { parseConfig } from "../../src/config/load.js";
 import type { PortcullisConfigInput } from "../../src/config/schema.js";
 import { startGateway, type Gateway, type GatewayOptions } from "../../src/gateway.js";
 import { generateApiKey } from "../../src/identify/serviceAccounts.js";
+import type { LedgerLeaf } from "../../src/ledger/index.js";
+import { SqliteLedgerStore } from "../../src/ledger/sqliteStore.js";
 import type { AuditRecord } from "../../src/record/auditRecord.js";
 
 export interface Upstream {
@@ -41,7 +43,8 @@ export interface TestGateway {
   url: string;
   /** A valid service-account key for the gateway. */
   key: string;
-  auditFile: string;
+  /** The SQLite ledger file. */
+  ledgerFile: string;
   /** The gateway's state database (CLI-made service accounts, sessions). */
   stateFile: string;
   audit(): Promise<AuditRecord[]>;
@@ -58,13 +61,13 @@ export async function startTestGateway(
   options: GatewayOptions = {},
 ): Promise<TestGateway> {
   const dir = await mkdtemp(path.join(tmpdir(), "portcullis-gw-"));
-  const auditFile = path.join(dir, "audit.jsonl");
+  const ledgerFile = path.join(dir, "ledger.db");
   const { key, sha256 } = generateApiKey();
   const secretEnv = `PORTCULLIS_TEST_UPSTREAM_KEY_${randomBytes(4).toString("hex")}`;
   if (upstream.key) process.env[secretEnv] = upstream.key;
   const config = parseConfig({
     listen: { host: "127.0.0.1", port: 0 },
-    audit: { file: auditFile },
+    audit: { store: { kind: "sqlite", file: ledgerFile }, signing_key_file: path.join(dir, "ledger-key.pem"), run_follow: { poll_ms: 50, max_poll_ms: 500 } },
     storage: { sqlite_file: path.join(dir, "state.db") },
     log: { level: "silent" },
     // Data-path tests run under allow-all; policy tests pass their own policy.file.
@@ -81,16 +84,12 @@ export async function startTestGateway(
     },
   });
   const gateway = await startGateway(config, { logger: pino({ level: "silent" }), ...options });
-  const audit = async () =>
-    (await readFile(auditFile, "utf8").catch(() => ""))
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as AuditRecord);
+  const audit = () => ledgerRecords(ledgerFile);
   return {
     gateway,
     url: gateway.url,
     key,
-    auditFile,
+    ledgerFile,
     stateFile: config.storage.sqlite_file,
     audit,
     recordsFor: async (requestId) => (await audit()).filter((record) => "request_id" in record && record.request_id === requestId),
@@ -100,6 +99,19 @@ export async function startTestGateway(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every record in a SQLite ledger, in order. */
+export async function ledgerRecords(file: string): Promise<AuditRecord[]> {
+  const store = new SqliteLedgerStore(file);
+  try {
+    const records: AuditRecord[] = [];
+    const size = await store.size((await store.logs())[0] ?? "");
+    for await (const entry of store.entries((await store.logs())[0] ?? "", 0, size)) records.push((JSON.parse(entry.leaf.toString("utf8")) as LedgerLeaf).record);
+    return records;
+  } finally {
+    await store.close();
+  }
 }
 
 export function sdkThroughGateway(gateway: TestGateway): Client {

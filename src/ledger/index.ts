@@ -1,0 +1,41 @@
+// The tamper-evident audit ledger: the storage, the writer, proofs and evidence.
+import type { Logger } from "pino";
+import { readSecret } from "../config/load.js";
+import type { PortcullisConfig } from "../config/schema.js";
+import type { AppendReceipt, AuditRecord } from "../record/auditRecord.js";
+import { Ledger } from "./ledger.js";
+import { PostgresLedgerStore } from "./postgresStore.js";
+import { SqliteLedgerStore } from "./sqliteStore.js";
+import type { LedgerStore } from "./store.js";
+
+export { Ledger, leafBytes, type LedgerLeaf } from "./ledger.js";
+export type { LedgerStore } from "./store.js";
+
+export async function openLedgerStore(audit: PortcullisConfig["audit"]): Promise<LedgerStore> {
+  const store = audit.store;
+  if (store.kind === "sqlite") return new SqliteLedgerStore(store.file);
+  return PostgresLedgerStore.open({ url: await readSecret(store.url, "audit.store.url"), schema: store.schema });
+}
+
+export async function openLedger(
+  audit: PortcullisConfig["audit"],
+  log: Logger,
+  onCommitted?: (record: AuditRecord, receipt: AppendReceipt) => void,
+): Promise<Ledger> {
+  const store = await openLedgerStore(audit);
+  try {
+    return await Ledger.open({
+      origin: audit.origin,
+      store,
+      keyFile: audit.signing_key_file,
+      log,
+      checkpointIntervalMs: audit.checkpoint_interval_ms,
+      heartbeatIntervalMs: audit.heartbeat_interval_ms,
+      maxBatch: audit.max_batch,
+      ...(onCommitted ? { onCommitted } : {}),
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

@@ -1,0 +1,350 @@
+// The ledger on PostgreSQL, for several gateway instances sharing one log. A transaction-scoped
+// advisory lock per log is the sequencer (audit-ledger.md §11): whichever instance holds it
+// assigns the next gapless sequence numbers, and the others wait their turn.
+import pg from "pg";
+import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey } from "./store.js";
+import { LedgerStoreError } from "./store.js";
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE ledger_entries (
+     log TEXT NOT NULL,
+     seq BIGINT NOT NULL,
+     leaf BYTEA NOT NULL,
+     leaf_hash BYTEA NOT NULL,
+     time_ms BIGINT NOT NULL,
+     type TEXT NOT NULL,
+     subject TEXT,
+     graphs TEXT NOT NULL,
+     request_id TEXT,
+     PRIMARY KEY (log, seq)
+   );
+   CREATE INDEX ledger_entries_time ON ledger_entries (log, time_ms);
+   CREATE INDEX ledger_entries_request ON ledger_entries (log, request_id);
+   CREATE TABLE ledger_nodes (
+     log TEXT NOT NULL,
+     level INTEGER NOT NULL,
+     idx BIGINT NOT NULL,
+     hash BYTEA NOT NULL,
+     PRIMARY KEY (log, level, idx)
+   );
+   CREATE TABLE ledger_open_requests (
+     log TEXT NOT NULL,
+     request_id TEXT NOT NULL,
+     seq BIGINT NOT NULL,
+     PRIMARY KEY (log, request_id)
+   );
+   CREATE TABLE ledger_checkpoints (
+     id BIGSERIAL PRIMARY KEY,
+     log TEXT NOT NULL,
+     size BIGINT NOT NULL,
+     root BYTEA NOT NULL,
+     note TEXT NOT NULL,
+     created_at_ms BIGINT NOT NULL
+   );
+   CREATE INDEX ledger_checkpoints_size ON ledger_checkpoints (log, size);
+   CREATE TABLE ledger_payloads (
+     sha256 TEXT PRIMARY KEY,
+     body BYTEA NOT NULL,
+     subject TEXT,
+     time_ms BIGINT NOT NULL
+   );
+   CREATE INDEX ledger_payloads_time ON ledger_payloads (time_ms);
+   CREATE TABLE ledger_holds (
+     id TEXT PRIMARY KEY,
+     subject TEXT,
+     from_ms BIGINT,
+     to_ms BIGINT,
+     reason TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     created_at_ms BIGINT NOT NULL,
+     released_at_ms BIGINT
+   );
+   CREATE TABLE ledger_keys (
+     key_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     vkey TEXT NOT NULL,
+     role TEXT NOT NULL,
+     valid_from_ms BIGINT NOT NULL,
+     valid_to_ms BIGINT
+   );
+   -- Defence in depth only (audit-ledger.md §1): the tree, not this trigger, detects tampering.
+   CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS
+     $$ BEGIN RAISE EXCEPTION 'ledger entries are append-only'; END $$;
+   CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger_entries
+     FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_append_only();`,
+];
+
+// BIGINT columns come back as strings by default; ledger sizes stay below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+const PAGE = 2_000;
+
+export interface PostgresLedgerOptions {
+  url: string;
+  /** Schema holding the ledger's tables (created if missing). */
+  schema: string;
+}
+
+export class PostgresLedgerStore implements LedgerStore {
+  readonly kind = "postgres" as const;
+
+  private constructor(private readonly pool: pg.Pool) {}
+
+  static async open(options: PostgresLedgerOptions): Promise<PostgresLedgerStore> {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new LedgerStoreError(`audit.store.schema "${options.schema}" must be a lower-case SQL identifier`);
+    const pool = new pg.Pool({ connectionString: options.url, max: 8, options: `-c search_path=${options.schema}` });
+    // An idle client losing its connection must not crash the gateway; the next query reconnects.
+    pool.on("error", () => undefined);
+    const store = new PostgresLedgerStore(pool);
+    try {
+      await store.migrate(options.schema);
+    } catch (error) {
+      await pool.end();
+      throw new LedgerStoreError(`cannot prepare the PostgreSQL ledger: ${(error as Error).message}`, { cause: error });
+    }
+    return store;
+  }
+
+  private async migrate(schema: string): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      // Serialises migrations of several instances starting together.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-ledger-migrate'))");
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query("CREATE TABLE IF NOT EXISTS ledger_schema (version INTEGER NOT NULL)");
+      const row = (await client.query<{ version: number }>("SELECT version FROM ledger_schema")).rows[0];
+      const current = row?.version ?? 0;
+      if (current > MIGRATIONS.length) throw new LedgerStoreError(`the ledger schema was written by a newer Portcullis (schema ${current}, this version knows ${MIGRATIONS.length})`);
+      for (let version = current; version < MIGRATIONS.length; version++) await client.query(MIGRATIONS[version]!);
+      if (row) await client.query("UPDATE ledger_schema SET version = $1", [MIGRATIONS.length]);
+      else await client.query("INSERT INTO ledger_schema (version) VALUES ($1)", [MIGRATIONS.length]);
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async sequence<T>(log: string, work: (tx: SequencerTransaction) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`portcullis-ledger:${log}`]);
+      const tx: SequencerTransaction = {
+        size: async () => sizeOf(client, log),
+        node: (level, index) => readNode(client, log, level, index),
+        insert: (batch) => insertBatch(client, log, batch),
+      };
+      const result = await work(tx);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  nodes(log: string) {
+    return { node: (level: number, index: number) => readNode(this.pool, log, level, index) };
+  }
+
+  size(log: string): Promise<number> {
+    return sizeOf(this.pool, log);
+  }
+
+  async logs(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ log: string }>("SELECT DISTINCT log FROM ledger_entries ORDER BY log");
+    return rows.map((row) => row.log);
+  }
+
+  async *entries(log: string, from: number, to: number): AsyncIterable<StoredEntry> {
+    for (let next = from; next < to; ) {
+      const { rows } = await this.pool.query<StoredEntry>(
+        'SELECT seq, leaf, leaf_hash AS "leafHash" FROM ledger_entries WHERE log = $1 AND seq >= $2 AND seq < $3 ORDER BY seq LIMIT $4',
+        [log, next, to, PAGE],
+      );
+      if (rows.length === 0) return;
+      yield* rows;
+      next = rows.at(-1)!.seq + 1;
+    }
+  }
+
+  async matchingSeqs(log: string, filter: EntryFilter): Promise<number[]> {
+    const where = ["log = $1"];
+    const params: unknown[] = [log];
+    const add = (clause: string, value: unknown) => {
+      params.push(value);
+      where.push(clause.replace("?", `$${params.length}`));
+    };
+    if (filter.fromMs !== undefined) add("time_ms >= ?", filter.fromMs);
+    if (filter.toMs !== undefined) add("time_ms < ?", filter.toMs);
+    if (filter.subject !== undefined) add("subject = ?", filter.subject);
+    if (filter.graph !== undefined) add("? = ANY(string_to_array(graphs, E'\\n'))", filter.graph);
+    const { rows } = await this.pool.query<{ seq: number }>(`SELECT seq FROM ledger_entries WHERE ${where.join(" AND ")} ORDER BY seq`, params);
+    return rows.map((row) => row.seq);
+  }
+
+  async seqsForRequest(log: string, requestId: string): Promise<number[]> {
+    const { rows } = await this.pool.query<{ seq: number }>("SELECT seq FROM ledger_entries WHERE log = $1 AND request_id = $2 ORDER BY seq", [log, requestId]);
+    return rows.map((row) => row.seq);
+  }
+
+  async openRequests(log: string) {
+    const { rows } = await this.pool.query<{ requestId: string; seq: number }>(
+      'SELECT request_id AS "requestId", seq FROM ledger_open_requests WHERE log = $1 ORDER BY seq',
+      [log],
+    );
+    return rows;
+  }
+
+  async addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void> {
+    await this.pool.query("INSERT INTO ledger_checkpoints (log, size, root, note, created_at_ms) VALUES ($1, $2, $3, $4, $5)", [
+      log,
+      checkpoint.size,
+      checkpoint.root,
+      checkpoint.note,
+      checkpoint.createdAtMs,
+    ]);
+  }
+
+  async checkpoints(log: string, range: { atLeastSize?: number; atMostSize?: number } = {}): Promise<StoredCheckpoint[]> {
+    const { rows } = await this.pool.query<StoredCheckpoint>(
+      'SELECT size, root, note, created_at_ms AS "createdAtMs" FROM ledger_checkpoints WHERE log = $1 AND size >= $2 AND size <= $3 ORDER BY size, id',
+      [log, range.atLeastSize ?? 0, range.atMostSize ?? Number.MAX_SAFE_INTEGER],
+    );
+    return rows;
+  }
+
+  async latestCheckpoint(log: string): Promise<StoredCheckpoint | undefined> {
+    const { rows } = await this.pool.query<StoredCheckpoint>(
+      'SELECT size, root, note, created_at_ms AS "createdAtMs" FROM ledger_checkpoints WHERE log = $1 ORDER BY id DESC LIMIT 1',
+      [log],
+    );
+    return rows[0];
+  }
+
+  async payload(sha256: string): Promise<Buffer | undefined> {
+    const { rows } = await this.pool.query<{ body: Buffer }>("SELECT body FROM ledger_payloads WHERE sha256 = $1", [sha256]);
+    return rows[0]?.body;
+  }
+
+  async purgePayloads(beforeMs: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ sha256: string }>(
+      `DELETE FROM ledger_payloads AS p WHERE p.time_ms < $1 AND NOT EXISTS (
+         SELECT 1 FROM ledger_holds AS h WHERE h.released_at_ms IS NULL
+           AND (h.subject IS NULL OR h.subject = p.subject)
+           AND (h.from_ms IS NULL OR p.time_ms >= h.from_ms)
+           AND (h.to_ms IS NULL OR p.time_ms < h.to_ms))
+       RETURNING sha256`,
+      [beforeMs],
+    );
+    return rows.map((row) => row.sha256).sort();
+  }
+
+  async addHold(hold: LegalHold): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO ledger_holds (id, subject, from_ms, to_ms, reason, created_by, created_at_ms, released_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+      [hold.id, hold.subject, hold.fromMs, hold.toMs, hold.reason, hold.createdBy, hold.createdAtMs],
+    );
+  }
+
+  async releaseHold(id: string, atMs: number): Promise<boolean> {
+    const result = await this.pool.query("UPDATE ledger_holds SET released_at_ms = $1 WHERE id = $2 AND released_at_ms IS NULL", [atMs, id]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async holds(): Promise<LegalHold[]> {
+    const { rows } = await this.pool.query<LegalHold>(
+      'SELECT id, subject, from_ms AS "fromMs", to_ms AS "toMs", reason, created_by AS "createdBy", created_at_ms AS "createdAtMs", released_at_ms AS "releasedAtMs" FROM ledger_holds ORDER BY created_at_ms',
+    );
+    return rows;
+  }
+
+  async addKey(key: StoredKey): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO ledger_keys (key_id, name, vkey, role, valid_from_ms, valid_to_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_id) DO NOTHING",
+      [key.keyId, key.name, key.vkey, key.role, key.validFromMs, key.validToMs],
+    );
+  }
+
+  async retireKey(keyId: string, atMs: number): Promise<void> {
+    await this.pool.query("UPDATE ledger_keys SET valid_to_ms = $1 WHERE key_id = $2 AND valid_to_ms IS NULL", [atMs, keyId]);
+  }
+
+  async keys(): Promise<StoredKey[]> {
+    const { rows } = await this.pool.query<StoredKey>(
+      'SELECT key_id AS "keyId", name, vkey, role, valid_from_ms AS "validFromMs", valid_to_ms AS "validToMs" FROM ledger_keys ORDER BY valid_from_ms',
+    );
+    return rows;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+type Queryable = Pick<pg.Pool, "query">;
+
+async function sizeOf(db: Queryable, log: string): Promise<number> {
+  const { rows } = await db.query<{ size: number }>("SELECT COALESCE(MAX(seq) + 1, 0) AS size FROM ledger_entries WHERE log = $1", [log]);
+  return Number(rows[0]!.size);
+}
+
+async function readNode(db: Queryable, log: string, level: number, index: number): Promise<Buffer> {
+  const { rows } =
+    level === 0
+      ? await db.query<{ hash: Buffer }>("SELECT leaf_hash AS hash FROM ledger_entries WHERE log = $1 AND seq = $2", [log, index])
+      : await db.query<{ hash: Buffer }>("SELECT hash FROM ledger_nodes WHERE log = $1 AND level = $2 AND idx = $3", [log, level, index]);
+  const hash = rows[0]?.hash;
+  if (!hash) throw new LedgerStoreError(`the ledger has no hash for level ${level} index ${index}; the store is incomplete or was tampered with`);
+  return hash;
+}
+
+// One multi-row INSERT per table: a batch of 256 entries is a handful of round trips.
+async function insertBatch(db: Queryable, log: string, batch: AppendBatch): Promise<void> {
+  if (batch.entries.length > 0) {
+    const e = batch.entries;
+    await db.query(
+      `INSERT INTO ledger_entries (log, seq, leaf, leaf_hash, time_ms, type, subject, graphs, request_id)
+       SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[])
+         AS t(seq, leaf, leaf_hash, time_ms, type, subject, graphs, request_id)`,
+      [
+        log,
+        e.map((x) => x.seq),
+        e.map((x) => x.leaf),
+        e.map((x) => x.leafHash),
+        e.map((x) => x.index.timeMs),
+        e.map((x) => x.index.type),
+        e.map((x) => x.index.subject),
+        e.map((x) => x.index.graphs.join("\n")),
+        e.map((x) => x.index.requestId),
+      ],
+    );
+  }
+  if (batch.nodes.length > 0) {
+    await db.query("INSERT INTO ledger_nodes (log, level, idx, hash) SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::bytea[])", [
+      log,
+      batch.nodes.map((n) => n.level),
+      batch.nodes.map((n) => n.index),
+      batch.nodes.map((n) => n.hash),
+    ]);
+  }
+  if (batch.payloads.length > 0) {
+    await db.query(
+      "INSERT INTO ledger_payloads (sha256, body, subject, time_ms) SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[]) ON CONFLICT (sha256) DO NOTHING",
+      [batch.payloads.map((p) => p.sha256), batch.payloads.map((p) => p.body), batch.payloads.map((p) => p.subject), batch.payloads.map((p) => p.timeMs)],
+    );
+  }
+  if (batch.opened.length > 0) {
+    await db.query(
+      "INSERT INTO ledger_open_requests (log, request_id, seq) SELECT $1, * FROM unnest($2::text[], $3::bigint[]) ON CONFLICT (log, request_id) DO UPDATE SET seq = EXCLUDED.seq",
+      [log, batch.opened.map((o) => o.requestId), batch.opened.map((o) => o.seq)],
+    );
+  }
+  if (batch.closed.length > 0) await db.query("DELETE FROM ledger_open_requests WHERE log = $1 AND request_id = ANY($2::text[])", [log, batch.closed]);
+}

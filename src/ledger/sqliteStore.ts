@@ -1,0 +1,270 @@
+// The ledger on SQLite: one file in WAL mode with synchronous=FULL, so a commit is on disk
+// before an append is acknowledged. BEGIN IMMEDIATE takes the write lock up front, which makes it
+// the sequencer lock too: the gateway and the CLI (retention, holds) never interleave appends.
+import { chmodSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey } from "./store.js";
+import { LedgerStoreError } from "./store.js";
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE ledger_entries (
+     log TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     leaf BLOB NOT NULL,
+     leaf_hash BLOB NOT NULL,
+     time_ms INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     subject TEXT,
+     graphs TEXT NOT NULL,
+     request_id TEXT,
+     PRIMARY KEY (log, seq)
+   ) WITHOUT ROWID;
+   CREATE INDEX ledger_entries_time ON ledger_entries (log, time_ms);
+   CREATE INDEX ledger_entries_request ON ledger_entries (log, request_id);
+   CREATE TABLE ledger_nodes (
+     log TEXT NOT NULL,
+     level INTEGER NOT NULL,
+     idx INTEGER NOT NULL,
+     hash BLOB NOT NULL,
+     PRIMARY KEY (log, level, idx)
+   ) WITHOUT ROWID;
+   CREATE TABLE ledger_open_requests (
+     log TEXT NOT NULL,
+     request_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     PRIMARY KEY (log, request_id)
+   );
+   CREATE TABLE ledger_checkpoints (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     log TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     root BLOB NOT NULL,
+     note TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL
+   );
+   CREATE INDEX ledger_checkpoints_size ON ledger_checkpoints (log, size);
+   CREATE TABLE ledger_payloads (
+     sha256 TEXT PRIMARY KEY,
+     body BLOB NOT NULL,
+     subject TEXT,
+     time_ms INTEGER NOT NULL
+   );
+   CREATE INDEX ledger_payloads_time ON ledger_payloads (time_ms);
+   CREATE TABLE ledger_holds (
+     id TEXT PRIMARY KEY,
+     subject TEXT,
+     from_ms INTEGER,
+     to_ms INTEGER,
+     reason TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     released_at_ms INTEGER
+   );
+   CREATE TABLE ledger_keys (
+     key_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     vkey TEXT NOT NULL,
+     role TEXT NOT NULL,
+     valid_from_ms INTEGER NOT NULL,
+     valid_to_ms INTEGER
+   );
+   -- Defence in depth only (audit-ledger.md §1): the tree, not these triggers, detects tampering.
+   CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+   CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;`,
+];
+
+const PAGE = 2_000;
+
+export class SqliteLedgerStore implements LedgerStore {
+  readonly kind = "sqlite" as const;
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(file: string) {
+    if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    if (file !== ":memory:") chmodSync(file, 0o600);
+    this.db.pragma("journal_mode = WAL");
+    // FULL: the WAL is fsynced at every commit, so an acknowledged append survives power loss.
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("busy_timeout = 10000");
+    migrate(this.db);
+    const db = this.db;
+    this.statements = {
+      size: db.prepare("SELECT COALESCE(MAX(seq) + 1, 0) AS size FROM ledger_entries WHERE log = ?"),
+      leafHash: db.prepare("SELECT leaf_hash FROM ledger_entries WHERE log = ? AND seq = ?").pluck(),
+      node: db.prepare("SELECT hash FROM ledger_nodes WHERE log = ? AND level = ? AND idx = ?").pluck(),
+      insertEntry: db.prepare(
+        "INSERT INTO ledger_entries (log, seq, leaf, leaf_hash, time_ms, type, subject, graphs, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
+      insertNode: db.prepare("INSERT INTO ledger_nodes (log, level, idx, hash) VALUES (?, ?, ?, ?)"),
+      insertPayload: db.prepare("INSERT OR IGNORE INTO ledger_payloads (sha256, body, subject, time_ms) VALUES (?, ?, ?, ?)"),
+      open: db.prepare("INSERT OR REPLACE INTO ledger_open_requests (log, request_id, seq) VALUES (?, ?, ?)"),
+      close: db.prepare("DELETE FROM ledger_open_requests WHERE log = ? AND request_id = ?"),
+      openRequests: db.prepare("SELECT request_id AS requestId, seq FROM ledger_open_requests WHERE log = ? ORDER BY seq"),
+      entries: db.prepare("SELECT seq, leaf, leaf_hash AS leafHash FROM ledger_entries WHERE log = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?"),
+      seqsForRequest: db.prepare("SELECT seq FROM ledger_entries WHERE log = ? AND request_id = ? ORDER BY seq").pluck(),
+      addCheckpoint: db.prepare("INSERT INTO ledger_checkpoints (log, size, root, note, created_at_ms) VALUES (?, ?, ?, ?, ?)"),
+      checkpoints: db.prepare(
+        "SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? AND size >= ? AND size <= ? ORDER BY size, id",
+      ),
+      latestCheckpoint: db.prepare("SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? ORDER BY id DESC LIMIT 1"),
+      payload: db.prepare("SELECT body FROM ledger_payloads WHERE sha256 = ?").pluck(),
+      purge: db.prepare(
+        `DELETE FROM ledger_payloads AS p WHERE p.time_ms < ? AND NOT EXISTS (
+           SELECT 1 FROM ledger_holds AS h WHERE h.released_at_ms IS NULL
+             AND (h.subject IS NULL OR h.subject = p.subject)
+             AND (h.from_ms IS NULL OR p.time_ms >= h.from_ms)
+             AND (h.to_ms IS NULL OR p.time_ms < h.to_ms))
+         RETURNING sha256`,
+      ).pluck(),
+      addHold: db.prepare(
+        "INSERT INTO ledger_holds (id, subject, from_ms, to_ms, reason, created_by, created_at_ms, released_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+      ),
+      releaseHold: db.prepare("UPDATE ledger_holds SET released_at_ms = ? WHERE id = ? AND released_at_ms IS NULL"),
+      holds: db.prepare(
+        "SELECT id, subject, from_ms AS fromMs, to_ms AS toMs, reason, created_by AS createdBy, created_at_ms AS createdAtMs, released_at_ms AS releasedAtMs FROM ledger_holds ORDER BY created_at_ms",
+      ),
+      addKey: db.prepare("INSERT OR IGNORE INTO ledger_keys (key_id, name, vkey, role, valid_from_ms, valid_to_ms) VALUES (?, ?, ?, ?, ?, ?)"),
+      retireKey: db.prepare("UPDATE ledger_keys SET valid_to_ms = ? WHERE key_id = ? AND valid_to_ms IS NULL"),
+      keys: db.prepare("SELECT key_id AS keyId, name, vkey, role, valid_from_ms AS validFromMs, valid_to_ms AS validToMs FROM ledger_keys ORDER BY valid_from_ms"),
+    };
+  }
+
+  async sequence<T>(log: string, work: (tx: SequencerTransaction) => Promise<T>): Promise<T> {
+    const s = this.statements;
+    const tx: SequencerTransaction = {
+      size: async () => (s.size.get(log) as { size: number }).size,
+      node: (level, index) => this.readNode(log, level, index),
+      insert: async (batch: AppendBatch) => {
+        for (const entry of batch.entries) {
+          const i = entry.index;
+          s.insertEntry.run(log, entry.seq, entry.leaf, entry.leafHash, i.timeMs, i.type, i.subject, i.graphs.join("\n"), i.requestId);
+        }
+        for (const node of batch.nodes) s.insertNode.run(log, node.level, node.index, node.hash);
+        for (const payload of batch.payloads) s.insertPayload.run(payload.sha256, payload.body, payload.subject, payload.timeMs);
+        for (const open of batch.opened) s.open.run(log, open.requestId, open.seq);
+        for (const requestId of batch.closed) s.close.run(log, requestId);
+      },
+    };
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = await work(tx);
+      this.db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  nodes(log: string) {
+    return { node: (level: number, index: number) => this.readNode(log, level, index) };
+  }
+
+  private readNode(log: string, level: number, index: number): Buffer {
+    const hash = (level === 0 ? this.statements.leafHash.get(log, index) : this.statements.node.get(log, level, index)) as Buffer | undefined;
+    if (!hash) throw new LedgerStoreError(`the ledger has no hash for level ${level} index ${index}; the store is incomplete or was tampered with`);
+    return hash;
+  }
+
+  async size(log: string): Promise<number> {
+    return (this.statements.size.get(log) as { size: number }).size;
+  }
+
+  async logs(): Promise<string[]> {
+    return this.db.prepare("SELECT DISTINCT log FROM ledger_entries ORDER BY log").pluck().all() as string[];
+  }
+
+  async *entries(log: string, from: number, to: number): AsyncIterable<StoredEntry> {
+    for (let next = from; next < to; ) {
+      const rows = this.statements.entries.all(log, next, to, PAGE) as StoredEntry[];
+      if (rows.length === 0) return;
+      yield* rows;
+      next = rows.at(-1)!.seq + 1;
+    }
+  }
+
+  async matchingSeqs(log: string, filter: EntryFilter): Promise<number[]> {
+    const where = ["log = ?"];
+    const params: unknown[] = [log];
+    const add = (clause: string, value: unknown) => {
+      where.push(clause);
+      params.push(value);
+    };
+    if (filter.fromMs !== undefined) add("time_ms >= ?", filter.fromMs);
+    if (filter.toMs !== undefined) add("time_ms < ?", filter.toMs);
+    if (filter.subject !== undefined) add("subject = ?", filter.subject);
+    // graphs are stored newline-joined; match one whole name
+    if (filter.graph !== undefined) add("instr(char(10) || graphs || char(10), char(10) || ? || char(10)) > 0", filter.graph);
+    return this.db.prepare(`SELECT seq FROM ledger_entries WHERE ${where.join(" AND ")} ORDER BY seq`).pluck().all(...params) as number[];
+  }
+
+  async seqsForRequest(log: string, requestId: string): Promise<number[]> {
+    return this.statements.seqsForRequest.all(log, requestId) as number[];
+  }
+
+  async openRequests(log: string) {
+    return this.statements.openRequests.all(log) as { requestId: string; seq: number }[];
+  }
+
+  async addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void> {
+    this.statements.addCheckpoint.run(log, checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.createdAtMs);
+  }
+
+  async checkpoints(log: string, range: { atLeastSize?: number; atMostSize?: number } = {}): Promise<StoredCheckpoint[]> {
+    return this.statements.checkpoints.all(log, range.atLeastSize ?? 0, range.atMostSize ?? Number.MAX_SAFE_INTEGER) as StoredCheckpoint[];
+  }
+
+  async latestCheckpoint(log: string): Promise<StoredCheckpoint | undefined> {
+    return this.statements.latestCheckpoint.get(log) as StoredCheckpoint | undefined;
+  }
+
+  async payload(sha256: string): Promise<Buffer | undefined> {
+    return this.statements.payload.get(sha256) as Buffer | undefined;
+  }
+
+  async purgePayloads(beforeMs: number): Promise<string[]> {
+    return (this.statements.purge.all(beforeMs) as string[]).sort();
+  }
+
+  async addHold(hold: LegalHold): Promise<void> {
+    this.statements.addHold.run(hold.id, hold.subject, hold.fromMs, hold.toMs, hold.reason, hold.createdBy, hold.createdAtMs);
+  }
+
+  async releaseHold(id: string, atMs: number): Promise<boolean> {
+    return this.statements.releaseHold.run(atMs, id).changes > 0;
+  }
+
+  async holds(): Promise<LegalHold[]> {
+    return this.statements.holds.all() as LegalHold[];
+  }
+
+  async addKey(key: StoredKey): Promise<void> {
+    this.statements.addKey.run(key.keyId, key.name, key.vkey, key.role, key.validFromMs, key.validToMs);
+  }
+
+  async retireKey(keyId: string, atMs: number): Promise<void> {
+    this.statements.retireKey.run(atMs, keyId);
+  }
+
+  async keys(): Promise<StoredKey[]> {
+    return this.statements.keys.all() as StoredKey[];
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new LedgerStoreError(`the ledger database was written by a newer Portcullis (schema ${current}, this version knows ${MIGRATIONS.length})`);
+  }
+  db.transaction(() => {
+    for (let version = current; version < MIGRATIONS.length; version++) db.exec(MIGRATIONS[version]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  })();
+}

@@ -1,0 +1,125 @@
+// The ledger's storage: one interface, SQLite (default, one file) and PostgreSQL (shared by
+// several gateway instances) behind it. The same conformance tests run against both.
+//
+// What is stored (audit-ledger.md §11): the exact canonical bytes of each leaf and its hash, the
+// hashes of every complete perfect subtree (so proofs cost O(log n) reads), signed checkpoints,
+// masked payloads apart from the leaves (retention deletes them; leaves commit only to hashes),
+// the signing-key history, legal holds, and the requests and runs still open.
+import type { NodeReader } from "./merkle.js";
+
+export interface StoredEntry {
+  seq: number;
+  /** RFC 8785 canonical JSON, exactly the bytes that were hashed. */
+  leaf: Buffer;
+  leafHash: Buffer;
+}
+
+/** Columns kept beside each leaf so exports can be filtered without parsing every record. */
+export interface EntryIndex {
+  timeMs: number;
+  type: string;
+  subject: string | null;
+  graphs: string[];
+  requestId: string | null;
+}
+
+export interface StoredPayload {
+  sha256: string;
+  body: Buffer;
+  subject: string | null;
+  timeMs: number;
+}
+
+export interface AppendBatch {
+  entries: (StoredEntry & { index: EntryIndex })[];
+  /** Interior nodes completed by this batch (level >= 1; level 0 is the leaf hash). */
+  nodes: { level: number; index: number; hash: Buffer }[];
+  payloads: StoredPayload[];
+  /** Requests admitted by this batch and not yet completed, and those this batch completes. */
+  opened: { requestId: string; seq: number }[];
+  closed: string[];
+}
+
+export interface StoredCheckpoint {
+  size: number;
+  root: Buffer;
+  /** The signed note (C2SP tlog-checkpoint + signed-note), with any cosignatures. */
+  note: string;
+  createdAtMs: number;
+}
+
+export interface StoredKey {
+  name: string;
+  keyId: string;
+  /** Verifier key in Go sumdb note form: name+keyid+base64(type||key). */
+  vkey: string;
+  role: "log" | "witness" | "manifest";
+  validFromMs: number;
+  validToMs: number | null;
+}
+
+export interface LegalHold {
+  id: string;
+  subject: string | null;
+  fromMs: number | null;
+  toMs: number | null;
+  reason: string;
+  createdBy: string;
+  createdAtMs: number;
+  releasedAtMs: number | null;
+}
+
+export interface EntryFilter {
+  fromMs?: number;
+  toMs?: number;
+  subject?: string;
+  graph?: string;
+}
+
+/** A write transaction that holds the log's sequencer lock: one writer per log at a time. */
+export interface SequencerTransaction extends NodeReader {
+  /** Entries in the log, read inside the lock (another instance may have appended). */
+  size(): Promise<number>;
+  insert(batch: AppendBatch): Promise<void>;
+}
+
+export interface LedgerStore {
+  readonly kind: "sqlite" | "postgres";
+  /** Runs `work` in one transaction under the log's sequencer lock; commits durably before resolving. */
+  sequence<T>(log: string, work: (tx: SequencerTransaction) => Promise<T>): Promise<T>;
+  /** Perfect-subtree hashes for proofs; level 0 is the leaf hash. */
+  nodes(log: string): NodeReader;
+  size(log: string): Promise<number>;
+  /** The logs (origins) this store holds. */
+  logs(): Promise<string[]>;
+  /** Entries [from, to) in order, read in pages. */
+  entries(log: string, from: number, to: number): AsyncIterable<StoredEntry>;
+  /** Sequence numbers of entries matching the filter, ascending. */
+  matchingSeqs(log: string, filter: EntryFilter): Promise<number[]>;
+  /** Sequence numbers of the request and completion records of one request id. */
+  seqsForRequest(log: string, requestId: string): Promise<number[]>;
+  openRequests(log: string): Promise<{ requestId: string; seq: number }[]>;
+
+  addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void>;
+  /** Checkpoints ordered by size then time; `atMostSize` / `atLeastSize` narrow the range. */
+  checkpoints(log: string, range?: { atLeastSize?: number; atMostSize?: number }): Promise<StoredCheckpoint[]>;
+  latestCheckpoint(log: string): Promise<StoredCheckpoint | undefined>;
+
+  payload(sha256: string): Promise<Buffer | undefined>;
+  /** Deletes payloads stored before `beforeMs` that no active hold covers; returns their hashes. */
+  purgePayloads(beforeMs: number): Promise<string[]>;
+  addHold(hold: LegalHold): Promise<void>;
+  releaseHold(id: string, atMs: number): Promise<boolean>;
+  holds(): Promise<LegalHold[]>;
+
+  addKey(key: StoredKey): Promise<void>;
+  /** Closes a key's validity window (rotation or compromise). */
+  retireKey(keyId: string, atMs: number): Promise<void>;
+  keys(): Promise<StoredKey[]>;
+
+  close(): Promise<void>;
+}
+
+export class LedgerStoreError extends Error {
+  override readonly name = "LedgerStoreError";
+}

@@ -1,0 +1,162 @@
+// Every run the gateway admits is followed to its end by the gateway itself, so its record never
+// depends on a client staying connected (background runs have no client at all). The follower
+// polls the run's status (joining its stream would lose events emitted before the join,
+// langgraph-api.md §6), then reads the run's checkpoints from the thread's history: the steps the
+// graph took and the nodes that ran, which no stream mode chosen by the client can hide.
+import type { Logger } from "pino";
+import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
+import type { UpstreamClient } from "../forward/upstream.js";
+import type { AuditSink, RunRecord } from "./auditRecord.js";
+import { payloadFor, type PayloadMasker } from "./payloads.js";
+
+export interface FollowedRun {
+  requestId: string;
+  runId: string;
+  threadId: string | null;
+  subject: string | null;
+  graphs: string[];
+}
+
+export interface RunFollowerOptions {
+  upstream: UpstreamClient;
+  auth: GatewayAuth;
+  audit: AuditSink;
+  masker: PayloadMasker;
+  log: Logger;
+  /** First poll interval; doubles up to maxPollMs while the run is still going. */
+  pollMs: number;
+  maxPollMs: number;
+  /** Give up (and record that) after this long. */
+  maxFollowMs: number;
+}
+
+const MAX_STEPS = 500;
+const HISTORY_LIMIT = 1000;
+const ACTIVE = new Set(["pending", "running"]);
+
+export class RunFollower {
+  private readonly following = new Map<string, Promise<void>>();
+  private readonly stop = new AbortController();
+
+  constructor(private readonly options: RunFollowerOptions) {}
+
+  /** Starts following a run once; later calls for the same run are ignored. */
+  follow(run: FollowedRun): void {
+    if (this.following.has(run.runId) || this.stop.signal.aborted) return;
+    const done = this.followToEnd(run)
+      .catch((error: unknown) => this.options.log.error({ err: error, run_id: run.runId, request_id: run.requestId }, "run record could not be written"))
+      .finally(() => this.following.delete(run.runId));
+    this.following.set(run.runId, done);
+  }
+
+  get active(): number {
+    return this.following.size;
+  }
+
+  /** On shutdown: stop polling and record each unfinished run as it stands. */
+  async close(): Promise<void> {
+    this.stop.abort();
+    await Promise.all(this.following.values());
+  }
+
+  private async followToEnd(run: FollowedRun): Promise<void> {
+    const started = Date.now();
+    let delay = this.options.pollMs;
+    let status = "unknown";
+    let error: string | undefined;
+    for (;;) {
+      try {
+        status = await this.status(run);
+      } catch (failure) {
+        error = `status lookup failed: ${(failure as Error).message}`;
+      }
+      if (!ACTIVE.has(status) && status !== "unknown") break;
+      if (this.stop.signal.aborted) {
+        error ??= "gateway shut down before the run ended";
+        break;
+      }
+      if (Date.now() - started > this.options.maxFollowMs) {
+        error ??= `still ${status} after ${this.options.maxFollowMs} ms`;
+        break;
+      }
+      await sleep(delay, this.stop.signal);
+      delay = Math.min(delay * 2, this.options.maxPollMs);
+    }
+    const history = run.threadId ? await this.steps(run).catch((failure: unknown) => ({ error: `history lookup failed: ${(failure as Error).message}` })) : undefined;
+    const record: RunRecord = {
+      type: "run",
+      request_id: run.requestId,
+      time: new Date().toISOString(),
+      run_id: run.runId,
+      thread_id: run.threadId,
+      status,
+      steps: history && "steps" in history ? history.steps : [],
+      ...(history && "steps" in history && history.truncated ? { steps_truncated: true } : {}),
+      ...(history && "output" in history && history.output ? { output: history.output.reference } : {}),
+      followed_ms: Date.now() - started,
+      ...((error ?? (history && "error" in history ? history.error : undefined)) ? { error: error ?? (history as { error: string }).error } : {}),
+    };
+    const output = history && "output" in history ? history.output : undefined;
+    await this.options.audit.append(record, { subject: run.subject, graphs: run.graphs, ...(output ? { payloads: [output.payload] } : {}) });
+  }
+
+  private async status(run: FollowedRun): Promise<string> {
+    if (!run.threadId) {
+      // A stateless run has no status route; its stream ends when the run does.
+      const path = `/runs/${encodeURIComponent(run.runId)}/stream`;
+      await gatewayRequest(this.options.upstream, this.options.auth, { method: "GET", path, requestId: run.requestId, timeoutMs: this.options.maxFollowMs, signal: this.stop.signal });
+      return "ended";
+    }
+    const path = `/threads/${encodeURIComponent(run.threadId)}/runs/${encodeURIComponent(run.runId)}`;
+    const answer = await gatewayRequest(this.options.upstream, this.options.auth, { method: "GET", path, requestId: run.requestId, timeoutMs: 10_000 });
+    if (answer.status === 404) return "not_found";
+    if (answer.status !== 200) throw new Error(`LangGraph answered ${answer.status}`);
+    const status = (JSON.parse(answer.text) as { status?: unknown }).status;
+    return typeof status === "string" ? status : "unknown";
+  }
+
+  /** The run's checkpoints, oldest first: each checkpoint's `next` names the nodes the following
+   * step ran, and the last one holds the run's output. */
+  private async steps(run: FollowedRun) {
+    const answer = await gatewayRequest(this.options.upstream, this.options.auth, {
+      method: "POST",
+      path: `/threads/${encodeURIComponent(run.threadId!)}/history`,
+      body: { limit: HISTORY_LIMIT },
+      requestId: run.requestId,
+      timeoutMs: 10_000,
+    });
+    if (answer.status !== 200) throw new Error(`LangGraph answered ${answer.status}`);
+    const history = (JSON.parse(answer.text) as StateSnapshot[]).filter((state) => state.metadata?.run_id === run.runId).reverse();
+    const steps = history.map((state, i) => ({
+      step: typeof state.metadata?.step === "number" ? state.metadata.step : i - 1,
+      source: typeof state.metadata?.source === "string" ? state.metadata.source : "unknown",
+      // The nodes that produced this checkpoint: those the previous checkpoint said would run next.
+      nodes: i > 0 ? namesOf(history[i - 1]!) : state.metadata?.source === "input" ? ["__start__"] : [],
+    }));
+    const last = history.at(-1);
+    const output = last ? payloadFor(JSON.stringify(last.values ?? null), this.options.masker) : undefined;
+    return { steps: steps.slice(0, MAX_STEPS), truncated: steps.length > MAX_STEPS, output };
+  }
+}
+
+interface StateSnapshot {
+  values?: unknown;
+  next?: unknown;
+  tasks?: { name?: unknown }[];
+  metadata?: { run_id?: unknown; step?: unknown; source?: unknown };
+}
+
+function namesOf(state: StateSnapshot): string[] {
+  if (Array.isArray(state.next)) return state.next.filter((name): name is string => typeof name === "string");
+  return (state.tasks ?? []).map((task) => task.name).filter((name): name is string => typeof name === "string");
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
