@@ -16,7 +16,8 @@ import { Identifier } from "./identify/index.js";
 import { OidcBearerVerifier } from "./identify/oidc.js";
 import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
 import { RequestPipeline } from "./pipeline.js";
-import { openLedger } from "./ledger/index.js";
+import { Ledger, openLedger } from "./ledger/index.js";
+import { purgeExpiredPayloads } from "./ledger/retention.js";
 import type { AuditSink } from "./record/auditRecord.js";
 import { UNMASKED } from "./record/payloads.js";
 import { RunFollower } from "./record/runFollower.js";
@@ -63,6 +64,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     state.close();
     throw error;
   }
+  const retention = audit instanceof Ledger && config.audit.payload_retention_days > 0 ? startRetention(audit, config.audit.payload_retention_days, log) : undefined;
   let policies: PolicySource;
   try {
     policies = await PolicySource.open(config.policy.file, { log, audit });
@@ -195,6 +197,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       policies.close();
       // Unfinished runs are recorded as they stand before the ledger's final checkpoint.
       await runs.close();
+      clearInterval(retention);
       await upstream.destroy();
       await audit.close();
       await siem?.close();
@@ -204,6 +207,21 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     return closing;
   };
   return { url, server, pipeline, close };
+}
+
+const RETENTION_SWEEP_MS = 60 * 60 * 1000;
+
+/** Purges expired payloads at start and hourly; each purge that removes anything is a ledger record. */
+function startRetention(ledger: Ledger, days: number, log: Logger): NodeJS.Timeout {
+  const sweep = () =>
+    purgeExpiredPayloads(ledger, days, "gateway:retention").then(
+      (result) => result.purged > 0 && log.info(result, "expired payloads purged"),
+      (error: unknown) => log.error({ err: error }, "payload retention sweep failed"),
+    );
+  void sweep();
+  const timer = setInterval(() => void sweep(), RETENTION_SWEEP_MS);
+  timer.unref();
+  return timer;
 }
 
 async function resolveUpstreamCredential(config: PortcullisConfig): Promise<UpstreamCredential | undefined> {

@@ -91,6 +91,10 @@ export class Ledger implements AuditSink {
     return this.key.vkey;
   }
 
+  get keyId(): string {
+    return this.key.keyIdHex;
+  }
+
   /** Signs notes as the log (checkpoints, bundle manifests). */
   get signer() {
     return this.key.signer;

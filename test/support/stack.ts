@@ -9,10 +9,10 @@ import { Client } from "@langchain/langgraph-sdk";
 import { pino } from "pino";
 import { startDemoLangGraph, type DemoLangGraph } from "../../demo/launch.js";
 import { parseConfig } from "../../src/config/load.js";
-import type { PortcullisConfigInput } from "../../src/config/schema.js";
+import type { PortcullisConfig, PortcullisConfigInput } from "../../src/config/schema.js";
 import { startGateway, type Gateway, type GatewayOptions } from "../../src/gateway.js";
 import { generateApiKey } from "../../src/identify/serviceAccounts.js";
-import type { LedgerLeaf } from "../../src/ledger/index.js";
+import { openLedgerStore, type LedgerLeaf, type LedgerStore } from "../../src/ledger/index.js";
 import { SqliteLedgerStore } from "../../src/ledger/sqliteStore.js";
 import type { AuditRecord } from "../../src/record/auditRecord.js";
 
@@ -43,8 +43,9 @@ export interface TestGateway {
   url: string;
   /** A valid service-account key for the gateway. */
   key: string;
-  /** The SQLite ledger file. */
+  /** The SQLite ledger file (unless the test configured PostgreSQL). */
   ledgerFile: string;
+  config: PortcullisConfig;
   /** The gateway's state database (CLI-made service accounts, sessions). */
   stateFile: string;
   audit(): Promise<AuditRecord[]>;
@@ -84,12 +85,13 @@ export async function startTestGateway(
     },
   });
   const gateway = await startGateway(config, { logger: pino({ level: "silent" }), ...options });
-  const audit = () => ledgerRecords(ledgerFile);
+  const audit = () => ledgerRecordsOf(config.audit);
   return {
     gateway,
     url: gateway.url,
     key,
     ledgerFile,
+    config,
     stateFile: config.storage.sqlite_file,
     audit,
     recordsFor: async (requestId) => (await audit()).filter((record) => "request_id" in record && record.request_id === requestId),
@@ -101,13 +103,21 @@ export async function startTestGateway(
   };
 }
 
-/** Every record in a SQLite ledger, in order. */
-export async function ledgerRecords(file: string): Promise<AuditRecord[]> {
-  const store = new SqliteLedgerStore(file);
+/** Every record in a SQLite ledger file, in order. */
+export function ledgerRecords(file: string): Promise<AuditRecord[]> {
+  return readRecords(new SqliteLedgerStore(file), undefined);
+}
+
+/** Every record in the ledger a gateway config names (SQLite or PostgreSQL), in order. */
+export async function ledgerRecordsOf(audit: PortcullisConfig["audit"]): Promise<AuditRecord[]> {
+  return readRecords(await openLedgerStore(audit), audit.origin);
+}
+
+async function readRecords(store: LedgerStore, origin: string | undefined): Promise<AuditRecord[]> {
   try {
+    const log = origin ?? (await store.logs())[0] ?? "";
     const records: AuditRecord[] = [];
-    const size = await store.size((await store.logs())[0] ?? "");
-    for await (const entry of store.entries((await store.logs())[0] ?? "", 0, size)) records.push((JSON.parse(entry.leaf.toString("utf8")) as LedgerLeaf).record);
+    for await (const entry of store.entries(log, 0, await store.size(log))) records.push((JSON.parse(entry.leaf.toString("utf8")) as LedgerLeaf).record);
     return records;
   } finally {
     await store.close();
