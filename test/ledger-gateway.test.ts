@@ -118,7 +118,7 @@ describe("runs are followed to their end by the gateway", () => {
       assert.match((await store.payload(request.body.sha256))!.toString(), /payload-check/);
       assert.match((await store.payload(completion.response.sha256))!.toString(), /thread_id/);
       const leaves = [];
-      for await (const entry of store.entries(gateway.config.audit.origin, Number(seq), Number(seq) + 1)) leaves.push(entry);
+      for await (const page of store.entryPages(gateway.config.audit.origin, Number(seq), Number(seq) + 1)) leaves.push(...page);
       assert.equal(leaves[0]!.leafHash.toString("base64"), leafHash, "the receipt's hash is the request record's leaf");
       assert.match(leaves[0]!.leaf.toString(), new RegExp(requestId));
       const report = await verifyStore(store, gateway.config.audit.origin, { receipts: [{ seq: Number(seq), leafHash }] });
@@ -197,7 +197,6 @@ for (const backend of ["sqlite", "postgres"] as const) {
       const first = await startGatewayProcess(configFile, upstreamEnv);
       const client = new Client({ apiUrl: first.url, apiKey: key, callerOptions: { maxRetries: 0 } });
       const thread = await client.threads.create();
-      let requestId: string | undefined;
       const stream = client.runs.stream(thread.thread_id, "slow", { input: { count: 200, delayMs: 50 }, streamMode: ["custom"], onRunCreated: () => undefined });
       let seen = 0;
       try {
@@ -213,7 +212,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
       const before = await ledgerRecordsOf(crashAudit);
       const streamRequest = before.find((r): r is RequestRecord => r.type === "request" && r.operation?.route === "runs.stream");
       assert.ok(streamRequest, "the stream's request record was written before forwarding");
-      requestId = streamRequest.request_id;
+      const requestId = streamRequest.request_id;
       assert.equal(completionOf(before, requestId), undefined, "killed before it could write a completion");
 
       const second = await startGatewayProcess(configFile, upstreamEnv);

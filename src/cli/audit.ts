@@ -33,12 +33,13 @@ export function verifyCommand(): Command {
     .addOption(ledgerOptions.config())
     .addOption(ledgerOptions.ledger())
     .option("--receipt <seq:hash>", "also check a Portcullis-Audit-Receipt (index and base64 leaf hash); repeatable", collect, [])
+    .option("--strict", "also parse every leaf and require byte-exact canonical JSON (slower)")
     .option("--json", "print the results as JSON")
-    .action(async (options: LedgerOptions & { receipt: string[]; json?: boolean }) => {
+    .action(async (options: LedgerOptions & { receipt: string[]; json?: boolean; strict?: boolean }) => {
       const audit = await auditConfig(options);
       const store = await openLedgerStore(audit);
       try {
-        const report = await verifyStore(store, await originOf(store, audit), { receipts: options.receipt.map(parseReceipt) });
+        const report = await verifyStore(store, await originOf(store, audit), { receipts: options.receipt.map(parseReceipt), strict: options.strict === true });
         process.stdout.write(options.json ? `${JSON.stringify(report.results, null, 2)}\n` : report.format());
         process.exitCode = report.valid ? 0 : 1;
       } finally {

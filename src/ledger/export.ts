@@ -62,9 +62,9 @@ export async function exportEvidence(ledger: Ledger, request: ExportRequest): Pr
   // entries.ndjson: the canonical leaves exactly as stored
   const exported: StoredEntry[] = [];
   if (filtered) {
-    for (const seq of inRange) for await (const entry of store.entries(origin, seq, seq + 1)) exported.push(entry);
+    for (const seq of inRange) for await (const page of store.entryPages(origin, seq, seq + 1)) exported.push(...page);
   } else {
-    for await (const entry of store.entries(origin, start, stop)) exported.push(entry);
+    for await (const page of store.entryPages(origin, start, stop)) exported.push(...page);
   }
   files.set("entries.ndjson", Buffer.concat(exported.flatMap((entry) => [entry.leaf, Buffer.from("\n")])));
 

@@ -162,14 +162,14 @@ export class PostgresLedgerStore implements LedgerStore {
     return rows.map((row) => row.log);
   }
 
-  async *entries(log: string, from: number, to: number): AsyncIterable<StoredEntry> {
+  async *entryPages(log: string, from: number, to: number): AsyncIterable<StoredEntry[]> {
     for (let next = from; next < to; ) {
       const { rows } = await this.pool.query<StoredEntry>(
         'SELECT seq, leaf, leaf_hash AS "leafHash" FROM ledger_entries WHERE log = $1 AND seq >= $2 AND seq < $3 ORDER BY seq LIMIT $4',
         [log, next, to, PAGE],
       );
       if (rows.length === 0) return;
-      yield* rows;
+      yield rows;
       next = rows.at(-1)!.seq + 1;
     }
   }

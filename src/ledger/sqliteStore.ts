@@ -177,11 +177,11 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.db.prepare("SELECT DISTINCT log FROM ledger_entries ORDER BY log").pluck().all() as string[];
   }
 
-  async *entries(log: string, from: number, to: number): AsyncIterable<StoredEntry> {
+  async *entryPages(log: string, from: number, to: number): AsyncIterable<StoredEntry[]> {
     for (let next = from; next < to; ) {
       const rows = this.statements.entries.all(log, next, to, PAGE) as StoredEntry[];
       if (rows.length === 0) return;
-      yield* rows;
+      yield rows;
       next = rows.at(-1)!.seq + 1;
     }
   }

@@ -92,8 +92,8 @@ export interface LedgerStore {
   size(log: string): Promise<number>;
   /** The logs (origins) this store holds. */
   logs(): Promise<string[]>;
-  /** Entries [from, to) in order, read in pages. */
-  entries(log: string, from: number, to: number): AsyncIterable<StoredEntry>;
+  /** Entries [from, to) in order, one page (array) at a time: cheaper per entry for full scans. */
+  entryPages(log: string, from: number, to: number): AsyncIterable<StoredEntry[]>;
   /** Sequence numbers of entries matching the filter, ascending. */
   matchingSeqs(log: string, filter: EntryFilter): Promise<number[]>;
   /** Sequence numbers of the request and completion records of one request id. */

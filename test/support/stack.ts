@@ -117,7 +117,7 @@ async function readRecords(store: LedgerStore, origin: string | undefined): Prom
   try {
     const log = origin ?? (await store.logs())[0] ?? "";
     const records: AuditRecord[] = [];
-    for await (const entry of store.entries(log, 0, await store.size(log))) records.push((JSON.parse(entry.leaf.toString("utf8")) as LedgerLeaf).record);
+    for await (const page of store.entryPages(log, 0, await store.size(log))) for (const entry of page) records.push((JSON.parse(entry.leaf.toString("utf8")) as LedgerLeaf).record);
     return records;
   } finally {
     await store.close();

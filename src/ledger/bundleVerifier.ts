@@ -1,0 +1,704 @@
+// Offline verification of an evidence bundle (docs/design/003-audit-ledger.md, "What the verifier
+// checks"), in that order: manifest and files, checkpoints, consistency, entries, payloads, open
+// requests; then caller receipts (audit-ledger.md §16) and the time range found. Every failure
+// becomes an INVALID line naming the file and the reason: nothing in a hostile bundle makes
+// verifyBundle throw, and only regular files found inside the bundle directory are ever opened.
+//
+// Imports only Node built-ins, merkle.ts, note.ts and verify.ts: esbuild bundles it into verify.mjs.
+import { createHash } from "node:crypto";
+import { constants, open, readdir, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { CompactRange, leafHash, verifyInclusion } from "./merkle.js";
+import { parseTlogProof, type Checkpoint, type VerifiedSignature } from "./note.js";
+import {
+  checkEntry,
+  checkRoot,
+  keyVerifier,
+  openSignedNote,
+  parseConsistencyProof,
+  parseFrontier,
+  parseLeaf,
+  payloadOf,
+  reasonOf,
+  VerificationError,
+  VerificationReport,
+  verifyCheckpointNote,
+  verifyHeadChain,
+  type CheckResult,
+  type KeyRecord,
+  type ParsedLeaf,
+  type TreeHead,
+} from "./verify.js";
+
+const FORMAT = "portcullis-evidence/v1";
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/** Notes, proofs, frontier and keys are small; a larger file is refused rather than read. */
+const MAX_SMALL_FILE_BYTES = 1024 * 1024;
+/** Leaves are at most 60 000 bytes when written (ledger.ts MAX_LEAF_BYTES); this bounds memory on a hostile file. */
+const MAX_LINE_BYTES = 1024 * 1024;
+const HEX_SHA256 = /^[0-9a-f]{64}$/;
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A caller's receipt: the index and base64 leaf hash the gateway acknowledged (Portcullis-Audit-Receipt). */
+export interface Receipt {
+  seq: number;
+  leafHash: string;
+}
+
+export interface BundleVerifyOptions {
+  receipts?: Receipt[];
+}
+
+export async function verifyBundle(dir: string, options: BundleVerifyOptions = {}): Promise<VerificationReport> {
+  const report = new VerificationReport();
+  try {
+    await verifyInto(report, dir, options);
+  } catch (error) {
+    report.add("Bundle", false, `verification stopped: ${reasonOf(error)}`);
+  }
+  return report;
+}
+
+async function verifyInto(report: VerificationReport, dir: string, options: BundleVerifyOptions): Promise<void> {
+  let bundle: Bundle;
+  try {
+    bundle = await Bundle.open(dir);
+  } catch (error) {
+    report.add(`Bundle ${dir}`, false, `not found: ${reasonOf(error)}`);
+    return;
+  }
+  // 1. Manifest, key history, manifest signature, every file.
+  const manifest = await checkManifestJson(bundle, report);
+  if (manifest === undefined) return;
+  const keys = await checkKeys(bundle, report);
+  await checkManifestNote(bundle, manifest, keys, report);
+  await checkFiles(bundle, manifest, report);
+  // 2. Checkpoints.
+  const checkpoints = await checkCheckpoints(bundle, manifest, keys, report);
+  // 3 and 4. Consistency between tree heads, then the entries against them.
+  const scan = new EntryScan(manifest.origin, options.receipts ?? []);
+  if (manifest.filtered) {
+    addAll(report, await verifyHeadChain(checkpoints.map((c) => c.checkpoint), consistencyProofs(bundle)));
+    await checkFilteredEntries(bundle, manifest, checkpoints, scan, report);
+  } else {
+    await checkFullEntries(bundle, manifest, checkpoints, scan, report);
+  }
+  // 5 and 6. Payloads, requests left open; then receipts and the time range.
+  await checkPayloads(bundle, scan, report);
+  checkRequests(scan, report);
+  checkReceipts(options.receipts ?? [], manifest, checkpoints, scan, report);
+  report.info("Results requested for", `${manifest.from ?? "the start of the log"} to ${manifest.to ?? "the export"}`);
+  report.info("Results found for", scan.firstTime === undefined ? "no entries" : `${scan.firstTime} to ${scan.lastTime}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Manifest, keys, files
+
+interface Manifest {
+  origin: string;
+  start: number;
+  end: number;
+  from?: string;
+  to?: string;
+  /** Filtered by user or graph: entries are not contiguous and each carries an inclusion proof. */
+  filtered: boolean;
+  files: unknown[];
+  /** SHA-256 hex of manifest.json as stored, which manifest.note signs. */
+  sha256: string;
+}
+
+async function checkManifestJson(bundle: Bundle, report: VerificationReport): Promise<Manifest | undefined> {
+  const label = "Manifest manifest.json";
+  try {
+    const bytes = await bundle.read("manifest.json", MAX_MANIFEST_BYTES);
+    let value: unknown;
+    try {
+      value = JSON.parse(UTF8.decode(bytes));
+    } catch {
+      throw new VerificationError("invalid format: not JSON");
+    }
+    const manifest = manifestFrom(value, sha256Hex(bytes));
+    const kind = manifest.filtered ? "filtered export" : "full range";
+    report.add(label, true, `valid (${FORMAT}, origin ${manifest.origin}, ${kind} ${manifest.start}..${manifest.end})`);
+    return manifest;
+  } catch (error) {
+    report.add(label, false, reasonOf(error));
+    return undefined;
+  }
+}
+
+function manifestFrom(value: unknown, sha256: string): Manifest {
+  if (!isObject(value)) throw new VerificationError("invalid format: the manifest is not a JSON object");
+  if (value.format !== FORMAT) throw new VerificationError(`unsupported format ${JSON.stringify(value.format)} (expected ${FORMAT})`);
+  const { origin, range, files } = value;
+  const filter = value.filter ?? {};
+  if (typeof origin !== "string" || origin === "") throw new VerificationError("invalid format: origin must be a non-empty string");
+  if (!isObject(range) || !isCount(range.start) || !isCount(range.end) || range.start > range.end) {
+    throw new VerificationError("invalid format: range must be {start, end} with 0 <= start <= end");
+  }
+  if (!Array.isArray(files)) throw new VerificationError("invalid format: files must be an array");
+  if (!isObject(filter)) throw new VerificationError("invalid format: filter must be an object or null");
+  for (const field of ["from", "to", "user", "graph"]) {
+    if (filter[field] != null && typeof filter[field] !== "string") throw new VerificationError(`invalid format: filter.${field} must be a string`);
+  }
+  return {
+    origin,
+    start: range.start,
+    end: range.end,
+    ...(typeof filter.from === "string" ? { from: filter.from } : {}),
+    ...(typeof filter.to === "string" ? { to: filter.to } : {}),
+    filtered: filter.user != null || filter.graph != null,
+    files,
+    sha256,
+  };
+}
+
+async function checkKeys(bundle: Bundle, report: VerificationReport): Promise<KeyRecord[]> {
+  const label = "Keys keys.json";
+  let value: unknown;
+  try {
+    value = JSON.parse(await bundle.text("keys.json", MAX_SMALL_FILE_BYTES));
+  } catch (error) {
+    report.add(label, false, error instanceof SyntaxError ? "invalid format: not JSON" : reasonOf(error));
+    return [];
+  }
+  if (!Array.isArray(value)) {
+    report.add(label, false, "invalid format: keys.json is an array of key records");
+    return [];
+  }
+  const keys: KeyRecord[] = [];
+  const problems: string[] = [];
+  value.forEach((item: unknown, i) => {
+    try {
+      const key = keyRecordFrom(item);
+      keyVerifier(key);
+      keys.push(key);
+    } catch (error) {
+      problems.push(`key ${i + 1}: ${reasonOf(error)}`);
+    }
+  });
+  const logKeys = keys.filter((key) => key.role === "log");
+  if (logKeys.length === 0) problems.push("no key with role log");
+  if (problems.length > 0) {
+    report.add(label, false, problems.join("; "));
+  } else {
+    // The keys come with the bundle: the auditor compares the log key with the one published out of band.
+    const witnesses = keys.filter((key) => key.role === "witness").length;
+    report.add(label, true, `valid (log ${logKeys.map((key) => `${key.name}+${key.key_id}`).join(", ")}${witnesses > 0 ? `; ${witnesses} witness` : ""})`);
+  }
+  return keys;
+}
+
+function keyRecordFrom(item: unknown): KeyRecord {
+  if (!isObject(item)) throw new VerificationError("invalid format: not an object");
+  const { name, key_id, vkey, role, valid_from, valid_to } = item;
+  if (typeof name !== "string" || typeof key_id !== "string" || typeof vkey !== "string" || typeof role !== "string") {
+    throw new VerificationError("invalid format: name, key_id, vkey and role are strings");
+  }
+  if (typeof valid_from !== "string" || Number.isNaN(Date.parse(valid_from))) throw new VerificationError("invalid format: valid_from is an ISO time");
+  if (valid_to !== null && (typeof valid_to !== "string" || Number.isNaN(Date.parse(valid_to)))) {
+    throw new VerificationError("invalid format: valid_to is an ISO time or null");
+  }
+  return { name, key_id, vkey, role, valid_from, valid_to };
+}
+
+/** manifest.note: `portcullis-evidence/v1\n<origin>\n<sha256 hex of manifest.json>\n`, signed by a log key. */
+async function checkManifestNote(bundle: Bundle, manifest: Manifest, keys: KeyRecord[], report: VerificationReport): Promise<void> {
+  const label = "Manifest manifest.note";
+  try {
+    const opened = openSignedNote(await bundle.text("manifest.note", MAX_SMALL_FILE_BYTES), keys, ["log"]);
+    const lines = opened.text.split("\n");
+    const [format, origin, hash] = lines;
+    if (lines.length !== 4 || format !== FORMAT || hash === undefined || !HEX_SHA256.test(hash)) {
+      throw new VerificationError(`invalid format: the note text is "${FORMAT}", the origin and the SHA-256 of manifest.json`);
+    }
+    if (origin !== manifest.origin) throw new VerificationError(`origin ${JSON.stringify(origin)} does not match the manifest's ${JSON.stringify(manifest.origin)}`);
+    if (hash !== manifest.sha256) throw new VerificationError("hash value doesn't match manifest.json");
+    report.add(label, true, `valid (signed by ${signers(opened.verified)})`);
+  } catch (error) {
+    report.add(label, false, reasonOf(error));
+  }
+}
+
+/** Every listed file exists with its SHA-256 and size; every file present is listed. */
+async function checkFiles(bundle: Bundle, manifest: Manifest, report: VerificationReport): Promise<void> {
+  const listed = new Set<string>();
+  for (const item of manifest.files) {
+    const file = isObject(item) ? item : {};
+    const name = typeof file.path === "string" ? file.path : undefined;
+    const label = `File ${name ?? "(no path)"}`;
+    try {
+      const problem = pathProblem(name);
+      if (problem !== undefined || name === undefined) throw new VerificationError(problem ?? "invalid format: no path");
+      if (listed.has(name)) throw new VerificationError("listed twice in the manifest");
+      listed.add(name);
+      if (typeof file.sha256 !== "string" || !HEX_SHA256.test(file.sha256) || !isCount(file.bytes)) {
+        throw new VerificationError("invalid format: a file entry is {path, sha256 (hex), bytes}");
+      }
+      const actual = await bundle.sha256(name);
+      if (actual.hex !== file.sha256) throw new VerificationError("hash value doesn't match");
+      if (actual.bytes !== file.bytes) throw new VerificationError(`size doesn't match: the manifest says ${file.bytes} bytes, the file has ${actual.bytes}`);
+      report.add(label, true, "valid");
+    } catch (error) {
+      report.add(label, false, reasonOf(error));
+    }
+  }
+  for (const name of bundle.paths("")) {
+    if (!listed.has(name) && name !== "manifest.json" && name !== "manifest.note") {
+      report.add(`File ${name}`, false, "not in the manifest (added after the export was signed)");
+    }
+  }
+}
+
+/** Manifest paths are relative POSIX paths inside the bundle: no "..", no absolute or drive paths. */
+function pathProblem(name: string | undefined): string | undefined {
+  if (name === undefined || name === "") return "invalid format: a file entry needs a path";
+  const parts = name.split("/");
+  if (parts.includes("..")) return "invalid path: '..' leads outside the bundle";
+  if (name.startsWith("/") || name.includes("\\") || /^[A-Za-z]:/.test(name)) return "invalid path: absolute, or not a bundle-relative path";
+  if (parts.some((part) => part === "" || part === ".") || /[\x00-\x1f\x7f]/.test(name)) return "invalid path: not a normalised relative path";
+  if (name === "manifest.json" || name === "manifest.note") return "invalid path: the manifest cannot list itself";
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2 and 3. Checkpoints and consistency
+
+interface BundleCheckpoint {
+  path: string;
+  /** The signed note exactly as stored; tlog-proofs must embed these bytes. */
+  text: string;
+  checkpoint: Checkpoint;
+}
+
+async function checkCheckpoints(bundle: Bundle, manifest: Manifest, keys: KeyRecord[], report: VerificationReport): Promise<BundleCheckpoint[]> {
+  const paths = bundle.paths("checkpoints/");
+  if (paths.length === 0) report.add("Checkpoint checkpoints/", false, "not found: the bundle has no checkpoints");
+  const sizeInName = (name: string) => /^checkpoints\/([0-9]{1,16})\.note$/.exec(name)?.[1];
+  paths.sort((a, b) => Number(sizeInName(a) ?? Infinity) - Number(sizeInName(b) ?? Infinity));
+  const verified: BundleCheckpoint[] = [];
+  for (const name of paths) {
+    const label = `Checkpoint ${name}`;
+    try {
+      const named = sizeInName(name);
+      if (named === undefined) throw new VerificationError("invalid format: a checkpoint file is named checkpoints/<size>.note");
+      const text = await bundle.text(name, MAX_SMALL_FILE_BYTES);
+      const { checkpoint, signatures } = verifyCheckpointNote(text, manifest.origin, keys);
+      if (Number(named) !== checkpoint.size) {
+        throw new VerificationError(`moved from original location: the file name says ${Number(named)}, the checkpoint's size is ${checkpoint.size}`);
+      }
+      report.add(label, true, `valid (size ${checkpoint.size}, signed by ${signers(signatures)})`);
+      verified.push({ path: name, text, checkpoint });
+    } catch (error) {
+      report.add(label, false, reasonOf(error));
+    }
+  }
+  return verified;
+}
+
+/** Reads `consistency/<m>-<n>.txt` (leading zeros in the name allowed) for verifyHeadChain. */
+function consistencyProofs(bundle: Bundle): (oldSize: number, newSize: number) => Promise<Buffer[]> {
+  const files = new Map<string, string>();
+  for (const name of bundle.paths("consistency/")) {
+    const match = /^consistency\/([0-9]{1,16})-([0-9]{1,16})\.txt$/.exec(name);
+    if (match) files.set(`${Number(match[1])}-${Number(match[2])}`, name);
+  }
+  return async (oldSize, newSize) => {
+    const name = files.get(`${oldSize}-${newSize}`);
+    if (name === undefined) throw new VerificationError(`not found: consistency/${oldSize}-${newSize}.txt`);
+    return parseConsistencyProof(await bundle.text(name, MAX_SMALL_FILE_BYTES));
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Entries
+
+/**
+ * Full range: seed a compact range from frontier.txt (start > 0), replay every entry (each checked
+ * by checkEntry and hashed as stored) and require the root at `end` to be the end checkpoint's.
+ * When no checkpoint has size `end` (an export whose period ends before the log does), the
+ * recomputed root joins the consistency chain instead and must be proven consistent with the
+ * next checkpoint by consistency/<end>-<n>.txt.
+ */
+async function checkFullEntries(
+  bundle: Bundle,
+  manifest: Manifest,
+  checkpoints: BundleCheckpoint[],
+  scan: EntryScan,
+  report: VerificationReport,
+): Promise<void> {
+  const { start, end, origin } = manifest;
+  let range: CompactRange | undefined = CompactRange.empty();
+  let frontier: CheckResult | undefined;
+  if (start > 0) {
+    const label = "Frontier frontier.txt";
+    try {
+      range = parseFrontier(await bundle.text("frontier.txt", MAX_SMALL_FILE_BYTES), start);
+      const atStart = checkpoints.find((c) => c.checkpoint.size === start);
+      if (atStart !== undefined && !range.root().equals(atStart.checkpoint.root)) {
+        throw new VerificationError(`root mismatch: the frontier's root differs from checkpoint ${start}`);
+      }
+      frontier = { label, ok: true, detail: `valid (size ${start}${atStart ? `, root matches checkpoint ${start}` : ""})` };
+    } catch (error) {
+      frontier = { label, ok: false, detail: reasonOf(error) };
+      range = undefined;
+    }
+  }
+
+  // The first few problems are named; a garbage file of millions of lines is only counted.
+  const problems: string[] = [];
+  let problemCount = 0;
+  const problem = (text: string) => {
+    if (problemCount++ < 3) problems.push(text);
+  };
+  let expected = start;
+  let lines = 0;
+  try {
+    for await (const line of bundle.lines("entries.ndjson", MAX_LINE_BYTES)) {
+      lines++;
+      let parsed: ParsedLeaf | undefined;
+      try {
+        parsed = checkEntry(line, expected, origin);
+        if (parsed.seq >= end) throw new VerificationError(`entry ${parsed.seq} is past the exported end ${end}`);
+        range?.append(leafHash(line));
+      } catch (error) {
+        problem(`line ${lines}: ${reasonOf(error)}`);
+        // Keep reading to name further problems and collect payloads; the root is no longer meaningful.
+        parsed ??= tryParseLeaf(line, origin);
+        range = undefined;
+      }
+      scan.add(parsed, line);
+      // Resynchronise after a gap, but never go back: an entry moved earlier is named once.
+      expected = parsed === undefined ? expected + 1 : Math.max(expected, parsed.seq + 1);
+    }
+  } catch (error) {
+    problem(lines === 0 ? reasonOf(error) : `line ${lines + 1}: ${reasonOf(error)}`);
+  }
+
+  // The recomputed head either equals a checkpoint of size `end` or joins the consistency chain.
+  const atEnd = checkpoints.find((c) => c.checkpoint.size === end);
+  const head: TreeHead | undefined = problemCount === 0 && range !== undefined && range.size === end ? { size: end, root: range.root() } : undefined;
+  const heads: TreeHead[] = checkpoints.map((c) => c.checkpoint);
+  if (head !== undefined && atEnd === undefined) heads.push(head);
+  const chain = await verifyHeadChain(heads, consistencyProofs(bundle));
+  addAll(report, chain);
+  if (frontier !== undefined) report.add(frontier.label, frontier.ok, frontier.detail);
+
+  const label = end > start ? `Entries ${start}..${end - 1}` : "Entries (none)";
+  const count = Math.max(end - start, lines, 1);
+  if (problemCount > 0) {
+    const more = problemCount > problems.length ? `; and ${problemCount - problems.length} more` : "";
+    report.add(label, false, problems.join("; ") + more, count);
+  } else if (range === undefined) {
+    report.add(label, false, "not verified: frontier.txt is INVALID", count);
+  } else if (range.size < end) {
+    report.add(label, false, `log truncated: entries end at ${range.size}, ${atEnd ? "checkpoint" : "the manifest"} says ${end}`, count);
+  } else if (atEnd !== undefined) {
+    try {
+      checkRoot(range, atEnd.checkpoint);
+      report.add(label, true, `valid (root matches checkpoint ${end})`, count);
+    } catch (error) {
+      report.add(label, false, reasonOf(error), count);
+    }
+  } else {
+    const next = checkpoints.map((c) => c.checkpoint.size).filter((size) => size > end).sort((a, b) => a - b)[0];
+    const link = chain.find((result) => result.label === `Consistency ${end} -> ${next}`);
+    if (next === undefined || link === undefined) {
+      report.add(label, false, `no valid checkpoint at or after the exported end ${end}`, count);
+    } else if (link.ok) {
+      report.add(label, true, `valid (root proven consistent with checkpoint ${next})`, count);
+    } else {
+      report.add(label, false, `root not proven consistent with checkpoint ${next}: ${link.detail}`, count);
+    }
+  }
+}
+
+/** Filtered export: each entry carries proofs/<seq>.tlog-proof against the end checkpoint (c2sp.org/tlog-proof). */
+async function checkFilteredEntries(
+  bundle: Bundle,
+  manifest: Manifest,
+  checkpoints: BundleCheckpoint[],
+  scan: EntryScan,
+  report: VerificationReport,
+): Promise<void> {
+  const { start, end, origin } = manifest;
+  const atEnd = checkpoints.find((c) => c.checkpoint.size === end);
+  let previous = -1;
+  let lines = 0;
+  try {
+    for await (const line of bundle.lines("entries.ndjson", MAX_LINE_BYTES)) {
+      lines++;
+      let parsed: ParsedLeaf;
+      try {
+        parsed = parseLeaf(line, origin);
+      } catch (error) {
+        report.add(`Entry line ${lines}`, false, reasonOf(error));
+        continue;
+      }
+      scan.add(parsed, line);
+      const { seq } = parsed;
+      const label = `Entry ${seq} proofs/${seq}.tlog-proof`;
+      try {
+        if (seq <= previous) throw new VerificationError(`sequence out of order: entry ${seq} follows entry ${previous}`);
+        previous = seq;
+        if (seq < start || seq >= end) throw new VerificationError(`entry ${seq} is outside the exported range ${start}..${end - 1}`);
+        if (atEnd === undefined) throw new VerificationError(`no valid checkpoint at the exported end ${end}`);
+        const proof = parseTlogProof(await bundle.text(`proofs/${seq}.tlog-proof`, MAX_SMALL_FILE_BYTES));
+        if (proof.index !== seq) throw new VerificationError(`proof index ${proof.index} does not match entry ${seq}`);
+        if (proof.checkpoint !== atEnd.text) throw new VerificationError(`the proof's checkpoint is not the end checkpoint ${atEnd.path}`);
+        verifyInclusion(leafHash(line), seq, atEnd.checkpoint.size, proof.proof, atEnd.checkpoint.root);
+        report.add(label, true, `valid (included in checkpoint ${end})`);
+      } catch (error) {
+        report.add(label, false, reasonOf(error));
+      }
+    }
+    if (lines === 0) report.info("Entries entries.ndjson", "no entries");
+  } catch (error) {
+    report.add("Entries entries.ndjson", false, lines === 0 ? reasonOf(error) : `line ${lines + 1}: ${reasonOf(error)}`);
+  }
+}
+
+function tryParseLeaf(line: Buffer, origin: string): ParsedLeaf | undefined {
+  try {
+    return parseLeaf(line, origin);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the entries reference, collected in the one pass over entries.ndjson. */
+class EntryScan {
+  readonly payloads = new Set<string>();
+  /** Requests the gateway admitted (no `status`: refused requests need no completion) and not yet completed. */
+  readonly open = new Map<string, number>();
+  requests = 0;
+  firstTime: string | undefined;
+  lastTime: string | undefined;
+  private firstMs = Infinity;
+  private lastMs = -Infinity;
+  readonly receiptHashes = new Map<number, Buffer>();
+  private readonly receiptSeqs: Set<number>;
+
+  constructor(
+    private readonly origin: string,
+    receipts: readonly Receipt[],
+  ) {
+    this.receiptSeqs = new Set(receipts.map((receipt) => receipt.seq));
+  }
+
+  add(parsed: ParsedLeaf | undefined, line: Buffer): void {
+    if (parsed === undefined) return;
+    const { seq, record } = parsed;
+    if (this.receiptSeqs.has(seq) && !this.receiptHashes.has(seq)) this.receiptHashes.set(seq, leafHash(line));
+    const payload = payloadOf(record);
+    if (payload !== undefined) this.payloads.add(payload.sha256);
+    if (record.type === "request") {
+      this.requests++;
+      if (record.status === undefined) this.open.set(record.request_id, seq);
+    }
+    if (record.type === "completion") this.open.delete(record.request_id);
+    const time = Date.parse(record.time);
+    if (time < this.firstMs) [this.firstMs, this.firstTime] = [time, record.time];
+    if (time > this.lastMs) [this.lastMs, this.lastTime] = [time, record.time];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5 and 6. Payloads and open requests; receipts
+
+/** Each payload file hashes to its name; a referenced payload that is absent was purged or not exported. */
+async function checkPayloads(bundle: Bundle, scan: EntryScan, report: VerificationReport): Promise<void> {
+  const present = new Set<string>();
+  for (const name of bundle.paths("payloads/")) {
+    const hash = name.slice("payloads/".length);
+    present.add(hash);
+    const label = `Payload ${name}`;
+    try {
+      if (!HEX_SHA256.test(hash)) throw new VerificationError("invalid format: a payload file is named by its SHA-256 (hex)");
+      const actual = await bundle.sha256(name);
+      if (actual.hex !== hash) throw new VerificationError(`hash value doesn't match: the file hashes to ${actual.hex}`);
+      report.add(label, true, scan.payloads.has(hash) ? "valid" : "valid (not referenced by any exported entry)");
+    } catch (error) {
+      report.add(label, false, reasonOf(error));
+    }
+  }
+  for (const hash of [...scan.payloads].sort()) {
+    if (!present.has(hash)) report.add(`Payload payloads/${hash}`, true, "valid (not in the bundle: purged or not exported)");
+  }
+}
+
+function checkRequests(scan: EntryScan, report: VerificationReport): void {
+  const label = "Requests without completion";
+  if (scan.requests === 0) {
+    report.info(label, "no request records");
+    return;
+  }
+  if (scan.open.size === 0) {
+    report.add(label, true, `valid (none: all ${scan.requests} admitted requests completed)`, scan.requests);
+    return;
+  }
+  const listed = [...scan.open].slice(0, 5).map(([id, seq]) => `${id} (entry ${seq})`);
+  const more = scan.open.size > 5 ? `, and ${scan.open.size - 5} more` : "";
+  // Not a failure (design 003, check 6): in flight when the export ran, or the gateway stopped first.
+  report.add(label, true, `valid (${scan.open.size} in flight at export time or cut off by a gateway crash: ${listed.join(", ")}${more})`, scan.requests);
+}
+
+/** A receipt at or past the log's exported end, or for a different leaf, proves truncation or rewriting (audit-ledger.md §16). */
+function checkReceipts(receipts: readonly Receipt[], manifest: Manifest, checkpoints: BundleCheckpoint[], scan: EntryScan, report: VerificationReport): void {
+  const logEnd = checkpoints.reduce((max, c) => Math.max(max, c.checkpoint.size), manifest.end);
+  for (const receipt of receipts) {
+    const label = `Receipt ${String(receipt.seq)}`;
+    const hash = typeof receipt.leafHash === "string" ? Buffer.from(receipt.leafHash, "base64") : Buffer.alloc(0);
+    if (!isCount(receipt.seq) || hash.length !== 32 || hash.toString("base64") !== receipt.leafHash) {
+      report.add(label, false, "invalid format: a receipt is <seq>:<base64 SHA-256 leaf hash>");
+      continue;
+    }
+    const exported = scan.receiptHashes.get(receipt.seq);
+    if (receipt.seq >= logEnd) {
+      report.add(label, false, `truncated or altered: receipt for entry ${receipt.seq}, but the exported log ends at ${logEnd}`);
+    } else if (exported === undefined) {
+      report.info(label, `not checked: entry ${receipt.seq} is not in this export`);
+    } else if (!exported.equals(hash)) {
+      report.add(label, false, `truncated or altered: receipt for entry ${receipt.seq} acknowledged leaf hash ${receipt.leafHash}, the bundle's entry hashes to ${exported.toString("base64")}`);
+    } else {
+      report.add(label, true, `valid (leaf hash matches entry ${receipt.seq})`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bundle directory
+
+interface BundleFile {
+  /** Symbolic links, devices and FIFOs are listed (so they are reported) but never opened. */
+  regular: boolean;
+}
+
+class Bundle {
+  private readonly hashes = new Map<string, Promise<{ hex: string; bytes: number }>>();
+
+  private constructor(
+    private readonly dir: string,
+    private readonly files: Map<string, BundleFile>,
+  ) {}
+
+  /** Lists every file under `dir` without following symbolic links; paths use "/". */
+  static async open(dir: string): Promise<Bundle> {
+    const files = new Map<string, BundleFile>();
+    const visit = async (relative: string): Promise<void> => {
+      for (const entry of await readdir(path.join(dir, ...relative.split("/")), { withFileTypes: true })) {
+        const name = relative === "" ? entry.name : `${relative}/${entry.name}`;
+        if (entry.isDirectory()) await visit(name);
+        else files.set(name, { regular: entry.isFile() });
+      }
+    };
+    await visit("");
+    return new Bundle(dir, files);
+  }
+
+  /** Files whose path starts with `prefix`, sorted. */
+  paths(prefix: string): string[] {
+    return [...this.files.keys()].filter((name) => name.startsWith(prefix)).sort();
+  }
+
+  async read(name: string, maxBytes: number): Promise<Buffer> {
+    const handle = await this.openFile(name);
+    try {
+      if ((await handle.stat()).size > maxBytes) throw new VerificationError(`${name} is larger than ${maxBytes} bytes`);
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async text(name: string, maxBytes: number): Promise<string> {
+    const bytes = await this.read(name, maxBytes);
+    try {
+      return UTF8.decode(bytes);
+    } catch {
+      throw new VerificationError(`invalid format: ${name} is not UTF-8`);
+    }
+  }
+
+  /** SHA-256 of the file, streamed. */
+  sha256(name: string): Promise<{ hex: string; bytes: number }> {
+    let result = this.hashes.get(name);
+    if (result === undefined) {
+      result = (async () => {
+        const hash = createHash("sha256");
+        let bytes = 0;
+        for await (const chunk of (await this.openFile(name)).createReadStream() as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          bytes += chunk.length;
+        }
+        return { hex: hash.digest("hex"), bytes };
+      })();
+      this.hashes.set(name, result);
+    }
+    return result;
+  }
+
+  /**
+   * The file's lines as the exact stored bytes, streamed. Split on 0x0A by hand rather than with
+   * readline, which decodes (replacing invalid UTF-8) and also splits on "\r": the leaf hash must be
+   * over the bytes as stored.
+   */
+  async *lines(name: string, maxLineBytes: number): AsyncGenerator<Buffer> {
+    const stream = (await this.openFile(name)).createReadStream({ highWaterMark: 64 * 1024 });
+    try {
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        let from = 0;
+        for (let newline = chunk.indexOf(0x0a); newline >= 0; newline = chunk.indexOf(0x0a, from)) {
+          const part = chunk.subarray(from, newline);
+          if (pendingBytes + part.length > maxLineBytes) throw new VerificationError(`line longer than ${maxLineBytes} bytes`);
+          yield pending.length === 0 ? part : Buffer.concat([...pending, part]);
+          pending = [];
+          pendingBytes = 0;
+          from = newline + 1;
+        }
+        if (from < chunk.length) {
+          pending.push(chunk.subarray(from));
+          pendingBytes += chunk.length - from;
+          if (pendingBytes > maxLineBytes) throw new VerificationError(`line longer than ${maxLineBytes} bytes`);
+        }
+      }
+      if (pending.length > 0) yield Buffer.concat(pending);
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  private async openFile(name: string): Promise<FileHandle> {
+    const file = this.files.get(name);
+    if (file === undefined) throw new VerificationError(`not found: ${name}`);
+    if (!file.regular) throw new VerificationError(`${name} is not a regular file`);
+    // O_NOFOLLOW: a file swapped for a symbolic link after the listing is still not followed.
+    return open(path.join(this.dir, ...name.split("/")), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function addAll(report: VerificationReport, results: readonly CheckResult[]): void {
+  for (const result of results) report.add(result.label, result.ok, result.detail, result.count);
+}
+
+function signers(signatures: readonly VerifiedSignature[]): string {
+  return signatures
+    .map((sig) => `${sig.name} ${sig.keyId}${sig.timestamp === undefined ? "" : ` at ${new Date(sig.timestamp * 1000).toISOString()}`}`)
+    .join(", ");
+}
+
+function sha256Hex(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
