@@ -334,6 +334,21 @@ describe("a tampered bundle is INVALID and the verifier names the problem", () =
     assertInvalid(report, "Consistency 23 -> 50", /not found: consistency\/23-50\.txt/);
   });
 
+  test("with --trusted-key the bundle's own key history cannot vouch for a key the auditor did not pin", async () => {
+    const dir = await writeBundle();
+    assert.equal((await verifyBundle(dir, { trustedKeys: [LOG.verifierKey()] })).valid, true);
+    const pinnedElsewhere = await verifyBundle(dir, { trustedKeys: [ATTACKER.verifierKey()] });
+    assertInvalid(pinnedElsewhere, "Keys keys.json", /trusted key .* is not in the bundle's key history/);
+    // An attacker who adds their own "log" key to keys.json and signs a checkpoint with it.
+    const keys = JSON.parse(await readFile(path.join(dir, "keys.json"), "utf8")) as Record<string, unknown>[];
+    keys.push({ ...keys[0], key_id: ATTACKER.keyId.toString("hex"), vkey: ATTACKER.verifierKey() });
+    await writeFile(path.join(dir, "keys.json"), JSON.stringify(keys));
+    await writeFile(path.join(dir, "checkpoints/000037.note"), checkpointNote(37, ATTACKER));
+    await seal(dir);
+    assert.equal((await verifyBundle(dir)).valid, true, "unpinned, the bundle vouches for its own keys");
+    assertInvalid(await verifyBundle(dir, { trustedKeys: [LOG.verifierKey()] }), "Checkpoint checkpoints/000037.note", /public key not found/);
+  });
+
   test("a checkpoint whose root was altered under the log's signature: signature verification failed", async () => {
     const dir = await writeBundle();
     const file = path.join(dir, "checkpoints/000037.note");

@@ -144,6 +144,22 @@ export function auditCommand(): Command {
       }
     });
   command
+    .command("keys")
+    .description("Print the key history: every key that signed checkpoints, with its validity window (publish the active vkey for auditors' --trusted-key)")
+    .addOption(ledgerOptions.config())
+    .addOption(ledgerOptions.ledger())
+    .action(async (options: LedgerOptions) => {
+      const store = await openLedgerStore(await auditConfig(options));
+      try {
+        for (const key of await store.keys()) {
+          const window = `${new Date(key.validFromMs).toISOString()} .. ${key.validToMs === null ? "active" : new Date(key.validToMs).toISOString()}`;
+          process.stdout.write(`${key.role.padEnd(8)} ${window.padEnd(52)} ${key.vkey}\n`);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+  command
     .command("purge")
     .description("Delete masked payloads older than the retention period (audit.payload_retention_days or --older-than-days), except those under a hold")
     .addOption(ledgerOptions.config())

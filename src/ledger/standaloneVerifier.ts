@@ -8,17 +8,21 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { verifyBundle, type Receipt } from "./bundleVerifier.js";
 
-const USAGE = `usage: node verify.mjs [DIR] [--receipt <seq>:<base64 leaf hash>]... [--json]
+const USAGE = `usage: node verify.mjs [DIR] [--trusted-key <vkey>]... [--receipt <seq>:<base64 leaf hash>]... [--json]
 
 Verifies a Portcullis evidence bundle (portcullis-evidence/v1) in DIR (default: the current
 directory): the manifest signature and file hashes, every checkpoint, the consistency proofs
 between them, every entry against the signed roots, the payloads, and any receipts given.
 A receipt is the value of a Portcullis-Audit-Receipt header, "<seq> <hash>" or "<seq>:<hash>".
+--trusted-key pins the log's public key (name+keyid+key, as \`portcullis audit keys\` prints it):
+without it the key history shipped in the bundle is trusted, so compare its key id with the
+one your organisation published.
 `;
 
 interface Invocation {
   dir: string;
   receipts: Receipt[];
+  trustedKeys: string[];
   json: boolean;
 }
 
@@ -29,7 +33,7 @@ export function parseInvocation(args: string[]): Invocation | { help: true } | s
     parsed = parseArgs({
       args,
       allowPositionals: true,
-      options: { receipt: { type: "string", multiple: true }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: { receipt: { type: "string", multiple: true }, "trusted-key": { type: "string", multiple: true }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     });
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
@@ -42,7 +46,7 @@ export function parseInvocation(args: string[]): Invocation | { help: true } | s
     if (!match) return `--receipt ${JSON.stringify(value)}: expected <seq>:<base64 leaf hash>`;
     receipts.push({ seq: Number(match[1]), leafHash: match[2] ?? "" });
   }
-  return { dir: parsed.positionals[0] ?? ".", receipts, json: parsed.values.json === true };
+  return { dir: parsed.positionals[0] ?? ".", receipts, trustedKeys: parsed.values["trusted-key"] ?? [], json: parsed.values.json === true };
 }
 
 export interface Output {
@@ -63,7 +67,7 @@ export async function main(args: string[], io: Output = STDIO): Promise<number> 
     io.out(USAGE);
     return 0;
   }
-  const report = await verifyBundle(invocation.dir, { receipts: invocation.receipts });
+  const report = await verifyBundle(invocation.dir, { receipts: invocation.receipts, trustedKeys: invocation.trustedKeys });
   if (invocation.json) io.out(`${JSON.stringify({ valid: report.valid, summary: report.summary(), results: report.results }, null, 2)}\n`);
   else io.out(report.format());
   return report.valid ? 0 : 1;

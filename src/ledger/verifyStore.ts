@@ -82,7 +82,8 @@ export async function verifyStore(store: LedgerStore, origin: string, options: S
     expected = entry.seq + 1;
     checkRoots();
   }
-  report.add(`Entries 0..${Math.max(0, size - 1)}`, failures === 0, failures === 0 ? `valid (root ${range.root().toString("base64")})` : `${failures} of ${size} entries are invalid (listed above)`, size);
+  // Entry lines above count the invalid ones; this line counts the rest.
+  report.add(`Entries 0..${Math.max(0, size - 1)}`, true, failures === 0 ? `valid (root ${range.root().toString("base64")})` : `${size - failures} of ${size} valid; the others are listed above`, size - failures);
   // A log shorter than a checkpoint it signed was truncated (audit-ledger.md §16).
   if (newest > range.size) report.add("Tail", false, `log truncated: entries end at ${range.size}, checkpoint says ${newest}`);
   else report.add("Tail", true, `valid (the newest checkpoint covers ${newest} of ${range.size} entries)`);
@@ -97,24 +98,25 @@ interface RequestFields {
   status?: unknown;
 }
 
-/** A canonical leaf is `{"log":…,"record":{…,"type":"…"},"seq":"N","v":1}` (keys sorted; `type`
- * sorts last in every record), so its envelope and record type can be checked at both ends
- * without parsing. The request id is read by search, for the informational "requests without
- * completion" line only. */
+/** A canonical leaf is `{"log":…,"record":{…},"seq":"N","v":1}` (keys sorted), so its envelope
+ * is checked at both ends without parsing. The record's type and request id are read by search,
+ * for the informational "requests without completion" line only. */
 function envelopeChecked(leaf: Buffer, seq: number, start: Buffer): RequestFields {
   if (!leaf.subarray(0, start.length).equals(start)) throw new Error("invalid format: the leaf does not start with this log's envelope (wrong log or not canonical)");
-  const tail = leaf.toString("latin1", Math.max(0, leaf.length - 64));
-  const match = /"type":"([a-z]+)"\},"seq":"(\d+)","v":1\}$/.exec(tail);
-  if (!match) throw new Error("invalid format: the leaf does not end with its record type, seq and version");
-  if (match[2] !== String(seq)) throw new Error(`sequence gap: expected ${seq}, found ${match[2]}`);
-  const type = match[1]!;
+  const match = /\},"seq":"(\d+)","v":1\}$/.exec(leaf.toString("latin1", Math.max(0, leaf.length - 40)));
+  if (!match) throw new Error("invalid format: the leaf does not end with its seq and version");
+  if (match[1] !== String(seq)) throw new Error(`sequence gap: expected ${seq}, found ${match[1]}`);
+  // Top-level "type" is the last string-valued "type" member: nested objects sort before it or hold no such key.
+  const at = leaf.lastIndexOf(TYPE);
+  const type = at < 0 ? "unknown" : leaf.toString("latin1", at + TYPE.length, leaf.indexOf(QUOTE, at + TYPE.length));
   if (type !== "request" && type !== "completion") return { type };
-  const at = leaf.indexOf(REQUEST_ID);
-  const fields: RequestFields = { type, ...(at >= 0 ? { request_id: leaf.toString("latin1", at + REQUEST_ID.length, leaf.indexOf(QUOTE, at + REQUEST_ID.length)) } : {}) };
+  const id = leaf.indexOf(REQUEST_ID);
+  const fields: RequestFields = { type, ...(id >= 0 ? { request_id: leaf.toString("latin1", id + REQUEST_ID.length, leaf.indexOf(QUOTE, id + REQUEST_ID.length)) } : {}) };
   if (type === "request" && leaf.indexOf(STATUS) >= 0) fields.status = true;
   return fields;
 }
 
+const TYPE = Buffer.from('"type":"');
 const REQUEST_ID = Buffer.from('"request_id":"');
 const STATUS = Buffer.from('"status":');
 const QUOTE = 0x22;
