@@ -90,6 +90,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     pollMs: config.audit.run_follow.poll_ms,
     maxPollMs: config.audit.run_follow.max_poll_ms,
     maxFollowMs: config.audit.run_follow.max_follow_ms,
+    maxHistoryBytes: config.audit.max_recording_bytes,
   });
 
   let ready = true;

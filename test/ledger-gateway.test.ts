@@ -266,3 +266,56 @@ async function readYaml(file: string): Promise<{ audit: unknown }> {
   const { parse } = await import("yaml");
   return parse(await readFile(file, "utf8")) as { audit: unknown };
 }
+
+describe("records stay bounded and the writer fails closed", () => {
+  test("a request with a huge client-supplied value keeps its identity, decision and body reference in a bounded leaf", async () => {
+    const gateway = await startTestGateway(langgraph);
+    try {
+      // The namespace is recorded on the operation: a client chooses its size.
+      const res = await fetch(`${gateway.url}/store/items`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${gateway.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ namespace: ["notes", "x".repeat(70_000)], key: "k", value: { n: 1 } }),
+      });
+      await res.arrayBuffer();
+      const requestId = res.headers.get("x-request-id")!;
+      const record = await eventually(async () => {
+        const found = (await gateway.audit()).find((r): r is RequestRecord => r.type === "request" && r.request_id === requestId);
+        assert.ok(found);
+        return found;
+      });
+      assert.equal(record.identity?.subject, "sa:tester");
+      assert.ok(record.decision.rule);
+      assert.ok(record.path.length < 5_000);
+      assert.match(JSON.stringify(record), /…\[70000 chars, sha256 [0-9a-f]{64}\]/, "the long value is cut with a hash of the whole");
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  test("a store truncated behind the gateway's back stops appends instead of signing a second history", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "pc-ledger-truncate-"));
+    try {
+      const { Ledger, LedgerIntegrityError } = await import("../src/ledger/ledger.js");
+      const { SqliteLedgerStore } = await import("../src/ledger/sqliteStore.js");
+      const { pino } = await import("pino");
+      const file = path.join(dir, "ledger.db");
+      const open = () => Ledger.open({ origin: "test.example/truncate", store: new SqliteLedgerStore(file), keyFile: path.join(dir, "key.pem"), log: pino({ level: "silent" }), checkpointIntervalMs: 60_000, heartbeatIntervalMs: 60_000, maxBatch: 64 });
+      const record = (i: number) => ({ type: "policy" as const, time: new Date().toISOString(), event: "loaded" as const, source: `p${i}`, sha256: null, in_force: null });
+      const ledger = await open();
+      for (let i = 0; i < 10; i++) await ledger.append(record(i));
+      await ledger.checkpoint();
+      // A DBA drops the trigger and deletes the newest entries.
+      const Database = (await import("better-sqlite3")).default;
+      const db = new Database(file);
+      db.exec("DROP TRIGGER ledger_entries_no_delete; DELETE FROM ledger_entries WHERE seq >= 5; DELETE FROM ledger_nodes WHERE (idx + 1) * (1 << level) > 5;");
+      db.close();
+      await assert.rejects(ledger.append(record(99)), LedgerIntegrityError);
+      await assert.rejects(ledger.checkpoint(), LedgerIntegrityError);
+      await ledger.close().catch(() => undefined);
+      await assert.rejects(open(), /truncated outside Portcullis/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -34,12 +34,13 @@ export function verifyCommand(): Command {
     .addOption(ledgerOptions.ledger())
     .option("--receipt <seq:hash>", "also check a Portcullis-Audit-Receipt (index and base64 leaf hash); repeatable", collect, [])
     .option("--strict", "also parse every leaf and require byte-exact canonical JSON (slower)")
+    .option("--trusted-key <vkey>", "trust only this log key (as `portcullis audit keys` prints it), not the key history in the database; repeatable", collect, [])
     .option("--json", "print the results as JSON")
-    .action(async (options: LedgerOptions & { receipt: string[]; json?: boolean; strict?: boolean }) => {
+    .action(async (options: LedgerOptions & { receipt: string[]; json?: boolean; strict?: boolean; trustedKey: string[] }) => {
       const audit = await auditConfig(options);
       const store = await openLedgerStore(audit);
       try {
-        const report = await verifyStore(store, await originOf(store, audit), { receipts: options.receipt.map(parseReceipt), strict: options.strict === true });
+        const report = await verifyStore(store, await originOf(store, audit), { receipts: options.receipt.map(parseReceipt), strict: options.strict === true, trustedKeys: options.trustedKey });
         process.stdout.write(options.json ? `${JSON.stringify(report.results, null, 2)}\n` : report.format());
         process.exitCode = report.valid ? 0 : 1;
       } finally {

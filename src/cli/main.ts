@@ -98,7 +98,7 @@ function stopOnSignals(stop: () => Promise<void>): void {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError"].includes(error.name));
+  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError", "LedgerIntegrityError"].includes(error.name));
   const message = known ? (error as Error).message : (error as Error).stack ?? String(error);
   process.stderr.write(`portcullis: ${message}\n`);
   process.exit(known ? 2 : 1);

@@ -22,6 +22,9 @@ export interface GatewayAuth {
   identityAssertion?: IdentityAssertionSigner;
 }
 
+// Thread lookups carry the thread's values, which can be large; still a bound.
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+
 export interface GatewayAnswer {
   status: number;
   text: string;
@@ -30,7 +33,7 @@ export interface GatewayAnswer {
 export async function gatewayRequest(
   upstream: UpstreamClient,
   auth: GatewayAuth,
-  request: { method: "GET" | "POST"; path: string; body?: unknown; requestId: string; timeoutMs: number; signal?: AbortSignal },
+  request: { method: "GET" | "POST"; path: string; body?: unknown; requestId: string; timeoutMs: number; signal?: AbortSignal; maxBytes?: number },
 ): Promise<GatewayAnswer> {
   const assertion = auth.identityAssertion;
   const body = request.body === undefined ? undefined : JSON.stringify(request.body);
@@ -45,5 +48,14 @@ export async function gatewayRequest(
     },
   );
   const response = await upstream.send({ method: request.method, pathAndQuery: request.path, headers, ...(body !== undefined ? { body } : {}), signal: request.signal ? AbortSignal.any([AbortSignal.timeout(request.timeoutMs), request.signal]) : AbortSignal.timeout(request.timeoutMs) });
-  return { status: response.statusCode, text: await response.body.text() };
+  // Read within a cap: an answer the gateway asked for must not exhaust its memory.
+  const limit = request.maxBytes ?? DEFAULT_MAX_BYTES;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= limit) chunks.push(chunk);
+  }
+  if (size > limit && limit > 0) throw new Error(`the answer exceeds ${limit} bytes`);
+  return { status: response.statusCode, text: Buffer.concat(chunks).toString("utf8") };
 }

@@ -162,7 +162,14 @@ export async function exportEvidence(ledger: Ledger, request: ExportRequest): Pr
 /** Distinct sizes (the newest note of each), thinned evenly, always ending with `end`. */
 function chooseCheckpoints(stored: StoredCheckpoint[], end: StoredCheckpoint): StoredCheckpoint[] {
   const bySize = new Map<number, StoredCheckpoint>();
-  for (const checkpoint of stored) if (checkpoint.size > 0) bySize.set(checkpoint.size, checkpoint);
+  for (const checkpoint of stored) {
+    if (checkpoint.size === 0) continue;
+    // Two signed roots for one size is a fork: evidence of tampering, never silently resolved.
+    const seen = bySize.get(checkpoint.size);
+    if (seen && !seen.root.equals(checkpoint.root)) throw new ExportError(`two checkpoints at size ${checkpoint.size} sign different roots; the store was rewritten. Run portcullis verify.`);
+    bySize.set(checkpoint.size, checkpoint);
+  }
+  if (bySize.get(end.size) && !bySize.get(end.size)!.root.equals(end.root)) throw new ExportError(`the checkpoint at size ${end.size} differs from the log as it is now; the store was rewritten. Run portcullis verify.`);
   bySize.set(end.size, end);
   const all = [...bySize.values()].sort((a, b) => a.size - b.size);
   if (all.length <= MAX_CHECKPOINTS) return all;

@@ -48,6 +48,10 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+export class LedgerIntegrityError extends Error {
+  override readonly name = "LedgerIntegrityError";
+}
+
 export class Ledger implements AuditSink {
   private range: CompactRange = CompactRange.empty();
   private queue: Pending[] = [];
@@ -69,6 +73,8 @@ export class Ledger implements AuditSink {
     const ledger = new Ledger(options, key);
     await ledger.registerKey();
     ledger.lastCheckpoint = await options.store.latestCheckpoint(options.origin);
+    // Start from the stored tree, proven consistent with the newest checkpoint (fail closed).
+    ledger.range = await options.store.sequence(options.origin, async (tx) => ledger.rebuilt(tx, await tx.size()));
     if (options.role === "tool") return ledger;
     await ledger.closeInterruptedRequests();
     await ledger.checkpoint();
@@ -131,7 +137,7 @@ export class Ledger implements AuditSink {
     const committed = await this.options.store.sequence(origin, async (tx) => {
       const size = await tx.size();
       // Another instance (shared PostgreSQL) or the CLI may have appended since our last batch.
-      const range = size === this.range.size ? this.range.clone() : await rangeFromStore(tx, size);
+      const range = size === this.range.size ? this.range.clone() : await this.rebuilt(tx, size);
       const out: AppendBatch = { entries: [], nodes: [], payloads: [], opened: [], closed: [] };
       const receipts: AppendReceipt[] = [];
       for (const { record, context } of batch) {
@@ -150,6 +156,20 @@ export class Ledger implements AuditSink {
     });
     this.range = committed.range;
     return committed.receipts;
+  }
+
+  /** The tree at `size` from stored hashes, after proving that the store still holds what this
+   * log last signed: a log must never sign two inconsistent checkpoints (C2SP tlog-checkpoint),
+   * so a store that shrank or was rewritten below a signed checkpoint stops the writer. */
+  private async rebuilt(nodes: NodeReader & { size(): Promise<number> }, size: number): Promise<CompactRange> {
+    const signed = this.lastCheckpoint;
+    if (size < this.range.size || (signed && size < signed.size)) {
+      throw new LedgerIntegrityError(`the ledger store holds ${size} entries but ${Math.max(this.range.size, signed?.size ?? 0)} were committed and signed; it was truncated outside Portcullis. Appends are refused until an operator investigates (run portcullis verify).`);
+    }
+    if (signed && signed.size > 0 && !(await rangeFromStore(nodes, signed.size)).root().equals(signed.root)) {
+      throw new LedgerIntegrityError(`the ledger store no longer matches the checkpoint it signed at size ${signed.size}; it was rewritten outside Portcullis. Appends are refused until an operator investigates (run portcullis verify).`);
+    }
+    return rangeFromStore(nodes, size);
   }
 
   /** Signs a checkpoint of the tree as committed now, whether or not it grew (a heartbeat). */
@@ -177,7 +197,7 @@ export class Ledger implements AuditSink {
     // The root is read under the sequencer lock so size and root belong together.
     const { size, root } = await this.options.store.sequence(origin, async (tx) => {
       const size = await tx.size();
-      const range = size === this.range.size ? this.range : await rangeFromStore(tx, size);
+      const range = size === this.range.size ? this.range : await this.rebuilt(tx, size);
       return { size, root: range.root() };
     });
     const note = signNote(formatCheckpoint({ origin, size, root }), [this.key.signer]);
@@ -230,19 +250,32 @@ export class Ledger implements AuditSink {
 export function leafBytes(origin: string, seq: number, record: AuditRecord): Buffer {
   const leaf = canonicalJson({ v: 1, log: origin, seq: String(seq), record } satisfies LedgerLeaf);
   if (leaf.length <= MAX_LEAF_BYTES) return leaf;
-  // Oversized only through unexpected input (e.g. a huge identity); keep the essentials.
-  return canonicalJson({ v: 1, log: origin, seq: String(seq), record: shrunk(record) });
+  // Only client-supplied values (ids, namespaces, event names) make a record this large: keep
+  // every field, cut long strings and lists down with a hash of what was cut.
+  const shortened = canonicalJson({ v: 1, log: origin, seq: String(seq), record: bounded(record, 0) as AuditRecord });
+  if (shortened.length <= MAX_LEAF_BYTES) return shortened;
+  throw new LedgerIntegrityError(`an audit record of ${leaf.length} bytes cannot be bounded below ${MAX_LEAF_BYTES}; the request is refused`);
 }
 
-function shrunk(record: AuditRecord): AuditRecord {
-  const json = JSON.stringify(record);
-  return {
-    type: "ledger",
-    time: "time" in record ? record.time : new Date().toISOString(),
-    event: "record.oversized",
-    actor: "gateway",
-    details: { oversized_record: { type: record.type, bytes: json.length, sha256: createHash("sha256").update(json).digest("hex") } },
-  };
+const MAX_STRING = 512;
+const MAX_ITEMS = 64;
+
+function bounded(value: unknown, depth: number): unknown {
+  if (typeof value === "string") {
+    if (value.length <= MAX_STRING) return value;
+    return `${value.slice(0, MAX_STRING)}…[${value.length} chars, sha256 ${createHash("sha256").update(value).digest("hex")}]`;
+  }
+  if (Array.isArray(value)) {
+    const kept = value.slice(0, MAX_ITEMS).map((item) => bounded(item, depth + 1));
+    return value.length > MAX_ITEMS ? [...kept, `…[${value.length - MAX_ITEMS} more items]`] : kept;
+  }
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value);
+    const kept = entries.slice(0, MAX_ITEMS).map(([key, item]) => [bounded(key, depth + 1) as string, depth > 8 ? "…" : bounded(item, depth + 1)]);
+    if (entries.length > MAX_ITEMS) kept.push(["…truncated", `${entries.length - MAX_ITEMS} more members`]);
+    return Object.fromEntries(kept);
+  }
+  return value;
 }
 
 function indexOf(record: AuditRecord, context: AppendContext): EntryIndex {

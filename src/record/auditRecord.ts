@@ -86,7 +86,7 @@ export interface RunRecord {
 export interface LedgerEventRecord {
   type: "ledger";
   time: string;
-  event: "retention.purged" | "hold.placed" | "hold.released" | "key.rotated" | "export.created" | "record.oversized";
+  event: "retention.purged" | "hold.placed" | "hold.released" | "key.rotated" | "export.created";
   /** Who did it: a CLI user (`cli:<os user>`) or the gateway itself. */
   actor: string;
   details: Record<string, unknown>;

@@ -28,10 +28,13 @@ export interface RunFollowerOptions {
   maxPollMs: number;
   /** Give up (and record that) after this long. */
   maxFollowMs: number;
+  /** Largest thread history read for the steps; a larger answer is recorded as an error. */
+  maxHistoryBytes: number;
 }
 
-const MAX_STEPS = 500;
-const HISTORY_LIMIT = 1000;
+const MAX_STEPS = 200;
+// The run just ended, so its checkpoints are the newest of the thread's: no need for older ones.
+const HISTORY_LIMIT = MAX_STEPS + 2;
 const ACTIVE = new Set(["pending", "running"]);
 
 export class RunFollower {
@@ -104,8 +107,8 @@ export class RunFollower {
     if (!run.threadId) {
       // A stateless run has no status route; its stream ends when the run does.
       const path = `/runs/${encodeURIComponent(run.runId)}/stream`;
-      await gatewayRequest(this.options.upstream, this.options.auth, { method: "GET", path, requestId: run.requestId, timeoutMs: this.options.maxFollowMs, signal: this.stop.signal });
-      return "ended";
+      const answer = await gatewayRequest(this.options.upstream, this.options.auth, { method: "GET", path, requestId: run.requestId, timeoutMs: this.options.maxFollowMs, signal: this.stop.signal, maxBytes: 0 });
+      return answer.status === 200 ? "ended" : "not_found";
     }
     const path = `/threads/${encodeURIComponent(run.threadId)}/runs/${encodeURIComponent(run.runId)}`;
     const answer = await gatewayRequest(this.options.upstream, this.options.auth, { method: "GET", path, requestId: run.requestId, timeoutMs: 10_000 });
@@ -124,6 +127,7 @@ export class RunFollower {
       body: { limit: HISTORY_LIMIT },
       requestId: run.requestId,
       timeoutMs: 10_000,
+      maxBytes: this.options.maxHistoryBytes,
     });
     if (answer.status !== 200) throw new Error(`LangGraph answered ${answer.status}`);
     const history = (JSON.parse(answer.text) as StateSnapshot[]).filter((state) => state.metadata?.run_id === run.runId).reverse();
@@ -134,7 +138,8 @@ export class RunFollower {
       nodes: i > 0 ? namesOf(history[i - 1]!) : state.metadata?.source === "input" ? ["__start__"] : [],
     }));
     const last = history.at(-1);
-    const output = last ? payloadFor(JSON.stringify(last.values ?? null), this.options.masker) : undefined;
+    const values = last ? JSON.stringify(last.values ?? null) : undefined;
+    const output = values === undefined ? undefined : payloadFor(values.length > this.options.maxHistoryBytes / 4 ? JSON.stringify({ truncated: true, bytes: values.length }) : values, this.options.masker);
     return { steps: steps.slice(0, MAX_STEPS), truncated: steps.length > MAX_STEPS, output };
   }
 }
