@@ -72,6 +72,10 @@ const MIGRATIONS: string[] = [
    -- Defence in depth only (audit-ledger.md §1): the tree, not these triggers, detects tampering.
    CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
    CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;`,
+  // INSERT OR REPLACE deletes the old row without firing DELETE triggers (unless recursive_triggers).
+  `CREATE TRIGGER ledger_entries_no_replace BEFORE INSERT ON ledger_entries
+     WHEN EXISTS (SELECT 1 FROM ledger_entries WHERE log = NEW.log AND seq = NEW.seq)
+     BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;`,
 ];
 
 const PAGE = 2_000;

@@ -113,7 +113,7 @@ function envelopeChecked(leaf: Buffer, seq: number, start: Buffer): RequestField
   if (!leaf.subarray(0, start.length).equals(start)) throw new Error("invalid format: the leaf does not start with this log's envelope (wrong log or not canonical)");
   const match = /\},"seq":"(\d+)","v":1\}$/.exec(leaf.toString("latin1", Math.max(0, leaf.length - 40)));
   if (!match) throw new Error("invalid format: the leaf does not end with its seq and version");
-  if (match[1] !== String(seq)) throw new Error(`sequence gap: expected ${seq}, found ${match[1]}`);
+  if (match[1] !== String(seq)) throw new Error(`${Number(match[1]) > seq ? "sequence gap" : "sequence out of order"}: expected ${seq}, found ${match[1]}`);
   // Top-level "type" is the last string-valued "type" member: nested objects sort before it or hold no such key.
   const at = leaf.lastIndexOf(TYPE);
   const type = at < 0 ? "unknown" : leaf.toString("latin1", at + TYPE.length, leaf.indexOf(QUOTE, at + TYPE.length));
