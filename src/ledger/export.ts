@@ -11,6 +11,7 @@ import { consistencyProof, inclusionProof } from "./merkle.js";
 import { formatTlogProof, signNote } from "./note.js";
 import type { StoredCheckpoint, StoredEntry } from "./store.js";
 import { summarise, summaryCsv, summaryHtml } from "./summary.js";
+import { keyRecordOf } from "./verifyStore.js";
 
 export const BUNDLE_FORMAT = "portcullis-evidence/v1";
 /** Checkpoints carried between start and end; more are thinned evenly (each pair still proven consistent). */
@@ -105,18 +106,7 @@ export async function exportEvidence(ledger: Ledger, request: ExportRequest): Pr
   files.set(
     "keys.json",
     Buffer.from(
-      JSON.stringify(
-        keys.map((key) => ({
-          name: key.name,
-          key_id: key.keyId,
-          vkey: key.vkey,
-          role: key.role,
-          valid_from: new Date(key.validFromMs).toISOString(),
-          valid_to: key.validToMs === null ? null : new Date(key.validToMs).toISOString(),
-        })),
-        null,
-        2,
-      ) + "\n",
+      JSON.stringify(keys.map(keyRecordOf), null, 2) + "\n",
     ),
   );
   const filter = {

@@ -3,7 +3,7 @@
 // size the recomputed root must equal the signed one, which proves every checkpoint consistent
 // with the entries (and so with each other) without trusting any stored hash but the signatures.
 import { CompactRange, leafHash } from "./merkle.js";
-import type { LedgerStore, StoredCheckpoint } from "./store.js";
+import type { LedgerStore, StoredCheckpoint, StoredKey } from "./store.js";
 import { checkEntry, verifyCheckpointNote, VerificationReport, type KeyRecord } from "./verify.js";
 
 export interface StoreVerifyOptions {
@@ -15,16 +15,21 @@ export interface StoreVerifyOptions {
   strict?: boolean;
 }
 
-export async function verifyStore(store: LedgerStore, origin: string, options: StoreVerifyOptions = {}): Promise<VerificationReport> {
-  const report = new VerificationReport();
-  const keys: KeyRecord[] = (await store.keys()).map((key) => ({
+/** A stored key as keys.json and the verifiers name it. */
+export function keyRecordOf(key: StoredKey): KeyRecord {
+  return {
     name: key.name,
     key_id: key.keyId,
     vkey: key.vkey,
     role: key.role,
     valid_from: new Date(key.validFromMs).toISOString(),
     valid_to: key.validToMs === null ? null : new Date(key.validToMs).toISOString(),
-  }));
+  };
+}
+
+export async function verifyStore(store: LedgerStore, origin: string, options: StoreVerifyOptions = {}): Promise<VerificationReport> {
+  const report = new VerificationReport();
+  const keys = (await store.keys()).map(keyRecordOf);
   if (options.trustedKeys && options.trustedKeys.length > 0) {
     // Someone who can write the database can add a key to its history; a pinned key cannot be.
     const pinned = keys.filter((key) => key.role !== "log" || options.trustedKeys!.includes(key.vkey));
