@@ -7,6 +7,7 @@ import type { Operation } from "./classify/index.js";
 import type { Identity } from "./identify/identity.js";
 import type { RequestTarget } from "./receive/target.js";
 import type { Outcome, RequestRecord } from "./record/auditRecord.js";
+import type { MaskingTally, Redactions } from "./mask/index.js";
 import type { ResponseRecording, StoredPayloadBody } from "./record/payloads.js";
 
 export interface Exchange {
@@ -33,6 +34,8 @@ export interface Exchange {
   events: Record<string, number>;
   runId?: string;
   threadId?: string;
+  /** How masking applies to this request, as the policy decided. */
+  masking?: ExchangeMasking;
   /** The forwarded body, masked, as the ledger stores it. */
   requestBody?: StoredPayloadBody;
   /** What the client is sent, event by event, for the ledger's payload store. */
@@ -45,6 +48,17 @@ export interface Exchange {
   shuttingDown: boolean;
   outcome: Outcome;
   error?: string;
+}
+
+export interface ExchangeMasking {
+  /** The caller sees clear responses (policy masking.clear_responses_for); stored copies stay masked. */
+  clearResponses: boolean;
+  /** LangGraph receives masked inputs (policy masking.requests: mask). */
+  maskRequests: boolean;
+  /** What was masked in the request body. */
+  request: Redactions;
+  /** What was masked in what the client was sent (or, for clear responses, in what was stored). */
+  response: MaskingTally;
 }
 
 export function elapsedMs(exchange: Exchange): number {

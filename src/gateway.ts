@@ -19,7 +19,8 @@ import { RequestPipeline } from "./pipeline.js";
 import { Ledger, openLedger } from "./ledger/index.js";
 import { purgeExpiredPayloads } from "./ledger/retention.js";
 import type { AuditSink } from "./record/auditRecord.js";
-import { UNMASKED } from "./record/payloads.js";
+import { createMasker } from "./mask/index.js";
+import { maskedLogOptions } from "./mask/logs.js";
 import { RunFollower } from "./record/runFollower.js";
 import { SiemStream } from "./record/siemStream.js";
 import { ServiceAccountStore } from "./storage/serviceAccountStore.js";
@@ -41,7 +42,8 @@ export interface GatewayOptions {
 }
 
 export async function startGateway(config: PortcullisConfig, options: GatewayOptions = {}): Promise<Gateway> {
-  const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" } });
+  const masker = await createMasker(config.masking);
+  const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" }, ...maskedLogOptions(masker) });
   const upstreamCredential = await resolveUpstreamCredential(config);
   const identityAssertion = config.upstream.identity_assertion && (await IdentityAssertionSigner.create(config.upstream.identity_assertion));
   const introspectionSecrets = new Map<string, string>();
@@ -85,7 +87,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     upstream,
     auth: gatewayAuth,
     audit,
-    masker: UNMASKED,
+    masker,
     log,
     pollMs: config.audit.run_follow.poll_ms,
     maxPollMs: config.audit.run_follow.max_poll_ms,
@@ -107,7 +109,8 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     identityAssertion,
     forwardHeaders: config.upstream.forward_headers,
     audit,
-    masker: UNMASKED,
+    masker,
+    maskFlushMs: config.masking.flush_ms,
     runs,
     maxRecordingBytes: config.audit.max_recording_bytes,
     receipts: config.audit.receipts,

@@ -1,11 +1,11 @@
 // The request pipeline: every stage a request passes through, in order, in one place.
 //
-//   receive → identify → classify → authorize → record (admit) → forward → respond → record (complete)
+//   receive → identify → classify → authorize → mask (request) → record (admit) → forward
+//     → respond (mask each event or document) → record (complete)
 //
 // Each stage lives in the folder of the same name. A stage refuses a request by throwing a
 // GatewayError; the refusal is recorded and answered here, so no stage can forget either.
-// Stages still to come plug in between authorize and forward (approve, mask the request) and
-// inside respond (mask each event).
+// Approvals (still to come) plug in between authorize and mask.
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -23,8 +23,9 @@ import type { Identifier, Identity } from "./identify/index.js";
 import { readJsonBody } from "./receive/body.js";
 import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
 import { assertNoMethodOverride, parseRequestTarget } from "./receive/target.js";
+import { MaskingError, MaskingTally, type Masker } from "./mask/index.js";
 import type { AppendContext, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
-import { payloadFor, ResponseRecording, type PayloadMasker } from "./record/payloads.js";
+import { maskedPayload, ResponseRecording } from "./record/payloads.js";
 import type { RunFollower } from "./record/runFollower.js";
 import { relayResponse, runOutlivesClient, sendGatewayError } from "./respond/index.js";
 import { sendLocalAnswer, type LocalAnswer } from "./respond/local.js";
@@ -42,8 +43,10 @@ export interface PipelineDeps {
   identityAssertion?: IdentityAssertionSigner;
   forwardHeaders: string[];
   audit: AuditSink;
-  /** Masks bodies and streams before the ledger stores them. */
-  masker: PayloadMasker;
+  /** Masks bodies, streams and what the ledger stores. */
+  masker: Masker;
+  /** A quiet stream releases held text that is no longer a distinctive partial after this long. */
+  maskFlushMs: number;
   /** Follows every admitted run to its end for the run record. */
   runs: RunFollower;
   /** Largest recorded response kept per request (the rest is marked truncated). */
@@ -112,10 +115,19 @@ export class RequestPipeline {
       if (refusal) throw refusal;
       exchange.rewrites = this.deps.authorizer.prepareBody(authorizationRequest, authorization);
       const rewritten = exchange.rewrites.created ?? body.json;
-      const forwardedBody = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? JSON.stringify(rewritten) : body.forwarded;
+      let forwardedBody = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? JSON.stringify(rewritten) : body.forwarded;
       if (exchange.rewrites.removed.length > 0) responseHeaders["portcullis-removed"] = exchange.rewrites.removed.join(", ");
+      // mask (request): the stored copy always, what LangGraph receives when the policy says so
+      const policy = authorization.policy;
+      exchange.masking = { clearResponses: policy.seesClearResponses(exchange.identity), maskRequests: policy.masksRequests, request: {}, response: new MaskingTally() };
+      if (forwardedBody !== undefined) {
+        const masked = this.maskRequestBody(forwardedBody);
+        exchange.masking.request = masked.redactions;
+        exchange.requestBody = maskedPayload(masked, this.deps.masker.name);
+        if (exchange.masking.maskRequests && Object.keys(masked.redactions).length > 0) forwardedBody = masked.text;
+      }
+      if (exchange.masking.clearResponses) responseHeaders["portcullis-masking"] = "clear";
       // record (admit): written before anything is forwarded; no record, no request
-      if (forwardedBody !== undefined) exchange.requestBody = payloadFor(forwardedBody, this.deps.masker);
       exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
       const receipt = await this.recordAdmitted(exchange);
       if (this.deps.receipts) responseHeaders["portcullis-audit-receipt"] = `${receipt.seq} ${receipt.leafHash.toString("base64")}`;
@@ -147,6 +159,8 @@ export class RequestPipeline {
         waitKeepaliveMs: this.deps.waitKeepaliveMs,
         maxResponseBytes: this.deps.maxResponseBytes,
         extraHeaders: responseHeaders,
+        masker: this.deps.masker,
+        flushMs: this.deps.maskFlushMs,
       });
     } catch (error) {
       await this.refuse(exchange, error, responseHeaders);
@@ -262,10 +276,26 @@ export class RequestPipeline {
     sendGatewayError(exchange, gatewayError, headers);
   }
 
+  /** Request bodies are scanned whole before anything is stored or forwarded; one that cannot
+   * be scanned is refused, never passed on. */
+  private maskRequestBody(text: string) {
+    try {
+      return this.deps.masker.mask(text);
+    } catch (error) {
+      if (!(error instanceof MaskingError)) throw error;
+      throw new GatewayError(422, "PC_MASKING_FAILED", `Refused: the request body could not be scanned for PII and secrets (${error.message}).`, { cause: error });
+    }
+  }
+
   private async recordAdmitted(exchange: Exchange) {
+    const masking = exchange.masking!;
     try {
       const receipt = await this.deps.audit.append(
-        { ...this.requestRecord(exchange), ...(exchange.requestBody ? { body: exchange.requestBody.reference } : {}) },
+        {
+          ...this.requestRecord(exchange),
+          ...(exchange.requestBody ? { body: exchange.requestBody.reference } : {}),
+          masking: { request: masking.maskRequests ? "masked" : "forwarded", redactions: masking.request },
+        },
         { ...this.appendContext(exchange), ...(exchange.requestBody ? { payloads: [exchange.requestBody.payload] } : {}) },
       );
       exchange.admitted = true;
@@ -291,7 +321,8 @@ export class RequestPipeline {
 
   private async recordCompleted(exchange: Exchange): Promise<void> {
     if (!exchange.admitted) return;
-    const response = exchange.recording?.stored(this.deps.masker);
+    const masking = exchange.masking!;
+    const response = exchange.recording?.stored(this.deps.masker.name, masking.response.redactions);
     const record: CompletionRecord = {
       type: "completion",
       request_id: exchange.id,
@@ -309,6 +340,7 @@ export class RequestPipeline {
       ...(exchange.runId ? { run_id: exchange.runId } : {}),
       ...(exchange.threadId ? { thread_id: exchange.threadId } : {}),
       ...(response ? { response: response.reference } : {}),
+      masking: { response: masking.clearResponses ? "clear" : "masked", redactions: masking.response.redactions },
     };
     await this.appendOrLog(exchange.id, record, { ...this.appendContext(exchange), ...(response ? { payloads: [response.payload] } : {}) });
     if (exchange.operation?.creates_run && exchange.runId) {
@@ -355,6 +387,17 @@ export class RequestPipeline {
     return { subject: exchange.identity?.subject ?? null, graphs: exchange.resources?.graphs ?? [] };
   }
 
+  /** The query as recorded: sign-in parameters reduced, values masked like any stored text. */
+  private recordedQuery(exchange: Exchange): string {
+    const search = exchange.target?.search ?? "";
+    if (exchange.target && this.deps.signIn?.handles(exchange.target.path)) return recordedSignInQuery(search).slice(0, 2048);
+    try {
+      return this.deps.masker.maskQuery(search.slice(0, 2048)).text;
+    } catch {
+      return "[unscannable query withheld]";
+    }
+  }
+
   private requestRecord(exchange: Exchange): RequestRecord {
     const req = exchange.req;
     return {
@@ -364,7 +407,7 @@ export class RequestPipeline {
       client: { address: exchange.clientAddress, user_agent: req.headers["user-agent"] ?? null },
       method: req.method ?? "",
       path: exchange.target?.path ?? String(req.url ?? "").slice(0, 2048),
-      query: (exchange.target && this.deps.signIn?.handles(exchange.target.path) ? recordedSignInQuery(exchange.target.search) : exchange.target?.search)?.slice(0, 2048) ?? "",
+      query: this.recordedQuery(exchange),
       identity: exchange.identity ? recordedIdentity(exchange.identity) : null,
       operation: exchange.operation ?? null,
       decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },

@@ -112,7 +112,7 @@ describe("runs are followed to their end by the gateway", () => {
     const request = records.find((r): r is RequestRecord => r.type === "request" && r.request_id === requestId)!;
     const completion = completionOf(records, requestId)!;
     assert.ok(request.body && completion.response);
-    assert.equal(request.body.masking, "none");
+    assert.equal(request.body.masking, "portcullis-mask/1");
     const store = await openLedgerStore(gateway.config.audit);
     try {
       assert.match((await store.payload(request.body.sha256))!.toString(), /payload-check/);

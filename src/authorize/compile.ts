@@ -48,6 +48,9 @@ export interface CompiledPolicy {
   rateLimits: CompiledRateLimit[];
   webhookDestinations: URL[];
   removedConfigurableKeys: ReadonlySet<string>;
+  /** Callers who see responses unmasked (policy masking.clear_responses_for). */
+  seesClearResponses(identity: Identity): boolean;
+  masksRequests: boolean;
 }
 
 // Conditions are untrusted-input-facing (body fields, claims), so their size is bounded at parse time.
@@ -124,6 +127,8 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
     rateLimits: document.rate_limits.map((limit) => ({ limit, appliesTo: subjectMatcher(limit.subjects) })),
     webhookDestinations: document.run_body.webhook_destinations.map((url) => new URL(url)),
     removedConfigurableKeys: new Set(document.run_body.remove_configurable_keys),
+    seesClearResponses: document.masking.clear_responses_for ? subjectMatcher(document.masking.clear_responses_for) : () => false,
+    masksRequests: document.masking.requests === "mask",
   };
 }
 

@@ -94,6 +94,18 @@ export const policySchema = z.strictObject({
     })
     .default({ webhook_destinations: [], remove_configurable_keys: ["langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions"] }),
   rate_limits: z.array(rateLimit).default([]).describe("Token buckets per identity; the first entry whose subjects match applies"),
+  masking: z
+    .strictObject({
+      clear_responses_for: subjects
+        .optional()
+        .describe("Callers who receive responses with PII in clear (each such response is recorded as clear); everyone else receives masked values. Stored copies are always masked"),
+      requests: z
+        .enum(["forward", "mask"])
+        .default("forward")
+        .describe("'mask' masks request inputs before they reach LangGraph (the graph then works on placeholders); 'forward' passes them as sent. Stored copies are always masked"),
+    })
+    .default({ requests: "forward" })
+    .describe("Where masking applies beyond stored data (always masked)"),
 });
 
 export type PolicyDocument = z.output<typeof policySchema>;

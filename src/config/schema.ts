@@ -33,6 +33,8 @@ const secretSource = z
   ])
   .describe("Where a secret is read from. Secrets are never written in the config file itself.");
 
+const maskingOperator = z.enum(["redact", "partial", "pseudonym", "drop"]);
+
 const headerName = z
   .string()
   .regex(/^[A-Za-z0-9-]+$/, "must be an HTTP header name")
@@ -307,6 +309,62 @@ export const configSchema = z.strictObject({
         .describe("Also stream every committed record as JSON Lines"),
     })
     .prefault({}),
+  masking: z
+    .strictObject({
+      operator: maskingOperator.default("redact").describe("What a detected value becomes: redact ([EMAIL_ADDRESS]), partial (keep the last 4), pseudonym (<EMAIL_ADDRESS:keyed HMAC>, stable per deployment) or drop. Secrets are always redacted"),
+      entities: z
+        .record(z.string().regex(/^[A-Z][A-Z0-9_]{1,63}$/, "an entity type in capitals, e.g. EMAIL_ADDRESS"), maskingOperator)
+        .default({})
+        .describe("Operator per entity type, overriding 'operator'"),
+      opt_in: z
+        .array(z.enum(["US_SSN_BARE", "US_ITIN", "ABA_ROUTING", "UK_NHS", "UK_NINO", "CA_SIN", "MAC_ADDRESS", "PL_PESEL"]))
+        .default([])
+        .describe("Context- or checksum-gated entity types (tier 2) to detect besides the built-in set"),
+      phone_regions: z
+        .array(z.string().regex(/^[A-Z]{2}$/, "an ISO 3166 alpha-2 region, e.g. US"))
+        .default(["US", "GB", "DE", "FR", "IL", "IN", "CA", "BR"])
+        .describe("Regions whose national phone formats are recognised; numbers written with + are recognised from anywhere"),
+      mask_private_ips: z.boolean().default(true).describe("Also mask private, loopback and link-local IP addresses (IPs are personal data under GDPR)"),
+      sensitive_keys: z
+        .array(z.string().min(1))
+        .default([])
+        .describe("JSON keys whose values are masked whatever they hold, at any depth, besides the built-in password/token/authorization/cookie/secret keys"),
+      field_paths: z
+        .array(z.string().regex(/^[^.]+(\.[^.]+)*$/, "a dotted path such as config.configurable.user_email; '*' matches any key"))
+        .default([])
+        .describe("Dotted JSON paths masked whatever they hold, matched at any depth"),
+      custom: z
+        .array(
+          z.union([
+            z.strictObject({
+              entity: z.string().regex(/^[A-Z][A-Z0-9_]{1,63}$/),
+              pattern: z.string().min(1).max(1_000).describe("RE2 syntax (linear time: no lookaround or backreferences)"),
+              prefix: z.string().min(1).optional().describe("Literal every match starts with; lets streams hold back only from it"),
+              max_length: z.number().int().min(1).max(1_024).default(64).describe("Longest match; a stream holds back up to this many characters for the pattern"),
+              case_insensitive: z.boolean().default(false),
+            }),
+            z.strictObject({
+              entity: z.string().regex(/^[A-Z][A-Z0-9_]{1,63}$/),
+              dictionary: z.array(z.string().min(1).max(256)).min(1).max(100_000).describe("Terms matched as whole words, case-insensitively"),
+            }),
+          ]),
+        )
+        .default([])
+        .describe("Deployment-specific patterns and dictionaries"),
+      pseudonym_key_file: z
+        .string()
+        .optional()
+        .describe("Key for the pseudonym operator (created, mode 0600, on first start). Pseudonyms are stable for as long as this key is"),
+      flush_ms: z.number().int().min(20).max(5_000).default(200).describe("A stream quiet for this long releases held text that is no longer a distinctive partial"),
+      max_field_bytes: z.number().int().positive().default(1024 * 1024).describe("Longest single string scanned; a longer one is refused, never passed unscanned"),
+      budget_ms: z.number().int().positive().default(2_000).describe("Scanning time allowed per document or event; beyond it the request or stream fails closed"),
+    })
+    .prefault({})
+    .refine((m) => m.pseudonym_key_file !== undefined || (m.operator !== "pseudonym" && !Object.values(m.entities).includes("pseudonym")), {
+      message: "the pseudonym operator needs masking.pseudonym_key_file (created on first start)",
+      path: ["pseudonym_key_file"],
+    })
+    .describe("PII and secret masking: always applied to everything stored; to responses and requests as the policy's masking section says"),
   shutdown: z
     .strictObject({
       drain_ms: z.number().int().nonnegative().default(30_000).describe("How long live streams may finish on shutdown"),

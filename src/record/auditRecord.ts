@@ -25,6 +25,8 @@ export interface RequestRecord {
   rewrites?: { added: string[]; removed: string[] };
   /** The masked request body as stored (absent when there was none). */
   body?: PayloadReference;
+  /** Whether LangGraph received the inputs masked (policy masking.requests), and what was masked. */
+  masking?: { request: "masked" | "forwarded"; redactions: Record<string, number> };
   /** Set when the gateway refused the request itself. */
   status?: number;
   error?: string;
@@ -34,14 +36,14 @@ export interface RequestRecord {
 export interface PayloadReference {
   sha256: string;
   bytes: number;
-  /** Which masker produced it ("none" until masking is configured). */
+  /** Which masker produced it. */
   masking: string;
   /** Masked values by entity type; never the values. */
   redactions?: Record<string, number>;
 }
 
 /** `interrupted`: the gateway stopped (crash, kill) before the exchange ended; written on restart. */
-export type Outcome = "ok" | "upstream_error_status" | "run_error" | "client_aborted" | "upstream_failed" | "shutdown" | "interrupted";
+export type Outcome = "ok" | "upstream_error_status" | "run_error" | "client_aborted" | "upstream_failed" | "masking_failed" | "shutdown" | "interrupted";
 
 export interface CompletionRecord {
   type: "completion";
@@ -62,6 +64,9 @@ export interface CompletionRecord {
   thread_id?: string;
   /** The masked response as stored: the whole body, or the event stream with time offsets. */
   response?: PayloadReference;
+  /** What the client was sent: masked values (counted by type, never the values), or clear
+   * values for a caller the policy lets see them. */
+  masking?: { response: "masked" | "clear"; redactions: Record<string, number> };
 }
 
 /** One run the gateway admitted, followed to its end whether or not a client stayed connected. */

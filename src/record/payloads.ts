@@ -5,15 +5,12 @@ import { createHash } from "node:crypto";
 import type { EventSourceMessage } from "eventsource-parser";
 import type { PayloadReference } from "./auditRecord.js";
 
-/** Masks text before it is stored. The masking stage (PII and secrets) plugs in here. */
+/** Masks text before it is stored (src/mask/ provides it). */
 export interface PayloadMasker {
   /** Recorded on every payload reference, so an auditor knows what was applied. */
   readonly name: string;
   mask(text: string): { text: string; redactions: Record<string, number> };
 }
-
-/** In force until a masker is configured: payloads are stored as received, and say so. */
-export const UNMASKED: PayloadMasker = { name: "none", mask: (text) => ({ text, redactions: {} }) };
 
 export interface StoredPayloadBody {
   reference: PayloadReference;
@@ -21,15 +18,20 @@ export interface StoredPayloadBody {
 }
 
 export function payloadFor(text: string, masker: PayloadMasker): StoredPayloadBody {
-  const masked = masker.mask(text);
-  const body = Buffer.from(masked.text, "utf8");
-  const sha256 = createHash("sha256").update(body).digest("hex");
-  const redactions = Object.keys(masked.redactions).length > 0 ? { redactions: masked.redactions } : {};
-  return { reference: { sha256, bytes: body.length, masking: masker.name, ...redactions }, payload: { sha256, body } };
+  return maskedPayload(masker.mask(text), masker.name);
 }
 
-/** The response as the client received it: each SSE event with its offset from the start of the
- * request, or the whole body; capped so one huge answer cannot exhaust memory. */
+/** A payload that was masked on its way (a relayed stream, a masked request body). */
+export function maskedPayload(masked: { text: string; redactions: Record<string, number> }, masking: string): StoredPayloadBody {
+  const body = Buffer.from(masked.text, "utf8");
+  const sha256 = createHash("sha256").update(body).digest("hex");
+  const redactions = Object.keys(masked.redactions).length > 0 ? { redactions: { ...masked.redactions } } : {};
+  return { reference: { sha256, bytes: body.length, masking, ...redactions }, payload: { sha256, body } };
+}
+
+/** The response, masked, as the relay saw it: each SSE event with its offset from the start of
+ * the request, or the whole body; capped so one huge answer cannot exhaust memory. The relay
+ * hands it masked text only (src/respond/), so it never holds a clear value. */
 export class ResponseRecording {
   private readonly lines: string[] = [];
   private bytes = 0;
@@ -69,8 +71,8 @@ export class ResponseRecording {
     return this.lines.length === 0;
   }
 
-  stored(masker: PayloadMasker): StoredPayloadBody | undefined {
+  stored(masking: string, redactions: Record<string, number>): StoredPayloadBody | undefined {
     if (this.empty) return undefined;
-    return payloadFor(this.lines.join(""), masker);
+    return maskedPayload({ text: this.lines.join(""), redactions }, masking);
   }
 }

@@ -1,9 +1,11 @@
-// respond: picks the relay for the upstream answer and writes the gateway's own errors.
+// respond: picks the relay for the upstream answer, masks it on the way (each SSE event as it
+// flows, whole documents once complete), and writes the gateway's own errors.
 import type { OutgoingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { clientResponseHeaders } from "../forward/headers.js";
+import { MaskingError, type Masker } from "../mask/index.js";
 import { formatEvent, relaySse } from "./sse.js";
 import { relayWait } from "./wait.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
@@ -14,6 +16,9 @@ export interface RelaySettings {
   waitKeepaliveMs: number;
   maxResponseBytes: number;
   extraHeaders: OutgoingHttpHeaders;
+  masker: Masker;
+  /** Idle time after which a stream releases held text that is no longer a distinctive partial. */
+  flushMs: number;
 }
 
 /** A run the client started outlives its connection unless it asked for on_disconnect=cancel
@@ -28,23 +33,31 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
   const contentType = String(upstream.headers["content-type"] ?? "");
   if (upstream.statusCode >= 400) exchange.outcome = "upstream_error_status";
   const drainAfterClientLeaves = () => runOutlivesClient(exchange);
+  // A compressed answer cannot be scanned, so it is not relayed (the gateway never asks for one).
+  const encoding = String(upstream.headers["content-encoding"] ?? "identity").toLowerCase();
+  if (encoding !== "identity") throw new GatewayError(502, "PC_MASKING_FAILED", `The LangGraph server sent a compressed answer (content-encoding: ${encoding.slice(0, 40)}), which cannot be scanned for PII; it was not relayed.`);
+  // Masking changes lengths and bytes: the client gets the masked body's own framing.
+  delete headers["etag"];
+  delete headers["content-md5"];
+  delete headers["content-length"];
 
   if (contentType.startsWith("text/event-stream")) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
-    await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves });
+    await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs });
   } else if (exchange.operation!.response === "wait" && upstream.statusCode === 200) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
-    await relayWait(exchange, upstream.body, { keepaliveMs: settings.waitKeepaliveMs, maxResultBytes: settings.maxResponseBytes, drainAfterClientLeaves });
+    await relayWait(exchange, upstream.body, { keepaliveMs: settings.waitKeepaliveMs, maxResultBytes: settings.maxResponseBytes, drainAfterClientLeaves, masker: settings.masker });
   } else {
-    await relayWhole(exchange, upstream, headers, settings.maxResponseBytes);
+    await relayWhole(exchange, upstream, headers, settings);
   }
 }
 
-// JSON and other non-streaming answers: held until complete (a later stage masks whole
-// documents), within limits.max_response_bytes, then written with an exact content-length.
-async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData, headers: OutgoingHttpHeaders, maxBytes: number): Promise<void> {
+// JSON and other non-streaming answers: held until complete, within limits.max_response_bytes,
+// masked whole, then written with an exact content-length.
+async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData, headers: OutgoingHttpHeaders, settings: RelaySettings): Promise<void> {
+  const maxBytes = settings.maxResponseBytes;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
@@ -54,14 +67,36 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
     }
     chunks.push(chunk);
   }
-  const body = Buffer.concat(chunks, size);
-  exchange.recording?.body(body.toString("utf8"));
+  const text = Buffer.concat(chunks, size).toString("utf8");
+  const contentType = String(upstream.headers["content-type"] ?? "");
+  if (text.length > 0 && !isTextual(contentType)) {
+    throw new GatewayError(502, "PC_MASKING_FAILED", `The LangGraph server answered with ${contentType.slice(0, 60) || "no content type"}, which cannot be scanned for PII; it was not relayed.`);
+  }
+  const masked = maskWhole(settings.masker, text);
+  const masking = exchange.masking!;
+  masking.response.add(masked.redactions);
+  exchange.recording?.body(masked.text);
   if (exchange.clientGone) return;
-  if (size > 0) headers["content-length"] = size;
+  const body = Buffer.from(masking.clearResponses ? text : masked.text, "utf8");
+  if (body.length > 0) headers["content-length"] = body.length;
   exchange.res.writeHead(upstream.statusCode, headers);
-  exchange.bytesOut += size;
+  exchange.bytesOut += body.length;
   exchange.res.end(body);
   await clientDrained(exchange);
+}
+
+function maskWhole(masker: Masker, text: string) {
+  try {
+    return masker.mask(text);
+  } catch (error) {
+    if (error instanceof MaskingError) throw new GatewayError(502, "PC_MASKING_FAILED", `The LangGraph server's answer could not be masked (${error.message}); it was not relayed.`, { cause: error });
+    throw error;
+  }
+}
+
+function isTextual(contentType: string): boolean {
+  const type = contentType.split(";")[0]!.trim().toLowerCase();
+  return type.startsWith("text/") || type === "application/json" || type.endsWith("+json");
 }
 
 export function sendGatewayError(exchange: Exchange, error: GatewayError, extraHeaders: OutgoingHttpHeaders): void {

@@ -1,28 +1,53 @@
 // Relays an upstream SSE stream event by event. The upstream is parsed with a spec-compliant
-// parser (multi-line data, CRLF, comments, any field order), each event re-emitted as soon as it
-// is complete, and heartbeat comments keep quiet streams alive through proxies and browsers.
+// parser (multi-line data, CRLF, comments, any field order), each event masked and re-emitted
+// as soon as it is complete, and heartbeat comments keep quiet streams alive through proxies and
+// browsers. Token events may hold back a suffix that could still become a match; a short idle
+// timer releases what is no longer a distinctive partial (src/mask/events.ts).
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Readable } from "node:stream";
 import type { Exchange } from "../exchange.js";
+import { MaskingError, SseStreamMasker, type Masker } from "../mask/index.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
 export interface SseRelayOptions {
   heartbeatMs: number;
   /** Keep reading the upstream after the client left, so the run's record stays complete. */
   drainAfterClientLeaves: () => boolean;
+  masker: Masker;
+  flushMs: number;
 }
 
 export async function relaySse(exchange: Exchange, upstream: Readable, options: SseRelayOptions): Promise<void> {
+  const masking = exchange.masking!;
+  // What is stored is always masked; what the client sees is masked unless policy says clear.
+  const recorded = new SseStreamMasker(options.masker, masking.response);
+  const sent = masking.clearResponses ? undefined : recorded;
   const heartbeat = setInterval(() => writeToClient(exchange, ": heartbeat\n\n"), options.heartbeatMs);
   const send = (text: string) => {
     writeToClient(exchange, text);
     heartbeat.refresh();
   };
+  const relay = (forClient: EventSourceMessage[], forRecord: EventSourceMessage[]) => {
+    for (const event of forRecord) exchange.recording?.event(event);
+    for (const event of forClient) send(formatEvent(event));
+  };
+  let failure: unknown;
+  const idleFlush = setInterval(() => {
+    if (!recorded.holding) return;
+    try {
+      const released = recorded.idle();
+      relay(sent ? released : [], released);
+    } catch (error) {
+      failure ??= error;
+      exchange.upstreamAbort.abort();
+    }
+  }, options.flushMs);
   const parser = createParser({
     onEvent: (event) => {
       countEvent(exchange, event);
-      exchange.recording?.event(event);
-      send(formatEvent(event));
+      const masked = recorded.event(event);
+      relay(sent ? masked : [event], masked);
+      idleFlush.refresh();
     },
     onRetry: (retry) => send(`retry: ${retry}\n\n`),
   });
@@ -37,18 +62,28 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
       await clientDrained(exchange);
     }
     parser.feed(decoder.decode());
+    if (failure) throw failure;
+    const rest = recorded.end();
+    relay(sent ? rest : [], rest);
     endClientResponse(exchange);
-  } catch (error) {
-    if (exchange.clientGone && !exchange.shuttingDown) return;
-    const { name, message } = exchange.shuttingDown
-      ? { name: "GatewayShutdown", message: "Portcullis is shutting down; reconnect to continue." }
-      : { name: "UpstreamStreamError", message: "The LangGraph server's stream broke off; the failure is logged with this request's x-request-id." };
+  } catch (caught) {
+    const error = failure ?? caught;
+    if (exchange.clientGone && !exchange.shuttingDown && !(error instanceof MaskingError)) return;
+    // Fail closed: a stream that cannot be masked ends here; nothing unscanned is sent.
+    const { name, message, outcome } =
+      error instanceof MaskingError
+        ? { name: "GatewayMaskingError", message: `The stream could not be masked (${error.message}); it was ended so nothing unscanned reaches you.`, outcome: "masking_failed" as const }
+        : exchange.shuttingDown
+          ? { name: "GatewayShutdown", message: "Portcullis is shutting down; reconnect to continue.", outcome: "shutdown" as const }
+          : { name: "UpstreamStreamError", message: "The LangGraph server's stream broke off; the failure is logged with this request's x-request-id.", outcome: "upstream_failed" as const };
     exchange.log.warn({ err: error, request_id: exchange.id }, "SSE relay failed");
-    exchange.outcome = exchange.shuttingDown ? "shutdown" : "upstream_failed";
+    exchange.outcome = outcome;
     exchange.error = name;
+    if (error instanceof MaskingError) exchange.upstreamAbort.abort();
     endClientResponse(exchange, formatEvent({ event: "error", data: JSON.stringify({ error: name, message }) }));
   } finally {
     clearInterval(heartbeat);
+    clearInterval(idleFlush);
   }
 }
 

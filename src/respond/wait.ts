@@ -4,12 +4,14 @@
 // later stage can inspect it. A failed run is still HTTP 200, with an __error__ key.
 import type { Readable } from "node:stream";
 import type { Exchange } from "../exchange.js";
+import { MaskingError, type Masker } from "../mask/index.js";
 import { endClientResponse, writeToClient } from "./write.js";
 
 export interface WaitRelayOptions {
   keepaliveMs: number;
   maxResultBytes: number;
   drainAfterClientLeaves: () => boolean;
+  masker: Masker;
 }
 
 export async function relayWait(exchange: Exchange, upstream: Readable, options: WaitRelayOptions): Promise<void> {
@@ -48,16 +50,22 @@ export async function relayWait(exchange: Exchange, upstream: Readable, options:
       exchange.outcome = "run_error";
       exchange.error = "__error__";
     }
-    exchange.recording?.body(text);
-    endClientResponse(exchange, text);
+    const masked = options.masker.mask(text);
+    exchange.masking!.response.add(masked.redactions);
+    exchange.recording?.body(masked.text);
+    endClientResponse(exchange, exchange.masking!.clearResponses ? text : masked.text);
   } catch (error) {
-    if (exchange.clientGone && !exchange.shuttingDown) return;
-    exchange.outcome = exchange.shuttingDown ? "shutdown" : "upstream_failed";
-    const name = exchange.shuttingDown ? "GatewayShutdown" : "UpstreamStreamError";
+    const maskingFailed = error instanceof MaskingError;
+    if (exchange.clientGone && !exchange.shuttingDown && !maskingFailed) return;
+    exchange.outcome = maskingFailed ? "masking_failed" : exchange.shuttingDown ? "shutdown" : "upstream_failed";
+    const name = maskingFailed ? "GatewayMaskingError" : exchange.shuttingDown ? "GatewayShutdown" : "UpstreamStreamError";
     exchange.error = name;
     // Keep the SDK's contract: the body is JSON, failures under __error__.
     exchange.log.warn({ err: error, request_id: exchange.id }, "wait relay failed");
-    endClientResponse(exchange, JSON.stringify({ __error__: { error: name, message: "The run's result could not be relayed; the failure is logged with this request's x-request-id." } }));
+    const message = maskingFailed
+      ? `The run's result could not be masked (${error.message}); it was withheld so nothing unscanned reaches you.`
+      : "The run's result could not be relayed; the failure is logged with this request's x-request-id.";
+    endClientResponse(exchange, JSON.stringify({ __error__: { error: name, message } }));
   } finally {
     clearInterval(keepalive);
   }

@@ -1,0 +1,22 @@
+// Context words (masking.md §1): a word among the five before a match boosts its score. Words are
+// matched whole, with plural folding, because substring matching lets "ip" fire inside "recipient".
+
+const WORD = /[\p{L}\p{N}]+/gu;
+
+/** Lowercased words among the `count` words that end before `start` (never across 80 chars). */
+export function wordsBefore(text: string, start: number, count = 5): string[] {
+  const window = text.slice(Math.max(0, start - 80), start).toLowerCase();
+  const words = window.match(WORD) ?? [];
+  return words.slice(-count);
+}
+
+export function hasContext(text: string, start: number, contextWords: ReadonlySet<string>, count = 5): boolean {
+  for (const word of wordsBefore(text, start, count)) {
+    if (contextWords.has(word)) return true;
+    if (word.endsWith("s") && contextWords.has(word.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+export const CONTEXT_BOOST = 0.35;
+export const CONTEXT_FLOOR = 0.4;

@@ -1,0 +1,274 @@
+// The masker: text, JSON documents and JSON values (masking.md §5). Only string leaves change;
+// keys, structure, array lengths and LangGraph's identifiers never do. Every replacement is
+// counted by entity type, never with its value. Anything it cannot scan within its limits fails
+// closed with a MaskingError: nothing unscanned is ever passed on.
+import type { Scanner } from "./detect/scanner.js";
+import type { Finding } from "./detect/types.js";
+import type { Operators } from "./operators.js";
+
+export type Redactions = Record<string, number>;
+
+export interface MaskResult {
+  text: string;
+  redactions: Redactions;
+}
+
+export class MaskingError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "MaskingError";
+  }
+}
+
+export interface MaskerLimits {
+  /** Largest single string a scanner looks at; a longer one is refused, not passed unscanned. */
+  maxFieldBytes: number;
+  /** Scanning time allowed for one document or event. JS regexes cannot be interrupted, so
+   * detectors are linear and this bounds the sum of many fields. */
+  budgetMs: number;
+}
+
+// Protocol identifiers and framing (masking.md §5.2): rewriting them breaks clients and replay.
+const NEVER_TOUCHED_KEYS = new Set([
+  "thread_id",
+  "run_id",
+  "assistant_id",
+  "graph_id",
+  "checkpoint_id",
+  "checkpoint_ns",
+  "parent_checkpoint",
+  "parent_checkpoint_id",
+  "checkpoint_map",
+  "interrupt_id",
+  "id",
+  "ids",
+  "tool_call_id",
+  "type",
+  "role",
+  "name",
+  "event_id",
+  "seq",
+  "status",
+  "created_at",
+  "updated_at",
+  "timestamp",
+  "run_attempt",
+  "attempt",
+  "langgraph_step",
+  "langgraph_node",
+  "langgraph_triggers",
+  "langgraph_path",
+  "langgraph_checkpoint_ns",
+  "__pregel_task_id",
+]);
+
+// Fields masked whatever they hold (masking.md §5.3): the JS server copies x-* request headers
+// into config.configurable, which shows up in debug, tasks, checkpoints and message metadata.
+export const DEFAULT_SENSITIVE_KEYS = [
+  "authorization",
+  "proxy_authorization",
+  "cookie",
+  "set_cookie",
+  "x_api_key",
+  "api_key",
+  "apikey",
+  "password",
+  "passwd",
+  "secret",
+  "client_secret",
+  "token",
+  "access_token",
+  "refresh_token",
+  "id_token",
+  "private_key",
+];
+
+export const SENSITIVE_FIELD = "SENSITIVE_FIELD";
+
+export function normaliseKey(key: string): string {
+  return key.toLowerCase().replaceAll("-", "_");
+}
+
+/** A running count of what was masked in one document, stream or request. */
+export class MaskingTally {
+  readonly redactions: Redactions = {};
+  count(entity: string): void {
+    this.redactions[entity] = (this.redactions[entity] ?? 0) + 1;
+  }
+  add(redactions: Redactions): void {
+    for (const [entity, count] of Object.entries(redactions)) this.redactions[entity] = (this.redactions[entity] ?? 0) + count;
+  }
+}
+
+interface Pass {
+  tally: MaskingTally;
+  deadline: number;
+}
+
+export class Masker {
+  /** Recorded on every payload reference, so an auditor knows what was applied. */
+  readonly name = "portcullis-mask/1";
+  private readonly sensitiveKeys: ReadonlySet<string>;
+  /** Configured dotted paths masked whole ("config.configurable.user_email", "*" for any key). */
+  private readonly fieldPaths: readonly string[][];
+
+  constructor(
+    readonly scanner: Scanner,
+    readonly operators: Operators,
+    readonly limits: MaskerLimits,
+    options: { sensitiveKeys?: readonly string[]; fieldPaths?: readonly string[] } = {},
+  ) {
+    this.sensitiveKeys = new Set([...DEFAULT_SENSITIVE_KEYS, ...(options.sensitiveKeys ?? [])].map(normaliseKey));
+    this.fieldPaths = (options.fieldPaths ?? []).map((path) => path.split(".").map(normaliseKey));
+  }
+
+  /** A stored or relayed document: JSON masked leaf by leaf (and returned byte for byte when
+   * nothing was masked), anything else as text. */
+  mask(text: string): MaskResult {
+    const trimmed = text.trimStart();
+    if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed !== undefined) {
+        const pass = this.pass();
+        const masked = this.value(parsed, [], pass);
+        return { text: masked.changed ? JSON.stringify(masked.value) : text, redactions: pass.tally.redactions };
+      }
+    }
+    return this.maskText(text);
+  }
+
+  /** Free text: every finding replaced by its operator's output. */
+  maskText(text: string): MaskResult {
+    const pass = this.pass();
+    return { text: this.text(text, pass), redactions: pass.tally.redactions };
+  }
+
+  /** A URL query ("?a=b&c=d"): values decoded, masked, and re-encoded; keys kept (§5.5). */
+  maskQuery(search: string): MaskResult {
+    if (search.length <= 1) return { text: search, redactions: {} };
+    const pass = this.pass();
+    let changed = false;
+    const pairs = [...new URLSearchParams(search)].map(([key, value]) => {
+      const masked = String(this.isSensitive(normaliseKey(key), [normaliseKey(key)]) ? this.sensitive(value, pass).value : this.text(value, pass));
+      changed ||= masked !== value;
+      return [key, masked];
+    });
+    return { text: changed ? `?${new URLSearchParams(pairs).toString()}` : search, redactions: pass.tally.redactions };
+  }
+
+  /** A parsed JSON value; the input is not modified. */
+  maskValue<T>(value: T, tally = new MaskingTally()): { value: T; changed: boolean } {
+    const masked = this.value(value, [], { tally, deadline: performance.now() + this.limits.budgetMs });
+    return { value: masked.value as T, changed: masked.changed };
+  }
+
+  /** Replaces findings in text, counting them; used by the stream masker on its window. */
+  replaceFindings(text: string, findings: readonly Finding[], from: number, to: number, tally: MaskingTally): string {
+    let out = "";
+    let at = from;
+    for (const finding of findings) {
+      if (finding.end <= from || finding.start >= to) continue;
+      const start = Math.max(finding.start, from);
+      out += text.slice(at, start) + this.operators.replacement(finding, text.slice(finding.start, finding.end));
+      tally.count(finding.entity);
+      at = Math.min(finding.end, to);
+    }
+    return out + text.slice(at, to);
+  }
+
+  /** Scans text, within the field cap. */
+  findings(text: string): Finding[] {
+    if (text.length > this.limits.maxFieldBytes) {
+      throw new MaskingError(`a field of ${text.length} characters exceeds masking.max_field_bytes (${this.limits.maxFieldBytes}); it cannot be scanned, so it is not passed on`);
+    }
+    try {
+      return this.scanner.scan(text);
+    } catch (error) {
+      throw new MaskingError("the scanner failed; nothing unscanned is passed on", { cause: error });
+    }
+  }
+
+  private pass(): Pass {
+    return { tally: new MaskingTally(), deadline: performance.now() + this.limits.budgetMs };
+  }
+
+  private text(text: string, pass: Pass): string {
+    if (performance.now() > pass.deadline) {
+      throw new MaskingError(`scanning took longer than masking.budget_ms (${this.limits.budgetMs} ms); nothing unscanned is passed on`);
+    }
+    const findings = this.findings(text);
+    return findings.length === 0 ? text : this.replaceFindings(text, findings, 0, text.length, pass.tally);
+  }
+
+  private value(value: unknown, path: string[], pass: Pass): { value: unknown; changed: boolean } {
+    if (typeof value === "string") return this.stringLeaf(value, pass);
+    if (Array.isArray(value)) {
+      let changed = false;
+      const out = value.map((item) => {
+        const masked = this.value(item, path, pass);
+        changed ||= masked.changed;
+        return masked.value;
+      });
+      return changed ? { value: out, changed } : { value, changed };
+    }
+    if (value === null || typeof value !== "object") return { value, changed: false };
+    let out: Record<string, unknown> | undefined;
+    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+      const normalised = normaliseKey(key);
+      const childPath = [...path, normalised].slice(-8);
+      let masked: { value: unknown; changed: boolean };
+      if (this.isSensitive(normalised, childPath)) masked = this.sensitive(child, pass);
+      else if (NEVER_TOUCHED_KEYS.has(normalised) || normalised.startsWith("langgraph_")) masked = { value: child, changed: false };
+      else masked = this.value(child, childPath, pass);
+      if (masked.changed) {
+        out ??= { ...(value as Record<string, unknown>) };
+        out[key] = masked.value;
+      }
+    }
+    return out ? { value: out, changed: true } : { value, changed: false };
+  }
+
+  private stringLeaf(text: string, pass: Pass): { value: unknown; changed: boolean } {
+    // Serialized tool arguments and nested error messages are JSON inside a string (§5.5).
+    const first = text.charCodeAt(0);
+    if ((first === 0x7b || first === 0x5b) && text.length > 1) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed !== null && typeof parsed === "object") {
+        const masked = this.value(parsed, [], pass);
+        return masked.changed ? { value: JSON.stringify(masked.value), changed: true } : { value: text, changed: false };
+      }
+    }
+    const masked = this.text(text, pass);
+    return masked === text ? { value: text, changed: false } : { value: masked, changed: true };
+  }
+
+  /** A sensitive field's value, whatever its type, becomes one placeholder; empty values and
+   * absent ones stay as they are so clients can still tell "not set" from "set". */
+  private sensitive(value: unknown, pass: Pass): { value: unknown; changed: boolean } {
+    const placeholder = `[${SENSITIVE_FIELD}]`;
+    if (value === null || value === undefined || value === "" || value === placeholder || typeof value === "boolean") return { value, changed: false };
+    pass.tally.count(SENSITIVE_FIELD);
+    return { value: placeholder, changed: true };
+  }
+
+  private isSensitive(key: string, path: readonly string[]): boolean {
+    if (this.sensitiveKeys.has(key)) return true;
+    return this.fieldPaths.some((pattern) => pathEndsWith(path, pattern));
+  }
+}
+
+function pathEndsWith(path: readonly string[], pattern: readonly string[]): boolean {
+  if (pattern.length > path.length) return false;
+  const offset = path.length - pattern.length;
+  return pattern.every((segment, i) => segment === "*" || segment === path[offset + i]);
+}

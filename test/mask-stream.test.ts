@@ -1,0 +1,212 @@
+// The masker's own behaviour: JSON leaves, operators, fail-closed limits, and masking text and
+// SSE events that arrive in pieces (held back no more than needed, never leaked).
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, it } from "node:test";
+import type { EventSourceMessage } from "eventsource-parser";
+import { customPatternDetector, CustomPatternError, dictionaryDetector } from "../src/mask/detect/custom.js";
+import { Scanner } from "../src/mask/detect/scanner.js";
+import { builtInDetectors, defaultMasker, Masker, MaskingError, MaskingTally, SseStreamMasker, TextStreamMasker } from "../src/mask/index.js";
+import { Operators } from "../src/mask/operators.js";
+
+const EMAIL = "jane.doe@example.com";
+const CARD = "4111 1111 1111 1111";
+const AWS = "AKIAQYLPMN5HFIQR7ABC";
+const TEXT = `Contact ${EMAIL} about card ${CARD}; the key is ${AWS} and nothing else.`;
+
+function streamInPieces(masker: Masker, text: string, size: number): { out: string; pieces: string[] } {
+  const stream = new TextStreamMasker(masker, new MaskingTally());
+  const pieces: string[] = [];
+  for (let i = 0; i < text.length; i += size) pieces.push(stream.push(text.slice(i, i + size)));
+  pieces.push(stream.end());
+  return { out: pieces.join(""), pieces };
+}
+
+describe("masking JSON documents", () => {
+  const masker = defaultMasker();
+
+  it("changes only string leaves: keys, structure and protocol ids stay, unchanged documents stay byte for byte", () => {
+    const document = {
+      thread_id: "1ef3c0a2-5d6b-4f7e-9a1b-2c3d4e5f6a7b",
+      run_id: "1ef3c0a2-5d6b-4f7e-9a1b-2c3d4e5f6a7c",
+      "jane.doe@example.com": "the key is an email and stays",
+      messages: [{ id: "msg-4111111111111111", type: "human", content: `mail ${EMAIL}` }],
+      count: 4111111111111111,
+    };
+    const text = JSON.stringify(document, null, 2);
+    const masked = masker.mask(text);
+    const parsed = JSON.parse(masked.text);
+    assert.equal(parsed.thread_id, document.thread_id);
+    assert.equal(parsed.messages[0].id, "msg-4111111111111111");
+    assert.equal(parsed.messages[0].content, "mail [EMAIL_ADDRESS]");
+    assert.equal(parsed["jane.doe@example.com"], "the key is an email and stays");
+    assert.equal(parsed.count, 4111111111111111);
+    assert.deepEqual(masked.redactions, { EMAIL_ADDRESS: 1 });
+    const clean = JSON.stringify({ thread_id: document.thread_id, values: { n: 1 } }, null, 2);
+    assert.equal(masker.mask(clean).text, clean);
+  });
+
+  it("masks sensitive keys at any depth whatever they hold, numbers included, and leaves empty ones", () => {
+    const masked = JSON.parse(masker.mask(JSON.stringify({ config: { configurable: { "X-Api-Key": "abc", Authorization: "Bearer x", password: 1234, token: "" } } })).text);
+    assert.deepEqual(masked.config.configurable, { "X-Api-Key": "[SENSITIVE_FIELD]", Authorization: "[SENSITIVE_FIELD]", password: "[SENSITIVE_FIELD]", token: "" });
+  });
+
+  it("masks JSON serialised inside a string and re-serialises it", () => {
+    const masked = JSON.parse(masker.mask(JSON.stringify({ tool_calls: [{ args: JSON.stringify({ to: EMAIL, body: "hi" }) }] })).text);
+    assert.deepEqual(JSON.parse(masked.tool_calls[0].args), { to: "[EMAIL_ADDRESS]", body: "hi" });
+  });
+
+  it("masks configured field paths and query values", () => {
+    const custom = new Masker(masker.scanner, masker.operators, masker.limits, { fieldPaths: ["profile.nickname"] });
+    assert.equal(JSON.parse(custom.mask(JSON.stringify({ a: { profile: { nickname: "Bobby" } } })).text).a.profile.nickname, "[SENSITIVE_FIELD]");
+    const query = masker.maskQuery(`?email=${encodeURIComponent(EMAIL)}&limit=10&token=abc`);
+    assert.equal(query.text, "?email=%5BEMAIL_ADDRESS%5D&limit=10&token=%5BSENSITIVE_FIELD%5D");
+  });
+
+  it("fails closed on a field over the size cap and on an exhausted time budget", () => {
+    const small = new Masker(masker.scanner, masker.operators, { maxFieldBytes: 100, budgetMs: 1_000 });
+    assert.throws(() => small.mask(JSON.stringify({ text: "x".repeat(101) })), MaskingError);
+    const noTime = new Masker(masker.scanner, masker.operators, { maxFieldBytes: 1_000, budgetMs: -1 });
+    assert.throws(() => noTime.maskText("hello"), /budget_ms/);
+  });
+
+  it("fails closed when a detector throws", () => {
+    const broken = new Masker(new Scanner([{ id: "broken", entities: ["X"], maxLength: 1, find: () => { throw new Error("boom"); }, openCandidate: () => undefined }]), masker.operators, masker.limits);
+    assert.throws(() => broken.maskText("anything"), MaskingError);
+  });
+});
+
+describe("operators", () => {
+  const key = randomBytes(32);
+  const withOperator = (operator: "partial" | "pseudonym" | "drop", pseudonymKey = key) =>
+    new Masker(new Scanner(builtInDetectors()), new Operators({ defaultOperator: operator, perEntity: new Map(), pseudonymKey }), { maxFieldBytes: 1e6, budgetMs: 1_000 });
+
+  it("partial keeps the last four and the separators", () => {
+    assert.equal(withOperator("partial").maskText(`card ${CARD}`).text, "card **** **** **** 1111");
+  });
+
+  it("pseudonyms are stable per key, agree across spellings, and differ between keys", () => {
+    const a = withOperator("pseudonym").maskText(`${EMAIL} and ${EMAIL.toUpperCase()}`).text;
+    const [first, second] = a.split(" and ");
+    assert.match(first!, /^<EMAIL_ADDRESS:[a-z2-7]{8}>$/);
+    assert.equal(first, second);
+    const other = withOperator("pseudonym", randomBytes(32)).maskText(EMAIL).text;
+    assert.notEqual(other, first);
+  });
+
+  it("secrets are always redacted, whatever the operator", () => {
+    assert.equal(withOperator("partial").maskText(`key ${AWS}`).text, "key [AWS_ACCESS_KEY]");
+    assert.equal(withOperator("pseudonym").maskText(`key ${AWS}`).text, "key [AWS_ACCESS_KEY]");
+  });
+
+  it("drop removes the value", () => {
+    assert.equal(withOperator("drop").maskText(`mail ${EMAIL}.`).text, "mail .");
+  });
+});
+
+describe("custom detectors", () => {
+  it("compiles patterns with RE2 and refuses lookaround with a clear error", () => {
+    assert.throws(() => customPatternDetector({ entity: "X", pattern: "(?=a)b", maxLength: 10, caseInsensitive: false }), CustomPatternError);
+    const masker = new Masker(new Scanner([customPatternDetector({ entity: "EMPLOYEE_ID", pattern: "EMP-[0-9]{6}", prefix: "EMP-", maxLength: 10, caseInsensitive: false })]), defaultMasker().operators, defaultMasker().limits);
+    assert.equal(masker.maskText("badge EMP-123456 ok").text, "badge [EMPLOYEE_ID] ok");
+    assert.equal(streamInPieces(masker, "badge EMP-123456 ok", 1).out, "badge [EMPLOYEE_ID] ok");
+  });
+
+  it("matches dictionary terms as whole words, case-insensitively, also when streamed", () => {
+    const masker = new Masker(new Scanner([dictionaryDetector({ entity: "PROJECT", terms: ["Nightingale"] })]), defaultMasker().operators, defaultMasker().limits);
+    assert.equal(masker.maskText("project NIGHTINGALE and nightingales").text, "project [PROJECT] and nightingales");
+    assert.equal(streamInPieces(masker, "project NIGHTINGALE and nightingales", 1).out, "project [PROJECT] and nightingales");
+  });
+});
+
+describe("masking text that arrives in pieces", () => {
+  const masker = defaultMasker();
+
+  it("gives the same text as masking it whole, at every piece size, with no clear value", () => {
+    const whole = masker.maskText(TEXT).text;
+    for (const size of [1, 2, 3, 5, 8, 13, 40]) {
+      const { out } = streamInPieces(masker, TEXT, size);
+      assert.equal(out, whole, `pieces of ${size}`);
+    }
+  });
+
+  it("holds back only the word being written: prose flows", () => {
+    const stream = new TextStreamMasker(masker, new MaskingTally());
+    const prose = "The weather is fine today, and tomorrow it rains.";
+    let sent = "";
+    for (let i = 0; i < prose.length; i += 1) {
+      sent += stream.push(prose[i]!);
+      const received = prose.slice(0, i + 1);
+      const word = /[\w.-]*$/.exec(received)![0];
+      assert.ok(received.length - sent.length <= word.length, `held ${received.length - sent.length} characters after "${received}"`);
+    }
+    assert.equal(sent + stream.end(), prose);
+  });
+
+  it("on idle releases an ordinary word but keeps a distinctive partial until it is decided", () => {
+    const stream = new TextStreamMasker(masker, new MaskingTally());
+    assert.equal(stream.push("Hello wor"), "Hello ");
+    assert.equal(stream.idle(), "wor");
+    assert.equal(stream.push("ld, key AKIAQYLP"), "ld, key ");
+    assert.equal(stream.idle(), "");
+    assert.ok(stream.holding > 0);
+    assert.equal(stream.push("MN5HFIQR7ABC done") + stream.end(), "[AWS_ACCESS_KEY] done");
+  });
+});
+
+describe("masking SSE events", () => {
+  const masker = defaultMasker();
+  const metadata = { langgraph_node: "echo", langgraph_step: 1, run_id: "1ef3c0a2-5d6b-4f7e-9a1b-2c3d4e5f6a7c" };
+
+  function tokenEvents(text: string, id = "run-1-msg"): EventSourceMessage[] {
+    return [...text].map((char, i) => ({ event: "messages", id: String(i), data: JSON.stringify([{ type: "ai", id, content: char, tool_call_chunks: [] }, metadata]) }));
+  }
+
+  it("masks a value split one character per event, keeps event names and ids, and releases held text before the next whole event", () => {
+    const sse = new SseStreamMasker(masker);
+    const out: EventSourceMessage[] = [];
+    const upstream = [...tokenEvents(TEXT), { event: "values", id: "v1", data: JSON.stringify({ messages: [{ id: "run-1-msg", type: "ai", content: TEXT }] }) }];
+    for (const event of upstream) out.push(...sse.event(event));
+    out.push(...sse.end());
+    const fromUpstream = out.filter((event) => event.id !== undefined);
+    assert.deepEqual(fromUpstream.map((event) => event.id), upstream.map((event) => event.id));
+    const text = out.filter((event) => event.event === "messages").map((event) => JSON.parse(event.data)[0].content).join("");
+    assert.equal(text, masker.maskText(TEXT).text);
+    for (const event of out) {
+      assert.ok(!event.data.includes("example.com") && !event.data.includes("1111 1111") && !event.data.includes(AWS.slice(4)), `no clear value in ${event.data}`);
+      if (event.event === "messages") assert.equal(JSON.parse(event.data)[0].id, "run-1-msg");
+    }
+    const values = out.find((event) => event.event === "values")!;
+    assert.equal(JSON.parse(values.data).messages[0].content, masker.maskText(TEXT).text);
+    assert.ok((sse.tally.redactions.EMAIL_ADDRESS ?? 0) >= 2);
+  });
+
+  it("masks tool-call argument pieces per tool-call index", () => {
+    const sse = new SseStreamMasker(masker);
+    const args = JSON.stringify({ to: EMAIL });
+    const events = [...args].map((char) => ({ event: "messages", data: JSON.stringify([{ type: "ai", id: "m2", content: "", tool_call_chunks: [{ index: 0, id: "call_1", name: "send", args: char }] }, metadata]) }));
+    const out = [...events.flatMap((event) => sse.event(event)), ...sse.end()];
+    const joined = out.map((event) => JSON.parse(event.data)[0].tool_call_chunks.map((call: { args: string }) => call.args).join("")).join("");
+    assert.equal(joined, JSON.stringify({ to: "[EMAIL_ADDRESS]" }));
+  });
+
+  it("masks legacy messages/partial events, which repeat the text so far", () => {
+    const sse = new SseStreamMasker(masker);
+    let last = "";
+    for (let i = 1; i <= TEXT.length; i += 1) {
+      const [event] = sse.event({ event: "messages/partial", data: JSON.stringify([{ id: "m3", type: "ai", content: TEXT.slice(0, i) }]) });
+      last = JSON.parse(event!.data)[0].content;
+      assert.ok(!last.includes("example.com") && !last.includes("1111 1111"), last);
+    }
+    assert.ok(masker.maskText(TEXT).text.startsWith(last));
+  });
+
+  it("masks whole events leaf by leaf, including debug config and custom payloads", () => {
+    const sse = new SseStreamMasker(masker);
+    const [debug] = sse.event({ event: "debug", data: JSON.stringify({ type: "checkpoint", payload: { config: { configurable: { "x-api-key": "k", thread_id: "t" } }, values: { note: EMAIL } } }) });
+    assert.deepEqual(JSON.parse(debug!.data).payload, { config: { configurable: { "x-api-key": "[SENSITIVE_FIELD]", thread_id: "t" } }, values: { note: "[EMAIL_ADDRESS]" } });
+    const [custom] = sse.event({ event: "custom|sub:1", data: JSON.stringify({ echo: CARD }) });
+    assert.equal(custom!.event, "custom|sub:1");
+    assert.deepEqual(JSON.parse(custom!.data), { echo: "[CREDIT_CARD]" });
+  });
+});
