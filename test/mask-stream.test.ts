@@ -2,11 +2,17 @@
 // SSE events that arrive in pieces (held back no more than needed, never leaked).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
 import type { EventSourceMessage } from "eventsource-parser";
+import { pino } from "pino";
+import { parseConfig } from "../src/config/load.js";
 import { customPatternDetector, CustomPatternError, dictionaryDetector } from "../src/mask/detect/custom.js";
 import { Scanner } from "../src/mask/detect/scanner.js";
-import { builtInDetectors, defaultMasker, Masker, MaskingError, MaskingTally, SseStreamMasker, TextStreamMasker } from "../src/mask/index.js";
+import { builtInDetectors, createMasker, defaultMasker, Masker, MaskingError, MaskingTally, SseStreamMasker, TextStreamMasker } from "../src/mask/index.js";
+import { maskedLogOptions } from "../src/mask/logs.js";
 import { Operators } from "../src/mask/operators.js";
 
 const EMAIL = "jane.doe@example.com";
@@ -208,5 +214,38 @@ describe("masking SSE events", () => {
     const [custom] = sse.event({ event: "custom|sub:1", data: JSON.stringify({ echo: CARD }) });
     assert.equal(custom!.event, "custom|sub:1");
     assert.deepEqual(JSON.parse(custom!.data), { echo: "[CREDIT_CARD]" });
+  });
+});
+
+describe("masking configuration, keys and logs", () => {
+  it("refuses the pseudonym operator without a key file, and a custom pattern RE2 cannot run", async () => {
+    assert.throws(() => parseConfig({ upstream: { url: "http://127.0.0.1:1" }, masking: { operator: "pseudonym" } }), /pseudonym_key_file/);
+    const settings = parseConfig({ upstream: { url: "http://127.0.0.1:1" }, masking: { custom: [{ entity: "X_ID", pattern: "(a)\\1" }] } }).masking;
+    await assert.rejects(createMasker(settings), CustomPatternError);
+  });
+
+  it("creates the pseudonym key once, private to its owner, and keeps pseudonyms stable across restarts", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "portcullis-mask-key-"));
+    try {
+      const settings = parseConfig({ upstream: { url: "http://127.0.0.1:1" }, masking: { operator: "pseudonym", pseudonym_key_file: path.join(dir, "masking-key") } }).masking;
+      const first = (await createMasker(settings)).maskText(EMAIL).text;
+      assert.equal((await stat(path.join(dir, "masking-key"))).mode & 0o777, 0o600);
+      assert.equal((await createMasker(settings)).maskText(EMAIL).text, first);
+      assert.match(first, /^<EMAIL_ADDRESS:[a-z2-7]{8}>$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("masks every log field and logged errors' messages and stacks", () => {
+    const lines: string[] = [];
+    const log = pino({ level: "info", ...maskedLogOptions(defaultMasker()) }, { write: (line: string) => lines.push(line) });
+    log.warn({ user: EMAIL, nested: { card: CARD }, err: new Error(`upstream said ${EMAIL}`) }, "request failed");
+    const line = lines.join("");
+    assert.ok(!line.includes(EMAIL) && !line.includes(CARD), line);
+    const parsed = JSON.parse(line);
+    assert.equal(parsed.user, "[EMAIL_ADDRESS]");
+    assert.equal(parsed.nested.card, "[CREDIT_CARD]");
+    assert.equal(parsed.err.message, "upstream said [EMAIL_ADDRESS]");
   });
 });

@@ -317,9 +317,9 @@ export const configSchema = z.strictObject({
         .default({})
         .describe("Operator per entity type, overriding 'operator'"),
       opt_in: z
-        .array(z.enum(["US_SSN_BARE", "US_ITIN", "ABA_ROUTING", "UK_NHS", "UK_NINO", "CA_SIN", "MAC_ADDRESS", "PL_PESEL"]))
+        .array(z.enum(["US_SSN", "US_ITIN", "ABA_ROUTING", "UK_NHS", "UK_NINO", "CA_SIN", "MAC_ADDRESS", "PL_PESEL"]))
         .default([])
-        .describe("Context- or checksum-gated entity types (tier 2) to detect besides the built-in set"),
+        .describe("Context- or checksum-gated entity types (tier 2) to detect besides the built-in set; US_SSN here adds bare 9-digit numbers near \"ssn\" (formatted SSNs are always detected)"),
       phone_regions: z
         .array(z.string().regex(/^[A-Z]{2}$/, "an ISO 3166 alpha-2 region, e.g. US"))
         .default(["US", "GB", "DE", "FR", "IL", "IN", "CA", "BR"])
