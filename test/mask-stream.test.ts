@@ -52,6 +52,16 @@ describe("masking JSON documents", () => {
     assert.equal(masker.mask(clean).text, clean);
   });
 
+  it("finds values hidden behind JSON escapes (\\n before a key, \\u0040 for @, \\/ in a URL)", () => {
+    const escaped = JSON.stringify({ a: `Key:\n${AWS}`, b: `mail ${EMAIL}`, c: "postgres://app:s3cretPassw0rd@db.example.com/x" }).replace("@", "\\u0040").replaceAll("/", "\\/");
+    const masked = JSON.parse(masker.mask(escaped).text);
+    assert.deepEqual(masked, { a: "Key:\n[AWS_ACCESS_KEY]", b: "mail [EMAIL_ADDRESS]", c: "postgres://app:[URL_CREDENTIALS]@db.example.com/x" });
+  });
+
+  it("refuses documents nested too deep to scan instead of passing them on", () => {
+    assert.throws(() => masker.mask(`${"[".repeat(600)}"${EMAIL}"${"]".repeat(600)}`), MaskingError);
+  });
+
   it("masks sensitive keys at any depth whatever they hold, numbers included, and leaves empty ones", () => {
     const masked = JSON.parse(masker.mask(JSON.stringify({ config: { configurable: { "X-Api-Key": "abc", Authorization: "Bearer x", password: 1234, token: "" } } })).text);
     assert.deepEqual(masked.config.configurable, { "X-Api-Key": "[SENSITIVE_FIELD]", Authorization: "[SENSITIVE_FIELD]", password: "[SENSITIVE_FIELD]", token: "" });

@@ -61,8 +61,9 @@ export class SseStreamMasker {
     // it whole, so a whole event ends a message's pieces only once all its text has arrived.
     const released = mode === "error" || mode === "end" || mode === "messages/complete" ? this.flush() : this.completed(data);
     if (mode === "messages/complete" && Array.isArray(data)) this.forgetPartials(data);
-    const masked = this.masker.maskValue(data, this.tally);
-    return [...released, masked.changed ? { ...event, data: JSON.stringify(masked.value) } : event];
+    const masked = this.masker.maskDocument(event.data, data);
+    this.tally.add(masked.redactions);
+    return [...released, masked.text === event.data ? event : { ...event, data: masked.text }];
   }
 
   /** Quiet for the flush interval: held text that is no longer a distinctive partial goes out. */

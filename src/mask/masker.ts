@@ -85,6 +85,18 @@ export const DEFAULT_SENSITIVE_KEYS = [
 
 export const SENSITIVE_FIELD = "SENSITIVE_FIELD";
 
+// RFC 8259 §7 string escapes; a pair is consumed at a time, so "\\\\n" stays a backslash and an n.
+const JSON_ESCAPE = /\\(?:u[0-9a-fA-F]{4}|[^u])/g;
+const SIMPLE_ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", f: "\f" };
+
+function decodeJsonEscape(escape: string): string {
+  if (escape[1] === "u") return String.fromCharCode(Number.parseInt(escape.slice(2), 16));
+  return SIMPLE_ESCAPES[escape[1]!] ?? escape[1]!;
+}
+
+/** Deepest JSON nesting scanned; deeper documents are refused rather than overflow the stack. */
+const MAX_DEPTH = 512;
+
 export function normaliseKey(key: string): string {
   return key.toLowerCase().replaceAll("-", "_");
 }
@@ -111,6 +123,7 @@ export class Masker {
   private readonly sensitiveKeys: ReadonlySet<string>;
   /** Configured dotted paths masked whole ("config.configurable.user_email", "*" for any key). */
   private readonly fieldPaths: readonly string[][];
+  private readonly keyCache = new Map<string, string>();
 
   constructor(
     readonly scanner: Scanner,
@@ -133,13 +146,23 @@ export class Masker {
       } catch {
         parsed = undefined;
       }
-      if (parsed !== undefined) {
-        const pass = this.pass();
-        const masked = this.value(parsed, [], pass);
-        return { text: masked.changed ? JSON.stringify(masked.value) : text, redactions: pass.tally.redactions };
-      }
+      if (parsed !== undefined) return this.maskDocument(text, parsed);
     }
     return this.maskText(text);
+  }
+
+  /** A JSON document given both as text and parsed. Most documents hold nothing to mask, so the
+   * text is scanned once as a whole first, with its string escapes decoded: every string leaf
+   * then appears verbatim in it, with at least the context it has alone, so no finding there
+   * (and no sensitive key) means none in any leaf. Otherwise the leaves are masked one by one. */
+  maskDocument(text: string, parsed: unknown): MaskResult {
+    const pass = this.pass();
+    if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0)) {
+      const decoded = text.includes("\\") ? text.replace(JSON_ESCAPE, decodeJsonEscape) : text;
+      if (this.findings(decoded, Infinity).length === 0) return { text, redactions: {} };
+    }
+    const masked = this.value(parsed, [], pass);
+    return { text: masked.changed ? JSON.stringify(masked.value) : text, redactions: pass.tally.redactions };
   }
 
   /** Free text: every finding replaced by its operator's output. */
@@ -182,8 +205,8 @@ export class Masker {
   }
 
   /** Scans text, within the field cap. */
-  findings(text: string): Finding[] {
-    if (text.length > this.limits.maxFieldBytes) {
+  findings(text: string, cap = this.limits.maxFieldBytes): Finding[] {
+    if (text.length > cap) {
       throw new MaskingError(`a field of ${text.length} characters exceeds masking.max_field_bytes (${this.limits.maxFieldBytes}); it cannot be scanned, so it is not passed on`);
     }
     try {
@@ -205,12 +228,13 @@ export class Masker {
     return findings.length === 0 ? text : this.replaceFindings(text, findings, 0, text.length, pass.tally);
   }
 
-  private value(value: unknown, path: string[], pass: Pass): { value: unknown; changed: boolean } {
+  private value(value: unknown, path: string[], pass: Pass, depth = 0): { value: unknown; changed: boolean } {
     if (typeof value === "string") return this.stringLeaf(value, pass);
+    if (depth > MAX_DEPTH) throw new MaskingError(`the document is nested deeper than ${MAX_DEPTH} levels; it cannot be scanned, so it is not passed on`);
     if (Array.isArray(value)) {
       let changed = false;
       const out = value.map((item) => {
-        const masked = this.value(item, path, pass);
+        const masked = this.value(item, path, pass, depth + 1);
         changed ||= masked.changed;
         return masked.value;
       });
@@ -219,18 +243,46 @@ export class Masker {
     if (value === null || typeof value !== "object") return { value, changed: false };
     let out: Record<string, unknown> | undefined;
     for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-      const normalised = normaliseKey(key);
-      const childPath = [...path, normalised].slice(-8);
+      const normalised = this.normalised(key);
+      const childPath = this.fieldPaths.length > 0 ? [...path, normalised].slice(-8) : path;
       let masked: { value: unknown; changed: boolean };
       if (this.isSensitive(normalised, childPath)) masked = this.sensitive(child, pass);
       else if (NEVER_TOUCHED_KEYS.has(normalised) || normalised.startsWith("langgraph_")) masked = { value: child, changed: false };
-      else masked = this.value(child, childPath, pass);
+      else masked = this.value(child, childPath, pass, depth + 1);
       if (masked.changed) {
         out ??= { ...(value as Record<string, unknown>) };
         out[key] = masked.value;
       }
     }
     return out ? { value: out, changed: true } : { value, changed: false };
+  }
+
+  /** Whether the whole-text check cannot decide: a sensitive key, a string over the field cap,
+   * or nesting too deep to look at. */
+  private needsLeafWalk(value: unknown, path: string[], depth: number): boolean {
+    if (typeof value === "string") return value.length > this.limits.maxFieldBytes;
+    if (value === null || typeof value !== "object") return false;
+    if (depth > MAX_DEPTH) return true;
+    if (Array.isArray(value)) {
+      for (const item of value) if (this.needsLeafWalk(item, path, depth + 1)) return true;
+      return false;
+    }
+    for (const key in value) {
+      const normalised = this.normalised(key);
+      const childPath = this.fieldPaths.length > 0 ? [...path, normalised].slice(-8) : path;
+      if (this.isSensitive(normalised, childPath) || this.needsLeafWalk((value as Record<string, unknown>)[key], childPath, depth + 1)) return true;
+    }
+    return false;
+  }
+
+  /** Keys repeat across documents (messages, content, type...): normalised once each. */
+  private normalised(key: string): string {
+    let normalised = this.keyCache.get(key);
+    if (normalised === undefined) {
+      normalised = normaliseKey(key);
+      if (this.keyCache.size < 10_000) this.keyCache.set(key, normalised);
+    }
+    return normalised;
   }
 
   private stringLeaf(text: string, pass: Pass): { value: unknown; changed: boolean } {

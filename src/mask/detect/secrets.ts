@@ -288,6 +288,16 @@ function evaluateAt(text: string, rules: readonly Rule[], from: number, to: numb
   }
 }
 
+// A class, not an object of arrow functions made per call: find() runs once per JSON leaf, and
+// tsx (esbuild keepNames) names every such function with a defineProperty call.
+class FindingsInto implements Sink {
+  constructor(private readonly out: Finding[]) {}
+  found(finding: Finding): void {
+    this.out.push(finding);
+  }
+  open(): void {}
+}
+
 function ruleDetector(id: string, rules: readonly Rule[]): Detector {
   // Rules that share an anchor are evaluated in one pass over it.
   const groups = new Map<string, Rule[]>();
@@ -307,7 +317,7 @@ function ruleDetector(id: string, rules: readonly Rule[]): Detector {
     entities: [...new Set(rules.map((rule) => rule.entity))],
     maxLength: Math.max(...rules.map((rule) => rule.maxLength)),
     find(text: string, out: Finding[]): void {
-      evaluateAt(text, sharedAnchors, 0, text.length, true, { found: (finding) => out.push(finding), open: () => undefined });
+      evaluateAt(text, sharedAnchors, 0, text.length, true, new FindingsInto(out));
     },
     openCandidate(text: string): OpenCandidate | undefined {
       let open: OpenCandidate | undefined;

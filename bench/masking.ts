@@ -1,0 +1,200 @@
+// Masking costs (masking.md §10), each against a baseline measured in the same run:
+// - mask() on a PII-free LangGraph thread state (JSON), against JSON.parse + JSON.stringify of the
+//   same document (what any rewriting proxy pays at least); target >= 50 MB/s;
+// - maskText() on PII-dense text (the accuracy corpus' carrying texts, one value every ~140
+//   characters), against one JSON.stringify pass over the same text; target >= 15 MB/s;
+// - latency per 4 KB document or slice, p50 and p99, for both;
+// - streaming: the time TextStreamMasker.push adds to each token event, for 1-character and
+//   ~20-character events, against re-serializing the event; target p99 < 1 ms;
+// - redact-pii 3.4.0 (SyncRedactor defaults) on the same inputs, for comparison.
+// Inputs come from test/support/maskingCorpus.ts with a fixed seed (BENCH_MASKING_SEED).
+import { SyncRedactor } from "redact-pii";
+import { defaultMasker, MaskingTally, TextStreamMasker } from "../src/mask/index.js";
+import { cleanThreadState, generateCorpus } from "../test/support/maskingCorpus.js";
+
+const SEED = Number(process.env.BENCH_MASKING_SEED ?? "20250602");
+const DOCUMENT_BYTES = Number(process.env.BENCH_MASKING_BYTES ?? String(1024 * 1024));
+const ROUNDS = Number(process.env.BENCH_MASKING_ROUNDS ?? "12");
+const SLICE = 4096;
+const STREAM_CHARS = Number(process.env.BENCH_MASKING_STREAM_CHARS ?? "60000");
+const TARGET_CLEAN_MBPS = 50;
+const TARGET_DENSE_MBPS = 15;
+const TARGET_PUSH_P99_MS = 1;
+
+const masker = defaultMasker();
+const redactor = new SyncRedactor();
+let sink = 0;
+
+// --- Inputs ---
+
+const cleanDocument = cleanThreadState(SEED, DOCUMENT_BYTES);
+const cleanDocuments = Array.from({ length: 256 }, (_, i) => cleanThreadState(SEED + 1 + i, SLICE));
+const corpus = generateCorpus(SEED, { perEntity: 120, negatives: 10 });
+const denseText = (() => {
+  let text = "";
+  for (let i = 0; text.length < DOCUMENT_BYTES; i += 1) text += `${corpus.texts[i % corpus.texts.length]!.text}\n`;
+  return text.slice(0, DOCUMENT_BYTES);
+})();
+const denseSlices = Array.from({ length: Math.floor(denseText.length / SLICE) }, (_, i) => denseText.slice(i * SLICE, (i + 1) * SLICE));
+const denseValues = corpus.texts.reduce((n, t) => n + t.spans.length, 0);
+const denseChars = corpus.texts.reduce((n, t) => n + t.text.length + 1, 0);
+
+// --- Measurement ---
+
+function percentile(sorted: Float64Array | number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const megabytes = (text: string) => Buffer.byteLength(text) / 1e6;
+
+/** Median MB/s over ROUNDS; the series of one comparison are interleaved round by round, so a slow
+ * spell on a shared machine lands on subject and baseline alike. */
+function throughputs(bytes: number, series: (() => number)[]): number[] {
+  for (const run of series) for (let i = 0; i < 3; i += 1) sink += run();
+  const times = series.map(() => [] as number[]);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    series.forEach((run, i) => {
+      const started = performance.now();
+      sink += run();
+      times[i]!.push(performance.now() - started);
+    });
+  }
+  return times.map((samples) => bytes / (percentile([...samples].sort((a, b) => a - b), 50) / 1000));
+}
+
+/** p50 and p99 in ms of one call per input, over several passes. */
+function latencies(inputs: readonly string[], run: (input: string) => number, passes = 5): { p50: number; p99: number } {
+  for (const input of inputs.slice(0, 32)) sink += run(input);
+  const samples: number[] = [];
+  for (let pass = 0; pass < passes; pass += 1) {
+    for (const input of inputs) {
+      const started = performance.now();
+      sink += run(input);
+      samples.push(performance.now() - started);
+    }
+  }
+  const sorted = Float64Array.from(samples).sort();
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+const mbps = (value: number) => `${value.toFixed(1)} MB/s`.padStart(12);
+const ms = (value: number) => `${value < 0.1 ? (value * 1000).toFixed(1) + " µs" : value.toFixed(3) + " ms"}`.padStart(10);
+const times = (value: number) => `${value.toFixed(2)}×`;
+
+console.log(`Masking (node ${process.version}; seed ${SEED}; ${ROUNDS} timed rounds per figure, median)`);
+console.log(
+  `Inputs: PII-free LangGraph thread state ${(cleanDocument.length / 1024).toFixed(0)} KiB JSON and ${cleanDocuments.length} documents of ~4 KiB; PII-dense text ${(denseText.length / 1024).toFixed(0)} KiB (${denseValues} values in ${(denseChars / 1024).toFixed(0)} KiB of carrying text: one per ${Math.round(denseChars / denseValues)} characters)`,
+);
+
+// Sanity: the clean document must come back untouched, or the figure measures masking work.
+const cleanResult = masker.mask(cleanDocument);
+const cleanRedactions = Object.entries(cleanResult.redactions);
+console.log(
+  cleanResult.text === cleanDocument ? "mask() returns the clean document byte for byte (0 redactions)" : `WARNING: mask() changed the clean document: ${cleanRedactions.map(([entity, n]) => `${entity} ${n}`).join(", ")}`,
+);
+
+// --- Throughput ---
+
+const [cleanMask, cleanBaseline, cleanRedactPii] = throughputs(megabytes(cleanDocument), [
+  () => masker.mask(cleanDocument).text.length,
+  () => JSON.stringify(JSON.parse(cleanDocument)).length,
+  () => redactor.redact(cleanDocument).length,
+]) as [number, number, number];
+const [denseMask, denseBaseline, denseRedactPii] = throughputs(megabytes(denseText), [
+  () => masker.maskText(denseText).text.length,
+  () => JSON.stringify(denseText).length,
+  () => redactor.redact(denseText).length,
+]) as [number, number, number];
+
+console.log(`\nThroughput${"".padEnd(40)}${"Portcullis".padStart(12)}   ${"baseline".padStart(12)}  ratio   ${"redact-pii".padStart(12)}`);
+console.log(`  mask() on clean LangGraph JSON${"".padEnd(19)}${mbps(cleanMask)}   ${mbps(cleanBaseline)}  ${times(cleanBaseline / cleanMask).padStart(6)}  ${mbps(cleanRedactPii)}   (baseline JSON.parse+stringify)`);
+console.log(`  maskText() on PII-dense text${"".padEnd(21)}${mbps(denseMask)}   ${mbps(denseBaseline)}  ${times(denseBaseline / denseMask).padStart(6)}  ${mbps(denseRedactPii)}   (baseline JSON.stringify of the text)`);
+console.log(`  ratio: baseline time ÷ Portcullis time is how many baseline passes one masking pass costs`);
+
+// --- Latency per 4 KB ---
+
+const cleanLatency = latencies(cleanDocuments, (doc) => masker.mask(doc).text.length);
+const cleanLatencyBaseline = latencies(cleanDocuments, (doc) => JSON.stringify(JSON.parse(doc)).length);
+const cleanLatencyRedactPii = latencies(cleanDocuments, (doc) => redactor.redact(doc).length, 2);
+const denseLatency = latencies(denseSlices, (slice) => masker.maskText(slice).text.length);
+const denseLatencyBaseline = latencies(denseSlices, (slice) => JSON.stringify(slice).length);
+const denseLatencyRedactPii = latencies(denseSlices, (slice) => redactor.redact(slice).length, 2);
+console.log(`\nLatency per 4 KiB${"".padEnd(25)}${"p50".padStart(10)} ${"p99".padStart(10)} | ${"baseline p50".padStart(12)} | ${"redact-pii p50".padStart(14)} ${"p99".padStart(10)}`);
+const latencyRow = (label: string, a: { p50: number; p99: number }, b: { p50: number }, c: { p50: number; p99: number }) =>
+  console.log(`  ${label.padEnd(40)}${ms(a.p50)} ${ms(a.p99)} | ${ms(b.p50).padStart(12)} | ${ms(c.p50).padStart(14)} ${ms(c.p99)}`);
+latencyRow(`mask(), ${cleanDocuments.length} clean JSON documents`, cleanLatency, cleanLatencyBaseline, cleanLatencyRedactPii);
+latencyRow(`maskText(), ${denseSlices.length} PII-dense slices`, denseLatency, denseLatencyBaseline, denseLatencyRedactPii);
+console.log(`  masking.md §10: p99 added latency <= 5 ms per 4 KB non-token event: ${Math.max(cleanLatency.p99, denseLatency.p99) <= 5 ? "met" : "NOT met"}`);
+
+// --- Streaming ---
+
+/** A long assistant message made of the corpus' free-text carrying texts, cut into token events. */
+function tokenEvents(size: () => number): string[] {
+  let text = "";
+  for (const item of corpus.texts) {
+    if (item.format !== "text") continue;
+    text += `${item.text} `;
+    if (text.length >= STREAM_CHARS) break;
+  }
+  const events: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    const length = size();
+    events.push(text.slice(at, at + length));
+    at += length;
+  }
+  return events;
+}
+
+function streamLatency(events: readonly string[]): { p50: number; p99: number; max: number; end: number; baselineP50: number; heldMean: number } {
+  // Warm-up on a separate stream.
+  const warm = new TextStreamMasker(masker, new MaskingTally());
+  for (const event of events.slice(0, 2000)) sink += warm.push(event).length;
+  sink += warm.end().length;
+  const stream = new TextStreamMasker(masker, new MaskingTally());
+  const samples = new Float64Array(events.length);
+  const baseline = new Float64Array(events.length);
+  let held = 0;
+  events.forEach((event, i) => {
+    let started = performance.now();
+    sink += stream.push(event).length;
+    samples[i] = performance.now() - started;
+    held += stream.holding;
+    started = performance.now();
+    sink += JSON.stringify({ event: "messages", data: [{ content: event, type: "AIMessageChunk" }] }).length;
+    baseline[i] = performance.now() - started;
+  });
+  const started = performance.now();
+  sink += stream.end().length;
+  const end = performance.now() - started;
+  samples.sort();
+  baseline.sort();
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1]!, end, baselineP50: percentile(baseline, 50), heldMean: held / events.length };
+}
+
+let state = SEED;
+const nextSize = () => {
+  state = (state * 1103515245 + 12345) % 2 ** 31;
+  return 15 + (state % 11); // 15-25 characters
+};
+const oneChar = tokenEvents(() => 1);
+const twentyChar = tokenEvents(nextSize);
+const one = streamLatency(oneChar);
+const twenty = streamLatency(twentyChar);
+console.log(`\nStreaming: TextStreamMasker.push per token event over a ${(STREAM_CHARS / 1000).toFixed(0)}k-character PII-dense message`);
+console.log(`  ${"events".padEnd(34)}${"p50".padStart(10)} ${"p99".padStart(10)} ${"max".padStart(10)} | ${"baseline p50".padStart(12)} | held on average   end()`);
+for (const [label, events, figures] of [
+  ["1-character", oneChar, one],
+  ["~20-character (15-25)", twentyChar, twenty],
+] as const) {
+  console.log(
+    `  ${`${label}, ${events.length} events`.padEnd(34)}${ms(figures.p50)} ${ms(figures.p99)} ${ms(figures.max)} | ${ms(figures.baselineP50).padStart(12)} | ${figures.heldMean.toFixed(1).padStart(6)} chars   ${ms(figures.end).trim()}`,
+  );
+}
+console.log(`  baseline: JSON.stringify of the event as re-emitted; held: characters waiting for more text after each push`);
+
+console.log(`\nTargets`);
+console.log(`  mask() on clean JSON >= ${TARGET_CLEAN_MBPS} MB/s: ${cleanMask >= TARGET_CLEAN_MBPS ? "met" : "NOT met"} (${cleanMask.toFixed(1)} MB/s; redact-pii ${cleanRedactPii.toFixed(1)} MB/s)`);
+console.log(`  maskText() on PII-dense text >= ${TARGET_DENSE_MBPS} MB/s: ${denseMask >= TARGET_DENSE_MBPS ? "met" : "NOT met"} (${denseMask.toFixed(1)} MB/s; redact-pii ${denseRedactPii.toFixed(1)} MB/s)`);
+const worstPush = Math.max(one.p99, twenty.p99);
+console.log(`  streaming push p99 < ${TARGET_PUSH_P99_MS} ms: ${worstPush < TARGET_PUSH_P99_MS ? "met" : "NOT met"} (1-char ${one.p99.toFixed(3)} ms, ~20-char ${twenty.p99.toFixed(3)} ms)`);
+if (sink < 0) console.log(sink); // keeps the measured calls observable

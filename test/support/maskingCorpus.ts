@@ -1,0 +1,1074 @@
+// A labelled corpus for measuring the masker (masking.md §11), generated from a seed so a run can be
+// reproduced exactly: carrying texts from test/fixtures/masking-templates.txt filled with values
+// made here with their real checksums (Luhn, ISO 7064 mod-97 and national BBAN keys, SSA rules,
+// libphonenumber-valid numbers), secrets built from their published formats (prefix + charset +
+// length, as gitleaks builds its rule tests), JWTs signed for real, and private keys derived from
+// the seed so the PEM blocks parse; plus a negative corpus of PII-free machine strings and
+// LangGraph payloads. Nothing here trusts the faker for a checksum.
+import { createECDH, createHmac, createPrivateKey, createPublicKey, createSign, checkPrimeSync, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { Faker, base, en } from "@faker-js/faker";
+import { parsePhoneNumberFromString } from "libphonenumber-js/max";
+
+export const STRUCTURED_PII = ["EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"] as const;
+export const PREFIXED_SECRETS = [
+  "AWS_ACCESS_KEY",
+  "AWS_SECRET_KEY",
+  "GITHUB_TOKEN",
+  "GITLAB_TOKEN",
+  "SLACK_TOKEN",
+  "SLACK_WEBHOOK",
+  "STRIPE_KEY",
+  "OPENAI_API_KEY",
+  "ANTHROPIC_API_KEY",
+  "GOOGLE_API_KEY",
+  "NPM_TOKEN",
+  "HUGGINGFACE_TOKEN",
+  "JSON_WEB_TOKEN",
+  "PRIVATE_KEY",
+  "AUTHORIZATION_HEADER",
+  "URL_CREDENTIALS",
+] as const;
+export const ENTITY_TYPES = [...STRUCTURED_PII, "PHONE_NUMBER", ...PREFIXED_SECRETS, "GENERIC_SECRET"] as const;
+export type EntityType = (typeof ENTITY_TYPES)[number];
+
+/** One annotated value: [start, end) of the carrying text, as it appears there (escaped in JSON). */
+export interface Span {
+  start: number;
+  end: number;
+  type: EntityType;
+  /** How the value was written (issuer and grouping, country and format, key kind...). */
+  variant: string;
+  /** Types a detector may also report for this span without being wrong: a token after
+   * "Bearer " is as much an Authorization header credential as an OpenAI key. */
+  alsoAccept?: EntityType[];
+  /** JSON pointer of the string leaf (or "key:" + pointer of the object) holding the value;
+   * "pointer|inner pointer" when the leaf is serialized JSON. Free text has none. */
+  pointer?: string;
+}
+
+export interface CorpusText {
+  id: string;
+  /** Line of the template in masking-templates.txt. */
+  template: number;
+  format: "text" | "json";
+  text: string;
+  spans: Span[];
+}
+
+export type NegativeKind =
+  | "uuid-v4"
+  | "uuid-v7"
+  | "sha1"
+  | "sha256"
+  | "base64"
+  | "epoch"
+  | "iso-datetime"
+  | "order-number"
+  | "semver"
+  | "identifier"
+  | "luhn-failing-number"
+  | "iban-one-digit-changed"
+  | "known-fake-secret"
+  | "langgraph-payload";
+
+export interface NegativeItem {
+  id: string;
+  kind: NegativeKind;
+  text: string;
+}
+
+/** Every generated value, raw, for the generator's own checks. */
+export interface GeneratedValue {
+  type: EntityType;
+  variant: string;
+  /** The value as written (with scheme, URL, armour...). */
+  text: string;
+  /** The annotated part of text. */
+  annotated: string;
+}
+
+export interface MaskingCorpus {
+  seed: number;
+  texts: CorpusText[];
+  negatives: NegativeItem[];
+  values: GeneratedValue[];
+}
+
+export interface CorpusOptions {
+  /** Texts generated per entity type (each carries at least one value of that type). */
+  perEntity?: number;
+  negatives?: number;
+}
+
+const TEMPLATE_FILE = new URL("../fixtures/masking-templates.txt", import.meta.url);
+const TLDS = new Set((createRequire(import.meta.url)("tlds") as string[]).map((tld) => tld.toLowerCase()));
+
+const DIGITS = "0123456789";
+const UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const LOWER = "abcdefghijklmnopqrstuvwxyz";
+const LETTERS = UPPER + LOWER;
+const ALNUM = LETTERS + DIGITS;
+const URL_SAFE = `${ALNUM}_-`;
+const HEX = "0123456789abcdef";
+const BASE32_AWS = `${UPPER}234567`;
+const BASE64 = `${ALNUM}+/`;
+
+/** The seeded source of every choice the generator makes (Faker's Mersenne Twister). */
+class Random {
+  readonly faker: Faker;
+  constructor(seed: number) {
+    this.faker = new Faker({ locale: [en, base] });
+    this.faker.seed(seed);
+  }
+  int(min: number, max: number): number {
+    return this.faker.number.int({ min, max });
+  }
+  chance(p: number): boolean {
+    return this.int(0, 999_999) < p * 1_000_000;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(0, items.length - 1)] as T;
+  }
+  chars(charset: string, length: number): string {
+    return this.faker.string.fromCharacters(charset, length);
+  }
+  digits(length: number): string {
+    return this.chars(DIGITS, length);
+  }
+  bytes(length: number): Buffer {
+    const out = Buffer.alloc(length);
+    for (let i = 0; i < length; i += 1) out[i] = this.int(0, 255);
+    return out;
+  }
+  /** A time between 2023 and 2026, without reading the clock. */
+  date(): Date {
+    return new Date(Date.UTC(2023, 0, 1) + this.int(0, 3 * 365 * 24 * 3600) * 1000 + this.int(0, 999));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checksums (written from the specifications; the test cross-checks them with ibantools and
+// libphonenumber-js).
+
+/** Luhn check digit for a payload (the digits before the check digit). */
+export function luhnCheckDigit(payload: string): number {
+  let sum = 0;
+  for (let i = payload.length - 1, double = true; i >= 0; i -= 1, double = !double) {
+    let digit = payload.charCodeAt(i) - 48;
+    if (double) {
+      digit *= 2;
+      if (digit > 9) digit -= 9;
+    }
+    sum += digit;
+  }
+  return (10 - (sum % 10)) % 10;
+}
+
+/** ISO 7064 mod 97 of a string of digits and upper-case letters (letters count as 10..35). */
+export function mod97(value: string): number {
+  let remainder = 0;
+  for (const char of value) {
+    const code = char.charCodeAt(0);
+    const chunk = code >= 65 ? String(code - 55) : char;
+    for (const digit of chunk) remainder = (remainder * 10 + (digit.charCodeAt(0) - 48)) % 97;
+  }
+  return remainder;
+}
+
+export function shannonEntropy(value: string): number {
+  const counts = new Map<string, number>();
+  for (const char of value) counts.set(char, (counts.get(char) ?? 0) + 1);
+  let entropy = 0;
+  for (const count of counts.values()) {
+    const p = count / value.length;
+    entropy -= p * Math.log2(p);
+  }
+  return entropy;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structured PII.
+
+interface Value {
+  text: string;
+  variant: string;
+  /** The annotated part of text; the whole of it when absent. */
+  annotate?: [number, number];
+}
+
+function cardIssuer(random: Random): { name: string; prefix: string; length: number } {
+  const roll = random.int(0, 99);
+  if (roll < 35) return { name: "visa", prefix: "4", length: random.chance(0.06) ? 19 : 16 };
+  if (roll < 50) return { name: "mastercard", prefix: String(random.int(51, 55)), length: 16 };
+  if (roll < 60) return { name: "mastercard-2", prefix: String(random.int(2221, 2720)), length: 16 };
+  if (roll < 80) return { name: "amex", prefix: random.pick(["34", "37"]), length: 15 };
+  const discover = random.int(0, 2);
+  return { name: "discover", prefix: discover === 0 ? "6011" : discover === 1 ? String(random.int(644, 649)) : "65", length: 16 };
+}
+
+function groupDigits(digits: string, sizes: readonly number[], separator: string): string {
+  const groups: string[] = [];
+  let at = 0;
+  for (const size of sizes) {
+    groups.push(digits.slice(at, at + size));
+    at += size;
+  }
+  if (at < digits.length) groups.push(digits.slice(at));
+  return groups.filter(Boolean).join(separator);
+}
+
+export function cardNumber(random: Random): { digits: string; issuer: string } {
+  for (;;) {
+    const issuer = cardIssuer(random);
+    const payload = issuer.prefix + random.digits(issuer.length - 1 - issuer.prefix.length);
+    const digits = payload + String(luhnCheckDigit(payload));
+    if (!/^(\d)\1+$/.test(digits)) return { digits, issuer: issuer.name };
+  }
+}
+
+function creditCard(random: Random): Value {
+  const { digits, issuer } = cardNumber(random);
+  const roll = random.int(0, 99);
+  const separator = roll < 35 ? "" : roll < 75 ? " " : "-";
+  const sizes = digits.length === 15 ? [4, 6, 5] : [4, 4, 4, 4];
+  const grouping = separator === "" ? "compact" : separator === " " ? "spaces" : "hyphens";
+  return { text: separator ? groupDigits(digits, sizes, separator) : digits, variant: `${issuer}-${digits.length} ${grouping}` };
+}
+
+/** BBAN builders per country, with the national check digits where the country has them. */
+const BBAN: Record<string, (random: Random) => string> = {
+  DE: (r) => r.digits(18),
+  GB: (r) => r.pick(["NWBK", "BARC", "HBUK", "LOYD", "MIDL", "MONZ"]) + r.digits(14),
+  FR: (r) => {
+    const bank = r.digits(5);
+    const branch = r.digits(5);
+    const account = r.digits(11);
+    // Clé RIB: 97 - ((89 × bank + 15 × branch + 3 × account) mod 97).
+    const key = 97 - ((89 * Number(bank) + 15 * Number(branch) + 3 * Number(account)) % 97);
+    return bank + branch + account + String(key).padStart(2, "0");
+  },
+  ES: (r) => {
+    const bankBranch = r.digits(8);
+    const account = r.digits(10);
+    const control = (digits: string, weights: number[]) => {
+      const sum = [...digits].reduce((total, digit, i) => total + Number(digit) * weights[i]!, 0);
+      const value = 11 - (sum % 11);
+      return value === 11 ? 0 : value === 10 ? 1 : value;
+    };
+    return `${bankBranch}${control(bankBranch, [4, 8, 5, 10, 9, 7, 3, 6])}${control(account, [1, 2, 4, 8, 5, 10, 9, 7, 3, 6])}${account}`;
+  },
+  IT: (r) => {
+    const rest = r.digits(10) + r.digits(12);
+    // CIN: odd positions through the conversion table, even positions by value, mod 26.
+    const odd = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23];
+    let sum = 0;
+    for (let i = 0; i < rest.length; i += 1) {
+      const value = Number(rest[i]);
+      sum += i % 2 === 0 ? odd[value]! : value;
+    }
+    return UPPER[sum % 26]! + rest;
+  },
+  NL: (r) => r.pick(["ABNA", "INGB", "RABO", "TRIO", "SNSB", "KNAB"]) + r.digits(10),
+  BE: (r) => {
+    const first = r.digits(10);
+    const check = Number(BigInt(first) % 97n) || 97;
+    return first + String(check).padStart(2, "0");
+  },
+  CH: (r) => r.digits(5) + r.digits(12),
+  AT: (r) => r.digits(16),
+  PL: (r) => {
+    const bank = r.digits(7);
+    const weights = [3, 9, 7, 1, 3, 9, 7];
+    const sum = [...bank].reduce((total, digit, i) => total + Number(digit) * weights[i]!, 0);
+    return bank + String((10 - (sum % 10)) % 10) + r.digits(16);
+  },
+  SE: (r) => r.digits(20),
+  NO: (r) => {
+    for (;;) {
+      const first = r.digits(10);
+      const weights = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
+      const remainder = [...first].reduce((total, digit, i) => total + Number(digit) * weights[i]!, 0) % 11;
+      if (remainder === 1) continue; // no valid control digit
+      return first + String(remainder === 0 ? 0 : 11 - remainder);
+    }
+  },
+  DK: (r) => r.digits(14),
+  FI: (r) => {
+    const payload = r.digits(13);
+    return payload + String(luhnCheckDigit(payload));
+  },
+  IE: (r) => r.pick(["AIBK", "BOFI", "IPBS"]) + r.digits(14),
+  PT: (r) => {
+    const first = r.digits(19);
+    // Mod 97-10 over the whole BBAN: the last two digits make it ≡ 1 (mod 97).
+    const check = 98 - Number((BigInt(first) * 100n) % 97n);
+    return first + String(check).padStart(2, "0");
+  },
+};
+export const IBAN_COUNTRIES = Object.keys(BBAN);
+
+export function ibanFor(country: string, bban: string): string {
+  const check = 98 - mod97(`${bban}${country}00`);
+  return `${country}${String(check).padStart(2, "0")}${bban}`;
+}
+
+function iban(random: Random): Value {
+  const country = random.pick(IBAN_COUNTRIES);
+  const compact = ibanFor(country, BBAN[country]!(random));
+  const printed = random.chance(0.55);
+  return { text: printed ? compact.replace(/(.{4})(?=.)/g, "$1 ") : compact, variant: `${country} ${printed ? "print" : "electronic"}` };
+}
+
+const KNOWN_SAMPLE_SSNS = new Set(["123-45-6789", "078-05-1120", ...Array.from({ length: 10 }, (_, i) => `987-65-432${i}`)]);
+
+function ssn(random: Random): Value {
+  for (;;) {
+    let area = random.int(1, 899);
+    if (area === 666) area = 665;
+    const digits = `${String(area).padStart(3, "0")}${String(random.int(1, 99)).padStart(2, "0")}${String(random.int(1, 9999)).padStart(4, "0")}`;
+    const hyphenated = `${digits.slice(0, 3)}-${digits.slice(3, 5)}-${digits.slice(5)}`;
+    if (/^(\d)\1+$/.test(digits) || KNOWN_SAMPLE_SSNS.has(hyphenated)) continue;
+    const spaced = random.chance(0.15);
+    return { text: spaced ? hyphenated.replaceAll("-", " ") : hyphenated, variant: spaced ? "spaces" : "hyphens" };
+  }
+}
+
+const US_AREA_CODES = [201, 202, 206, 212, 213, 214, 305, 312, 313, 404, 415, 469, 503, 512, 602, 617, 646, 702, 713, 718, 720, 773, 808, 818, 917, 949];
+// E.164 candidates per region; each is checked with libphonenumber-js/max and redrawn until valid.
+const PHONE_CANDIDATES: Record<string, (random: Random) => string> = {
+  US: (r) => `+1${r.pick(US_AREA_CODES)}${r.int(2, 9)}${r.digits(2)}${r.digits(4)}`,
+  GB: (r) => (r.chance(0.6) ? `+447${r.int(4, 9)}${r.digits(8)}` : r.chance(0.5) ? `+4420${r.pick(["7", "3", "8"])}${r.digits(7)}` : `+44161${r.int(2, 9)}${r.digits(6)}`),
+  DE: (r) => (r.chance(0.55) ? `+491${r.pick(["51", "52", "57", "60", "62", "70", "71", "72", "76"])}${r.digits(r.chance(0.5) ? 7 : 8)}` : r.chance(0.5) ? `+4930${r.int(2, 9)}${r.digits(7)}` : `+4989${r.int(2, 9)}${r.digits(6)}`),
+  FR: (r) => `+33${r.pick(["6", "7", "1", "2", "3", "4", "5", "9"])}${r.digits(8)}`,
+  IN: (r) => `+91${r.int(6, 9)}${r.digits(9)}`,
+};
+
+function phone(random: Random): Value {
+  const region = random.pick(Object.keys(PHONE_CANDIDATES));
+  for (;;) {
+    const parsed = parsePhoneNumberFromString(PHONE_CANDIDATES[region]!(random));
+    // Valid for the region itself: +44 7797 is Jersey, not the United Kingdom.
+    if (!parsed?.isValid() || parsed.country !== region) continue;
+    const e164 = parsed.number;
+    const national = parsed.nationalNumber;
+    const roll = random.int(0, 99);
+    if (roll < 25) return { text: e164, variant: `${region} e164` };
+    if (roll < 50) return { text: parsed.formatInternational(), variant: `${region} international` };
+    if (roll < 80) return { text: parsed.formatNational(), variant: `${region} national` };
+    // The other ways people write numbers of that country.
+    switch (region) {
+      case "US":
+        return random.chance(0.5)
+          ? { text: `${national.slice(0, 3)}-${national.slice(3, 6)}-${national.slice(6)}`, variant: "US hyphens" }
+          : { text: `${national.slice(0, 3)}.${national.slice(3, 6)}.${national.slice(6)}`, variant: "US dots" };
+      case "FR":
+        return { text: parsed.formatNational().replaceAll(" ", "."), variant: "FR dots" };
+      case "IN":
+        return { text: `+91-${national}`, variant: "IN +91-" };
+      case "DE":
+        return { text: `+49 (0)${national.slice(0, national.startsWith("1") ? 3 : 2)} ${national.slice(national.startsWith("1") ? 3 : 2)}`, variant: "DE +49 (0)" };
+      default:
+        return { text: `+44 (0)${parsed.formatNational().slice(1)}`, variant: "GB +44 (0)" };
+    }
+  }
+}
+
+function ipv4(random: Random): Value {
+  const roll = random.int(0, 99);
+  let octets: number[];
+  if (roll < 20) octets = [10, random.int(0, 255), random.int(0, 255), random.int(1, 254)];
+  else if (roll < 30) octets = [192, 168, random.int(0, 255), random.int(1, 254)];
+  else if (roll < 35) octets = [172, random.int(16, 31), random.int(0, 255), random.int(1, 254)];
+  else {
+    let first = random.int(1, 223);
+    if (first === 10 || first === 127 || first === 172 || first === 192) first += 1;
+    octets = [first, random.int(0, 255), random.int(0, 255), random.int(1, 254)];
+  }
+  return { text: octets.join("."), variant: roll < 35 ? "v4 private" : "v4 public" };
+}
+
+/** RFC 5952 text form: lower case, no leading zeros, the longest run of zero groups as "::". */
+function compressIpv6(groups: number[]): string {
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < groups.length; ) {
+    if (groups[i] !== 0) {
+      i += 1;
+      continue;
+    }
+    let j = i;
+    while (j < groups.length && groups[j] === 0) j += 1;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((group) => group.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
+}
+
+function ipv6(random: Random): Value {
+  const roll = random.int(0, 99);
+  if (roll < 30) {
+    const groups = Array.from({ length: 8 }, () => random.int(0, 0xffff));
+    return { text: groups.map((group) => group.toString(16).padStart(4, "0")).join(":"), variant: "v6 full" };
+  }
+  if (roll < 85) {
+    const prefix = random.pick([[0x2001, 0x0db8], [0x2a00, 0x1450], [0x2607, 0xf8b0], [0xfe80, 0], [0x2600, 0x1f18], [0xfd12, 0x3456]]);
+    const groups = [...prefix, random.int(0, 0xffff), random.chance(0.5) ? 0 : random.int(1, 0xffff), 0, 0, random.int(0, 0xffff), random.int(1, 0xffff)];
+    return { text: compressIpv6(groups), variant: "v6 compressed" };
+  }
+  return { text: `::ffff:${random.int(1, 223)}.${random.int(0, 255)}.${random.int(0, 255)}.${random.int(1, 254)}`, variant: "v6 embedded v4" };
+}
+
+const IP = (random: Random): Value => (random.chance(0.62) ? ipv4(random) : ipv6(random));
+
+const EMAIL_TLDS = ["com", "org", "net", "io", "co.uk", "de", "fr", "in", "dev", "ai", "app", "eu", "ch", "nl", "com.au", "co", "info", "us"];
+
+function email(random: Random): Value {
+  const first = random.faker.person.firstName().replace(/[^A-Za-z]/g, "") || "alex";
+  const last = random.faker.person.lastName().replace(/[^A-Za-z]/g, "") || "kim";
+  const roll = random.int(0, 99);
+  let text: string;
+  let variant: string;
+  if (roll < 40) {
+    text = random.faker.internet.email({ firstName: first, lastName: last }).replace(/[^A-Za-z0-9._+@-]/g, "");
+    variant = "free-mail";
+  } else {
+    const domain = `${random.faker.internet.domainWord()}.${random.pick(EMAIL_TLDS)}`;
+    const local = random.pick([`${first}.${last}`, `${first[0]}${last}`, `${first}`, `${first}_${last}${random.int(1, 99)}`]).toLowerCase();
+    if (roll < 75) [text, variant] = [`${local}@${domain}`, "company"];
+    else if (roll < 88) [text, variant] = [`${local}+${random.pick(["billing", "news", "langgraph", "test"])}@${domain}`, "plus-tag"];
+    else [text, variant] = [`${local}@${random.pick(["mail", "eu", "corp", "support"])}.${domain}`, "subdomain"];
+  }
+  const tld = text.slice(text.lastIndexOf(".") + 1).toLowerCase();
+  if (!TLDS.has(tld)) throw new Error(`generated an email with an unknown TLD: ${text}`);
+  return { text, variant };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets from their formats.
+
+function awsAccessKey(random: Random): Value {
+  const prefix = random.chance(0.8) ? "AKIA" : "ASIA";
+  return { text: prefix + random.chars(BASE32_AWS, 16), variant: prefix };
+}
+
+function awsSecretKey(random: Random): Value {
+  for (;;) {
+    const text = random.chars(BASE64, 40);
+    if (shannonEntropy(text) >= 4.5) return { text, variant: "40 base64" };
+  }
+}
+
+function githubToken(random: Random): Value {
+  if (random.chance(0.2)) return { text: `github_pat_${random.chars(ALNUM, 22)}_${random.chars(ALNUM, 59)}`, variant: "github_pat_" };
+  const prefix = random.pick(["ghp_", "ghp_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"]);
+  return { text: prefix + random.chars(ALNUM, 36), variant: prefix };
+}
+
+const gitlabToken = (random: Random): Value => ({ text: `glpat-${random.chars(URL_SAFE, 20)}`, variant: "glpat-" });
+
+function slackToken(random: Random): Value {
+  const roll = random.int(0, 99);
+  if (roll < 55) return { text: `xoxb-${random.digits(random.int(10, 13))}-${random.digits(random.int(10, 13))}-${random.chars(ALNUM, 24)}`, variant: "xoxb-" };
+  if (roll < 85) return { text: `xoxp-${random.digits(random.int(10, 13))}-${random.digits(random.int(10, 13))}-${random.digits(random.int(10, 13))}-${random.chars(HEX, 32)}`, variant: "xoxp-" };
+  return { text: `xapp-1-A${random.chars(UPPER + DIGITS, 10)}-${random.digits(13)}-${random.chars(HEX, 64)}`, variant: "xapp-" };
+}
+
+function slackWebhook(random: Random): Value {
+  const kind = random.pick(["services", "services", "services", "workflows", "triggers"]);
+  const base = `https://hooks.slack.com/${kind}/`;
+  const path = `T${random.chars(UPPER + DIGITS, random.int(8, 10))}/${kind === "services" ? "B" : "A"}${random.chars(UPPER + DIGITS, random.int(8, 10))}/${random.chars(ALNUM, 24)}`;
+  return { text: base + path, variant: kind, annotate: [base.length, base.length + path.length] };
+}
+
+function stripeKey(random: Random): Value {
+  const prefix = random.pick(["sk_live_", "sk_live_", "rk_live_", "sk_test_"]);
+  return { text: prefix + random.chars(ALNUM, random.pick([24, 34, 99])), variant: prefix };
+}
+
+function openAiKey(random: Random): Value {
+  const roll = random.int(0, 99);
+  if (roll < 15) return { text: `sk-${random.chars(ALNUM, 20)}T3BlbkFJ${random.chars(ALNUM, 20)}`, variant: "legacy sk-" };
+  const prefix = roll < 75 ? "sk-proj-" : roll < 90 ? "sk-svcacct-" : "sk-admin-";
+  const half = random.chance(0.7) ? 74 : 58;
+  return { text: `${prefix}${random.chars(URL_SAFE, half)}T3BlbkFJ${random.chars(URL_SAFE, half)}`, variant: `${prefix}${half}` };
+}
+
+function anthropicKey(random: Random): Value {
+  const prefix = random.chance(0.9) ? "sk-ant-api03-" : "sk-ant-admin01-";
+  return { text: `${prefix}${random.chars(URL_SAFE, 93)}AA`, variant: prefix };
+}
+
+const googleKey = (random: Random): Value => ({ text: `AIza${random.chars(URL_SAFE, 35)}`, variant: "AIza" });
+const npmToken = (random: Random): Value => ({ text: `npm_${random.chars(ALNUM, 36)}`, variant: "npm_" });
+const huggingFaceToken = (random: Random): Value => ({ text: `hf_${random.chars(LETTERS, 34)}`, variant: "hf_" });
+
+function jwt(random: Random, keys: KeyPool): Value {
+  const now = Math.floor(random.date().getTime() / 1000);
+  const rs256 = random.chance(0.35);
+  const header = rs256 ? { alg: "RS256", typ: "JWT", kid: random.chars(URL_SAFE, 22) } : { alg: "HS256", typ: "JWT" };
+  const payload = random.pick([
+    () => ({ sub: random.faker.string.uuid(), name: random.faker.person.fullName(), iat: now, exp: now + 3600 }),
+    () => ({ iss: "https://idp.example.com/", sub: `auth0|${random.chars(HEX, 24)}`, aud: "portcullis", iat: now, exp: now + 900, scope: "threads:read runs:create" }),
+    () => ({ user_id: random.int(1000, 999_999), role: random.pick(["admin", "member", "viewer"]), iat: now }),
+  ])();
+  const signingInput = `${Buffer.from(JSON.stringify(header)).toString("base64url")}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
+  const signature = rs256 ? createSign("RSA-SHA256").update(signingInput).sign(keys.rsa[0]!.key) : createHmac("sha256", random.bytes(32)).update(signingInput).digest();
+  return { text: `${signingInput}.${signature.toString("base64url")}`, variant: header.alg };
+}
+
+function authorizationHeader(random: Random): Value {
+  const roll = random.int(0, 99);
+  let scheme = "Bearer";
+  let credential: string;
+  let variant: string;
+  if (roll < 30) [credential, variant] = [random.chars(URL_SAFE, random.int(32, 64)), "Bearer opaque"];
+  else if (roll < 45) [credential, variant] = [random.chars(HEX, random.pick([40, 64])), "Bearer hex"];
+  else if (roll < 60) [credential, variant] = [`ya29.a0${random.chars(URL_SAFE, random.int(120, 180))}`, "Bearer ya29"];
+  else {
+    scheme = "Basic";
+    const user = random.faker.internet.username().replace(/[^A-Za-z0-9._-]/g, "");
+    credential = Buffer.from(`${user}:${random.chars(ALNUM + "!#$%&*", random.int(10, 20))}`).toString("base64");
+    variant = "Basic";
+  }
+  return { text: `${scheme} ${credential}`, variant, annotate: [scheme.length + 1, scheme.length + 1 + credential.length] };
+}
+
+function urlCredentials(random: Random): Value {
+  const scheme = random.pick(["postgres", "postgresql", "mysql", "mongodb+srv", "redis", "amqp", "https"]);
+  const user = random.pick(["app", "admin", "svc_langgraph", "readonly", random.faker.internet.username().replace(/[^A-Za-z0-9_]/g, "").toLowerCase()]);
+  const password = random.chars(ALNUM, random.int(10, 22)) + random.chars(ALNUM + "-_.~!*", random.int(2, 6));
+  const host = random.pick(["db.internal", "pg-primary.prod.svc.cluster.local", "cache.example.net", "mq.internal:5672", "cluster0.ab1cd.mongodb.net", "db.example.com:5432"]);
+  const path = scheme === "redis" ? `/${random.int(0, 15)}` : random.pick(["/app", "/orders?sslmode=require", "/", ""]);
+  const prefix = `${scheme}://${user}:`;
+  return { text: `${prefix}${password}@${host}${path}`, variant: scheme, annotate: [prefix.length, prefix.length + password.length] };
+}
+
+const GENERIC_CHARSETS = [ALNUM, ALNUM, `${ALNUM}!#%^*-_.~`, HEX, `${ALNUM}+/`];
+
+function genericSecret(random: Random): Value {
+  for (;;) {
+    const charset = random.pick(GENERIC_CHARSETS);
+    const text = random.chars(charset, random.int(16, 48));
+    if (shannonEntropy(text) > 3.8 && !/^(sk|rk|pk|gh|hf|xox|AKIA|AIza|glpat|npm)/.test(text)) return { text, variant: charset === HEX ? "hex" : charset.length > 64 ? "symbols" : "alnum" };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private keys, derived from the seed (node:crypto cannot seed its key generator, so the numbers
+// are drawn here and node:crypto builds and checks the keys from them).
+
+interface PoolKey {
+  key: KeyObject;
+  pem: string[];
+}
+interface KeyPool {
+  rsa: PoolKey[];
+  blocks: { pem: string; variant: string }[];
+}
+
+const SMALL_PRIMES = Array.from({ length: 400 }, (_, i) => i + 2).filter((n) => Array.from({ length: n - 2 }, (_, i) => i + 2).every((d) => n % d !== 0)).map(BigInt);
+
+function randomPrime(random: Random, bits: number): bigint {
+  let candidate = BigInt(`0x${random.bytes(bits / 8).toString("hex")}`) | (3n << BigInt(bits - 2)) | 1n;
+  for (;;) {
+    if (SMALL_PRIMES.every((p) => candidate % p !== 0n) && checkPrimeSync(candidate) && (candidate - 1n) % 65537n !== 0n) return candidate;
+    candidate += 2n;
+  }
+}
+
+function modInverse(a: bigint, m: bigint): bigint {
+  let [oldR, r] = [a % m, m];
+  let [oldS, s] = [1n, 0n];
+  while (r !== 0n) {
+    const q = oldR / r;
+    [oldR, r] = [r, oldR - q * r];
+    [oldS, s] = [s, oldS - q * s];
+  }
+  return ((oldS % m) + m) % m;
+}
+
+const b64u = (n: bigint): string => {
+  const hex = n.toString(16);
+  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex").toString("base64url");
+};
+
+function rsaKey(random: Random, bits: number): KeyObject {
+  const p = randomPrime(random, bits / 2);
+  let q = randomPrime(random, bits / 2);
+  while (q === p) q = randomPrime(random, bits / 2);
+  const e = 65537n;
+  const d = modInverse(e, (p - 1n) * (q - 1n));
+  return createPrivateKey({
+    key: { kty: "RSA", n: b64u(p * q), e: b64u(e), d: b64u(d), p: b64u(p), q: b64u(q), dp: b64u(d % (p - 1n)), dq: b64u(d % (q - 1n)), qi: b64u(modInverse(q, p)) },
+    format: "jwk",
+  });
+}
+
+function ecKey(random: Random, curve: "P-256" | "P-384"): KeyObject {
+  const ecdh = createECDH(curve === "P-256" ? "prime256v1" : "secp384r1");
+  const size = curve === "P-256" ? 32 : 48;
+  ecdh.setPrivateKey(random.bytes(size));
+  const point = ecdh.getPublicKey();
+  return createPrivateKey({
+    key: { kty: "EC", crv: curve, d: ecdh.getPrivateKey().toString("base64url"), x: point.subarray(1, 1 + size).toString("base64url"), y: point.subarray(1 + size).toString("base64url") },
+    format: "jwk",
+  });
+}
+
+function ed25519Key(seed: Buffer): KeyObject {
+  // RFC 8410 PKCS #8 for Ed25519: a fixed prefix, then the 32-byte seed.
+  return createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+}
+
+function armour(label: string, body: Buffer, width = 64): string {
+  const lines = body.toString("base64").match(new RegExp(`.{1,${width}}`, "g")) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----`;
+}
+
+/** The OpenSSH private key format (PROTOCOL.key), unencrypted, for an Ed25519 key. */
+function openSshEd25519(random: Random, seed: Buffer, key: KeyObject, comment: string): string {
+  const u32 = (n: number) => {
+    const out = Buffer.alloc(4);
+    out.writeUInt32BE(n >>> 0);
+    return out;
+  };
+  const sshString = (value: Buffer | string) => {
+    const bytes = typeof value === "string" ? Buffer.from(value) : value;
+    return Buffer.concat([u32(bytes.length), bytes]);
+  };
+  const publicKey = Buffer.from(createPublicKey(key).export({ format: "jwk" }).x!, "base64url");
+  const publicBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]);
+  const check = u32(random.int(0, 0xffffffff));
+  const parts = [check, check, sshString("ssh-ed25519"), sshString(publicKey), sshString(Buffer.concat([seed, publicKey])), sshString(comment)];
+  let length = parts.reduce((total, part) => total + part.length, 0);
+  for (let pad = 1; length % 8 !== 0; pad += 1, length += 1) parts.push(Buffer.of(pad));
+  const body = Buffer.concat([Buffer.from("openssh-key-v1\0", "latin1"), sshString("none"), sshString("none"), sshString(""), u32(1), sshString(publicBlob), sshString(Buffer.concat(parts))]);
+  return armour("OPENSSH PRIVATE KEY", body, 70);
+}
+
+function keyPool(random: Random): KeyPool {
+  const blocks: { pem: string; variant: string }[] = [];
+  const rsa: PoolKey[] = [];
+  for (const bits of [2048, 2048, 1024]) {
+    const key = rsaKey(random, bits);
+    const pem = [key.export({ type: "pkcs1", format: "pem" }).toString().trim(), key.export({ type: "pkcs8", format: "pem" }).toString().trim()];
+    rsa.push({ key, pem });
+    blocks.push({ pem: pem[0]!, variant: `RSA-${bits} pkcs1` }, { pem: pem[1]!, variant: `RSA-${bits} pkcs8` });
+  }
+  for (let i = 0; i < 6; i += 1) {
+    const curve = i < 4 ? "P-256" : "P-384";
+    const key = ecKey(random, curve);
+    const sec1 = i % 2 === 0;
+    blocks.push({ pem: key.export({ type: sec1 ? "sec1" : "pkcs8", format: "pem" }).toString().trim(), variant: `EC-${curve} ${sec1 ? "sec1" : "pkcs8"}` });
+  }
+  for (let i = 0; i < 6; i += 1) {
+    const seed = random.bytes(32);
+    const key = ed25519Key(seed);
+    blocks.push(
+      i % 2 === 0
+        ? { pem: key.export({ type: "pkcs8", format: "pem" }).toString().trim(), variant: "Ed25519 pkcs8" }
+        : { pem: openSshEd25519(random, seed, key, `${random.faker.internet.username()}@${random.faker.internet.domainWord()}`), variant: "Ed25519 openssh" },
+    );
+  }
+  // Shaped like the real thing (armour, DER prefix, line width) but with seeded bytes: an encrypted
+  // PKCS #8 needs a random salt and IV that node:crypto will not take from a seed.
+  for (let i = 0; i < 2; i += 1) {
+    const der = Buffer.concat([Buffer.from("308204e9301b06092a864886f70d01050330", "hex"), random.bytes(random.int(600, 1250))]);
+    blocks.push({ pem: armour("ENCRYPTED PRIVATE KEY", der), variant: "encrypted pkcs8 (shaped)" });
+  }
+  const pgp = Buffer.concat([Buffer.from("9503c604", "hex"), random.bytes(900)]).toString("base64").match(/.{1,64}/g)!.join("\n");
+  blocks.push({ pem: `-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n${pgp}\n=${random.chars(ALNUM + "+/", 4)}\n-----END PGP PRIVATE KEY BLOCK-----`, variant: "PGP (shaped)" });
+  return { rsa, blocks };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filler: realistic, never PII.
+
+function uuidV7(random: Random, time = random.date().getTime()): string {
+  const hex = time.toString(16).padStart(12, "0") + "7" + random.chars(HEX, 3) + random.pick(["8", "9", "a", "b"]) + random.chars(HEX, 15);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function filler(random: Random, slot: string): string {
+  switch (slot) {
+    case "name":
+      return random.faker.person.fullName();
+    case "first":
+      return random.faker.person.firstName();
+    case "company":
+      return random.faker.company.name();
+    case "city":
+      return random.faker.location.city().replaceAll(" ", "+");
+    case "word":
+      return random.faker.word.noun().toLowerCase().replace(/[^a-z]/g, "") || "agent";
+    case "host":
+      return `${random.pick(["api", "langgraph", "agents", "gw"])}.${random.faker.internet.domainWord()}.${random.pick(["com", "io", "dev"])}`;
+    case "uuid":
+      return random.faker.string.uuid();
+    case "uuid7":
+      return uuidV7(random);
+    case "iso":
+      return random.date().toISOString();
+    case "date":
+      return random.date().toISOString().slice(0, 10);
+    case "epoch":
+      return String(random.date().getTime());
+    case "int":
+      return String(random.int(100, 99_999));
+    case "amount":
+      return `${random.int(12, 9800)}.${random.digits(2)}`;
+    case "order":
+      return `ORD-${random.int(2023, 2025)}-${random.digits(6)}`;
+    case "callid":
+      return random.chars(ALNUM, 24);
+    case "sha":
+      return random.chars(HEX, 40);
+    default:
+      throw new Error(`masking-templates.txt: unknown filler slot {{${slot}}}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates.
+
+interface Template {
+  line: number;
+  format: "text" | "json";
+  /** JSON-string escaping applied to every inserted value: 0 free text, 1 JSON, 2 JSON in JSON. */
+  escape: 0 | 1 | 2;
+  source: string;
+  slots: string[];
+}
+
+const SLOT = /\{\{([A-Za-z0-9_]+)\}\}/g;
+
+export function loadTemplates(): Template[] {
+  const templates: Template[] = [];
+  readFileSync(TEMPLATE_FILE, "utf8")
+    .split("\n")
+    .forEach((raw, index) => {
+      const match = /^\[(text|json|json2)\] (.+)$/.exec(raw);
+      if (!match) {
+        if (raw.trim() && !raw.startsWith("#")) throw new Error(`masking-templates.txt:${index + 1}: not a template line`);
+        return;
+      }
+      const kind = match[1]!;
+      const source = kind === "text" ? match[2]!.replaceAll("\\n", "\n") : match[2]!;
+      templates.push({ line: index + 1, format: kind === "text" ? "text" : "json", escape: kind === "text" ? 0 : kind === "json" ? 1 : 2, source, slots: [...source.matchAll(SLOT)].map((m) => m[1]!) });
+    });
+  return templates;
+}
+
+const escapeJson = (value: string): string => JSON.stringify(value).slice(1, -1);
+const escapeLevel = (value: string, level: number): string => (level === 0 ? value : escapeLevel(escapeJson(value), level - 1));
+
+function isEntity(slot: string): slot is EntityType {
+  return (ENTITY_TYPES as readonly string[]).includes(slot);
+}
+
+/** JSON pointers of string leaves and object keys whose decoded text contains `needle`. */
+function pointerOf(document: unknown, needle: string, path = ""): string | undefined {
+  if (typeof document === "string") {
+    if (!document.includes(needle)) {
+      if (document.startsWith("{") || document.startsWith("[")) {
+        try {
+          const inner = pointerOf(JSON.parse(document), needle);
+          return inner === undefined ? undefined : `${path}|${inner}`;
+        } catch {
+          return undefined;
+        }
+      }
+      return undefined;
+    }
+    return path;
+  }
+  if (document === null || typeof document !== "object") return undefined;
+  for (const [key, child] of Object.entries(document)) {
+    const childPath = `${path}/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+    if (!Array.isArray(document) && key.includes(needle)) return `key:${path || "/"}`;
+    const found = pointerOf(child, needle, childPath);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Negatives: PII-free machine strings and LangGraph payloads.
+
+const BENIGN_MESSAGES = [
+  "Summarise the attached quarterly report in three bullet points.",
+  "The Q3 numbers show 12% growth in the EMEA region and 4% in APAC.",
+  "Step 3 of 5: validating the schema before the migration runs.",
+  "I could not find a matching document; try narrowing the date range.",
+  "Here is the refactored function with the retry loop moved into a helper.",
+  "The build failed on node 20.18.1 because of a missing peer dependency.",
+  "Retrying in 30 seconds (attempt 2 of 5).",
+  "The graph finished in 1.84 s with 14 steps and 2 tool calls.",
+  "Translate the release notes for version 2.4.0 into German.",
+  "Which of these 250 tickets mention the checkout page?",
+  "Sure, here is a haiku about autumn leaves.",
+  "Compare plan A (monthly) with plan B (annual) for a team of 40.",
+  "The weather tool returned 18 degrees and light rain for tomorrow.",
+  "Rows 1200 to 1450 were skipped because the header was missing.",
+  "Draft an agenda for the 45-minute design review on Thursday.",
+];
+
+const IDENTIFIERS = ["getUserById", "parseRequestTarget", "MAX_RETRY_COUNT", "user_email_address", "tokenizerConfig", "apiKeyHeaderName", "PASSWORD_MIN_LENGTH", "checkpointNamespace", "__pregel_pull", "langgraph_checkpoint_ns", "createReactAgent", "ToolNode", "StateGraph", "secret_manager_client", "on_chat_model_stream", "messages-tuple", "AIMessageChunk", "HumanMessage", "withStructuredOutput", "x-request-id", "Content-Security-Policy", "retry_after_ms", "sk_tokens_total", "phone_number_field", "iban_validation_enabled"];
+
+/** The strings the masker must leave alone although they resemble a secret (masking.md §3). */
+const KNOWN_FAKES = [
+  "AKIAIOSFODNN7EXAMPLE",
+  "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+  "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  "GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  "OPENAI_API_KEY=${OPENAI_API_KEY}",
+  "password: changeme",
+  "api_key: <your-api-key>",
+  "token: {{ token }}",
+  "secret=xxxxxxxxxxxxxxxxxxxx",
+  "password=true",
+  "ANTHROPIC_API_KEY=",
+  "pk_live_51H8v2YDvA0mBQqLe",
+  "auth: null",
+];
+
+function checkpointVersion(random: Random, step: number): string {
+  return `${String(step).padStart(32, "0")}.0.${random.digits(16).replace(/^0/, "1")}`;
+}
+
+function langGraphPayload(random: Random): unknown {
+  const thread = random.faker.string.uuid();
+  const run = uuidV7(random);
+  const assistant = random.faker.string.uuid();
+  const created = random.date().toISOString();
+  const node = random.pick(["agent", "tools", "retrieve", "grade", "generate"]);
+  const message = (type: string) => ({ type, content: random.pick(BENIGN_MESSAGES), id: type === "ai" ? `run-${random.faker.string.uuid()}` : random.faker.string.uuid(), additional_kwargs: {}, response_metadata: {} });
+  switch (random.int(0, 7)) {
+    case 0:
+      return { run_id: run, thread_id: thread, assistant_id: assistant, created_at: created, updated_at: created, status: random.pick(["pending", "running", "success", "error"]), metadata: { graph_id: node }, kwargs: { input: { messages: [message("human")] }, config: { configurable: { thread_id: thread, checkpoint_ns: "" } }, stream_mode: ["values", "messages-tuple"] }, multitask_strategy: "reject" };
+    case 1:
+      return { thread_id: thread, created_at: created, updated_at: created, metadata: { graph_id: node, assistant_id: assistant }, status: "idle", values: { messages: [message("human"), message("ai")] }, interrupts: {} };
+    case 2: {
+      const step = random.int(1, 40);
+      return {
+        values: { messages: [message("human"), message("ai")] },
+        next: [random.pick(["tools", "agent"])],
+        tasks: [{ id: random.faker.string.uuid(), name: node, path: ["__pregel_pull", node], error: null, interrupts: [], checkpoint: null, state: null, result: null }],
+        metadata: { source: "loop", step, parents: {}, run_id: run, thread_id: thread, langgraph_step: step, langgraph_node: node },
+        created_at: created,
+        checkpoint: { checkpoint_id: uuidV7(random), thread_id: thread, checkpoint_ns: "" },
+        parent_checkpoint: { checkpoint_id: uuidV7(random), thread_id: thread, checkpoint_ns: "" },
+        channel_versions: { __start__: checkpointVersion(random, step), messages: checkpointVersion(random, step + 1), [`branch:to:${node}`]: checkpointVersion(random, step + 2) },
+      };
+    }
+    case 3:
+      return [
+        { content: random.pick(["Sure", " the", " report", "ing", " 12", "%"]), additional_kwargs: {}, response_metadata: { model_name: "gpt-4o-mini-2024-07-18", system_fingerprint: `fp_${random.chars(HEX, 10)}`, finish_reason: null }, type: "AIMessageChunk", id: `run-${random.faker.string.uuid()}`, usage_metadata: { input_tokens: random.int(100, 9000), output_tokens: random.int(1, 900), total_tokens: random.int(1000, 9900) } },
+        { langgraph_step: random.int(1, 9), langgraph_node: node, langgraph_triggers: [`branch:to:${node}`], langgraph_path: ["__pregel_pull", node], langgraph_checkpoint_ns: `${node}:${random.faker.string.uuid()}`, checkpoint_ns: `${node}:${random.faker.string.uuid()}`, ls_provider: "openai", ls_model_name: "gpt-4o-mini", ls_model_type: "chat", ls_temperature: 0.7 },
+      ];
+    case 4:
+      return { type: "ai", content: "", tool_calls: [{ name: random.pick(["search_docs", "get_weather", "list_tickets"]), args: { query: random.pick(BENIGN_MESSAGES), top_k: random.int(1, 20) }, id: `call_${random.chars(ALNUM, 24)}`, type: "tool_call" }], id: `run-${random.faker.string.uuid()}`, usage_metadata: { input_tokens: random.int(100, 9000), output_tokens: random.int(1, 900) } };
+    case 5:
+      return { assistant_id: assistant, graph_id: node, config: { recursion_limit: 25 }, context: {}, created_at: created, updated_at: created, version: random.int(1, 9), name: `${node}-assistant`, description: null, metadata: { created_by: "system" } };
+    case 6:
+      return { type: "tool", name: "lookup_order", tool_call_id: `call_${random.chars(ALNUM, 24)}`, content: JSON.stringify({ order: `ORD-${random.int(2023, 2025)}-${random.digits(6)}`, items: random.int(1, 9), total: Number(`${random.int(10, 900)}.${random.digits(2)}`), shipped_at: created, carrier_ref: `1Z${random.chars(UPPER + DIGITS, 16)}` }) };
+    default:
+      return { event: "metadata", data: { run_id: run, attempt: 1 }, seq: random.int(1, 500), ts: random.date().getTime() };
+  }
+}
+
+function negative(random: Random, kind: NegativeKind): string {
+  switch (kind) {
+    case "uuid-v4":
+      return random.pick(["", "thread ", "run_id=", "/threads/"]) + random.faker.string.uuid();
+    case "uuid-v7":
+      return uuidV7(random);
+    case "sha1":
+      return random.pick(["", "commit ", "sha1:"]) + random.chars(HEX, 40);
+    case "sha256":
+      return random.pick(["", "sha256:", "ETag: \""]) + random.chars(HEX, 64);
+    case "base64":
+      return random.bytes(random.int(12, 96)).toString(random.chance(0.3) ? "base64url" : "base64");
+    case "epoch":
+      return random.chance(0.7) ? String(random.date().getTime()) : `ts=${Math.floor(random.date().getTime() / 1000)}`;
+    case "iso-datetime": {
+      const iso = random.date().toISOString();
+      return random.pick([iso, iso.slice(0, 10), iso.slice(0, 19), `${iso.slice(0, 10)} ${iso.slice(11, 23).replace(".", ",")}`, iso.slice(11, 19), iso.replace("Z", "+02:00")]);
+    }
+    case "order-number":
+      return random.pick([
+        () => `ORD-${random.int(2023, 2025)}-${random.digits(6)}`,
+        () => `INV-${random.digits(9)}`,
+        () => `order ${random.int(45, 49)}${random.digits(8)}`,
+        () => `PO #${random.digits(7)}`,
+        () => `invoice ${random.int(2023, 2025)}/${random.digits(5)}`,
+        () => `1Z${random.chars(UPPER + DIGITS, 16)}`,
+        () => `#${random.digits(random.int(4, 9))}`,
+      ])();
+    case "semver":
+      return random.pick([
+        () => `${random.int(0, 20)}.${random.int(0, 40)}.${random.int(0, 99)}`,
+        () => `v${random.int(0, 20)}.${random.int(0, 40)}.${random.int(0, 99)}-${random.pick(["beta", "rc", "alpha"])}.${random.int(0, 9)}`,
+        () => `^${random.int(1, 20)}.${random.int(0, 40)}.${random.int(0, 99)}`,
+        () => `v${random.int(1, 9)}.${random.int(0, 9)}.${random.int(0, 9)}.${random.int(0, 9)}`,
+        () => `version ${random.int(1, 9)}.${random.int(0, 9)}.${random.int(0, 99)}.${random.int(0, 999)}`,
+      ])();
+    case "identifier":
+      return random.pick(IDENTIFIERS) + random.pick(["", "", "()", `_${random.int(1, 9)}`, `.${random.pick(IDENTIFIERS)}`]);
+    case "luhn-failing-number": {
+      const { digits } = cardNumber(random);
+      const wrong = (Number(digits.at(-1)) + random.int(1, 9)) % 10;
+      const bad = digits.slice(0, -1) + String(wrong);
+      return random.chance(0.5) ? bad : groupDigits(bad, bad.length === 15 ? [4, 6, 5] : [4, 4, 4, 4], random.pick([" ", "-"]));
+    }
+    case "iban-one-digit-changed": {
+      const country = random.pick(IBAN_COUNTRIES);
+      const good = ibanFor(country, BBAN[country]!(random));
+      const positions = [...good].map((char, i) => (i >= 2 && /\d/.test(char) ? i : -1)).filter((i) => i >= 0);
+      const at = random.pick(positions);
+      const bad = good.slice(0, at) + String((Number(good[at]) + random.int(1, 9)) % 10) + good.slice(at + 1);
+      return random.chance(0.5) ? bad : bad.replace(/(.{4})(?=.)/g, "$1 ");
+    }
+    case "known-fake-secret":
+      return random.pick(KNOWN_FAKES);
+    case "langgraph-payload":
+      return JSON.stringify(langGraphPayload(random));
+  }
+}
+
+const NEGATIVE_MIX: [NegativeKind, number][] = [
+  ["uuid-v4", 900],
+  ["uuid-v7", 700],
+  ["sha1", 500],
+  ["sha256", 500],
+  ["base64", 900],
+  ["epoch", 700],
+  ["iso-datetime", 800],
+  ["order-number", 800],
+  ["semver", 600],
+  ["identifier", 600],
+  ["luhn-failing-number", 700],
+  ["iban-one-digit-changed", 700],
+  ["known-fake-secret", 200],
+  ["langgraph-payload", 2400],
+];
+
+// ---------------------------------------------------------------------------------------------
+
+export function generateCorpus(seed: number, options: CorpusOptions = {}): MaskingCorpus {
+  const perEntity = options.perEntity ?? 250;
+  const negativeCount = options.negatives ?? 12_000;
+  const random = new Random(seed);
+  const keys = keyPool(random);
+  const templates = loadTemplates();
+  const values: GeneratedValue[] = [];
+
+  const makers: Record<EntityType, () => Value> = {
+    EMAIL_ADDRESS: () => email(random),
+    CREDIT_CARD: () => creditCard(random),
+    IBAN_CODE: () => iban(random),
+    US_SSN: () => ssn(random),
+    PHONE_NUMBER: () => phone(random),
+    IP_ADDRESS: () => IP(random),
+    AWS_ACCESS_KEY: () => awsAccessKey(random),
+    AWS_SECRET_KEY: () => awsSecretKey(random),
+    GITHUB_TOKEN: () => githubToken(random),
+    GITLAB_TOKEN: () => gitlabToken(random),
+    SLACK_TOKEN: () => slackToken(random),
+    SLACK_WEBHOOK: () => slackWebhook(random),
+    STRIPE_KEY: () => stripeKey(random),
+    OPENAI_API_KEY: () => openAiKey(random),
+    ANTHROPIC_API_KEY: () => anthropicKey(random),
+    GOOGLE_API_KEY: () => googleKey(random),
+    NPM_TOKEN: () => npmToken(random),
+    HUGGINGFACE_TOKEN: () => huggingFaceToken(random),
+    JSON_WEB_TOKEN: () => jwt(random, keys),
+    PRIVATE_KEY: () => {
+      const block = random.pick(keys.blocks);
+      return { text: block.pem, variant: block.variant };
+    },
+    AUTHORIZATION_HEADER: () => authorizationHeader(random),
+    URL_CREDENTIALS: () => urlCredentials(random),
+    GENERIC_SECRET: () => genericSecret(random),
+  };
+
+  const fill = (template: Template, id: string): CorpusText => {
+    let text = "";
+    const spans: (Span & { raw: string })[] = [];
+    let at = 0;
+    for (const match of template.source.matchAll(SLOT)) {
+      text += template.source.slice(at, match.index);
+      at = match.index + match[0].length;
+      const slot = match[1]!;
+      if (!isEntity(slot)) {
+        text += escapeLevel(filler(random, slot), template.escape);
+        continue;
+      }
+      const value = makers[slot]();
+      const [from, to] = value.annotate ?? [0, value.text.length];
+      values.push({ type: slot, variant: value.variant, text: value.text, annotated: value.text.slice(from, to) });
+      const start = text.length + escapeLevel(value.text.slice(0, from), template.escape).length;
+      const end = text.length + escapeLevel(value.text.slice(0, to), template.escape).length;
+      const span: Span & { raw: string } = { start, end, type: slot, variant: value.variant, raw: value.text.slice(from, to) };
+      if (/Bearer $/.test(text)) span.alsoAccept = ["AUTHORIZATION_HEADER"];
+      spans.push(span);
+      text += escapeLevel(value.text, template.escape);
+    }
+    text += template.source.slice(at);
+    let document: unknown;
+    if (template.format === "json") {
+      try {
+        document = JSON.parse(text);
+      } catch (error) {
+        throw new Error(`masking-templates.txt:${template.line}: the filled template is not JSON (${(error as Error).message})`);
+      }
+    }
+    return {
+      id,
+      template: template.line,
+      format: template.format,
+      text,
+      spans: spans.map(({ raw, ...span }) => {
+        const pointer = template.format === "json" ? pointerOf(document, raw) : undefined;
+        return pointer === undefined ? span : { ...span, pointer };
+      }),
+    };
+  };
+
+  const texts: CorpusText[] = [];
+  for (const entity of ENTITY_TYPES) {
+    const carrying = templates.filter((template) => template.slots.includes(entity));
+    if (carrying.length === 0) throw new Error(`masking-templates.txt has no template for ${entity}`);
+    for (let i = 0; i < perEntity; i += 1) texts.push(fill(random.pick(carrying), `${entity}-${i}`));
+  }
+
+  const negatives: NegativeItem[] = [];
+  const total = NEGATIVE_MIX.reduce((sum, [, count]) => sum + count, 0);
+  for (const [kind, count] of NEGATIVE_MIX) {
+    const scaled = Math.max(1, Math.round((count * negativeCount) / total));
+    for (let i = 0; i < scaled; i += 1) negatives.push({ id: `${kind}-${i}`, kind, text: negative(random, kind) });
+  }
+  return { seed, texts, negatives, values };
+}
+
+/** A PII-free LangGraph thread state of about `bytes` characters (benchmarks: the clean path). */
+export function cleanThreadState(seed: number, bytes: number): string {
+  const random = new Random(seed);
+  const thread = random.faker.string.uuid();
+  const messages: unknown[] = [];
+  const state = { thread_id: thread, created_at: random.date().toISOString(), metadata: { graph_id: "agent", assistant_id: random.faker.string.uuid() }, status: "idle", values: { messages }, checkpoints: [] as unknown[] };
+  let size = JSON.stringify(state).length;
+  while (size < bytes) {
+    const item = langGraphPayload(random);
+    (random.chance(0.7) ? messages : state.checkpoints).push(item);
+    size += JSON.stringify(item).length + 1;
+  }
+  return JSON.stringify(state);
+}
