@@ -58,6 +58,12 @@ describe("masking JSON documents", () => {
     assert.deepEqual(masked, { a: "Key:\n[AWS_ACCESS_KEY]", b: "mail [EMAIL_ADDRESS]", c: "postgres://app:[URL_CREDENTIALS]@db.example.com/x" });
   });
 
+  it("recognises a secret whose keyword is only in its JSON key, without touching ordinary keys", () => {
+    const masked = JSON.parse(masker.mask(JSON.stringify({ aws: { secret_access_key: "OT5jSBsI3BWDsnsOB1AlMrrWCSPYfeGh14xzl5hi" }, webhook_secret: "wra4OUiDnbbOUc0WiFdJBNvXkMnT8wFwAHU7P", api_version: "2024-01-01", key: "messages" })).text);
+    assert.deepEqual(masked, { aws: { secret_access_key: "[AWS_SECRET_KEY]" }, webhook_secret: "[GENERIC_SECRET]", api_version: "2024-01-01", key: "messages" });
+    assert.equal(masker.maskText("Customer phone +4916075199069 was flagged").text, "Customer phone [PHONE_NUMBER] was flagged");
+  });
+
   it("refuses documents nested too deep to scan instead of passing them on", () => {
     assert.throws(() => masker.mask(`${"[".repeat(600)}"${EMAIL}"${"]".repeat(600)}`), MaskingError);
   });

@@ -94,6 +94,10 @@ function decodeJsonEscape(escape: string): string {
   return SIMPLE_ESCAPES[escape[1]!] ?? escape[1]!;
 }
 
+// Keys that name a credential: their value is scanned with the key in front of it, the way the
+// secret detectors expect a keyword before a value (masking.md §3, GENERIC_SECRET).
+const SECRET_KEY_HINT = /secret|passw|token|key|cred|auth|api/i;
+
 /** Deepest JSON nesting scanned; deeper documents are refused rather than overflow the stack. */
 const MAX_DEPTH = 512;
 
@@ -220,12 +224,20 @@ export class Masker {
     return { tally: new MaskingTally(), deadline: performance.now() + this.limits.budgetMs };
   }
 
-  private text(text: string, pass: Pass): string {
+  /** Scans text; `context` (a JSON key such as "aws_secret_access_key") is scanned in front of
+   * it, as `context=text`, so a secret whose keyword is only in its key is still recognised. */
+  private text(text: string, pass: Pass, context = ""): string {
     if (performance.now() > pass.deadline) {
       throw new MaskingError(`scanning took longer than masking.budget_ms (${this.limits.budgetMs} ms); nothing unscanned is passed on`);
     }
-    const findings = this.findings(text);
-    return findings.length === 0 ? text : this.replaceFindings(text, findings, 0, text.length, pass.tally);
+    if (context === "") {
+      const findings = this.findings(text);
+      return findings.length === 0 ? text : this.replaceFindings(text, findings, 0, text.length, pass.tally);
+    }
+    const prefix = `${context}=`;
+    const window = prefix + text;
+    const findings = this.findings(window).filter((finding) => finding.end > prefix.length);
+    return findings.length === 0 ? text : this.replaceFindings(window, findings, prefix.length, window.length, pass.tally);
   }
 
   private value(value: unknown, path: string[], pass: Pass, depth = 0): { value: unknown; changed: boolean } {
@@ -248,6 +260,7 @@ export class Masker {
       let masked: { value: unknown; changed: boolean };
       if (this.isSensitive(normalised, childPath)) masked = this.sensitive(child, pass);
       else if (NEVER_TOUCHED_KEYS.has(normalised) || normalised.startsWith("langgraph_")) masked = { value: child, changed: false };
+      else if (typeof child === "string") masked = this.stringLeaf(child, pass, SECRET_KEY_HINT.test(key) ? key.slice(0, 64) : "");
       else masked = this.value(child, childPath, pass, depth + 1);
       if (masked.changed) {
         out ??= { ...(value as Record<string, unknown>) };
@@ -285,7 +298,7 @@ export class Masker {
     return normalised;
   }
 
-  private stringLeaf(text: string, pass: Pass): { value: unknown; changed: boolean } {
+  private stringLeaf(text: string, pass: Pass, context = ""): { value: unknown; changed: boolean } {
     // Serialized tool arguments and nested error messages are JSON inside a string (§5.5).
     const first = text.charCodeAt(0);
     if ((first === 0x7b || first === 0x5b) && text.length > 1) {
@@ -300,7 +313,7 @@ export class Masker {
         return masked.changed ? { value: JSON.stringify(masked.value), changed: true } : { value: text, changed: false };
       }
     }
-    const masked = this.text(text, pass);
+    const masked = this.text(text, pass, context);
     return masked === text ? { value: text, changed: false } : { value: masked, changed: true };
   }
 

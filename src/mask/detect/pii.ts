@@ -783,7 +783,7 @@ function isPhoneShaped(text: string, run: DigitRun, international: boolean): boo
   }
   if (lengths.filter((length) => length === 1).length > 2) return false;
   if (lengths.length === 3 && lengths[0] === 3 && lengths[1] === 2 && lengths[2] === 4) return false; // the SSN layout, not a dialling plan
-  if (digits >= 13 && isCardLayout(lengths)) return false; // a card's print layout, valid or not
+  if (!international && digits >= 13 && isCardLayout(lengths)) return false; // a card's print layout, valid or not (cards never start with +)
   const groupValues = run.groups.map(([start, end]) => Number(text.slice(start, end)));
   if (startsWithDate(lengths, groupValues)) return false;
   if (lengths.length === 2 && lengths.every((length) => length === 4) && groupValues.every(isYear)) return false; // 2019-2024
