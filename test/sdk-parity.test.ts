@@ -4,14 +4,19 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { Client } from "@langchain/langgraph-sdk";
+import { fileURLToPath } from "node:url";
 import { sdkDirect, sdkThroughGateway, startLangGraph, startTestGateway, type TestGateway, type Upstream, eventually } from "./support/stack.js";
 
 let upstream: Upstream;
 let gateway: TestGateway;
 
+// Transparency is compared byte for byte, so the caller here is one the policy lets see clear
+// responses; test/masking-gateway.test.ts covers what everyone else receives.
+const CLEAR_RESPONSES_POLICY = fileURLToPath(new URL("./fixtures/policies/allow-all-clear.yaml", import.meta.url));
+
 before(async () => {
   upstream = await startLangGraph();
-  gateway = await startTestGateway(upstream);
+  gateway = await startTestGateway(upstream, { policy: { file: CLEAR_RESPONSES_POLICY, watch: false } });
 });
 after(async () => {
   await gateway?.close();
