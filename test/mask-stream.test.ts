@@ -64,6 +64,19 @@ describe("masking JSON documents", () => {
     assert.equal(masker.maskText("Customer phone +4916075199069 was flagged").text, "Customer phone [PHONE_NUMBER] was flagged");
   });
 
+  it("never lets a repeated key hide a value: the document is re-serialised once anything is found", () => {
+    assert.equal(masker.mask(`{"v":"${EMAIL}","v":1}`).text, `{"v":1}`);
+    const nested = JSON.parse(masker.mask(JSON.stringify({ content: `{"note":"card ${CARD}","note":0}` })).text);
+    assert.equal(nested.content, `{"note":0}`);
+  });
+
+  it("scans values under protocol key names too, and real LangGraph ids never match", () => {
+    const masked = JSON.parse(masker.mask(JSON.stringify({ status: "my ssn is 536-22-8714", name: EMAIL, id: AWS })).text);
+    assert.deepEqual(masked, { status: "my ssn is [US_SSN]", name: "[EMAIL_ADDRESS]", id: "[AWS_ACCESS_KEY]" });
+    const ids = { id: "run-01a201ea-41d7-722c-bd21-82c724d48726", thread_id: "01a201ea-40a8-7117-b722-a05fbc311847", tool_call_id: "toolu_01A09q90qw90lq917835lq9", checkpoint_ns: "echo:b8f4d737-505c-58a5-8a5e-ad069e573a28", type: "ai", name: "send_email" };
+    assert.deepEqual(JSON.parse(masker.mask(JSON.stringify({ ...ids, content: EMAIL })).text), { ...ids, content: "[EMAIL_ADDRESS]" });
+  });
+
   it("refuses documents nested too deep to scan instead of passing them on", () => {
     assert.throws(() => masker.mask(`${"[".repeat(600)}"${EMAIL}"${"]".repeat(600)}`), MaskingError);
   });
@@ -212,6 +225,40 @@ describe("masking SSE events", () => {
     assert.equal(joined, JSON.stringify({ to: "[EMAIL_ADDRESS]" }));
   });
 
+  it("streams every text of a chunk: provider argument deltas, content blocks, thinking", () => {
+    const sse = new SseStreamMasker(masker);
+    const chunks = [
+      { additional_kwargs: { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "send", arguments: `{"to":"${EMAIL.slice(0, 12)}` } }] }, content: [{ index: 0, type: "thinking", thinking: `the key is ${AWS.slice(0, 10)}` }] },
+      { additional_kwargs: { tool_calls: [{ index: 0, function: { arguments: `${EMAIL.slice(12)}"}` } }] }, content: [{ index: 0, type: "thinking", thinking: `${AWS.slice(10)} ok` }] },
+    ];
+    const out = [...chunks.flatMap((chunk) => sse.event({ event: "messages", data: JSON.stringify([{ type: "ai", id: "m4", ...chunk }, metadata]) })), ...sse.end()];
+    const parts = out.map((event) => JSON.parse(event.data)[0]);
+    const args = parts.map((part) => part.additional_kwargs?.tool_calls?.[0]?.function?.arguments ?? "").join("");
+    const thinking = parts.map((part) => (Array.isArray(part.content) ? part.content.map((block: { thinking?: string }) => block.thinking ?? "").join("") : "")).join("");
+    assert.equal(args, `{"to":"[EMAIL_ADDRESS]"}`);
+    assert.equal(thinking, "the key is [AWS_ACCESS_KEY] ok");
+    assert.ok(parts.every((part) => part.id === "m4"));
+  });
+
+  it("streams protocol v2 content-block-delta text and leaves the finish event to carry the whole block", () => {
+    const sse = new SseStreamMasker(masker);
+    const delta = (text: string, seq: number) => ({ event: "messages", id: String(seq), data: JSON.stringify({ type: "event", event_id: String(seq), seq, method: "messages", params: { namespace: [], node: "echo", data: { event: "content-block-delta", index: 0, delta: { type: "text-delta", text } } } }) });
+    const out = [...[...`mail ${EMAIL} now`].map((char, i) => sse.event(delta(char, i))).flat()];
+    const texts = out.map((event) => JSON.parse(event.data).params.data.delta.text).join("");
+    assert.ok(!texts.includes("example.com") && !texts.includes("jane.doe"), texts);
+    assert.ok(out.every((event, i) => event.id === String(i) && JSON.parse(event.data).seq === i));
+    const [finish] = sse.event({ event: "messages", id: "99", data: JSON.stringify({ type: "event", seq: 99, method: "messages", params: { namespace: [], node: "echo", data: { event: "content-block-finish", index: 0, content: { type: "text", text: `mail ${EMAIL} now` } } } }) });
+    assert.equal(JSON.parse(finish!.data).params.data.content.text, "mail [EMAIL_ADDRESS] now");
+    assert.deepEqual(sse.end(), []);
+  });
+
+  it("fails closed when an upstream opens more streamed texts than it may", () => {
+    const sse = new SseStreamMasker(masker);
+    assert.throws(() => {
+      for (let i = 0; i < 3_000; i += 1) sse.event({ event: "messages", data: JSON.stringify([{ type: "ai", id: `m${i}`, content: "eyJ" }, metadata]) });
+    }, MaskingError);
+  });
+
   it("masks legacy messages/partial events, which repeat the text so far", () => {
     const sse = new SseStreamMasker(masker);
     let last = "";
@@ -221,6 +268,8 @@ describe("masking SSE events", () => {
       assert.ok(!last.includes("example.com") && !last.includes("1111 1111"), last);
     }
     assert.ok(masker.maskText(TEXT).text.startsWith(last));
+    const [withCalls] = sse.event({ event: "messages/partial", data: JSON.stringify([{ id: "m5", type: "ai", content: "", tool_calls: [{ id: "call_9", name: "send", args: { to: "jane.doe@examp" } }] }]) });
+    assert.deepEqual(JSON.parse(withCalls!.data)[0].tool_calls[0], { id: "call_9", name: "send", args: { to: "" } });
   });
 
   it("masks whole events leaf by leaf, including debug config and custom payloads", () => {

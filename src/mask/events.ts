@@ -1,24 +1,42 @@
 // Masks a LangGraph SSE stream event by event (masking.md §6, langgraph-api.md "Streaming").
-// Token events (`messages` from messages-tuple, `messages/partial`, `events` chat-model chunks)
-// carry pieces of one text: each text field of each message gets its own TextStreamMasker, so a
-// value split across events is caught, and only the suffix that could still become a match is
-// held. Every other event is a whole JSON document, masked leaf by leaf. Event names and ids are
-// kept: each upstream event yields one event, with held text released later in a synthetic
-// chunk of the same message (no id: ids belong to upstream events).
+// Token events carry pieces of texts: `messages` from messages-tuple, `events` `on_*_stream`
+// chunks, protocol v2 `content-block-delta`, and the cumulative `messages/partial`. Every string
+// of such a chunk (content, content-block text, thinking, tool-call argument deltas, provider
+// fields such as additional_kwargs.tool_calls[].function.arguments) gets its own
+// TextStreamMasker, keyed by message and JSON path, so a value split across events is caught
+// and only the suffix that could still become a match is held. Identity fields (id, type, name,
+// index) are the same in every chunk and are masked whole. Every other event is a whole JSON
+// document, masked leaf by leaf. Event names and ids are kept: each upstream event yields one
+// event, and held text is released later in a synthetic chunk of the same message (no id: ids
+// belong to upstream events).
 import type { EventSourceMessage } from "eventsource-parser";
-import { MaskingTally, type Masker } from "./masker.js";
+import { MaskingError, MaskingTally, type Masker } from "./masker.js";
 import { TextStreamMasker } from "./stream.js";
 
 type Json = Record<string, unknown>;
 
-/** One text field of one message being streamed, and what a synthetic chunk for it looks like. */
+/** Fields that identify a chunk or one of its parts: repeated in every chunk, never deltas. */
+const IDENTITY_KEYS = new Set(["id", "type", "name", "index", "role", "tool_call_id", "lc", "event"]);
+/** Per-chunk metadata (model name, finish reason, token counts): whole in each chunk, not text. */
+const WHOLE_KEYS = new Set(["response_metadata", "usage_metadata"]);
+
+/** Texts streamed at once in one stream; beyond this a hostile upstream could make every idle
+ * tick and every whole event expensive, so the stream fails closed. */
+const MAX_OPEN_TEXTS = 2_048;
+/** Text kept per message to recognise its completion in a later values/updates event. */
+const MAX_TRACKED_CHARS = 1024 * 1024;
+
+/** One streamed string of one message. */
 interface OpenText {
   stream: TextStreamMasker;
-  /** The message this text belongs to, and all of its text received so far (content only). */
+  /** Set while the message's content can still be matched against a whole copy of it. */
   messageId?: string;
   received: string;
-  /** Builds the event that carries released text for this field (from its latest chunk). */
-  carry(text: string): EventSourceMessage;
+  /** Text was added since the last idle release. */
+  fresh: boolean;
+  /** Builds the event that carries released text (from the field's latest chunk); undefined
+   * when the protocol delivers the whole text at the end anyway (v2 content-block-finish). */
+  carry(text: string): EventSourceMessage | undefined;
 }
 
 /** For messages/partial: each event repeats the whole text so far; the client is sent the
@@ -28,6 +46,8 @@ interface PartialText {
   received: number;
   sent: string;
 }
+
+type Segment = { key: string } | { at: number; label: string };
 
 export class SseStreamMasker {
   private readonly open = new Map<string, OpenText>();
@@ -50,13 +70,14 @@ export class SseStreamMasker {
       // Not JSON (no LangGraph event is, but a proxy's might be): scanned as text.
       return [{ ...event, data: this.maskText(event.data) }];
     }
-    if (mode === "messages" && Array.isArray(data) && isObject(data[0]) && isMessage(data[0])) {
-      return [this.tupleChunk(event, name, data)];
-    }
-    if (mode === "events" && isObject(data) && data.event === "on_chat_model_stream" && isObject(data.data) && isObject(data.data.chunk)) {
+    if (mode === "messages" && Array.isArray(data) && isObject(data[0])) return [this.tupleChunk(event, name, data)];
+    if (mode === "events" && isObject(data) && typeof data.event === "string" && data.event.endsWith("_stream") && isObject(data.data) && data.data.chunk !== undefined) {
       return [this.eventsChunk(event, name, data)];
     }
     if (mode === "messages/partial" && Array.isArray(data)) return [this.partialMessages(event, data)];
+    const v2 = protocolV2Data(data);
+    if (v2?.data.event === "content-block-delta") return [this.v2Delta(event, data as Json, v2)];
+    if (v2 && (v2.data.event === "content-block-finish" || v2.data.event === "message-finish")) this.forgetV2(v2);
     // The JS server may still be sending a message's tokens after the values/updates that hold
     // it whole, so a whole event ends a message's pieces only once all its text has arrived.
     const released = mode === "error" || mode === "end" || mode === "messages/complete" ? this.flush() : this.completed(data);
@@ -66,12 +87,16 @@ export class SseStreamMasker {
     return [...released, masked.text === event.data ? event : { ...event, data: masked.text }];
   }
 
-  /** Quiet for the flush interval: held text that is no longer a distinctive partial goes out. */
+  /** Quiet for the flush interval: held text that is no longer a distinctive partial goes out.
+   * Only texts that grew since the last idle tick are looked at again. */
   idle(): EventSourceMessage[] {
     const out: EventSourceMessage[] = [];
     for (const open of this.open.values()) {
+      if (!open.fresh || open.stream.holding === 0) continue;
+      open.fresh = false;
       const text = open.stream.idle();
-      if (text) out.push(open.carry(text));
+      const carried = text ? open.carry(text) : undefined;
+      if (carried) out.push(carried);
     }
     return out;
   }
@@ -88,6 +113,17 @@ export class SseStreamMasker {
     return false;
   }
 
+  private flush(): EventSourceMessage[] {
+    const out: EventSourceMessage[] = [];
+    for (const open of this.open.values()) {
+      const text = open.stream.end();
+      const carried = text ? open.carry(text) : undefined;
+      if (carried) out.push(carried);
+    }
+    this.open.clear();
+    return out;
+  }
+
   /** Releases the held text of every message that `data` shows whole and whose text has all
    * arrived (its content there equals what was streamed). */
   private completed(data: unknown): EventSourceMessage[] {
@@ -99,19 +135,10 @@ export class SseStreamMasker {
     for (const [key, open] of waiting) {
       if (finished.get(open.messageId!) !== open.received) continue;
       const text = open.stream.end();
-      if (text) out.push(open.carry(text));
+      const carried = text ? open.carry(text) : undefined;
+      if (carried) out.push(carried);
       this.open.delete(key);
     }
-    return out;
-  }
-
-  private flush(): EventSourceMessage[] {
-    const out: EventSourceMessage[] = [];
-    for (const open of this.open.values()) {
-      const text = open.stream.end();
-      if (text) out.push(open.carry(text));
-    }
-    this.open.clear();
     return out;
   }
 
@@ -127,68 +154,88 @@ export class SseStreamMasker {
     const { data: inner, ...envelope } = data as Json & { data: Json };
     // streamEvents v2 may serialise the chunk as a LangChain constructor object (kwargs inside).
     const serialised = isObject(inner.chunk) && isObject(inner.chunk.kwargs) ? inner.chunk : undefined;
-    const chunk = (serialised ? serialised.kwargs : inner.chunk) as Json;
+    const chunk = serialised ? (serialised.kwargs as Json) : inner.chunk;
     const { chunk: _chunk, ...innerRest } = inner;
     const maskedEnvelope = this.masker.maskValue(envelope, this.tally).value as Json;
     const maskedInnerRest = this.masker.maskValue(innerRest, this.tally).value as Json;
-    const place = (piece: Json) => JSON.stringify({ ...maskedEnvelope, data: { ...maskedInnerRest, chunk: serialised ? { ...serialised, kwargs: piece } : piece } });
-    return { ...event, data: place(this.chunk(chunk, `${name}|${String(data.run_id ?? "")}|${String(chunk.id ?? "")}`, name, place)) };
+    const place = (piece: unknown) => JSON.stringify({ ...maskedEnvelope, data: { ...maskedInnerRest, chunk: serialised ? { ...serialised, kwargs: piece } : piece } });
+    const key = `${name}|${String(data.run_id ?? "")}|${isObject(chunk) ? String(chunk.id ?? "") : ""}`;
+    if (!isObject(chunk)) return { ...event, data: place(this.leaves(chunk, [], { key, eventName: name, place: (piece) => place(piece), root: { value: {} } })) };
+    return { ...event, data: place(this.chunk(chunk, key, name, place)) };
   }
 
-  /** Masks one streamed message chunk: its content and tool-call argument pieces through their
-   * stream maskers, everything else whole. `place` puts a chunk in its event's data, for the
-   * synthetic events that carry released text. */
+  /** A protocol v2 content-block-delta: its delta is streamed per block; content-block-finish
+   * then carries the whole block (masked whole), so held text needs no synthetic event. */
+  private v2Delta(event: EventSourceMessage, envelope: Json, v2: { params: Json; data: Json }): EventSourceMessage {
+    const key = `v2|${JSON.stringify(v2.params.namespace ?? [])}|${String(v2.params.node ?? "")}|${String(v2.data.index ?? "")}`;
+    const { data: _data, ...params } = v2.params;
+    const maskedParams = this.masker.maskValue(params, this.tally).value as Json;
+    const { params: _params, ...rest } = envelope;
+    const maskedRest = this.masker.maskValue(rest, this.tally).value as Json;
+    const maskedData = this.leaves(v2.data, [], { key, eventName: event.event ?? "message", place: () => undefined, root: { value: {} } });
+    return { ...event, data: JSON.stringify({ ...maskedRest, params: { ...maskedParams, data: maskedData } }) };
+  }
+
+  private forgetV2(v2: { params: Json; data: Json }): void {
+    const prefix = `v2|${JSON.stringify(v2.params.namespace ?? [])}|${String(v2.params.node ?? "")}|`;
+    for (const key of [...this.open.keys()]) if (key.startsWith(prefix)) this.open.delete(key);
+  }
+
+  /** Masks one streamed message chunk: every string through its stream masker, identity fields
+   * whole. `place` puts a chunk in its event's data, for the synthetic events that carry
+   * released text. */
   private chunk(chunk: Json, key: string, eventName: string, place: (piece: Json) => string): Json {
-    const { content, tool_call_chunks: toolCallChunks, tool_calls: toolCalls, invalid_tool_calls: invalidToolCalls, ...rest } = chunk;
-    const masked: Json = { ...(this.masker.maskValue(rest, this.tally).value as Json) };
-    // A streamed chunk's tool_calls are parsed from partial argument text, so a value may be cut
-    // mid-way: each string is masked, then cut where a match could still be growing.
-    const partial = Array.isArray(toolCallChunks) && toolCallChunks.length > 0;
+    const { tool_calls: toolCalls, invalid_tool_calls: invalidToolCalls, ...rest } = chunk;
+    const root = { value: {} as Json };
+    const masked = this.leaves(rest, [], { key, eventName, place: (piece) => place(piece as Json), root, messageId: typeof chunk.id === "string" ? chunk.id : undefined }) as Json;
+    // A chunk's tool_calls are parsed from partial argument text (they are not deltas), so a
+    // value may be cut mid-way: each string is masked, then cut where a match could still grow.
+    const partial = Array.isArray(chunk.tool_call_chunks) && chunk.tool_call_chunks.length > 0;
     if (toolCalls !== undefined) masked.tool_calls = partial ? this.partialToolCalls(toolCalls) : this.masker.maskValue(toolCalls, this.tally).value;
     if (invalidToolCalls !== undefined) masked.invalid_tool_calls = partial ? this.partialToolCalls(invalidToolCalls) : this.masker.maskValue(invalidToolCalls, this.tally).value;
-    // A synthetic chunk carries text only: no usage figures, or the client would count them twice.
-    const blank: Json = { ...masked, content: "", tool_call_chunks: [] };
-    delete blank.usage_metadata;
-    delete blank.response_metadata;
-
-    if (typeof content === "string") {
-      const messageId = typeof chunk.id === "string" ? chunk.id : undefined;
-      masked.content = this.piece(`${key}|content`, eventName, content, (text) => place({ ...blank, content: text }), messageId);
-    } else if (Array.isArray(content)) {
-      masked.content = content.map((block: unknown, i) => {
-        if (!isObject(block) || typeof block.text !== "string") return this.masker.maskValue(block, this.tally).value;
-        const { text, ...blockRest } = block;
-        const blockMasked = this.masker.maskValue(blockRest, this.tally).value as Json;
-        const carry = (released: string) => place({ ...blank, content: [{ ...blockMasked, text: released }] });
-        return { ...blockMasked, text: this.piece(`${key}|content|${String(blockMasked.index ?? i)}`, eventName, text as string, carry) };
-      });
-    } else if (content !== undefined) {
-      masked.content = this.masker.maskValue(content, this.tally).value;
-    }
-
-    if (Array.isArray(toolCallChunks)) {
-      masked.tool_call_chunks = toolCallChunks.map((call: unknown, i) => {
-        if (!isObject(call)) return this.masker.maskValue(call, this.tally).value;
-        const { args, ...callRest } = call;
-        const callMasked = this.masker.maskValue(callRest, this.tally).value as Json;
-        if (typeof args !== "string") return { ...callMasked, ...(args !== undefined ? { args: this.masker.maskValue(args, this.tally).value } : {}) };
-        const carry = (released: string) => place({ ...blank, tool_call_chunks: [{ ...callMasked, args: released }] });
-        return { ...callMasked, args: this.piece(`${key}|args|${String(callMasked.index ?? i)}`, eventName, args, carry) };
-      });
-    } else if (toolCallChunks !== undefined) {
-      masked.tool_call_chunks = this.masker.maskValue(toolCallChunks, this.tally).value;
-    }
+    root.value = masked;
     return masked;
   }
 
-  private piece(key: string, eventName: string, text: string, carryData: (text: string) => string, messageId?: string): string {
+  /** Every string below `value` through the stream masker of its path; identity fields whole. */
+  private leaves(value: unknown, path: Segment[], at: { key: string; eventName: string; place: (piece: unknown) => string | undefined; root: { value: unknown }; messageId?: string | undefined }): unknown {
+    if (typeof value === "string") {
+      const isContent = path.length === 1 && "key" in path[0]! && path[0].key === "content";
+      const carry = (text: string): EventSourceMessage | undefined => {
+        const data = at.place(carrier(at.root.value, path, text));
+        return data === undefined ? undefined : { event: at.eventName, data };
+      };
+      return this.piece(`${at.key}|${path.map((segment) => ("key" in segment ? segment.key : segment.label)).join("/")}`, value, carry, isContent ? at.messageId : undefined);
+    }
+    if (path.length > 32) throw new MaskingError("a streamed chunk is nested too deep to mask");
+    if (Array.isArray(value)) {
+      return value.map((item: unknown, i) => this.leaves(item, [...path, { at: i, label: isObject(item) && typeof item.index === "number" ? `#${item.index}` : String(i) }], at));
+    }
+    if (!isObject(value)) return value;
+    const out: Json = {};
+    for (const [key, child] of Object.entries(value)) {
+      const whole = IDENTITY_KEYS.has(key) || (path.length === 0 && WHOLE_KEYS.has(key));
+      out[key] = whole ? this.masker.maskValue(child, this.tally).value : this.leaves(child, [...path, { key }], at);
+    }
+    return out;
+  }
+
+  private piece(key: string, text: string, carry: OpenText["carry"], messageId?: string): string {
     let open = this.open.get(key);
     if (!open) {
-      open = { stream: new TextStreamMasker(this.masker, this.tally), received: "", carry: () => ({ data: "" }), ...(messageId !== undefined ? { messageId } : {}) };
+      if (this.open.size >= MAX_OPEN_TEXTS) throw new MaskingError(`more than ${MAX_OPEN_TEXTS} texts are being streamed at once`);
+      open = { stream: new TextStreamMasker(this.masker, this.tally), received: "", fresh: false, carry, ...(messageId !== undefined ? { messageId } : {}) };
       this.open.set(key, open);
     }
-    open.carry = (released) => ({ event: eventName, data: carryData(released) });
-    if (open.messageId !== undefined) open.received += text;
+    open.carry = carry;
+    open.fresh = true;
+    if (open.messageId !== undefined) {
+      open.received += text;
+      if (open.received.length > MAX_TRACKED_CHARS) {
+        delete open.messageId;
+        open.received = "";
+      }
+    }
     return open.stream.push(text);
   }
 
@@ -198,20 +245,26 @@ export class SseStreamMasker {
     return masked.map((call: unknown) => (isObject(call) && call.args !== undefined ? { ...call, args: this.withoutOpenEnds(call.args) } : call));
   }
 
+  /** Cuts each string where a match could still be growing (identity fields are left whole). */
   private withoutOpenEnds(value: unknown): unknown {
     if (typeof value === "string") {
       const open = this.masker.scanner.openCandidate(value, this.masker.scanner.scan(value));
       return open ? value.slice(0, open.start) : value;
     }
     if (Array.isArray(value)) return value.map((item) => this.withoutOpenEnds(item));
-    if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, this.withoutOpenEnds(item)]));
+    if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, IDENTITY_KEYS.has(key) ? item : this.withoutOpenEnds(item)]));
     return value;
   }
 
+  /** messages/partial repeats each message whole so far: its content goes through a stream
+   * masker (the client gets the masked text so far), every other field is masked and cut where
+   * a match could still be growing; the next event repeats it longer. */
   private partialMessages(event: EventSourceMessage, messages: unknown[]): EventSourceMessage {
     const masked = messages.map((message) => {
-      if (!isObject(message) || typeof message.content !== "string") return this.masker.maskValue(message, this.tally).value;
+      if (!isObject(message)) return this.withoutOpenEnds(this.masker.maskValue(message, this.tally).value);
       const { content, ...rest } = message;
+      const others = this.withoutOpenEnds(this.masker.maskValue(rest, this.tally).value) as Json;
+      if (typeof content !== "string") return { ...others, ...(content !== undefined ? { content: this.withoutOpenEnds(this.masker.maskValue(content, this.tally).value) } : {}) };
       const key = String(message.id ?? "");
       let partial = this.partials.get(key);
       if (!partial || content.length < partial.received) {
@@ -220,7 +273,7 @@ export class SseStreamMasker {
       }
       partial.sent += partial.stream.push(content.slice(partial.received));
       partial.received = content.length;
-      return { ...(this.masker.maskValue(rest, this.tally).value as Json), content: partial.sent };
+      return { ...others, content: partial.sent };
     });
     return { ...event, data: JSON.stringify(masked) };
   }
@@ -234,6 +287,36 @@ export class SseStreamMasker {
     this.tally.add(masked.redactions);
     return masked.text;
   }
+}
+
+/** A chunk carrying only `text` at `path`, with the identity fields of the chunk and of each
+ * part on the way (message id and type, a block's index and type, a tool call's id and name). */
+function carrier(root: unknown, path: readonly Segment[], text: string): unknown {
+  const out: Json = { ...identityOf(root), content: "" };
+  if (isObject(root) && "tool_call_chunks" in root) out.tool_call_chunks = [];
+  let source: unknown = root;
+  let target: Json | unknown[] = out;
+  path.forEach((segment, i) => {
+    const child = "key" in segment ? (isObject(source) ? source[segment.key] : undefined) : Array.isArray(source) ? source[segment.at] : undefined;
+    const last = i === path.length - 1;
+    const made: unknown = last ? text : Array.isArray(child) ? [] : identityOf(child);
+    if (Array.isArray(target)) target.push(made);
+    else target["key" in segment ? segment.key : segment.label] = made;
+    source = child;
+    if (!last) target = made as Json | unknown[];
+  });
+  return out;
+}
+
+function identityOf(value: unknown): Json {
+  if (!isObject(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter(([key]) => IDENTITY_KEYS.has(key)));
+}
+
+/** Protocol v2 envelopes (`{"type":"event","method":…,"params":{"data":…}}`, langgraph-api.md). */
+function protocolV2Data(data: unknown): { params: Json; data: Json } | undefined {
+  if (!isObject(data) || data.type !== "event" || !isObject(data.params) || !isObject(data.params.data)) return undefined;
+  return { params: data.params, data: data.params.data };
 }
 
 /** Every {id, content: string} object in a document (messages in values, updates, debug). */
@@ -250,10 +333,4 @@ function collectMessages(value: unknown, into: Map<string, string>, depth: numbe
 
 function isObject(value: unknown): value is Json {
   return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-/** messages-tuple sends streamed chunks and whole messages alike (both `"type": "ai"`); a client
- * concatenates everything with one id, so both are treated as pieces of that message's text. */
-function isMessage(message: Json): boolean {
-  return "content" in message || "tool_call_chunks" in message;
 }

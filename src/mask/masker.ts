@@ -28,40 +28,6 @@ export interface MaskerLimits {
   budgetMs: number;
 }
 
-// Protocol identifiers and framing (masking.md §5.2): rewriting them breaks clients and replay.
-const NEVER_TOUCHED_KEYS = new Set([
-  "thread_id",
-  "run_id",
-  "assistant_id",
-  "graph_id",
-  "checkpoint_id",
-  "checkpoint_ns",
-  "parent_checkpoint",
-  "parent_checkpoint_id",
-  "checkpoint_map",
-  "interrupt_id",
-  "id",
-  "ids",
-  "tool_call_id",
-  "type",
-  "role",
-  "name",
-  "event_id",
-  "seq",
-  "status",
-  "created_at",
-  "updated_at",
-  "timestamp",
-  "run_attempt",
-  "attempt",
-  "langgraph_step",
-  "langgraph_node",
-  "langgraph_triggers",
-  "langgraph_path",
-  "langgraph_checkpoint_ns",
-  "__pregel_task_id",
-]);
-
 // Fields masked whatever they hold (masking.md §5.3): the JS server copies x-* request headers
 // into config.configurable, which shows up in debug, tasks, checkpoints and message metadata.
 export const DEFAULT_SENSITIVE_KEYS = [
@@ -161,12 +127,8 @@ export class Masker {
    * (and no sensitive key) means none in any leaf. Otherwise the leaves are masked one by one. */
   maskDocument(text: string, parsed: unknown): MaskResult {
     const pass = this.pass();
-    if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0)) {
-      const decoded = text.includes("\\") ? text.replace(JSON_ESCAPE, decodeJsonEscape) : text;
-      if (this.findings(decoded, Infinity).length === 0) return { text, redactions: {} };
-    }
-    const masked = this.value(parsed, [], pass);
-    return { text: masked.changed ? JSON.stringify(masked.value) : text, redactions: pass.tally.redactions };
+    const masked = this.document(text, parsed, pass);
+    return { text: masked, redactions: pass.tally.redactions };
   }
 
   /** Free text: every finding replaced by its operator's output. */
@@ -259,7 +221,6 @@ export class Masker {
       const childPath = this.fieldPaths.length > 0 ? [...path, normalised].slice(-8) : path;
       let masked: { value: unknown; changed: boolean };
       if (this.isSensitive(normalised, childPath)) masked = this.sensitive(child, pass);
-      else if (NEVER_TOUCHED_KEYS.has(normalised) || normalised.startsWith("langgraph_")) masked = { value: child, changed: false };
       else if (typeof child === "string") masked = this.stringLeaf(child, pass, SECRET_KEY_HINT.test(key) ? key.slice(0, 64) : "");
       else masked = this.value(child, childPath, pass, depth + 1);
       if (masked.changed) {
@@ -298,6 +259,19 @@ export class Masker {
     return normalised;
   }
 
+  /** A JSON document as text and parsed. When the whole text holds nothing to mask (checked
+   * once, escapes decoded: every string leaf then appears verbatim in it, with at least the
+   * context it has alone) it is kept byte for byte. Otherwise it is masked leaf by leaf and
+   * re-serialised, always: the parse keeps only the last of repeated keys, so the original text
+   * may hold values the leaves never showed. */
+  private document(text: string, parsed: unknown, pass: Pass): string {
+    if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0)) {
+      const decoded = text.includes("\\") ? text.replace(JSON_ESCAPE, decodeJsonEscape) : text;
+      if (this.findings(decoded, Infinity).length === 0) return text;
+    }
+    return JSON.stringify(this.value(parsed, [], pass).value);
+  }
+
   private stringLeaf(text: string, pass: Pass, context = ""): { value: unknown; changed: boolean } {
     // Serialized tool arguments and nested error messages are JSON inside a string (§5.5).
     const first = text.charCodeAt(0);
@@ -309,8 +283,8 @@ export class Masker {
         parsed = undefined;
       }
       if (parsed !== null && typeof parsed === "object") {
-        const masked = this.value(parsed, [], pass);
-        return masked.changed ? { value: JSON.stringify(masked.value), changed: true } : { value: text, changed: false };
+        const masked = this.document(text, parsed, pass);
+        return masked === text ? { value: text, changed: false } : { value: masked, changed: true };
       }
     }
     const masked = this.text(text, pass, context);
