@@ -204,17 +204,18 @@ export class RequestPipeline {
     // checks the same): record, then close.
     const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
     const id = randomUUID();
+    const [rawPath = "", ...rawQuery] = String(req?.url ?? "").slice(0, 2048).split("?");
     await this.appendOrLog(id, {
       type: "request",
       request_id: id,
       time: new Date().toISOString(),
       client: { address: socket.remoteAddress ?? null, user_agent: req?.headers["user-agent"] ?? null },
       method: req?.method ?? "",
-      path: String(req?.url ?? "").slice(0, 2048),
-      query: "",
+      path: this.recorded(rawPath),
+      query: rawQuery.length > 0 ? this.recordedQueryOf(`?${rawQuery.join("?")}`) : "",
       identity: null,
       operation: null,
-      decision: { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
+      decision: { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(error.message) },
       status: error.status,
       error: error.code,
     });
@@ -312,7 +313,7 @@ export class RequestPipeline {
     await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
       // The policy's decision when it refused (deny, or approval required); the gateway's own otherwise.
-      decision: exchange.decision && exchange.decision.effect !== "allow" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: error.message },
+      decision: exchange.decision && exchange.decision.effect !== "allow" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(error.message) },
       status: error.status,
       error: error.code,
     }, this.appendContext(exchange));
@@ -387,14 +388,48 @@ export class RequestPipeline {
     return { subject: exchange.identity?.subject ?? null, graphs: exchange.resources?.graphs ?? [] };
   }
 
-  /** The query as recorded: sign-in parameters reduced, values masked like any stored text. */
+  /** The query as recorded: sign-in parameters reduced, keys and values masked like any stored text. */
   private recordedQuery(exchange: Exchange): string {
     const search = exchange.target?.search ?? "";
     if (exchange.target && this.deps.signIn?.handles(exchange.target.path)) return recordedSignInQuery(search).slice(0, 2048);
+    return this.recordedQueryOf(search);
+  }
+
+  private recordedQueryOf(search: string): string {
     try {
       return this.deps.masker.maskQuery(search.slice(0, 2048)).text;
     } catch {
       return "[unscannable query withheld]";
+    }
+  }
+
+  /** Client-controlled text kept in a record (a path, an error that quotes the request): masked,
+   * percent-encoding decoded first so %40 cannot hide an address. */
+  private recorded(text: string): string {
+    try {
+      const bounded = text.slice(0, 2048);
+      const masked = this.deps.masker.maskText(bounded);
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(bounded);
+      } catch {
+        return masked.text;
+      }
+      if (decoded === bounded) return masked.text;
+      const maskedDecoded = this.deps.masker.maskText(decoded);
+      return Object.keys(maskedDecoded.redactions).length > 0 ? maskedDecoded.text : masked.text;
+    } catch {
+      return "[unscannable text withheld]";
+    }
+  }
+
+  /** The classified operation carries ids taken from the client's path and body: masked. */
+  private recordedOperation(operation: Exchange["operation"]): RequestRecord["operation"] {
+    if (!operation) return null;
+    try {
+      return this.deps.masker.maskValue(operation).value;
+    } catch {
+      return { ...operation, ids: {}, assistant_ids: [] };
     }
   }
 
@@ -406,10 +441,10 @@ export class RequestPipeline {
       time: new Date().toISOString(),
       client: { address: exchange.clientAddress, user_agent: req.headers["user-agent"] ?? null },
       method: req.method ?? "",
-      path: exchange.target?.path ?? String(req.url ?? "").slice(0, 2048),
+      path: this.recorded(exchange.target?.path ?? String(req.url ?? "")),
       query: this.recordedQuery(exchange),
       identity: exchange.identity ? recordedIdentity(exchange.identity) : null,
-      operation: exchange.operation ?? null,
+      operation: this.recordedOperation(exchange.operation),
       decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },
       ...(exchange.resources ? { resources: exchange.resources } : {}),
       ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: { added: exchange.rewrites.added, removed: exchange.rewrites.removed } } : {}),

@@ -12,6 +12,7 @@ import { Client } from "@langchain/langgraph-sdk";
 import { defaultMasker } from "../src/mask/index.js";
 import type { CompletionRecord, RequestRecord } from "../src/record/auditRecord.js";
 import { generateApiKey } from "../src/identify/serviceAccounts.js";
+import { rawRequest, statusOf } from "./support/rawHttp.js";
 import { eventually, sdkDirect, sdkThroughGateway, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
 
 const GITHUB = `ghp_${randomBytes(27).toString("base64").replace(/[^A-Za-z0-9]/g, "A").slice(0, 36)}`;
@@ -135,6 +136,22 @@ describe("masking through the gateway", () => {
       const bytes = Buffer.concat(await Promise.all([gateway.ledgerFile, `${gateway.ledgerFile}-wal`].map((file) => readFile(file).catch(() => Buffer.alloc(0)))));
       assert.deepEqual(leaks(bytes.toString("latin1")), []);
       assert.ok(bytes.includes("[EMAIL_ADDRESS]"), "masked payloads are stored");
+    });
+
+    it("records refusals without the clear values a client put in the path, query or body", async () => {
+      const before = (await gateway.audit()).length;
+      const invalid = await fetch(`${gateway.url}/threads`, { method: "POST", headers: { "x-api-key": gateway.key, "content-type": "application/json" }, body: PLANTED.EMAIL_ADDRESS });
+      assert.equal(invalid.status, 400);
+      const search = await fetch(`${gateway.url}/threads/${encodeURIComponent(PLANTED.EMAIL_ADDRESS)}?${encodeURIComponent(PLANTED.CREDIT_CARD)}=x`, { headers: { "x-api-key": gateway.key } });
+      assert.ok(search.status >= 400);
+      const upgrade = await rawRequest(gateway.url, `GET /threads/x/stream/events?access_token=${PLANTED.GITHUB_TOKEN}&email=${PLANTED.EMAIL_ADDRESS} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+      assert.equal(statusOf(upgrade), 501);
+      const records = await eventually(async () => {
+        const all = (await gateway.audit()).slice(before);
+        assert.ok(all.filter((record) => record.type === "request").length >= 3);
+        return all;
+      });
+      assert.deepEqual(leaks(JSON.stringify(records)), []);
     });
 
     it("refuses a request body it cannot scan, before anything is forwarded, and records it", async () => {

@@ -144,8 +144,9 @@ export class Masker {
     let changed = false;
     const pairs = [...new URLSearchParams(search)].map(([key, value]) => {
       const masked = String(this.isSensitive(normaliseKey(key), [normaliseKey(key)]) ? this.sensitive(value, pass).value : this.text(value, pass));
-      changed ||= masked !== value;
-      return [key, masked];
+      const maskedKey = this.text(key, pass);
+      changed ||= masked !== value || maskedKey !== key;
+      return [maskedKey, masked];
     });
     return { text: changed ? `?${new URLSearchParams(pairs).toString()}` : search, redactions: pass.tally.redactions };
   }

@@ -21,7 +21,9 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new GatewayError(400, "PC_INVALID_JSON", `Refused: the request body is not valid JSON (${(error as Error).message}).`);
+    // The parser's message quotes the body, which is recorded: only the position is kept.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new GatewayError(400, "PC_INVALID_JSON", `Refused: the request body is not valid JSON${position ? ` (at position ${position})` : ""}.`);
   }
   try {
     return { json, forwarded: JSON.stringify(json), bytes };
