@@ -7,6 +7,7 @@ import { createHash, generateKeyPairSync } from "node:crypto";
 import { describe, test } from "node:test";
 import { secretDetectors } from "../src/mask/detect/secrets.js";
 import { MASK_THRESHOLD, type Detector, type Finding } from "../src/mask/detect/types.js";
+import { seededRandom } from "./support/seededRandom.js";
 
 const SEED = 0x5ec12e75;
 const detectors = secretDetectors({ phoneRegions: ["US"], maskPrivateIps: true, optIn: new Set() });
@@ -31,16 +32,6 @@ function masked(text: string): Finding[] {
 
 // --- Seeded generators: prefix + charset + length. ---
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Random = () => number;
 const UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -272,7 +263,7 @@ const NEGATIVES: readonly string[] = [
   '"next_page_token": "CiAKGjBpNDd2Nmp4Zmt6bHZ0cW1wYnpq"',
   '"public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9xVb2"',
   '"token_type": "Bearer", "expires_in": 3599',
-  `"key": "${uuid(mulberry32(1))}"`,
+  `"key": "${uuid(seededRandom(1))}"`,
   "client_vpn_endpoint_id = aws_ec2_client_vpn_endpoint.client-vpn-endpoint.id",
   "std::string key::value = x; a == b; c != d; secret <= limit",
   // Words after Bearer and Basic.
@@ -351,7 +342,7 @@ describe(`secret detectors (seed ${SEED.toString(16)})`, () => {
   describe("report random tokens of every format", () => {
     for (const name of Object.keys(FIXTURES)) {
       test(name, () => {
-        const random = mulberry32(SEED ^ name.length);
+        const random = seededRandom(SEED ^ name.length);
         for (let i = 0; i < 100; i++) {
           const sample = fixture(name, random);
           assertReported(sample.snippet, sample);
@@ -369,7 +360,7 @@ describe(`secret detectors (seed ${SEED.toString(16)})`, () => {
   });
 
   test("mask nothing in 10,000 UUIDs, digests, git SHAs, base64 blobs and versions", () => {
-    const random = mulberry32(SEED);
+    const random = seededRandom(SEED);
     for (let i = 0; i < 10_000; i++) {
       const text = oneOf(random, [
         () => uuid(random),
@@ -385,7 +376,7 @@ describe(`secret detectors (seed ${SEED.toString(16)})`, () => {
   });
 
   test("mask nothing in LangGraph-shaped machine JSON", () => {
-    const text = machineJson(mulberry32(SEED), 300_000);
+    const text = machineJson(seededRandom(SEED), 300_000);
     assert.deepEqual(masked(text).map((finding) => text.slice(finding.start - 20, finding.end)), []);
   });
 
@@ -498,7 +489,7 @@ describe(`secret detectors (seed ${SEED.toString(16)})`, () => {
     });
 
     test("keeps every finding settled at every split offset (types.ts contract)", () => {
-      const random = mulberry32(SEED + 1);
+      const random = seededRandom(SEED + 1);
       const texts: string[] = [];
       for (const name of Object.keys(FIXTURES)) {
         for (const place of Object.values(PLACEMENTS)) texts.push(place(fixture(name, random).snippet));
@@ -536,7 +527,7 @@ describe(`secret detectors (seed ${SEED.toString(16)})`, () => {
   });
 
   test("finish hostile inputs quickly (ReDoS guard, not a speed test)", () => {
-    const random = mulberry32(SEED + 2);
+    const random = seededRandom(SEED + 2);
     const size = 200_000;
     const repeat = (unit: string): string => unit.repeat(Math.ceil(size / unit.length));
     const hostile = [
