@@ -94,9 +94,7 @@ export class SseStreamMasker {
     for (const open of this.open.values()) {
       if (!open.fresh || open.stream.holding === 0) continue;
       open.fresh = false;
-      const text = open.stream.idle();
-      const carried = text ? open.carry(text) : undefined;
-      if (carried) out.push(carried);
+      released(open, open.stream.idle(), out);
     }
     return out;
   }
@@ -115,11 +113,7 @@ export class SseStreamMasker {
 
   private flush(): EventSourceMessage[] {
     const out: EventSourceMessage[] = [];
-    for (const open of this.open.values()) {
-      const text = open.stream.end();
-      const carried = text ? open.carry(text) : undefined;
-      if (carried) out.push(carried);
-    }
+    for (const open of this.open.values()) released(open, open.stream.end(), out);
     this.open.clear();
     return out;
   }
@@ -134,9 +128,7 @@ export class SseStreamMasker {
     const out: EventSourceMessage[] = [];
     for (const [key, open] of waiting) {
       if (finished.get(open.messageId!) !== open.received) continue;
-      const text = open.stream.end();
-      const carried = text ? open.carry(text) : undefined;
-      if (carried) out.push(carried);
+      released(open, open.stream.end(), out);
       this.open.delete(key);
     }
     return out;
@@ -287,6 +279,12 @@ export class SseStreamMasker {
     this.tally.add(masked.redactions);
     return masked.text;
   }
+}
+
+/** Adds the event carrying released text, if there is text and the protocol needs an event. */
+function released(open: OpenText, text: string, out: EventSourceMessage[]): void {
+  const carried = text ? open.carry(text) : undefined;
+  if (carried) out.push(carried);
 }
 
 /** A chunk carrying only `text` at `path`, with the identity fields of the chunk and of each

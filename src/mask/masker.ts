@@ -153,7 +153,7 @@ export class Masker {
 
   /** A parsed JSON value; the input is not modified. */
   maskValue<T>(value: T, tally = new MaskingTally()): { value: T; changed: boolean } {
-    const masked = this.value(value, [], { tally, deadline: performance.now() + this.limits.budgetMs });
+    const masked = this.value(value, [], { ...this.pass(), tally });
     return { value: masked.value as T, changed: masked.changed };
   }
 
