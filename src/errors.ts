@@ -16,6 +16,13 @@ export type ErrorCode =
   | "PC_IDP_UNAVAILABLE"
   | "PC_FORBIDDEN"
   | "PC_APPROVAL_REQUIRED"
+  | "PC_APPROVAL_DENIED"
+  | "PC_APPROVAL_EXPIRED"
+  | "PC_APPROVAL_USED"
+  | "PC_APPROVAL_MISMATCH"
+  | "PC_APPROVAL_CLOSED"
+  | "PC_SELF_APPROVAL"
+  | "PC_JUSTIFICATION_REQUIRED"
   | "PC_NOT_FOUND"
   | "PC_CONFLICT"
   | "PC_NO_TENANT"
@@ -46,18 +53,21 @@ export class GatewayError extends Error {
   readonly identity?: Identity;
   /** For 429 and 503: seconds the client should wait (Retry-After, RFC 9110 §10.2.3). */
   readonly retryAfterS?: number;
+  /** The approval a refusal concerns (denied, expired, held when the gateway stopped). */
+  readonly approvalId?: string;
 
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; bearerError?: BearerError; identity?: Identity; retryAfterS?: number },
+    options?: { cause?: unknown; bearerError?: BearerError; identity?: Identity; retryAfterS?: number; approvalId?: string },
   ) {
     super(message, options);
     this.name = "GatewayError";
     this.bearerError = options?.bearerError;
     if (options?.identity) this.identity = options.identity;
     if (options?.retryAfterS !== undefined) this.retryAfterS = options.retryAfterS;
+    if (options?.approvalId) this.approvalId = options.approvalId;
   }
 
   /** RFC 6750 §3: no error attribute when the request carried no credentials at all. */
@@ -68,7 +78,7 @@ export class GatewayError extends Error {
   }
 
   toJSON(requestId: string): Record<string, string> {
-    return { error: this.code, message: this.message, request_id: requestId };
+    return { error: this.code, message: this.message, request_id: requestId, ...(this.approvalId ? { approval_id: this.approvalId } : {}) };
   }
 }
 

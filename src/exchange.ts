@@ -6,7 +6,7 @@ import type { BodyRewrites } from "./authorize/rewrite.js";
 import type { Operation } from "./classify/index.js";
 import type { Identity } from "./identify/identity.js";
 import type { RequestTarget } from "./receive/target.js";
-import type { Outcome, RequestRecord } from "./record/auditRecord.js";
+import type { Outcome, RequestApproval, RequestRecord } from "./record/auditRecord.js";
 import type { MaskingTally, Redactions } from "./mask/index.js";
 import type { ResponseRecording, StoredPayloadBody } from "./record/payloads.js";
 
@@ -42,6 +42,10 @@ export interface Exchange {
   recording?: ResponseRecording;
   /** Aborts the upstream request: client gone (when the run should not outlive it) or shutdown. */
   readonly upstreamAbort: AbortController;
+  /** The approval this request asked for or used (require-approval decisions). */
+  approvalId?: string;
+  /** How a require-approval request went ahead, or that it waits, for the record. */
+  approval?: RequestApproval;
   /** The request record was written and the request forwarded. */
   admitted?: boolean;
   clientGone: boolean;

@@ -4,6 +4,14 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { pino, type Logger } from "pino";
+import { ApprovalsApi } from "./approve/api.js";
+import { Approvals } from "./approve/approvals.js";
+import { DeferredRequests } from "./approve/deferred.js";
+import { ApprovalGate } from "./approve/gate.js";
+import { createNotifier } from "./approve/notify/index.js";
+import { PostgresApprovalStore } from "./approve/postgresStore.js";
+import { SqliteApprovalStore } from "./approve/sqliteStore.js";
+import type { ApprovalStore } from "./approve/store.js";
 import { createSignIn } from "./authenticate/index.js";
 import { Authorizer, PolicySource, ResourceLookups } from "./authorize/index.js";
 import { readSecret } from "./config/load.js";
@@ -76,6 +84,25 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     state.close();
     throw error;
   }
+  let approvals: Approvals;
+  try {
+    approvals = new Approvals({
+      store: await openApprovalStore(config, state),
+      audit,
+      notifier: await createNotifier(config.approvals.notify, log),
+      masker,
+      log,
+      sweepMs: config.approvals.sweep_ms,
+      ...(config.identity.login ? { publicUrl: new URL(config.identity.login.public_url).origin } : {}),
+    });
+  } catch (error) {
+    policies.close();
+    await audit.close();
+    await siem?.close();
+    state.close();
+    throw error;
+  }
+  const deferredRequests = new DeferredRequests(approvals, masker);
   if (config.policy.watch) policies.watch();
   const upstreamUrl = new URL(config.upstream.url);
   const upstream = new UpstreamClient(upstreamUrl, {
@@ -101,6 +128,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       new ServiceAccountKeys(config.identity.service_accounts, new ServiceAccountStore(state)),
       new OidcBearerVerifier(config.identity.oidc.issuers, config.identity.oidc.fetch_timeout_ms, introspectionSecrets),
       config.identity.login?.api_access ? signIn : undefined,
+      deferredRequests,
     ),
     ...(signIn ? { signIn } : {}),
     authorizer: new Authorizer(policies, new ResourceLookups(upstream, gatewayAuth)),
@@ -109,6 +137,12 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     identityAssertion,
     forwardHeaders: config.upstream.forward_headers,
     audit,
+    approvals: new ApprovalGate(approvals, {
+      heartbeatMs: config.streaming.heartbeat_ms,
+      waitKeepaliveMs: config.streaming.wait_keepalive_ms,
+      details: { upstream, auth: gatewayAuth, masker },
+    }),
+    approvalsApi: new ApprovalsApi(approvals),
     masker,
     maskFlushMs: config.masking.flush_ms,
     runs,
@@ -172,6 +206,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     await once(server, "listening");
   } catch (error) {
     policies.close();
+    await approvals.close();
     await upstream.destroy();
     await audit.close();
     await siem?.close();
@@ -182,6 +217,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   log.info({ url, upstream: upstreamUrl.origin }, "portcullis listening");
+  approvals.startSending((approval) => deferredRequests.send(approval, url), url);
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -199,6 +235,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       server.closeAllConnections();
       await stopped;
       policies.close();
+      await approvals.close();
       // Unfinished runs are recorded as they stand before the ledger's final checkpoint.
       await runs.close();
       clearInterval(retention);
@@ -211,6 +248,14 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     return closing;
   };
   return { url, server, pipeline, close };
+}
+
+/** Approvals live beside the ledger when it is on PostgreSQL, so that several gateways share
+ * them; otherwise in the state database. */
+async function openApprovalStore(config: PortcullisConfig, state: ReturnType<typeof openStateDatabase>): Promise<ApprovalStore> {
+  const store = config.audit.store;
+  if (store.kind === "postgres") return PostgresApprovalStore.open({ url: await readSecret(store.url, "audit.store.url"), schema: store.schema });
+  return new SqliteApprovalStore(state);
 }
 
 const RETENTION_SWEEP_MS = 60 * 60 * 1000;

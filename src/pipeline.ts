@@ -1,16 +1,18 @@
 // The request pipeline: every stage a request passes through, in order, in one place.
 //
-//   receive → identify → classify → authorize → mask (request) → record (admit) → forward
-//     → respond (mask each event or document) → record (complete)
+//   receive → identify → classify → authorize → mask (request) → approve → record (admit)
+//     → forward → respond (mask each event or document) → record (complete)
 //
 // Each stage lives in the folder of the same name. A stage refuses a request by throwing a
 // GatewayError; the refusal is recorded and answered here, so no stage can forget either.
-// Approvals (still to come) plug in between authorize and mask.
+// approve comes after the request is masked so approvers are shown only masked values.
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
+import type { ApprovalsApi } from "./approve/api.js";
+import type { ApprovalGate } from "./approve/gate.js";
 import { recordedSignInQuery, type SignIn } from "./authenticate/signIn.js";
 import { refusalFor, type Authorizer, type AuthorizationRequest } from "./authorize/index.js";
 import { classifyOperation, matchRoute } from "./classify/index.js";
@@ -43,6 +45,10 @@ export interface PipelineDeps {
   identityAssertion?: IdentityAssertionSigner;
   forwardHeaders: string[];
   audit: AuditSink;
+  /** Holds require-approval requests until approvers decide (or answers 202). */
+  approvals: ApprovalGate;
+  /** The approvals REST API (/portcullis/approvals) for approvers, the CLI and the console. */
+  approvalsApi: ApprovalsApi;
   /** Masks bodies, streams and what the ledger stores. */
   masker: Masker;
   /** A quiet stream releases held text that is no longer a distinctive partial after this long. */
@@ -88,6 +94,13 @@ export class RequestPipeline {
       exchange.identifyAttempted = true;
       exchange.identity = await this.deps.identifier.identify(req);
       this.deps.authorizer.limitRate(exchange.identity);
+      // The gateway's own API for approvers: identified like any caller, answered here.
+      if (this.deps.approvalsApi.handles(exchange.target.path)) {
+        const body = await readJsonBody(req, this.deps.maxBodyBytes);
+        exchange.bytesIn = body.bytes;
+        this.deps.identifier.confirmSessionIntent(req, exchange.identity, req.method !== "GET" && req.method !== "HEAD");
+        return await this.answerLocally(exchange, await this.deps.approvalsApi.answer(exchange, body.json), responseHeaders, "gateway:approvals-api");
+      }
       // classify: route first (unknown routes never get their body read), then the body
       const route = matchRoute(req.method ?? "", exchange.target);
       const body = await readJsonBody(req, this.deps.maxBodyBytes);
@@ -120,13 +133,24 @@ export class RequestPipeline {
       // mask (request): the stored copy always, what LangGraph receives when the policy says so
       const policy = authorization.policy;
       exchange.masking = { clearResponses: policy.seesClearResponses(exchange.identity), maskRequests: policy.masksRequests, request: {}, response: new MaskingTally() };
+      let maskedBody: string | undefined;
       if (forwardedBody !== undefined) {
         const masked = this.maskRequestBody(forwardedBody);
+        maskedBody = masked.text;
         exchange.masking.request = masked.redactions;
         exchange.requestBody = maskedPayload(masked, this.deps.masker.name);
         if (exchange.masking.maskRequests && Object.keys(masked.redactions).length > 0) forwardedBody = masked.text;
       }
       if (exchange.masking.clearResponses) responseHeaders["portcullis-masking"] = "clear";
+      // approve: a request the policy puts behind approval waits for it (held open, or 202)
+      if (authorization.decision.effect === "require-approval") {
+        const outcome = await this.deps.approvals.admit(exchange, { decision: authorization.decision, clientBody: body.json, clientBodyText: body.forwarded, maskedBody, headers: responseHeaders });
+        if ("answered" in outcome) {
+          exchange.approval = outcome.answered;
+          return await this.answerAsked(exchange, { status: outcome.status, json: outcome.json, headers: outcome.headers }, responseHeaders);
+        }
+        exchange.approval = outcome.go;
+      }
       // record (admit): written before anything is forwarded; no record, no request
       exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
       const receipt = await this.recordAdmitted(exchange);
@@ -191,6 +215,12 @@ export class RequestPipeline {
       decision: { effect: "allow", rule },
       status: answer.status,
     }, this.appendContext(exchange));
+    exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
+  }
+
+  /** A request answered 202 while it waits for approval: one request record, nothing forwarded. */
+  private async answerAsked(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders): Promise<void> {
+    await this.appendOrLog(exchange.id, { ...this.requestRecord(exchange), status: answer.status }, this.appendContext(exchange));
     exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
   }
 
@@ -263,6 +293,7 @@ export class RequestPipeline {
   private async refuse(exchange: Exchange, error: unknown, headers: OutgoingHttpHeaders): Promise<void> {
     const gatewayError = toGatewayError(error, exchange);
     exchange.error = gatewayError.code;
+    if (exchange.approvalId && !exchange.approval) exchange.approval = { via: "asked", approval_id: exchange.approvalId };
     if (gatewayError.status >= 500 && gatewayError.cause) {
       const level = gatewayError.code === "PC_INTERNAL" ? "error" : "warn";
       this.deps.log[level]({ err: gatewayError.cause, request_id: exchange.id, error: gatewayError.code }, "request failed");
@@ -448,6 +479,7 @@ export class RequestPipeline {
       decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },
       ...(exchange.resources ? { resources: exchange.resources } : {}),
       ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: { added: exchange.rewrites.added, removed: exchange.rewrites.removed } } : {}),
+      ...(exchange.approval ? { approval: exchange.approval } : {}),
     };
   }
 }

@@ -94,7 +94,7 @@ describe("portcullis policy explain", () => {
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.split("\n");
     assert.equal(lines[0], "decision: require-approval (rule steering-needs-approval)");
-    assert.match(result.stdout, /^answer: +403 PC_APPROVAL_REQUIRED$/m);
+    assert.match(result.stdout, /^answer: +202 \(held for approval: streams and \/runs\/wait are held open, other requests answered 202\)$/m);
     assert.match(result.stdout, /^operation: runs\.wait, actions runs:create, state:write, risk steer-state \(command\.goto\)$/m);
     assert.match(result.stdout, /^facts: +graphs \[agent\], thread .* owned by oidc:corp:alice$/m);
     assert.match(result.stdout, /^rules considered:$/m);

@@ -48,6 +48,8 @@ export interface CompiledPolicy {
   rateLimits: CompiledRateLimit[];
   webhookDestinations: URL[];
   removedConfigurableKeys: ReadonlySet<string>;
+  /** The nodes runs of a graph pause before (run_body.pause_before). */
+  pauseBefore(graphs: readonly string[]): string[];
   /** Callers who see responses unmasked (policy masking.clear_responses_for). */
   seesClearResponses(identity: Identity): boolean;
   masksRequests: boolean;
@@ -113,6 +115,8 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
       if (namesGraphs || condition) threadFactsFor.add(action);
     }
   }
+  // Pausing runs before nodes of chosen graphs needs every run's graph.
+  if (document.run_body.pause_before.some((entry) => entry.graphs !== undefined)) assistantFactsFor.add("runs:create");
   // Any ownership-limited allow rule makes every thread-scoped request look its thread up: even a
   // request that only needs approval must be on a thread the caller can see.
   if (rules.some(({ rule }) => rule.effect === "allow" && rule.scope !== "any")) for (const action of ACTIONS) threadFactsFor.add(action);
@@ -127,6 +131,7 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
     rateLimits: document.rate_limits.map((limit) => ({ limit, appliesTo: subjectMatcher(limit.subjects) })),
     webhookDestinations: document.run_body.webhook_destinations.map((url) => new URL(url)),
     removedConfigurableKeys: new Set(document.run_body.remove_configurable_keys),
+    pauseBefore: (graphs) => [...new Set(document.run_body.pause_before.filter((entry) => !entry.graphs || graphs.some((graph) => entry.graphs!.includes(graph))).flatMap((entry) => entry.nodes))],
     seesClearResponses: document.masking.clear_responses_for ? subjectMatcher(document.masking.clear_responses_for) : () => false,
     masksRequests: document.masking.requests === "mask",
   };

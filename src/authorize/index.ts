@@ -86,7 +86,8 @@ export function decideWithFacts(policy: CompiledPolicy, request: Omit<Authorizat
   return decide(policy, input, trace);
 }
 
-/** The refusal a decision calls for, or undefined when the request may go on. */
+/** The refusal a decision calls for, or undefined when the request may go on (to approval, for
+ * require-approval). */
 export function refusalFor(decision: Decision, request: { operation: Operation; identity: Identity }): GatewayError | undefined {
   if (decision.effect === "allow") return undefined;
   const threadId = request.operation.ids.thread_id;
@@ -98,14 +99,8 @@ export function refusalFor(decision: Decision, request: { operation: Operation; 
     const what = threadId ? `Thread with ID ${threadId}` : `Run with ID ${request.operation.ids.run_id ?? ""}`;
     return new GatewayError(404, "PC_NOT_FOUND", `${what} not found.`, { identity: request.identity });
   }
-  if (decision.effect === "require-approval") {
-    return new GatewayError(
-      403,
-      "PC_APPROVAL_REQUIRED",
-      `Refused: ${request.operation.actions.join(", ")} needs approval by ${decision.approval?.approver_groups.join(" or ") ?? "an approver"} (rule ${decision.rule}); held approvals are not enabled on this gateway, so the request was not forwarded.`,
-      { identity: request.identity },
-    );
-  }
+  // The approve stage holds the request (src/approve/).
+  if (decision.effect === "require-approval") return undefined;
   return new GatewayError(403, "PC_FORBIDDEN", `Refused: ${decision.reason ?? "not allowed"} (rule ${decision.rule}).`, { identity: request.identity });
 }
 

@@ -35,7 +35,22 @@ const approval = z
   .strictObject({
     approver_groups: z.array(z.string().min(1)).min(1).describe("Groups whose members may approve"),
     approvals: z.number().int().min(1).max(10).default(1).describe("How many different approvers must allow"),
-    expires_after_s: z.number().int().min(60).max(7 * 86_400).default(3_600).describe("A pending request is refused after this long"),
+    expires_after_s: z.number().int().min(5).max(7 * 86_400).default(3_600).describe("A pending request is refused after this long (and an approved one must be used within this long)"),
+    justification: z
+      .enum(["required", "optional"])
+      .default("optional")
+      .describe("'required': a request without a Portcullis-Justification header is refused (428) before approvers are asked"),
+    max_window_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400)
+      .default(3_600)
+      .describe("Longest time-boxed grant an approver may give (this requester, this rule, these graphs); 0 allows approving once only"),
+    break_glass_groups: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Groups whose members go ahead without approval: each such request needs a justification, is flagged in the record and raises an alert"),
   })
   .describe("For effect require-approval: who approves and how");
 
@@ -91,8 +106,17 @@ export const policySchema = z.strictObject({
         .array(z.string().min(1))
         .default(["langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions"])
         .describe("Keys removed from config.configurable and context: they would let a client impersonate an identity to graph code (langgraph-api.md §2)"),
+      pause_before: z
+        .array(
+          z.strictObject({
+            graphs: z.array(z.string().min(1)).optional().describe("Graphs whose runs pause; omitted: every graph"),
+            nodes: z.array(z.string().min(1)).min(1).describe("Nodes to pause before, e.g. the tool node [tools]"),
+          }),
+        )
+        .default([])
+        .describe("Tool-level approvals: interrupt_before is added to every run of these graphs, so the run stops before the nodes with the pending tool calls; continuing it (input null: runs:continue) then needs whatever the policy says, e.g. approval"),
     })
-    .default({ webhook_destinations: [], remove_configurable_keys: ["langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions"] }),
+    .default({ webhook_destinations: [], remove_configurable_keys: ["langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions"], pause_before: [] }),
   rate_limits: z.array(rateLimit).default([]).describe("Token buckets per identity; the first entry whose subjects match applies"),
   masking: z
     .strictObject({

@@ -71,6 +71,7 @@ export function rewriteRequestBody(
           if (!isObject(run)) return;
           const where = Array.isArray(body) ? `[${index}]` : "";
           cleanRunBody(run, where, context.policy, rewrites);
+          pauseBefore(run, where, context.policy.pauseBefore(context.facts.graphs), rewrites);
           stamp(run, join(where, "metadata"));
         });
       }
@@ -103,6 +104,17 @@ function cleanRunBody(run: Record<string, unknown>, where: string, policy: Compi
     }
   }
   cleanConfigurable(run, where, policy, rewrites);
+}
+
+/** Tool-level approvals: the run stops before the chosen nodes whatever the client asked
+ * (a client may add breakpoints, never drop these), langgraph-api.md §8 pattern A. */
+function pauseBefore(run: Record<string, unknown>, where: string, nodes: string[], rewrites: BodyRewrites): void {
+  if (nodes.length === 0 || run.interrupt_before === "*") return;
+  const asked = Array.isArray(run.interrupt_before) ? run.interrupt_before.filter((node): node is string => typeof node === "string") : [];
+  const missing = nodes.filter((node) => !asked.includes(node));
+  if (missing.length === 0) return;
+  run.interrupt_before = [...asked, ...missing];
+  rewrites.added.push(`${join(where, "interrupt_before")} ${missing.join(",")}`);
 }
 
 /** Identity-impersonating keys (policy) and LangGraph's internal "__" keys (__pregel_resuming,

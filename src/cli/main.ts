@@ -6,6 +6,7 @@ import { configJsonSchema } from "../config/schema.js";
 import { ConfigError, PolicyError } from "../errors.js";
 import { startGateway } from "../gateway.js";
 import { generateApiKey } from "../identify/serviceAccounts.js";
+import { approvalsCommand } from "./approvals.js";
 import { auditCommand, exportCommand, verifyCommand } from "./audit.js";
 import { policyCommand } from "./policy.js";
 import { serviceAccountsCommand } from "./serviceAccounts.js";
@@ -41,6 +42,7 @@ program.addCommand(policyCommand());
 program.addCommand(verifyCommand());
 program.addCommand(exportCommand());
 program.addCommand(auditCommand());
+program.addCommand(approvalsCommand());
 
 const keys = program.command("keys").description("Service-account API keys kept in the config file");
 keys
@@ -98,7 +100,7 @@ function stopOnSignals(stop: () => Promise<void>): void {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError", "LedgerIntegrityError"].includes(error.name));
+  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError", "LedgerIntegrityError", "ApprovalsApiError"].includes(error.name));
   const message = known ? (error as Error).message : (error as Error).stack ?? String(error);
   process.stderr.write(`portcullis: ${message}\n`);
   process.exit(known ? 2 : 1);

@@ -62,7 +62,7 @@ const testFileSchema = z.strictObject({
         expect: z.strictObject({
           effect: z.enum(["allow", "deny", "require-approval"]),
           rule: z.string().optional(),
-          status: z.number().int().optional().describe("The status the gateway would answer with (200 when allowed)"),
+          status: z.number().int().optional().describe("The status the gateway would answer with (200 when allowed, 202 when held for approval)"),
         }),
       }),
     )
@@ -108,7 +108,9 @@ export function decideOffline(policy: CompiledPolicy, identityInput: IdentityInp
     facts.graphs = given.graphs ?? [...new Set([...defaultGraphs(operation), ...graphsNamedBy(operation, request.body, facts.thread)])];
     const decision = decideWithFacts(policy, { identity, operation, target, method: request.method.toUpperCase(), sourceAddress: request.source_ip ?? "127.0.0.1", body: request.body }, facts, trace);
     const refusal = refusalFor(decision, { operation, identity });
-    return { operation, facts, decision, status: refusal?.status ?? 200, ...(refusal ? { error: refusal.code } : {}), trace };
+    // A request that needs approval is held (streams, /runs/wait) or answered 202 until approved.
+    const status = decision.effect === "require-approval" ? 202 : (refusal?.status ?? 200);
+    return { operation, facts, decision, status, ...(refusal ? { error: refusal.code } : {}), trace };
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     // Refused before policy (unknown route, bad path, bad body): as the gateway would.
@@ -213,7 +215,7 @@ function formatExplanation(result: OfflineDecision): string {
   const lines = [
     `decision: ${decision.effect} (rule ${decision.rule})`,
     ...(decision.reason ? [`reason:   ${decision.reason}`] : []),
-    `answer:   ${result.status}${result.error ? ` ${result.error}` : " (forwarded)"}`,
+    `answer:   ${result.status}${result.error ? ` ${result.error}` : decision.effect === "require-approval" ? " (held for approval: streams and /runs/wait are held open, other requests answered 202)" : " (forwarded)"}`,
   ];
   if (decision.scope) lines.push(`scope:    ${decision.scope}`);
   if (operation) {

@@ -1,6 +1,7 @@
 // The configuration file's schema: the single source for validation, defaults, the generated
 // JSON Schema (schema/portcullis.config.schema.json) and the TypeScript type.
 import { z } from "zod";
+import { notifySchema } from "../approve/notify/config.js";
 
 // Headers that carry client credentials, steer LangGraph's own auth, or frame the upstream
 // request (the gateway sets those itself): never forwardable from clients.
@@ -365,6 +366,19 @@ export const configSchema = z.strictObject({
       path: ["pseudonym_key_file"],
     })
     .describe("PII and secret masking: always applied to everything stored; to responses and requests as the policy's masking section says"),
+  approvals: z
+    .strictObject({
+      sweep_ms: z
+        .number()
+        .int()
+        .min(50)
+        .max(10_000)
+        .default(1_000)
+        .describe("How often pending approvals are expired and held requests re-read their approval (PostgreSQL notifications usually release them sooner)"),
+      notify: notifySchema,
+    })
+    .prefault({})
+    .describe("Approvals for require-approval rules: kept in the state database, or beside the ledger when audit.store is PostgreSQL (so several gateways share them)"),
   shutdown: z
     .strictObject({
       drain_ms: z.number().int().nonnegative().default(30_000).describe("How long live streams may finish on shutdown"),

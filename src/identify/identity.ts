@@ -5,7 +5,8 @@ export interface Identity {
   subject: string;
   kind: "service-account" | "oidc" | "saml";
   groups: string[];
-  auth_method: "api-key" | "oidc-bearer" | "oidc-introspection" | "browser-session";
+  /** approval-execution: the gateway sending an approved deferred request as its requester. */
+  auth_method: "api-key" | "oidc-bearer" | "oidc-introspection" | "browser-session" | "approval-execution";
   /** Which credential was used (never the credential itself). */
   credential_id: string;
   owner?: string;

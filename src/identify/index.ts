@@ -22,10 +22,14 @@ export class Identifier {
     private readonly oidc: OidcBearerVerifier,
     /** Set when browser sessions may call the API (identity.login.api_access). */
     private readonly browserSessions?: SignIn,
+    /** The gateway's own send of an approved deferred request, as its requester. */
+    private readonly deferredRequests?: { identify(req: Pick<IncomingMessage, "headers">): Identity | undefined },
   ) {}
 
   async identify(req: Pick<IncomingMessage, "method" | "headers">): Promise<Identity> {
     const headers = req.headers;
+    const deferred = this.deferredRequests?.identify(req);
+    if (deferred) return deferred;
     const authorization = headers.authorization;
     if (authorization !== undefined) {
       // RFC 6750 §2.1: "Bearer" b64token; anything else is a malformed request.

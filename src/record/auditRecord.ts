@@ -27,9 +27,24 @@ export interface RequestRecord {
   body?: PayloadReference;
   /** Whether LangGraph received the inputs masked (policy masking.requests), and what was masked. */
   masking?: { request: "masked" | "forwarded"; redactions: Record<string, number> };
+  /** Set when the request needed approval: how it went ahead (or why it waited). */
+  approval?: RequestApproval;
   /** Set when the gateway refused the request itself. */
   status?: number;
   error?: string;
+}
+
+/** On a request whose decision was require-approval: what let it through, or that it waits. */
+export interface RequestApproval {
+  /** approved: an approval (given now or earlier) was used; grant: a time-boxed grant applied;
+   * break-glass: the caller's group may go ahead without approval (flagged and alerted);
+   * asked: it asked for approval and did not go ahead (held then refused, or answered 202). */
+  via: "approved" | "grant" | "break-glass" | "asked";
+  approval_id?: string;
+  grant_id?: string;
+  approvers?: string[];
+  /** The requester's justification, masked. */
+  justification?: string | null;
 }
 
 /** A masked payload stored beside the ledger; the leaf commits to it by hash only. */
@@ -110,7 +125,33 @@ export interface PolicyRecord {
   error?: string;
 }
 
-export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord | RunRecord | LedgerEventRecord;
+/** Each step of an approval: asked, each approver's vote, the decision, its use, grants and
+ * break-glass. Values that came from clients (justification, reason) are masked. */
+export interface ApprovalRecord {
+  type: "approval";
+  time: string;
+  approval_id: string;
+  /** The request that asked (or, for use and grant_used, the request that went ahead). */
+  request_id: string;
+  event: "requested" | "voted" | "approved" | "denied" | "expired" | "used" | "grant_used" | "break_glass";
+  /** Who acted: an approver's subject, or "gateway" for expiry. */
+  actor: string;
+  requester: string;
+  rule: string;
+  graphs: string[];
+  actions: string[];
+  approver_groups: string[];
+  approvals_required: number;
+  approvals_given: number;
+  expires_at?: string;
+  justification?: string | null;
+  verdict?: "approve" | "deny";
+  reason?: string | null;
+  /** An approval for a window: the grant it created and until when. */
+  grant?: { id: string; expires_at: string };
+}
+
+export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord | RunRecord | LedgerEventRecord | ApprovalRecord;
 
 /** Facts kept beside a record for filtering exports (who, which graphs) and payloads committed with it. */
 export interface AppendContext {

@@ -41,6 +41,18 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
   delete headers["content-md5"];
   delete headers["content-length"];
 
+  // A request held for approval already answered 200 (the connection was kept open while it
+  // waited): the upstream's answer continues that response, and an upstream refusal is told in-band.
+  if (exchange.res.headersSent) {
+    if (upstream.statusCode === 200 && contentType.startsWith("text/event-stream")) {
+      await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs });
+    } else if (upstream.statusCode === 200 && exchange.operation!.response === "wait") {
+      await relayWait(exchange, upstream.body, { keepaliveMs: settings.waitKeepaliveMs, maxResultBytes: settings.maxResponseBytes, drainAfterClientLeaves, masker: settings.masker });
+    } else {
+      await relayRefusalInBand(exchange, upstream, settings);
+    }
+    return;
+  }
   if (contentType.startsWith("text/event-stream")) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
@@ -85,6 +97,29 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
   await clientDrained(exchange);
 }
 
+/** The upstream refused a request that was held for approval (a 404, a busy thread's 422): its
+ * masked answer is sent as the stream's error event, or as the /runs/wait body's __error__. */
+async function relayRefusalInBand(exchange: Exchange, upstream: Dispatcher.ResponseData, settings: RelaySettings): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= 64 * 1024) chunks.push(chunk);
+  }
+  const masked = maskWhole(settings.masker, Buffer.concat(chunks).toString("utf8"));
+  exchange.masking!.response.add(masked.redactions);
+  exchange.recording?.body(masked.text);
+  const text = exchange.masking!.clearResponses ? Buffer.concat(chunks).toString("utf8") : masked.text;
+  let detail: unknown = text;
+  try {
+    detail = JSON.parse(text);
+  } catch {
+    // not JSON: passed on as text
+  }
+  const error = { error: "UpstreamRefused", status: upstream.statusCode, message: `The LangGraph server refused the approved request with status ${upstream.statusCode}.`, detail };
+  endClientResponse(exchange, exchange.operation!.response === "wait" ? JSON.stringify({ __error__: error }) : formatEvent({ event: "error", data: JSON.stringify(error) }));
+}
+
 function maskWhole(masker: Masker, text: string) {
   try {
     return masker.mask(text);
@@ -103,8 +138,10 @@ export function sendGatewayError(exchange: Exchange, error: GatewayError, extraH
   const res = exchange.res;
   if (exchange.clientGone) return;
   if (res.headersSent) {
-    // Mid-stream: the status line is gone; tell the client in-band.
-    endClientResponse(exchange, formatEvent({ event: "error", data: JSON.stringify({ error: error.code, message: error.message }) }));
+    // Mid-stream (or held for approval): the status line is gone; tell the client in-band, as
+    // an error event, or for /runs/wait as LangGraph does, under __error__.
+    const detail = { error: error.code, message: error.message, ...(error.approvalId ? { approval_id: error.approvalId } : {}) };
+    endClientResponse(exchange, exchange.operation?.response === "wait" && !String(res.getHeader("content-type") ?? "").startsWith("text/event-stream") ? JSON.stringify({ __error__: detail }) : formatEvent({ event: "error", data: JSON.stringify(detail) }));
     return;
   }
   const body = JSON.stringify(error.toJSON(exchange.id));

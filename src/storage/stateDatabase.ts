@@ -1,5 +1,6 @@
 // The gateway's own state: service accounts made from the CLI, browser sessions, sign-in
-// transactions in flight and SAML assertion ids already used. SQLite in WAL mode, one file,
+// transactions in flight, SAML assertion ids already used, and approvals (unless they live in
+// PostgreSQL beside the ledger). SQLite in WAL mode, one file,
 // shared by the gateway and the CLI (the CLI revokes a key; the gateway sees it on the next request).
 import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
@@ -51,6 +52,28 @@ const MIGRATIONS: string[] = [
   `CREATE INDEX login_transactions_expiry ON login_transactions (expires_at);
    CREATE INDEX saml_requests_outstanding_created ON saml_requests_outstanding (created_at);
    CREATE INDEX saml_assertions_seen_forget ON saml_assertions_seen (forget_after);`,
+  // Approvals (src/approve/): the document per approval, its state and deadline for the sweeps.
+  `CREATE TABLE approvals (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     doc TEXT NOT NULL
+   );
+   CREATE INDEX approvals_state ON approvals (state, expires_at);
+   CREATE INDEX approvals_created ON approvals (created_at);
+   CREATE TABLE approval_grants (
+     id TEXT PRIMARY KEY,
+     approval_id TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     rule TEXT NOT NULL,
+     graphs TEXT NOT NULL,
+     granted_by TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX approval_grants_lookup ON approval_grants (subject, rule, graphs, expires_at);`,
 ];
 
 export type StateDatabase = Database.Database;

@@ -1,0 +1,385 @@
+// Approvals: asked for by the approve stage, decided by approvers (REST API, CLI, console),
+// recorded step by step in the ledger, announced to notifiers, and expired on time. Requests
+// held on this instance wait here for the decision, whichever instance it is taken on.
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { GatewayError } from "../errors.js";
+import type { Identity } from "../identify/identity.js";
+import type { Masker } from "../mask/index.js";
+import type { ApprovalRecord, AuditSink } from "../record/auditRecord.js";
+import type { ApprovalNotice, NoticeKind, Notifier } from "./notice.js";
+import { ApprovalConflict, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
+
+export interface ApprovalsOptions {
+  store: ApprovalStore;
+  audit: AuditSink;
+  notifier: Notifier;
+  masker: Masker;
+  log: Logger;
+  /** How often expiry is swept and held requests re-read their approval (a missed change costs at most this). */
+  sweepMs: number;
+  /** Where approvers act: the gateway's public URL (console links), and its own API base. */
+  publicUrl?: string;
+}
+
+/** Sends an approved deferred request (set by the gateway once it listens). */
+export type DeferredSender = (approval: Approval) => Promise<void>;
+
+const MAX_REASON = 1_000;
+
+export class Approvals {
+  private readonly waiters = new Map<string, Set<(approval: Approval) => void>>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+  private sender?: DeferredSender;
+  private readonly sending = new Set<string>();
+  /** Approvals whose decision is being recorded here: held requests wait for the record, so the
+   * ledger shows the approval before its use. */
+  private readonly deciding = new Set<string>();
+  private apiBase: string;
+
+  constructor(private readonly options: ApprovalsOptions) {
+    this.apiBase = options.publicUrl ?? "";
+    this.unsubscribe = options.store.onChange((id) => void this.wake(id));
+    this.sweeper = setInterval(() => void this.sweep(), options.sweepMs);
+    this.sweeper.unref();
+  }
+
+  get store(): ApprovalStore {
+    return this.options.store;
+  }
+
+  /** Called once the gateway listens: deferred requests are sent to it, including those approved
+   * while no gateway was running to send them. */
+  startSending(sender: DeferredSender, listenUrl: string): void {
+    this.sender = sender;
+    if (!this.options.publicUrl) this.apiBase = listenUrl;
+    void this.sendUnsent();
+  }
+
+  statusUrl(id: string): string {
+    return `${this.apiBase}/portcullis/approvals/${id}`;
+  }
+
+  async request(input: Omit<NewApproval, "id" | "created_at" | "expires_at"> & { expires_after_s: number }): Promise<Approval> {
+    const now = Date.now();
+    const { expires_after_s, ...rest } = input;
+    const approval: NewApproval = { ...rest, id: randomUUID(), created_at: now, expires_at: now + expires_after_s * 1000 };
+    await this.options.store.create(approval);
+    const stored = (await this.options.store.get(approval.id))!;
+    await this.record(stored, "requested", stored.requester.subject, stored.request_id);
+    this.notify("approval.requested", stored);
+    return stored;
+  }
+
+  get(id: string): Promise<Approval | undefined> {
+    return this.options.store.get(id);
+  }
+
+  /** An approver's verdict. Only members of the approver groups may vote, never the requester,
+   * each once; any deny denies, and the approval is given once enough different approvers allow. */
+  async decide(id: string, approver: Identity, verdict: "approve" | "deny", input: { reason?: string | null; window_s?: number | null }): Promise<Approval> {
+    const approval = await this.options.store.get(id);
+    if (!approval || !mayView(approval, approver)) throw new GatewayError(404, "PC_NOT_FOUND", `Approval ${id} not found.`, { identity: approver });
+    if (approval.requester.subject === approver.subject) {
+      throw new GatewayError(403, "PC_SELF_APPROVAL", `Refused: you asked for approval ${id}; someone else in ${approval.approver_groups.join(" or ")} must decide.`, { identity: approver });
+    }
+    if (!isApprover(approval, approver)) {
+      throw new GatewayError(403, "PC_FORBIDDEN", `Refused: approval ${id} is decided by members of ${approval.approver_groups.join(" or ")}.`, { identity: approver });
+    }
+    const reason = input.reason ? this.maskedText(input.reason.slice(0, MAX_REASON)) : null;
+    if (verdict === "deny" && !reason) throw new GatewayError(400, "PC_BAD_REQUEST", "Refused: a denial needs a reason (the requester and the audit record are told why).", { identity: approver });
+    const window = input.window_s ?? null;
+    if (window !== null && (!Number.isInteger(window) || window < 1 || window > approval.max_window_s)) {
+      throw new GatewayError(
+        400,
+        "PC_BAD_REQUEST",
+        approval.max_window_s === 0 ? `Refused: rule ${approval.rule} allows approving once only (approval.max_window_s is 0).` : `Refused: window_s must be a whole number of seconds from 1 to ${approval.max_window_s} (rule ${approval.rule}).`,
+        { identity: approver },
+      );
+    }
+    this.deciding.add(id);
+    try {
+      return await this.vote(approval.id, approver, verdict, reason, window);
+    } finally {
+      this.deciding.delete(id);
+      void this.wake(id);
+    }
+  }
+
+  private async vote(id: string, approver: Identity, verdict: "approve" | "deny", reason: string | null, window: number | null): Promise<Approval> {
+    let result;
+    try {
+      result = await this.options.store.vote(id, { approver: approver.subject, verdict, reason, window_s: verdict === "approve" ? window : null, time: Date.now() });
+    } catch (error) {
+      if (error instanceof ApprovalConflict) throw new GatewayError(409, "PC_APPROVAL_CLOSED", `Refused: ${error.message}.`, { identity: approver });
+      throw error;
+    }
+    let decided = result.approval;
+    await this.record(decided, "voted", approver.subject, decided.request_id, { verdict, reason });
+    if (result.state === "approved") {
+      const window = grantWindowS(decided);
+      if (window !== null) {
+        const grant: Grant = {
+          id: randomUUID(),
+          approval_id: decided.id,
+          subject: decided.requester.subject,
+          rule: decided.rule,
+          graphs: decided.graphs,
+          granted_by: approvers(decided),
+          created_at: Date.now(),
+          expires_at: Date.now() + window * 1000,
+        };
+        await this.options.store.createGrant(grant);
+        decided = { ...decided, grant: { id: grant.id, expires_at: grant.expires_at } };
+      }
+      await this.record(decided, "approved", approver.subject, decided.request_id);
+      this.notify("approval.decided", decided, approver.subject);
+      if (decided.mode === "deferred") void this.send(decided);
+    } else if (result.state === "denied") {
+      await this.record(decided, "denied", approver.subject, decided.request_id, { reason });
+      this.notify("approval.decided", decided, approver.subject);
+    }
+    return decided;
+  }
+
+  /** Resolves once the approval is no longer pending, or rejects when the signal aborts. */
+  waitForDecision(id: string, signal: AbortSignal): Promise<Approval> {
+    return new Promise((resolve, reject) => {
+      const waiters = this.waiters.get(id) ?? new Set();
+      this.waiters.set(id, waiters);
+      const done = (approval: Approval) => {
+        cleanup();
+        resolve(approval);
+      };
+      const aborted = () => {
+        cleanup();
+        reject(signal.reason ?? new Error("aborted"));
+      };
+      const cleanup = () => {
+        waiters.delete(done);
+        if (waiters.size === 0) this.waiters.delete(id);
+        signal.removeEventListener("abort", aborted);
+      };
+      if (signal.aborted) return aborted();
+      waiters.add(done);
+      signal.addEventListener("abort", aborted);
+      // It may have been decided between the caller's read and now.
+      void this.wake(id);
+    });
+  }
+
+  /** approved → used for the one request that goes ahead; records the use. */
+  async use(approval: Approval, requestId: string): Promise<boolean> {
+    if (!(await this.options.store.use(approval.id, requestId, Date.now()))) return false;
+    await this.record({ ...approval, state: "used" }, "used", approval.requester.subject, requestId);
+    return true;
+  }
+
+  async findGrant(subject: string, rule: string, graphs: string[]): Promise<Grant | undefined> {
+    return this.options.store.findGrant(subject, rule, graphs, Date.now());
+  }
+
+  /** A request that went ahead under a grant or break-glass: its own ledger record. */
+  async recordBypass(event: "grant_used" | "break_glass", details: { requestId: string; identity: Identity; rule: string; graphs: string[]; actions: string[]; approverGroups: string[]; approvalsRequired: number; justification: string | null; grant?: Grant }): Promise<void> {
+    const record: ApprovalRecord = {
+      type: "approval",
+      time: new Date().toISOString(),
+      approval_id: details.grant?.approval_id ?? "",
+      request_id: details.requestId,
+      event,
+      actor: details.identity.subject,
+      requester: details.identity.subject,
+      rule: details.rule,
+      graphs: details.graphs,
+      actions: details.actions,
+      approver_groups: details.approverGroups,
+      approvals_required: details.approvalsRequired,
+      approvals_given: 0,
+      justification: details.justification,
+      ...(details.grant ? { grant: { id: details.grant.id, expires_at: new Date(details.grant.expires_at).toISOString() } } : {}),
+    };
+    await this.options.audit.append(record, { subject: details.identity.subject, graphs: details.graphs });
+    if (event === "break_glass") {
+      this.options.log.warn({ request_id: details.requestId, subject: details.identity.subject, rule: details.rule }, "break-glass request went ahead without approval");
+      this.options.notifier.notify({
+        kind: "approval.break_glass",
+        notice_id: randomUUID(),
+        time: record.time,
+        approval_id: "",
+        state: "break-glass",
+        requester: { subject: details.identity.subject, ...(details.identity.name ? { name: this.maskedText(details.identity.name) } : {}), groups: details.identity.groups },
+        request: { method: "", path: "", actions: details.actions, graphs: details.graphs },
+        rule: details.rule,
+        approver_groups: details.approverGroups,
+        approvals_required: details.approvalsRequired,
+        approvals_given: 0,
+        justification: details.justification,
+        details: {},
+        expires_at: record.time,
+        api_url: `${this.apiBase}/portcullis/approvals`,
+      });
+    }
+  }
+
+  async list(viewer: Identity, filter: { states?: ApprovalState[]; limit: number; offset: number }): Promise<Approval[]> {
+    // Few approvals are open at a time; the page is filtered to what the viewer may see.
+    const page = await this.options.store.list({ ...(filter.states ? { states: filter.states } : {}), limit: 1_000 });
+    return page.filter((approval) => mayView(approval, viewer)).slice(filter.offset, filter.offset + filter.limit);
+  }
+
+  async saveResult(id: string, result: DeferredResult): Promise<void> {
+    await this.options.store.saveResult(id, result);
+  }
+
+  /** Masks text taken from a client (justification, reason) before it is stored or shown. */
+  maskedText(text: string): string {
+    try {
+      return this.options.masker.maskText(text).text;
+    } catch {
+      return "[unscannable text withheld]";
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.unsubscribe();
+    await this.options.notifier.close();
+    await this.options.store.close();
+  }
+
+  private async wake(id: string): Promise<void> {
+    const waiters = this.waiters.get(id);
+    if (!waiters || waiters.size === 0 || this.deciding.has(id)) return;
+    const approval = await this.options.store.get(id).catch(() => undefined);
+    if (!approval || approval.state === "pending") return;
+    for (const waiter of [...waiters]) waiter(approval);
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      for (const approval of await this.options.store.expireDue(Date.now())) {
+        await this.record(approval, "expired", "gateway", approval.request_id);
+        this.notify("approval.expired", approval);
+      }
+      for (const id of this.waiters.keys()) await this.wake(id);
+    } catch (error) {
+      this.options.log.error({ err: error }, "approval expiry sweep failed");
+    }
+  }
+
+  private async sendUnsent(): Promise<void> {
+    try {
+      for (const approval of await this.options.store.unsentDeferred()) await this.send(approval);
+    } catch (error) {
+      this.options.log.error({ err: error }, "sending approved deferred requests failed");
+    }
+  }
+
+  private async send(approval: Approval): Promise<void> {
+    if (!this.sender || this.sending.has(approval.id)) return;
+    this.sending.add(approval.id);
+    try {
+      await this.sender(approval);
+    } catch (error) {
+      this.options.log.error({ err: error, approval_id: approval.id }, "sending an approved deferred request failed");
+      await this.saveResult(approval.id, { status: 502, body: null, error: "the gateway could not send the approved request; see its log" }).catch(() => undefined);
+    } finally {
+      this.sending.delete(approval.id);
+    }
+  }
+
+  private async record(approval: Approval, event: ApprovalRecord["event"], actor: string, requestId: string, extra: { verdict?: "approve" | "deny"; reason?: string | null } = {}): Promise<void> {
+    const record: ApprovalRecord = {
+      type: "approval",
+      time: new Date().toISOString(),
+      approval_id: approval.id,
+      request_id: requestId,
+      event,
+      actor,
+      requester: approval.requester.subject,
+      rule: approval.rule,
+      graphs: approval.graphs,
+      actions: approval.actions,
+      approver_groups: approval.approver_groups,
+      approvals_required: approval.approvals_required,
+      approvals_given: approval.votes.filter((v) => v.verdict === "approve").length,
+      expires_at: new Date(approval.expires_at).toISOString(),
+      ...(event === "requested" ? { justification: approval.justification } : {}),
+      ...(extra.verdict ? { verdict: extra.verdict } : {}),
+      ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
+      ...(event === "approved" && approval.grant ? { grant: { id: approval.grant.id, expires_at: new Date(approval.grant.expires_at).toISOString() } } : {}),
+    };
+    try {
+      await this.options.audit.append(record, { subject: approval.requester.subject, graphs: approval.graphs });
+    } catch (error) {
+      // The decision itself is durable in the store; the missing record is an operator alarm.
+      this.options.log.error({ err: error, approval_id: approval.id, event }, "approval record could not be written");
+      if (event === "requested" || event === "used") throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: the audit record could not be written, so the request was not forwarded.", { cause: error });
+    }
+  }
+
+  private notify(kind: NoticeKind, approval: Approval, decidedBy?: string): void {
+    const notice: ApprovalNotice = {
+      kind,
+      notice_id: randomUUID(),
+      time: new Date().toISOString(),
+      approval_id: approval.id,
+      state: approval.state,
+      requester: { subject: approval.requester.subject, ...(approval.requester.name ? { name: this.maskedText(approval.requester.name) } : {}), groups: approval.requester.groups },
+      request: { method: approval.method, path: approval.path, actions: approval.actions, graphs: approval.graphs },
+      rule: approval.rule,
+      approver_groups: approval.approver_groups,
+      approvals_required: approval.approvals_required,
+      approvals_given: approval.votes.filter((v) => v.verdict === "approve").length,
+      justification: approval.justification,
+      details: approval.details,
+      expires_at: new Date(approval.expires_at).toISOString(),
+      ...(decidedBy ? { decided_by: approvers(approval).length > 0 && approval.state === "approved" ? approvers(approval) : [decidedBy], reason: approval.reason } : {}),
+      ...(this.options.publicUrl ? { console_url: `${this.options.publicUrl}/console/approvals/${approval.id}` } : {}),
+      api_url: this.statusUrl(approval.id),
+    };
+    this.options.notifier.notify(notice);
+  }
+}
+
+/** Approvers see the approvals they may decide; requesters see their own. */
+export function mayView(approval: Approval, viewer: Identity): boolean {
+  return approval.requester.subject === viewer.subject || isApprover(approval, viewer);
+}
+
+export function isApprover(approval: Approval, identity: Identity): boolean {
+  return identity.subject !== approval.requester.subject && identity.groups.some((group) => approval.approver_groups.includes(group));
+}
+
+function approvers(approval: Approval): string[] {
+  return approval.votes.filter((v) => v.verdict === "approve").map((v) => v.approver);
+}
+
+/** What the API, the CLI and the console show of an approval: never the stored request body nor
+ * the requester's claims. */
+export function approvalView(approval: Approval, statusUrl: string) {
+  return {
+    approval_id: approval.id,
+    state: approval.state,
+    mode: approval.mode,
+    created_at: new Date(approval.created_at).toISOString(),
+    expires_at: new Date(approval.expires_at).toISOString(),
+    decided_at: approval.decided_at === null ? null : new Date(approval.decided_at).toISOString(),
+    requester: { subject: approval.requester.subject, ...(approval.requester.name ? { name: approval.requester.name } : {}), groups: approval.requester.groups },
+    request: { request_id: approval.request_id, method: approval.method, path: approval.path, actions: approval.actions, graphs: approval.graphs },
+    rule: approval.rule,
+    approver_groups: approval.approver_groups,
+    approvals_required: approval.approvals_required,
+    approvals_given: approval.votes.filter((v) => v.verdict === "approve").length,
+    max_window_s: approval.max_window_s,
+    justification: approval.justification,
+    details: approval.details,
+    votes: approval.votes.map((v) => ({ approver: v.approver, verdict: v.verdict, reason: v.reason, window_s: v.window_s, time: new Date(v.time).toISOString() })),
+    reason: approval.reason,
+    grant: approval.grant && { grant_id: approval.grant.id, expires_at: new Date(approval.grant.expires_at).toISOString() },
+    used_by: approval.used_by,
+    result: approval.result,
+    status_url: statusUrl,
+  };
+}

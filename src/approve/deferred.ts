@@ -1,0 +1,86 @@
+// Deferred requests: answered 202 while they waited, sent by the gateway once approved. The
+// gateway sends each one to itself, through the whole pipeline (policy again, masking, the
+// record, run following), as the requester: the approval id plus a single-use token known only
+// to this process stand in for the requester's credential.
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { request } from "undici";
+import { GatewayError } from "../errors.js";
+import type { Identity } from "../identify/identity.js";
+import type { Masker } from "../mask/index.js";
+import type { Approvals } from "./approvals.js";
+import { APPROVAL_ID_HEADER } from "./gate.js";
+import type { Approval, DeferredResult } from "./store.js";
+
+export const EXECUTION_HEADER = "portcullis-approval-execution";
+const EXECUTOR_USER_AGENT = "portcullis-approval-executor";
+const MAX_RESULT_BYTES = 1024 * 1024;
+
+export class DeferredRequests {
+  private readonly tokens = new Map<string, { token: Buffer; identity: Identity }>();
+
+  constructor(
+    private readonly approvals: Approvals,
+    private readonly masker: Masker,
+  ) {}
+
+  /** The requester's identity for the gateway's own send of an approved request; refuses any
+   * other use of the execution header. */
+  identify(req: Pick<IncomingMessage, "headers">): Identity | undefined {
+    const presented = req.headers[EXECUTION_HEADER];
+    if (presented === undefined) return undefined;
+    const id = String(req.headers[APPROVAL_ID_HEADER] ?? "");
+    const entry = this.tokens.get(id);
+    const given = Buffer.from(String(presented));
+    if (!entry || given.length !== entry.token.length || !timingSafeEqual(given, entry.token)) {
+      throw new GatewayError(401, "PC_UNAUTHENTICATED", `Refused: ${EXECUTION_HEADER} is used only by Portcullis itself.`);
+    }
+    this.tokens.delete(id);
+    return { ...entry.identity, auth_method: "approval-execution", credential_id: `approval:${id}` };
+  }
+
+  /** Sends the approved request to the gateway at `baseUrl` and keeps its (masked) answer. */
+  async send(approval: Approval, baseUrl: string): Promise<void> {
+    if (!approval.request) return;
+    const token = randomBytes(32).toString("base64url");
+    this.tokens.set(approval.id, { token: Buffer.from(token), identity: approval.requester });
+    try {
+      const response = await request(new URL(approval.request.path_and_query, baseUrl), {
+        method: approval.request.method as "POST",
+        headers: {
+          "content-type": "application/json",
+          "user-agent": EXECUTOR_USER_AGENT,
+          [APPROVAL_ID_HEADER]: approval.id,
+          [EXECUTION_HEADER]: token,
+        },
+        ...(approval.request.body !== null ? { body: approval.request.body } : {}),
+      });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size <= MAX_RESULT_BYTES) chunks.push(chunk);
+      }
+      const text = Buffer.concat(chunks).toString("utf8");
+      // The requester used the approval first (a retry with the approval id): nothing to keep.
+      if (response.statusCode === 409 && text.includes("PC_APPROVAL_USED")) return;
+      await this.approvals.saveResult(approval.id, this.result(response.statusCode, String(response.headers["content-location"] ?? ""), text, size > MAX_RESULT_BYTES));
+    } finally {
+      this.tokens.delete(approval.id);
+    }
+  }
+
+  private result(status: number, location: string, text: string, truncated: boolean): DeferredResult {
+    const match = /^\/(?:threads\/([0-9a-f-]{36})\/)?runs\/([0-9a-f-]{36})$/i.exec(location);
+    let body: unknown = null;
+    if (truncated) body = { truncated: true };
+    else {
+      try {
+        body = this.masker.maskValue(JSON.parse(text)).value;
+      } catch {
+        body = text === "" ? null : { text: this.masker.maskText(text.slice(0, 4_096)).text };
+      }
+    }
+    return { status, body, ...(match?.[2] ? { run_id: match[2] } : {}), ...(match?.[1] ? { thread_id: match[1] } : {}) };
+  }
+}

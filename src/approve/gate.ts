@@ -1,0 +1,205 @@
+// approve: the stage between masking the request and recording it. A request whose decision is
+// require-approval goes ahead only with an approval (given while it waits, or earlier and named
+// by Portcullis-Approval-Id), under a time-boxed grant, or as break-glass (flagged, alerted).
+// Otherwise it waits: streams and /runs/wait are held open with heartbeats (the client sees an
+// ordinary stream once approved); other requests are answered 202 and the gateway sends them
+// itself once approved (docs/approvals.md: which mode applies when).
+import { createHash } from "node:crypto";
+import type { OutgoingHttpHeaders } from "node:http";
+import canonicalize from "canonicalize";
+import type { Decision } from "../authorize/index.js";
+import { GatewayError } from "../errors.js";
+import type { Exchange } from "../exchange.js";
+import type { RequestApproval } from "../record/auditRecord.js";
+import { formatEvent } from "../respond/sse.js";
+import { writeToClient } from "../respond/write.js";
+import { approvalView, type Approvals } from "./approvals.js";
+import { approvalDetails, type DetailSources } from "./details.js";
+import type { Approval, ApprovalMode } from "./store.js";
+
+export const APPROVAL_ID_HEADER = "portcullis-approval-id";
+export const JUSTIFICATION_HEADER = "portcullis-justification";
+const MAX_JUSTIFICATION = 1_000;
+
+export interface ApprovalRequestFacts {
+  decision: Decision;
+  /** The body as the client sent it (parsed): the approval is for exactly this request. */
+  clientBody: unknown;
+  /** The body as the client sent it (re-serialised), kept to send a deferred request later. */
+  clientBodyText: string | undefined;
+  /** The masked body, for approvers. */
+  maskedBody: string | undefined;
+  /** Response headers decided so far (a held response starts before forwarding). */
+  headers: OutgoingHttpHeaders;
+}
+
+/** go: forward now, with how it was approved; answered: the client got 202 (or an error was sent). */
+export type GateOutcome = { go: RequestApproval } | { answered: RequestApproval; status: number; json: unknown; headers: OutgoingHttpHeaders };
+
+export interface GateSettings {
+  heartbeatMs: number;
+  waitKeepaliveMs: number;
+  details: DetailSources;
+}
+
+export class ApprovalGate {
+  constructor(
+    readonly approvals: Approvals,
+    private readonly settings: GateSettings,
+  ) {}
+
+  async admit(exchange: Exchange, facts: ApprovalRequestFacts): Promise<GateOutcome> {
+    const { decision } = facts;
+    const rule = decision.approval!;
+    const identity = exchange.identity!;
+    const operation = exchange.operation!;
+    const graphs = exchange.resources?.graphs ?? [];
+    const justification = this.justificationOf(exchange);
+    const fingerprint = fingerprintOf(exchange.req.method ?? "", exchange.target!.path, exchange.target!.search, facts.clientBody);
+    const mode: ApprovalMode = (operation.response === "sse" || operation.response === "wait") && !prefersAsync(exchange) ? "held" : "deferred";
+
+    const askedFor = exchange.req.headers[APPROVAL_ID_HEADER];
+    if (typeof askedFor === "string" && askedFor !== "") {
+      const approval = await this.approvals.get(askedFor.slice(0, 64));
+      // Someone else's approval is not revealed.
+      if (!approval || approval.requester.subject !== identity.subject) throw new GatewayError(404, "PC_NOT_FOUND", `Approval ${askedFor.slice(0, 64)} not found.`, { identity });
+      if (approval.fingerprint !== fingerprint) {
+        throw new GatewayError(409, "PC_APPROVAL_MISMATCH", `Refused: approval ${approval.id} was given for a different request (${approval.method} ${approval.path}); send that request unchanged, or ask anew without ${APPROVAL_ID_HEADER}.`, { identity, approvalId: approval.id });
+      }
+      exchange.approvalId = approval.id;
+      return this.settle(exchange, approval, mode, facts);
+    }
+
+    const common = { requestId: exchange.id, identity, rule: decision.rule, graphs, actions: operation.actions, approverGroups: rule.approver_groups, approvalsRequired: rule.approvals, justification };
+    if (identity.groups.some((group) => rule.break_glass_groups.includes(group))) {
+      if (!justification) throw justificationRequired(identity, `break-glass requests under rule ${decision.rule}`);
+      await this.approvals.recordBypass("break_glass", common);
+      return { go: { via: "break-glass", justification } };
+    }
+    const grant = await this.approvals.findGrant(identity.subject, decision.rule, graphs);
+    if (grant) {
+      await this.approvals.recordBypass("grant_used", { ...common, grant });
+      return { go: { via: "grant", grant_id: grant.id, approval_id: grant.approval_id, approvers: grant.granted_by, justification } };
+    }
+    if (rule.justification === "required" && !justification) throw justificationRequired(identity, `rule ${decision.rule}`);
+
+    const approval = await this.approvals.request({
+      mode,
+      request_id: exchange.id,
+      requester: identity,
+      rule: decision.rule,
+      policy: decision.policy ?? "",
+      approver_groups: rule.approver_groups,
+      approvals_required: rule.approvals,
+      max_window_s: rule.max_window_s,
+      use_within_s: rule.expires_after_s,
+      expires_after_s: rule.expires_after_s,
+      graphs,
+      actions: operation.actions,
+      method: exchange.req.method ?? "",
+      path: this.approvals.maskedText(exchange.target!.path),
+      fingerprint,
+      justification,
+      details: await approvalDetails(operation, facts.maskedBody, exchange.id, this.settings.details),
+      // Kept (in the gateway's own store) only to send a deferred request; cleared once decided.
+      request: mode === "deferred" ? { method: exchange.req.method ?? "", path_and_query: `${exchange.target!.path}${exchange.target!.search}`, body: facts.clientBodyText ?? null } : null,
+    });
+    exchange.approvalId = approval.id;
+    return this.settle(exchange, approval, mode, facts);
+  }
+
+  private async settle(exchange: Exchange, approval: Approval, mode: ApprovalMode, facts: ApprovalRequestFacts): Promise<GateOutcome> {
+    for (;;) {
+      const identity = exchange.identity!;
+      switch (approval.state) {
+        case "approved":
+          if (!(await this.approvals.use(approval, exchange.id))) {
+            throw new GatewayError(409, "PC_APPROVAL_USED", `Refused: approval ${approval.id} has already been used (an approval lets one request through); ask anew.`, { identity, approvalId: approval.id });
+          }
+          return { go: { via: "approved", approval_id: approval.id, approvers: approval.votes.filter((v) => v.verdict === "approve").map((v) => v.approver), justification: approval.justification } };
+        case "used":
+          throw new GatewayError(409, "PC_APPROVAL_USED", `Refused: approval ${approval.id} has already been used (an approval lets one request through); ask anew.`, { identity, approvalId: approval.id });
+        case "denied": {
+          const by = approval.votes.find((v) => v.verdict === "deny");
+          throw new GatewayError(403, "PC_APPROVAL_DENIED", `Refused: approval ${approval.id} was denied by ${by?.approver ?? "an approver"}: ${approval.reason ?? "no reason given"}.`, { identity, approvalId: approval.id });
+        }
+        case "expired":
+          throw new GatewayError(403, "PC_APPROVAL_EXPIRED", `Refused: approval ${approval.id} expired before it was ${approval.decided_at ? "used" : "decided"} (rule ${approval.rule}); ask anew.`, { identity, approvalId: approval.id });
+        case "pending":
+          if (mode === "deferred") {
+            const view = approvalView(approval, this.approvals.statusUrl(approval.id));
+            return {
+              answered: { via: "asked", approval_id: approval.id, justification: approval.justification },
+              status: 202,
+              headers: { location: view.status_url, [APPROVAL_ID_HEADER]: approval.id },
+              json: {
+                ...view,
+                message: `Held for approval by ${approval.approver_groups.join(" or ")} (rule ${approval.rule}); Portcullis sends the request once approved. Follow status_url for the decision and the result.`,
+              },
+            };
+          }
+          approval = await this.hold(exchange, approval, facts.headers);
+      }
+    }
+  }
+
+  /** Keeps the client's connection open until the approval is decided: SSE heartbeats and one
+   * informational event for streams, keep-alive newlines for /runs/wait. */
+  private async hold(exchange: Exchange, approval: Approval, headers: OutgoingHttpHeaders): Promise<Approval> {
+    const res = exchange.res;
+    const stream = exchange.operation!.response === "sse";
+    if (!res.headersSent) {
+      res.writeHead(200, {
+        ...headers,
+        "content-type": stream ? "text/event-stream" : "text/plain; charset=utf-8",
+        "cache-control": "no-cache",
+        [APPROVAL_ID_HEADER]: approval.id,
+      });
+      res.flushHeaders();
+    }
+    if (stream) {
+      const view = approvalView(approval, this.approvals.statusUrl(approval.id));
+      // The SDK passes unknown events to the caller and keeps reading (langgraph-api.md §8, pattern C).
+      const notice = { approval_id: approval.id, state: approval.state, rule: approval.rule, approver_groups: approval.approver_groups, approvals_required: approval.approvals_required, expires_at: view.expires_at, status_url: view.status_url };
+      writeToClient(exchange, formatEvent({ event: "portcullis/approval", data: JSON.stringify(notice) }));
+    }
+    const keepalive = setInterval(() => writeToClient(exchange, stream ? ": heartbeat\n\n" : "\n"), stream ? this.settings.heartbeatMs : this.settings.waitKeepaliveMs);
+    const clientLeft = new AbortController();
+    const onClose = () => clientLeft.abort();
+    res.once("close", onClose);
+    try {
+      return await this.approvals.waitForDecision(approval.id, AbortSignal.any([clientLeft.signal, exchange.upstreamAbort.signal]));
+    } catch {
+      if (exchange.shuttingDown) {
+        throw new GatewayError(503, "PC_SHUTTING_DOWN", `Portcullis is shutting down; approval ${approval.id} is still pending: send the same request again with ${APPROVAL_ID_HEADER}: ${approval.id}.`, { identity: exchange.identity!, approvalId: approval.id });
+      }
+      throw new GatewayError(499, "PC_CLIENT_CLOSED", `The client left while approval ${approval.id} was pending; it stays pending: send the same request again with ${APPROVAL_ID_HEADER}: ${approval.id}.`, { identity: exchange.identity!, approvalId: approval.id });
+    } finally {
+      clearInterval(keepalive);
+      res.off("close", onClose);
+    }
+  }
+
+  private justificationOf(exchange: Exchange): string | null {
+    const header = exchange.req.headers[JUSTIFICATION_HEADER];
+    const text = (Array.isArray(header) ? header.join(" ") : (header ?? "")).trim();
+    return text === "" ? null : this.approvals.maskedText(text.slice(0, MAX_JUSTIFICATION));
+  }
+}
+
+/** An approval is for one request: method, path, query and body, canonicalised (RFC 8785). */
+export function fingerprintOf(method: string, path: string, search: string, body: unknown): string {
+  return createHash("sha256")
+    .update(canonicalize({ method: method.toUpperCase(), path, search, body: body ?? null }) ?? "")
+    .digest("hex");
+}
+
+/** RFC 7240: a client may ask for 202 rather than a held connection. */
+function prefersAsync(exchange: Exchange): boolean {
+  const prefer = exchange.req.headers.prefer;
+  return typeof prefer === "string" && /(^|[,;\s])respond-async([,;\s]|$)/i.test(prefer);
+}
+
+function justificationRequired(identity: Exchange["identity"], what: string): GatewayError {
+  return new GatewayError(428, "PC_JUSTIFICATION_REQUIRED", `Refused: ${what} need a justification; send it in the ${JUSTIFICATION_HEADER} header.`, { ...(identity ? { identity } : {}) });
+}

@@ -1,0 +1,232 @@
+// Approvals in PostgreSQL beside the ledger: several gateways share them. Every change is
+// announced with NOTIFY in its transaction, so a request held on one instance is released as
+// soon as an approver decides on another (LISTEN on a connection of its own).
+import { EventEmitter } from "node:events";
+import pg from "pg";
+import { applyVote, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE approvals (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     doc JSONB NOT NULL
+   );
+   CREATE INDEX approvals_state ON approvals (state, expires_at);
+   CREATE INDEX approvals_created ON approvals (created_at);
+   CREATE TABLE approval_grants (
+     id TEXT PRIMARY KEY,
+     approval_id TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     rule TEXT NOT NULL,
+     graphs TEXT NOT NULL,
+     granted_by JSONB NOT NULL,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL
+   );
+   CREATE INDEX approval_grants_lookup ON approval_grants (subject, rule, graphs, expires_at);`,
+];
+
+const RECONNECT_MS = 1_000;
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+export class PostgresApprovalStore implements ApprovalStore {
+  readonly kind = "postgres" as const;
+  private readonly changes = new EventEmitter();
+  private listener?: pg.Client;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: { url: string; schema: string; channel: string },
+  ) {
+    this.changes.setMaxListeners(0);
+  }
+
+  static async open(options: { url: string; schema: string }): Promise<PostgresApprovalStore> {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new Error(`audit.store.schema "${options.schema}" must be a lower-case SQL identifier`);
+    const pool = new pg.Pool({ connectionString: options.url, max: 4, options: `-c search_path=${options.schema}` });
+    pool.on("error", () => undefined);
+    const store = new PostgresApprovalStore(pool, { ...options, channel: `${options.schema}_approvals` });
+    try {
+      await store.migrate();
+      await store.listen();
+    } catch (error) {
+      await store.close();
+      throw new Error(`cannot prepare approvals in PostgreSQL: ${(error as Error).message}`, { cause: error });
+    }
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-approvals-migrate'))");
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.options.schema}`);
+      await client.query("CREATE TABLE IF NOT EXISTS approvals_schema (version INTEGER NOT NULL)");
+      const row = (await client.query<{ version: number }>("SELECT version FROM approvals_schema")).rows[0];
+      const current = row?.version ?? 0;
+      if (current > MIGRATIONS.length) throw new Error(`the approvals schema was written by a newer Portcullis (schema ${current}, this version knows ${MIGRATIONS.length})`);
+      for (let version = current; version < MIGRATIONS.length; version++) await client.query(MIGRATIONS[version]!);
+      if (row) await client.query("UPDATE approvals_schema SET version = $1", [MIGRATIONS.length]);
+      else await client.query("INSERT INTO approvals_schema (version) VALUES ($1)", [MIGRATIONS.length]);
+    });
+  }
+
+  /** A dedicated connection for LISTEN; reconnects after a loss (held requests also poll, so a
+   * notification missed meanwhile only costs the poll interval). */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.url });
+    client.on("notification", (message) => {
+      if (message.channel === this.options.channel && message.payload) this.changes.emit("change", message.payload);
+    });
+    client.on("error", () => {
+      client.end().catch(() => undefined);
+      if (this.listener === client) this.listener = undefined;
+      if (!this.closed) setTimeout(() => void this.listen().catch(() => undefined), RECONNECT_MS).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${this.options.channel}`);
+    this.listener = client;
+  }
+
+  async create(approval: NewApproval): Promise<void> {
+    const stored: Approval = { ...approval, state: "pending", decided_at: null, votes: [], reason: null, used_by: null, result: null, grant: null };
+    await this.transaction(async (client) => {
+      await client.query("INSERT INTO approvals (id, state, mode, created_at, expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6)", [stored.id, stored.state, stored.mode, stored.created_at, stored.expires_at, stored]);
+      await this.notify(client, stored.id);
+    });
+  }
+
+  async get(id: string): Promise<Approval | undefined> {
+    return read(this.pool, id);
+  }
+
+  async list(filter: { states?: ApprovalState[]; limit: number; offset?: number }): Promise<Approval[]> {
+    const states = filter.states ?? [];
+    const { rows } = await this.pool.query<{ doc: Approval }>(
+      `SELECT doc FROM approvals ${states.length > 0 ? "WHERE state = ANY($3)" : ""} ORDER BY created_at DESC, id LIMIT $1 OFFSET $2`,
+      states.length > 0 ? [filter.limit, filter.offset ?? 0, states] : [filter.limit, filter.offset ?? 0],
+    );
+    return rows.map((row) => row.doc);
+  }
+
+  async vote(id: string, vote: Vote): Promise<VoteResult> {
+    return this.transaction(async (client) => {
+      const approval = await read(client, id, true);
+      if (!approval) throw new RangeError(`no approval ${id}`);
+      const outcome = applyVote(approval, vote);
+      await write(client, outcome.approval);
+      await this.notify(client, id);
+      return outcome;
+    });
+  }
+
+  async use(id: string, requestId: string, now: number): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const approval = await read(client, id, true);
+      if (!approval || approval.state !== "approved" || approval.expires_at <= now) return false;
+      await write(client, { ...approval, state: "used", used_by: requestId, request: null });
+      await this.notify(client, id);
+      return true;
+    });
+  }
+
+  async expireDue(now: number): Promise<Approval[]> {
+    return this.transaction(async (client) => {
+      // SKIP LOCKED: two instances sweeping at once each expire (and record) different approvals.
+      const { rows } = await client.query<{ doc: Approval }>("SELECT doc FROM approvals WHERE state IN ('pending', 'approved') AND expires_at <= $1 FOR UPDATE SKIP LOCKED", [now]);
+      const expired: Approval[] = [];
+      for (const row of rows) {
+        const approval: Approval = { ...row.doc, state: "expired", request: null };
+        await write(client, approval);
+        await this.notify(client, approval.id);
+        expired.push(approval);
+      }
+      return expired;
+    });
+  }
+
+  async saveResult(id: string, result: DeferredResult): Promise<void> {
+    await this.transaction(async (client) => {
+      const approval = await read(client, id, true);
+      if (!approval) return;
+      await write(client, { ...approval, result });
+      await this.notify(client, id);
+    });
+  }
+
+  async unsentDeferred(): Promise<Approval[]> {
+    const { rows } = await this.pool.query<{ doc: Approval }>("SELECT doc FROM approvals WHERE state = 'approved' AND mode = 'deferred'");
+    return rows.map((row) => row.doc);
+  }
+
+  async createGrant(grant: Grant): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query("INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, granted_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+        grant.id,
+        grant.approval_id,
+        grant.subject,
+        grant.rule,
+        graphsKey(grant.graphs),
+        JSON.stringify(grant.granted_by),
+        grant.created_at,
+        grant.expires_at,
+      ]);
+      const approval = await read(client, grant.approval_id, true);
+      if (approval) await write(client, { ...approval, grant: { id: grant.id, expires_at: grant.expires_at } });
+      await this.notify(client, grant.approval_id);
+    });
+  }
+
+  async findGrant(subject: string, rule: string, graphs: string[], now: number): Promise<Grant | undefined> {
+    const { rows } = await this.pool.query<Omit<Grant, "graphs"> & { graphs: string }>(
+      "SELECT * FROM approval_grants WHERE subject = $1 AND rule = $2 AND graphs = $3 AND expires_at > $4 ORDER BY expires_at DESC LIMIT 1",
+      [subject, rule, graphsKey(graphs), now],
+    );
+    const row = rows[0];
+    return row && { ...row, graphs: JSON.parse(row.graphs) as string[] };
+  }
+
+  onChange(listener: (id: string) => void): () => void {
+    this.changes.on("change", listener);
+    return () => this.changes.off("change", listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.changes.removeAllListeners();
+    await this.listener?.end().catch(() => undefined);
+    await this.pool.end().catch(() => undefined);
+  }
+
+  private async notify(client: pg.PoolClient, id: string): Promise<void> {
+    await client.query("SELECT pg_notify($1, $2)", [this.options.channel, id]);
+  }
+
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await work(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+async function read(db: Queryable, id: string, forUpdate = false): Promise<Approval | undefined> {
+  const { rows } = await db.query<{ doc: Approval }>(`SELECT doc FROM approvals WHERE id = $1${forUpdate ? " FOR UPDATE" : ""}`, [id]);
+  return rows[0]?.doc;
+}
+
+async function write(db: Queryable, approval: Approval): Promise<void> {
+  await db.query("UPDATE approvals SET state = $1, expires_at = $2, doc = $3 WHERE id = $4", [approval.state, approval.expires_at, approval, approval.id]);
+}

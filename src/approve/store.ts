@@ -1,0 +1,153 @@
+// Where approvals live between the request that asked and the approvers who decide: the state
+// database (SQLite, one gateway) or PostgreSQL beside the ledger (several gateways, where a
+// decision taken on one instance releases a request held on another).
+import type { Identity } from "../identify/identity.js";
+
+export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "used";
+
+/** held: the client's connection waits (streams, /runs/wait); deferred: the client got 202 and
+ * the gateway sends the request itself once approved. */
+export type ApprovalMode = "held" | "deferred";
+
+export interface Vote {
+  approver: string;
+  verdict: "approve" | "deny";
+  reason: string | null;
+  /** An approval for a window (seconds): the requester may repeat such requests until it ends. */
+  window_s: number | null;
+  time: number;
+}
+
+/** The request as it must be sent again, for deferred execution only; cleared once decided. */
+export interface DeferredRequest {
+  method: string;
+  path_and_query: string;
+  body: string | null;
+}
+
+/** What the gateway got when it sent a deferred request (masked), for the status URL. */
+export interface DeferredResult {
+  status: number;
+  body: unknown;
+  run_id?: string;
+  thread_id?: string;
+  error?: string;
+}
+
+export interface Approval {
+  id: string;
+  state: ApprovalState;
+  mode: ApprovalMode;
+  created_at: number;
+  /** Pending: refused after this; approved: must be used before this. */
+  expires_at: number;
+  decided_at: number | null;
+  /** The request that asked. */
+  request_id: string;
+  /** Who asked, as identified then (deferred execution acts as this identity). */
+  requester: Identity;
+  rule: string;
+  policy: string;
+  approver_groups: string[];
+  approvals_required: number;
+  /** Longest window an approver may give (0: once only). */
+  max_window_s: number;
+  /** How long an approved request stays usable. */
+  use_within_s: number;
+  graphs: string[];
+  actions: string[];
+  method: string;
+  /** Masked, for display. */
+  path: string;
+  /** SHA-256 of the canonical request (method, path, query, body): an approval is for that request only. */
+  fingerprint: string;
+  /** Masked. */
+  justification: string | null;
+  /** Masked details for approvers (input digest, pending tool calls, the interrupt). */
+  details: Record<string, unknown>;
+  request: DeferredRequest | null;
+  votes: Vote[];
+  reason: string | null;
+  used_by: string | null;
+  result: DeferredResult | null;
+  grant: { id: string; expires_at: number } | null;
+}
+
+export type NewApproval = Omit<Approval, "state" | "decided_at" | "votes" | "reason" | "used_by" | "result" | "grant">;
+
+/** A time-boxed grant: this requester, this rule, these graphs, until expires_at. */
+export interface Grant {
+  id: string;
+  approval_id: string;
+  subject: string;
+  rule: string;
+  graphs: string[];
+  granted_by: string[];
+  created_at: number;
+  expires_at: number;
+}
+
+export interface VoteResult {
+  approval: Approval;
+  /** The state the vote moved the approval to (still pending when more approvals are needed). */
+  state: ApprovalState;
+}
+
+export class ApprovalConflict extends Error {
+  constructor(
+    message: string,
+    readonly approval?: Approval,
+  ) {
+    super(message);
+    this.name = "ApprovalConflict";
+  }
+}
+
+export interface ApprovalStore {
+  readonly kind: "sqlite" | "postgres";
+  create(approval: NewApproval): Promise<void>;
+  get(id: string): Promise<Approval | undefined>;
+  /** Newest first. */
+  list(filter: { states?: ApprovalState[]; limit: number; offset?: number }): Promise<Approval[]>;
+  /** Adds one approver's vote and moves the state when it decides (ApprovalConflict when the
+   * approval is closed or the approver already voted). */
+  vote(id: string, vote: Vote): Promise<VoteResult>;
+  /** approved → used, once: true for the one request that may go ahead. */
+  use(id: string, requestId: string, now: number): Promise<boolean>;
+  /** pending or unused approved past expires_at → expired; returns those this call moved. */
+  expireDue(now: number): Promise<Approval[]>;
+  saveResult(id: string, result: DeferredResult): Promise<void>;
+  /** Approved deferred requests nobody has sent yet (a gateway stopped in between). */
+  unsentDeferred(): Promise<Approval[]>;
+  createGrant(grant: Grant): Promise<void>;
+  findGrant(subject: string, rule: string, graphs: string[], now: number): Promise<Grant | undefined>;
+  /** Called with an approval's id whenever it changes, here or (PostgreSQL) on another instance. */
+  onChange(listener: (id: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** The state a vote leads to: any deny denies; enough different approvers approve. */
+export function applyVote(approval: Approval, vote: Vote): VoteResult {
+  if (approval.state !== "pending") throw new ApprovalConflict(`approval ${approval.id} is already ${approval.state}`, approval);
+  if (approval.votes.some((v) => v.approver === vote.approver)) throw new ApprovalConflict(`${vote.approver} has already voted on approval ${approval.id}`, approval);
+  const votes = [...approval.votes, vote];
+  const next: Approval = { ...approval, votes };
+  if (vote.verdict === "deny") {
+    Object.assign(next, { state: "denied", decided_at: vote.time, reason: vote.reason, request: null });
+  } else if (votes.filter((v) => v.verdict === "approve").length >= approval.approvals_required) {
+    // Approved requests must be used within use_within_s, whatever was left of the pending time.
+    Object.assign(next, { state: "approved", decided_at: vote.time, expires_at: vote.time + approval.use_within_s * 1000 });
+  }
+  return { approval: next, state: next.state };
+}
+
+/** A grant's window: the shortest any approver gave, none if any approved once only. */
+export function grantWindowS(approval: Approval): number | null {
+  const approvals = approval.votes.filter((v) => v.verdict === "approve");
+  if (approvals.length === 0 || approvals.some((v) => v.window_s === null)) return null;
+  return Math.min(...approvals.map((v) => v.window_s!));
+}
+
+export function graphsKey(graphs: string[]): string {
+  return JSON.stringify([...new Set(graphs)].sort());
+}
