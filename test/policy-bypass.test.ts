@@ -35,6 +35,7 @@ interface BypassCase {
   raw?: string;
   expect_status: number;
   expect_error?: string;
+  expect_held_for_approval?: boolean;
   expect_rule?: string;
   expect_risk_reasons?: string[];
   expect_removed?: string[];
@@ -155,7 +156,8 @@ function fill(text: string, caller: Caller): string {
  * would resolve dot segments before the gateway ever saw them. */
 async function send(bypass: BypassCase): Promise<Answer> {
   if (bypass.raw) return sendRaw(fill(bypass.raw, bypass.as));
-  const headers: Record<string, string> = { "x-api-key": keys[bypass.as].key, "user-agent": CORPUS_AGENT };
+  // Prefer: respond-async: a request that needs approval is answered 202 at once rather than held.
+  const headers: Record<string, string> = { "x-api-key": keys[bypass.as].key, "user-agent": CORPUS_AGENT, prefer: "respond-async" };
   const body = bypass.body === undefined ? undefined : Buffer.from(fill(bypass.body, bypass.as));
   if (body) headers["content-type"] = "application/json";
   for (const [name, value] of Object.entries(bypass.headers ?? {})) {
@@ -234,6 +236,10 @@ function assertOutcome(bypass: BypassCase, answer: Answer, record: RequestRecord
   const caller = bypass.as;
   assert.equal(answer.status, bypass.expect_status, `answered ${answer.status}: ${answer.text.slice(0, 300)}`);
   if (bypass.expect_error) assert.equal((answer.json as { error?: string } | undefined)?.error, bypass.expect_error);
+  if (bypass.expect_held_for_approval) {
+    assert.equal((answer.json as { state?: string } | undefined)?.state, "pending", `not held for approval: ${answer.text.slice(0, 300)}`);
+    assert.equal(record.approval?.via, "asked");
+  }
   if (bypass.expect_rule) assert.ok(namesRule(record.decision, bypass.expect_rule), `decided by ${JSON.stringify(record.decision)}, not ${bypass.expect_rule}`);
   for (const reason of bypass.expect_risk_reasons ?? []) assert.ok(record.operation?.risk_reasons.includes(reason), `classified without ${reason}`);
   if (bypass.expect_removed) {

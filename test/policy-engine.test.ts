@@ -210,7 +210,7 @@ describe("deciding a request", () => {
       const decision = decideFor(policyOf(rules), ALICE, "POST", `/threads/${TID}/state`, { body, facts: ownThread(ALICE) });
       assert.equal(decision.effect, "require-approval");
       assert.equal(decision.rule, "state-writes-need-approval");
-      assert.deepEqual(decision.approval, { approver_groups: ["approvers"], approvals: 1, expires_after_s: 3600 });
+      assert.deepEqual(decision.approval, { approver_groups: ["approvers"], approvals: 1, expires_after_s: 3600, justification: "optional", max_window_s: 3600, break_glass_groups: [] });
     });
 
     test("deny wins over require-approval and allow", () => {
@@ -232,13 +232,12 @@ describe("deciding a request", () => {
       assert.equal(decision.rule, "state-writes-need-approval");
     });
 
-    test("refusalFor answers 403 PC_APPROVAL_REQUIRED naming the approvers, and 403 PC_FORBIDDEN naming the deny rule", () => {
+    test("refusalFor leaves a require-approval decision to the approve stage, and answers 403 PC_FORBIDDEN naming the deny rule", () => {
       const intern = person("oidc:corp:ian", ["interns"]);
       const { operation } = classify("POST", `/threads/${TID}/state`, body);
-      const held = refusalFor(decideFor(policyOf(rules), ALICE, "POST", `/threads/${TID}/state`, { body, facts: ownThread(ALICE) }), { operation, identity: ALICE });
-      assert.equal(held?.status, 403);
-      assert.equal(held?.code, "PC_APPROVAL_REQUIRED");
-      assert.match(held?.message ?? "", /approvers/);
+      const decision = decideFor(policyOf(rules), ALICE, "POST", `/threads/${TID}/state`, { body, facts: ownThread(ALICE) });
+      assert.equal(decision.effect, "require-approval");
+      assert.equal(refusalFor(decision, { operation, identity: ALICE }), undefined);
       const denied = refusalFor(decideFor(policyOf(rules), intern, "POST", `/threads/${TID}/state`, { body, facts: ownThread(intern) }), { operation, identity: intern });
       assert.equal(denied?.status, 403);
       assert.equal(denied?.code, "PC_FORBIDDEN");
@@ -644,11 +643,11 @@ describe("the approval-bypass requests of langgraph-api.md §8 under the default
     ["a v2 input.respond with goto", "POST", `/threads/${TID}/commands`, { id: 2, method: "input.respond", params: { interrupt_id: "i-1", response: "yes", goto: "execute" } }],
   ];
   for (const [name, method, path, body] of bypasses) {
-    test(`${name} needs approval (403 PC_APPROVAL_REQUIRED), even on the caller's own thread`, () => {
+    test(`${name} needs approval (held, or 202), even on the caller's own thread`, () => {
       const result = decideOffline(policy, caller, { method, path, body });
       assert.deepEqual([result.decision.effect, result.decision.rule], ["require-approval", "steering-needs-approval"]);
       assert.deepEqual(result.decision.approval?.approver_groups, ["approvers"]);
-      assert.deepEqual([result.status, result.error], [403, "PC_APPROVAL_REQUIRED"]);
+      assert.deepEqual([result.status, result.error], [202, undefined]);
     });
   }
 
@@ -681,7 +680,7 @@ describe("the approval-bypass requests of langgraph-api.md §8 under the default
 
   test("input null stays runs:continue even on a run that would create its thread (a concurrent request may create it first)", () => {
     const result = decideOffline(policy, caller, { method: "POST", path: `/threads/${TID}/runs/wait`, body: { assistant_id: "hitl", input: null, if_not_exists: "create" } }, { thread: { exists: false } });
-    assert.deepEqual([result.decision.effect, result.status], ["require-approval", 403]);
+    assert.deepEqual([result.decision.effect, result.status], ["require-approval", 202]);
   });
 
   test("a command.resume on another caller's thread is not found", () => {

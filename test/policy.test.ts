@@ -23,7 +23,8 @@ const clients = {} as Record<TestClient | "nightly", Client>;
 const subjects = {} as Record<TestClient, string>;
 
 function sdkAs(headers: Record<string, string>): Client {
-  return new Client({ apiUrl: gateway.url, defaultHeaders: headers, callerOptions: { maxRetries: 0 } });
+  // Prefer: respond-async: a request that needs approval is answered 202 at once rather than held.
+  return new Client({ apiUrl: gateway.url, defaultHeaders: { ...headers, prefer: "respond-async" }, callerOptions: { maxRetries: 0 } });
 }
 
 async function statusOf(promise: Promise<unknown>): Promise<number | "ok"> {
@@ -47,6 +48,21 @@ async function refusal(promise: Promise<unknown>): Promise<{ status: number; cod
     throw error;
   }
   assert.fail("the request was allowed");
+}
+
+/** A request that needs approval: answered 202 with the pending approval, nothing forwarded. */
+async function heldForApproval(promise: Promise<unknown>): Promise<{ status: number; code: string }> {
+  // The SDK returns nothing for a 202 (and runs.wait then fails looking for __error__ in it);
+  // the request's record says what happened.
+  const answer = (await promise.catch((error: unknown) => {
+    if (error instanceof TypeError && error.message.includes("__error__")) return undefined;
+    throw error;
+  })) as { state?: string } | undefined;
+  if (answer !== undefined && answer.state !== "pending") assert.fail(`not held for approval: ${JSON.stringify(answer).slice(0, 300)}`);
+  const record = await lastRequestRecord(() => true);
+  assert.equal(record.status, 202);
+  assert.equal(record.approval?.via, "asked");
+  return { status: 202, code: "pending approval" };
 }
 
 async function lastRequestRecord(match: (record: RequestRecord) => boolean): Promise<RequestRecord> {
@@ -132,7 +148,7 @@ describe("ownership between users", () => {
     const seen = (await auditor.threads.search({ limit: 100 })).map((t) => t.thread_id);
     assert.ok(seen.includes(aliceThread) && seen.includes(bobThread));
     assert.deepEqual(await refusal(auditor.runs.wait(aliceThread, "agent", { input: { messages: [] } })), { status: 403, code: "PC_FORBIDDEN" });
-    assert.deepEqual(await refusal(auditor.threads.updateState(aliceThread, { values: {} })), { status: 403, code: "PC_APPROVAL_REQUIRED" });
+    assert.deepEqual(await heldForApproval(auditor.threads.updateState(aliceThread, { values: {} })), { status: 202, code: "pending approval" });
   });
 
   test("a refusal for someone else's thread is recorded with the rule and the real owner", async () => {
@@ -199,30 +215,30 @@ describe("execution steering is caught: the approval-bypass sequences of langgra
     assert.ok(paused.__interrupt__, "the hitl graph paused at approve");
   });
 
-  const approvalNeeded = { status: 403, code: "PC_APPROVAL_REQUIRED" };
+  const approvalNeeded = { status: 202, code: "pending approval" };
 
   test("1) a state write as_node approve, then a run with input null", async () => {
-    assert.deepEqual(await refusal(clients.alice.threads.updateState(thread, { values: { decision: "yes" }, asNode: "approve" })), approvalNeeded);
-    assert.deepEqual(await refusal(clients.alice.runs.wait(thread, "hitl", { input: null })), approvalNeeded);
-    assert.deepEqual(await refusal(clients.alice.runs.wait(thread, "hitl")), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.threads.updateState(thread, { values: { decision: "yes" }, asNode: "approve" })), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.runs.wait(thread, "hitl", { input: null })), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.runs.wait(thread, "hitl")), approvalNeeded);
   });
 
   test("2) command.update with command.goto past the interrupt", async () => {
-    assert.deepEqual(await refusal(clients.alice.runs.wait(thread, "hitl", { command: { update: { decision: "yes" }, goto: "execute" } })), approvalNeeded);
-    assert.deepEqual(await refusal(clients.alice.runs.wait(thread, "hitl", { command: { resume: "yes", goto: "execute" } })), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.runs.wait(thread, "hitl", { command: { update: { decision: "yes" }, goto: "execute" } })), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.runs.wait(thread, "hitl", { command: { resume: "yes", goto: "execute" } })), approvalNeeded);
   });
 
   test("3) a new thread built with supersteps, then continued", async () => {
     const supersteps = [{ updates: [{ values: { request: "wire $3M" }, asNode: "plan" }] }, { updates: [{ values: { decision: "yes" }, asNode: "approve" }] }];
-    assert.deepEqual(await refusal(clients.alice.threads.create({ graphId: "hitl", supersteps })), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.threads.create({ graphId: "hitl", supersteps })), approvalNeeded);
   });
 
   test("forks from a checkpoint, thread copies and assistant config changes need approval too", async () => {
     const history = await clients.alice.threads.getHistory(thread, { limit: 10 });
     const old = history.at(-1)!.checkpoint;
-    assert.deepEqual(await refusal(clients.alice.runs.wait(thread, "hitl", { input: { request: "again" }, checkpoint: old })), approvalNeeded);
-    assert.deepEqual(await refusal(clients.alice.runs.wait(thread, "hitl", { input: { request: "again" }, checkpointId: old.checkpoint_id ?? undefined })), approvalNeeded);
-    assert.deepEqual(await refusal(clients.alice.threads.copy(thread)), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.runs.wait(thread, "hitl", { input: { request: "again" }, checkpoint: old })), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.runs.wait(thread, "hitl", { input: { request: "again" }, checkpointId: old.checkpoint_id ?? undefined })), approvalNeeded);
+    assert.deepEqual(await heldForApproval(clients.alice.threads.copy(thread)), approvalNeeded);
     // Changing an assistant's config is steering (assistants:configure) on top of assistants:update,
     // which analysts do not hold at all: the deny wins.
     const [hitl] = await clients.alice.assistants.search({ graphId: "hitl", limit: 1 });
