@@ -3,11 +3,14 @@
 // stream once approved and ends with a clear error when denied or expired; nothing that needs
 // approval reaches LangGraph before it is approved.
 import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
 import { verifyWebhookSignature } from "../src/approve/notify/index.js";
@@ -138,6 +141,9 @@ describe("approvals", () => {
   let webhook: Server;
   const delivered: { kind: string; body: string; signature: string }[] = [];
   const SECRET = "whsec-test-0123456789";
+  let smtp: ChildProcess;
+  let smtpPort: number;
+  const mails: { secure: boolean; to: string[]; subject: string; text: string; html: string }[] = [];
 
   before(async () => {
     upstream = await startLangGraph();
@@ -153,18 +159,33 @@ describe("approvals", () => {
       });
     });
     await new Promise<void>((resolve) => webhook.listen(0, "127.0.0.1", resolve));
+    // A local mail server in its own process, STARTTLS with a self-signed certificate.
+    smtp = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("./support/smtpReceiver.ts", import.meta.url))], { stdio: ["ignore", "pipe", "inherit"] });
+    smtpPort = await new Promise<number>((resolve, reject) => {
+      smtp.once("exit", (code) => reject(new Error(`the SMTP receiver exited with ${code}`)));
+      createInterface({ input: smtp.stdout! }).on("line", (line) => {
+        const message = JSON.parse(line) as { ready?: boolean; port?: number };
+        if (message.ready) resolve(message.port!);
+        else mails.push(message as (typeof mails)[number]);
+      });
+    });
     gateway = await startTestGateway(upstream, {
       policy: { file: path.join(dir, "policy.yaml"), watch: false },
       identity: { service_accounts: PEOPLE.map((p) => p.entry) },
       approvals: {
         sweep_ms: 100,
-        notify: { webhooks: [{ url: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`, secret: { file: path.join(dir, "webhook-secret") } }], retries: 0 },
+        notify: {
+          webhooks: [{ url: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`, secret: { file: path.join(dir, "webhook-secret") } }],
+          email: { smtp: { host: "127.0.0.1", port: smtpPort, tls_reject_unauthorized: false }, from: "portcullis@example.com", to: ["approvers@example.com"] },
+          retries: 0,
+        },
       },
     });
   });
   after(async () => {
     await gateway.close();
     await upstream.stop();
+    smtp.kill();
     webhook.closeAllConnections();
     await new Promise((resolve) => webhook.close(resolve));
     await rm(dir, { recursive: true, force: true });
@@ -405,6 +426,22 @@ describe("approvals", () => {
       assert.ok(!notice.body.includes("jane.doe@example.com") && !notice.body.includes("bob@example.com"), `clear value in ${notice.body.slice(0, 300)}`);
     }
     assert.ok(!verifyWebhookSignature("wrong-secret", requested[0]!.signature, requested[0]!.body));
+  });
+
+  it("emails approvers over SMTP (STARTTLS), masked, with the approval to act on", async () => {
+    const requested = await eventually(async () => {
+      const found = mails.filter((mail) => /Approval requested/.test(mail.subject));
+      assert.ok(found.length >= 5, `${found.length} approval emails`);
+      return found;
+    });
+    const toolCall = requested.find((mail) => mail.text.includes("send_email"));
+    assert.ok(toolCall, "the tool approval's mail shows the pending call");
+    for (const mail of mails) {
+      assert.equal(mail.secure, true, "delivered over STARTTLS");
+      assert.deepEqual(mail.to, ["approvers@example.com"]);
+      assert.ok(!`${mail.subject} ${mail.text} ${mail.html}`.includes("jane.doe@example.com") && !mail.text.includes("bob@example.com"), "no clear value in a mail");
+    }
+    assert.match(toolCall.text, /\[EMAIL_ADDRESS\]/);
   });
 
   it("binds an approval id to its requester and its exact request", async () => {
