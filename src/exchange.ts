@@ -44,6 +44,8 @@ export interface Exchange {
   readonly upstreamAbort: AbortController;
   /** The approval this request asked for or used (require-approval decisions). */
   approvalId?: string;
+  /** Held open while approvers decide: ended at once on shutdown (the approval stays pending). */
+  waitingForApproval?: boolean;
   /** How a require-approval request went ahead, or that it waits, for the record. */
   approval?: RequestApproval;
   /** The request record was written and the request forwarded. */

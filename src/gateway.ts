@@ -93,6 +93,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       masker,
       log,
       sweepMs: config.approvals.sweep_ms,
+      retentionDays: config.approvals.retention_days,
       ...(config.identity.login ? { publicUrl: new URL(config.identity.login.public_url).origin } : {}),
     });
   } catch (error) {
@@ -224,6 +225,12 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     closing ??= (async () => {
       ready = false;
       pipeline.draining = true;
+      // Requests held for approval have nothing to finish: they end now, their approvals pending.
+      for (const exchange of pipeline.active) {
+        if (!exchange.waitingForApproval) continue;
+        exchange.shuttingDown = true;
+        exchange.upstreamAbort.abort();
+      }
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await settled(pipeline, config.shutdown.drain_ms);

@@ -400,6 +400,37 @@ describe("approvals", () => {
     assert.deepEqual(await resumed, { request: "wire $500 to ACME", decision: "yes", result: "executed: wire $500 to ACME" });
   });
 
+  it("refuses an approval once the thread's pending work changed since approvers looked", async () => {
+    const client = sdkAs(gateway, alice);
+    const thread = await client.threads.create();
+    await client.runs.wait(thread.thread_id, "hitl", { input: { request: "wire $500 to ACME" } });
+    const body = JSON.stringify({ assistant_id: "hitl", command: { resume: "yes" } });
+    const send = (headers: Record<string, string>, signal?: AbortSignal) =>
+      fetch(`${gateway.url}/threads/${thread.thread_id}/runs/wait`, { method: "POST", headers: { "x-api-key": alice.key, "content-type": "application/json", ...headers }, body, ...(signal ? { signal } : {}) });
+    const left = new AbortController();
+    const held = await send({}, left.signal);
+    const approvalId = held.headers.get("portcullis-approval-id")!;
+    left.abort();
+    // Meanwhile an ordinary run puts a different action behind the same interrupt.
+    await client.runs.wait(thread.thread_id, "hitl", { input: { request: "wire $1M to ACME" } });
+    assert.equal((await decide(gateway, bob, approvalId, "approve")).status, 200);
+    const retried = await send({ "portcullis-approval-id": approvalId });
+    assert.equal(retried.status, 409);
+    assert.equal(((await retried.json()) as { error: string }).error, "PC_APPROVAL_STALE");
+    assert.equal((await sdkDirect(upstream).threads.getState(thread.thread_id)).next[0], "approve", "the changed interrupt was not resumed");
+  });
+
+  it("refuses protocol v2 run.start for a graph whose runs must pause before their tools", async () => {
+    const thread = await sdkAs(gateway, alice).threads.create();
+    const response = await fetch(`${gateway.url}/threads/${thread.thread_id}/commands`, {
+      method: "POST",
+      headers: { "x-api-key": alice.key, "content-type": "application/json" },
+      body: JSON.stringify({ id: 1, method: "run.start", params: { assistant_id: "tools", input: { messages: [{ role: "user", content: "email bob" }] } } }),
+    });
+    assert.equal(response.status, 403);
+    assert.match(((await response.json()) as { message: string }).message, /pause_before/);
+  });
+
   it("lets break-glass callers through with a justification, flags the record and alerts", async () => {
     const client = sdkAs(gateway, dave, { "portcullis-justification": "incident INC-42" });
     const thread = await client.threads.create();

@@ -20,12 +20,17 @@ export interface ApprovalsOptions {
   sweepMs: number;
   /** Where approvers act: the gateway's public URL (console links), and its own API base. */
   publicUrl?: string;
+  /** Closed approvals and ended grants are deleted after this long (their ledger records stay). */
+  retentionDays: number;
 }
 
 /** Sends an approved deferred request (set by the gateway once it listens). */
 export type DeferredSender = (approval: Approval) => Promise<void>;
 
 const MAX_REASON = 1_000;
+// One requester cannot flood approvers (and their inboxes) with open requests.
+const MAX_PENDING_PER_REQUESTER = 20;
+const PURGE_EVERY_MS = 60 * 60 * 1000;
 
 export class Approvals {
   private readonly waiters = new Map<string, Set<(approval: Approval) => void>>();
@@ -37,6 +42,7 @@ export class Approvals {
    * ledger shows the approval before its use. */
   private readonly deciding = new Set<string>();
   private apiBase: string;
+  private lastPurge = 0;
 
   constructor(private readonly options: ApprovalsOptions) {
     this.apiBase = options.publicUrl ?? "";
@@ -64,10 +70,15 @@ export class Approvals {
   async request(input: Omit<NewApproval, "id" | "created_at" | "expires_at"> & { expires_after_s: number }): Promise<Approval> {
     const now = Date.now();
     const { expires_after_s, ...rest } = input;
+    const open = (await this.options.store.list({ states: ["pending"], limit: 1_000 })).filter((a) => a.requester.subject === input.requester.subject);
+    if (open.length >= MAX_PENDING_PER_REQUESTER) {
+      throw new GatewayError(429, "PC_RATE_LIMITED", `Refused: you have ${open.length} requests waiting for approval; wait for approvers to decide them first.`, { identity: input.requester, retryAfterS: 60 });
+    }
     const approval: NewApproval = { ...rest, id: randomUUID(), created_at: now, expires_at: now + expires_after_s * 1000 };
-    await this.options.store.create(approval);
-    const stored = (await this.options.store.get(approval.id))!;
+    const stored: Approval = { ...approval, state: "pending", decided_at: null, votes: [], reason: null, used_by: null, result: null, grant: null };
+    // Recorded before it exists: an approval the ledger does not know of can never be given.
     await this.record(stored, "requested", stored.requester.subject, stored.request_id);
+    await this.options.store.create(approval);
     this.notify("approval.requested", stored);
     return stored;
   }
@@ -126,6 +137,7 @@ export class Approvals {
           subject: decided.requester.subject,
           rule: decided.rule,
           graphs: decided.graphs,
+          actions: decided.actions,
           granted_by: approvers(decided),
           created_at: Date.now(),
           expires_at: Date.now() + window * 1000,
@@ -176,12 +188,15 @@ export class Approvals {
     return true;
   }
 
-  async findGrant(subject: string, rule: string, graphs: string[]): Promise<Grant | undefined> {
-    return this.options.store.findGrant(subject, rule, graphs, Date.now());
+  async findGrant(subject: string, rule: string, graphs: string[], actions: string[]): Promise<Grant | undefined> {
+    return this.options.store.findGrant(subject, rule, graphs, actions, Date.now());
   }
 
   /** A request that went ahead under a grant or break-glass: its own ledger record. */
-  async recordBypass(event: "grant_used" | "break_glass", details: { requestId: string; identity: Identity; rule: string; graphs: string[]; actions: string[]; approverGroups: string[]; approvalsRequired: number; justification: string | null; grant?: Grant }): Promise<void> {
+  async recordBypass(
+    event: "grant_used" | "break_glass",
+    details: { requestId: string; identity: Identity; method: string; path: string; rule: string; graphs: string[]; actions: string[]; approverGroups: string[]; approvalsRequired: number; justification: string | null; grant?: Grant },
+  ): Promise<void> {
     const record: ApprovalRecord = {
       type: "approval",
       time: new Date().toISOString(),
@@ -209,7 +224,7 @@ export class Approvals {
         approval_id: "",
         state: "break-glass",
         requester: { subject: details.identity.subject, ...(details.identity.name ? { name: this.maskedText(details.identity.name) } : {}), groups: details.identity.groups },
-        request: { method: "", path: "", actions: details.actions, graphs: details.graphs },
+        request: { method: details.method, path: details.path, actions: details.actions, graphs: details.graphs },
         rule: details.rule,
         approver_groups: details.approverGroups,
         approvals_required: details.approvalsRequired,
@@ -263,6 +278,11 @@ export class Approvals {
         this.notify("approval.expired", approval);
       }
       for (const id of this.waiters.keys()) await this.wake(id);
+      if (Date.now() - this.lastPurge > PURGE_EVERY_MS) {
+        this.lastPurge = Date.now();
+        const purged = await this.options.store.purgeClosed(Date.now() - this.options.retentionDays * 86_400_000);
+        if (purged > 0) this.options.log.info({ purged }, "closed approvals and ended grants purged");
+      }
     } catch (error) {
       this.options.log.error({ err: error }, "approval expiry sweep failed");
     }

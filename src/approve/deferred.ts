@@ -64,6 +64,10 @@ export class DeferredRequests {
       const text = Buffer.concat(chunks).toString("utf8");
       // The requester used the approval first (a retry with the approval id): nothing to keep.
       if (response.statusCode === 409 && text.includes("PC_APPROVAL_USED")) return;
+      // Sent once: if policy no longer asked for approval (the request went ahead without using
+      // it), the approval is spent all the same, so no restart sends it again. A gateway that was
+      // shutting down did not take it: it is sent again on the next start.
+      if (response.statusCode !== 503) await this.approvals.use(approval, String(response.headers["x-request-id"] ?? "")).catch(() => false);
       await this.approvals.saveResult(approval.id, this.result(response.statusCode, String(response.headers["content-location"] ?? ""), text, size > MAX_RESULT_BYTES));
     } finally {
       this.tokens.delete(approval.id);

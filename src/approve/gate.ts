@@ -14,8 +14,8 @@ import type { RequestApproval } from "../record/auditRecord.js";
 import { formatEvent } from "../respond/sse.js";
 import { writeToClient } from "../respond/write.js";
 import { approvalView, type Approvals } from "./approvals.js";
-import { approvalDetails, type DetailSources } from "./details.js";
-import type { Approval, ApprovalMode } from "./store.js";
+import { actsOnPendingWork, approvalDetails, currentCheckpoint, type DetailSources } from "./details.js";
+import { covers, graphsKey, type Approval, type ApprovalMode } from "./store.js";
 
 export const APPROVAL_ID_HEADER = "portcullis-approval-id";
 export const JUSTIFICATION_HEADER = "portcullis-justification";
@@ -70,13 +70,24 @@ export class ApprovalGate {
       return this.settle(exchange, approval, mode, facts);
     }
 
-    const common = { requestId: exchange.id, identity, rule: decision.rule, graphs, actions: operation.actions, approverGroups: rule.approver_groups, approvalsRequired: rule.approvals, justification };
+    const common = {
+      requestId: exchange.id,
+      identity,
+      method: exchange.req.method ?? "",
+      path: this.approvals.maskedText(exchange.target!.path),
+      rule: decision.rule,
+      graphs,
+      actions: operation.actions,
+      approverGroups: rule.approver_groups,
+      approvalsRequired: rule.approvals,
+      justification,
+    };
     if (identity.groups.some((group) => rule.break_glass_groups.includes(group))) {
       if (!justification) throw justificationRequired(identity, `break-glass requests under rule ${decision.rule}`);
       await this.approvals.recordBypass("break_glass", common);
       return { go: { via: "break-glass", justification } };
     }
-    const grant = await this.approvals.findGrant(identity.subject, decision.rule, graphs);
+    const grant = await this.approvals.findGrant(identity.subject, decision.rule, graphs, operation.actions);
     if (grant) {
       await this.approvals.recordBypass("grant_used", { ...common, grant });
       return { go: { via: "grant", grant_id: grant.id, approval_id: grant.approval_id, approvers: grant.granted_by, justification } };
@@ -100,7 +111,7 @@ export class ApprovalGate {
       path: this.approvals.maskedText(exchange.target!.path),
       fingerprint,
       justification,
-      details: await approvalDetails(operation, facts.maskedBody, exchange.id, this.settings.details),
+      ...(await this.detailsFor(exchange, facts)),
       // Kept (in the gateway's own store) only to send a deferred request; cleared once decided.
       request: mode === "deferred" ? { method: exchange.req.method ?? "", path_and_query: `${exchange.target!.path}${exchange.target!.search}`, body: facts.clientBodyText ?? null } : null,
     });
@@ -113,6 +124,7 @@ export class ApprovalGate {
       const identity = exchange.identity!;
       switch (approval.state) {
         case "approved":
+          await this.assertStillApplies(exchange, approval, facts);
           if (!(await this.approvals.use(approval, exchange.id))) {
             throw new GatewayError(409, "PC_APPROVAL_USED", `Refused: approval ${approval.id} has already been used (an approval lets one request through); ask anew.`, { identity, approvalId: approval.id });
           }
@@ -164,6 +176,7 @@ export class ApprovalGate {
       writeToClient(exchange, formatEvent({ event: "portcullis/approval", data: JSON.stringify(notice) }));
     }
     const keepalive = setInterval(() => writeToClient(exchange, stream ? ": heartbeat\n\n" : "\n"), stream ? this.settings.heartbeatMs : this.settings.waitKeepaliveMs);
+    exchange.waitingForApproval = true;
     const clientLeft = new AbortController();
     const onClose = () => clientLeft.abort();
     res.once("close", onClose);
@@ -175,9 +188,36 @@ export class ApprovalGate {
       }
       throw new GatewayError(499, "PC_CLIENT_CLOSED", `The client left while approval ${approval.id} was pending; it stays pending: send the same request again with ${APPROVAL_ID_HEADER}: ${approval.id}.`, { identity: exchange.identity!, approvalId: approval.id });
     } finally {
+      exchange.waitingForApproval = false;
       clearInterval(keepalive);
       res.off("close", onClose);
     }
+  }
+
+  /** An approval is for what approvers saw: the same rule, graphs and actions as this request is
+   * decided under now, and the thread (its pending interrupt or tool calls) unchanged since. */
+  private async assertStillApplies(exchange: Exchange, approval: Approval, facts: ApprovalRequestFacts): Promise<void> {
+    const identity = exchange.identity!;
+    const graphs = exchange.resources?.graphs ?? [];
+    if (approval.rule !== facts.decision.rule || graphsKey(approval.graphs) !== graphsKey(graphs) || !covers(approval.actions, exchange.operation!.actions)) {
+      throw new GatewayError(
+        409,
+        "PC_APPROVAL_MISMATCH",
+        `Refused: approval ${approval.id} was given under rule ${approval.rule} for ${approval.actions.join(", ")} on [${approval.graphs.join(", ")}]; this request is now decided under rule ${facts.decision.rule} for ${exchange.operation!.actions.join(", ")} on [${graphs.join(", ")}]. Ask anew.`,
+        { identity, approvalId: approval.id },
+      );
+    }
+    if (approval.thread_checkpoint === null) return;
+    const threadId = actsOnPendingWork(exchange.operation!);
+    const now = threadId ? await currentCheckpoint(threadId, exchange.id, this.settings.details) : null;
+    if (now !== approval.thread_checkpoint) {
+      throw new GatewayError(409, "PC_APPROVAL_STALE", `Refused: the thread changed since approvers looked at approval ${approval.id} (its pending work is not what they approved); ask anew.`, { identity, approvalId: approval.id });
+    }
+  }
+
+  private async detailsFor(exchange: Exchange, facts: ApprovalRequestFacts): Promise<{ details: Record<string, unknown>; thread_checkpoint: string | null }> {
+    const { details, threadCheckpoint } = await approvalDetails(exchange.operation!, facts.maskedBody, exchange.id, this.settings.details);
+    return { details, thread_checkpoint: threadCheckpoint };
   }
 
   private justificationOf(exchange: Exchange): string | null {

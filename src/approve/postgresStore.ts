@@ -3,7 +3,7 @@
 // soon as an approver decides on another (LISTEN on a connection of its own).
 import { EventEmitter } from "node:events";
 import pg from "pg";
-import { applyVote, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
+import { applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE approvals (
@@ -22,6 +22,7 @@ const MIGRATIONS: string[] = [
      subject TEXT NOT NULL,
      rule TEXT NOT NULL,
      graphs TEXT NOT NULL,
+     actions JSONB NOT NULL,
      granted_by JSONB NOT NULL,
      created_at BIGINT NOT NULL,
      expires_at BIGINT NOT NULL
@@ -85,11 +86,17 @@ export class PostgresApprovalStore implements ApprovalStore {
     client.on("error", () => {
       client.end().catch(() => undefined);
       if (this.listener === client) this.listener = undefined;
-      if (!this.closed) setTimeout(() => void this.listen().catch(() => undefined), RECONNECT_MS).unref();
+      this.reconnect();
     });
     await client.connect();
     await client.query(`LISTEN ${this.options.channel}`);
     this.listener = client;
+  }
+
+  /** Tries again every RECONNECT_MS until LISTEN is back. */
+  private reconnect(): void {
+    if (this.closed) return;
+    setTimeout(() => void this.listen().catch(() => this.reconnect()), RECONNECT_MS).unref();
   }
 
   async create(approval: NewApproval): Promise<void> {
@@ -165,12 +172,13 @@ export class PostgresApprovalStore implements ApprovalStore {
 
   async createGrant(grant: Grant): Promise<void> {
     await this.transaction(async (client) => {
-      await client.query("INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, granted_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+      await client.query("INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, actions, granted_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", [
         grant.id,
         grant.approval_id,
         grant.subject,
         grant.rule,
         graphsKey(grant.graphs),
+        JSON.stringify(grant.actions),
         JSON.stringify(grant.granted_by),
         grant.created_at,
         grant.expires_at,
@@ -181,13 +189,19 @@ export class PostgresApprovalStore implements ApprovalStore {
     });
   }
 
-  async findGrant(subject: string, rule: string, graphs: string[], now: number): Promise<Grant | undefined> {
+  async findGrant(subject: string, rule: string, graphs: string[], actions: string[], now: number): Promise<Grant | undefined> {
     const { rows } = await this.pool.query<Omit<Grant, "graphs"> & { graphs: string }>(
-      "SELECT * FROM approval_grants WHERE subject = $1 AND rule = $2 AND graphs = $3 AND expires_at > $4 ORDER BY expires_at DESC LIMIT 1",
+      "SELECT * FROM approval_grants WHERE subject = $1 AND rule = $2 AND graphs = $3 AND expires_at > $4 ORDER BY expires_at DESC LIMIT 50",
       [subject, rule, graphsKey(graphs), now],
     );
-    const row = rows[0];
+    const row = rows.find((candidate) => covers(candidate.actions, actions));
     return row && { ...row, graphs: JSON.parse(row.graphs) as string[] };
+  }
+
+  async purgeClosed(before: number): Promise<number> {
+    const approvals = await this.pool.query("DELETE FROM approvals WHERE state IN ('denied', 'expired', 'used') AND created_at < $1", [before]);
+    const grants = await this.pool.query("DELETE FROM approval_grants WHERE expires_at < $1", [before]);
+    return (approvals.rowCount ?? 0) + (grants.rowCount ?? 0);
   }
 
   onChange(listener: (id: string) => void): () => void {

@@ -1,7 +1,7 @@
 // Approvals in the state database (SQLite): one gateway. Changes are announced in process.
 import { EventEmitter } from "node:events";
 import type { StateDatabase } from "../storage/stateDatabase.js";
-import { applyVote, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
+import { applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
 
 interface ApprovalRow {
   doc: string;
@@ -13,6 +13,7 @@ interface GrantRow {
   subject: string;
   rule: string;
   graphs: string;
+  actions: string;
   granted_by: string;
   created_at: number;
   expires_at: number;
@@ -96,19 +97,26 @@ export class SqliteApprovalStore implements ApprovalStore {
   async createGrant(grant: Grant): Promise<void> {
     this.db.transaction(() => {
       this.db
-        .prepare(`INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, granted_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(grant.id, grant.approval_id, grant.subject, grant.rule, graphsKey(grant.graphs), JSON.stringify(grant.granted_by), grant.created_at, grant.expires_at);
+        .prepare(`INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, actions, granted_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(grant.id, grant.approval_id, grant.subject, grant.rule, graphsKey(grant.graphs), JSON.stringify(grant.actions), JSON.stringify(grant.granted_by), grant.created_at, grant.expires_at);
       const approval = this.read(grant.approval_id);
       if (approval) this.write({ ...approval, grant: { id: grant.id, expires_at: grant.expires_at } });
     }).immediate();
     this.changed(grant.approval_id);
   }
 
-  async findGrant(subject: string, rule: string, graphs: string[], now: number): Promise<Grant | undefined> {
-    const row = this.db
-      .prepare(`SELECT * FROM approval_grants WHERE subject = ? AND rule = ? AND graphs = ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1`)
-      .get(subject, rule, graphsKey(graphs), now) as GrantRow | undefined;
-    return row && { ...row, graphs: JSON.parse(row.graphs) as string[], granted_by: JSON.parse(row.granted_by) as string[] };
+  async findGrant(subject: string, rule: string, graphs: string[], actions: string[], now: number): Promise<Grant | undefined> {
+    const rows = this.db
+      .prepare(`SELECT * FROM approval_grants WHERE subject = ? AND rule = ? AND graphs = ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 50`)
+      .all(subject, rule, graphsKey(graphs), now) as GrantRow[];
+    const row = rows.find((candidate) => covers(JSON.parse(candidate.actions) as string[], actions));
+    return row && { ...row, graphs: JSON.parse(row.graphs) as string[], actions: JSON.parse(row.actions) as string[], granted_by: JSON.parse(row.granted_by) as string[] };
+  }
+
+  async purgeClosed(before: number): Promise<number> {
+    const approvals = this.db.prepare(`DELETE FROM approvals WHERE state IN ('denied', 'expired', 'used') AND created_at < ?`).run(before);
+    const grants = this.db.prepare(`DELETE FROM approval_grants WHERE expires_at < ?`).run(before);
+    return approvals.changes + grants.changes;
   }
 
   onChange(listener: (id: string) => void): () => void {

@@ -65,6 +65,9 @@ export interface Approval {
   justification: string | null;
   /** Masked details for approvers (input digest, pending tool calls, the interrupt). */
   details: Record<string, unknown>;
+  /** The thread's checkpoint approvers were shown (continue, resume, state writes): the approval
+   * holds only while the thread is still there. */
+  thread_checkpoint: string | null;
   request: DeferredRequest | null;
   votes: Vote[];
   reason: string | null;
@@ -75,13 +78,15 @@ export interface Approval {
 
 export type NewApproval = Omit<Approval, "state" | "decided_at" | "votes" | "reason" | "used_by" | "result" | "grant">;
 
-/** A time-boxed grant: this requester, this rule, these graphs, until expires_at. */
+/** A time-boxed grant: this requester, this rule, these graphs, the approved actions (or fewer),
+ * until expires_at. */
 export interface Grant {
   id: string;
   approval_id: string;
   subject: string;
   rule: string;
   graphs: string[];
+  actions: string[];
   granted_by: string[];
   created_at: number;
   expires_at: number;
@@ -120,7 +125,10 @@ export interface ApprovalStore {
   /** Approved deferred requests nobody has sent yet (a gateway stopped in between). */
   unsentDeferred(): Promise<Approval[]>;
   createGrant(grant: Grant): Promise<void>;
-  findGrant(subject: string, rule: string, graphs: string[], now: number): Promise<Grant | undefined>;
+  /** A live grant for this requester, rule and graphs that covers every one of `actions`. */
+  findGrant(subject: string, rule: string, graphs: string[], actions: string[], now: number): Promise<Grant | undefined>;
+  /** Deletes approvals closed, and grants ended, before `before` (the ledger keeps their records). */
+  purgeClosed(before: number): Promise<number>;
   /** Called with an approval's id whenever it changes, here or (PostgreSQL) on another instance. */
   onChange(listener: (id: string) => void): () => void;
   close(): Promise<void>;
@@ -129,6 +137,8 @@ export interface ApprovalStore {
 /** The state a vote leads to: any deny denies; enough different approvers approve. */
 export function applyVote(approval: Approval, vote: Vote): VoteResult {
   if (approval.state !== "pending") throw new ApprovalConflict(`approval ${approval.id} is already ${approval.state}`, approval);
+  // Past its deadline but not yet swept: expired, whatever the sweep has done.
+  if (vote.time >= approval.expires_at) throw new ApprovalConflict(`approval ${approval.id} has expired`, approval);
   if (approval.votes.some((v) => v.approver === vote.approver)) throw new ApprovalConflict(`${vote.approver} has already voted on approval ${approval.id}`, approval);
   const votes = [...approval.votes, vote];
   const next: Approval = { ...approval, votes };
@@ -146,6 +156,11 @@ export function grantWindowS(approval: Approval): number | null {
   const approvals = approval.votes.filter((v) => v.verdict === "approve");
   if (approvals.length === 0 || approvals.some((v) => v.window_s === null)) return null;
   return Math.min(...approvals.map((v) => v.window_s!));
+}
+
+/** A grant covers a request whose actions are all among those approved. */
+export function covers(granted: string[], asked: string[]): boolean {
+  return asked.every((action) => granted.includes(action));
 }
 
 export function graphsKey(graphs: string[]): string {

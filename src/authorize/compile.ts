@@ -116,7 +116,7 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
     }
   }
   // Pausing runs before nodes of chosen graphs needs every run's graph.
-  if (document.run_body.pause_before.some((entry) => entry.graphs !== undefined)) assistantFactsFor.add("runs:create");
+  if (document.run_body.pause_before.some((entry) => entry.graphs !== undefined)) for (const action of ["runs:create", "crons:create", "crons:update"]) assistantFactsFor.add(action);
   // Any ownership-limited allow rule makes every thread-scoped request look its thread up: even a
   // request that only needs approval must be on a thread the caller can see.
   if (rules.some(({ rule }) => rule.effect === "allow" && rule.scope !== "any")) for (const action of ACTIONS) threadFactsFor.add(action);

@@ -3,6 +3,7 @@
 // hazards removed (langgraph-api.md §2). Every change is listed, for the audit record and the
 // client (Portcullis-Removed header).
 import type { Operation } from "../classify/index.js";
+import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import type { CompiledPolicy } from "./compile.js";
 import type { Decision, RequestFacts } from "./evaluate.js";
@@ -58,6 +59,16 @@ export function rewriteRequestBody(
       break;
     case "protocol.command":
       if (isObject(body) && isObject(body.params)) {
+        // Protocol v2 commands carry no interrupt_before: a graph whose runs must pause cannot be
+        // started or resumed this way without losing its breakpoints.
+        if ((body.method === "run.start" || body.method === "input.respond") && context.policy.pauseBefore(context.facts.graphs).length > 0) {
+          throw new GatewayError(
+            403,
+            "PC_FORBIDDEN",
+            `Refused: runs of ${context.facts.graphs.join(", ")} pause before chosen nodes for approval (run_body.pause_before), which protocol v2 ${String(body.method)} cannot carry; use the run endpoints (/threads/{id}/runs…).`,
+            { identity: context.identity },
+          );
+        }
         cleanRunBody(body.params, "params", context.policy, rewrites);
         // run.start creates the thread with the run's metadata when it does not exist yet.
         if (body.method === "run.start") stamp(body.params, "params.metadata");

@@ -21,6 +21,10 @@ export const NEVER_FORWARDED_HEADERS = [
   "upgrade",
   "expect",
   "portcullis-request-id",
+  // The gateway's own approval headers (src/approve/): for Portcullis, never for LangGraph.
+  "portcullis-approval-id",
+  "portcullis-approval-execution",
+  "portcullis-justification",
 ];
 
 // The JS server copies x-* headers into config.configurable, except these (langgraph-api.md §7);
@@ -375,6 +379,7 @@ export const configSchema = z.strictObject({
         .max(10_000)
         .default(1_000)
         .describe("How often pending approvals are expired and held requests re-read their approval (PostgreSQL notifications usually release them sooner)"),
+      retention_days: z.number().int().min(1).max(3_650).default(30).describe("Closed approvals and ended grants are deleted from the store after this many days; their ledger records stay"),
       notify: notifySchema,
     })
     .prefault({})

@@ -69,6 +69,7 @@ const MIGRATIONS: string[] = [
      subject TEXT NOT NULL,
      rule TEXT NOT NULL,
      graphs TEXT NOT NULL,
+     actions TEXT NOT NULL,
      granted_by TEXT NOT NULL,
      created_at INTEGER NOT NULL,
      expires_at INTEGER NOT NULL
