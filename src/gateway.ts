@@ -94,6 +94,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       log,
       sweepMs: config.approvals.sweep_ms,
       retentionDays: config.approvals.retention_days,
+      maxPendingPerRequester: config.approvals.max_pending_per_requester,
       ...(config.identity.login ? { publicUrl: new URL(config.identity.login.public_url).origin } : {}),
     });
   } catch (error) {

@@ -220,7 +220,11 @@ export class RequestPipeline {
 
   /** A request answered 202 while it waits for approval: one request record, nothing forwarded. */
   private async answerAsked(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders): Promise<void> {
-    await this.appendOrLog(exchange.id, { ...this.requestRecord(exchange), status: answer.status }, this.appendContext(exchange));
+    await this.appendOrLog(
+      exchange.id,
+      { ...this.requestRecord(exchange), ...(exchange.requestBody ? { body: exchange.requestBody.reference } : {}), status: answer.status },
+      { ...this.appendContext(exchange), ...(exchange.requestBody ? { payloads: [exchange.requestBody.payload] } : {}) },
+    );
     exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
   }
 

@@ -74,6 +74,8 @@ before(async () => {
     { url: proxy.url, key: langgraph.key },
     {
       policy: { file: TEAM_POLICY, watch: false },
+      // Every case that needs approval leaves one pending.
+      approvals: { max_pending_per_requester: 1_000 },
       identity: {
         service_accounts: [
           { id: "alice", key_sha256: keys.alice.sha256, groups: ["analysts"] },

@@ -11,7 +11,7 @@ import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import type { Identity } from "../identify/identity.js";
 import type { LocalAnswer } from "../respond/local.js";
-import { approvalView, type Approvals } from "./approvals.js";
+import { approvalView, mayView, type Approvals } from "./approvals.js";
 import type { ApprovalState } from "./store.js";
 
 export const APPROVALS_API_PREFIX = "/portcullis/approvals";
@@ -37,7 +37,7 @@ export class ApprovalsApi {
     if (segments.length === 0 && method === "GET") return this.list(identity, exchange.target!.query);
     if (segments.length === 1 && method === "GET") {
       const approval = await this.approvals.get(segments[0]!);
-      if (!approval || !(approval.requester.subject === identity.subject || identity.groups.some((g) => approval.approver_groups.includes(g)))) {
+      if (!approval || !mayView(approval, identity)) {
         throw new GatewayError(404, "PC_NOT_FOUND", `Approval ${segments[0]!.slice(0, 64)} not found.`, { identity });
       }
       return { status: 200, json: approvalView(approval, this.approvals.statusUrl(approval.id)), identity };

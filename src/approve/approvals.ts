@@ -22,14 +22,14 @@ export interface ApprovalsOptions {
   publicUrl?: string;
   /** Closed approvals and ended grants are deleted after this long (their ledger records stay). */
   retentionDays: number;
+  /** One requester cannot flood approvers (and their inboxes) with open requests. */
+  maxPendingPerRequester: number;
 }
 
 /** Sends an approved deferred request (set by the gateway once it listens). */
 export type DeferredSender = (approval: Approval) => Promise<void>;
 
 const MAX_REASON = 1_000;
-// One requester cannot flood approvers (and their inboxes) with open requests.
-const MAX_PENDING_PER_REQUESTER = 20;
 const PURGE_EVERY_MS = 60 * 60 * 1000;
 
 export class Approvals {
@@ -71,7 +71,7 @@ export class Approvals {
     const now = Date.now();
     const { expires_after_s, ...rest } = input;
     const open = (await this.options.store.list({ states: ["pending"], limit: 1_000 })).filter((a) => a.requester.subject === input.requester.subject);
-    if (open.length >= MAX_PENDING_PER_REQUESTER) {
+    if (open.length >= this.options.maxPendingPerRequester) {
       throw new GatewayError(429, "PC_RATE_LIMITED", `Refused: you have ${open.length} requests waiting for approval; wait for approvers to decide them first.`, { identity: input.requester, retryAfterS: 60 });
     }
     const approval: NewApproval = { ...rest, id: randomUUID(), created_at: now, expires_at: now + expires_after_s * 1000 };

@@ -379,6 +379,7 @@ export const configSchema = z.strictObject({
         .max(10_000)
         .default(1_000)
         .describe("How often pending approvals are expired and held requests re-read their approval (PostgreSQL notifications usually release them sooner)"),
+      max_pending_per_requester: z.number().int().min(1).max(10_000).default(20).describe("Most approvals one requester may have pending; beyond it requests are refused with 429"),
       retention_days: z.number().int().min(1).max(3_650).default(30).describe("Closed approvals and ended grants are deleted from the store after this many days; their ledger records stay"),
       notify: notifySchema,
     })
