@@ -378,6 +378,8 @@ function approvers(approval: Approval): string[] {
 
 /** What the API, the CLI and the console show of an approval: never the stored request body nor
  * the requester's claims. */
+export type ApprovalView = ReturnType<typeof approvalView>;
+
 export function approvalView(approval: Approval, statusUrl: string) {
   return {
     approval_id: approval.id,

@@ -3,6 +3,7 @@
 // soon as an approver decides on another (LISTEN on a connection of its own).
 import { EventEmitter } from "node:events";
 import pg from "pg";
+import { inTransaction } from "../storage/postgresTransaction.js";
 import { applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
 
 const MIGRATIONS: string[] = [
@@ -63,7 +64,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   private async migrate(): Promise<void> {
-    await this.transaction(async (client) => {
+    await inTransaction(this.pool, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-approvals-migrate'))");
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.options.schema}`);
       await client.query("CREATE TABLE IF NOT EXISTS approvals_schema (version INTEGER NOT NULL)");
@@ -101,7 +102,7 @@ export class PostgresApprovalStore implements ApprovalStore {
 
   async create(approval: NewApproval): Promise<void> {
     const stored: Approval = { ...approval, state: "pending", decided_at: null, votes: [], reason: null, used_by: null, result: null, grant: null };
-    await this.transaction(async (client) => {
+    await inTransaction(this.pool, async (client) => {
       await client.query("INSERT INTO approvals (id, state, mode, created_at, expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6)", [stored.id, stored.state, stored.mode, stored.created_at, stored.expires_at, stored]);
       await this.notify(client, stored.id);
     });
@@ -121,7 +122,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   async vote(id: string, vote: Vote): Promise<VoteResult> {
-    return this.transaction(async (client) => {
+    return inTransaction(this.pool, async (client) => {
       const approval = await read(client, id, true);
       if (!approval) throw new RangeError(`no approval ${id}`);
       const outcome = applyVote(approval, vote);
@@ -132,7 +133,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   async use(id: string, requestId: string, now: number): Promise<boolean> {
-    return this.transaction(async (client) => {
+    return inTransaction(this.pool, async (client) => {
       const approval = await read(client, id, true);
       if (!approval || approval.state !== "approved" || approval.expires_at <= now) return false;
       await write(client, { ...approval, state: "used", used_by: requestId, request: null });
@@ -142,7 +143,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   async expireDue(now: number): Promise<Approval[]> {
-    return this.transaction(async (client) => {
+    return inTransaction(this.pool, async (client) => {
       // SKIP LOCKED: two instances sweeping at once each expire (and record) different approvals.
       const { rows } = await client.query<{ doc: Approval }>("SELECT doc FROM approvals WHERE state IN ('pending', 'approved') AND expires_at <= $1 FOR UPDATE SKIP LOCKED", [now]);
       const expired: Approval[] = [];
@@ -157,7 +158,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   async saveResult(id: string, result: DeferredResult): Promise<void> {
-    await this.transaction(async (client) => {
+    await inTransaction(this.pool, async (client) => {
       const approval = await read(client, id, true);
       if (!approval) return;
       await write(client, { ...approval, result });
@@ -171,7 +172,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   async createGrant(grant: Grant): Promise<void> {
-    await this.transaction(async (client) => {
+    await inTransaction(this.pool, async (client) => {
       await client.query("INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, actions, granted_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", [
         grant.id,
         grant.approval_id,
@@ -220,20 +221,6 @@ export class PostgresApprovalStore implements ApprovalStore {
     await client.query("SELECT pg_notify($1, $2)", [this.options.channel, id]);
   }
 
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
-      const result = await work(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
 }
 
 async function read(db: Queryable, id: string, forUpdate = false): Promise<Approval | undefined> {

@@ -3,6 +3,7 @@
 // the gateway checks and records who decided, exactly as for the console.
 import { Command, Option } from "commander";
 import { request } from "undici";
+import type { ApprovalView } from "../approve/approvals.js";
 import { ConfigError } from "../errors.js";
 
 interface ApiOptions {
@@ -16,24 +17,6 @@ export class ApprovalsApiError extends Error {
     super(message);
     this.name = "ApprovalsApiError";
   }
-}
-
-interface ApprovalView {
-  approval_id: string;
-  state: string;
-  created_at: string;
-  expires_at: string;
-  requester: { subject: string };
-  request: { method: string; path: string; actions: string[]; graphs: string[] };
-  rule: string;
-  approvals_given: number;
-  approvals_required: number;
-  justification: string | null;
-  details: Record<string, unknown>;
-  votes: { approver: string; verdict: string; reason: string | null; window_s: number | null }[];
-  reason: string | null;
-  grant: { grant_id: string; expires_at: string } | null;
-  result: unknown;
 }
 
 export function approvalsCommand(): Command {

@@ -2,6 +2,7 @@
 // advisory lock per log is the sequencer (audit-ledger.md §11): whichever instance holds it
 // assigns the next gapless sequence numbers, and the others wait their turn.
 import pg from "pg";
+import { inTransaction } from "../storage/postgresTransaction.js";
 import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey } from "./store.js";
 import { LedgerStoreError } from "./store.js";
 
@@ -106,9 +107,7 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   private async migrate(schema: string): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
+    await inTransaction(this.pool, async (client) => {
       // Serialises migrations of several instances starting together.
       await client.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-ledger-migrate'))");
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
@@ -119,34 +118,18 @@ export class PostgresLedgerStore implements LedgerStore {
       for (let version = current; version < MIGRATIONS.length; version++) await client.query(MIGRATIONS[version]!);
       if (row) await client.query("UPDATE ledger_schema SET version = $1", [MIGRATIONS.length]);
       else await client.query("INSERT INTO ledger_schema (version) VALUES ($1)", [MIGRATIONS.length]);
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async sequence<T>(log: string, work: (tx: SequencerTransaction) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
+    return inTransaction(this.pool, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`portcullis-ledger:${log}`]);
-      const tx: SequencerTransaction = {
+      return work({
         size: async () => sizeOf(client, log),
         node: (level, index) => readNode(client, log, level, index),
         insert: (batch) => insertBatch(client, log, batch),
-      };
-      const result = await work(tx);
-      await client.query("COMMIT");
-      return result;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      });
+    });
   }
 
   nodes(log: string) {
