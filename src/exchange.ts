@@ -6,7 +6,8 @@ import type { BodyRewrites } from "./authorize/rewrite.js";
 import type { Operation } from "./classify/index.js";
 import type { Identity } from "./identify/identity.js";
 import type { RequestTarget } from "./receive/target.js";
-import type { Outcome, RequestApproval, RequestRecord } from "./record/auditRecord.js";
+import type { EgressFacts, Outcome, RequestApproval, RequestRecord } from "./record/auditRecord.js";
+import type { SecretScrubber } from "./egress/scrub.js";
 import type { MaskingTally, Redactions } from "./mask/index.js";
 import type { ResponseRecording, StoredPayloadBody } from "./record/payloads.js";
 
@@ -48,6 +49,10 @@ export interface Exchange {
   waitingForApproval?: boolean;
   /** How a require-approval request went ahead, or that it waits, for the record. */
   approval?: RequestApproval;
+  /** A call through an egress route: the route, path and linked run, for the record. */
+  egress?: EgressFacts;
+  /** Scrubs the egress route's credential from the answer (its count goes in the record). */
+  scrubber?: SecretScrubber;
   /** The request record was written and the request forwarded. */
   admitted?: boolean;
   clientGone: boolean;

@@ -15,6 +15,7 @@ import type { ApprovalStore } from "./approve/store.js";
 import { createSignIn } from "./authenticate/index.js";
 import { Authorizer, PolicySource, ResourceLookups } from "./authorize/index.js";
 import { readSecret } from "./config/load.js";
+import { Egress } from "./egress/index.js";
 import type { PortcullisConfig } from "./config/schema.js";
 import { GatewayError } from "./errors.js";
 import type { UpstreamCredential } from "./forward/headers.js";
@@ -53,6 +54,8 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   const masker = await createMasker(config.masking);
   const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" }, ...maskedLogOptions(masker) });
   const upstreamCredential = await resolveUpstreamCredential(config);
+  // Egress secrets are read now: a missing one stops the start, not a call an hour later.
+  const egress = await Egress.open(config);
   const identityAssertion = config.upstream.identity_assertion && (await IdentityAssertionSigner.create(config.upstream.identity_assertion));
   const introspectionSecrets = new Map<string, string>();
   for (const issuer of config.identity.oidc.issuers) {
@@ -145,6 +148,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       details: { upstream, auth: gatewayAuth, masker },
     }),
     approvalsApi: new ApprovalsApi(approvals),
+    egress,
     masker,
     maskFlushMs: config.masking.flush_ms,
     runs,
@@ -210,6 +214,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     policies.close();
     await approvals.close();
     await upstream.destroy();
+    await egress.close();
     await audit.close();
     await siem?.close();
     state.close();
@@ -218,7 +223,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  log.info({ url, upstream: upstreamUrl.origin }, "portcullis listening");
+  log.info({ url, upstream: upstreamUrl.origin, ...(egress.enabled ? { egress_routes: Object.keys(config.egress.routes) } : {}) }, "portcullis listening");
   approvals.startSending((approval) => deferredRequests.send(approval, url), url);
 
   let closing: Promise<void> | undefined;
@@ -248,6 +253,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       await runs.close();
       clearInterval(retention);
       await upstream.destroy();
+      await egress.close();
       await audit.close();
       await siem?.close();
       state.close();

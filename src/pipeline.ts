@@ -6,6 +6,9 @@
 // Each stage lives in the folder of the same name. A stage refuses a request by throwing a
 // GatewayError; the refusal is recorded and answered here, so no stage can forget either.
 // approve comes after the request is masked so approvers are shown only masked values.
+//
+// Egress calls (graph code reaching an outside service, /egress/<route>/…) take the same stages
+// with the route in place of LangGraph: see forwardEgress.
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -19,6 +22,8 @@ import { classifyOperation, matchRoute } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
 import { elapsedMs, type Exchange } from "./exchange.js";
 import { upstreamRequestHeaders, type UpstreamCredential } from "./forward/headers.js";
+import type { Egress } from "./egress/index.js";
+import { RUN_CONTEXT_UPSTREAM_HEADER } from "./egress/index.js";
 import type { IdentityAssertionSigner } from "./forward/identityAssertion.js";
 import type { UpstreamClient } from "./forward/upstream.js";
 import type { Identifier, Identity } from "./identify/index.js";
@@ -49,6 +54,8 @@ export interface PipelineDeps {
   approvals: ApprovalGate;
   /** The approvals REST API (/portcullis/approvals) for approvers, the CLI and the console. */
   approvalsApi: ApprovalsApi;
+  /** Egress routes: outside services the runtime reaches through the gateway (src/egress/). */
+  egress: Egress;
   /** Masks bodies, streams and what the ledger stores. */
   masker: Masker;
   /** A quiet stream releases held text that is no longer a distinctive partial after this long. */
@@ -94,6 +101,7 @@ export class RequestPipeline {
       exchange.identifyAttempted = true;
       exchange.identity = await this.deps.identifier.identify(req);
       this.deps.authorizer.limitRate(exchange.identity);
+      if (this.deps.egress.handles(exchange.target)) return await this.forwardEgress(exchange, responseHeaders);
       // The gateway's own API for approvers: identified like any caller, answered here.
       if (this.deps.approvalsApi.handles(exchange.target.path)) {
         const body = await readJsonBody(req, this.deps.maxBodyBytes);
@@ -167,6 +175,7 @@ export class RequestPipeline {
             header: assertion.header,
             value: await assertion.sign(exchange.identity, exchange.id, { ...(exchange.decision.scope ? { scope: exchange.decision.scope } : {}), ...(exchange.resources?.tenant ? { tenant: exchange.resources.tenant } : {}) }),
           },
+          runContext: await this.runContext(exchange),
           requestId: exchange.id,
           hasBody: forwardedBody !== undefined,
         }),
@@ -195,6 +204,90 @@ export class RequestPipeline {
       await this.recordCompleted(exchange);
       this.active.delete(exchange);
     }
+  }
+
+  /** An egress call, after identify: classify → link its run → authorize → receive → mask
+   * (request) → record (admit) → forward with the route's credential → respond (mask, scrub the
+   * credential) → record (complete, in handle). */
+  private async forwardEgress(exchange: Exchange, responseHeaders: OutgoingHttpHeaders): Promise<void> {
+    const { egress } = this.deps;
+    const req = exchange.req;
+    const identity = exchange.identity!;
+    // classify: the route, and whether its methods and paths allow this call
+    const call = egress.classify(req.method ?? "", exchange.target!);
+    exchange.operation = call.operation;
+    exchange.scrubber = call.scrubber;
+    exchange.egress = { route: call.route.name, path: this.recorded(call.path) };
+    // link: the run the call serves and who started it, from the token the graph forwards
+    const run = await egress.linkRun(req.headers, call);
+    if (run) exchange.egress.run = run;
+    exchange.resources = { graphs: run?.graphs ?? [] };
+    this.deps.identifier.confirmSessionIntent(req, identity, true);
+    // authorize: policy must allow egress:call on this route (deny by default), then its rate
+    const request = { identity, operation: call.operation, target: exchange.target!, method: req.method ?? "", sourceAddress: exchange.clientAddress, body: undefined };
+    const authorization = this.deps.authorizer.authorizeEgress(request, call.route.name, exchange.resources.graphs);
+    exchange.decision = authorization.decision;
+    if (authorization.decision.effect !== "allow") {
+      throw new GatewayError(403, "PC_FORBIDDEN", `Refused: ${authorization.decision.reason ?? "not allowed"} on egress route '${call.route.name}' (rule ${authorization.decision.rule}).`, { identity });
+    }
+    egress.limitRate(call, identity);
+    // receive: JSON within the route's limit
+    const body = await egress.readBody(req, call);
+    exchange.bytesIn = body.bytes;
+    // mask (request): the stored copy always, what the downstream receives when the route says so
+    const masking = call.route.config.masking;
+    exchange.masking = { clearResponses: masking.responses === "clear", maskRequests: masking.requests === "mask", request: {}, response: new MaskingTally() };
+    let forwardedBody = body.forwarded;
+    if (forwardedBody !== undefined) {
+      const masked = this.maskRequestBody(forwardedBody);
+      exchange.masking.request = masked.redactions;
+      exchange.requestBody = maskedPayload(masked, this.deps.masker.name);
+      if (exchange.masking.maskRequests) forwardedBody = masked.text;
+    }
+    // record (admit)
+    exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
+    const receipt = await this.recordAdmitted(exchange);
+    if (this.deps.receipts) responseHeaders["portcullis-audit-receipt"] = `${receipt.seq} ${receipt.leafHash.toString("base64")}`;
+    // forward: the client's credentials stripped, the route's added
+    const answer = await egress.send(call, {
+      method: req.method!,
+      headers: egress.downstreamHeaders(req.headers, call, forwardedBody !== undefined),
+      body: forwardedBody,
+      signal: exchange.upstreamAbort.signal,
+    });
+    try {
+      exchange.upstreamStatus = answer.statusCode;
+      exchange.upstreamHeadersMs = elapsedMs(exchange);
+      // respond: masked as it streams, the credential scrubbed before masking sees it
+      await relayResponse(exchange, answer, {
+        upstreamUrl: call.route.url,
+        heartbeatMs: this.deps.heartbeatMs,
+        waitKeepaliveMs: this.deps.waitKeepaliveMs,
+        maxResponseBytes: call.route.config.max_response_bytes,
+        extraHeaders: responseHeaders,
+        masker: this.deps.masker,
+        flushMs: this.deps.maskFlushMs,
+      });
+    } finally {
+      if (!answer.body.readableEnded) answer.body.destroy();
+    }
+  }
+
+  /** For a request that starts or resumes a run, with egress routes configured: the token that
+   * links the run's egress calls to it (LangGraph copies the header into config.configurable). */
+  private async runContext(exchange: Exchange): Promise<{ header: string; value: string } | undefined> {
+    const operation = exchange.operation;
+    if (!operation?.creates_run || !exchange.identity || !this.deps.egress.enabled) return undefined;
+    // Policy looks graphs up only when a rule names them; the run's egress calls need them anyway.
+    let graphs = exchange.resources?.graphs ?? [];
+    if (graphs.length === 0 && operation.assistant_ids.length > 0) graphs = await this.deps.authorizer.graphsOf(operation.assistant_ids, exchange.id);
+    const token = await this.deps.egress.runContextFor({
+      request_id: exchange.id,
+      subject: exchange.identity.subject,
+      ...(operation.ids.thread_id ? { thread_id: operation.ids.thread_id } : {}),
+      graphs,
+    });
+    return token === undefined ? undefined : { header: RUN_CONTEXT_UPSTREAM_HEADER, value: token };
   }
 
   private localAnswer(exchange: Exchange): LocalAnswer | undefined {
@@ -377,6 +470,7 @@ export class RequestPipeline {
       ...(exchange.threadId ? { thread_id: exchange.threadId } : {}),
       ...(response ? { response: response.reference } : {}),
       masking: { response: masking.clearResponses ? "clear" : "masked", redactions: masking.response.redactions },
+      ...(exchange.scrubber?.found ? { credential_echoes: exchange.scrubber.found } : {}),
     };
     await this.appendOrLog(exchange.id, record, { ...this.appendContext(exchange), ...(response ? { payloads: [response.payload] } : {}) });
     if (exchange.operation?.creates_run && exchange.runId) {
@@ -484,6 +578,7 @@ export class RequestPipeline {
       ...(exchange.resources ? { resources: exchange.resources } : {}),
       ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: { added: exchange.rewrites.added, removed: exchange.rewrites.removed } } : {}),
       ...(exchange.approval ? { approval: exchange.approval } : {}),
+      ...(exchange.egress ? { egress: exchange.egress } : {}),
     };
   }
 }

@@ -14,7 +14,7 @@ const { host, cleanup } = await startServer({
   nWorkers: 4,
   host: "127.0.0.1",
   cwd,
-  graphs: { agent: graph("agent"), echo: graph("echo"), hitl: graph("hitl"), slow: graph("slow"), tools: graph("tools") },
+  graphs: { agent: graph("agent"), echo: graph("echo"), hitl: graph("hitl"), model: graph("model"), slow: graph("slow"), tools: graph("tools") },
   // disable_studio_auth: `x-auth-scheme: langsmith` must not skip authenticate() (langgraph-api.md §7).
   auth: { path: `${process.env.LANGGRAPH_AUTH_MODULE ?? path.join(here, "auth.mts")}:auth`, disable_studio_auth: true },
 });

@@ -34,6 +34,9 @@ export const ACTIONS = [
   "store:read",
   "store:put",
   "store:delete",
+  // A call through an egress route (src/egress/): graph code reaching an outside service with a
+  // credential the gateway holds. Named explicitly: "*" does not include it.
+  "egress:call",
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -48,9 +51,13 @@ export function isActionPattern(pattern: string): boolean {
   return verb === "*" && RESOURCES.has(resource!);
 }
 
+/** Actions a rule must name (or "egress:*"): an existing "*" rule does not start letting its
+ * subjects spend the credentials the gateway holds for outside services. */
+const EXPLICIT_ONLY = new Set<string>(["egress:call"]);
+
 /** The actions a pattern stands for. */
 export function expandActionPattern(pattern: string): Action[] {
-  if (pattern === "*") return [...ACTIONS];
+  if (pattern === "*") return ACTIONS.filter((action) => !EXPLICIT_ONLY.has(action));
   if (pattern.endsWith(":*")) {
     const resource = pattern.slice(0, -2);
     return ACTIONS.filter((action) => action.startsWith(`${resource}:`));

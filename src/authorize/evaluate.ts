@@ -34,6 +34,8 @@ export interface RequestFacts {
   callerTenant?: string;
   /** For a run's join stream: false when the run is not on the thread the path names. */
   runOnThread?: boolean;
+  /** For an egress call: the route it goes through. */
+  egressRoute?: string;
 }
 
 export interface DecisionInput {
@@ -189,6 +191,10 @@ function resourcesMatch(rule: PolicyRule, input: DecisionInput): boolean {
   if (resources.assistants) {
     if (facts.assistants.length === 0) return false;
     if (!resources.assistants.includes("*") && !facts.assistants[covers]((forms) => forms.some((form) => resources.assistants!.includes(form)))) return false;
+  }
+  if (resources.egress_routes) {
+    if (!facts.egressRoute) return false;
+    if (!resources.egress_routes.includes("*") && !resources.egress_routes.includes(facts.egressRoute)) return false;
   }
   if (resources.namespaces) {
     const namespace = operation.namespace;

@@ -53,6 +53,24 @@ export class Authorizer {
     return { decision, facts, policy };
   }
 
+  /** An egress call: policy must allow egress:call on its route (deny by default). The graphs are
+   * those of the run the call is linked to, so rules can also name graphs. */
+  authorizeEgress(request: Omit<AuthorizationRequest, "requestId">, route: string, graphs: string[]): Authorization {
+    const policy = this.policies.current;
+    const facts: RequestFacts = { graphs, assistants: [], egressRoute: route };
+    return { decision: decideWithFacts(policy, request, facts), facts, policy };
+  }
+
+  /** The graphs of the assistants a run names (cached lookups), for facts no rule needed. */
+  async graphsOf(assistantIds: string[], requestId: string): Promise<string[]> {
+    const graphs = new Set<string>();
+    for (const id of new Set(assistantIds)) {
+      const found = await this.lookups.assistant(id, requestId);
+      if (found?.graph_id) graphs.add(found.graph_id);
+    }
+    return [...graphs];
+  }
+
   /** Applies an allowed request's body changes; the caches forget what the request changes. */
   prepareBody(request: AuthorizationRequest, authorization: Authorization): BodyRewrites {
     const { operation } = request;

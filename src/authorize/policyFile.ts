@@ -28,6 +28,7 @@ const resources = z
     graphs: z.array(z.string().min(1)).optional().describe("Graph ids; an assistant id, given as a graph name or a UUID, is resolved to its graph"),
     assistants: z.array(z.string().min(1)).optional().describe("Assistant ids (UUIDs) or graph names"),
     namespaces: z.array(namespacePattern).optional().describe("Store namespaces the rule covers"),
+    egress_routes: z.array(z.string().min(1)).optional().describe("Egress routes (egress.routes in the config) an egress:call rule covers; '*' for any"),
   })
   .describe("What the rule applies to; an omitted list means any. A request without that resource (e.g. a search across graphs) matches only rules without the list");
 
@@ -75,7 +76,11 @@ const rule = z
     when: z.string().min(1).optional().describe("CEL condition over identity, request, body, resource and now; the rule applies only when it is true"),
     approval: approval.optional(),
   })
-  .refine((r) => r.effect !== "require-approval" || r.approval !== undefined, { message: "a require-approval rule needs 'approval' (approver_groups)", path: ["approval"] });
+  .refine((r) => r.effect !== "require-approval" || r.approval !== undefined, { message: "a require-approval rule needs 'approval' (approver_groups)", path: ["approval"] })
+  .refine((r) => r.effect !== "require-approval" || !r.actions.some((action) => action.startsWith("egress:")), {
+    message: "egress calls cannot wait for approval (graph code is waiting on them); allow or deny egress:call",
+    path: ["actions"],
+  });
 
 const rateLimit = z.strictObject({
   id: ruleId,

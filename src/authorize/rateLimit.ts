@@ -4,6 +4,12 @@ import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import type { CompiledPolicy } from "./compile.js";
 
+export interface BucketLimit {
+  id: string;
+  requests_per_second: number;
+  burst: number;
+}
+
 interface Bucket {
   tokens: number;
   updatedMs: number;
@@ -21,14 +27,18 @@ export class RateLimiter {
   /** Takes one token from the identity's bucket, or refuses the request. */
   take(policy: CompiledPolicy, identity: Identity, nowMs = Date.now()): void {
     const applicable = policy.rateLimits.find((entry) => entry.appliesTo(identity));
-    if (!applicable) return;
-    const { id, requests_per_second: rate, burst } = applicable.limit;
+    if (applicable) this.takeFrom(identity.subject, applicable.limit, identity, nowMs);
+  }
+
+  /** Takes one token from the bucket `key` (an identity, or an identity on one egress route). */
+  takeFrom(key: string, limit: BucketLimit, identity: Identity, nowMs = Date.now()): void {
+    const { id, requests_per_second: rate, burst } = limit;
     this.sweep(nowMs);
-    let bucket = this.buckets.get(identity.subject);
+    let bucket = this.buckets.get(key);
     // A changed policy (another entry now applies) starts a fresh bucket.
     if (!bucket || bucket.limitId !== id) {
       bucket = { tokens: burst, updatedMs: nowMs, limitId: id };
-      this.buckets.set(identity.subject, bucket);
+      this.buckets.set(key, bucket);
     }
     bucket.tokens = Math.min(burst, bucket.tokens + ((nowMs - bucket.updatedMs) / 1000) * rate);
     bucket.updatedMs = nowMs;

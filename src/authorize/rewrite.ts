@@ -128,9 +128,10 @@ function pauseBefore(run: Record<string, unknown>, where: string, nodes: string[
   rewrites.added.push(`${join(where, "interrupt_before")} ${missing.join(",")}`);
 }
 
-/** Identity-impersonating keys (policy) and LangGraph's internal "__" keys (__pregel_resuming,
+/** Identity-impersonating keys (policy), LangGraph's internal "__" keys (__pregel_resuming,
  * __pregel_resume_map resume an interrupt without command.resume, and stick to the thread's
- * config) are removed from config.configurable and context. */
+ * config) and the gateway's own x-portcullis-* keys (the egress run context, src/egress/) are
+ * removed from config.configurable and context. */
 export function cleanConfigurable(container: Record<string, unknown>, where: string, policy: CompiledPolicy, rewrites: BodyRewrites): void {
   const config = isObject(container.config) ? container.config : undefined;
   for (const [target, path] of [
@@ -139,7 +140,7 @@ export function cleanConfigurable(container: Record<string, unknown>, where: str
   ] as const) {
     if (!target) continue;
     for (const key of Object.keys(target)) {
-      if (policy.removedConfigurableKeys.has(key) || key.startsWith("__")) {
+      if (policy.removedConfigurableKeys.has(key) || key.startsWith("__") || key.toLowerCase().startsWith("x-portcullis-")) {
         delete target[key];
         rewrites.removed.push(`${join(where, path)}.${key}`);
       }

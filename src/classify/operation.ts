@@ -14,7 +14,8 @@ export type Resource =
   | "crons"
   | "store"
   | "server"
-  | "protocol";
+  | "protocol"
+  | "egress";
 
 /** How the upstream answers: the respond stage picks a relay from this and the response type. */
 export type ResponseKind = "json" | "sse" | "wait";

@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../errors.js";
-import { configSchema, type PortcullisConfig, type SecretSource } from "./schema.js";
+import { configSchema, type PortcullisConfig } from "./schema.js";
+
+export { readSecret } from "./secrets.js";
 
 export async function loadConfigFile(path: string): Promise<PortcullisConfig> {
   let text: string;
@@ -32,20 +34,3 @@ export function parseConfig(raw: unknown, source = "config"): PortcullisConfig {
 export function fieldName(path: PropertyKey[]): string {
   return path.length === 0 ? "(top level)" : path.map((part) => (typeof part === "number" ? `[${part}]` : String(part))).join(".").replace(/\.\[/g, "[");
 }
-
-export async function readSecret(source: SecretSource, what: string): Promise<string> {
-  if ("env" in source) {
-    const value = process.env[source.env];
-    if (!value) throw new ConfigError(`${what}: environment variable ${source.env} is not set`);
-    return value;
-  }
-  try {
-    const value = (await readFile(source.file, "utf8")).replace(/\r?\n$/, "");
-    if (!value) throw new ConfigError(`${what}: file ${source.file} is empty`);
-    return value;
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`${what}: cannot read ${source.file}: ${(error as Error).message}`);
-  }
-}
-

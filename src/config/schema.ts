@@ -2,6 +2,8 @@
 // JSON Schema (schema/portcullis.config.schema.json) and the TypeScript type.
 import { z } from "zod";
 import { notifySchema } from "../approve/notify/config.js";
+import { egressSchema } from "../egress/config.js";
+import { secretSource } from "./secrets.js";
 
 // Headers that carry client credentials, steer LangGraph's own auth, or frame the upstream
 // request (the gateway sets those itself): never forwardable from clients.
@@ -25,18 +27,14 @@ export const NEVER_FORWARDED_HEADERS = [
   "portcullis-approval-id",
   "portcullis-approval-execution",
   "portcullis-justification",
+  // The egress run context (src/egress/runContext.ts) is the gateway's to add, never a client's.
+  "x-portcullis-run-context",
+  "portcullis-run-context",
 ];
 
 // The JS server copies x-* headers into config.configurable, except these (langgraph-api.md §7);
 // an upstream secret in any other x-* header would be visible to graphs and in run records.
 const X_HEADERS_NOT_COPIED_UPSTREAM = ["x-api-key", "x-service-key", "x-tenant-id"];
-
-const secretSource = z
-  .union([
-    z.strictObject({ env: z.string().min(1).describe("Name of an environment variable holding the secret") }),
-    z.strictObject({ file: z.string().min(1).describe("Path of a file holding the secret (trailing newline ignored)") }),
-  ])
-  .describe("Where a secret is read from. Secrets are never written in the config file itself.");
 
 const maskingOperator = z.enum(["redact", "partial", "pseudonym", "drop"]);
 
@@ -385,6 +383,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe("Approvals for require-approval rules: kept in the state database, or beside the ledger when audit.store is PostgreSQL (so several gateways share them)"),
+  egress: egressSchema,
   shutdown: z
     .strictObject({
       drain_ms: z.number().int().nonnegative().default(30_000).describe("How long live streams may finish on shutdown"),
@@ -401,7 +400,7 @@ export type PortcullisConfig = z.output<typeof configSchema>;
 export type PortcullisConfigInput = z.input<typeof configSchema>;
 export type ServiceAccountConfig = z.output<typeof serviceAccount>;
 export type OidcIssuerConfig = z.output<typeof oidcIssuer>;
-export type SecretSource = z.output<typeof secretSource>;
+export type { SecretSource } from "./secrets.js";
 export type BrowserLoginConfig = z.output<typeof browserLogin>;
 export type OidcLoginConfig = z.output<typeof oidcLogin>;
 export type SamlLoginConfig = z.output<typeof samlLogin>;

@@ -13,7 +13,15 @@ export interface UpstreamCredential {
 
 export function upstreamRequestHeaders(
   client: IncomingHttpHeaders,
-  options: { forwardHeaders: string[]; credential?: UpstreamCredential; identityAssertion?: { header: string; value: string }; requestId: string; hasBody: boolean },
+  options: {
+    forwardHeaders: string[];
+    credential?: UpstreamCredential;
+    identityAssertion?: { header: string; value: string };
+    /** For runs: the egress run-context token, which LangGraph copies into config.configurable. */
+    runContext?: { header: string; value: string };
+    requestId: string;
+    hasBody: boolean;
+  },
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of [...FORWARDED_BY_DEFAULT, ...options.forwardHeaders]) {
@@ -26,6 +34,7 @@ export function upstreamRequestHeaders(
   headers["portcullis-request-id"] = options.requestId;
   if (options.credential) headers[options.credential.header] = options.credential.value;
   if (options.identityAssertion) headers[options.identityAssertion.header] = options.identityAssertion.value;
+  if (options.runContext) headers[options.runContext.header] = options.runContext.value;
   return headers;
 }
 

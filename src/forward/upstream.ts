@@ -1,4 +1,5 @@
-// The one HTTP client to the LangGraph server: a keep-alive undici pool.
+// The one HTTP client to the LangGraph server (and, one per route, to egress downstreams): a
+// keep-alive undici pool that never follows redirects.
 import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
 import { GatewayError } from "../errors.js";
 
@@ -17,7 +18,7 @@ export class UpstreamClient {
 
   constructor(
     readonly url: URL,
-    options: { connectTimeoutMs: number; responseTimeoutMs: number },
+    private readonly options: { connectTimeoutMs: number; responseTimeoutMs: number; /** Names the server in errors. */ name?: string },
   ) {
     this.basePath = url.pathname.replace(/\/$/, "");
     this.pool = new Pool(url.origin, {
@@ -39,7 +40,7 @@ export class UpstreamClient {
         signal: request.signal,
       });
     } catch (error) {
-      throw upstreamFailure(error);
+      throw upstreamFailure(error, this.options.name ?? "The LangGraph server");
     }
   }
 
@@ -48,11 +49,11 @@ export class UpstreamClient {
   }
 }
 
-function upstreamFailure(error: unknown): unknown {
+function upstreamFailure(error: unknown, name: string): unknown {
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.ConnectTimeoutError) {
-    return new GatewayError(504, "PC_UPSTREAM_TIMEOUT", "The LangGraph server did not answer in time.", { cause: error });
+    return new GatewayError(504, "PC_UPSTREAM_TIMEOUT", `${name} did not answer in time.`, { cause: error });
   }
   if (error instanceof Error && error.name === "AbortError") return error;
   // The cause (address, errno) goes to the log, not to the client.
-  return new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", "The LangGraph server is unreachable; the failure is logged with this request's x-request-id.", { cause: error });
+  return new GatewayError(502, "PC_UPSTREAM_UNAVAILABLE", `${name} is unreachable; the failure is logged with this request's x-request-id.`, { cause: error });
 }

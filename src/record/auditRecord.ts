@@ -29,6 +29,8 @@ export interface RequestRecord {
   masking?: { request: "masked" | "forwarded"; redactions: Record<string, number> };
   /** Set when the request needed approval: how it went ahead (or why it waited). */
   approval?: RequestApproval;
+  /** Set for a call through an egress route: which route, where below it, and the run it served. */
+  egress?: EgressFacts;
   /** Set when the gateway refused the request itself. */
   status?: number;
   error?: string;
@@ -45,6 +47,15 @@ export interface RequestApproval {
   approvers?: string[];
   /** The requester's justification, masked. */
   justification?: string | null;
+}
+
+export interface EgressFacts {
+  route: string;
+  /** The path below the route's base URL that was called (no query: it may carry the credential). */
+  path: string;
+  /** The run the call was made for (from its verified run-context token): the request that
+   * started it, who that was, the thread and graphs. Absent when the call carried no context. */
+  run?: { request_id: string; subject: string; thread_id?: string; graphs: string[] };
 }
 
 /** A masked payload stored beside the ledger; the leaf commits to it by hash only. */
@@ -82,6 +93,8 @@ export interface CompletionRecord {
   /** What the client was sent: masked values (counted by type, never the values), or clear
    * values for a caller the policy lets see them. */
   masking?: { response: "masked" | "clear"; redactions: Record<string, number> };
+  /** Egress: times the downstream's answer echoed the route's credential (each was replaced). */
+  credential_echoes?: number;
 }
 
 /** One run the gateway admitted, followed to its end whether or not a client stayed connected. */

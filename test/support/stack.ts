@@ -22,10 +22,12 @@ export interface Upstream {
   stop(): Promise<void>;
 }
 
-export async function startLangGraph(): Promise<Upstream & { server: DemoLangGraph; dir: string }> {
+/** `env`: extra environment for the server's graphs (the egress tests give the model graph its
+ * gateway URL and workload key). */
+export async function startLangGraph(options: { env?: Record<string, string> } = {}): Promise<Upstream & { server: DemoLangGraph; dir: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), "portcullis-lg-"));
   const key = randomBytes(24).toString("base64url");
-  const server = await startDemoLangGraph({ upstreamKey: key, dataDir: dir });
+  const server = await startDemoLangGraph({ upstreamKey: key, dataDir: dir, ...(options.env ? { env: options.env } : {}) });
   return {
     url: server.url,
     key,

@@ -1,13 +1,6 @@
 // The approvals.notify config section: where approval notices go. An absent section sends nothing.
 import { z } from "zod";
-
-// Same shape and wording as the secretSource in src/config/schema.ts (not exported there).
-const secretSource = z
-  .union([
-    z.strictObject({ env: z.string().min(1).describe("Name of an environment variable holding the secret") }),
-    z.strictObject({ file: z.string().min(1).describe("Path of a file holding the secret (trailing newline ignored)") }),
-  ])
-  .describe("Where a secret is read from. Secrets are never written in the config file itself.");
+import { secretSource } from "../../config/secrets.js";
 
 const ALL_NOTICE_KINDS = ["approval.requested", "approval.decided", "approval.expired", "approval.break_glass"] as const;
 

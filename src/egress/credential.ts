@@ -1,0 +1,38 @@
+// The credential Portcullis adds to a route's calls, and every form it could take on the wire,
+// so an answer that echoes it back (a debugging endpoint, an error quoting the request) is
+// scrubbed before the runtime, the logs or the ledger see it.
+import { ConfigError } from "../errors.js";
+import type { EgressCredentialConfig } from "./config.js";
+
+/** Headers a client might use to carry a downstream credential of its own: always stripped. */
+export const CLIENT_CREDENTIAL_HEADERS = ["authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "ocp-apim-subscription-key", "cookie"];
+
+export interface RouteCredential {
+  /** Headers set on every downstream call. */
+  headers: Record<string, string>;
+  /** A query parameter appended to every downstream call (and removed from the client's query). */
+  query?: { name: string; value: string };
+  /** The credential as it may appear in an answer: raw, and as encoded on the wire. */
+  secretForms: string[];
+}
+
+// A shorter secret would make the scrubber replace ordinary text in answers.
+const MIN_SECRET_LENGTH = 8;
+
+export function routeCredential(route: string, config: EgressCredentialConfig, secret: string): RouteCredential {
+  if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(`egress.routes.${route}.credential: the secret is shorter than ${MIN_SECRET_LENGTH} characters`);
+  if (/[\r\n\0]/.test(secret)) throw new ConfigError(`egress.routes.${route}.credential: the secret contains a line break or NUL`);
+  const forms = new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]);
+  switch (config.type) {
+    case "bearer":
+      return { headers: { authorization: `Bearer ${secret}` }, secretForms: [...forms] };
+    case "header":
+      return { headers: { [config.header]: `${config.prefix}${secret}` }, secretForms: [...forms] };
+    case "basic": {
+      const token = Buffer.from(`${config.username}:${secret}`, "utf8").toString("base64");
+      return { headers: { authorization: `Basic ${token}` }, secretForms: [...forms, token] };
+    }
+    case "query":
+      return { headers: {}, query: { name: config.parameter, value: secret }, secretForms: [...forms, new URLSearchParams({ v: secret }).toString().slice(2)] };
+  }
+}

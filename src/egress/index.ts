@@ -1,0 +1,259 @@
+// egress: graph code on the LangGraph runtime reaching outside services (model providers, tool
+// APIs) through Portcullis, which holds their credentials. A call to /egress/<route>/<path> is
+// identified (the runtime's service account), classified against the route's methods and paths,
+// linked to its run, authorized (egress:call), masked, recorded, sent with the route's
+// credential, and its answer masked and scrubbed of the credential (src/pipeline.ts runs the
+// stages in that order).
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import path from "node:path";
+import type { Dispatcher } from "undici";
+import { RateLimiter } from "../authorize/rateLimit.js";
+import type { Operation } from "../classify/index.js";
+import { readSecret } from "../config/secrets.js";
+import type { PortcullisConfig } from "../config/schema.js";
+import { GatewayError } from "../errors.js";
+import { UpstreamClient } from "../forward/upstream.js";
+import type { Identity } from "../identify/identity.js";
+import { readJsonBody, type RequestBody } from "../receive/body.js";
+import type { RequestTarget } from "../receive/target.js";
+import type { EgressRouteConfig } from "./config.js";
+import { CLIENT_CREDENTIAL_HEADERS, routeCredential, type RouteCredential } from "./credential.js";
+import { encodePathSegment, pathMatches } from "./paths.js";
+import { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, RunContextTokens, type RunLink } from "./runContext.js";
+import { SecretScrubber } from "./scrub.js";
+
+export { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, type RunLink } from "./runContext.js";
+
+export const EGRESS_PREFIX = "egress";
+
+// Never sent downstream: hop-by-hop and framing headers (the gateway frames the call itself), the
+// gateway's own headers, and what would tell the downstream about the inside network.
+const NOT_SENT_DOWNSTREAM = new Set([
+  "host",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "expect",
+  "content-length",
+  "content-type",
+  "content-encoding",
+  "accept-encoding",
+  "forwarded",
+  "x-real-ip",
+  "x-request-id",
+  ...CLIENT_CREDENTIAL_HEADERS,
+]);
+
+export class EgressRoute {
+  readonly url: URL;
+  readonly client: UpstreamClient;
+
+  constructor(
+    readonly name: string,
+    readonly config: EgressRouteConfig,
+    readonly credential: RouteCredential | undefined,
+  ) {
+    this.url = new URL(config.url);
+    this.client = new UpstreamClient(this.url, { connectTimeoutMs: config.connect_timeout_ms, responseTimeoutMs: config.response_timeout_ms, name: `The downstream of egress route '${name}'` });
+  }
+
+  /** A fresh scrubber per call, so its count is the call's. */
+  scrubber(): SecretScrubber {
+    return new SecretScrubber(this.credential?.secretForms ?? []);
+  }
+}
+
+/** One call through a route, as classify understood it. */
+export interface EgressCall {
+  route: EgressRoute;
+  /** The path below the route's base URL, as sent (no query). */
+  path: string;
+  /** What the downstream is sent after the base URL: path and the query (credential added). */
+  pathAndQuery: string;
+  operation: Operation;
+  scrubber: SecretScrubber;
+}
+
+export class Egress {
+  private readonly limiter = new RateLimiter();
+
+  private constructor(
+    private readonly routes: Map<string, EgressRoute>,
+    private readonly runContexts: RunContextTokens | undefined,
+  ) {}
+
+  /** Reads every route's secret at start, so a missing one stops the gateway rather than a call. */
+  static async open(config: PortcullisConfig): Promise<Egress> {
+    const routes = new Map<string, EgressRoute>();
+    for (const [name, route] of Object.entries(config.egress.routes)) {
+      const credential = route.credential && routeCredential(name, route.credential, await readSecret(route.credential.secret, `egress.routes.${name}.credential.secret`));
+      routes.set(name, new EgressRoute(name, route, credential));
+    }
+    const runContexts = routes.size > 0 ? await RunContextTokens.open(config.egress.run_context, path.dirname(path.resolve(config.storage.sqlite_file))) : undefined;
+    return new Egress(routes, runContexts);
+  }
+
+  get enabled(): boolean {
+    return this.routes.size > 0;
+  }
+
+  handles(target: RequestTarget): boolean {
+    return target.segments[0] === EGRESS_PREFIX;
+  }
+
+  /** classify: the route, and whether its methods and paths allow this call. */
+  classify(method: string, target: RequestTarget): EgressCall {
+    const name = target.segments[1] ?? "";
+    const route = this.routes.get(name);
+    if (!route) throw new GatewayError(404, "PC_EGRESS_UNKNOWN_ROUTE", `Refused: there is no egress route '${name.slice(0, 64)}' (egress.routes in the gateway's config).`);
+    if (!(route.config.methods as string[]).includes(method)) {
+      throw new GatewayError(405, "PC_EGRESS_METHOD_NOT_ALLOWED", `Refused: egress route '${name}' allows ${route.config.methods.join(", ")}, not ${method.slice(0, 16)}.`);
+    }
+    const segments = target.segments.slice(2);
+    if (!route.config.paths.some((pattern) => pathMatches(pattern, segments))) {
+      throw new GatewayError(403, "PC_EGRESS_PATH_NOT_ALLOWED", `Refused: egress route '${name}' does not allow the path /${segments.join("/").slice(0, 200)} (allowed: ${route.config.paths.join(", ")}).`);
+    }
+    const downstreamPath = `/${segments.map(encodePathSegment).join("/")}`;
+    return {
+      route,
+      path: downstreamPath,
+      pathAndQuery: `${downstreamPath}${downstreamQuery(target.query, route.credential)}`,
+      operation: {
+        route: "egress.call",
+        resource: "egress",
+        action: "egress:call",
+        actions: ["egress:call"],
+        risk: "write",
+        response: "json",
+        ids: {},
+        assistant_ids: [],
+        risk_reasons: [],
+        creates_run: false,
+      },
+      scrubber: route.scrubber(),
+    };
+  }
+
+  /** The run the call serves, from the token the graph forwards. A token that does not verify is
+   * refused; no token is refused only where the route requires one. */
+  async linkRun(headers: IncomingHttpHeaders, call: EgressCall): Promise<RunLink | undefined> {
+    const token = headers[RUN_CONTEXT_HEADER];
+    if (typeof token !== "string" || token === "") {
+      if (call.route.config.require_run_context) {
+        throw new GatewayError(428, "PC_EGRESS_RUN_CONTEXT_REQUIRED", `Refused: egress route '${call.route.name}' requires the Portcullis-Run-Context header (forward config.configurable["${RUN_CONTEXT_UPSTREAM_HEADER}"] from the graph).`);
+      }
+      return undefined;
+    }
+    return this.runContexts!.verify(token);
+  }
+
+  /** The run-context token for a run the gateway forwards, or undefined when egress is off. */
+  runContextFor(link: RunLink): Promise<string> | undefined {
+    return this.runContexts?.issue(link);
+  }
+
+  limitRate(call: EgressCall, identity: Identity): void {
+    const limit = call.route.config.rate_limit;
+    if (limit) this.limiter.takeFrom(`${call.route.name}\u0000${identity.subject}`, { id: `egress:${call.route.name}`, ...limit }, identity);
+  }
+
+  /** receive: JSON (or no body) only, since only that can be masked, within the route's limit. */
+  async readBody(req: IncomingMessage, call: EgressCall): Promise<RequestBody> {
+    const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+    const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+    if (hasBody && type !== "" && type !== "application/json" && !type.endsWith("+json")) {
+      throw new GatewayError(415, "PC_UNSUPPORTED_MEDIA_TYPE", `Refused: egress calls carry JSON bodies only, since other bodies cannot be scanned for PII and secrets (got ${type.slice(0, 60)}).`);
+    }
+    return readJsonBody(req, call.route.config.max_request_bytes);
+  }
+
+  /** The client's headers less credentials, framing and the gateway's own, plus the route's credential. */
+  downstreamHeaders(client: IncomingHttpHeaders, call: EgressCall, hasBody: boolean): Record<string, string> {
+    const { route } = call;
+    const dropped = new Set([...NOT_SENT_DOWNSTREAM, ...route.config.strip_headers, ...Object.keys(route.credential?.headers ?? {})]);
+    // RFC 9110 §7.6.1: headers the client's Connection header names are hop-by-hop too.
+    for (const name of String(client.connection ?? "").split(",")) dropped.add(name.trim().toLowerCase());
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(client)) {
+      if (value === undefined || dropped.has(name) || name.startsWith("portcullis-") || name.startsWith("x-portcullis-") || name.startsWith("x-forwarded-")) continue;
+      headers[name] = Array.isArray(value) ? value.join(", ") : value;
+    }
+    // Answers are scanned for PII, so they must arrive uncompressed.
+    headers["accept-encoding"] = "identity";
+    if (hasBody) headers["content-type"] = "application/json";
+    Object.assign(headers, route.credential?.headers);
+    return headers;
+  }
+
+  /** forward: sends the call with the route's credential. The answer comes back with the
+   * credential scrubbed from its headers and body, and a redirect is followed by no one: one
+   * within the route is made a gateway path, any other is refused. */
+  async send(call: EgressCall, request: { method: string; headers: Record<string, string>; body: string | undefined; signal: AbortSignal }): Promise<Dispatcher.ResponseData> {
+    const { route, scrubber } = call;
+    const answer = await route.client.send({ method: request.method, pathAndQuery: call.pathAndQuery, headers: request.headers, ...(request.body !== undefined ? { body: request.body } : {}), signal: request.signal });
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (value === undefined) continue;
+      answer.headers[name] = Array.isArray(value) ? value.map((item) => scrubber.text(item)) : scrubber.text(value);
+    }
+    for (const name of ["location", "content-location"]) {
+      const value = answer.headers[name];
+      if (value === undefined) continue;
+      const within = gatewayPathFor(String(value), route);
+      if (within !== undefined) {
+        answer.headers[name] = within;
+        continue;
+      }
+      if (name === "content-location") {
+        delete answer.headers[name];
+        continue;
+      }
+      // undici fails a destroyed body with RequestAbortedError: listened for, so it is not uncaught.
+      answer.body.on("error", () => undefined).destroy();
+      throw new GatewayError(502, "PC_EGRESS_REDIRECT_REFUSED", `The downstream of egress route '${route.name}' redirected outside the route (to ${redirectOrigin(String(value), route)}); Portcullis neither follows nor relays such redirects, so no credential goes with them.`);
+    }
+    return { ...answer, body: scrubber.stream(answer.body) as Dispatcher.ResponseData["body"] };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.routes.values()].map((route) => route.client.destroy()));
+  }
+}
+
+/** The client's query as sent downstream: a parameter named like the route's credential is the
+ * client's own credential and is dropped; the route's is appended. */
+function downstreamQuery(query: URLSearchParams, credential: RouteCredential | undefined): string {
+  const params = new URLSearchParams(query);
+  if (credential?.query) {
+    params.delete(credential.query.name);
+    params.append(credential.query.name, credential.query.value);
+  }
+  const text = params.toString();
+  return text === "" ? "" : `?${text}`;
+}
+
+/** A downstream URL within the route, as the gateway path that reaches it; undefined otherwise. */
+function gatewayPathFor(location: string, route: EgressRoute): string | undefined {
+  let resolved: URL;
+  try {
+    resolved = new URL(location, route.url);
+  } catch {
+    return undefined;
+  }
+  const base = route.url.pathname.replace(/\/$/, "");
+  if (resolved.origin !== route.url.origin || (base !== "" && resolved.pathname !== base && !resolved.pathname.startsWith(`${base}/`))) return undefined;
+  if (route.credential?.query) resolved.searchParams.delete(route.credential.query.name);
+  return `/${EGRESS_PREFIX}/${route.name}${resolved.pathname.slice(base.length) || "/"}${resolved.search}`;
+}
+
+function redirectOrigin(location: string, route: EgressRoute): string {
+  try {
+    const url = new URL(location, route.url);
+    return url.origin === route.url.origin ? `${url.origin}, outside ${route.url.pathname}` : url.origin;
+  } catch {
+    return "an unparseable location";
+  }
+}

@@ -1,0 +1,86 @@
+// Removes a route's credential from everything that comes back from its downstream: header
+// values and the body, as it streams. A match split across chunks is caught by holding back only
+// the tail that is still a prefix of a secret form (usually nothing, so tokens are not delayed).
+import { Transform, type Readable } from "node:stream";
+
+export const SCRUBBED = "[REDACTED:egress-credential]";
+const SCRUBBED_BYTES = Buffer.from(SCRUBBED);
+
+export class SecretScrubber {
+  private readonly forms: Buffer[];
+  /** Times a secret form was found and replaced (a downstream echoing the credential). */
+  found = 0;
+
+  constructor(forms: readonly string[]) {
+    // Longest first, so a form that contains another is replaced whole.
+    this.forms = [...new Set(forms)].filter((form) => form.length > 0).sort((a, b) => b.length - a.length).map((form) => Buffer.from(form, "utf8"));
+  }
+
+  get active(): boolean {
+    return this.forms.length > 0;
+  }
+
+  text(value: string): string {
+    if (!this.active) return value;
+    const scrubbed = this.replaceAll(Buffer.from(value, "utf8"));
+    return scrubbed === undefined ? value : scrubbed.toString("utf8");
+  }
+
+  /** The body with every secret form replaced, flowing as it arrives. */
+  stream(body: Readable): Readable {
+    if (!this.active) return body;
+    let pending: Buffer = Buffer.alloc(0);
+    const transform = new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        const joined = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+        const data = this.replaceAll(joined) ?? joined;
+        const held = this.heldTail(data);
+        pending = data.subarray(data.length - held);
+        done(null, data.subarray(0, data.length - held));
+      },
+      flush: (done) => done(null, pending),
+    });
+    body.on("error", (error) => transform.destroy(error));
+    transform.on("close", () => {
+      if (!body.destroyed) body.destroy();
+    });
+    return body.pipe(transform);
+  }
+
+  /** undefined when nothing was found. */
+  private replaceAll(data: Buffer): Buffer | undefined {
+    let current = data;
+    let changed = false;
+    for (const form of this.forms) {
+      let at = current.indexOf(form);
+      if (at === -1) continue;
+      const parts: Buffer[] = [];
+      let from = 0;
+      while (at !== -1) {
+        parts.push(current.subarray(from, at), SCRUBBED_BYTES);
+        this.found++;
+        from = at + form.length;
+        at = current.indexOf(form, from);
+      }
+      parts.push(current.subarray(from));
+      current = Buffer.concat(parts);
+      changed = true;
+    }
+    return changed ? current : undefined;
+  }
+
+  /** Length of the longest tail of `data` that begins some secret form. */
+  private heldTail(data: Buffer): number {
+    let longest = 0;
+    for (const form of this.forms) {
+      for (let length = Math.min(form.length - 1, data.length); length > longest; length--) {
+        // The first byte rules out almost every length before a comparison.
+        if (data[data.length - length] === form[0] && data.subarray(data.length - length).equals(form.subarray(0, length))) {
+          longest = length;
+          break;
+        }
+      }
+    }
+    return longest;
+  }
+}
