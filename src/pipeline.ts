@@ -258,6 +258,7 @@ export class RequestPipeline {
     try {
       exchange.upstreamStatus = answer.statusCode;
       exchange.upstreamHeadersMs = elapsedMs(exchange);
+      egress.confineLocations(call, answer);
       // respond: masked as it streams, the credential scrubbed before masking sees it
       await relayResponse(exchange, answer, {
         upstreamUrl: call.route.url,
@@ -267,6 +268,7 @@ export class RequestPipeline {
         extraHeaders: responseHeaders,
         masker: this.deps.masker,
         flushMs: this.deps.maskFlushMs,
+        serverName: call.route.serverName,
       });
     } finally {
       if (!answer.body.readableEnded) answer.body.destroy();

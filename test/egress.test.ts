@@ -31,7 +31,7 @@ rules:
     effect: allow
     subjects: { service_accounts: [runtime] }
     actions: [egress:call]
-    resources: { egress_routes: [openai, plain, search, limited, strict, down] }
+    resources: { egress_routes: [openai, plain, search, limited, strict, tiny, down] }
 `;
 
 describe("egress: the runtime reaches outside services through Portcullis, which holds the secrets", () => {
@@ -114,6 +114,7 @@ describe("egress: the runtime reaches outside services through Portcullis, which
             search: { url: model.url, credential: { type: "query", parameter: "key", secret }, methods: ["GET"], paths: ["/search"] },
             limited: { url: model.url, credential: { type: "bearer", secret }, methods: ["GET"], paths: ["/models"], rate_limit: { requests_per_second: 0.01, burst: 2 } },
             strict: { url: model.url, credential: { type: "bearer", secret }, methods: ["GET"], paths: ["/models"], require_run_context: true },
+            tiny: { url: model.url, credential: { type: "bearer", secret }, methods: ["GET"], paths: ["/models"], max_response_bytes: 40 },
             down: { url: `http://127.0.0.1:${await freePort()}/v1`, credential: { type: "bearer", secret }, methods: ["GET"], paths: ["/**"] },
           },
         },
@@ -212,7 +213,7 @@ describe("egress: the runtime reaches outside services through Portcullis, which
     const before = model.requests.length;
     const host = new URL(gateway.url).host;
     const raw = (target: string) => rawRequest(gateway.url, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${runtimeKey}\r\nConnection: close\r\n\r\n`);
-    for (const target of ["/egress/openai/v1/../../admin", "/egress/openai/%2e%2e/%2e%2e/admin", "/egress/openai/v1%2f..%2fadmin", "/egress/openai/v1/chat%0d%0aHost:%20evil/completions", "/egress/openai/v1/models\\..\\..\\admin"]) {
+    for (const target of ["/egress/openai/v1/../../admin", "/egress/openai/%2e%2e/%2e%2e/admin", "/egress/openai/v1%2f..%2fadmin", "/egress/openai/v1/chat%0d%0aHost:%20evil/completions", "/egress/openai/v1/models\\..\\..\\admin", "/egress/openai/v1/..;/admin", "/egress/openai/v1/..%3B/admin", "/egress/openai/v1/..%20/admin", "/egress/openai/v1/.../admin"]) {
       const response = await raw(target);
       assert.equal(statusOf(response), 400, `${target} is refused`);
       assert.match(response, /PC_BAD_PATH/);
@@ -238,7 +239,7 @@ describe("egress: the runtime reaches outside services through Portcullis, which
     assert.equal(request.identity?.subject, "sa:runtime");
     const records = await gateway.audit();
     const bad = records.filter((r): r is RequestRecord => r.type === "request" && r.error === "PC_BAD_PATH" && r.path.startsWith("/egress/"));
-    assert.ok(bad.length >= 5, "the hostile paths are recorded too");
+    assert.ok(bad.length >= 9, "the hostile paths are recorded too");
   });
 
   it("strips credentials and gateway headers the client sends, keeps the provider's own headers, and passes no injected line", async () => {
@@ -252,17 +253,22 @@ describe("egress: the runtime reaches outside services through Portcullis, which
         "x-forwarded-for": "10.0.0.1",
         "x-portcullis-run-context": "forged",
         "openai-organization": "org-kept",
+        "x-original-url": "/admin",
+        "x-stainless-lang": "js",
+        "x-custom-tracking": "internal-value",
+        range: "bytes=0-10",
       },
     });
     assert.equal(response.status, 200);
     const received = model.requests.at(-1)!;
     assert.equal(received.headers.authorization, `Bearer ${providerKey}`);
-    for (const name of ["x-api-key", "api-key", "cookie", "proxy-authorization", "x-forwarded-for", "x-portcullis-run-context"]) {
+    for (const name of ["x-api-key", "api-key", "cookie", "proxy-authorization", "x-forwarded-for", "x-portcullis-run-context", "x-original-url", "x-custom-tracking", "range"]) {
       assert.equal(received.headers[name], undefined, `${name} is not sent downstream`);
     }
-    assert.equal(received.headers["openai-organization"], "org-kept");
+    assert.equal(received.headers["openai-organization"], "org-kept", "the provider's own headers are on the allow-list");
+    assert.equal(received.headers["x-stainless-lang"], "js");
     assert.equal(received.headers.injected, undefined, "an encoded line break stays encoded in the query");
-    assert.match(received.url, /note=%0D%0AInjected%3A\+yes$/);
+    assert.ok(received.url.endsWith("/v1/echo?note=%0d%0aInjected:%20yes"), `the query is passed byte for byte (${received.url})`);
   });
 
   it("scrubs the credential from an answer that echoes it, and counts the echo in the record", async () => {
@@ -330,6 +336,10 @@ describe("egress: the runtime reaches outside services through Portcullis, which
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push((await call("/egress/limited/models", { method: "GET" })).status);
     assert.deepEqual(statuses, [200, 200, 429], "burst 2, then refused");
+
+    const tiny = await call("/egress/tiny/models", { method: "GET" });
+    assert.equal(tiny.status, 502);
+    assert.match(((await tiny.json()) as { message: string }).message, /egress route 'tiny' sent more than the route's max_response_bytes \(40\)/);
 
     const down = await call("/egress/down/anything", { method: "GET" });
     assert.equal(down.status, 502);

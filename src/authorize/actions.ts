@@ -51,13 +51,14 @@ export function isActionPattern(pattern: string): boolean {
   return verb === "*" && RESOURCES.has(resource!);
 }
 
-/** Actions a rule must name (or "egress:*"): an existing "*" rule does not start letting its
- * subjects spend the credentials the gateway holds for outside services. */
+/** Actions an allow rule must name (or "egress:*"): an existing "*" allow rule does not start
+ * letting its subjects spend the credentials the gateway holds for outside services. A "*" deny
+ * or require-approval rule does cover them. */
 const EXPLICIT_ONLY = new Set<string>(["egress:call"]);
 
-/** The actions a pattern stands for. */
-export function expandActionPattern(pattern: string): Action[] {
-  if (pattern === "*") return ACTIONS.filter((action) => !EXPLICIT_ONLY.has(action));
+/** The actions a pattern stands for in a rule with this effect. */
+export function expandActionPattern(pattern: string, effect: "allow" | "deny" | "require-approval" = "allow"): Action[] {
+  if (pattern === "*") return effect === "allow" ? ACTIONS.filter((action) => !EXPLICIT_ONLY.has(action)) : [...ACTIONS];
   if (pattern.endsWith(":*")) {
     const resource = pattern.slice(0, -2);
     return ACTIONS.filter((action) => action.startsWith(`${resource}:`));

@@ -103,7 +103,7 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
 
   const rulesByAction = new Map<string, CompiledRule[]>(ACTIONS.map((action) => [action, []]));
   for (const compiled of rules) {
-    const actions = new Set(compiled.rule.actions.flatMap(expandActionPattern));
+    const actions = new Set(compiled.rule.actions.flatMap((pattern) => expandActionPattern(pattern, compiled.rule.effect)));
     for (const action of actions) rulesByAction.get(action)!.push(compiled);
   }
   const threadFactsFor = new Set<string>();

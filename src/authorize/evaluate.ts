@@ -183,7 +183,8 @@ function resourcesMatch(rule: PolicyRule, input: DecisionInput): boolean {
   const covers = rule.effect === "allow" ? "every" : "some";
   // A request about one thing whose graph is unknown (a thread never run): a deny or approval
   // rule naming graphs applies, so an unknown graph never escapes one.
-  const unknownGraph = facts.graphs.length === 0 && (facts.thread?.exists === true || operation.creates_run);
+  // An egress call without a run context is from an unknown graph too.
+  const unknownGraph = facts.graphs.length === 0 && (facts.thread?.exists === true || operation.creates_run || operation.resource === "egress");
   if (resources.graphs) {
     if (facts.graphs.length === 0) return rule.effect !== "allow" && unknownGraph;
     if (!resources.graphs.includes("*") && !facts.graphs[covers]((graph) => resources.graphs!.includes(graph))) return false;

@@ -31,6 +31,28 @@ const credential = z
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
 
+// Credentials, framing and what would steer a downstream's own routing: never forwardable.
+const NEVER_FORWARDED = [
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "x-api-key",
+  "api-key",
+  "host",
+  "content-length",
+  "content-type",
+  "content-encoding",
+  "transfer-encoding",
+  "connection",
+  "range",
+  "if-range",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "forwarded",
+];
+
 const route = z
   .strictObject({
     url: z
@@ -53,7 +75,7 @@ const route = z
       .prefault({})
       .describe("What is masked on this route; what the ledger stores is always masked"),
     max_request_bytes: z.number().int().positive().default(4 * 1024 * 1024).describe("Largest request body accepted on this route"),
-    max_response_bytes: z.number().int().positive().default(16 * 1024 * 1024).describe("Largest non-streaming answer the gateway holds to inspect"),
+    max_response_bytes: z.number().int().positive().default(16 * 1024 * 1024).describe("Largest answer, streamed or not; a longer one is cut off with an error"),
     rate_limit: z
       .strictObject({
         requests_per_second: z.number().positive().max(100_000),
@@ -62,9 +84,14 @@ const route = z
       .optional()
       .describe("Token bucket per caller on this route"),
     require_run_context: z.boolean().default(false).describe("Refuse calls that do not carry a run context (Portcullis-Run-Context), so every call is linked to a run and its user"),
-    strip_headers: z.array(headerName).default([]).describe("Further client headers never sent downstream (credential headers are always stripped)"),
+    forward_headers: z
+      .array(headerName)
+      .default([])
+      .refine((names) => names.every((name) => !NEVER_FORWARDED.includes(name)), { message: `may not include ${NEVER_FORWARDED.join(", ")}` })
+      .describe("Client headers sent downstream besides the built-in set (accept, accept-language, user-agent, idempotency-key, OpenAI's and Anthropic's version and organisation headers, x-stainless-*); every other header is dropped"),
     connect_timeout_ms: z.number().int().positive().default(5_000),
     response_timeout_ms: z.number().int().positive().default(120_000).describe("Longest wait for the downstream's response headers"),
+    idle_timeout_ms: z.number().int().positive().default(120_000).describe("Longest silence inside an answer (between streamed tokens) before the call is ended"),
   })
   .superRefine((value, ctx) => {
     const basePath = new URL(value.url).pathname;
@@ -74,12 +101,18 @@ const route = z
 export const egressSchema = z
   .strictObject({
     routes: z
-      .record(z.string().regex(EGRESS_ROUTE_NAME, "route names: lowercase letters, digits, '_' or '-', at most 63"), route)
+      .record(z.string(), route)
       .default({})
+      // Checked here rather than on the key schema, whose failures do not carry their message.
+      .superRefine((routes, ctx) => {
+        for (const name of Object.keys(routes)) {
+          if (!EGRESS_ROUTE_NAME.test(name)) ctx.addIssue({ code: "custom", path: [name], message: "route names: lowercase letters, digits, '_' or '-', at most 63" });
+        }
+      })
       .describe("Named routes, called as <gateway>/egress/<name>/<path> by a service account allowed egress:call on the route"),
     run_context: z
       .strictObject({
-        ttl_s: z.number().int().min(60).max(7 * 86_400).default(86_400).describe("How long a run's context token links calls to it"),
+        ttl_s: z.number().int().min(60).max(7 * 86_400).default(4 * 3_600).describe("How long a run's context token links calls to it; calls from a run older than this are refused (raise it for longer runs)"),
         key: secretSource
           .optional()
           .describe("HMAC key (≥ 32 bytes) signing run-context tokens; set it when several gateways share a ledger. Absent: a key kept in the state directory"),

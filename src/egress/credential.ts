@@ -22,7 +22,20 @@ const MIN_SECRET_LENGTH = 8;
 export function routeCredential(route: string, config: EgressCredentialConfig, secret: string): RouteCredential {
   if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(`egress.routes.${route}.credential: the secret is shorter than ${MIN_SECRET_LENGTH} characters`);
   if (/[\r\n\0]/.test(secret)) throw new ConfigError(`egress.routes.${route}.credential: the secret contains a line break or NUL`);
-  const forms = new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]);
+  // An echo may carry it JSON-escaped (with '/' as '\/' too), percent-encoded (either hex case,
+  // or as a form value), or base64-encoded.
+  const jsonEscaped = JSON.stringify(secret).slice(1, -1);
+  const percent = encodeURIComponent(secret);
+  const forms = new Set([
+    secret,
+    jsonEscaped,
+    jsonEscaped.replace(/\//g, "\\/"),
+    percent,
+    percent.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+    new URLSearchParams({ v: secret }).toString().slice(2),
+    Buffer.from(secret, "utf8").toString("base64"),
+    Buffer.from(secret, "utf8").toString("base64url"),
+  ]);
   switch (config.type) {
     case "bearer":
       return { headers: { authorization: `Bearer ${secret}` }, secretForms: [...forms] };
@@ -33,6 +46,6 @@ export function routeCredential(route: string, config: EgressCredentialConfig, s
       return { headers: { authorization: `Basic ${token}` }, secretForms: [...forms, token] };
     }
     case "query":
-      return { headers: {}, query: { name: config.parameter, value: secret }, secretForms: [...forms, new URLSearchParams({ v: secret }).toString().slice(2)] };
+      return { headers: {}, query: { name: config.parameter, value: secret }, secretForms: [...forms] };
   }
 }

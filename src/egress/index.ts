@@ -6,6 +6,7 @@
 // stages in that order).
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import path from "node:path";
+import { Transform, type Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { RateLimiter } from "../authorize/rateLimit.js";
 import type { Operation } from "../classify/index.js";
@@ -26,27 +27,22 @@ export { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, type RunLink } from ".
 
 export const EGRESS_PREFIX = "egress";
 
-// Never sent downstream: hop-by-hop and framing headers (the gateway frames the call itself), the
-// gateway's own headers, and what would tell the downstream about the inside network.
-const NOT_SENT_DOWNSTREAM = new Set([
-  "host",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "trailer",
-  "expect",
-  "content-length",
-  "content-type",
-  "content-encoding",
-  "accept-encoding",
-  "forwarded",
-  "x-real-ip",
-  "x-request-id",
-  ...CLIENT_CREDENTIAL_HEADERS,
+// Client headers sent downstream: an allow-list, so credentials, hop-by-hop and framing headers,
+// the gateway's own, and headers some servers route by (x-original-url, x-rewrite-url) never
+// leave. The rest are what model provider clients send to select versions and features.
+const FORWARDED_BY_DEFAULT = new Set([
+  "accept",
+  "accept-language",
+  "user-agent",
+  "idempotency-key",
+  "openai-organization",
+  "openai-project",
+  "openai-beta",
+  "anthropic-version",
+  "anthropic-beta",
 ]);
+// The OpenAI and Anthropic SDKs describe themselves in x-stainless-* (language, version, retry count).
+const FORWARDED_PREFIX = "x-stainless-";
 
 export class EgressRoute {
   readonly url: URL;
@@ -58,7 +54,16 @@ export class EgressRoute {
     readonly credential: RouteCredential | undefined,
   ) {
     this.url = new URL(config.url);
-    this.client = new UpstreamClient(this.url, { connectTimeoutMs: config.connect_timeout_ms, responseTimeoutMs: config.response_timeout_ms, name: `The downstream of egress route '${name}'` });
+    this.client = new UpstreamClient(this.url, {
+      connectTimeoutMs: config.connect_timeout_ms,
+      responseTimeoutMs: config.response_timeout_ms,
+      bodyTimeoutMs: config.idle_timeout_ms,
+      name: this.serverName,
+    });
+  }
+
+  get serverName(): string {
+    return `The downstream of egress route '${this.name}'`;
   }
 
   /** A fresh scrubber per call, so its count is the call's. */
@@ -114,6 +119,10 @@ export class Egress {
       throw new GatewayError(405, "PC_EGRESS_METHOD_NOT_ALLOWED", `Refused: egress route '${name}' allows ${route.config.methods.join(", ")}, not ${method.slice(0, 16)}.`);
     }
     const segments = target.segments.slice(2);
+    // Servers that read ';' parameters or trim dots and spaces (Tomcat's "..;", IIS's ".. ") would
+    // see a dot segment here: refused like one.
+    const hidden = segments.findIndex((segment, index) => /^[. ]*$/.test(segment.split(";")[0]!) && !(segment === "" && index === segments.length - 1));
+    if (hidden !== -1) throw new GatewayError(400, "PC_BAD_PATH", "Refused: a path segment that some servers read as '.' or '..' (dots, spaces, ';' parameters) is not allowed in egress paths.");
     if (!route.config.paths.some((pattern) => pathMatches(pattern, segments))) {
       throw new GatewayError(403, "PC_EGRESS_PATH_NOT_ALLOWED", `Refused: egress route '${name}' does not allow the path /${segments.join("/").slice(0, 200)} (allowed: ${route.config.paths.join(", ")}).`);
     }
@@ -121,7 +130,7 @@ export class Egress {
     return {
       route,
       path: downstreamPath,
-      pathAndQuery: `${downstreamPath}${downstreamQuery(target.query, route.credential)}`,
+      pathAndQuery: `${downstreamPath}${downstreamQuery(target.search, route.credential)}`,
       operation: {
         route: "egress.call",
         resource: "egress",
@@ -171,15 +180,12 @@ export class Egress {
     return readJsonBody(req, call.route.config.max_request_bytes);
   }
 
-  /** The client's headers less credentials, framing and the gateway's own, plus the route's credential. */
+  /** The allowed client headers, plus the route's credential. */
   downstreamHeaders(client: IncomingHttpHeaders, call: EgressCall, hasBody: boolean): Record<string, string> {
     const { route } = call;
-    const dropped = new Set([...NOT_SENT_DOWNSTREAM, ...route.config.strip_headers, ...Object.keys(route.credential?.headers ?? {})]);
-    // RFC 9110 §7.6.1: headers the client's Connection header names are hop-by-hop too.
-    for (const name of String(client.connection ?? "").split(",")) dropped.add(name.trim().toLowerCase());
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(client)) {
-      if (value === undefined || dropped.has(name) || name.startsWith("portcullis-") || name.startsWith("x-portcullis-") || name.startsWith("x-forwarded-")) continue;
+      if (value === undefined || !(FORWARDED_BY_DEFAULT.has(name) || name.startsWith(FORWARDED_PREFIX) || route.config.forward_headers.includes(name))) continue;
       headers[name] = Array.isArray(value) ? value.join(", ") : value;
     }
     // Answers are scanned for PII, so they must arrive uncompressed.
@@ -190,8 +196,7 @@ export class Egress {
   }
 
   /** forward: sends the call with the route's credential. The answer comes back with the
-   * credential scrubbed from its headers and body, and a redirect is followed by no one: one
-   * within the route is made a gateway path, any other is refused. */
+   * credential scrubbed from its headers and body, and cut off past the route's size limit. */
   async send(call: EgressCall, request: { method: string; headers: Record<string, string>; body: string | undefined; signal: AbortSignal }): Promise<Dispatcher.ResponseData> {
     const { route, scrubber } = call;
     const answer = await route.client.send({ method: request.method, pathAndQuery: call.pathAndQuery, headers: request.headers, ...(request.body !== undefined ? { body: request.body } : {}), signal: request.signal });
@@ -199,23 +204,30 @@ export class Egress {
       if (value === undefined) continue;
       answer.headers[name] = Array.isArray(value) ? value.map((item) => scrubber.text(item)) : scrubber.text(value);
     }
+    return { ...answer, body: limitBytes(scrubber.stream(answer.body), route) as Dispatcher.ResponseData["body"] };
+  }
+
+  /** Redirects are followed by no one: one within the route becomes a gateway path, one leaving
+   * it is refused (so no credential goes with it). Location on other answers, and
+   * Content-Location, are kept only within the route. */
+  confineLocations(call: EgressCall, answer: Dispatcher.ResponseData): void {
+    const { route } = call;
+    const requested = new URL(`${route.url.pathname.replace(/\/$/, "")}${call.path}`, route.url);
     for (const name of ["location", "content-location"]) {
       const value = answer.headers[name];
       if (value === undefined) continue;
-      const within = gatewayPathFor(String(value), route);
+      const within = gatewayPathFor(String(value), requested, route);
       if (within !== undefined) {
         answer.headers[name] = within;
         continue;
       }
-      if (name === "content-location") {
-        delete answer.headers[name];
-        continue;
+      delete answer.headers[name];
+      if (name === "location" && answer.statusCode >= 300 && answer.statusCode < 400) {
+        // undici fails a destroyed body with RequestAbortedError: listened for, so it is not uncaught.
+        answer.body.on("error", () => undefined).destroy();
+        throw new GatewayError(502, "PC_EGRESS_REDIRECT_REFUSED", `${route.serverName} redirected outside the route (to ${redirectOrigin(String(value), requested, route)}); Portcullis neither follows nor relays such redirects, so no credential goes with them.`);
       }
-      // undici fails a destroyed body with RequestAbortedError: listened for, so it is not uncaught.
-      answer.body.on("error", () => undefined).destroy();
-      throw new GatewayError(502, "PC_EGRESS_REDIRECT_REFUSED", `The downstream of egress route '${route.name}' redirected outside the route (to ${redirectOrigin(String(value), route)}); Portcullis neither follows nor relays such redirects, so no credential goes with them.`);
     }
-    return { ...answer, body: scrubber.stream(answer.body) as Dispatcher.ResponseData["body"] };
   }
 
   async close(): Promise<void> {
@@ -223,23 +235,34 @@ export class Egress {
   }
 }
 
-/** The client's query as sent downstream: a parameter named like the route's credential is the
- * client's own credential and is dropped; the route's is appended. */
-function downstreamQuery(query: URLSearchParams, credential: RouteCredential | undefined): string {
-  const params = new URLSearchParams(query);
-  if (credential?.query) {
-    params.delete(credential.query.name);
-    params.append(credential.query.name, credential.query.value);
-  }
-  const text = params.toString();
-  return text === "" ? "" : `?${text}`;
+/** The client's query as sent downstream, byte for byte, except that a parameter named like the
+ * route's query credential is the client's own and is dropped, and the route's is appended. */
+function downstreamQuery(search: string, credential: RouteCredential | undefined): string {
+  if (!credential?.query) return search;
+  const name = credential.query.name;
+  const kept = search
+    .slice(1)
+    .split("&")
+    .filter((pair) => pair !== "" && decodedName(pair) !== name);
+  kept.push(`${encodeURIComponent(name)}=${encodeURIComponent(credential.query.value)}`);
+  return `?${kept.join("&")}`;
 }
 
-/** A downstream URL within the route, as the gateway path that reaches it; undefined otherwise. */
-function gatewayPathFor(location: string, route: EgressRoute): string | undefined {
+function decodedName(pair: string): string {
+  const raw = pair.split("=")[0]!.replace(/\+/g, " ");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** A downstream URL within the route (resolved against the URL called), as the gateway path that
+ * reaches it; undefined otherwise. */
+function gatewayPathFor(location: string, requested: URL, route: EgressRoute): string | undefined {
   let resolved: URL;
   try {
-    resolved = new URL(location, route.url);
+    resolved = new URL(location, requested);
   } catch {
     return undefined;
   }
@@ -249,11 +272,30 @@ function gatewayPathFor(location: string, route: EgressRoute): string | undefine
   return `/${EGRESS_PREFIX}/${route.name}${resolved.pathname.slice(base.length) || "/"}${resolved.search}`;
 }
 
-function redirectOrigin(location: string, route: EgressRoute): string {
+function redirectOrigin(location: string, requested: URL, route: EgressRoute): string {
   try {
-    const url = new URL(location, route.url);
+    const url = new URL(location, requested);
     return url.origin === route.url.origin ? `${url.origin}, outside ${route.url.pathname}` : url.origin;
   } catch {
     return "an unparseable location";
   }
+}
+
+/** Ends an answer (streamed or not) that grows past the route's max_response_bytes, so a hostile
+ * or broken downstream cannot fill the gateway's memory with an endless stream or event. */
+function limitBytes(body: Readable, route: EgressRoute): Readable {
+  const max = route.config.max_response_bytes;
+  let seen = 0;
+  const limited = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > max) done(new GatewayError(502, "PC_UPSTREAM_RESPONSE_TOO_LARGE", `${route.serverName} sent more than the route's max_response_bytes (${max}); the answer was cut off.`));
+      else done(null, chunk);
+    },
+  });
+  body.on("error", (error) => limited.destroy(error));
+  limited.on("close", () => {
+    if (!body.destroyed) body.destroy();
+  });
+  return body.pipe(limited);
 }

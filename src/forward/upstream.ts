@@ -18,14 +18,21 @@ export class UpstreamClient {
 
   constructor(
     readonly url: URL,
-    private readonly options: { connectTimeoutMs: number; responseTimeoutMs: number; /** Names the server in errors. */ name?: string },
+    private readonly options: {
+      connectTimeoutMs: number;
+      responseTimeoutMs: number;
+      /** Longest silence inside a response body; 0 for none. */
+      bodyTimeoutMs?: number;
+      /** Names the server in errors. */
+      name?: string;
+    },
   ) {
     this.basePath = url.pathname.replace(/\/$/, "");
     this.pool = new Pool(url.origin, {
       connect: { timeout: options.connectTimeoutMs },
       headersTimeout: options.responseTimeoutMs,
-      // Runs can be quiet for minutes between events; downstream heartbeats cover the client side.
-      bodyTimeout: 0,
+      // LangGraph runs can be quiet for minutes between events; downstream heartbeats cover the client side.
+      bodyTimeout: options.bodyTimeoutMs ?? 0,
       keepAliveTimeout: 30_000,
     });
   }

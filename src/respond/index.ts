@@ -19,6 +19,8 @@ export interface RelaySettings {
   masker: Masker;
   /** Idle time after which a stream releases held text that is no longer a distinctive partial. */
   flushMs: number;
+  /** Names the answering server in errors ("The LangGraph server", an egress route's downstream). */
+  serverName?: string;
 }
 
 /** A run the client started outlives its connection unless it asked for on_disconnect=cancel
@@ -33,9 +35,10 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
   const contentType = String(upstream.headers["content-type"] ?? "");
   if (upstream.statusCode >= 400) exchange.outcome = "upstream_error_status";
   const drainAfterClientLeaves = () => runOutlivesClient(exchange);
+  const server = settings.serverName ?? "The LangGraph server";
   // A compressed answer cannot be scanned, so it is not relayed (the gateway never asks for one).
   const encoding = String(upstream.headers["content-encoding"] ?? "identity").toLowerCase();
-  if (encoding !== "identity") throw new GatewayError(502, "PC_MASKING_FAILED", `The LangGraph server sent a compressed answer (content-encoding: ${encoding.slice(0, 40)}), which cannot be scanned for PII; it was not relayed.`);
+  if (encoding !== "identity") throw new GatewayError(502, "PC_MASKING_FAILED", `${server} sent a compressed answer (content-encoding: ${encoding.slice(0, 40)}), which cannot be scanned for PII; it was not relayed.`);
   // Masking changes lengths and bytes: the client gets the masked body's own framing.
   delete headers["etag"];
   delete headers["content-md5"];
@@ -45,7 +48,7 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
   // waited): the upstream's answer continues that response, and an upstream refusal is told in-band.
   if (exchange.res.headersSent) {
     if (upstream.statusCode === 200 && contentType.startsWith("text/event-stream")) {
-      await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs });
+      await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs, serverName: server });
     } else if (upstream.statusCode === 200 && exchange.operation!.response === "wait") {
       await relayWait(exchange, upstream.body, { keepaliveMs: settings.waitKeepaliveMs, maxResultBytes: settings.maxResponseBytes, drainAfterClientLeaves, masker: settings.masker });
     } else {
@@ -56,7 +59,7 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
   if (contentType.startsWith("text/event-stream")) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
-    await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs });
+    await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs, serverName: server });
   } else if (exchange.operation!.response === "wait" && upstream.statusCode === 200) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
@@ -70,21 +73,22 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
 // masked whole, then written with an exact content-length.
 async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData, headers: OutgoingHttpHeaders, settings: RelaySettings): Promise<void> {
   const maxBytes = settings.maxResponseBytes;
+  const server = settings.serverName ?? "The LangGraph server";
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > maxBytes) {
-      throw new GatewayError(502, "PC_UPSTREAM_RESPONSE_TOO_LARGE", `The LangGraph server's answer exceeds limits.max_response_bytes (${maxBytes}); narrow the request (limit, select).`);
+      throw new GatewayError(502, "PC_UPSTREAM_RESPONSE_TOO_LARGE", `${server}'s answer exceeds its size limit (${maxBytes} bytes: limits.max_response_bytes, or the egress route's max_response_bytes); narrow the request.`);
     }
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks, size).toString("utf8");
   const contentType = String(upstream.headers["content-type"] ?? "");
   if (text.length > 0 && !isTextual(contentType)) {
-    throw new GatewayError(502, "PC_MASKING_FAILED", `The LangGraph server answered with ${contentType.slice(0, 60) || "no content type"}, which cannot be scanned for PII; it was not relayed.`);
+    throw new GatewayError(502, "PC_MASKING_FAILED", `${server} answered with ${contentType.slice(0, 60) || "no content type"}, which cannot be scanned for PII; it was not relayed.`);
   }
-  const masked = maskWhole(settings.masker, text);
+  const masked = maskWhole(settings.masker, text, server);
   const masking = exchange.masking!;
   masking.response.add(masked.redactions);
   exchange.recording?.body(masked.text);
@@ -106,7 +110,7 @@ async function relayRefusalInBand(exchange: Exchange, upstream: Dispatcher.Respo
     size += chunk.length;
     if (size <= 64 * 1024) chunks.push(chunk);
   }
-  const masked = maskWhole(settings.masker, Buffer.concat(chunks).toString("utf8"));
+  const masked = maskWhole(settings.masker, Buffer.concat(chunks).toString("utf8"), "The LangGraph server");
   exchange.masking!.response.add(masked.redactions);
   exchange.recording?.body(masked.text);
   const text = exchange.masking!.clearResponses ? Buffer.concat(chunks).toString("utf8") : masked.text;
@@ -120,11 +124,11 @@ async function relayRefusalInBand(exchange: Exchange, upstream: Dispatcher.Respo
   endClientResponse(exchange, exchange.operation!.response === "wait" ? JSON.stringify({ __error__: error }) : formatEvent({ event: "error", data: JSON.stringify(error) }));
 }
 
-function maskWhole(masker: Masker, text: string) {
+function maskWhole(masker: Masker, text: string, server: string) {
   try {
     return masker.mask(text);
   } catch (error) {
-    if (error instanceof MaskingError) throw new GatewayError(502, "PC_MASKING_FAILED", `The LangGraph server's answer could not be masked (${error.message}); it was not relayed.`, { cause: error });
+    if (error instanceof MaskingError) throw new GatewayError(502, "PC_MASKING_FAILED", `${server}'s answer could not be masked (${error.message}); it was not relayed.`, { cause: error });
     throw error;
   }
 }

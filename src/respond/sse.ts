@@ -15,6 +15,8 @@ export interface SseRelayOptions {
   drainAfterClientLeaves: () => boolean;
   masker: Masker;
   flushMs: number;
+  /** Names the answering server in errors. */
+  serverName?: string;
 }
 
 export async function relaySse(exchange: Exchange, upstream: Readable, options: SseRelayOptions): Promise<void> {
@@ -75,7 +77,7 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
         ? { name: "GatewayMaskingError", message: `The stream could not be masked (${error.message}); it was ended so nothing unscanned reaches you.`, outcome: "masking_failed" as const }
         : exchange.shuttingDown
           ? { name: "GatewayShutdown", message: "Portcullis is shutting down; reconnect to continue.", outcome: "shutdown" as const }
-          : { name: "UpstreamStreamError", message: "The LangGraph server's stream broke off; the failure is logged with this request's x-request-id.", outcome: "upstream_failed" as const };
+          : { name: "UpstreamStreamError", message: `${options.serverName ?? "The LangGraph server"}'s stream broke off; the failure is logged with this request's x-request-id.`, outcome: "upstream_failed" as const };
     exchange.log.warn({ err: error, request_id: exchange.id }, "SSE relay failed");
     exchange.outcome = outcome;
     exchange.error = name;
@@ -94,7 +96,8 @@ function countEvent(exchange: Exchange, event: EventSourceMessage): void {
     exchange.outcome = "run_error";
     exchange.error ??= "event: error";
   }
-  if (name === "metadata" && !exchange.runId) {
+  // A LangGraph run's first event names it; an egress downstream's events name nothing of ours.
+  if (name === "metadata" && !exchange.runId && exchange.operation?.resource !== "egress") {
     const runId = /"run_id"\s*:\s*"([^"]+)"/.exec(event.data)?.[1];
     if (runId) exchange.runId = runId;
   }
