@@ -36,14 +36,24 @@ process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
+const INHERITED = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "NODE_ENV"];
+
+function inheritedEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+  return env;
+}
+
 export async function startDemoLangGraph(options: DemoLangGraphOptions): Promise<DemoLangGraph> {
   // Resolved here: the child runs in demo/langgraph, and a relative path would land in the source tree.
   const dataDir = path.resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), serverScript], {
     cwd: path.dirname(serverScript),
+    // Only what a Node process needs from this one's environment: the gateway's secrets (upstream
+    // key source, egress credentials, IdP client secrets) must never reach the runtime.
     env: {
-      ...process.env,
+      ...inheritedEnvironment(),
       PORTCULLIS_UPSTREAM_KEY: options.upstreamKey,
       LANGGRAPH_PORT: String(options.port ?? 0),
       LANGGRAPH_DATA_DIR: dataDir,

@@ -43,6 +43,18 @@ describe("the demo", () => {
     assert.ok(thread.thread_id);
   });
 
+  test("the model graph reaches the stand-in provider through the egress route, linked to the run", async () => {
+    const token = await readFile(path.join(demo.tokenDir, "analyst.jwt"), "utf8");
+    const client = new Client({ apiUrl: demo.url, defaultHeaders: { authorization: `Bearer ${token}` } });
+    const thread = await client.threads.create();
+    const result = (await client.runs.wait(thread.thread_id, "model", { input: { messages: [{ role: "user", content: "hello" }] } })) as { messages: { content: string }[] };
+    assert.equal(result.messages.at(-1)?.content, "Hello from the stand-in model. You said: hello");
+    const records = await ledgerRecords(path.join(dir, "ledger.db"));
+    const call = records.find((r) => r.type === "request" && r.egress?.route === "demo-model");
+    assert.equal(call?.type === "request" && call.identity?.subject, "sa:langgraph-runtime");
+    assert.equal(call?.type === "request" && call.egress?.run?.subject, "oidc:demo-idp:analyst");
+  });
+
   test("a demo user signs in to the console in Chromium", async () => {
     const browser = await launchChromium();
     try {

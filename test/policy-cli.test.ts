@@ -50,7 +50,7 @@ describe("portcullis policy check", () => {
   test("without a file it checks the built-in default policy", async () => {
     const result = await portcullis("check");
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /policies\/default\.yaml is valid: 5 rules, 0 rate limits, sha256 [0-9a-f]{64}\n$/);
+    assert.match(result.stdout, /policies\/default\.yaml is valid: 6 rules, 0 rate limits, sha256 [0-9a-f]{64}\n$/);
   });
 
   test("an invalid file exits 2 and names the rule and the problem", async () => {

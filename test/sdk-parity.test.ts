@@ -158,7 +158,7 @@ describe("the LangGraph SDK through Portcullis", () => {
     }
     assert.deepEqual(Object.keys(through), Object.keys(direct));
     // The walk must have exercised real behaviour, not two identical failures.
-    assert.deepEqual(direct.systemAssistants, ["agent", "echo", "hitl", "slow", "tools"]);
+    assert.deepEqual(direct.systemAssistants, ["agent", "echo", "hitl", "model", "slow", "tools"]);
     assert.equal(direct.interruptedThread, "interrupted");
     assert.deepEqual(direct.waitResumed, { request: "wire $5 to ACME", decision: "yes", result: "executed: wire $5 to ACME" });
     assert.equal(direct.cancelled, "interrupted");

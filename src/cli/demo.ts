@@ -1,13 +1,16 @@
 // `portcullis demo` (what `npm start` runs): the bundled LangGraph server behind the gateway,
 // reachable only with a key the gateway holds; a development OpenID provider with demo users
 // (bearer tokens and console sign-in); and a fresh demo service-account key. The development
-// provider exists only here: no configuration file can turn it on.
+// provider exists only here: no configuration file can turn it on. The `model` graph reaches an
+// OpenAI-compatible stand-in provider through the egress route demo-model: the gateway holds
+// the provider's key, the LangGraph server only its own service-account key (docs/egress.md).
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
 import { DEMO_USERS, startDevIdp } from "../../demo/devIdp.js";
 import { startDemoLangGraph } from "../../demo/launch.js";
+import { startStandInModel } from "../../demo/standInModel.js";
 import { parseConfig } from "../config/load.js";
 import { startGateway } from "../gateway.js";
 import { generateApiKey } from "../identify/serviceAccounts.js";
@@ -34,10 +37,15 @@ export async function runDemo(options: { port: number; dataDir: string }): Promi
     const gatewayUrl = `http://127.0.0.1:${port}`;
     process.stdout.write("Starting the demo LangGraph server and the development identity provider...\n");
     const upstreamKey = randomBytes(32).toString("base64url");
+    const modelKey = `sk-demo-${randomBytes(24).toString("base64url")}`;
+    const model = await startStandInModel({ apiKey: modelKey, tokenDelayMs: 40 });
+    stops.push(() => model.close());
+    const runtimeKey = generateApiKey();
     const langgraph = await startDemoLangGraph({
       upstreamKey,
       dataDir: path.join(options.dataDir, "langgraph"),
       logFile: path.join(options.dataDir, "langgraph.log"),
+      env: { PORTCULLIS_EGRESS_MODEL_URL: `${gatewayUrl}/egress/demo-model/v1`, PORTCULLIS_WORKLOAD_KEY: runtimeKey.key },
     });
     stops.push(() => langgraph.stop());
     const idp = await startDevIdp({
@@ -49,12 +57,16 @@ export async function runDemo(options: { port: number; dataDir: string }): Promi
     const demoKey = generateApiKey();
     process.env.PORTCULLIS_DEMO_UPSTREAM_KEY = upstreamKey;
     process.env.PORTCULLIS_DEMO_LOGIN_SECRET = idp.login.clientSecret;
+    process.env.PORTCULLIS_DEMO_MODEL_KEY = modelKey;
     const config = parseConfig(
       {
         listen: { host: "127.0.0.1", port },
         upstream: { url: langgraph.url, credential: { header: "x-api-key", secret: { env: "PORTCULLIS_DEMO_UPSTREAM_KEY" } } },
         identity: {
-          service_accounts: [{ id: "demo", owner: "demo user", key_sha256: demoKey.sha256, groups: ["demo"] }],
+          service_accounts: [
+            { id: "demo", owner: "demo user", key_sha256: demoKey.sha256, groups: ["demo"] },
+            { id: "langgraph-runtime", owner: "the demo LangGraph server", key_sha256: runtimeKey.sha256, groups: ["langgraph-runtime"] },
+          ],
           oidc: { issuers: [{ id: DEMO_IDP_ID, issuer: idp.issuer, audiences: [idp.apiAudience] }] },
           login: {
             public_url: gatewayUrl,
@@ -71,6 +83,17 @@ export async function runDemo(options: { port: number; dataDir: string }): Promi
           },
         },
         cors: { allow_origins: ["https://smith.langchain.com"], allow_private_network: true },
+        egress: {
+          routes: {
+            "demo-model": {
+              url: new URL(model.url).origin,
+              credential: { type: "bearer", secret: { env: "PORTCULLIS_DEMO_MODEL_KEY" } },
+              methods: ["POST"],
+              paths: ["/v1/chat/completions"],
+              require_run_context: true,
+            },
+          },
+        },
         storage: { sqlite_file: path.join(options.dataDir, "state.db") },
         audit: {
           store: { kind: "sqlite", file: path.join(options.dataDir, "ledger.db") },
@@ -129,7 +152,9 @@ Portcullis is running in front of the demo LangGraph server.
               (service account "demo"; a new key is made each start)
   User tokens ${demo.tokenDir}/<user>.jwt   (bearer tokens from the demo IdP, valid 8 hours)
   Audit ledger ${demo.ledgerFile}  (check it: npx portcullis verify --ledger ${demo.ledgerFile})
-  Graphs      agent, hitl, slow, tools
+  Graphs      agent, hitl, model, slow, tools
+  Egress      the model graph calls a stand-in model provider through ${url}/egress/demo-model/v1;
+              the gateway holds the provider's key, the LangGraph server never sees it
 
 The LangGraph server itself only accepts the gateway's own key, which clients never see.
 
