@@ -4,9 +4,6 @@
 import { ConfigError } from "../errors.js";
 import type { EgressCredentialConfig } from "./config.js";
 
-/** Headers a client might use to carry a downstream credential of its own: always stripped. */
-export const CLIENT_CREDENTIAL_HEADERS = ["authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "ocp-apim-subscription-key", "cookie"];
-
 export interface RouteCredential {
   /** Headers set on every downstream call. */
   headers: Record<string, string>;

@@ -18,7 +18,7 @@ import type { Identity } from "../identify/identity.js";
 import { readJsonBody, type RequestBody } from "../receive/body.js";
 import type { RequestTarget } from "../receive/target.js";
 import type { EgressRouteConfig } from "./config.js";
-import { CLIENT_CREDENTIAL_HEADERS, routeCredential, type RouteCredential } from "./credential.js";
+import { routeCredential, type RouteCredential } from "./credential.js";
 import { encodePathSegment, pathMatches } from "./paths.js";
 import { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, RunContextTokens, type RunLink } from "./runContext.js";
 import { SecretScrubber } from "./scrub.js";
