@@ -6,7 +6,7 @@
 // stages in that order).
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import path from "node:path";
-import { Transform, type Readable } from "node:stream";
+import { pipeline, Transform, type Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { RateLimiter } from "../authorize/rateLimit.js";
 import type { Operation } from "../classify/index.js";
@@ -21,7 +21,7 @@ import type { EgressRouteConfig } from "./config.js";
 import { routeCredential, type RouteCredential } from "./credential.js";
 import { encodePathSegment, pathMatches } from "./paths.js";
 import { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, RunContextTokens, type RunLink } from "./runContext.js";
-import { SecretScrubber } from "./scrub.js";
+import { SecretScrubber, secretPatterns } from "./scrub.js";
 
 export { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, type RunLink } from "./runContext.js";
 
@@ -47,6 +47,7 @@ const FORWARDED_PREFIX = "x-stainless-";
 export class EgressRoute {
   readonly url: URL;
   readonly client: UpstreamClient;
+  private readonly secretForms: readonly Buffer[];
 
   constructor(
     readonly name: string,
@@ -54,6 +55,7 @@ export class EgressRoute {
     readonly credential: RouteCredential | undefined,
   ) {
     this.url = new URL(config.url);
+    this.secretForms = secretPatterns(credential?.secretForms ?? []);
     this.client = new UpstreamClient(this.url, {
       connectTimeoutMs: config.connect_timeout_ms,
       responseTimeoutMs: config.response_timeout_ms,
@@ -68,7 +70,7 @@ export class EgressRoute {
 
   /** A fresh scrubber per call, so its count is the call's. */
   scrubber(): SecretScrubber {
-    return new SecretScrubber(this.credential?.secretForms ?? []);
+    return new SecretScrubber(this.secretForms);
   }
 }
 
@@ -293,9 +295,5 @@ function limitBytes(body: Readable, route: EgressRoute): Readable {
       else done(null, chunk);
     },
   });
-  body.on("error", (error) => limited.destroy(error));
-  limited.on("close", () => {
-    if (!body.destroyed) body.destroy();
-  });
-  return body.pipe(limited);
+  return pipeline(body, limited, () => undefined);
 }

@@ -1,19 +1,24 @@
 // Removes a route's credential from everything that comes back from its downstream: header
 // values and the body, as it streams. A match split across chunks is caught by holding back only
 // the tail that is still a prefix of a secret form (usually nothing, so tokens are not delayed).
-import { Transform, type Readable } from "node:stream";
+import { pipeline, Transform, type Readable } from "node:stream";
 
 export const SCRUBBED = "[REDACTED:egress-credential]";
 const SCRUBBED_BYTES = Buffer.from(SCRUBBED);
 
+/** A credential's forms as the scrubber searches for them: longest first, so a form that
+ * contains another is replaced whole. Prepared once per route. */
+export function secretPatterns(forms: readonly string[]): readonly Buffer[] {
+  return [...new Set(forms)].filter((form) => form.length > 0).sort((a, b) => b.length - a.length).map((form) => Buffer.from(form, "utf8"));
+}
+
 export class SecretScrubber {
-  private readonly forms: Buffer[];
+  private readonly forms: readonly Buffer[];
   /** Times a secret form was found and replaced (a downstream echoing the credential). */
   found = 0;
 
-  constructor(forms: readonly string[]) {
-    // Longest first, so a form that contains another is replaced whole.
-    this.forms = [...new Set(forms)].filter((form) => form.length > 0).sort((a, b) => b.length - a.length).map((form) => Buffer.from(form, "utf8"));
+  constructor(forms: readonly string[] | readonly Buffer[]) {
+    this.forms = forms.every((form) => Buffer.isBuffer(form)) ? (forms as readonly Buffer[]) : secretPatterns(forms as readonly string[]);
   }
 
   get active(): boolean {
@@ -40,11 +45,8 @@ export class SecretScrubber {
       },
       flush: (done) => done(null, pending),
     });
-    body.on("error", (error) => transform.destroy(error));
-    transform.on("close", () => {
-      if (!body.destroyed) body.destroy();
-    });
-    return body.pipe(transform);
+    // pipeline passes a body error on and destroys the body when the transform ends early.
+    return pipeline(body, transform, () => undefined);
   }
 
   /** undefined when nothing was found. */
