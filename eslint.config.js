@@ -13,4 +13,14 @@ export default tseslint.config(
       "no-control-regex": "off",
     },
   },
+  {
+    // The console's own script runs in the browser.
+    files: ["src/console/assets/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: Object.fromEntries(
+        ["document", "window", "Node", "fetch", "FormData", "URLSearchParams", "performance", "setTimeout", "clearTimeout", "setInterval", "clearInterval"].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
 );

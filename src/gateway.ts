@@ -13,6 +13,7 @@ import { PostgresApprovalStore } from "./approve/postgresStore.js";
 import { SqliteApprovalStore } from "./approve/sqliteStore.js";
 import type { ApprovalStore } from "./approve/store.js";
 import { createSignIn } from "./authenticate/index.js";
+import { Console } from "./console/index.js";
 import { Authorizer, PolicySource, ResourceLookups } from "./authorize/index.js";
 import { readSecret } from "./config/load.js";
 import { Egress } from "./egress/index.js";
@@ -128,14 +129,19 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   });
 
   let ready = true;
+  const serviceAccounts = new ServiceAccountStore(state);
+  const consolePages = signIn
+    ? new Console({ signIn, ledger: audit instanceof Ledger ? audit : undefined, approvals, policies, serviceAccounts, config, log })
+    : undefined;
   const pipeline = new RequestPipeline({
     identifier: new Identifier(
-      new ServiceAccountKeys(config.identity.service_accounts, new ServiceAccountStore(state)),
+      new ServiceAccountKeys(config.identity.service_accounts, serviceAccounts),
       new OidcBearerVerifier(config.identity.oidc.issuers, config.identity.oidc.fetch_timeout_ms, introspectionSecrets),
       config.identity.login?.api_access ? signIn : undefined,
       deferredRequests,
     ),
     ...(signIn ? { signIn } : {}),
+    ...(consolePages ? { console: consolePages } : {}),
     authorizer: new Authorizer(policies, new ResourceLookups(upstream, gatewayAuth)),
     upstream,
     upstreamCredential,

@@ -16,6 +16,7 @@ import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import type { ApprovalsApi } from "./approve/api.js";
 import type { ApprovalGate } from "./approve/gate.js";
+import type { Console } from "./console/index.js";
 import { recordedSignInQuery, type SignIn } from "./authenticate/signIn.js";
 import { refusalFor, type Authorizer, type AuthorizationRequest } from "./authorize/index.js";
 import { classifyOperation, matchRoute } from "./classify/index.js";
@@ -41,8 +42,10 @@ export type { LocalAnswer } from "./respond/local.js";
 
 export interface PipelineDeps {
   localEndpoints: Record<string, () => LocalAnswer>;
-  /** Browser sign-in and the console, when identity.login is configured. */
+  /** Browser sign-in, when identity.login is configured. */
   signIn?: SignIn;
+  /** The console (/console/*) for people signed in through the browser. */
+  console?: Console;
   identifier: Identifier;
   authorizer: Authorizer;
   upstream: UpstreamClient;
@@ -93,9 +96,13 @@ export class RequestPipeline {
       if (this.draining) throw new GatewayError(503, "PC_SHUTTING_DOWN", "Refused: Portcullis is shutting down; retry shortly.");
       const local = this.localAnswer(exchange);
       if (local) return await this.answerLocally(exchange, local, responseHeaders, "gateway:local-endpoint");
-      // authenticate: a person signing in through the browser (/auth/*, /console) is answered here
+      // authenticate: a person signing in through the browser (/auth/*) is answered here
       if (this.deps.signIn?.handles(exchange.target.path)) {
         return await this.answerLocally(exchange, await this.deps.signIn.answer(exchange), responseHeaders, "gateway:sign-in");
+      }
+      // the console: pages for people signed in (src/console/), each one recorded
+      if (this.deps.console?.handles(exchange.target.path)) {
+        return await this.answerLocally(exchange, await this.deps.console.answer(exchange), responseHeaders, "gateway:console");
       }
       // identify: credentials are checked before any body is read
       exchange.identifyAttempted = true;
@@ -158,6 +165,10 @@ export class RequestPipeline {
           return await this.answerAsked(exchange, { status: outcome.status, json: outcome.json, headers: outcome.headers }, responseHeaders);
         }
         exchange.approval = outcome.go;
+      }
+      // A run's graphs go on its record even when no rule needed them: sessions are found by graph.
+      if (exchange.operation.creates_run && exchange.resources.graphs.length === 0 && exchange.operation.assistant_ids.length > 0) {
+        exchange.resources.graphs = await this.deps.authorizer.graphsOf(exchange.operation.assistant_ids, exchange.id);
       }
       // record (admit): written before anything is forwarded; no record, no request
       exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
@@ -280,9 +291,8 @@ export class RequestPipeline {
   private async runContext(exchange: Exchange): Promise<{ header: string; value: string } | undefined> {
     const operation = exchange.operation;
     if (!operation?.creates_run || !exchange.identity || !this.deps.egress.enabled) return undefined;
-    // Policy looks graphs up only when a rule names them; the run's egress calls need them anyway.
-    let graphs = exchange.resources?.graphs ?? [];
-    if (graphs.length === 0 && operation.assistant_ids.length > 0) graphs = await this.deps.authorizer.graphsOf(operation.assistant_ids, exchange.id);
+    // The run's graphs were looked up before it was admitted (handle).
+    const graphs = exchange.resources?.graphs ?? [];
     const token = await this.deps.egress.runContextFor({
       request_id: exchange.id,
       subject: exchange.identity.subject,
@@ -307,7 +317,7 @@ export class RequestPipeline {
     if (answer.identity) exchange.identity = answer.identity;
     await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
-      decision: { effect: "allow", rule },
+      decision: answer.denied ? { effect: "deny", rule, reason: answer.denied } : { effect: "allow", rule },
       status: answer.status,
     }, this.appendContext(exchange));
     exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);

@@ -10,7 +10,7 @@
 //   GET  /auth/me                       who the session belongs to, and its CSRF token
 //   POST /auth/logout                   end the session (CSRF-checked), then the IdP's logout if any
 //   GET  /auth/logout/done              where the IdP's logout returns
-//   GET  /console/                      the console (sign-in required)
+// The console (/console/*, src/console/) uses the sessions started here.
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
@@ -21,7 +21,7 @@ import { clearCookie, readCookie, setCookie, type CookieNames } from "./cookies.
 import { checkCsrf, CSRF_HEADER } from "./csrf.js";
 import { LOGIN_TRANSACTION_TTL_MS, loginFailed, type LoginTransactions } from "./loginTransactions.js";
 import type { OidcLogin } from "./oidcLogin.js";
-import { consolePage, providerChoicePage, signedOutPage } from "./pages.js";
+import { providerChoicePage, signedOutPage } from "./pages.js";
 import type { SamlLogin } from "./samlLogin.js";
 import type { BrowserSession, BrowserSessions } from "./sessions.js";
 
@@ -58,7 +58,7 @@ export class SignIn {
   }
 
   handles(path: string): boolean {
-    return path === "/auth" || path.startsWith("/auth/") || path === "/console" || path.startsWith("/console/");
+    return path === "/auth" || path.startsWith("/auth/");
   }
 
   /** The session a request's cookie names, if any; throws when it has ended. */
@@ -72,10 +72,6 @@ export class SignIn {
     const path = exchange.target!.path;
     const query = new URLSearchParams(exchange.target!.search);
     const segments = path.split("/").filter(Boolean);
-    if (segments[0] === "console") {
-      if (method !== "GET") throw notAllowed();
-      return this.console(exchange);
-    }
     const [, action, id, step] = segments;
     if (method === "GET" && action === "login" && id === undefined) return this.chooseProvider(query);
     if (method === "GET" && action === "login" && id !== undefined && segments.length === 3) return this.startLogin(this.provider(id), query);
@@ -192,17 +188,6 @@ export class SignIn {
     return { ...answer, identity: session.identity };
   }
 
-  private console(exchange: Exchange): SignInAnswer {
-    let session: BrowserSession | undefined;
-    try {
-      session = this.sessionOf(exchange.req);
-    } catch {
-      session = undefined;
-    }
-    if (!session) return redirect(`/auth/login?return_to=${encodeURIComponent(exchange.target!.path)}`);
-    return { status: 200, identity: session.identity, html: consolePage(session) };
-  }
-
   private requireSession(exchange: Exchange): BrowserSession {
     const session = this.sessionOf(exchange.req);
     if (!session) throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: not signed in; sign in at /auth/login.");
@@ -253,8 +238,4 @@ export function safeReturnTo(value: string | null, publicUrl: string): string {
 
 function redirect(location: string, status = 302): SignInAnswer {
   return { status, headers: { location } };
-}
-
-function notAllowed(): GatewayError {
-  return new GatewayError(405, "PC_UNKNOWN_ROUTE", "Refused: method not allowed here.");
 }

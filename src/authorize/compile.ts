@@ -156,7 +156,7 @@ function compileCondition(expression: string, where: string, expected: "bool" | 
   }
 }
 
-function subjectMatcher(subjects: PolicySubjects): (identity: Identity) => boolean {
+export function subjectMatcher(subjects: PolicySubjects): (identity: Identity) => boolean {
   if (subjects === "*") return () => true;
   const users = new Set(subjects.users ?? []);
   const groups = new Set(subjects.groups ?? []);

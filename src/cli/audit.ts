@@ -15,13 +15,13 @@ import { purgeExpiredPayloads } from "../ledger/retention.js";
 import { verifyStore } from "../ledger/verifyStore.js";
 import { pino } from "pino";
 
-interface LedgerOptions {
+export interface LedgerOptions {
   config?: string;
   ledger?: string;
   keyFile?: string;
 }
 
-const ledgerOptions = {
+export const ledgerOptions = {
   config: () => new Option("-c, --config <file>", "gateway configuration file (its audit section)").env("PORTCULLIS_CONFIG"),
   ledger: () => new Option("--ledger <file>", "a SQLite ledger file, instead of --config (e.g. .portcullis/demo/ledger.db)"),
   keyFile: () => new Option("--key-file <file>", "with --ledger: the signing key (default: ledger-signing-key.pem beside it)"),
@@ -226,7 +226,7 @@ async function originOf(store: { logs(): Promise<string[]> }, audit: PortcullisC
   return audit.origin;
 }
 
-async function openToolLedger(options: LedgerOptions): Promise<Ledger> {
+export async function openToolLedger(options: LedgerOptions): Promise<Ledger> {
   const audit = await auditConfig(options);
   const store = await openLedgerStore(audit);
   try {
@@ -262,7 +262,7 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function operator(): string {
+export function operator(): string {
   try {
     return `cli:${userInfo().username}`;
   } catch {

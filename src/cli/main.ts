@@ -9,6 +9,7 @@ import { generateApiKey } from "../identify/serviceAccounts.js";
 import { approvalsCommand } from "./approvals.js";
 import { auditCommand, exportCommand, verifyCommand } from "./audit.js";
 import { policyCommand } from "./policy.js";
+import { replayCommand, sessionsCommand } from "./replay.js";
 import { serviceAccountsCommand } from "./serviceAccounts.js";
 
 const program = new Command()
@@ -43,6 +44,8 @@ program.addCommand(verifyCommand());
 program.addCommand(exportCommand());
 program.addCommand(auditCommand());
 program.addCommand(approvalsCommand());
+program.addCommand(sessionsCommand());
+program.addCommand(replayCommand());
 
 const keys = program.command("keys").description("Service-account API keys kept in the config file");
 keys
@@ -100,7 +103,7 @@ function stopOnSignals(stop: () => Promise<void>): void {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError", "LedgerIntegrityError", "ApprovalsApiError"].includes(error.name));
+  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError", "LedgerIntegrityError", "ApprovalsApiError", "SessionNotFoundError"].includes(error.name));
   const message = known ? (error as Error).message : (error as Error).stack ?? String(error);
   process.stderr.write(`portcullis: ${message}\n`);
   process.exit(known ? 2 : 1);

@@ -381,7 +381,22 @@ export const configSchema = z.strictObject({
       retention_days: z.number().int().min(1).max(3_650).default(30).describe("Closed approvals and ended grants are deleted from the store after this many days; their ledger records stay"),
       notify: notifySchema,
     })
+    .prefault({}),
+  console: z
+    .strictObject({
+      roles: z
+        .strictObject({
+          admin: z.array(z.string()).default(["admins"]).describe("Groups whose members see everything in the console (all sessions, audit, access review)"),
+          auditor: z.array(z.string()).default(["auditors"]).describe("Groups whose members see all sessions, the audit page and the access review"),
+          approver: z.array(z.string()).default(["approvers"]).describe("Groups shown the approvals inbox; who may decide an approval is still its rule's approver_groups"),
+        })
+        .prefault({})
+        .describe("Console roles by identity group; everyone else who signs in is a user and sees only their own sessions and approvals"),
+      page_size: z.number().int().min(10).max(500).default(50).describe("Sessions per page"),
+      export_dir: z.string().optional().describe("Where console evidence exports are assembled before download (default: a temporary directory, removed after)"),
+    })
     .prefault({})
+    .describe("The web console (/console/), served when identity.login is configured")
     .describe("Approvals for require-approval rules: kept in the state database, or beside the ledger when audit.store is PostgreSQL (so several gateways share them)"),
   egress: egressSchema,
   shutdown: z

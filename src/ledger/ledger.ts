@@ -11,7 +11,8 @@ import { canonicalJson } from "./canonical.js";
 import { keyFileChanged, loadOrCreateLogKey, type LogKey } from "./keys.js";
 import { CompactRange, leafHash, type NodeReader } from "./merkle.js";
 import { formatCheckpoint, signNote } from "./note.js";
-import type { AppendBatch, EntryIndex, LedgerStore, StoredCheckpoint, StoredPayload } from "./store.js";
+import { sessionUpdateOf, type SessionUpdate } from "./sessionIndex.js";
+import type { AppendBatch, EntryIndex, LedgerStore, SequencerTransaction, StoredCheckpoint, StoredPayload } from "./store.js";
 
 /** Leaves stay well under the 64 KiB entry limit of tlog tiles (audit-ledger.md §8). */
 export const MAX_LEAF_BYTES = 60_000;
@@ -74,7 +75,11 @@ export class Ledger implements AuditSink {
     await ledger.registerKey();
     ledger.lastCheckpoint = await options.store.latestCheckpoint(options.origin);
     // Start from the stored tree, proven consistent with the newest checkpoint (fail closed).
-    ledger.range = await options.store.sequence(options.origin, async (tx) => ledger.rebuilt(tx, await tx.size()));
+    ledger.range = await options.store.sequence(options.origin, async (tx) => {
+      const size = await tx.size();
+      await ledger.catchUpSessionIndex(tx, size);
+      return ledger.rebuilt(tx, size);
+    });
     if (options.role === "tool") return ledger;
     await ledger.closeInterruptedRequests();
     await ledger.checkpoint();
@@ -138,7 +143,7 @@ export class Ledger implements AuditSink {
       const size = await tx.size();
       // Another instance (shared PostgreSQL) or the CLI may have appended since our last batch.
       const range = size === this.range.size ? this.range.clone() : await this.rebuilt(tx, size);
-      const out: AppendBatch = { entries: [], nodes: [], payloads: [], opened: [], closed: [] };
+      const out: AppendBatch = { entries: [], nodes: [], payloads: [], opened: [], closed: [], sessions: [] };
       const receipts: AppendReceipt[] = [];
       for (const { record, context } of batch) {
         const seq = range.size;
@@ -149,6 +154,8 @@ export class Ledger implements AuditSink {
         for (const payload of context.payloads ?? []) out.payloads.push(storedPayload(payload, context, record));
         if (record.type === "request" && record.status === undefined) out.opened.push({ requestId: record.request_id, seq });
         if (record.type === "completion") out.closed.push(record.request_id);
+        const session = sessionUpdateOf(record, seq);
+        if (session) out.sessions.push(session);
         receipts.push({ seq, leafHash: hash });
       }
       await tx.insert(out);
@@ -170,6 +177,25 @@ export class Ledger implements AuditSink {
       throw new LedgerIntegrityError(`the ledger store no longer matches the checkpoint it signed at size ${signed.size}; it was rewritten outside Portcullis. Appends are refused until an operator investigates (run portcullis verify).`);
     }
     return rangeFromStore(nodes, size);
+  }
+
+  /** A ledger written before the session index existed (or by an older version) is indexed
+   * from its leaves once, under the sequencer lock, before anything new is appended. */
+  private async catchUpSessionIndex(tx: SequencerTransaction, size: number): Promise<void> {
+    let next = await tx.sessionsIndexedTo();
+    if (next >= size) return;
+    const started = next;
+    for await (const page of this.options.store.entryPages(this.options.origin, next, size)) {
+      const updates: SessionUpdate[] = [];
+      for (const entry of page) {
+        const leaf = JSON.parse(entry.leaf.toString("utf8")) as LedgerLeaf;
+        const update = sessionUpdateOf(leaf.record, entry.seq);
+        if (update) updates.push(update);
+      }
+      next = page.at(-1)!.seq + 1;
+      await tx.indexSessions(updates, next);
+    }
+    this.options.log.info({ from: started, to: next }, "session index rebuilt from the ledger");
   }
 
   /** Signs a checkpoint of the tree as committed now, whether or not it grew (a heartbeat). */

@@ -3,6 +3,7 @@
 // assigns the next gapless sequence numbers, and the others wait their turn.
 import pg from "pg";
 import { inTransaction } from "../storage/postgresTransaction.js";
+import { mergeSessionUpdates, parsedList, SESSION_COLUMNS, sessionFilter, sessionFromRow, sessionValues, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary, type SessionUpdate } from "./sessionIndex.js";
 import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey } from "./store.js";
 import { LedgerStoreError } from "./store.js";
 
@@ -73,7 +74,54 @@ const MIGRATIONS: string[] = [
      $$ BEGIN RAISE EXCEPTION 'ledger entries are append-only'; END $$;
    CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger_entries
      FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_append_only();`,
+  // The session index (sessionIndex.ts), rebuilt from the leaves when a ledger is upgraded.
+  `CREATE TABLE ledger_sessions (
+     log TEXT NOT NULL,
+     request_id TEXT NOT NULL,
+     started_ms BIGINT,
+     ended_ms BIGINT,
+     subject TEXT,
+     name TEXT,
+     groups TEXT,
+     graphs TEXT,
+     assistant_id TEXT,
+     thread_id TEXT,
+     run_id TEXT,
+     kind TEXT,
+     route TEXT,
+     method TEXT,
+     path TEXT,
+     decision TEXT,
+     rule TEXT,
+     http_status INTEGER,
+     outcome TEXT,
+     run_status TEXT,
+     approval TEXT,
+     approval_id TEXT,
+     parent_request_id TEXT,
+     first_seq BIGINT NOT NULL,
+     last_seq BIGINT NOT NULL,
+     PRIMARY KEY (log, request_id)
+   );
+   CREATE INDEX ledger_sessions_started ON ledger_sessions (log, started_ms, request_id);
+   CREATE INDEX ledger_sessions_subject ON ledger_sessions (log, subject, started_ms);
+   CREATE INDEX ledger_sessions_thread ON ledger_sessions (log, thread_id);
+   CREATE INDEX ledger_sessions_parent ON ledger_sessions (log, parent_request_id);
+   CREATE TABLE ledger_session_cursor (log TEXT PRIMARY KEY, next_seq BIGINT NOT NULL);`,
 ];
+
+const SESSION_TYPES: Record<(typeof SESSION_COLUMNS)[number], string> = {
+  started_ms: "bigint", ended_ms: "bigint", subject: "text", name: "text", groups: "text", graphs: "text", assistant_id: "text", thread_id: "text",
+  run_id: "text", kind: "text", route: "text", method: "text", path: "text", decision: "text", rule: "text", http_status: "int", outcome: "text",
+  run_status: "text", approval: "text", approval_id: "text", parent_request_id: "text",
+};
+
+// One statement per batch: the updates (merged per request first, since ON CONFLICT may touch a row once) as parallel arrays.
+const UPSERT_SESSIONS = `INSERT INTO ledger_sessions (log, request_id, first_seq, last_seq, ${SESSION_COLUMNS.join(", ")})
+  SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::bigint[], ${SESSION_COLUMNS.map((c, i) => `$${i + 5}::${SESSION_TYPES[c]}[]`).join(", ")})
+  ON CONFLICT (log, request_id) DO UPDATE SET
+  ${SESSION_COLUMNS.map((c) => (c === "started_ms" ? "started_ms = COALESCE(ledger_sessions.started_ms, EXCLUDED.started_ms)" : `${c} = COALESCE(EXCLUDED.${c}, ledger_sessions.${c})`)).join(",\n  ")},
+  first_seq = LEAST(ledger_sessions.first_seq, EXCLUDED.first_seq), last_seq = GREATEST(ledger_sessions.last_seq, EXCLUDED.last_seq)`;
 
 // BIGINT columns come back as strings by default; ledger sizes stay below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -128,6 +176,8 @@ export class PostgresLedgerStore implements LedgerStore {
         size: async () => sizeOf(client, log),
         node: (level, index) => readNode(client, log, level, index),
         insert: (batch) => insertBatch(client, log, batch),
+        sessionsIndexedTo: () => sessionsIndexedTo(client, log),
+        indexSessions: (updates, next) => indexSessions(client, log, updates, next),
       });
     });
   }
@@ -170,6 +220,45 @@ export class PostgresLedgerStore implements LedgerStore {
     if (filter.graph !== undefined) add("? = ANY(string_to_array(graphs, E'\\n'))", filter.graph);
     const { rows } = await this.pool.query<{ seq: number }>(`SELECT seq FROM ledger_entries WHERE ${where.join(" AND ")} ORDER BY seq`, params);
     return rows.map((row) => row.seq);
+  }
+
+  async sessions(log: string, query: SessionQuery): Promise<SessionSummary[]> {
+    const { where, params } = sessionFilter(query, (column) => `strpos(${column}, ?) > 0`);
+    let n = 1;
+    const clauses = where.map((clause) => clause.replace(/\?/g, () => `$${++n}`));
+    const { rows } = await this.pool.query<SessionRow>(
+      `SELECT * FROM ledger_sessions WHERE log = $1 AND ${clauses.join(" AND ")} ORDER BY started_ms DESC, request_id DESC LIMIT $${n + 1}`,
+      [log, ...params, query.limit],
+    );
+    return rows.map(sessionFromRow);
+  }
+
+  async session(log: string, requestId: string): Promise<SessionSummary | undefined> {
+    const { rows } = await this.pool.query<SessionRow>("SELECT * FROM ledger_sessions WHERE log = $1 AND request_id = $2 AND started_ms IS NOT NULL", [log, requestId]);
+    return rows[0] && sessionFromRow(rows[0]);
+  }
+
+  async identityUsage(log: string): Promise<IdentityUsage[]> {
+    const { rows } = await this.pool.query<{ subject: string; name: string | null; groups: string | null; lastMs: number; firstMs: number; count: number }>(
+      `SELECT a.subject, latest.name, latest.groups, a.last_ms AS "lastMs", a.first_ms AS "firstMs", a.count
+       FROM (SELECT subject, MAX(started_ms) AS last_ms, MIN(started_ms) AS first_ms, COUNT(*)::int AS count FROM ledger_sessions
+             WHERE log = $1 AND subject IS NOT NULL AND started_ms IS NOT NULL GROUP BY subject) AS a
+       JOIN LATERAL (SELECT name, groups FROM ledger_sessions AS s WHERE s.log = $1 AND s.subject = a.subject AND s.started_ms IS NOT NULL
+                     ORDER BY s.started_ms DESC LIMIT 1) AS latest ON true
+       ORDER BY a.subject`,
+      [log],
+    );
+    return rows.map((row) => ({ ...row, groups: parsedList(row.groups) }));
+  }
+
+  async grantUsage(log: string): Promise<GrantUsage[]> {
+    const { rows } = await this.pool.query<GrantUsage>(
+      `SELECT subject, rule, MAX(started_ms) AS "lastMs", COUNT(*)::int AS count FROM ledger_sessions
+       WHERE log = $1 AND subject IS NOT NULL AND started_ms IS NOT NULL AND decision IN ('allow', 'require-approval') AND rule NOT LIKE 'gateway:%'
+       GROUP BY subject, rule ORDER BY subject, rule`,
+      [log],
+    );
+    return rows;
   }
 
   async seqsForRequest(log: string, requestId: string): Promise<number[]> {
@@ -289,6 +378,27 @@ async function readNode(db: Queryable, log: string, level: number, index: number
 }
 
 // One multi-row INSERT per table: a batch of 256 entries is a handful of round trips.
+async function sessionsIndexedTo(db: Queryable, log: string): Promise<number> {
+  const { rows } = await db.query<{ next_seq: number }>("SELECT next_seq FROM ledger_session_cursor WHERE log = $1", [log]);
+  // A ledger created before the index existed starts unindexed at 0.
+  return rows[0]?.next_seq ?? 0;
+}
+
+async function indexSessions(db: Queryable, log: string, updates: SessionUpdate[], next: number): Promise<void> {
+  const merged = mergeSessionUpdates(updates);
+  if (merged.length > 0) {
+    const values = merged.map(sessionValues);
+    await db.query(UPSERT_SESSIONS, [
+      log,
+      merged.map((u) => u.requestId),
+      merged.map((u) => u.seq),
+      merged.map((u) => u.seq),
+      ...SESSION_COLUMNS.map((_, i) => values.map((row) => row[i])),
+    ]);
+  }
+  await db.query("INSERT INTO ledger_session_cursor (log, next_seq) VALUES ($1, $2) ON CONFLICT (log) DO UPDATE SET next_seq = EXCLUDED.next_seq", [log, next]);
+}
+
 async function insertBatch(db: Queryable, log: string, batch: AppendBatch): Promise<void> {
   if (batch.entries.length > 0) {
     const e = batch.entries;
@@ -330,4 +440,5 @@ async function insertBatch(db: Queryable, log: string, batch: AppendBatch): Prom
     );
   }
   if (batch.closed.length > 0) await db.query("DELETE FROM ledger_open_requests WHERE log = $1 AND request_id = ANY($2::text[])", [log, batch.closed]);
+  if (batch.entries.length > 0) await indexSessions(db, log, batch.sessions, batch.entries.at(-1)!.seq + 1);
 }

@@ -4,6 +4,7 @@
 import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { mergeSessionUpdates, SESSION_COLUMNS, sessionFilter, sessionFromRow, sessionValues, parsedList, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary, type SessionUpdate } from "./sessionIndex.js";
 import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey } from "./store.js";
 import { LedgerStoreError } from "./store.js";
 
@@ -76,7 +77,47 @@ const MIGRATIONS: string[] = [
   `CREATE TRIGGER ledger_entries_no_replace BEFORE INSERT ON ledger_entries
      WHEN EXISTS (SELECT 1 FROM ledger_entries WHERE log = NEW.log AND seq = NEW.seq)
      BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;`,
+  // The session index (sessionIndex.ts), rebuilt from the leaves when a ledger is upgraded.
+  `CREATE TABLE ledger_sessions (
+     log TEXT NOT NULL,
+     request_id TEXT NOT NULL,
+     started_ms INTEGER,
+     ended_ms INTEGER,
+     subject TEXT,
+     name TEXT,
+     groups TEXT,
+     graphs TEXT,
+     assistant_id TEXT,
+     thread_id TEXT,
+     run_id TEXT,
+     kind TEXT,
+     route TEXT,
+     method TEXT,
+     path TEXT,
+     decision TEXT,
+     rule TEXT,
+     http_status INTEGER,
+     outcome TEXT,
+     run_status TEXT,
+     approval TEXT,
+     approval_id TEXT,
+     parent_request_id TEXT,
+     first_seq INTEGER NOT NULL,
+     last_seq INTEGER NOT NULL,
+     PRIMARY KEY (log, request_id)
+   );
+   CREATE INDEX ledger_sessions_started ON ledger_sessions (log, started_ms, request_id);
+   CREATE INDEX ledger_sessions_subject ON ledger_sessions (log, subject, started_ms);
+   CREATE INDEX ledger_sessions_thread ON ledger_sessions (log, thread_id);
+   CREATE INDEX ledger_sessions_parent ON ledger_sessions (log, parent_request_id);
+   CREATE TABLE ledger_session_cursor (log TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);`,
 ];
+
+const UPSERT_SESSION = `INSERT INTO ledger_sessions (log, request_id, ${SESSION_COLUMNS.join(", ")}, first_seq, last_seq)
+  VALUES (?, ?, ${SESSION_COLUMNS.map(() => "?").join(", ")}, ?, ?)
+  ON CONFLICT (log, request_id) DO UPDATE SET
+  ${SESSION_COLUMNS.map((c) => (c === "started_ms" ? "started_ms = COALESCE(started_ms, excluded.started_ms)" : `${c} = COALESCE(excluded.${c}, ${c})`)).join(",\n  ")},
+  first_seq = MIN(first_seq, excluded.first_seq), last_seq = MAX(last_seq, excluded.last_seq)`;
 
 const PAGE = 2_000;
 
@@ -132,6 +173,10 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       addKey: db.prepare("INSERT OR IGNORE INTO ledger_keys (key_id, name, vkey, role, valid_from_ms, valid_to_ms) VALUES (?, ?, ?, ?, ?, ?)"),
       retireKey: db.prepare("UPDATE ledger_keys SET valid_to_ms = ? WHERE key_id = ? AND valid_to_ms IS NULL"),
+      upsertSession: db.prepare(UPSERT_SESSION),
+      session: db.prepare("SELECT * FROM ledger_sessions WHERE log = ? AND request_id = ?"),
+      sessionCursor: db.prepare("SELECT next_seq FROM ledger_session_cursor WHERE log = ?").pluck(),
+      setSessionCursor: db.prepare("INSERT INTO ledger_session_cursor (log, next_seq) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET next_seq = excluded.next_seq"),
       keys: db.prepare("SELECT key_id AS keyId, name, vkey, role, valid_from_ms AS validFromMs, valid_to_ms AS validToMs FROM ledger_keys ORDER BY valid_from_ms"),
     };
   }
@@ -150,7 +195,10 @@ export class SqliteLedgerStore implements LedgerStore {
         for (const payload of batch.payloads) s.insertPayload.run(payload.sha256, payload.body, payload.subject, payload.timeMs);
         for (const open of batch.opened) s.open.run(log, open.requestId, open.seq);
         for (const requestId of batch.closed) s.close.run(log, requestId);
+        if (batch.entries.length > 0) this.indexSessions(log, batch.sessions, batch.entries.at(-1)!.seq + 1);
       },
+      sessionsIndexedTo: async () => this.sessionsIndexedTo(log),
+      indexSessions: async (updates, next) => this.indexSessions(log, updates, next),
     };
     this.db.exec("BEGIN IMMEDIATE");
     try {
@@ -161,6 +209,54 @@ export class SqliteLedgerStore implements LedgerStore {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
       throw error;
     }
+  }
+
+  private sessionsIndexedTo(log: string): number {
+    const next = this.statements.sessionCursor.get(log) as number | undefined;
+    // A ledger created before the index existed starts unindexed at 0.
+    return next ?? 0;
+  }
+
+  private indexSessions(log: string, updates: SessionUpdate[], next: number): void {
+    for (const update of mergeSessionUpdates(updates)) {
+      this.statements.upsertSession.run(log, update.requestId, ...sessionValues(update), update.seq, update.seq);
+    }
+    this.statements.setSessionCursor.run(log, next);
+  }
+
+  async sessions(log: string, query: SessionQuery): Promise<SessionSummary[]> {
+    const { where, params } = sessionFilter(query, (column) => `instr(${column}, ?) > 0`);
+    const rows = this.db
+      .prepare(`SELECT * FROM ledger_sessions WHERE log = ? AND ${where.join(" AND ")} ORDER BY started_ms DESC, request_id DESC LIMIT ?`)
+      .all(log, ...params, query.limit) as SessionRow[];
+    return rows.map(sessionFromRow);
+  }
+
+  async session(log: string, requestId: string): Promise<SessionSummary | undefined> {
+    const row = this.statements.session.get(log, requestId) as SessionRow | undefined;
+    return row && row.started_ms !== null ? sessionFromRow(row) : undefined;
+  }
+
+  async identityUsage(log: string): Promise<IdentityUsage[]> {
+    // The latest row of each subject carries its current name and groups (SQLite's bare columns
+    // with MAX() come from the row that holds the maximum).
+    const rows = this.db
+      .prepare(
+        `SELECT subject, name, groups, MAX(started_ms) AS lastMs, MIN(started_ms) AS firstMs, COUNT(*) AS count
+         FROM ledger_sessions WHERE log = ? AND subject IS NOT NULL AND started_ms IS NOT NULL GROUP BY subject ORDER BY subject`,
+      )
+      .all(log) as { subject: string; name: string | null; groups: string | null; lastMs: number; firstMs: number; count: number }[];
+    return rows.map((row) => ({ ...row, groups: parsedList(row.groups) }));
+  }
+
+  async grantUsage(log: string): Promise<GrantUsage[]> {
+    return this.db
+      .prepare(
+        `SELECT subject, rule, MAX(started_ms) AS lastMs, COUNT(*) AS count FROM ledger_sessions
+         WHERE log = ? AND subject IS NOT NULL AND started_ms IS NOT NULL AND decision IN ('allow', 'require-approval') AND rule NOT LIKE 'gateway:%'
+         GROUP BY subject, rule ORDER BY subject, rule`,
+      )
+      .all(log) as GrantUsage[];
   }
 
   nodes(log: string) {

@@ -6,6 +6,7 @@
 // masked payloads apart from the leaves (retention deletes them; leaves commit only to hashes),
 // the signing-key history, legal holds, and the requests and runs still open.
 import type { NodeReader } from "./merkle.js";
+import type { GrantUsage, IdentityUsage, SessionQuery, SessionSummary, SessionUpdate } from "./sessionIndex.js";
 
 export interface StoredEntry {
   seq: number;
@@ -38,6 +39,8 @@ export interface AppendBatch {
   /** Requests admitted by this batch and not yet completed, and those this batch completes. */
   opened: { requestId: string; seq: number }[];
   closed: string[];
+  /** What the batch's records tell about their sessions (src/ledger/sessionIndex.ts). */
+  sessions: SessionUpdate[];
 }
 
 export interface StoredCheckpoint {
@@ -81,6 +84,10 @@ export interface SequencerTransaction extends NodeReader {
   /** Entries in the log, read inside the lock (another instance may have appended). */
   size(): Promise<number>;
   insert(batch: AppendBatch): Promise<void>;
+  /** The first sequence number the session index has not seen (below size after an upgrade). */
+  sessionsIndexedTo(): Promise<number>;
+  /** Indexes older entries (an upgraded ledger), then marks the index complete up to `next`. */
+  indexSessions(updates: SessionUpdate[], next: number): Promise<void>;
 }
 
 export interface LedgerStore {
@@ -99,6 +106,13 @@ export interface LedgerStore {
   /** Sequence numbers of the request and completion records of one request id. */
   seqsForRequest(log: string, requestId: string): Promise<number[]>;
   openRequests(log: string): Promise<{ requestId: string; seq: number }[]>;
+  /** One page of sessions, newest first. */
+  sessions(log: string, query: SessionQuery): Promise<SessionSummary[]>;
+  session(log: string, requestId: string): Promise<SessionSummary | undefined>;
+  /** Every identity seen, with its latest name and groups and when it last made a request. */
+  identityUsage(log: string): Promise<IdentityUsage[]>;
+  /** For each identity and rule that let it through: how often and when last. */
+  grantUsage(log: string): Promise<GrantUsage[]>;
 
   addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void>;
   /** Checkpoints ordered by size then time; `atMostSize` / `atLeastSize` narrow the range. */

@@ -86,7 +86,7 @@ export function summaryCsv(summary: EvidenceSummary): string {
   return rows.map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
 }
 
-function csvField(value: string): string {
+export function csvField(value: string): string {
   // A leading = + - @ makes spreadsheets evaluate the cell (CSV injection).
   const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;

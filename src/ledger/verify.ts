@@ -235,7 +235,7 @@ export type LeafRecord =
   | (RecordBase & { type: "request"; request_id: string; status?: unknown; body?: PayloadRef })
   | (RecordBase & { type: "completion"; request_id: string; response?: PayloadRef })
   | (RecordBase & { type: "run"; request_id: string; output?: PayloadRef })
-  | (RecordBase & { type: "policy" | "ledger" | "approval" });
+  | (RecordBase & { type: "policy" | "ledger" | "approval" | "access" });
 
 export interface ParsedLeaf {
   seq: number;
@@ -290,11 +290,11 @@ export function payloadOf(record: LeafRecord): PayloadRef | undefined {
 function checkRecord(record: unknown): LeafRecord {
   if (!isObject(record)) throw new VerificationError("invalid format: record must be an object");
   const { type } = record;
-  if (type !== "request" && type !== "completion" && type !== "run" && type !== "policy" && type !== "ledger" && type !== "approval") {
+  if (type !== "request" && type !== "completion" && type !== "run" && type !== "policy" && type !== "ledger" && type !== "approval" && type !== "access") {
     throw new VerificationError(`invalid format: unknown record type ${JSON.stringify(type)}`);
   }
   if (typeof record.time !== "string") throw new VerificationError(`invalid format: ${type} record without a time`);
-  if (type === "policy" || type === "ledger" || type === "approval") return record as LeafRecord;
+  if (type === "policy" || type === "ledger" || type === "approval" || type === "access") return record as LeafRecord;
   if (typeof record.request_id !== "string") throw new VerificationError(`invalid format: ${type} record without a request_id`);
   const field = PAYLOAD_FIELD[type];
   const ref = record[field];

@@ -164,7 +164,21 @@ export interface ApprovalRecord {
   grant?: { id: string; expires_at: string };
 }
 
-export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord | RunRecord | LedgerEventRecord | ApprovalRecord;
+/** Someone looked at or took away recorded evidence (who looked at what): a session viewed,
+ * replayed or re-run, an evidence bundle or the access review exported. */
+export interface AccessRecord {
+  type: "access";
+  time: string;
+  /** A signed-in subject (console), or `cli:<os user>`. */
+  actor: string;
+  via: "console" | "cli";
+  action: "session.view" | "session.replay" | "session.verify" | "evidence.export" | "access-review.view" | "access-review.export" | "ledger.verify";
+  /** The session looked at: its request id. */
+  session?: string;
+  details?: Record<string, unknown>;
+}
+
+export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord | RunRecord | LedgerEventRecord | ApprovalRecord | AccessRecord;
 
 /** Facts kept beside a record for filtering exports (who, which graphs) and payloads committed with it. */
 export interface AppendContext {

@@ -8,8 +8,14 @@ export interface LocalAnswer {
   json?: unknown;
   html?: string;
   xml?: string;
+  /** A file: a console asset, or a download when it has a filename. */
+  file?: { body: Buffer | string; type: string; filename?: string };
+  /** A page's own Content-Security-Policy (the console runs its own script). */
+  csp?: string;
   /** Who the answer concerns (a sign-in's person), for the audit record. */
   identity?: Identity;
+  /** The answer refuses what was asked (a console page the viewer may not see): recorded as a deny. */
+  denied?: string;
 }
 
 // Pages carry no scripts and must not be framed (clickjacking on the sign-out button).
@@ -22,7 +28,9 @@ const PAGE_HEADERS: OutgoingHttpHeaders = {
 
 export function sendLocalAnswer(res: ServerResponse, answer: LocalAnswer, headers: OutgoingHttpHeaders): number {
   const [body, type] =
-    answer.html !== undefined
+    answer.file !== undefined
+      ? [answer.file.body, answer.file.type]
+      : answer.html !== undefined
       ? [answer.html, "text/html; charset=utf-8"]
       : answer.xml !== undefined
         ? [answer.xml, "application/samlmetadata+xml"]
@@ -31,10 +39,11 @@ export function sendLocalAnswer(res: ServerResponse, answer: LocalAnswer, header
           : ["", undefined];
   res.writeHead(answer.status, {
     ...headers,
-    ...(answer.html !== undefined ? PAGE_HEADERS : {}),
+    ...(answer.html !== undefined ? { ...PAGE_HEADERS, ...(answer.csp ? { "content-security-policy": answer.csp } : {}) } : {}),
+    ...(answer.file ? { "x-content-type-options": "nosniff", ...(answer.file.filename ? { "content-disposition": `attachment; filename="${answer.file.filename.replace(/[^A-Za-z0-9._-]/g, "_")}"` } : {}) } : {}),
     ...answer.headers,
     ...(type ? { "content-type": type, "content-length": Buffer.byteLength(body) } : {}),
-    "cache-control": "no-store",
+    "cache-control": answer.headers?.["cache-control"] ?? "no-store",
   });
   res.end(body);
   return Buffer.byteLength(body);

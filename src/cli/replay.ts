@@ -1,0 +1,168 @@
+// `portcullis sessions` (find sessions in the ledger) and `portcullis replay <session>` (print the
+// recorded stream as SSE, serve it on a local port, or re-run it and compare execution paths).
+// Every replay and verification is itself an access record in the ledger.
+import { Command, Option } from "commander";
+import { ConfigError } from "../errors.js";
+import type { Ledger } from "../ledger/index.js";
+import { SESSION_KINDS, type SessionKind, type SessionQuery } from "../ledger/sessionIndex.js";
+import { rerunSession } from "../replay/rerun.js";
+import { serveRecording } from "../replay/serve.js";
+import { loadSession, type Session, type SessionSource } from "../replay/session.js";
+import { playRecording } from "../replay/recording.js";
+import { executionPath } from "../replay/timeline.js";
+import { ledgerOptions, openToolLedger, operator, type LedgerOptions } from "./audit.js";
+
+export function sessionsCommand(): Command {
+  return new Command("sessions")
+    .description("List recorded sessions (requests and the runs they started), newest first, from the ledger's session index")
+    .addOption(ledgerOptions.config())
+    .addOption(ledgerOptions.ledger())
+    .addOption(ledgerOptions.keyFile())
+    .option("--user <subject>", "only this identity, e.g. oidc:corp:alice")
+    .option("--group <group>", "only identities in this group")
+    .option("--graph <graph>", "only sessions touching this graph")
+    .option("--thread <id>", "only this thread")
+    .option("--status <status>", "run status or outcome: success, error, interrupted, ok, refused…")
+    .option("--decision <effect>", "allow, deny or require-approval")
+    .addOption(new Option("--kind <kind>", "what kind of session").choices([...SESSION_KINDS, "all"]).default("run"))
+    .option("--limit <n>", "how many", "20")
+    .option("--json", "print JSON")
+    .action(async (options: LedgerOptions & { user?: string; group?: string; graph?: string; thread?: string; status?: string; decision?: string; kind: string; limit: string; json?: boolean }) => {
+      const ledger = await openToolLedger(options);
+      try {
+        const query: SessionQuery = {
+          limit: Math.min(1_000, Math.max(1, Number(options.limit) || 20)),
+          ...(options.kind !== "all" ? { kinds: [options.kind as SessionKind] } : {}),
+          ...(options.user ? { subject: options.user } : {}),
+          ...(options.group ? { group: options.group } : {}),
+          ...(options.graph ? { graph: options.graph } : {}),
+          ...(options.thread ? { threadId: options.thread } : {}),
+          ...(options.status ? { status: options.status } : {}),
+          ...(options.decision ? { decision: options.decision } : {}),
+        };
+        const sessions = await ledger.store.sessions(ledger.origin, query);
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(sessions, null, 2)}\n`);
+          return;
+        }
+        for (const s of sessions) {
+          process.stdout.write(`${s.requestId}  ${new Date(s.startedMs).toISOString()}  ${s.subject ?? "-"}  ${s.graphs.join(",") || "-"}  ${s.method} ${s.path}  ${s.decision}  ${s.status}\n`);
+        }
+        if (sessions.length === 0) process.stdout.write("No sessions match.\n");
+      } finally {
+        await ledger.close();
+      }
+    });
+}
+
+interface ReplayOptions extends LedgerOptions {
+  speed: string;
+  fast?: boolean;
+  serve?: string | true;
+  host: string;
+  once?: boolean;
+  verify?: boolean;
+  gateway?: string;
+  token?: string;
+  apiKey?: string;
+  timeout: string;
+  json?: boolean;
+}
+
+export function replayCommand(): Command {
+  return new Command("replay")
+    .description("Replay a recorded session's stream as SSE (stdout, or a local port for any SSE client), or re-run it and compare execution paths")
+    .argument("<session>", "the session's request id (x-request-id; see portcullis sessions)")
+    .addOption(ledgerOptions.config())
+    .addOption(ledgerOptions.ledger())
+    .addOption(ledgerOptions.keyFile())
+    .option("--speed <x>", "playback speed: 1 = the original pace, 10 = ten times faster", "1")
+    .option("--fast", "no waiting between events")
+    .option("--serve [port]", "serve the stream on a local port (any path ending in /stream) instead of printing it")
+    .option("--host <host>", "with --serve: the address to listen on", "127.0.0.1")
+    .option("--once", "with --serve: stop after one client has received the whole stream")
+    .option("--verify", "re-run the recorded request through the gateway (policy applies) and compare the nodes and tool calls it takes")
+    .addOption(new Option("--gateway <url>", "with --verify: the gateway's base URL").env("PORTCULLIS_URL"))
+    .addOption(new Option("--token <token>", "with --verify: an OIDC bearer token for the verifier").env("PORTCULLIS_TOKEN"))
+    .addOption(new Option("--api-key <key>", "with --verify: a service-account API key for the verifier").env("PORTCULLIS_API_KEY"))
+    .option("--timeout <s>", "with --verify: how long to wait for the re-run to finish", "120")
+    .option("--json", "with --verify: print the comparison as JSON")
+    .action(async (id: string, options: ReplayOptions) => {
+      const speed = options.fast ? Infinity : Number(options.speed);
+      if (!(speed > 0)) throw new ConfigError("--speed: a positive number (1 = original pace)");
+      const ledger = await openToolLedger(options);
+      const source: SessionSource = { store: ledger.store, origin: ledger.origin, checkpoint: () => ledger.checkpoint() };
+      try {
+        const session = await loadSession(source, id).catch((error: unknown) => {
+          if ((error as Error).name === "SessionNotFoundError") throw new ConfigError(`${(error as Error).message}; list sessions with portcullis sessions`);
+          throw error;
+        });
+        if (options.verify) return await verify(ledger, source, session, options);
+        await recordAccess(ledger, session, "session.replay", { speed: Number.isFinite(speed) ? speed : "fast", ...(options.serve !== undefined ? { served: true } : {}) });
+        const recording = session.recording;
+        if (!recording) throw new ConfigError(`session ${id} has no recorded answer${session.response?.state === "purged" ? " (purged by retention)" : ""}`);
+        if (!session.proof.valid) process.stderr.write(`warning: ${session.proof.summary}\n`);
+        if (recording.kind === "body") {
+          if (options.serve !== undefined) throw new ConfigError(`session ${id} was not a stream; only streams can be served`);
+          process.stdout.write(`${recording.body}\n`);
+          return;
+        }
+        if (options.serve === undefined) {
+          await playRecording(recording.events, (text) => new Promise<void>((resolve) => (process.stdout.write(text) ? resolve() : process.stdout.once("drain", resolve))), { speed });
+          return;
+        }
+        const port = options.serve === true ? 0 : Number(options.serve);
+        if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError("--serve: a port number (0 or none for a free one)");
+        const server = await serveRecording(recording.events, { host: options.host, port, speed });
+        process.stdout.write(
+          `Replaying session ${id} (${recording.events.length} events) at ${server.url}\n` +
+            `  curl -N ${server.url}/threads/${session.summary.threadId ?? "-"}/runs/${session.summary.runId ?? "-"}/stream\n` +
+            `  SDK: new Client({ apiUrl: "${server.url}" }).runs.joinStream(threadId, runId)\n`,
+        );
+        await (options.once ? server.served : new Promise<void>((resolve) => process.once("SIGINT", resolve)));
+        await server.close();
+      } finally {
+        await ledger.close();
+      }
+    });
+}
+
+async function verify(ledger: Ledger, source: SessionSource, session: Session, options: ReplayOptions): Promise<void> {
+  const credentials: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : options.apiKey ? { "x-api-key": options.apiKey } : {};
+  if (Object.keys(credentials).length === 0) throw new ConfigError("--verify sends the request through the gateway as you: give --token (or PORTCULLIS_TOKEN) or --api-key (or PORTCULLIS_API_KEY)");
+  const gateway = options.gateway ?? "http://127.0.0.1:8080";
+  const recorded = executionPath(session);
+  try {
+    const result = await rerunSession(source, session, { gateway, credentials, timeoutMs: Number(options.timeout) * 1000 || 120_000 });
+    await recordAccess(ledger, session, "session.verify", { rerun_session: result.rerunSession, differences: result.differences.length, same_path: result.differences.length === 0 });
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } else {
+      process.stdout.write(
+        `Recorded path (${result.recorded.source}): ${describe(result.recorded)}\n` +
+          `Re-run path   (${result.rerun.source}): ${describe(result.rerun)}\n` +
+          `Re-run session ${result.rerunSession}${result.threadId ? ` on new thread ${result.threadId}` : ""}: run ${result.runStatus}\n` +
+          (result.differences.length === 0 ? "Same execution path.\n" : `${result.differences.length} difference(s):\n${result.differences.map((d) => `  - ${d}\n`).join("")}`) +
+          "Note: the re-run received the recorded, masked inputs; a graph that branches on a masked value may take another path.\n",
+      );
+    }
+    process.exitCode = result.differences.length === 0 ? 0 : 1;
+  } catch (error) {
+    await recordAccess(ledger, session, "session.verify", { error: (error as Error).message.slice(0, 300) });
+    if (error instanceof Error && error.name === "RerunError") {
+      process.stderr.write(`portcullis: cannot verify session ${session.summary.requestId}: ${error.message}\nRecorded path: ${describe(recorded)}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+}
+
+function describe(path: ReturnType<typeof executionPath>): string {
+  return `${path.nodes.join(" → ") || "(no nodes)"}${path.tool_calls.length > 0 ? `; tool calls: ${path.tool_calls.join(", ")}` : ""}`;
+}
+
+async function recordAccess(ledger: Ledger, session: Session, action: "session.replay" | "session.verify", details: Record<string, unknown>): Promise<void> {
+  const actor = operator();
+  await ledger.append({ type: "access", time: new Date().toISOString(), actor, via: "cli", action, session: session.summary.requestId, details }, { subject: actor, graphs: session.summary.graphs });
+}

@@ -1,0 +1,54 @@
+// The approvals inbox (kept current by console.js from /console/approvals.json, no reloads) and
+// one approval's page, the console_url of every notice.
+import type { ApprovalView } from "../approve/approvals.js";
+import { badge, html, pretty, time, type Html } from "./html.js";
+import { consoleLayout } from "./layout.js";
+import type { Viewer } from "./roles.js";
+
+export function inboxPage(viewer: Viewer, recent: ApprovalView[], flash?: { text: string; good: boolean }): string {
+  return consoleLayout(
+    viewer,
+    "approvals",
+    "Approvals",
+    html`<div id="flash" class="${flash ? `flash ${flash.good ? "good" : "bad"}` : ""}" role="status">${flash?.text}</div>
+<h2>Waiting for a decision <span class="muted" id="approvals-updated"></span></h2>
+<div id="approvals-live" data-testid="inbox"><div class="empty">Loading…</div></div>
+<noscript><p>This list updates itself with JavaScript; without it, <a href="/console/approvals.json">the same list as JSON</a>.</p></noscript>
+<h2>Recently decided</h2>
+${recent.length === 0 ? html`<div class="empty">No decisions yet.</div>` : html`<table><thead><tr><th>Approval</th><th>Requester</th><th>Request</th><th>State</th><th>Decided</th><th>Votes</th></tr></thead><tbody>
+${recent.map((a) => html`<tr><td class="mono"><a href="/console/approvals/${a.approval_id}">${a.approval_id.slice(0, 8)}</a></td><td>${a.requester.name ?? a.requester.subject}</td><td class="mono">${a.request.method} ${a.request.path}</td><td>${badge(a.state)}</td><td>${a.decided_at ? time(Date.parse(a.decided_at)) : "—"}</td><td>${a.votes.map((v) => `${v.approver}: ${v.verdict}${v.reason ? ` (${v.reason})` : ""}`).join("; ")}</td></tr>`)}
+</tbody></table>`}`,
+  );
+}
+
+export function approvalPage(viewer: Viewer, a: ApprovalView, canDecide: boolean, flash?: { text: string; good: boolean }): string {
+  const decide: Html = canDecide && a.state === "pending"
+    ? html`<form method="post" action="/console/approvals/${a.approval_id}/approve" class="vote"><input type="hidden" name="csrf_token" value="${viewer.csrfToken}">
+<input type="hidden" name="return_to" value="page">
+<label>Approve <select name="window_s" aria-label="Approve for"><option value="">Once</option>${[900, 3600, 28800].filter((s) => s <= a.max_window_s).map((s) => html`<option value="${s}">For ${s / 60} minutes</option>`)}</select></label>
+<input name="reason" placeholder="Reason (optional)" aria-label="Approval reason"><button type="submit">Approve</button></form>
+<form method="post" action="/console/approvals/${a.approval_id}/deny" class="vote"><input type="hidden" name="csrf_token" value="${viewer.csrfToken}"><input type="hidden" name="return_to" value="page">
+<input name="reason" placeholder="Reason (required)" required aria-label="Denial reason"><button type="submit" class="danger">Deny</button></form>`
+    : html`<p class="muted">${a.state === "pending" ? (a.requester.subject === viewer.identity.subject ? "Your request: waiting for an approver." : "You are not an approver for this request.") : `Closed: ${a.state}.`}</p>`;
+  return consoleLayout(
+    viewer,
+    "approvals",
+    `Approval ${a.approval_id.slice(0, 8)}`,
+    html`${flash ? html`<div class="flash ${flash.good ? "good" : "bad"}">${flash.text}</div>` : null}
+<div class="panel approval-card"><div><dl class="facts">
+<dt>State</dt><dd>${badge(a.state)} (${a.mode})</dd>
+<dt>Requester</dt><dd>${a.requester.name ?? a.requester.subject} <span class="muted mono">${a.requester.subject}</span></dd>
+<dt>Request</dt><dd class="mono">${a.request.method} ${a.request.path}</dd>
+<dt>Actions</dt><dd>${a.request.actions.join(", ")}</dd>
+<dt>Graphs</dt><dd>${a.request.graphs.join(", ") || "—"}</dd>
+<dt>Rule</dt><dd>${a.rule} · approvers: ${a.approver_groups.join(", ")} · ${a.approvals_given} of ${a.approvals_required}</dd>
+<dt>Justification</dt><dd>${a.justification ?? "—"}</dd>
+<dt>Created</dt><dd>${time(Date.parse(a.created_at))}, expires ${time(Date.parse(a.expires_at))}</dd>
+${a.reason ? html`<dt>Reason</dt><dd>${a.reason}</dd>` : null}
+${a.grant ? html`<dt>Window</dt><dd>until ${time(Date.parse(a.grant.expires_at))}</dd>` : null}
+${a.used_by ? html`<dt>Used by</dt><dd class="mono"><a href="/console/sessions/${String(a.used_by)}">${String(a.used_by)}</a></dd>` : null}
+</dl>
+<h2>Masked request details</h2><pre>${pretty(a.details)}</pre></div>
+<div>${decide}</div></div>`,
+  );
+}

@@ -1,0 +1,324 @@
+// The console (/console/*), served by the gateway to people signed in through OIDC or SAML
+// (src/authenticate/). Each page is one recorded request; looking at a session, exporting
+// evidence and exporting the access review are access records in the ledger too.
+//
+//   GET  /console/                          who is signed in, where to go
+//   GET  /console/sessions?filters&before=  sessions, newest first, a page at a time
+//   GET  /console/sessions/<id>             one session: timeline, playback, ledger proof
+//   GET  /console/approvals                 the inbox (kept current from approvals.json)
+//   GET  /console/approvals.json            pending approvals the viewer may see
+//   GET  /console/approvals/<id>            one approval (the console_url of notices)
+//   POST /console/approvals/<id>/approve    {csrf_token, window_s?, reason?}
+//   POST /console/approvals/<id>/deny       {csrf_token, reason}
+//   GET  /console/audit                     ledger status; verify; export
+//   POST /console/audit/verify              verify the whole ledger
+//   POST /console/audit/export              {from?, to?, user?, graph?} → evidence .tar.gz
+//   GET  /console/access[.csv]              the access review
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
+import type { Logger } from "pino";
+import { create as createTar } from "tar";
+import { approvalView, isApprover, mayView, type Approvals } from "../approve/approvals.js";
+import { checkCsrf } from "../authenticate/csrf.js";
+import type { BrowserSession } from "../authenticate/sessions.js";
+import type { SignIn } from "../authenticate/signIn.js";
+import type { PolicySource } from "../authorize/index.js";
+import type { PortcullisConfig } from "../config/schema.js";
+import { GatewayError } from "../errors.js";
+import type { Exchange } from "../exchange.js";
+import { ExportError, exportEvidence } from "../ledger/export.js";
+import type { Ledger } from "../ledger/index.js";
+import { verifyStore } from "../ledger/verifyStore.js";
+import type { AccessRecord } from "../record/auditRecord.js";
+import { readFormBody } from "../receive/body.js";
+import { loadSession, SessionNotFoundError } from "../replay/session.js";
+import type { LocalAnswer } from "../respond/local.js";
+import type { ServiceAccountStore } from "../storage/serviceAccountStore.js";
+import { accessPage, accessReviewCsv, buildAccessReview } from "./accessReview.js";
+import { approvalPage, inboxPage } from "./approvalsPage.js";
+import { auditPage, type LedgerStatus } from "./auditPage.js";
+import { homePage } from "./homePage.js";
+import { html } from "./html.js";
+import { consoleLayout } from "./layout.js";
+import { rolesOf, seesAllSessions, seesAudit, type Viewer } from "./roles.js";
+import { sessionPage } from "./sessionPage.js";
+import { cursorOf, FilterError, sessionQueryOf, sessionsPage } from "./sessionsPage.js";
+
+export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+const ASSETS: Record<string, { file: string; type: string }> = {
+  "console.css": { file: "console.css", type: "text/css; charset=utf-8" },
+  "console.js": { file: "console.js", type: "text/javascript; charset=utf-8" },
+};
+const MAX_FORM_BYTES = 16 * 1024;
+
+export interface ConsoleDeps {
+  signIn: SignIn;
+  /** The ledger, when the gateway writes one (tests may replace the audit sink). */
+  ledger: Ledger | undefined;
+  approvals: Approvals;
+  policies: PolicySource;
+  serviceAccounts: ServiceAccountStore;
+  config: PortcullisConfig;
+  log: Logger;
+}
+
+export class Console {
+  private readonly assets = new Map<string, Buffer>();
+  private lastVerification: LedgerStatus["lastVerification"];
+
+  constructor(private readonly deps: ConsoleDeps) {
+    for (const [name, asset] of Object.entries(ASSETS)) this.assets.set(name, readFileSync(new URL(`./assets/${asset.file}`, import.meta.url)));
+  }
+
+  handles(path: string): boolean {
+    return path === "/console" || path.startsWith("/console/");
+  }
+
+  async answer(exchange: Exchange): Promise<LocalAnswer> {
+    const method = exchange.req.method ?? "";
+    const segments = exchange.target!.path.split("/").filter(Boolean).slice(1);
+    const [section, id, action] = segments;
+    if (section === "assets" && method === "GET" && id && ASSETS[id] && segments.length === 2) {
+      return { status: 200, file: { body: this.assets.get(id)!, type: ASSETS[id].type }, headers: { "cache-control": "no-cache" } };
+    }
+    const session = this.sessionOf(exchange);
+    if (!session) {
+      if (method !== "GET") throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: not signed in; sign in at /auth/login.");
+      return { status: 302, headers: { location: `/auth/login?return_to=${encodeURIComponent(`${exchange.target!.path}${exchange.target!.search}`)}` } };
+    }
+    const viewer: Viewer = { identity: session.identity, roles: rolesOf(session.identity, this.deps.config.console.roles), csrfToken: session.csrfToken };
+    const answered = (answer: Omit<LocalAnswer, "identity">): LocalAnswer => ({ ...answer, identity: viewer.identity, ...(answer.html !== undefined ? { csp: CONSOLE_CSP } : {}) });
+    const query = exchange.target!.query;
+    try {
+      if (method === "GET" && section === undefined) return answered({ status: 200, html: homePage(viewer, session) });
+      if (method === "GET" && section === "sessions" && id === undefined) return answered(await this.sessions(viewer, query));
+      if (method === "GET" && section === "sessions" && id !== undefined && action === undefined) return answered(await this.session(viewer, id));
+      if (method === "GET" && section === "approvals" && id === undefined) return answered(await this.inbox(viewer, query));
+      if (method === "GET" && section === "approvals.json" && id === undefined) return answered(await this.inboxJson(viewer));
+      if (method === "GET" && section === "approvals" && id !== undefined && action === undefined) return answered(await this.approval(viewer, id, query));
+      if (method === "POST" && section === "approvals" && id !== undefined && (action === "approve" || action === "deny") && segments.length === 3) {
+        return answered(await this.decide(exchange, viewer, id, action));
+      }
+      if (section === "audit" || section === "access" || section === "access.csv") {
+        if (!seesAudit(viewer)) return answered(this.forbidden(viewer, "The audit pages are for the admin and auditor roles."));
+        if (method === "GET" && section === "audit" && id === undefined) return answered({ status: 200, html: auditPage(viewer, await this.ledgerStatus(), flashOf(query)) });
+        if (method === "POST" && section === "audit" && id === "verify" && segments.length === 2) return answered(await this.verifyLedger(exchange, viewer));
+        if (method === "POST" && section === "audit" && id === "export" && segments.length === 2) return answered(await this.exportBundle(exchange, viewer));
+        if (method === "GET" && section === "access" && id === undefined) return answered(await this.accessReview(viewer, "html"));
+        if (method === "GET" && section === "access.csv" && id === undefined) return answered(await this.accessReview(viewer, "csv"));
+      }
+    } catch (error) {
+      if (error instanceof FilterError) return answered({ status: 400, html: this.errorPage(viewer, "Bad filter", `${error.message}.`) });
+      if (error instanceof GatewayError) throw new GatewayError(error.status, error.code, error.message, { identity: viewer.identity });
+      throw error;
+    }
+    throw new GatewayError(404, "PC_UNKNOWN_ROUTE", `Refused: ${method} ${exchange.target!.path} is not a console page.`, { identity: viewer.identity });
+  }
+
+  private sessionOf(exchange: Exchange): BrowserSession | undefined {
+    try {
+      return this.deps.signIn.sessionOf(exchange.req);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private requireLedger(): Ledger {
+    if (!this.deps.ledger) throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: this gateway has no ledger to read sessions from.");
+    return this.deps.ledger;
+  }
+
+  private async sessions(viewer: Viewer, params: URLSearchParams): Promise<Omit<LocalAnswer, "identity">> {
+    const ledger = this.requireLedger();
+    const pageSize = this.deps.config.console.page_size;
+    const found = await ledger.store.sessions(ledger.origin, sessionQueryOf(viewer, params, pageSize));
+    const page = found.slice(0, pageSize);
+    const next = found.length > pageSize ? cursorOf(page.at(-1)!) : undefined;
+    return { status: 200, html: sessionsPage(viewer, params, page, next) };
+  }
+
+  private async session(viewer: Viewer, id: string): Promise<Omit<LocalAnswer, "identity">> {
+    const ledger = this.requireLedger();
+    const summary = await ledger.store.session(ledger.origin, id);
+    if (!summary || !(await this.maySeeSession(viewer, summary.subject, summary.approvalId))) {
+      return { status: 404, html: this.errorPage(viewer, "Session not found", "There is no session with this id that you may see."), denied: "not the viewer's session" };
+    }
+    const session = await loadSession({ store: ledger.store, origin: ledger.origin, checkpoint: () => ledger.checkpoint() }, id).catch((error: unknown) => {
+      if (error instanceof SessionNotFoundError) return undefined;
+      throw error;
+    });
+    if (!session) return { status: 404, html: this.errorPage(viewer, "Session not found", "There is no session with this id.") };
+    // No record, no view: the access is in the ledger before the page is sent.
+    await this.recordAccess(viewer, "session.view", { session: id, graphs: summary.graphs });
+    return { status: 200, html: sessionPage(viewer, session) };
+  }
+
+  private async maySeeSession(viewer: Viewer, subject: string | null, approvalId: string | null): Promise<boolean> {
+    if (seesAllSessions(viewer) || subject === viewer.identity.subject) return true;
+    if (!approvalId) return false;
+    // An approver may open the session behind an approval they may see.
+    const approval = await this.deps.approvals.get(approvalId);
+    return approval !== undefined && mayView(approval, viewer.identity);
+  }
+
+  private async inbox(viewer: Viewer, query: URLSearchParams): Promise<Omit<LocalAnswer, "identity">> {
+    const recent = await this.deps.approvals.list(viewer.identity, { states: ["approved", "denied", "expired", "used"], limit: 20, offset: 0 });
+    return { status: 200, html: inboxPage(viewer, recent.map((a) => approvalView(a, this.deps.approvals.statusUrl(a.id))), flashOf(query)) };
+  }
+
+  private async inboxJson(viewer: Viewer): Promise<Omit<LocalAnswer, "identity">> {
+    const pending = await this.deps.approvals.list(viewer.identity, { states: ["pending"], limit: 200, offset: 0 });
+    return {
+      status: 200,
+      json: {
+        viewer: { subject: viewer.identity.subject, csrf_token: viewer.csrfToken },
+        approvals: pending.map((a) => ({
+          ...approvalView(a, this.deps.approvals.statusUrl(a.id)),
+          can_decide: isApprover(a, viewer.identity) && !a.votes.some((vote) => vote.approver === viewer.identity.subject),
+        })),
+      },
+    };
+  }
+
+  private async approval(viewer: Viewer, id: string, query: URLSearchParams): Promise<Omit<LocalAnswer, "identity">> {
+    const approval = await this.deps.approvals.get(id);
+    if (!approval || !mayView(approval, viewer.identity)) return { status: 404, html: this.errorPage(viewer, "Approval not found", "There is no approval with this id that you may see."), denied: "not the viewer's approval" };
+    const canDecide = isApprover(approval, viewer.identity) && !approval.votes.some((vote) => vote.approver === viewer.identity.subject);
+    return { status: 200, html: approvalPage(viewer, approvalView(approval, this.deps.approvals.statusUrl(id)), canDecide, flashOf(query)) };
+  }
+
+  private async decide(exchange: Exchange, viewer: Viewer, id: string, verdict: "approve" | "deny"): Promise<Omit<LocalAnswer, "identity">> {
+    const form = await this.form(exchange, viewer);
+    const wantsJson = (exchange.req.headers.accept ?? "").includes("application/json");
+    const windowS = form.window_s ? Number(form.window_s) : null;
+    const back = form.return_to === "page" ? `/console/approvals/${encodeURIComponent(id)}` : "/console/approvals";
+    try {
+      const decided = await this.deps.approvals.decide(id, viewer.identity, verdict, { reason: form.reason?.trim() || null, window_s: windowS });
+      const view = approvalView(decided, this.deps.approvals.statusUrl(decided.id));
+      if (wantsJson) return { status: 200, json: view };
+      return { status: 303, headers: { location: `${back}?done=${verdict === "approve" ? "approved" : "denied"}` } };
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      if (wantsJson) return { status: error.status, json: { error: error.code, message: error.message }, denied: error.code };
+      return { status: 303, headers: { location: `${back}?failed=${encodeURIComponent(error.message.slice(0, 300))}` }, denied: error.code };
+    }
+  }
+
+  private async ledgerStatus(): Promise<LedgerStatus> {
+    const ledger = this.requireLedger();
+    const checkpoint = await ledger.store.latestCheckpoint(ledger.origin);
+    return {
+      origin: ledger.origin,
+      size: await ledger.store.size(ledger.origin),
+      store: ledger.store.kind === "sqlite" ? "SQLite" : "PostgreSQL",
+      ...(checkpoint ? { checkpoint: { size: checkpoint.size, createdAtMs: checkpoint.createdAtMs, root: checkpoint.root.toString("base64") } } : {}),
+      keyId: ledger.keyId,
+      ...(this.lastVerification ? { lastVerification: this.lastVerification } : {}),
+    };
+  }
+
+  private async verifyLedger(exchange: Exchange, viewer: Viewer): Promise<Omit<LocalAnswer, "identity">> {
+    await this.form(exchange, viewer);
+    const ledger = this.requireLedger();
+    await ledger.checkpoint();
+    const report = await verifyStore(ledger.store, ledger.origin);
+    this.lastVerification = { valid: report.valid, atMs: Date.now(), by: viewer.identity.name ?? viewer.identity.subject, results: report.results };
+    await this.recordAccess(viewer, "ledger.verify", { details: { valid: report.valid, summary: report.format().split("\n")[0] } });
+    return { status: 303, headers: { location: `/console/audit?done=${report.valid ? "verified" : "invalid"}` } };
+  }
+
+  private async exportBundle(exchange: Exchange, viewer: Viewer): Promise<Omit<LocalAnswer, "identity">> {
+    const form = await this.form(exchange, viewer);
+    const ledger = this.requireLedger();
+    const instant = (name: string) => {
+      const value = form[name]?.trim();
+      if (!value) return undefined;
+      const ms = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(value) ? value : `${value}Z`);
+      if (Number.isNaN(ms)) throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: ${name} is not a date and time.`);
+      return ms;
+    };
+    const filter = {
+      ...(instant("from") !== undefined ? { fromMs: instant("from")! } : {}),
+      ...(instant("to") !== undefined ? { toMs: instant("to")! } : {}),
+      ...(form.user?.trim() ? { user: form.user.trim() } : {}),
+      ...(form.graph?.trim() ? { graph: form.graph.trim() } : {}),
+    };
+    const base = this.deps.config.console.export_dir ?? tmpdir();
+    const work = await mkdtemp(path.join(base, "portcullis-export-"));
+    const bundleDir = path.join(work, "bundle");
+    try {
+      let result;
+      try {
+        result = await exportEvidence(ledger, { outDir: bundleDir, ...filter, exportedBy: viewer.identity.subject });
+      } catch (error) {
+        if (error instanceof ExportError) return { status: 303, headers: { location: `/console/audit?failed=${encodeURIComponent(error.message)}` } };
+        throw error;
+      }
+      const archive = await buffer(Readable.from(createTar({ gzip: true, cwd: bundleDir, portable: true }, ["."])));
+      await this.recordAccess(viewer, "evidence.export", {
+        details: { filter: { ...(form.from ? { from: form.from } : {}), ...(form.to ? { to: form.to } : {}), ...(form.user ? { user: form.user } : {}), ...(form.graph ? { graph: form.graph } : {}) }, entries: result.entries, checkpoint_size: result.checkpointSize, bytes: archive.length },
+      });
+      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+      return { status: 200, file: { body: archive, type: "application/gzip", filename: `portcullis-evidence-${stamp}.tar.gz` } };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  private async accessReview(viewer: Viewer, format: "html" | "csv"): Promise<Omit<LocalAnswer, "identity">> {
+    const ledger = this.requireLedger();
+    const policy = this.deps.policies.current;
+    const entries = buildAccessReview({
+      policy,
+      configAccounts: this.deps.config.identity.service_accounts,
+      storedAccounts: this.deps.serviceAccounts.list(),
+      identities: await ledger.store.identityUsage(ledger.origin),
+      usage: await ledger.store.grantUsage(ledger.origin),
+      now: Date.now(),
+    });
+    await this.recordAccess(viewer, format === "csv" ? "access-review.export" : "access-review.view", { details: { identities: entries.length, policy: policy.sha256.slice(0, 16) } });
+    if (format === "html") return { status: 200, html: accessPage(viewer, entries, policy) };
+    return { status: 200, file: { body: accessReviewCsv(entries), type: "text/csv; charset=utf-8", filename: `portcullis-access-review-${new Date().toISOString().slice(0, 10)}.csv` } };
+  }
+
+  /** A console form: read, and its CSRF token checked (the token only: Origin alone is not enough here). */
+  private async form(exchange: Exchange, viewer: Viewer): Promise<Record<string, string>> {
+    const type = exchange.req.headers["content-type"] ?? "";
+    if (!type.startsWith("application/x-www-form-urlencoded")) throw new GatewayError(415, "PC_UNSUPPORTED_MEDIA_TYPE", "Refused: console forms are application/x-www-form-urlencoded.");
+    const form = await readFormBody(exchange.req, MAX_FORM_BYTES);
+    checkCsrf(exchange.req, viewer.csrfToken, [], { formToken: form.csrf_token, identity: viewer.identity });
+    return form;
+  }
+
+  private async recordAccess(viewer: Viewer, action: AccessRecord["action"], facts: { session?: string; graphs?: string[]; details?: Record<string, unknown> }): Promise<void> {
+    const ledger = this.requireLedger();
+    const actor = viewer.identity.subject;
+    await ledger.append(
+      { type: "access", time: new Date().toISOString(), actor, via: "console", action, ...(facts.session ? { session: facts.session } : {}), ...(facts.details ? { details: facts.details } : {}) },
+      { subject: actor, graphs: facts.graphs ?? [] },
+    );
+  }
+
+  private forbidden(viewer: Viewer, message: string): Omit<LocalAnswer, "identity"> {
+    return { status: 403, html: this.errorPage(viewer, "Not available to you", message), denied: "console role" };
+  }
+
+  private errorPage(viewer: Viewer, title: string, message: string): string {
+    return consoleLayout(viewer, "home", title, html`<div class="panel"><p>${message}</p><p><a href="/console/">Back to the console</a></p></div>`);
+  }
+}
+
+function flashOf(query: URLSearchParams): { text: string; good: boolean } | undefined {
+  const done = query.get("done");
+  if (done) {
+    const words: Record<string, string> = { approved: "Approved.", denied: "Denied.", verified: "The ledger verified: every entry and checkpoint is valid.", invalid: "The ledger did NOT verify; see the details below." };
+    return { text: words[done] ?? "Done.", good: done !== "invalid" };
+  }
+  const failed = query.get("failed");
+  return failed ? { text: failed.slice(0, 300), good: false } : undefined;
+}
