@@ -391,7 +391,7 @@ async function indexSessions(db: Queryable, log: string, updates: SessionUpdate[
     await db.query(UPSERT_SESSIONS, [
       log,
       merged.map((u) => u.requestId),
-      merged.map((u) => u.seq),
+      merged.map((u) => u.firstSeq ?? u.seq),
       merged.map((u) => u.seq),
       ...SESSION_COLUMNS.map((_, i) => values.map((row) => row[i])),
     ]);

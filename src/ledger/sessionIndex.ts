@@ -14,6 +14,8 @@ export const SESSION_KINDS: readonly SessionKind[] = ["run", "request", "egress"
 export interface SessionUpdate {
   requestId: string;
   seq: number;
+  /** Set when updates were merged: the earliest record's sequence number. */
+  firstSeq?: number;
   startedMs?: number;
   endedMs?: number;
   subject?: string | null;
@@ -171,7 +173,7 @@ export function mergeSessionUpdates(updates: SessionUpdate[]): SessionUpdate[] {
       continue;
     }
     const defined = Object.fromEntries(Object.entries(update).filter(([, value]) => value !== undefined));
-    merged.set(update.requestId, { ...previous, ...defined, ...(previous.startedMs !== undefined ? { startedMs: previous.startedMs } : {}), seq: Math.max(previous.seq, update.seq) });
+    merged.set(update.requestId, { ...previous, ...defined, ...(previous.startedMs !== undefined ? { startedMs: previous.startedMs } : {}), seq: Math.max(previous.seq, update.seq), firstSeq: Math.min(previous.firstSeq ?? previous.seq, update.seq) });
   }
   return [...merged.values()];
 }

@@ -219,7 +219,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
   private indexSessions(log: string, updates: SessionUpdate[], next: number): void {
     for (const update of mergeSessionUpdates(updates)) {
-      this.statements.upsertSession.run(log, update.requestId, ...sessionValues(update), update.seq, update.seq);
+      this.statements.upsertSession.run(log, update.requestId, ...sessionValues(update), update.firstSeq ?? update.seq, update.seq);
     }
     this.statements.setSessionCursor.run(log, next);
   }

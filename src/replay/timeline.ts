@@ -85,7 +85,8 @@ export function executionPath(session: Session): ExecutionPath {
   const toolCalls = messages.flatMap((message) => message.tool_calls ?? []).map((call) => call.name);
   const run = session.run;
   if (run && run.steps.length > 0) {
-    const nodes = run.steps.filter((step) => step.source !== "input").flatMap((step) => [...step.nodes].sort());
+    // __start__ is the input being written, not a node of the graph.
+    const nodes = run.steps.filter((step) => step.source !== "input").flatMap((step) => [...step.nodes].sort()).filter((node) => node !== "__start__");
     return { nodes, tool_calls: toolCalls, source: "checkpoints" };
   }
   const streamed = nodeSteps(session).filter((step) => step.kind === "node");
