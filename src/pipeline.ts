@@ -166,9 +166,11 @@ export class RequestPipeline {
         }
         exchange.approval = outcome.go;
       }
-      // A run's graphs go on its record even when no rule needed them: sessions are found by graph.
+      // A run's graphs go on its record even when no rule needed them: sessions are found by
+      // graph. Only the egress run context depends on them; otherwise a failed lookup leaves them unknown.
       if (exchange.operation.creates_run && exchange.resources.graphs.length === 0 && exchange.operation.assistant_ids.length > 0) {
-        exchange.resources.graphs = await this.deps.authorizer.graphsOf(exchange.operation.assistant_ids, exchange.id);
+        const lookup = this.deps.authorizer.graphsOf(exchange.operation.assistant_ids, exchange.id);
+        exchange.resources.graphs = this.deps.egress.enabled ? await lookup : await lookup.catch(() => []);
       }
       // record (admit): written before anything is forwarded; no record, no request
       exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
