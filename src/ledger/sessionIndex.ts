@@ -279,7 +279,9 @@ export function sessionValues(update: SessionUpdate): unknown[] {
 /** WHERE clauses for a query, with `?` placeholders (the Postgres store renumbers them);
  * `contains` is the store's substring test (SQLite instr, PostgreSQL strpos). */
 export function sessionFilter(query: SessionQuery, contains: (column: string) => string): { where: string[]; params: unknown[] } {
-  const where: string[] = ["started_ms IS NOT NULL"];
+  // Only sessions whose request is recorded (an approval may be asked for before it); not a range
+  // on started_ms, which would steer the planner away from the filter's own index.
+  const where: string[] = ["kind IS NOT NULL"];
   const params: unknown[] = [];
   const add = (clause: string, ...values: unknown[]) => {
     where.push(clause);
@@ -296,6 +298,7 @@ export function sessionFilter(query: SessionQuery, contains: (column: string) =>
   if (query.toMs !== undefined) add("started_ms < ?", query.toMs);
   if (query.parentRequestId !== undefined) add("parent_request_id = ?", query.parentRequestId);
   if (query.kinds !== undefined && query.kinds.length > 0) add(`kind IN (${query.kinds.map(() => "?").join(", ")})`, ...query.kinds);
-  if (query.before) add("(started_ms < ? OR (started_ms = ? AND request_id < ?))", query.before.startedMs, query.before.startedMs, query.before.requestId);
+  // A row value compares like the ORDER BY, so the index serves the cursor (SQLite ≥ 3.15, PostgreSQL).
+  if (query.before) add("(started_ms, request_id) < (?, ?)", query.before.startedMs, query.before.requestId);
   return { where, params };
 }
