@@ -93,6 +93,12 @@ export class RequestPipeline {
       // receive: one canonical path, classified and forwarded alike
       exchange.target = parseRequestTarget(req.url);
       assertNoMethodOverride(req.headers);
+      // The console is same-origin only: no CORS, so a trusted cross-site origin (Studio) cannot
+      // read its pages or their CSRF token with the person's session cookie.
+      if (this.deps.console?.handles(exchange.target.path)) {
+        if (isPreflight(req)) throw new GatewayError(403, "PC_FORBIDDEN", "Refused: the console is not available cross-origin.");
+        for (const name of Object.keys(responseHeaders)) if (name.startsWith("access-control-")) delete responseHeaders[name];
+      }
       if (this.draining) throw new GatewayError(503, "PC_SHUTTING_DOWN", "Refused: Portcullis is shutting down; retry shortly.");
       const local = this.localAnswer(exchange);
       if (local) return await this.answerLocally(exchange, local, responseHeaders, "gateway:local-endpoint");
@@ -165,12 +171,6 @@ export class RequestPipeline {
           return await this.answerAsked(exchange, { status: outcome.status, json: outcome.json, headers: outcome.headers }, responseHeaders);
         }
         exchange.approval = outcome.go;
-      }
-      // A run's graphs go on its record even when no rule needed them: sessions are found by
-      // graph. Only the egress run context depends on them; otherwise a failed lookup leaves them unknown.
-      if (exchange.operation.creates_run && exchange.resources.graphs.length === 0 && exchange.operation.assistant_ids.length > 0) {
-        const lookup = this.deps.authorizer.graphsOf(exchange.operation.assistant_ids, exchange.id);
-        exchange.resources.graphs = this.deps.egress.enabled ? await lookup : await lookup.catch(() => []);
       }
       // record (admit): written before anything is forwarded; no record, no request
       exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
@@ -293,8 +293,9 @@ export class RequestPipeline {
   private async runContext(exchange: Exchange): Promise<{ header: string; value: string } | undefined> {
     const operation = exchange.operation;
     if (!operation?.creates_run || !exchange.identity || !this.deps.egress.enabled) return undefined;
-    // The run's graphs were looked up before it was admitted (handle).
-    const graphs = exchange.resources?.graphs ?? [];
+    // Policy looks graphs up only when a rule names them; the run's egress calls need them anyway.
+    let graphs = exchange.resources?.graphs ?? [];
+    if (graphs.length === 0 && operation.assistant_ids.length > 0) graphs = await this.deps.authorizer.graphsOf(operation.assistant_ids, exchange.id);
     const token = await this.deps.egress.runContextFor({
       request_id: exchange.id,
       subject: exchange.identity.subject,
@@ -317,11 +318,22 @@ export class RequestPipeline {
 
   private async answerLocally(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders, rule: string): Promise<void> {
     if (answer.identity) exchange.identity = answer.identity;
-    await this.appendOrLog(exchange.id, {
+    const record: RequestRecord = {
       ...this.requestRecord(exchange),
       decision: answer.denied ? { effect: "deny", rule, reason: answer.denied } : { effect: "allow", rule },
       status: answer.status,
-    }, this.appendContext(exchange));
+    };
+    if (rule === "gateway:console") {
+      // Console pages show recorded evidence: no record, no page.
+      try {
+        await this.deps.audit.append(record, this.appendContext(exchange));
+      } catch (error) {
+        throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: the audit record of this console page could not be written.", { cause: error, ...(exchange.identity ? { identity: exchange.identity } : {}) });
+      }
+      exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
+      return;
+    }
+    await this.appendOrLog(exchange.id, record, this.appendContext(exchange));
     exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
   }
 
@@ -494,6 +506,7 @@ export class RequestPipeline {
         threadId: exchange.threadId ?? null,
         subject: exchange.identity?.subject ?? null,
         graphs: exchange.resources?.graphs ?? [],
+        assistantIds: exchange.operation.assistant_ids,
       });
     }
     this.deps.log.info(

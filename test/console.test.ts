@@ -266,9 +266,16 @@ describe("the console in Chromium", () => {
     });
     assert.equal(forged.status, 403);
     assert.equal(forged.body.error, "PC_CSRF");
+    await page.goto(`${publicUrl}/console/sessions`);
     await context.close();
     const records = await gateway.audit();
+    const forgedRecord = records.find((r) => r.type === "request" && r.path === "/console/approvals/some-id/approve");
+    assert.ok(forgedRecord, "the refused vote is recorded");
     assert.ok(records.some((r) => r.type === "request" && r.path === "/console/approvals/some-id/approve" && r.decision.effect === "deny" && r.identity?.subject === "oidc:corp:approver"));
-    assert.ok(records.some((r) => r.type === "request" && r.path === "/console/sessions" && r.decision.rule === "gateway:console"));
+    assert.ok(records.some((r) => r.type === "request" && r.path === "/console/sessions" && r.decision.rule === "gateway:console" && r.identity?.subject === "oidc:corp:approver" && r.status === 200));
+    const preflight = await fetch(`${publicUrl}/console/approvals.json`, { method: "OPTIONS", headers: { origin: "https://studio.example", "access-control-request-method": "GET" } });
+    assert.equal(preflight.status, 403, "the console is same-origin only");
+    const asset = await fetch(`${publicUrl}/console/assets/constructor`, { redirect: "manual" });
+    assert.equal(asset.status, 302, "not an asset: the sign-in redirect, not a crash");
   });
 });

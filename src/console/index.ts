@@ -70,6 +70,8 @@ export interface ConsoleDeps {
 export class Console {
   private readonly assets = new Map<string, Buffer>();
   private lastVerification: LedgerStatus["lastVerification"];
+  /** Bundles are assembled in memory: one at a time per gateway. */
+  private exporting = false;
 
   constructor(private readonly deps: ConsoleDeps) {
     for (const [name, asset] of Object.entries(ASSETS)) this.assets.set(name, readFileSync(new URL(`./assets/${asset.file}`, import.meta.url)));
@@ -83,8 +85,8 @@ export class Console {
     const method = exchange.req.method ?? "";
     const segments = exchange.target!.path.split("/").filter(Boolean).slice(1);
     const [section, id, action] = segments;
-    if (section === "assets" && method === "GET" && id && ASSETS[id] && segments.length === 2) {
-      return { status: 200, file: { body: this.assets.get(id)!, type: ASSETS[id].type }, headers: { "cache-control": "no-cache" } };
+    if (section === "assets" && method === "GET" && id && Object.hasOwn(ASSETS, id) && segments.length === 2) {
+      return { status: 200, file: { body: this.assets.get(id)!, type: ASSETS[id]!.type }, headers: { "cache-control": "no-cache" } };
     }
     const session = this.sessionOf(exchange);
     if (!session) {
@@ -248,8 +250,13 @@ export class Console {
       ...(form.user?.trim() ? { user: form.user.trim() } : {}),
       ...(form.graph?.trim() ? { graph: form.graph.trim() } : {}),
     };
+    if (this.exporting) return { status: 303, headers: { location: `/console/audit?failed=${encodeURIComponent("Another evidence export is being prepared; try again when it has finished.")}` } };
+    this.exporting = true;
     const base = this.deps.config.console.export_dir ?? tmpdir();
-    const work = await mkdtemp(path.join(base, "portcullis-export-"));
+    const work = await mkdtemp(path.join(base, "portcullis-export-")).catch((error: unknown) => {
+      this.exporting = false;
+      throw error;
+    });
     const bundleDir = path.join(work, "bundle");
     try {
       let result;
@@ -266,6 +273,7 @@ export class Console {
       const stamp = new Date().toISOString().replace(/[:.]/g, "-");
       return { status: 200, file: { body: archive, type: "application/gzip", filename: `portcullis-evidence-${stamp}.tar.gz` } };
     } finally {
+      this.exporting = false;
       await rm(work, { recursive: true, force: true });
     }
   }
@@ -288,7 +296,7 @@ export class Console {
 
   /** A console form: read, and its CSRF token checked (the token only: Origin alone is not enough here). */
   private async form(exchange: Exchange, viewer: Viewer): Promise<Record<string, string>> {
-    const type = exchange.req.headers["content-type"] ?? "";
+    const type = (exchange.req.headers["content-type"] ?? "").toLowerCase();
     if (!type.startsWith("application/x-www-form-urlencoded")) throw new GatewayError(415, "PC_UNSUPPORTED_MEDIA_TYPE", "Refused: console forms are application/x-www-form-urlencoded.");
     const form = await readFormBody(exchange.req, MAX_FORM_BYTES);
     checkCsrf(exchange.req, viewer.csrfToken, [], { formToken: form.csrf_token, identity: viewer.identity });
@@ -320,5 +328,5 @@ function flashOf(query: URLSearchParams): { text: string; good: boolean } | unde
     return { text: words[done] ?? "Done.", good: done !== "invalid" };
   }
   const failed = query.get("failed");
-  return failed ? { text: failed.slice(0, 300), good: false } : undefined;
+  return failed ? { text: `The last action failed: ${failed.slice(0, 300)}`, good: false } : undefined;
 }

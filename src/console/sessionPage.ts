@@ -20,7 +20,7 @@ export function sessionPage(viewer: Viewer, session: Session): string {
 <dt>Request</dt><dd class="mono">${s.method} ${s.path}</dd>
 <dt>Graph</dt><dd>${s.graphs.join(", ") || "—"}</dd>
 <dt>Assistant</dt><dd class="mono">${s.assistantId ?? "—"}</dd>
-<dt>Thread</dt><dd class="mono">${s.threadId ? html`<a href="/console/sessions?thread=${s.threadId}&kind=all">${s.threadId}</a>` : "—"}</dd>
+<dt>Thread</dt><dd class="mono">${s.threadId ? html`<a href="/console/sessions?${new URLSearchParams({ thread: s.threadId, kind: "all" }).toString()}">${s.threadId}</a>` : "—"}</dd>
 <dt>Run</dt><dd class="mono">${s.runId ?? "—"}</dd>
 <dt>Decision</dt><dd>${badge(s.decision)} rule <span class="mono">${s.rule}</span>${decision?.reason ? html` · ${decision.reason}` : null}</dd>
 <dt>Status</dt><dd data-testid="session-status">${badge(s.status)}${s.httpStatus !== null ? html` <span class="muted">HTTP ${s.httpStatus}</span>` : null}</dd>

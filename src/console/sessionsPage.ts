@@ -70,6 +70,7 @@ export function sessionQueryOf(viewer: Viewer, params: URLSearchParams, pageSize
   const text = (name: string) => {
     const value = params.get(name)?.trim();
     if (value && value.length > 512) throw new FilterError(`the ${name} filter is too long`);
+    if (value && /[\u0000-\u001f\u007f]/.test(value)) throw new FilterError(`the ${name} filter contains control characters`);
     return value ? value : undefined;
   };
   const instant = (name: string) => {

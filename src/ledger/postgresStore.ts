@@ -254,7 +254,7 @@ export class PostgresLedgerStore implements LedgerStore {
   async grantUsage(log: string): Promise<GrantUsage[]> {
     const { rows } = await this.pool.query<GrantUsage>(
       `SELECT subject, rule, MAX(started_ms) AS "lastMs", COUNT(*)::int AS count FROM ledger_sessions
-       WHERE log = $1 AND subject IS NOT NULL AND started_ms IS NOT NULL AND decision IN ('allow', 'require-approval') AND rule NOT LIKE 'gateway:%'
+       WHERE log = $1 AND subject IS NOT NULL AND started_ms IS NOT NULL AND decision IN ('allow', 'require-approval') AND substr(rule, 1, 8) <> 'gateway:'
        GROUP BY subject, rule ORDER BY subject, rule`,
       [log],
     );

@@ -155,6 +155,7 @@ export function sessionUpdateOf(record: AuditRecord, seq: number): SessionUpdate
         runId: record.run_id,
         runStatus: record.status,
         ...(record.thread_id ? { threadId: record.thread_id } : {}),
+        ...(record.graphs && record.graphs.length > 0 ? { graphs: record.graphs } : {}),
       };
     case "approval":
       return { requestId: record.request_id, seq, approval: record.event, approvalId: record.approval_id };

@@ -238,14 +238,18 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async identityUsage(log: string): Promise<IdentityUsage[]> {
-    // The latest row of each subject carries its current name and groups (SQLite's bare columns
-    // with MAX() come from the row that holds the maximum).
+    // The latest row of each subject carries its current name and groups.
     const rows = this.db
       .prepare(
-        `SELECT subject, name, groups, MAX(started_ms) AS lastMs, MIN(started_ms) AS firstMs, COUNT(*) AS count
-         FROM ledger_sessions WHERE log = ? AND subject IS NOT NULL AND started_ms IS NOT NULL GROUP BY subject ORDER BY subject`,
+        `SELECT a.subject, latest.name, latest.groups, a.lastMs, a.firstMs, a.count
+         FROM (SELECT subject, MAX(started_ms) AS lastMs, MIN(started_ms) AS firstMs, COUNT(*) AS count FROM ledger_sessions
+               WHERE log = ? AND subject IS NOT NULL AND started_ms IS NOT NULL GROUP BY subject) AS a
+         JOIN ledger_sessions AS latest ON latest.request_id = (
+           SELECT request_id FROM ledger_sessions AS s WHERE s.log = ? AND s.subject = a.subject AND s.started_ms IS NOT NULL ORDER BY s.started_ms DESC, s.request_id DESC LIMIT 1)
+           AND latest.log = ?
+         ORDER BY a.subject`,
       )
-      .all(log) as { subject: string; name: string | null; groups: string | null; lastMs: number; firstMs: number; count: number }[];
+      .all(log, log, log) as { subject: string; name: string | null; groups: string | null; lastMs: number; firstMs: number; count: number }[];
     return rows.map((row) => ({ ...row, groups: parsedList(row.groups) }));
   }
 
@@ -253,7 +257,7 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.db
       .prepare(
         `SELECT subject, rule, MAX(started_ms) AS lastMs, COUNT(*) AS count FROM ledger_sessions
-         WHERE log = ? AND subject IS NOT NULL AND started_ms IS NOT NULL AND decision IN ('allow', 'require-approval') AND rule NOT LIKE 'gateway:%'
+         WHERE log = ? AND subject IS NOT NULL AND started_ms IS NOT NULL AND decision IN ('allow', 'require-approval') AND substr(rule, 1, 8) <> 'gateway:'
          GROUP BY subject, rule ORDER BY subject, rule`,
       )
       .all(log) as GrantUsage[];

@@ -104,6 +104,8 @@ export interface RunRecord {
   time: string;
   run_id: string;
   thread_id: string | null;
+  /** The graphs the run's assistants belong to (looked up after the run when policy did not need them). */
+  graphs?: string[];
   /** Final run status as LangGraph reports it (success, error, interrupted, timeout…), or why it is unknown. */
   status: string;
   /** The graph steps the run took, from the thread's checkpoints: step number, source, nodes that wrote. */

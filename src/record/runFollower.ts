@@ -14,7 +14,9 @@ export interface FollowedRun {
   runId: string;
   threadId: string | null;
   subject: string | null;
+  /** The graphs policy looked up; when none did, the follower looks them up from the assistants. */
   graphs: string[];
+  assistantIds: string[];
 }
 
 export interface RunFollowerOptions {
@@ -85,6 +87,8 @@ export class RunFollower {
       await sleep(delay, this.stop.signal);
       delay = Math.min(delay * 2, this.options.maxPollMs);
     }
+    // Off the request's path: sessions are found by graph even when no rule needed it.
+    const graphs = run.graphs.length > 0 ? run.graphs : await this.graphsOf(run);
     const history = run.threadId ? await this.steps(run).catch((failure: unknown) => ({ error: `history lookup failed: ${(failure as Error).message}` })) : undefined;
     const record: RunRecord = {
       type: "run",
@@ -92,6 +96,7 @@ export class RunFollower {
       time: new Date().toISOString(),
       run_id: run.runId,
       thread_id: run.threadId,
+      ...(graphs.length > 0 ? { graphs } : {}),
       status,
       steps: history && "steps" in history ? history.steps : [],
       ...(history && "steps" in history && history.truncated ? { steps_truncated: true } : {}),
@@ -100,7 +105,23 @@ export class RunFollower {
       ...((error ?? (history && "error" in history ? history.error : undefined)) ? { error: error ?? (history as { error: string }).error } : {}),
     };
     const output = history && "output" in history ? history.output : undefined;
-    await this.options.audit.append(record, { subject: run.subject, graphs: run.graphs, ...(output ? { payloads: [output.payload] } : {}) });
+    await this.options.audit.append(record, { subject: run.subject, graphs, ...(output ? { payloads: [output.payload] } : {}) });
+  }
+
+  /** Best-effort: a graph that cannot be looked up stays unknown on the record. */
+  private async graphsOf(run: FollowedRun): Promise<string[]> {
+    const graphs = new Set<string>();
+    for (const id of new Set(run.assistantIds)) {
+      const answer = await gatewayRequest(this.options.upstream, this.options.auth, { method: "GET", path: `/assistants/${encodeURIComponent(id)}`, requestId: run.requestId, timeoutMs: 10_000 }).catch(() => undefined);
+      if (answer?.status !== 200) continue;
+      try {
+        const graph = (JSON.parse(answer.text) as { graph_id?: unknown }).graph_id;
+        if (typeof graph === "string") graphs.add(graph);
+      } catch {
+        continue;
+      }
+    }
+    return [...graphs];
   }
 
   private async status(run: FollowedRun): Promise<string> {

@@ -77,7 +77,8 @@ async function call(options: RerunOptions, method: string, path: string, body: s
   }
   // Read to the end: a streamed run is consumed whole, like any client would.
   const text = await response.text();
-  const requestId = response.headers.get("x-request-id") ?? "";
+  const requestId = response.headers.get("x-request-id");
+  if (!requestId) throw new RerunError(`${options.gateway} did not answer like a Portcullis gateway (no x-request-id)`);
   if (response.status === 202) throw new RerunError(`the gateway holds the re-run for approval (request ${requestId}); approve it and verify again`);
   if (!response.ok) {
     const message = (() => {

@@ -18,6 +18,13 @@ export async function serveRecording(events: readonly RecordedEvent[], options: 
   let markServed: () => void = () => undefined;
   const served = new Promise<void>((resolve) => (markServed = resolve));
   const server = createServer((req, res) => {
+    // DNS rebinding: a web page must not read the recording through a name that points here.
+    const host = (req.headers.host ?? "").replace(/:\d+$/, "");
+    if (!["127.0.0.1", "localhost", "[::1]", options.host].includes(host)) {
+      res.writeHead(421, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "PC_BAD_REQUEST", message: "This replay server answers only requests addressed to its own host." }));
+      return;
+    }
     const path = new URL(req.url ?? "/", "http://replay").pathname;
     if (!path.endsWith("/stream")) {
       res.writeHead(404, { "content-type": "application/json" });

@@ -43,7 +43,7 @@ function setUpPlayback() {
     timeline.classList.add("playing");
     steps.forEach((step) => step.classList.add("pending"));
     const started = performance.now();
-    const end = Math.max(0, ...steps.map((s) => Number(s.dataset.t)), ...events.map((e) => e.t));
+    const end = [...steps.map((s) => Number(s.dataset.t)), ...events.map((e) => e.t)].reduce((a, b) => Math.max(a, b), 0);
     if (status) status.textContent = `Playing at ${speed === Infinity ? "full speed" : `${speed}×`}…`;
     ticker = setInterval(() => {
       if (clock) clock.textContent = `t = ${((performance.now() - started) * (speed === Infinity ? 1 : speed) / 1000).toFixed(1)} s`;
@@ -151,7 +151,8 @@ function setUpInbox() {
     await refresh();
   });
 
-  setInterval(() => void refresh().catch(() => undefined), 2000);
+  // Each poll is a recorded request: often enough to feel live, not so often it floods the ledger.
+  setInterval(() => void refresh().catch(() => undefined), 3000);
   void refresh();
 }
 
