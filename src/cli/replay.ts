@@ -108,6 +108,12 @@ export function replayCommand(): Command {
           return;
         }
         if (options.serve === undefined) {
+          // `portcullis replay … | head`: a reader that stops early ends the replay, not with a crash.
+          process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+            if (error.code === "EPIPE") process.exit(0);
+            process.stderr.write(`portcullis: cannot write the replay: ${error.message}\n`);
+            process.exit(1);
+          });
           await playRecording(recording.events, (text) => new Promise<void>((resolve) => (process.stdout.write(text) ? resolve() : process.stdout.once("drain", resolve))), { speed });
           return;
         }
