@@ -106,7 +106,7 @@ const MIGRATIONS: string[] = [
    CREATE INDEX ledger_sessions_started ON ledger_sessions (log, started_ms, request_id);
    CREATE INDEX ledger_sessions_subject ON ledger_sessions (log, subject, started_ms, request_id);
    CREATE INDEX ledger_sessions_thread ON ledger_sessions (log, thread_id, started_ms, request_id);
-   CREATE INDEX ledger_sessions_parent ON ledger_sessions (log, parent_request_id);
+   CREATE INDEX ledger_sessions_parent ON ledger_sessions (log, parent_request_id, started_ms, request_id);
    CREATE TABLE ledger_session_cursor (log TEXT PRIMARY KEY, next_seq BIGINT NOT NULL);`,
 ];
 
