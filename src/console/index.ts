@@ -35,7 +35,7 @@ import type { Ledger } from "../ledger/index.js";
 import { verifyStore } from "../ledger/verifyStore.js";
 import type { AccessRecord } from "../record/auditRecord.js";
 import { readFormBody } from "../receive/body.js";
-import { loadSession, SessionNotFoundError } from "../replay/session.js";
+import { loadSession } from "../replay/session.js";
 import type { LocalAnswer } from "../respond/local.js";
 import type { ServiceAccountStore } from "../storage/serviceAccountStore.js";
 import { accessPage, accessReviewCsv, buildAccessReview } from "./accessReview.js";
@@ -46,7 +46,7 @@ import { html } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import { rolesOf, seesAllSessions, seesAudit, type Viewer } from "./roles.js";
 import { sessionPage } from "./sessionPage.js";
-import { cursorOf, FilterError, sessionQueryOf, sessionsPage } from "./sessionsPage.js";
+import { cursorOf, FilterError, formInstant, sessionQueryOf, sessionsPage } from "./sessionsPage.js";
 
 export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
@@ -150,11 +150,7 @@ export class Console {
     if (!summary || !(await this.maySeeSession(viewer, summary.subject, summary.approvalId))) {
       return { status: 404, html: this.errorPage(viewer, "Session not found", "There is no session with this id that you may see."), denied: "not the viewer's session" };
     }
-    const session = await loadSession({ store: ledger.store, origin: ledger.origin, checkpoint: () => ledger.checkpoint() }, id).catch((error: unknown) => {
-      if (error instanceof SessionNotFoundError) return undefined;
-      throw error;
-    });
-    if (!session) return { status: 404, html: this.errorPage(viewer, "Session not found", "There is no session with this id.") };
+    const session = await loadSession({ store: ledger.store, origin: ledger.origin, checkpoint: () => ledger.checkpoint() }, id, summary);
     // No record, no view: the access is in the ledger before the page is sent.
     await this.recordAccess(viewer, "session.view", { session: id, graphs: summary.graphs });
     return { status: 200, html: sessionPage(viewer, session) };
@@ -238,9 +234,7 @@ export class Console {
     const form = await this.form(exchange, viewer);
     const ledger = this.requireLedger();
     const instant = (name: string) => {
-      const value = form[name]?.trim();
-      if (!value) return undefined;
-      const ms = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(value) ? value : `${value}Z`);
+      const ms = formInstant(form[name]);
       if (Number.isNaN(ms)) throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: ${name} is not a date and time.`);
       return ms;
     };

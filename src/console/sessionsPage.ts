@@ -74,10 +74,7 @@ export function sessionQueryOf(viewer: Viewer, params: URLSearchParams, pageSize
     return value ? value : undefined;
   };
   const instant = (name: string) => {
-    const value = text(name);
-    if (value === undefined) return undefined;
-    // datetime-local has no zone: the form says UTC.
-    const ms = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(value) ? value : `${value}Z`);
+    const ms = formInstant(text(name));
     if (Number.isNaN(ms)) throw new FilterError(`${name} is not a date and time`);
     return ms;
   };
@@ -108,6 +105,14 @@ export function sessionQueryOf(viewer: Viewer, params: URLSearchParams, pageSize
   const query: SessionQuery = { limit: pageSize + 1, ...(kind !== "all" ? { kinds: [kind as "run"] } : {}) };
   for (const [key, value] of Object.entries(values)) if (value !== undefined) (query as unknown as Record<string, unknown>)[key] = value;
   return query;
+}
+
+/** A form's date and time in ms (undefined when empty, NaN when unreadable); datetime-local has
+ * no zone, and the console's forms say UTC. */
+export function formInstant(text: string | undefined): number | undefined {
+  const value = text?.trim();
+  if (!value) return undefined;
+  return Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(value) ? value : `${value}Z`);
 }
 
 export function cursorOf(session: SessionSummary): string {

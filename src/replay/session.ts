@@ -63,9 +63,10 @@ export class SessionNotFoundError extends Error {
   override readonly name = "SessionNotFoundError";
 }
 
-export async function loadSession(source: SessionSource, requestId: string): Promise<Session> {
+/** `known`: the index row when the caller already read it (the console checks access with it). */
+export async function loadSession(source: SessionSource, requestId: string, known?: SessionSummary): Promise<Session> {
   const { store, origin } = source;
-  const summary = await store.session(origin, requestId);
+  const summary = known ?? (await store.session(origin, requestId));
   if (!summary) throw new SessionNotFoundError(`no session ${requestId.slice(0, 64)} in the ledger`);
   const seqs = await store.seqsForRequest(origin, requestId);
   const stored = [];
