@@ -1,17 +1,18 @@
 // The gateway under benchmark, in its own process (as deployed), pointed at bench/upstream.ts.
+import path from "node:path";
 import { pino } from "pino";
 import { parseConfig } from "../src/config/load.js";
 import { startGateway } from "../src/gateway.js";
 
-const [upstreamUrl, keySha256, auditFile] = process.argv.slice(2) as [string, string, string];
+const [upstreamUrl, keySha256, dataDir] = process.argv.slice(2) as [string, string, string];
 process.env.BENCH_UPSTREAM_KEY = "bench-upstream-key";
 const gateway = await startGateway(
   parseConfig({
     listen: { host: "127.0.0.1", port: 0 },
     upstream: { url: upstreamUrl, credential: { secret: { env: "BENCH_UPSTREAM_KEY" } } },
     identity: { service_accounts: [{ id: "bench", key_sha256: keySha256 }] },
-    audit: { file: auditFile },
-    storage: { sqlite_file: auditFile.replace(/\.jsonl$/, ".state.db") },
+    audit: { store: { kind: "sqlite", file: path.join(dataDir, "ledger.db") }, signing_key_file: path.join(dataDir, "ledger-key.pem") },
+    storage: { sqlite_file: path.join(dataDir, "state.db") },
   }),
   { logger: pino({ level: "silent" }) },
 );

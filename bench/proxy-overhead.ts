@@ -14,6 +14,8 @@ import { generateApiKey } from "../src/identify/serviceAccounts.js";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? "8");
 const rate = Number(process.env.BENCH_RATE ?? "1000");
+const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? "3");
+const sseEvents = Number(process.env.BENCH_SSE_EVENTS ?? "2000");
 
 function startChild(script: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(here, script), ...args], { stdio: ["ignore", "pipe", "inherit"] });
@@ -136,15 +138,15 @@ function row(label: string, direct: Stats, gateway: Stats): void {
 const dir = await mkdtemp(path.join(tmpdir(), "portcullis-bench-"));
 const { key, sha256 } = generateApiKey();
 const upstream = await startChild("upstream.ts", []);
-const gateway = await startChild("gateway.ts", [upstream.url, sha256, path.join(dir, "audit.jsonl")]);
+const gateway = await startChild("gateway.ts", [upstream.url, sha256, dir]);
 const directHeaders = { "x-api-key": "bench-upstream-key", "content-type": "application/json" };
 const gatewayHeaders = { authorization: `Bearer ${key}`, "content-type": "application/json" };
 
 try {
   console.log(`Portcullis proxy overhead (node ${process.version}, ${seconds}s per phase; upstream, gateway and load generator share this machine)`);
   // Warm-up: JIT, connection pools, the audit file.
-  await fixedRate(upstream.url, directHeaders, rate, 3);
-  await fixedRate(gateway.url, gatewayHeaders, rate, 3);
+  await fixedRate(upstream.url, directHeaders, rate, warmupSeconds);
+  await fixedRate(gateway.url, gatewayHeaders, rate, warmupSeconds);
   const rssBefore = await rssMiB(gateway.child.pid!);
 
   console.log(`\nSmall JSON (POST /threads/search), open loop at ${rate} req/s:`);
@@ -158,9 +160,9 @@ try {
   console.log(`  direct ${directMax.rps.toFixed(0)} req/s, gateway ${gatewayMax.rps.toFixed(0)} req/s, ratio ${(gatewayMax.rps / directMax.rps).toFixed(2)}`);
   row("max", directMax, gatewayMax);
 
-  console.log("\nSSE per-event latency (2,000 one-character message events, 1 ms apart):");
-  const sseDirect = await sseEventLatency(upstream.url, directHeaders, 2000, 1);
-  const sseGateway = await sseEventLatency(gateway.url, gatewayHeaders, 2000, 1);
+  console.log(`\nSSE per-event latency (${sseEvents} one-character message events, 1 ms apart):`);
+  const sseDirect = await sseEventLatency(upstream.url, directHeaders, sseEvents, 1);
+  const sseGateway = await sseEventLatency(gateway.url, gatewayHeaders, sseEvents, 1);
   row("sse", sseDirect, sseGateway);
   console.log(`  events lost or out of order: direct ${sseDirect.lost}, gateway ${sseGateway.lost}`);
 

@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so a checkout needs no build step.
-import { register } from "tsx/esm/api";
-
-register();
-await import("../src/cli/main.ts");
+// Runs the compiled CLI (`npm run build` writes dist/; the published package ships it).
+await import("../dist/src/cli/main.js");

@@ -16,7 +16,10 @@ export interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly startedAt: number;
+  /** The client's address, resolved through listen.trusted_proxies. */
   readonly clientAddress: string | null;
+  /** X-Forwarded-For / Forwarded as sent, and whether it was believed. */
+  readonly forwarded?: { as_sent: string; believed: boolean };
   readonly log: Logger;
   target?: RequestTarget;
   identity?: Identity;

@@ -1,15 +1,15 @@
 // Builds a running gateway from a validated config: the HTTP server, the pipeline behind it,
 // health endpoints and graceful shutdown.
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { pino, type Logger } from "pino";
+import { pino, stdTimeFunctions, type Logger } from "pino";
 import { ApprovalsApi } from "./approve/api.js";
 import { Approvals } from "./approve/approvals.js";
 import { DeferredRequests } from "./approve/deferred.js";
 import { ApprovalGate } from "./approve/gate.js";
 import { createNotifier } from "./approve/notify/index.js";
-import { PostgresApprovalStore } from "./approve/postgresStore.js";
 import { SqliteApprovalStore } from "./approve/sqliteStore.js";
 import type { ApprovalStore } from "./approve/store.js";
 import { createSignIn } from "./authenticate/index.js";
@@ -31,7 +31,10 @@ import { purgeExpiredPayloads } from "./ledger/retention.js";
 import type { AuditSink } from "./record/auditRecord.js";
 import { createMasker } from "./mask/index.js";
 import { maskedLogOptions } from "./mask/logs.js";
+import { TrustedProxies } from "./receive/clientAddress.js";
+import { loadListenerCertificate, reloadCertificateOnChange } from "./receive/tls.js";
 import { RunFollower } from "./record/runFollower.js";
+import { Readiness } from "./respond/readiness.js";
 import { SiemStream } from "./record/siemStream.js";
 import { ServiceAccountStore } from "./storage/serviceAccountStore.js";
 import { openStateDatabase } from "./storage/stateDatabase.js";
@@ -52,8 +55,10 @@ export interface GatewayOptions {
 }
 
 export async function startGateway(config: PortcullisConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  // A certificate that does not load stops the start before anything is opened.
+  const tlsOptions = config.listen.tls && loadListenerCertificate(config.listen.tls);
   const masker = await createMasker(config.masking);
-  const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" }, ...maskedLogOptions(masker) });
+  const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" }, timestamp: stdTimeFunctions.isoTime, ...maskedLogOptions(masker) });
   const upstreamCredential = await resolveUpstreamCredential(config);
   // Egress secrets are read now: a missing one stops the start, not a call an hour later.
   const egress = await Egress.open(config);
@@ -129,6 +134,13 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   });
 
   let ready = true;
+  const readiness = new Readiness({
+    policySha256: () => policies.current?.sha256,
+    audit,
+    upstream,
+    auth: gatewayAuth,
+    accepting: () => ready,
+  });
   const serviceAccounts = new ServiceAccountStore(state);
   const consolePages = signIn
     ? new Console({ signIn, ledger: audit instanceof Ledger ? audit : undefined, approvals, policies, serviceAccounts, config, log })
@@ -167,26 +179,60 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       maxAgeS: config.cors.max_age_s,
       allowCredentials: config.identity.login?.session.cross_site ?? false,
     },
+    trustedProxies: new TrustedProxies(config.listen.trusted_proxies),
     maxBodyBytes: config.limits.max_body_bytes,
+    maxJsonDepth: config.limits.max_json_depth,
+    maxBatchRuns: config.limits.max_batch_runs,
+    headerLimits: { maxHeaders: config.limits.max_headers, maxHeaderBytes: config.limits.max_header_bytes },
     maxResponseBytes: config.limits.max_response_bytes,
     heartbeatMs: config.streaming.heartbeat_ms,
     waitKeepaliveMs: config.streaming.wait_keepalive_ms,
     localEndpoints: {
       "/healthz": () => ({ status: 200, json: { status: "ok" } }),
-      "/readyz": () =>
-        ready
-          ? { status: 200, json: { status: "ready", policy: { sha256: policies.current.sha256, ...(policies.lastError ? { last_reload_error: "rejected; see the gateway log" } : {}) } } }
-          : { status: 503, json: { status: "draining" } },
+      "/readyz": () => readiness.answer(),
       ...(identityAssertion ? { [IDENTITY_JWKS_PATH]: () => ({ status: 200, json: identityAssertion.jwks() }) } : {}),
     },
   });
 
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     pipeline.handle(req, res).catch((error: unknown) => {
       log.error({ err: error }, "request pipeline failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
       res.end();
     });
+  };
+  const timeouts = config.listen.timeouts;
+  const serverOptions: ServerOptions = {
+    // Slow clients are cut off deliberately (docs/operations.md): headers within headers_ms, the
+    // whole request within request_ms, idle keep-alive connections after keep_alive_ms; checked
+    // every second rather than Node's default 30 s.
+    headersTimeout: timeouts.headers_ms,
+    requestTimeout: timeouts.request_ms,
+    keepAliveTimeout: timeouts.keep_alive_ms,
+    connectionsCheckingInterval: 1_000,
+    // The pipeline answers a missing Host itself, so that the refusal is recorded.
+    requireHostHeader: false,
+  };
+  const server: Server = tlsOptions ? createHttpsServer({ ...serverOptions, ...tlsOptions }, handle) : createHttpServer(serverOptions, handle);
+  // One above limits.max_headers: Node silently drops fields past its count, and a request over
+  // the limit must still show more than max_headers fields for the receive stage to refuse it.
+  server.maxHeadersCount = config.limits.max_headers + 1;
+  const stopCertificateWatch = config.listen.tls ? reloadCertificateOnChange(server as HttpsServer, config.listen.tls, log) : undefined;
+  // Node answers these by itself unless they have a listener; the gateway answers them so that
+  // each leaves a record. 100-continue is met as Node would; any other expectation is refused.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    res.writeContinue();
+    handle(req, res);
+  });
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    pipeline
+      .refuseRequest(req, res, new GatewayError(417, "PC_BAD_REQUEST", `Refused: the gateway meets only "Expect: 100-continue", not ${JSON.stringify(String(req.headers.expect).slice(0, 64))}.`))
+      .catch((error: unknown) => log.error({ err: error }, "refusing an expectation failed"));
+  });
+  server.on("connect", (req: IncomingMessage, socket: Socket) => {
+    pipeline
+      .refuseConnection(req, socket, new GatewayError(405, "PC_METHOD_NOT_ALLOWED", "Refused: CONNECT is not supported; Portcullis is a reverse proxy for the LangGraph API."))
+      .catch((error: unknown) => log.error({ err: error }, "refusing a CONNECT failed"));
   });
   // The WebSocket transport of protocol v2 carries run.start / input.respond messages the
   // gateway does not inspect yet, so it is refused (docs/design/001-protocol-v2.md).
@@ -207,7 +253,9 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     const refusal =
       error.code === "HPE_HEADER_OVERFLOW"
         ? new GatewayError(431, "PC_BAD_REQUEST", "Refused: the request headers are too large.")
-        : new GatewayError(400, "PC_BAD_REQUEST", `Refused: malformed HTTP request (${error.code ?? error.message}).`);
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? new GatewayError(408, "PC_BAD_REQUEST", "Refused: the request was not received in time (listen.timeouts).")
+          : new GatewayError(400, "PC_BAD_REQUEST", `Refused: malformed HTTP request (${error.code ?? error.message}).`);
     pipeline
       .refuseConnection(undefined, socket, refusal)
       .catch((refusalError: unknown) => log.error({ err: refusalError }, "refusing a malformed request failed"));
@@ -217,6 +265,8 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   try {
     await once(server, "listening");
   } catch (error) {
+    stopCertificateWatch?.();
+    clearInterval(retention);
     policies.close();
     await approvals.close();
     await upstream.destroy();
@@ -228,7 +278,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   }
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${tlsOptions ? "https" : "http"}://${host}:${address.port}`;
   log.info({ url, upstream: upstreamUrl.origin, ...(egress.enabled ? { egress_routes: Object.keys(config.egress.routes) } : {}) }, "portcullis listening");
   approvals.startSending((approval) => deferredRequests.send(approval, url), url);
 
@@ -253,6 +303,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       await settled(pipeline, 2_000);
       server.closeAllConnections();
       await stopped;
+      stopCertificateWatch?.();
       policies.close();
       await approvals.close();
       // Unfinished runs are recorded as they stand before the ledger's final checkpoint.
@@ -274,7 +325,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
  * them; otherwise in the state database. */
 async function openApprovalStore(config: PortcullisConfig, state: ReturnType<typeof openStateDatabase>): Promise<ApprovalStore> {
   const store = config.audit.store;
-  if (store.kind === "postgres") return PostgresApprovalStore.open({ url: await readSecret(store.url, "audit.store.url"), schema: store.schema });
+  if (store.kind === "postgres") return (await import("./approve/postgresStore.js")).PostgresApprovalStore.open({ url: await readSecret(store.url, "audit.store.url"), schema: store.schema });
   return new SqliteApprovalStore(state);
 }
 

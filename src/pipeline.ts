@@ -27,9 +27,11 @@ import type { Egress } from "./egress/index.js";
 import { RUN_CONTEXT_UPSTREAM_HEADER } from "./egress/index.js";
 import type { IdentityAssertionSigner } from "./forward/identityAssertion.js";
 import type { UpstreamClient } from "./forward/upstream.js";
-import type { Identifier, Identity } from "./identify/index.js";
-import { readJsonBody } from "./receive/body.js";
+import { describeCredentials, type Identifier, type Identity } from "./identify/index.js";
+import { assertNoBodyOnBodylessMethod, assertRouteReadsBody, readJsonBody } from "./receive/body.js";
 import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
+import { assertHeaderLimits, type HeaderLimits } from "./receive/headers.js";
+import type { TrustedProxies } from "./receive/clientAddress.js";
 import { assertNoMethodOverride, parseRequestTarget } from "./receive/target.js";
 import { MaskingError, MaskingTally, type Masker } from "./mask/index.js";
 import type { AppendContext, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
@@ -41,7 +43,7 @@ import { sendLocalAnswer, type LocalAnswer } from "./respond/local.js";
 export type { LocalAnswer } from "./respond/local.js";
 
 export interface PipelineDeps {
-  localEndpoints: Record<string, () => LocalAnswer>;
+  localEndpoints: Record<string, () => LocalAnswer | Promise<LocalAnswer>>;
   /** Browser sign-in, when identity.login is configured. */
   signIn?: SignIn;
   /** The console (/console/*) for people signed in through the browser. */
@@ -71,7 +73,15 @@ export interface PipelineDeps {
   receipts: boolean;
   log: Logger;
   cors: CorsSettings;
+  /** listen.trusted_proxies: whose X-Forwarded-For / Forwarded is believed. */
+  trustedProxies: TrustedProxies;
   maxBodyBytes: number;
+  /** limits.max_json_depth: bodies nested deeper are refused while they are read. */
+  maxJsonDepth: number;
+  /** limits.max_batch_runs: the most runs one /runs/batch may carry. */
+  maxBatchRuns: number;
+  /** limits.max_headers and limits.max_header_bytes. */
+  headerLimits: HeaderLimits;
   maxResponseBytes: number;
   heartbeatMs: number;
   waitKeepaliveMs: number;
@@ -82,6 +92,9 @@ export class RequestPipeline {
   readonly active = new Set<Exchange>();
   /** Set on shutdown: new requests are refused while live ones finish. */
   draining = false;
+  /** Refused after a held response had begun (approval denied or expired, shutdown): the
+   * client got 200 and an in-band error, so they get a completion record like any response. */
+  private readonly endedInBand = new WeakSet<Exchange>();
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -90,9 +103,15 @@ export class RequestPipeline {
     const responseHeaders: OutgoingHttpHeaders = { ...corsHeaders(req, this.deps.cors), "x-request-id": exchange.id };
     let upstreamResponse: Dispatcher.ResponseData | undefined;
     try {
-      // receive: one canonical path, classified and forwarded alike
+      // receive: a bounded head (before any header is trusted), one canonical path, classified
+      // and forwarded alike, and no body on a method that takes none
+      assertHeaderLimits(req, this.deps.headerLimits);
       exchange.target = parseRequestTarget(req.url);
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (Node's own answer is
+      // turned off so that this one is recorded).
+      if (req.httpVersion === "1.1" && req.headers.host === undefined) throw new GatewayError(400, "PC_BAD_REQUEST", "Refused: an HTTP/1.1 request needs a Host header.");
       assertNoMethodOverride(req.headers);
+      assertNoBodyOnBodylessMethod(req);
       // The console is same-origin only: no CORS, so a trusted cross-site origin (Studio) cannot
       // read its pages or their CSRF token with the person's session cookie.
       if (this.deps.console?.handles(exchange.target.path)) {
@@ -101,7 +120,7 @@ export class RequestPipeline {
       }
       if (this.draining) throw new GatewayError(503, "PC_SHUTTING_DOWN", "Refused: Portcullis is shutting down; retry shortly.");
       const local = this.localAnswer(exchange);
-      if (local) return await this.answerLocally(exchange, local, responseHeaders, "gateway:local-endpoint");
+      if (local) return await this.answerLocally(exchange, await local, responseHeaders, "gateway:local-endpoint");
       // authenticate: a person signing in through the browser (/auth/*) is answered here
       if (this.deps.signIn?.handles(exchange.target.path)) {
         return await this.answerLocally(exchange, await this.deps.signIn.answer(exchange), responseHeaders, "gateway:sign-in");
@@ -117,16 +136,19 @@ export class RequestPipeline {
       if (this.deps.egress.handles(exchange.target)) return await this.forwardEgress(exchange, responseHeaders);
       // The gateway's own API for approvers: identified like any caller, answered here.
       if (this.deps.approvalsApi.handles(exchange.target.path)) {
-        const body = await readJsonBody(req, this.deps.maxBodyBytes);
+        const body = await readJsonBody(req, this.deps.maxBodyBytes, this.deps.maxJsonDepth);
         exchange.bytesIn = body.bytes;
         this.deps.identifier.confirmSessionIntent(req, exchange.identity, req.method !== "GET" && req.method !== "HEAD");
         return await this.answerLocally(exchange, await this.deps.approvalsApi.answer(exchange, body.json), responseHeaders, "gateway:approvals-api");
       }
       // classify: route first (unknown routes never get their body read), then the body
       const route = matchRoute(req.method ?? "", exchange.target);
-      const body = await readJsonBody(req, this.deps.maxBodyBytes);
+      assertRouteReadsBody(req, route.spec);
+      const body = await readJsonBody(req, this.deps.maxBodyBytes, this.deps.maxJsonDepth);
       exchange.bytesIn = body.bytes;
-      exchange.operation = classifyOperation(route, exchange.target, body.json);
+      exchange.operation = classifyOperation(route, exchange.target, body.json, this.deps.maxBatchRuns);
+      // A /runs/batch takes a rate-limit token per run (the first was taken at identify).
+      this.deps.authorizer.limitRunRate(exchange.identity, exchange.operation);
       this.deps.identifier.confirmSessionIntent(req, exchange.identity, exchange.operation.risk !== "read");
       // authorize: policy decides, with the facts it looks up; then the body gets its stamps
       const authorizationRequest: AuthorizationRequest = {
@@ -305,7 +327,7 @@ export class RequestPipeline {
     return token === undefined ? undefined : { header: RUN_CONTEXT_UPSTREAM_HEADER, value: token };
   }
 
-  private localAnswer(exchange: Exchange): LocalAnswer | undefined {
+  private localAnswer(exchange: Exchange): LocalAnswer | Promise<LocalAnswer> | undefined {
     const req = exchange.req;
     if (isPreflight(req)) {
       const headers = preflightHeaders(req, this.deps.cors);
@@ -347,17 +369,37 @@ export class RequestPipeline {
     exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
   }
 
+  /** A request refused before the pipeline runs (an Expect the gateway does not meet): answered
+   * and recorded like any refusal. */
+  async refuseRequest(req: IncomingMessage, res: ServerResponse, error: GatewayError): Promise<void> {
+    const exchange = this.open(req, res);
+    try {
+      exchange.target = parseRequestTarget(req.url);
+    } catch {
+      // the refusal stands; the record keeps the raw target
+    }
+    try {
+      await this.refuse(exchange, error, { "x-request-id": exchange.id });
+    } finally {
+      this.active.delete(exchange);
+    }
+  }
+
   /** Refusals below the pipeline (protocol upgrades, HTTP the parser rejects) still leave a
    * record. The socket may be reset at any moment, so it gets its own error listener and a
    * deadline, and is destroyed once the answer is written. */
   async refuseConnection(req: IncomingMessage | undefined, socket: Socket, error: GatewayError): Promise<void> {
     socket.on("error", () => undefined);
-    socket.setTimeout(5_000, () => socket.destroy());
-    // Bytes written onto a response already in progress would corrupt it (Node's own handler
-    // checks the same): record, then close.
-    const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    // An answer written while a request on this connection is still being answered would take
+    // its place: the client would read this refusal as that request's answer (and might retry a
+    // create that succeeded). Record, let the answer in flight finish, then close.
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const busy = inFlight !== undefined && inFlight !== null && !inFlight.writableFinished;
+    if (!busy) socket.setTimeout(5_000, () => socket.destroy());
     const id = randomUUID();
     const [rawPath = "", ...rawQuery] = String(req?.url ?? "").slice(0, 2048).split("?");
+    // An upgrade arrives with its headers: who sent it goes in the record too.
+    const quietly = req ? await this.identifyQuietly(req) : {};
     await this.appendOrLog(id, {
       type: "request",
       request_id: id,
@@ -366,14 +408,18 @@ export class RequestPipeline {
       method: req?.method ?? "",
       path: this.recorded(rawPath),
       query: rawQuery.length > 0 ? this.recordedQueryOf(`?${rawQuery.join("?")}`) : "",
-      identity: null,
+      identity: quietly.identity ? recordedIdentity(quietly.identity) : null,
       operation: null,
-      decision: { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(error.message) },
+      decision: { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(`${error.message}${quietly.note ?? ""}`) },
       status: error.status,
       error: error.code,
-    });
+    }, { subject: quietly.identity?.subject ?? null, graphs: [] });
     this.deps.log.info({ request_id: id, status: error.status, error: error.code }, "connection refused");
-    if (socket.writable && !busy) {
+    if (busy) {
+      const close = () => socket.destroySoon();
+      inFlight.once("finish", close);
+      inFlight.once("close", close);
+    } else if (socket.writable) {
       const body = JSON.stringify(error.toJSON(id));
       socket.write(
         `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
@@ -385,12 +431,14 @@ export class RequestPipeline {
   }
 
   private open(req: IncomingMessage, res: ServerResponse): Exchange {
+    const client = this.deps.trustedProxies.resolve(req);
     const exchange: Exchange = {
       id: randomUUID(),
       req,
       res,
       startedAt: performance.now(),
-      clientAddress: req.socket?.remoteAddress ?? null,
+      clientAddress: client.address,
+      ...(client.forwardedAsSent !== undefined ? { forwarded: { as_sent: client.forwardedAsSent, believed: client.forwardedBelieved === true } } : {}),
       log: this.deps.log,
       bytesIn: 0,
       bytesOut: 0,
@@ -423,8 +471,13 @@ export class RequestPipeline {
     }
     if (!exchange.admitted) {
       await this.recordRefused(exchange, gatewayError);
-      // The body of a refused request is not read; close the connection rather than drain it.
-      if (!exchange.req.complete) exchange.res.setHeader("connection", "close");
+      if (exchange.res.headersSent && exchange.masking) {
+        this.endedInBand.add(exchange);
+        if (gatewayError.code === "PC_SHUTTING_DOWN" && exchange.outcome === "ok") exchange.outcome = "shutdown";
+      } else if (!exchange.req.complete) {
+        // The body of a refused request is not read; close the connection rather than drain it.
+        exchange.res.setHeader("connection", "close");
+      }
     } else if (exchange.outcome === "ok") {
       exchange.outcome = gatewayError.code === "PC_SHUTTING_DOWN" ? "shutdown" : gatewayError.code === "PC_CLIENT_CLOSED" ? "client_aborted" : "upstream_failed";
     }
@@ -462,20 +515,24 @@ export class RequestPipeline {
   }
 
   private async recordRefused(exchange: Exchange, error: GatewayError): Promise<void> {
-    // A request refused before identify (e.g. a hostile path) still names who sent it, if anyone.
-    exchange.identity ??= error.identity ?? (exchange.identifyAttempted ? undefined : await this.identifyQuietly(exchange));
+    // A request refused before identify (e.g. a hostile path) still names who sent it, if anyone;
+    // a credential that does not verify is noted, and the answer stays the refusal.
+    const quietly = exchange.identity || error.identity || exchange.identifyAttempted ? {} : await this.identifyQuietly(exchange.req);
+    exchange.identity ??= error.identity ?? quietly.identity;
+    await this.noteRefusedEgressCall(exchange);
     await this.appendOrLog(exchange.id, {
       ...this.requestRecord(exchange),
       // The policy's decision when it refused (deny, or approval required); the gateway's own otherwise.
-      decision: exchange.decision && exchange.decision.effect !== "allow" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(error.message) },
-      status: error.status,
+      decision: exchange.decision && exchange.decision.effect !== "allow" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(`${error.message}${quietly.note ?? ""}`) },
+      // A held response had already begun (200, then heartbeats): the refusal went in-band.
+      status: exchange.res.headersSent ? exchange.res.statusCode : error.status,
       error: error.code,
     }, this.appendContext(exchange));
     this.deps.log.info({ request_id: exchange.id, status: error.status, error: error.code, subject: exchange.identity?.subject }, "request refused");
   }
 
   private async recordCompleted(exchange: Exchange): Promise<void> {
-    if (!exchange.admitted) return;
+    if (!exchange.admitted && !this.endedInBand.has(exchange)) return;
     const masking = exchange.masking!;
     const response = exchange.recording?.stored(this.deps.masker.name, masking.response.redactions);
     const record: CompletionRecord = {
@@ -524,12 +581,30 @@ export class RequestPipeline {
     );
   }
 
-  private async identifyQuietly(exchange: Exchange): Promise<Identity | undefined> {
+  /** For the record of a request refused before identify: who sent it and, when its credential
+   * was not accepted, a note naming the kinds sent and why (never their values). */
+  private async identifyQuietly(req: IncomingMessage): Promise<{ identity?: Identity; note?: string }> {
+    const presented = this.deps.identifier.presented(req);
+    if (presented.kinds.length === 0 && presented.hopByHop.length === 0) return {};
     try {
-      return await this.deps.identifier.identify(exchange.req);
-    } catch {
-      return undefined;
+      return { identity: await this.deps.identifier.identify(req) };
+    } catch (error) {
+      const refusal = error instanceof GatewayError ? error : undefined;
+      return {
+        ...(refusal?.identity ? { identity: refusal.identity } : {}),
+        note: ` Its credential (${describeCredentials(presented.kinds) || "none"}) was not accepted: ${refusal?.code ?? "PC_INTERNAL"}.`,
+      };
     }
+  }
+
+  /** An egress call refused before its route, method and path were accepted (or before
+   * identify) is still recorded with the route and path it asked for and the run it serves. */
+  private async noteRefusedEgressCall(exchange: Exchange): Promise<void> {
+    if (exchange.egress) return;
+    const facts = await this.deps.egress.refusedCallFacts(exchange.req, exchange.target);
+    if (!facts) return;
+    exchange.egress = { ...facts, route: this.recorded(facts.route), path: this.recorded(facts.path) };
+    if (facts.run) exchange.resources ??= { graphs: facts.run.graphs };
   }
 
   /** For records written after the fact (refusals, completions): a failure is logged loudly. */
@@ -595,7 +670,7 @@ export class RequestPipeline {
       type: "request",
       request_id: exchange.id,
       time: new Date().toISOString(),
-      client: { address: exchange.clientAddress, user_agent: req.headers["user-agent"] ?? null },
+      client: { address: exchange.clientAddress, user_agent: req.headers["user-agent"] ?? null, ...(exchange.forwarded ? { forwarded: exchange.forwarded } : {}) },
       method: req.method ?? "",
       path: this.recorded(exchange.target?.path ?? String(req.url ?? "")),
       query: this.recordedQuery(exchange),

@@ -9,9 +9,9 @@ import { loadConfigFile, parseConfig, readSecret } from "../src/config/load.js";
 import { configJsonSchema } from "../src/config/schema.js";
 import { ConfigError } from "../src/errors.js";
 import { hashApiKey } from "../src/identify/serviceAccounts.js";
+import { CLI_ARGS } from "./support/cli.js";
 
 const run = promisify(execFile);
-const cli = path.resolve("bin/portcullis.js");
 
 async function configFile(yaml: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), "portcullis-config-"));
@@ -87,7 +87,7 @@ describe("configuration", () => {
 
 describe("command line", () => {
   test("`keys create` prints a key once and a config entry holding only its hash", async () => {
-    const { stdout } = await run(process.execPath, [cli, "keys", "create", "--id", "ci-bot", "--groups", "ci,deploy"]);
+    const { stdout } = await run(process.execPath, [...CLI_ARGS, "keys", "create", "--id", "ci-bot", "--groups", "ci,deploy"]);
     const key = /pcsk_[A-Za-z0-9_-]{43}/.exec(stdout)![0];
     assert.ok(stdout.includes(`key_sha256: ${hashApiKey(key)}`));
     assert.equal(stdout.split(key).length, 2, "the key appears exactly once");
@@ -98,7 +98,7 @@ describe("command line", () => {
 
   test("`config check` names the bad field and exits 2", async () => {
     const file = await configFile("upstream:\n  url: 12\n");
-    await assert.rejects(run(process.execPath, [cli, "config", "check", "--config", file]), (error: { code: number; stderr: string }) => {
+    await assert.rejects(run(process.execPath, [...CLI_ARGS, "config", "check", "--config", file]), (error: { code: number; stderr: string }) => {
       assert.equal(error.code, 2);
       assert.match(error.stderr, /upstream\.url/);
       return true;
@@ -107,7 +107,7 @@ describe("command line", () => {
 
   test("`start` reads PORTCULLIS_CONFIG and refuses to start without the upstream secret", async () => {
     const file = await configFile("upstream:\n  url: http://127.0.0.1:9\n  credential:\n    secret: { env: PORTCULLIS_NOT_SET_ANYWHERE }\n");
-    await assert.rejects(run(process.execPath, [cli, "start"], { env: { ...process.env, PORTCULLIS_CONFIG: file } }), (error: { code: number; stderr: string }) => {
+    await assert.rejects(run(process.execPath, [...CLI_ARGS, "start"], { env: { ...process.env, PORTCULLIS_CONFIG: file } }), (error: { code: number; stderr: string }) => {
       assert.equal(error.code, 2);
       assert.match(error.stderr, /PORTCULLIS_NOT_SET_ANYWHERE is not set/);
       return true;

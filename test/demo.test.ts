@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
-import { runDemo, type RunningDemo } from "../src/cli/demo.js";
+import { runDemo, type RunningDemo } from "../demo/run.js";
 import { launchChromium } from "./support/browser.js";
 import { ledgerRecords } from "./support/stack.js";
 

@@ -246,7 +246,7 @@ describe("egress: the runtime reaches outside services through Portcullis, which
     const response = await call("/egress/openai/v1/echo?note=%0d%0aInjected:%20yes", {
       method: "GET",
       headers: {
-        "x-api-key": "client-supplied-key",
+        // (a second identity credential such as x-api-key is refused as ambiguous: test/identity-hostile.test.ts)
         "api-key": "client-supplied-key",
         cookie: "session=client",
         "proxy-authorization": "Basic Y2xpZW50OmtleQ==",

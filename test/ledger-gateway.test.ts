@@ -18,6 +18,7 @@ import { verifyStore } from "../src/ledger/verifyStore.js";
 import type { AuditRecord, CompletionRecord, RequestRecord, RunRecord } from "../src/record/auditRecord.js";
 import { startPostgres, type TestPostgres } from "./support/postgres.js";
 import { ALLOW_ALL_POLICY, eventually, ledgerRecordsOf, sdkThroughGateway, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
+import { CLI_ARGS } from "./support/cli.js";
 
 let langgraph: Upstream;
 let postgres: TestPostgres;
@@ -242,7 +243,7 @@ interface GatewayProcess {
 }
 
 async function startGatewayProcess(configFile: string, env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [path.resolve("bin/portcullis.js"), "start", "--config", configFile], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...CLI_ARGS, "start", "--config", configFile], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let output = "";
   const url = await new Promise<string>((resolve, reject) => {

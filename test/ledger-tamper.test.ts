@@ -29,6 +29,7 @@ import type { VerificationReport } from "../src/ledger/verify.js";
 import { verifyStore, type StoreVerifyOptions } from "../src/ledger/verifyStore.js";
 import type { AppendContext, AuditRecord, PayloadReference, RequestRecord } from "../src/record/auditRecord.js";
 import { startPostgres, type TestPostgres } from "./support/postgres.js";
+import { CLI_ARGS } from "./support/cli.js";
 
 const ORIGIN = "portcullis.test/tamper";
 const REPO = fileURLToPath(new URL("..", import.meta.url));
@@ -770,7 +771,7 @@ describe("a tampered evidence bundle is named by its own verify.mjs", () => {
     const unpinned = await verifyMjs(dir);
     assert.equal(unpinned.code, 0, unpinned.stdout + unpinned.stderr);
 
-    const keys = await node([path.join(REPO, "bin/portcullis.js"), "audit", "keys", "--ledger", live.file]);
+    const keys = await node([...CLI_ARGS, "audit", "keys", "--ledger", live.file]);
     assert.equal(keys.code, 0, keys.stderr);
     const vkey = /^log\s.*\s(\S+)$/m.exec(keys.stdout)?.[1];
     assert.ok(vkey !== undefined && vkey.startsWith(`${ORIGIN}+`), keys.stdout);
@@ -788,7 +789,7 @@ describe("a tampered evidence bundle is named by its own verify.mjs", () => {
 describe("portcullis verify --ledger on the live SQLite file", () => {
   test("exits 0 on the intact ledger and 1, printing INVALID, once a record is deleted", async () => {
     const live = await writeLedger("sqlite");
-    const cli = () => node([path.join(REPO, "bin/portcullis.js"), "verify", "--ledger", live.file]);
+    const cli = () => node([...CLI_ARGS, "verify", "--ledger", live.file]);
     const good = await cli();
     assert.equal(good.code, 0, good.stdout + good.stderr);
     assert.doesNotMatch(good.stdout, /INVALID/);

@@ -4,6 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
 import { sseHeaders, sleep, startScriptedUpstream, type ScriptedUpstream } from "./support/scriptedUpstream.js";
 import { eventually, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
+import { GATEWAY_USER_AGENT } from "../src/forward/gatewayRequest.js";
 
 describe("upstream failures", () => {
   test("an unreachable upstream gives a clear 502 and a completion record", async () => {
@@ -49,12 +50,17 @@ describe("health, readiness and CORS", () => {
     await upstream?.close();
   });
 
+  /** What clients sent that reached the upstream: the gateway's own requests (readiness asks
+   * the upstream's /ok as portcullis:gateway) are not forwarded client requests. */
+  const forwarded = () => upstream.received.filter((r) => r.headers["user-agent"] !== GATEWAY_USER_AGENT);
+
   test("/healthz and /readyz answer without credentials and are never forwarded", async () => {
     for (const path of ["/healthz", "/readyz"]) {
       const res = await fetch(`${gateway.url}${path}`);
       assert.equal(res.status, 200);
     }
-    assert.equal(upstream.received.length, 0);
+    assert.equal(forwarded().length, 0);
+    assert.deepEqual(upstream.received.map((r) => `${r.method} ${r.url}`), ["GET /ok"], "readiness asked the upstream's /ok on its own account");
   });
 
   test("answers Studio's preflight for an allowed origin, including private-network access", async () => {
@@ -71,7 +77,7 @@ describe("health, readiness and CORS", () => {
     assert.equal(res.headers.get("access-control-allow-origin"), "https://smith.langchain.com");
     assert.equal(res.headers.get("access-control-allow-private-network"), "true");
     assert.match(res.headers.get("access-control-allow-headers")!, /x-auth-scheme/);
-    assert.equal(upstream.received.length, 0);
+    assert.equal(forwarded().length, 0);
   });
 
   test("refuses a preflight from an origin that is not allowed", async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
+import { CLI_ARGS } from "./support/cli.js";
 
 const run = promisify(execFile);
 const cwd = path.resolve(import.meta.dirname, "..");
@@ -23,7 +24,7 @@ interface CliResult {
 
 async function portcullis(...args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["bin/portcullis.js", "policy", ...args], { cwd });
+    const { stdout, stderr } = await run(process.execPath, [...CLI_ARGS, "policy", ...args], { cwd });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: unknown; stdout?: string; stderr?: string };

@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
@@ -14,9 +13,9 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { SessionSummary } from "../src/ledger/sessionIndex.js";
 import type { AccessRecord } from "../src/record/auditRecord.js";
 import { eventually, sdkThroughGateway, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
+import { CLI_ARGS } from "./support/cli.js";
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL("../bin/portcullis.js", import.meta.url));
 
 let langgraph: Upstream;
 let gateway: TestGateway;
@@ -35,7 +34,7 @@ after(async () => {
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, [...CLI_ARGS, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -117,7 +116,7 @@ describe("portcullis replay", () => {
   });
 
   it("serves the recording on a local port where the SDK's joinStream consumes it", async () => {
-    const child = spawn(process.execPath, [CLI, "replay", session.requestId, ...ledgerArgs, "--serve", "--once", "--fast"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...CLI_ARGS, "replay", session.requestId, ...ledgerArgs, "--serve", "--once", "--fast"], { stdio: ["ignore", "pipe", "pipe"] });
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
     const lines = createInterface({ input: child.stdout! });
     let url = "";

@@ -103,7 +103,6 @@ describe("header hygiene and credential isolation", () => {
       method: "POST",
       body: "{}",
       headers: authed({
-        "x-api-key": "client-supplied",
         cookie: "session=abc",
         "x-auth-scheme": "langsmith",
         "x-custom-thing": "leak",
@@ -121,6 +120,9 @@ describe("header hygiene and credential isolation", () => {
     assert.equal(seen["x-tenant-id"], "acme", "allow-listed header is forwarded");
     assert.equal(seen["last-event-id"], "7");
     assert.equal(upstream.received[0]!.method, "POST", "method override headers are ignored");
+    // The client's own key, sent as x-api-key, is replaced by the gateway's.
+    assert.equal((await call("/threads/search", { method: "POST", body: "{}", headers: { "x-api-key": gateway.key } })).status, 200);
+    assert.equal(upstream.received[1]!.headers["x-api-key"], UPSTREAM_SECRET);
   });
 
   test("never writes a client key or the upstream secret to the logs", async () => {

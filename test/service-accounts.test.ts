@@ -10,9 +10,9 @@ import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { startScriptedUpstream, type ScriptedUpstream } from "./support/scriptedUpstream.js";
 import { startTestGateway, type TestGateway } from "./support/stack.js";
+import { CLI_ARGS } from "./support/cli.js";
 
 const run = promisify(execFile);
-const cli = path.resolve("bin/portcullis.js");
 
 let upstream: ScriptedUpstream;
 let gateway: TestGateway;
@@ -31,7 +31,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const portcullis = (...args: string[]) => run(process.execPath, [cli, ...args, "--state-db", stateDb]);
+const portcullis = (...args: string[]) => run(process.execPath, [...CLI_ARGS, ...args, "--state-db", stateDb]);
 
 async function callWith(key: string, header: "authorization" | "x-api-key" = "authorization") {
   const response = await fetch(`${gateway.url}/threads/search`, {

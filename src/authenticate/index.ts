@@ -6,7 +6,6 @@ import type { StateDatabase } from "../storage/stateDatabase.js";
 import { cookieNames } from "./cookies.js";
 import { LoginTransactions } from "./loginTransactions.js";
 import { OidcLogin } from "./oidcLogin.js";
-import { SamlLogin } from "./samlLogin.js";
 import { BrowserSessions } from "./sessions.js";
 import { SignIn } from "./signIn.js";
 
@@ -25,7 +24,11 @@ export async function createSignIn(config: BrowserLoginConfig, db: StateDatabase
         ),
     ),
   );
-  const samlProviders = await Promise.all(config.saml.map((provider) => SamlLogin.create(provider, publicUrl, db)));
+  // The SAML library (an XML stack) is loaded only when a SAML IdP is configured.
+  const samlProviders = config.saml.length > 0 ? await (async () => {
+    const { SamlLogin } = await import("./samlLogin.js");
+    return Promise.all(config.saml.map((provider) => SamlLogin.create(provider, publicUrl, db)));
+  })() : [];
   return new SignIn({
     publicUrl,
     sessions: new BrowserSessions(db, { idleTimeoutS: config.session.idle_timeout_s, absoluteTimeoutS: config.session.absolute_timeout_s }),

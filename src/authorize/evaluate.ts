@@ -22,6 +22,16 @@ export interface ThreadFacts {
   graph_id?: string;
 }
 
+/** A cron, owned like a thread: stamped with its creator on create. */
+export interface CronFacts {
+  cron_id: string;
+  /** Found upstream. A cron the gateway cannot find (or a server without crons) is not: its owner
+   * cannot be proven, so it answers 404. */
+  exists: boolean;
+  owner?: string;
+  tenant?: string;
+}
+
 /** What the gateway looked up about the request's resources before deciding. */
 export interface RequestFacts {
   /** Graphs the request touches: the assistants' graphs for runs, the thread's graph otherwise. */
@@ -30,9 +40,11 @@ export interface RequestFacts {
   assistants: string[][];
   /** The thread a thread-scoped request names. */
   thread?: ThreadFacts;
+  /** The cron a cron-scoped request (PATCH, DELETE /runs/crons/{id}) names. */
+  cron?: CronFacts;
   /** The caller's tenant, when ownership.tenant is configured. */
   callerTenant?: string;
-  /** For a run's join stream: false when the run is not on the thread the path names. */
+  /** For a route naming a run on a thread: false when the run is not on that thread. */
   runOnThread?: boolean;
   /** For an egress call: the route it goes through. */
   egressRoute?: string;
@@ -97,15 +109,18 @@ export function decide(policy: CompiledPolicy, input: DecisionInput, trace?: Tra
     }
     if (action === input.operation.action || !allow) allow = { effect: "allow", rule: outcome.allow.rule.id, scope: outcome.scope, policy: policyId };
   }
+  const owned = input.facts.cron ? "cron" : "thread";
   if (ownershipMiss) {
-    return { effect: "deny", rule: "ownership:not-owner", reason: `the thread is not the caller's, and no rule grants ${ownershipMiss} on it`, not_found: true, policy: policyId };
+    return { effect: "deny", rule: "ownership:not-owner", reason: `the ${owned} is not the caller's, and no rule grants ${ownershipMiss} on it`, not_found: true, policy: policyId };
   }
-  // Approval is asked only for a thread the caller can see: one an allow rule for the request's
-  // verbs or for threads:read reaches. Otherwise the thread answers 404, as for any other request.
-  if (approval && input.facts.thread?.exists && !reachedByAllow) {
-    const read = decideAction(policy.rulesByAction.get("threads:read") ?? [], "threads:read", input, conditionContext, trace);
+  // Approval is asked only for a thread (or cron) the caller can see: one an allow rule for the
+  // request's verbs or for threads:read (crons:read) reaches. Otherwise it answers 404, as for any
+  // other request.
+  if (approval && (input.facts.thread?.exists || input.facts.cron?.exists) && !reachedByAllow) {
+    const readAction = input.facts.cron ? "crons:read" : "threads:read";
+    const read = decideAction(policy.rulesByAction.get(readAction) ?? [], readAction, input, conditionContext, trace);
     if (!read.allow) {
-      return { effect: "deny", rule: "ownership:not-owner", reason: "the thread is not the caller's, so no approval can be asked for it", not_found: true, policy: policyId };
+      return { effect: "deny", rule: "ownership:not-owner", reason: `the ${owned} is not the caller's, so no approval can be asked for it`, not_found: true, policy: policyId };
     }
   }
   return approval ?? allow ?? { effect: "deny", rule: "default:deny", reason: "the request needs no known action", policy: policyId };
@@ -135,7 +150,7 @@ function decideAction(rules: readonly CompiledRule[], action: string, input: Dec
       note(compiled, "other resource");
       continue;
     }
-    if (rule.effect === "allow" && !reachesThread(rule.scope, input)) {
+    if (rule.effect === "allow" && !reachesOwned(rule.scope, input)) {
       note(compiled, "not the caller's thread");
       outcome.ownershipMiss = true;
       continue;
@@ -184,7 +199,7 @@ function resourcesMatch(rule: PolicyRule, input: DecisionInput): boolean {
   // A request about one thing whose graph is unknown (a thread never run): a deny or approval
   // rule naming graphs applies, so an unknown graph never escapes one.
   // An egress call without a run context is from an unknown graph too.
-  const unknownGraph = facts.graphs.length === 0 && (facts.thread?.exists === true || operation.creates_run || operation.resource === "egress");
+  const unknownGraph = facts.graphs.length === 0 && (facts.thread?.exists === true || facts.cron?.exists === true || operation.creates_run || operation.resource === "egress");
   if (resources.graphs) {
     if (facts.graphs.length === 0) return rule.effect !== "allow" && unknownGraph;
     if (!resources.graphs.includes("*") && !facts.graphs[covers]((graph) => resources.graphs!.includes(graph))) return false;
@@ -218,11 +233,15 @@ export function storeLabel(subject: string): string {
   return encodeURIComponent(subject).replaceAll(".", "%2E");
 }
 
-function reachesThread(scope: Scope, input: DecisionInput): boolean {
-  const thread = input.facts.thread;
-  if (!thread?.exists || scope === "any") return true;
-  if (scope === "tenant") return thread.tenant !== undefined && thread.tenant === input.facts.callerTenant;
-  return thread.owner !== undefined && thread.owner === input.identity.subject;
+/** The rule's scope reaches the thread and the cron the request names, each by its own owner
+ * stamp. */
+function reachesOwned(scope: Scope, input: DecisionInput): boolean {
+  if (scope === "any") return true;
+  return [input.facts.thread, input.facts.cron].every((owned) => {
+    if (!owned?.exists) return true;
+    if (scope === "tenant") return owned.tenant !== undefined && owned.tenant === input.facts.callerTenant;
+    return owned.owner !== undefined && owned.owner === input.identity.subject;
+  });
 }
 
 export function buildConditionContext(input: DecisionInput): ConditionContext {

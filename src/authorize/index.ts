@@ -1,6 +1,7 @@
 // authorize: Identity × Operation → Decision, from the policy in force (deny by default).
-// Looks up what the request does not say (the assistant's graph, the thread's owner), decides,
-// and prepares the forwarded body (ownership stamps, narrowed searches, hazards removed).
+// Looks up what the request does not say (the assistant's graph, the thread's or cron's owner,
+// the run's thread), decides, and prepares the forwarded body (ownership stamps, narrowed
+// searches, hazards removed).
 import type { Operation } from "../classify/index.js";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
@@ -45,6 +46,11 @@ export class Authorizer {
     this.limiter.take(this.policies.current, identity);
   }
 
+  /** Once the body is classified: each run of a /runs/batch after the first takes a token too. */
+  limitRunRate(identity: Identity, operation: Operation): void {
+    this.limiter.takeRuns(this.policies.current, identity, operation.run_count ?? 1);
+  }
+
   async authorize(request: AuthorizationRequest, trace?: TraceEntry[]): Promise<Authorization> {
     // One policy decides the whole request, even if a reload lands meanwhile.
     const policy = this.policies.current;
@@ -76,6 +82,7 @@ export class Authorizer {
     const { operation } = request;
     const threadId = threadIdOf(operation, request.body);
     if (threadId && operation.risk !== "read") this.lookups.forgetThread(threadId);
+    if (operation.ids.cron_id) this.lookups.forgetCron(operation.ids.cron_id);
     if (operation.resource === "assistants" && operation.risk !== "read") {
       for (const id of [operation.ids.assistant_id, stringField(request.body, "assistant_id")]) if (id) this.lookups.forgetAssistant(id);
     }
@@ -89,6 +96,9 @@ export function decideWithFacts(policy: CompiledPolicy, request: Omit<Authorizat
   const thread = facts.thread;
   if (facts.runOnThread === false) {
     return { effect: "deny", rule: "ownership:run-not-on-thread", reason: "the run is not on this thread", not_found: true, policy: policy.sha256.slice(0, 16) };
+  }
+  if (facts.cron && !facts.cron.exists) {
+    return { effect: "deny", rule: "ownership:no-such-cron", reason: "the cron was not found, so its owner cannot be checked", not_found: true, policy: policy.sha256.slice(0, 16) };
   }
   if (thread && !thread.exists && (thread.invalid || !createsThread(operation, request.body))) {
     return { effect: "deny", rule: "ownership:no-such-thread", reason: "the thread does not exist", not_found: true, policy: policy.sha256.slice(0, 16) };
@@ -114,7 +124,9 @@ export function refusalFor(decision: Decision, request: { operation: Operation; 
   }
   if (decision.not_found) {
     // As LangGraph answers a thread its auth filters hide: the thread's existence is not revealed.
-    const what = threadId ? `Thread with ID ${threadId}` : `Run with ID ${request.operation.ids.run_id ?? ""}`;
+    const { run_id: runId, cron_id: cronId } = request.operation.ids;
+    const what =
+      decision.rule === "ownership:run-not-on-thread" || (!threadId && !cronId) ? `Run with ID ${runId ?? ""}` : cronId ? `Cron with ID ${cronId}` : `Thread with ID ${threadId}`;
     return new GatewayError(404, "PC_NOT_FOUND", `${what} not found.`, { identity: request.identity });
   }
   // The approve stage holds the request (src/approve/).
@@ -145,10 +157,14 @@ async function gatherFacts(policy: CompiledPolicy, request: AuthorizationRequest
     resumesIfInterrupted(operation, facts.thread);
   }
   if (isThreadlessRunJoin(operation)) facts.thread = THREADLESS_RUN;
-  // Only where ownership matters: a join stream must name a run on the thread that was checked.
-  if (facts.thread?.exists && operation.route === "runs.join_stream" && operation.ids.thread_id && operation.ids.run_id) {
+  // Wherever the thread's owner is checked, every route that names a run on it (get, delete,
+  // cancel, join, join stream): LangGraph finds a run by its id alone in places (a join reads the
+  // run's queue whatever thread the path names), so the run must be on the thread checked.
+  if (facts.thread?.exists && operation.ids.thread_id && operation.ids.run_id) {
     facts.runOnThread = await lookups.runIsOnThread(operation.ids.thread_id, operation.ids.run_id, requestId);
   }
+  // PATCH and DELETE /runs/crons/{id}: the cron's owner, as for a thread.
+  if (operation.ids.cron_id && needs(policy.threadFactsFor)) facts.cron = await lookups.cron(operation.ids.cron_id, requestId);
   facts.graphs = [...new Set([...facts.graphs, ...graphsNamedBy(operation, body, facts.thread)])];
   return facts;
 }

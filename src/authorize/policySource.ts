@@ -2,12 +2,13 @@
 // rejected with a clear error and the last good policy stays in force (never open). Both
 // outcomes are audit records, so the ledger shows which policy decided when.
 import { unwatchFile, watchFile } from "node:fs";
-import { fileURLToPath } from "node:url";
+import path from "node:path";
 import type { Logger } from "pino";
+import { PACKAGE_ROOT } from "../config/packageFiles.js";
 import type { AuditSink } from "../record/auditRecord.js";
 import { loadPolicyFile, type CompiledPolicy } from "./compile.js";
 
-export const DEFAULT_POLICY_FILE = fileURLToPath(new URL("../../policies/default.yaml", import.meta.url));
+export const DEFAULT_POLICY_FILE = path.join(PACKAGE_ROOT, "policies", "default.yaml");
 
 const POLL_INTERVAL_MS = 1_000;
 

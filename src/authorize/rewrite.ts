@@ -1,7 +1,7 @@
 // What an allowed request's body becomes before it is forwarded: ownership stamped on what the
-// caller creates, thread searches narrowed to what the decision's scope reaches, and run-body
-// hazards removed (langgraph-api.md §2). Every change is listed, for the audit record and the
-// client (Portcullis-Removed header).
+// caller creates (threads, runs, crons), thread and cron searches narrowed to what the decision's
+// scope reaches, and run-body hazards removed (langgraph-api.md §2). Every change is listed, for
+// the audit record and the client (Portcullis-Removed header).
 import type { Operation } from "../classify/index.js";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
@@ -20,6 +20,8 @@ export interface BodyRewrites {
 }
 
 const RESERVED_METADATA = [OWNER_KEY, TENANT_KEY];
+// Searches whose metadata filter the gateway overwrites with the caller's owner (or tenant).
+const NARROWED_SEARCHES = ["threads.search", "threads.count", "crons.search", "crons.count"];
 // LangGraph sets a thread's graph_id and assistant_id itself; policy reads the graph from them.
 const CLIENT_IMMUTABLE_METADATA = [...RESERVED_METADATA, "graph_id", "assistant_id"];
 
@@ -37,7 +39,7 @@ export function rewriteRequestBody(
     rewrites.added.push(`${where}.${OWNER_KEY}`);
   };
 
-  if (body === undefined && ["threads.create", "threads.search", "threads.count"].includes(operation.route)) {
+  if (body === undefined && ["threads.create", ...NARROWED_SEARCHES].includes(operation.route)) {
     rewrites.created = {};
     body = rewrites.created;
   }
@@ -55,7 +57,17 @@ export function rewriteRequestBody(
       break;
     case "threads.search":
     case "threads.count":
-      if (isObject(body)) narrowThreadSearch(body, context, rewrites);
+    case "crons.search":
+    case "crons.count":
+      // Cron searches filter on metadata from Agent Server 0.9.0 (langgraph-sdk CronsClient.search).
+      if (isObject(body)) narrowSearch(body, context, rewrites);
+      break;
+    case "crons.update":
+      // A cron's owner stamp is the gateway's, as a thread's is; its run body has the same hazards.
+      if (isObject(body)) {
+        if (isObject(body.metadata)) removeReserved(body.metadata, "metadata", rewrites);
+        cleanRunBody(body, "", context.policy, rewrites);
+      }
       break;
     case "protocol.command":
       if (isObject(body) && isObject(body.params)) {
@@ -90,7 +102,7 @@ export function rewriteRequestBody(
   return rewrites;
 }
 
-function narrowThreadSearch(body: Record<string, unknown>, context: { identity: Identity; decision: Decision; facts: RequestFacts }, rewrites: BodyRewrites): void {
+function narrowSearch(body: Record<string, unknown>, context: { identity: Identity; decision: Decision; facts: RequestFacts }, rewrites: BodyRewrites): void {
   const scope = context.decision.scope ?? "own";
   if (scope === "any") return;
   const metadata = objectField(body, "metadata");

@@ -8,6 +8,13 @@ export type { Operation, RiskClass } from "./operation.js";
 
 const RISK_ORDER: RiskClass[] = ["read", "write", "execute", "steer-state"];
 
+/** limits.max_batch_runs's default: the most runs one /runs/batch may start. */
+export const DEFAULT_MAX_BATCH_RUNS = 100;
+
+// LangGraph's Command (langgraph-sdk `Command`): resume, goto, update. The JS server's schema strips
+// any other key, so `{"Goto": "x"}` would arrive as an empty command: refused rather than guessed at.
+const COMMAND_KEYS = new Set(["resume", "goto", "update"]);
+
 export interface RouteMatch {
   spec: RouteSpec;
   ids: OperationIds;
@@ -52,8 +59,9 @@ function matchPattern(parts: string[], segments: string[]): OperationIds | undef
   return ids;
 }
 
-/** Completes the Operation once the body is known: run bodies and v2 commands change the risk. */
-export function classifyOperation(match: RouteMatch, target: RequestTarget, body: unknown): Operation {
+/** Completes the Operation once the body is known: run bodies and v2 commands change the risk.
+ * `maxBatchRuns` is limits.max_batch_runs. */
+export function classifyOperation(match: RouteMatch, target: RequestTarget, body: unknown, maxBatchRuns = DEFAULT_MAX_BATCH_RUNS): Operation {
   const { spec, ids } = match;
   const operation: Operation = {
     route: spec.route,
@@ -67,9 +75,16 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     risk_reasons: [],
     creates_run: spec.runBody !== undefined,
   };
+  // A cron names its thread in the body on /runs/crons: checked as if the path named it.
+  if (spec.route === "crons.create") cronThread(operation, body);
   if (spec.runBody === "single") classifyRunBody(operation, body);
   if (spec.runBody === "batch") {
     if (!Array.isArray(body)) throw badBody("/runs/batch takes a JSON array of runs");
+    // One request, many runs: bounded before any is looked at.
+    if (body.length > maxBatchRuns) {
+      throw new GatewayError(413, "PC_BODY_TOO_LARGE", `Refused: this /runs/batch has ${body.length} runs, more than the ${maxBatchRuns} one batch may start (limits.max_batch_runs); split it into smaller batches.`);
+    }
+    operation.run_count = body.length;
     for (const run of body) classifyRunBody(operation, run);
   }
   if (spec.route === "threads.create" && hasEntries(field(body, "supersteps"))) {
@@ -80,7 +95,7 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
   }
   if (spec.route === "protocol.command") classifyProtocolCommand(operation, body);
   // These bodies are narrowed or stamped by authorize: anything but an object (or nothing) is refused.
-  if (["threads.create", "threads.search", "threads.count", "threads.update"].includes(spec.route) && body !== undefined && !isObject(body)) {
+  if (["threads.create", "threads.search", "threads.count", "threads.update", "crons.search", "crons.count", "crons.update"].includes(spec.route) && body !== undefined && !isObject(body)) {
     throw badBody(`the ${spec.route} body must be a JSON object`);
   }
   // Config, context and graph decide how the assistant's future runs execute; set_latest restores
@@ -102,19 +117,15 @@ function classifyRunBody(operation: Operation, body: unknown): void {
     operation.assistant_ids.push(assistantId);
     operation.ids.assistant_id ??= assistantId;
   }
-  const command = body.command;
-  if (isObject(command)) {
-    // command.update / command.goto write state or jump past an interrupt (langgraph-api.md §8).
-    if (command.update != null) raise(operation, "steer-state", "command.update", "state:write");
-    if (command.goto != null) raise(operation, "steer-state", "command.goto", "state:write");
-    if (command.resume != null) raise(operation, "execute", "command.resume", "runs:resume");
-  }
+  // null is no command (the stateless run schema is nullish; the stateful one refuses it).
+  const command = body.command ?? undefined;
+  if (command !== undefined) classifyCommand(operation, command);
   if (body.checkpoint != null || body.checkpoint_id != null || forksFromCheckpoint(body.config)) {
     raise(operation, "steer-state", "checkpoint", "state:write");
   }
   // No input and no command on a thread continues from its last checkpoint, past a static
   // breakpoint or a state written as_node (langgraph-api.md §8, bypass 1 and 3).
-  if ((body.input === null || body.input === undefined) && !isObject(command) && operation.ids.thread_id) {
+  if ((body.input === null || body.input === undefined) && command === undefined && operation.ids.thread_id) {
     raise(operation, "steer-state", "input:null", "runs:continue");
   }
   if (body.webhook != null) operation.risk_reasons.push("webhook");
@@ -124,6 +135,31 @@ function classifyRunBody(operation: Operation, body: unknown): void {
   if (body.multitask_strategy === "interrupt" || body.multitask_strategy === "rollback") raise(operation, operation.risk, `multitask_strategy:${body.multitask_strategy}`, "runs:cancel");
   const onDisconnect = body.on_disconnect;
   if (onDisconnect === "cancel" || onDisconnect === "continue") operation.on_disconnect = onDisconnect;
+}
+
+// LangGraph runs a command in place of the input whatever it holds (kwargs.command != null).
+function classifyCommand(operation: Operation, command: unknown): void {
+  if (!isObject(command)) throw badBody("'command' must be an object with resume, goto or update");
+  const unknown = Object.keys(command).filter((key) => !COMMAND_KEYS.has(key));
+  if (unknown.length > 0) throw badBody(`'command' takes resume, goto and update only, not ${unknown.map((key) => `'${key}'`).join(", ")}`);
+  // command.update / command.goto write state or jump past an interrupt (langgraph-api.md §8).
+  if (command.update != null) raise(operation, "steer-state", "command.update", "state:write");
+  if (command.goto != null) raise(operation, "steer-state", "command.goto", "state:write");
+  if (command.resume != null) raise(operation, "execute", "command.resume", "runs:resume");
+  // One with nothing in it (`{}`, every field null) on a thread continues from the checkpoint with
+  // no answer, past the interrupt, as input: null does (bypass 1).
+  const empty = command.resume == null && command.update == null && command.goto == null;
+  if (empty && operation.ids.thread_id) raise(operation, "steer-state", "command:empty", "runs:continue");
+}
+
+/** POST /runs/crons names the cron's thread in the body; /threads/{id}/runs/crons in the path,
+ * where a body naming another thread is ambiguous and refused. */
+function cronThread(operation: Operation, body: unknown): void {
+  const named = field(body, "thread_id");
+  if (named === undefined || named === null) return;
+  if (typeof named !== "string" || named === "") throw badBody("a cron's thread_id must be a thread id");
+  if (operation.ids.thread_id !== undefined && operation.ids.thread_id !== named) throw badBody("the body's thread_id names another thread than the path");
+  operation.ids.thread_id = named;
 }
 
 // v2 `/threads/{id}/commands`: the JSON-RPC-like method decides what the request does.

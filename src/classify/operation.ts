@@ -48,6 +48,8 @@ export interface Operation {
   risk_reasons: string[];
   /** The request starts or resumes a run (run creates, batch, crons, v2 run.start / input.respond). */
   creates_run: boolean;
+  /** How many runs the request starts: the items of a /runs/batch (each takes a rate-limit token). */
+  run_count?: number;
   /** Store namespace the request reads or writes (a prefix for searches and listings). */
   namespace?: string[];
   /** For run creation: the client's on_disconnect choice (langgraph-api.md §2). */

@@ -1,51 +1,56 @@
 // The `portcullis` command line.
 import { Command, Option } from "commander";
 import { stringify as toYaml } from "yaml";
-import { loadConfigFile } from "../config/load.js";
-import { configJsonSchema } from "../config/schema.js";
+import { packageVersion } from "../config/packageFiles.js";
 import { ConfigError, PolicyError } from "../errors.js";
-import { startGateway } from "../gateway.js";
-import { generateApiKey } from "../identify/serviceAccounts.js";
-import { approvalsCommand } from "./approvals.js";
-import { auditCommand, exportCommand, verifyCommand } from "./audit.js";
-import { policyCommand } from "./policy.js";
-import { replayCommand, sessionsCommand } from "./replay.js";
-import { serviceAccountsCommand } from "./serviceAccounts.js";
+import { generateApiKey, keyExpiry } from "../identify/serviceAccounts.js";
 
 const program = new Command()
   .name("portcullis")
-  .description("Compliance gateway for LangGraph: the only path to your LangGraph server, with identity, policy and an audit record of every request.");
+  .description("Compliance gateway for LangGraph: the only path to your LangGraph server, with identity, policy and an audit record of every request.")
+  .version(packageVersion(), "-V, --version", "print the version");
 
 program
   .command("start")
   .description("Run the gateway from a configuration file")
   .addOption(new Option("-c, --config <file>", "configuration file (YAML)").env("PORTCULLIS_CONFIG").makeOptionMandatory())
   .action(async (options: { config: string }) => {
+    const { loadConfigFile } = await import("../config/load.js");
+    const { checkStartPrerequisites } = await import("../config/prerequisites.js");
     const config = await loadConfigFile(options.config);
+    await checkStartPrerequisites(config);
+    const { startGateway } = await import("../gateway.js");
     const gateway = await startGateway(config);
     stopOnSignals(() => gateway.close());
   });
 
+// The demo's LangGraph server, graphs and development IdP are development dependencies: the
+// installed package is the gateway alone.
 program
   .command("demo")
-  .description("Run the gateway in front of the bundled demo LangGraph server, with a demo key")
-  .addOption(new Option("-p, --port <port>", "gateway port (a free one is chosen if it is taken)").env("PORTCULLIS_PORT").default("8080"))
-  .addOption(new Option("--data-dir <dir>", "where the demo keeps its audit file and LangGraph data").default(".portcullis/demo"))
-  .action(async (options: { port: string; dataDir: string }) => {
-    // Loaded on demand: the demo pulls in the development IdP, which other commands do not need.
-    const { runDemo } = await import("./demo.js");
-    const demo = await runDemo({ port: Number(options.port), dataDir: options.dataDir });
-    stopOnSignals(() => demo.stop());
+  .description("The demo runs from a clone of the repository: npm install && npm start")
+  .allowUnknownOption()
+  .action(() => {
+    throw new ConfigError("the demo is not part of the installed package. From a clone of the repository, run `npm install && npm start`; to run the gateway, `portcullis start --config portcullis.yaml`.");
   });
 
-program.addCommand(serviceAccountsCommand());
-program.addCommand(policyCommand());
-program.addCommand(verifyCommand());
-program.addCommand(exportCommand());
-program.addCommand(auditCommand());
-program.addCommand(approvalsCommand());
-program.addCommand(sessionsCommand());
-program.addCommand(replayCommand());
+// Command groups are loaded when they are run, so that `portcullis --help` and `start` do not
+// load the code of every other command (SAML, SMTP, PostgreSQL clients, the ledger verifier).
+const commandGroups: Record<string, { description: string; load: () => Promise<Command> }> = {
+  "service-accounts": { description: "Service accounts kept in the state database (API keys stored only as hashes)", load: async () => (await import("./serviceAccounts.js")).serviceAccountsCommand() },
+  policy: { description: "Policy tools: validate, explain a decision, run policy test cases", load: async () => (await import("./policy.js")).policyCommand() },
+  verify: { description: "Check the live ledger: every leaf, every checkpoint, consistency between checkpoints, the tail", load: async () => (await import("./audit.js")).verifyCommand() },
+  export: { description: "Write an evidence bundle an auditor verifies offline", load: async () => (await import("./audit.js")).exportCommand() },
+  audit: { description: "Ledger housekeeping: legal holds, payload retention, signing-key rotation", load: async () => (await import("./audit.js")).auditCommand() },
+  approvals: { description: "Decide requests held for approval, through the gateway's approvals API", load: async () => (await import("./approvals.js")).approvalsCommand() },
+  sessions: { description: "List recorded sessions, newest first, from the ledger's session index", load: async () => (await import("./replay.js")).sessionsCommand() },
+  replay: { description: "Replay a recorded session's stream, or re-run it and compare execution paths", load: async () => (await import("./replay.js")).replayCommand() },
+};
+const invoked = process.argv[2];
+for (const [name, group] of Object.entries(commandGroups)) {
+  if (name === invoked) program.addCommand(await group.load());
+  else program.command(name).description(group.description);
+}
 
 const keys = program.command("keys").description("Service-account API keys kept in the config file");
 keys
@@ -56,13 +61,14 @@ keys
   .option("--groups <groups>", "comma-separated groups", "")
   .option("--expires-at <iso>", "expiry instant, e.g. 2027-01-01T00:00:00Z")
   .action((options: { id: string; owner?: string; groups: string; expiresAt?: string }) => {
+    const expiresAt = options.expiresAt === undefined ? undefined : keyExpiry(options.expiresAt);
     const { key, sha256 } = generateApiKey();
     const entry = {
       id: options.id,
       key_sha256: sha256,
       ...(options.owner ? { owner: options.owner } : {}),
       groups: options.groups.split(",").map((g) => g.trim()).filter(Boolean),
-      ...(options.expiresAt ? { expires_at: options.expiresAt } : {}),
+      ...(expiresAt ? { expires_at: expiresAt } : {}),
     };
     process.stdout.write(
       `API key (shown once; give it to the client, do not store it in the config):\n  ${key}\n\n` +
@@ -76,13 +82,17 @@ config
   .description("Validate a configuration file")
   .addOption(new Option("-c, --config <file>", "configuration file (YAML)").env("PORTCULLIS_CONFIG").makeOptionMandatory())
   .action(async (options: { config: string }) => {
-    await loadConfigFile(options.config);
-    process.stdout.write(`${options.config} is valid\n`);
+    const { loadConfigFile } = await import("../config/load.js");
+    const { checkStartPrerequisites } = await import("../config/prerequisites.js");
+    const config = await loadConfigFile(options.config);
+    const checked = await checkStartPrerequisites(config);
+    process.stdout.write(`${options.config} is valid; checked: ${checked.join(", ")}\n`);
   });
 config
   .command("schema")
   .description("Print the configuration's JSON Schema")
-  .action(() => {
+  .action(async () => {
+    const { configJsonSchema } = await import("../config/schema.js");
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
   });
 

@@ -4,7 +4,7 @@ import { userInfo } from "node:os";
 import { Command, Option } from "commander";
 import { loadConfigFile } from "../config/load.js";
 import { ConfigError } from "../errors.js";
-import { generateApiKey } from "../identify/serviceAccounts.js";
+import { generateApiKey, keyExpiry } from "../identify/serviceAccounts.js";
 import { ServiceAccountStore, type StoredServiceAccount } from "../storage/serviceAccountStore.js";
 import { openStateDatabase } from "../storage/stateDatabase.js";
 
@@ -104,13 +104,7 @@ function expiryFrom(options: { expiresAt?: string; expiresInDays?: string }): st
     if (!Number.isInteger(days) || days <= 0) throw new ConfigError("--expires-in-days: a whole number of days, at least 1");
     return new Date(Date.now() + days * 86_400_000).toISOString();
   }
-  if (options.expiresAt) {
-    const instant = Date.parse(options.expiresAt);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(options.expiresAt) || Number.isNaN(instant)) throw new ConfigError("--expires-at: an ISO 8601 instant, e.g. 2027-01-01T00:00:00Z");
-    if (instant <= Date.now()) throw new ConfigError("--expires-at is in the past");
-    return new Date(instant).toISOString();
-  }
-  return undefined;
+  return options.expiresAt ? keyExpiry(options.expiresAt) : undefined;
 }
 
 function status(account: Omit<StoredServiceAccount, "key_sha256">): "active" | "revoked" | "expired" {

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { notifySchema } from "../approve/notify/config.js";
 import { egressSchema } from "../egress/config.js";
+import { isCidrOrAddress } from "../receive/clientAddress.js";
 import { secretSource } from "./secrets.js";
 
 // Headers that carry client credentials, steer LangGraph's own auth, or frame the upstream
@@ -149,6 +150,26 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default("127.0.0.1"),
       port: z.number().int().min(0).max(65535).default(8080),
+      tls: z
+        .strictObject({
+          cert_file: z.string().min(1).describe("PEM certificate chain (leaf first); reloaded when the file changes"),
+          key_file: z.string().min(1).describe("PEM private key of the certificate (mode 0600 or stricter); reloaded with the certificate"),
+          min_version: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2").describe("Oldest TLS version accepted"),
+        })
+        .optional()
+        .describe("Serve HTTPS on the listener; without it the gateway speaks plain HTTP (TLS terminated in front of it)"),
+      trusted_proxies: z
+        .array(z.string().refine(isCidrOrAddress, "an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8"))
+        .default([])
+        .describe("Peers (load balancers) whose X-Forwarded-For / Forwarded headers are believed; from any other peer those headers are ignored and recorded as sent"),
+      timeouts: z
+        .strictObject({
+          headers_ms: z.number().int().min(1_000).max(120_000).default(10_000).describe("Time a client has to send the request line and headers (slow-header clients are cut off)"),
+          request_ms: z.number().int().min(1_000).max(600_000).default(60_000).describe("Time a client has to send the whole request, body included (not the answer: streams may last longer)"),
+          keep_alive_ms: z.number().int().min(1_000).max(600_000).default(5_000).describe("How long an idle keep-alive connection stays open between requests"),
+        })
+        .prefault({})
+        .describe("Client-side timeouts of the listener"),
     })
     .prefault({}),
   upstream: z.strictObject({
@@ -219,6 +240,34 @@ export const configSchema = z.strictObject({
         .positive()
         .default(64 * 1024 * 1024)
         .describe("Largest non-streaming answer (JSON, /runs/wait result) the gateway holds to inspect"),
+      max_batch_runs: z
+        .number()
+        .int()
+        .positive()
+        .default(100)
+        .describe("Most runs one POST /runs/batch may start, refused with 413 above it. Each run of a batch also takes one token of the caller's rate limit"),
+      max_json_depth: z
+        .number()
+        .int()
+        .positive()
+        .max(512)
+        .default(512)
+        .describe("Deepest nesting of arrays and objects in a request body, refused with 400 while the body is read, before it is parsed; at most 512, the deepest the masker scans"),
+      max_headers: z
+        .number()
+        .int()
+        .positive()
+        .default(100)
+        .describe("Most header fields a request may carry, refused with 431 above it. The HTTP server keeps one more than this (maxHeadersCount), so Node never drops a field this check has not counted"),
+      max_header_bytes: z
+        .number()
+        .int()
+        .positive()
+        .max(16 * 1024)
+        .default(16 * 1024 - 2 * 1024)
+        .describe(
+          "Largest request head (request line and header fields as received), refused with 431 above it. The default is Node's 16 KiB header limit, which the JS LangGraph server has too, minus a 2 KiB reserve for the headers the gateway adds when forwarding (upstream credential, identity assertion, request id, run context), so LangGraph never refuses a head the gateway let through. Lower it when identity assertions carry many groups",
+        ),
     })
     .prefault({}),
   streaming: z

@@ -21,7 +21,6 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import type { Logger } from "pino";
-import { create as createTar } from "tar";
 import { approvalView, isApprover, mayView, type Approvals } from "../approve/approvals.js";
 import { checkCsrf } from "../authenticate/csrf.js";
 import type { BrowserSession } from "../authenticate/sessions.js";
@@ -260,6 +259,7 @@ export class Console {
         if (error instanceof ExportError) return { status: 303, headers: { location: `/console/audit?failed=${encodeURIComponent(error.message)}` } };
         throw error;
       }
+      const { create: createTar } = await import("tar");
       const archive = await buffer(Readable.from(createTar({ gzip: true, cwd: bundleDir, portable: true }, ["."])));
       await this.recordAccess(viewer, "evidence.export", {
         details: { filter: { ...(form.from ? { from: form.from } : {}), ...(form.to ? { to: form.to } : {}), ...(form.user ? { user: form.user } : {}), ...(form.graph ? { graph: form.graph } : {}) }, entries: result.entries, checkpoint_size: result.checkpointSize, bytes: archive.length },

@@ -17,6 +17,7 @@ import { UpstreamClient } from "../forward/upstream.js";
 import type { Identity } from "../identify/identity.js";
 import { readJsonBody, type RequestBody } from "../receive/body.js";
 import type { RequestTarget } from "../receive/target.js";
+import type { EgressFacts } from "../record/auditRecord.js";
 import type { EgressRouteConfig } from "./config.js";
 import { routeCredential, type RouteCredential } from "./credential.js";
 import { encodePathSegment, pathMatches } from "./paths.js";
@@ -160,6 +161,35 @@ export class Egress {
       return undefined;
     }
     return this.runContexts!.verify(token);
+  }
+
+  /** For the record of a call refused before classify let it through (its route, method or
+   * path, or earlier: a hostile path, a missing credential): the route and path it asked for,
+   * as sent, and the run its run-context token names when the token verifies. Undefined for
+   * requests that are not egress calls. */
+  async refusedCallFacts(req: Pick<IncomingMessage, "url" | "headers">, target: RequestTarget | undefined): Promise<EgressFacts | undefined> {
+    let route: string;
+    let below: string;
+    if (target) {
+      if (!this.handles(target)) return undefined;
+      route = target.segments[1] ?? "";
+      below = `/${target.segments.slice(2).map(encodePathSegment).join("/")}`;
+    } else {
+      // The target did not parse: the raw path, as far as it names a route.
+      const raw = /^\/egress\/([^/?]*)([^?]*)/.exec(String(req.url ?? ""));
+      if (!raw) return undefined;
+      route = raw[1]!;
+      below = raw[2] || "/";
+    }
+    const run = await this.verifiedRunOf(req.headers);
+    return { route: route.slice(0, 64), path: below.slice(0, 2048), ...(run ? { run } : {}) };
+  }
+
+  /** The run a call's token names, or undefined when it has none or it does not verify. */
+  private async verifiedRunOf(headers: IncomingHttpHeaders): Promise<RunLink | undefined> {
+    const token = headers[RUN_CONTEXT_HEADER];
+    if (typeof token !== "string" || token === "" || !this.runContexts) return undefined;
+    return this.runContexts.verify(token).catch(() => undefined);
   }
 
   /** The run-context token for a run the gateway forwards, or undefined when egress is off. */

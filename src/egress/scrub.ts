@@ -6,6 +6,22 @@ import { pipeline, Transform, type Readable } from "node:stream";
 export const SCRUBBED = "[REDACTED:egress-credential]";
 const SCRUBBED_BYTES = Buffer.from(SCRUBBED);
 
+/** Every way `text` can appear base64-encoded (RFC 4648 §4 and §5, padded or not): whole, and,
+ * for each of the three byte alignments it can have inside a longer encoded text (a JSON
+ * document or a header quoted and then encoded), the run of characters that encodes its bytes
+ * alone. Those are the same wherever the text sits, so an echo is caught at any offset. */
+export function base64Forms(text: string): string[] {
+  const bytes = Buffer.from(text, "utf8");
+  const whole = bytes.toString("base64");
+  const forms = [whole, whole.replace(/=+$/, "")];
+  for (let offset = 0; offset < 3; offset++) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString("base64");
+    // A character holds 6 bits: keep those whose bits all come from `text`.
+    forms.push(encoded.slice(Math.ceil((offset * 8) / 6), Math.floor(((offset + bytes.length) * 8) / 6)));
+  }
+  return forms.flatMap((form) => [form, form.replace(/\+/g, "-").replace(/\//g, "_")]);
+}
+
 /** A credential's forms as the scrubber searches for them: longest first, so a form that
  * contains another is replaced whole. Prepared once per route. */
 export function secretPatterns(forms: readonly string[]): readonly Buffer[] {

@@ -1,16 +1,19 @@
 // identify: the credential on a request -> Identity. A Portcullis service-account key
 // (`pcsk_…`, as a bearer token or the SDK's x-api-key), an OIDC bearer token (JWT, or opaque
 // and introspected), or a browser session cookie (LangGraph Studio after signing in), which
-// must also pass the CSRF check for state-changing requests.
+// must also pass the CSRF check for state-changing requests. Exactly one: a request carrying
+// two (credentials.ts) is refused, never resolved by a precedence the client cannot see.
 import type { IncomingMessage } from "node:http";
 import { checkCsrf } from "../authenticate/csrf.js";
 import type { SignIn } from "../authenticate/signIn.js";
 import { GatewayError } from "../errors.js";
+import { assertOneCredential, presentedCredentials, type PresentedCredentials } from "./credentials.js";
 import type { Identity } from "./identity.js";
 import type { OidcBearerVerifier } from "./oidc.js";
 import { API_KEY_PREFIX, type ServiceAccountKeys } from "./serviceAccounts.js";
 
 export type { Identity } from "./identity.js";
+export { describeCredentials, type PresentedCredentials } from "./credentials.js";
 
 export class Identifier {
   /** The CSRF token of the session each in-flight request was identified by, so the check after
@@ -26,7 +29,13 @@ export class Identifier {
     private readonly deferredRequests?: { identify(req: Pick<IncomingMessage, "headers">): Identity | undefined },
   ) {}
 
-  async identify(req: Pick<IncomingMessage, "method" | "headers">): Promise<Identity> {
+  /** The credentials a request carries (kinds only), for identify and for the record. */
+  presented(req: Pick<IncomingMessage, "rawHeaders">): PresentedCredentials {
+    return presentedCredentials(req, this.browserSessions !== undefined);
+  }
+
+  async identify(req: Pick<IncomingMessage, "method" | "headers" | "rawHeaders">): Promise<Identity> {
+    assertOneCredential(this.presented(req));
     const headers = req.headers;
     const deferred = this.deferredRequests?.identify(req);
     if (deferred) return deferred;

@@ -1,10 +1,11 @@
 // OIDC / OAuth 2 bearer tokens (JWT access or ID tokens), verified with jose: issuer discovery,
-// JWKS cached with rotation (an unknown `kid` triggers a refetch, at most once per cooldown), an
+// JWKS cached with rotation (an unknown `kid` triggers a refetch, at most one fetch per cooldown
+// whether it succeeds or fails; while the IdP fails, tokens it must vouch for get 503), an
 // algorithm allow-list that never includes `none` or HMAC, issuer and audience checks, and
 // expiry with a small clock skew. Several issuers at once; each token names its own. Opaque
 // (non-JWT) tokens are checked by RFC 7662 introspection at the issuers configured for it.
 import { createHash } from "node:crypto";
-import { createRemoteJWKSet, decodeJwt, errors as jose, jwksCache, jwtVerify, type JWTPayload } from "jose";
+import { createRemoteJWKSet, customFetch, decodeJwt, errors as jose, jwksCache, jwtVerify, type JWTPayload } from "jose";
 import { request } from "undici";
 import type { OidcIssuerConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
@@ -29,6 +30,8 @@ interface IssuerState {
   keys?: Promise<KeySet>;
   /** When discovery last failed, so an unreachable IdP is not hammered. */
   failedAt?: number;
+  /** When the last JWKS fetch failed: jose cools down only after a fetch that succeeded. */
+  jwksFailedAt?: number;
   introspectionSecret?: string;
 }
 
@@ -188,7 +191,32 @@ export class OidcBearerVerifier {
       cooldownDuration: config.jwks_cooldown_ms,
       cacheMaxAge: 600_000,
       [jwksCache]: state.fetched as Record<string, never>,
+      [customFetch]: this.fetchKeys(state),
     });
+  }
+
+  /** The JWKS fetch jose makes, at most once per jwks_cooldown_ms after a failure (jose's own
+   * cooldown starts only after a success), so tokens with random kids cannot turn a failing IdP
+   * into a flood of fetches. Every failure, a non-200 answer or a body that is not a JWK Set
+   * included, is the IdP being unavailable (503), never a malformed token. */
+  private fetchKeys(state: IssuerState) {
+    const { issuer, jwks_cooldown_ms: cooldownMs } = state.config;
+    return async (url: string, init: RequestInit): Promise<Response> => {
+      const waitMs = state.jwksFailedAt === undefined ? 0 : state.jwksFailedAt + cooldownMs - Date.now();
+      if (waitMs > 0) throw idpUnavailable(issuer, new Error("the last JWKS fetch failed; not asked again within jwks_cooldown_ms"), Math.ceil(waitMs / 1000));
+      try {
+        const response = await fetch(url, init);
+        const text = await response.text();
+        if (response.status !== 200) throw new Error(`the JWKS endpoint answered HTTP ${response.status}`);
+        const keys = (JSON.parse(text) as { keys?: unknown } | null)?.keys;
+        if (!Array.isArray(keys) || !keys.every((key) => typeof key === "object" && key !== null && !Array.isArray(key))) throw new Error("the JWKS endpoint answered something other than a JWK Set");
+        state.jwksFailedAt = undefined;
+        return new Response(text, { status: 200, headers: { "content-type": "application/json" } });
+      } catch (error) {
+        state.jwksFailedAt = Date.now();
+        throw idpUnavailable(issuer, error, Math.ceil(cooldownMs / 1000));
+      }
+    };
   }
 
   /** OpenID Connect Discovery 1.0 §4, fetched once; the document must name the configured issuer (§4.3). */
@@ -265,6 +293,6 @@ function invalidToken(why: string): GatewayError {
   return new GatewayError(401, "PC_INVALID_TOKEN", `Refused: ${why}.`, { bearerError: "invalid_token" });
 }
 
-function idpUnavailable(issuer: string, cause?: unknown): GatewayError {
-  return new GatewayError(503, "PC_IDP_UNAVAILABLE", `The keys of ${issuer} could not be fetched, so the token cannot be verified; retry shortly.`, { cause });
+function idpUnavailable(issuer: string, cause?: unknown, retryAfterS?: number): GatewayError {
+  return new GatewayError(503, "PC_IDP_UNAVAILABLE", `The keys of ${issuer} could not be fetched, so the token cannot be verified; retry shortly.`, { cause, ...(retryAfterS ? { retryAfterS } : {}) });
 }

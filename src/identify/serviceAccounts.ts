@@ -3,7 +3,7 @@
 // from the config file (reviewed like code) and from the state database (made with the CLI).
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ServiceAccountConfig } from "../config/schema.js";
-import { GatewayError } from "../errors.js";
+import { ConfigError, GatewayError } from "../errors.js";
 import type { ServiceAccountStore } from "../storage/serviceAccountStore.js";
 import type { Identity } from "./identity.js";
 
@@ -16,6 +16,15 @@ export function generateApiKey(): { key: string; sha256: string } {
 
 export function hashApiKey(key: string): string {
   return createHash("sha256").update(key, "utf8").digest("hex");
+}
+
+/** The expiry given for a new key (--expires-at): an ISO 8601 instant still in the future, as a
+ * UTC instant. A key that is expired when made would be refused on first use. */
+export function keyExpiry(value: string, now = Date.now()): string {
+  const instant = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(instant)) throw new ConfigError("--expires-at: an ISO 8601 instant, e.g. 2027-01-01T00:00:00Z");
+  if (instant <= now) throw new ConfigError("--expires-at is in the past");
+  return new Date(instant).toISOString();
 }
 
 type KnownAccount = ServiceAccountConfig & { stored: boolean; revoked_at: string | null };

@@ -2,9 +2,9 @@
 // bind them to signed checkpoints, the key history, the masked payloads, a summary an auditor
 // reads, and a verifier that needs only Node. The export itself becomes a ledger record.
 import { createHash } from "node:crypto";
-import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { BUILT_VERIFIER_FILE, packageVersion } from "../config/packageFiles.js";
 import type { AuditRecord } from "../record/auditRecord.js";
 import { rangeFromStore, type Ledger, type LedgerLeaf } from "./ledger.js";
 import { consistencyProof, inclusionProof } from "./merkle.js";
@@ -118,7 +118,8 @@ export async function exportEvidence(ledger: Ledger, request: ExportRequest): Pr
   const summary = summarise(records);
   files.set("summary.csv", Buffer.from(summaryCsv(summary)));
   files.set("report.html", Buffer.from(summaryHtml(summary, { origin, filter, start, end: filtered ? end.size : stop, checkpointSize: end.size, exportedAt: new Date().toISOString() })));
-  files.set("verify.mjs", await standaloneVerifier());
+  const verifier = await standaloneVerifier();
+  files.set("verify.mjs", verifier);
 
   const manifest = {
     format: BUNDLE_FORMAT,
@@ -128,6 +129,7 @@ export async function exportEvidence(ledger: Ledger, request: ExportRequest): Pr
     filter: Object.keys(filter).length > 0 ? filter : null,
     exported_at: new Date().toISOString(),
     exported_by: request.exportedBy,
+    verifier: { path: "verify.mjs", portcullis_version: packageVersion(), sha256: sha256Hex(verifier) },
     files: [...files.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([file, body]) => ({ path: file, sha256: sha256Hex(body), bytes: body.length })),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
@@ -185,17 +187,15 @@ async function prepareEmptyDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
 }
 
-/** The standalone verifier, bundled once per process from its source into one Node-only file. */
+/** The standalone verifier, built once at release time (`npm run build`): every bundle carries the
+ * same file, and its sha256 in the manifest can be compared with the release's. */
 let verifierSource: Promise<Buffer> | undefined;
 function standaloneVerifier(): Promise<Buffer> {
-  verifierSource ??= (async () => {
-    const entry = fileURLToPath(new URL("./standaloneVerifier.ts", import.meta.url));
-    await stat(entry);
-    const { build } = await import("esbuild");
-    const result = await build({ entryPoints: [entry], bundle: true, platform: "node", format: "esm", target: "node20", write: false, legalComments: "none" });
-    const banner = "#!/usr/bin/env node\n// Portcullis evidence verifier: node verify.mjs [bundle dir]. Needs only Node.js 20+.\n";
-    return Buffer.concat([Buffer.from(banner), Buffer.from(result.outputFiles[0]!.contents)]);
-  })();
+  verifierSource ??= readFile(BUILT_VERIFIER_FILE).catch((error: NodeJS.ErrnoException) => {
+    verifierSource = undefined;
+    if (error.code === "ENOENT") throw new ExportError(`the evidence verifier ${BUILT_VERIFIER_FILE} is missing: run \`npm run build\` (the published package ships it)`);
+    throw error;
+  });
   return verifierSource;
 }
 

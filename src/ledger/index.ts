@@ -4,7 +4,6 @@ import { readSecret } from "../config/load.js";
 import type { PortcullisConfig } from "../config/schema.js";
 import type { AppendReceipt, AuditRecord } from "../record/auditRecord.js";
 import { Ledger } from "./ledger.js";
-import { PostgresLedgerStore } from "./postgresStore.js";
 import { SqliteLedgerStore } from "./sqliteStore.js";
 import type { LedgerStore } from "./store.js";
 
@@ -14,6 +13,8 @@ export type { LedgerStore } from "./store.js";
 export async function openLedgerStore(audit: PortcullisConfig["audit"]): Promise<LedgerStore> {
   const store = audit.store;
   if (store.kind === "sqlite") return new SqliteLedgerStore(store.file);
+  // Loaded only for PostgreSQL: the driver is a noticeable share of start-up.
+  const { PostgresLedgerStore } = await import("./postgresStore.js");
   return PostgresLedgerStore.open({ url: await readSecret(store.url, "audit.store.url"), schema: store.schema });
 }
 

@@ -61,6 +61,7 @@ export class Ledger implements AuditSink {
   private checkpointing: Promise<StoredCheckpoint> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private lastCommitError: Error | undefined;
 
   private constructor(
     private readonly options: LedgerOptions,
@@ -121,6 +122,14 @@ export class Ledger implements AuditSink {
     });
   }
 
+  /** Not ready while the last commit failed (until one succeeds) or the store does not answer. */
+  async readiness(): Promise<string | undefined> {
+    if (this.closed) return "the ledger is closed";
+    if (this.lastCommitError) return `the last append failed: ${this.lastCommitError.message}`;
+    await this.options.store.size(this.options.origin);
+    return undefined;
+  }
+
   private async flush(): Promise<void> {
     // Let the records of the current tick join the first batch.
     await new Promise((resolve) => setImmediate(resolve));
@@ -128,9 +137,11 @@ export class Ledger implements AuditSink {
       const batch = this.queue.splice(0, this.options.maxBatch);
       try {
         const receipts = await this.commit(batch);
+        this.lastCommitError = undefined;
         batch.forEach((pending, i) => pending.resolve(receipts[i]!));
         if (this.options.onCommitted) batch.forEach((pending, i) => this.options.onCommitted!(pending.record, receipts[i]!));
       } catch (error) {
+        this.lastCommitError = error as Error;
         for (const pending of batch) pending.reject(error);
       }
     }

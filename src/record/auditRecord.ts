@@ -10,7 +10,9 @@ export interface RequestRecord {
   type: "request";
   request_id: string;
   time: string;
-  client: { address: string | null; user_agent: string | null };
+  /** `address` is the resolved client (listen.trusted_proxies); `forwarded`, the X-Forwarded-For or
+   * Forwarded header as sent, and whether it was believed. */
+  client: { address: string | null; user_agent: string | null; forwarded?: { as_sent: string; believed: boolean } };
   method: string;
   /** Canonical path when it could be parsed, otherwise the raw target (truncated). */
   path: string;
@@ -198,4 +200,6 @@ export interface AuditSink {
   /** Resolves once the record is durably committed; rejects if it cannot be. */
   append(record: AuditRecord, context?: AppendContext): Promise<AppendReceipt>;
   close(): Promise<void>;
+  /** For /readyz: why the sink cannot take appends now, or undefined when it can. */
+  readiness?(): Promise<string | undefined>;
 }

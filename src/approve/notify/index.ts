@@ -7,7 +7,6 @@ import { readSecret } from "../../config/load.js";
 import { ConfigError } from "../../errors.js";
 import type { ApprovalNotice, NoticeKind, Notifier } from "../notice.js";
 import type { NotifyConfig } from "./config.js";
-import { EmailChannel } from "./email.js";
 import { SlackChannel } from "./slack.js";
 import { WebhookChannel } from "./webhook.js";
 
@@ -61,6 +60,8 @@ async function configuredChannels(config: NotifyConfig, http: Agent): Promise<No
   if (config.email) {
     const { password } = config.email.smtp;
     const pass = password ? await readSecret(password, "approvals.notify.email.smtp.password") : undefined;
+    // nodemailer is loaded only when email notices are configured.
+    const { EmailChannel } = await import("./email.js");
     channels.push(new EmailChannel(config.email, pass));
   }
   return channels;

@@ -1,4 +1,4 @@
-// `portcullis demo` (what `npm start` runs): the bundled LangGraph server behind the gateway,
+// The demo (what `npm start` runs from a clone): the bundled LangGraph server behind the gateway,
 // reachable only with a key the gateway holds; a development OpenID provider with demo users
 // (bearer tokens and console sign-in); and a fresh demo service-account key. The development
 // provider exists only here: no configuration file can turn it on. The `model` graph reaches an
@@ -8,12 +8,12 @@ import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
-import { DEMO_USERS, startDevIdp } from "../../demo/devIdp.js";
-import { startDemoLangGraph } from "../../demo/launch.js";
-import { startStandInModel } from "../../demo/standInModel.js";
-import { parseConfig } from "../config/load.js";
-import { startGateway } from "../gateway.js";
-import { generateApiKey } from "../identify/serviceAccounts.js";
+import { DEMO_USERS, startDevIdp } from "./devIdp.js";
+import { startDemoLangGraph } from "./launch.js";
+import { startStandInModel } from "./standInModel.js";
+import { parseConfig } from "../src/config/load.js";
+import { startGateway } from "../src/gateway.js";
+import { generateApiKey } from "../src/identify/serviceAccounts.js";
 
 const DEMO_IDP_ID = "demo-idp";
 /** Demo user tokens are written to files for curl; they last a working day. */
