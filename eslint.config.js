@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "demo/langgraph/.data/", ".portcullis/"] },
+  { ignores: ["node_modules/", "dist/", "demo/langgraph/.data/", ".portcullis/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -13,6 +13,8 @@ const gateway = await startGateway(
     identity: { service_accounts: [{ id: "bench", key_sha256: keySha256 }] },
     audit: { store: { kind: "sqlite", file: path.join(dataDir, "ledger.db") }, signing_key_file: path.join(dataDir, "ledger-key.pem") },
     storage: { sqlite_file: path.join(dataDir, "state.db") },
+    // bench/observability.ts runs this gateway with metrics and tracing on and off.
+    ...(process.env.BENCH_OBSERVABILITY ? { observability: JSON.parse(process.env.BENCH_OBSERVABILITY) as object } : {}),
   }),
   { logger: pino({ level: "silent" }) },
 );

@@ -19,6 +19,7 @@ const BENCHMARKS: Array<{ file: string; smoke: Record<string, string> }> = [
   { file: "approvals.ts", smoke: { BENCH_APPROVAL_ROUNDS: "5" } },
   { file: "egress.ts", smoke: { BENCH_EGRESS_CALLS: "20", BENCH_EGRESS_STREAMS: "2" } },
   { file: "sessions.ts", smoke: { BENCH_SESSIONS: "500" } },
+  { file: "observability.ts", smoke: { BENCH_SECONDS: "0.5", BENCH_RATE: "100", BENCH_WARMUP_SECONDS: "0.3", BENCH_ROUNDS: "1" } },
 ];
 
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith("--"));

@@ -1,6 +1,9 @@
 // Builds a running gateway from a validated config: the HTTP server, the pipeline behind it,
 // health endpoints and graceful shutdown.
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
+import { Agent } from "undici";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -24,6 +27,7 @@ import { IDENTITY_JWKS_PATH, IdentityAssertionSigner } from "./forward/identityA
 import { UpstreamClient } from "./forward/upstream.js";
 import { Identifier } from "./identify/index.js";
 import { OidcBearerVerifier } from "./identify/oidc.js";
+import { Observability } from "./observe/index.js";
 import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
 import { RequestPipeline } from "./pipeline.js";
 import { Ledger, openLedger } from "./ledger/index.js";
@@ -44,6 +48,8 @@ export interface Gateway {
   readonly url: string;
   readonly server: Server;
   readonly pipeline: RequestPipeline;
+  /** Metrics and traces; `observe.metricsUrl` is where Prometheus scrapes (metrics enabled). */
+  readonly observe: Observability;
   /** Stops accepting, lets live streams finish for shutdown.drain_ms, then ends them. */
   close(): Promise<void>;
 }
@@ -83,11 +89,21 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     state.close();
     throw error;
   }
+  let observe: Observability;
+  try {
+    observe = await Observability.start(config.observability, log);
+  } catch (error) {
+    await audit.close();
+    await siem?.close();
+    state.close();
+    throw error;
+  }
   const retention = audit instanceof Ledger && config.audit.payload_retention_days > 0 ? startRetention(audit, config.audit.payload_retention_days, log) : undefined;
   let policies: PolicySource;
   try {
     policies = await PolicySource.open(config.policy.file, { log, audit });
   } catch (error) {
+    await observe.close();
     await audit.close();
     await siem?.close();
     state.close();
@@ -108,6 +124,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     });
   } catch (error) {
     policies.close();
+    await observe.close();
     await audit.close();
     await siem?.close();
     state.close();
@@ -140,6 +157,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     upstream,
     auth: gatewayAuth,
     accepting: () => ready,
+    log,
   });
   const serviceAccounts = new ServiceAccountStore(state);
   const consolePages = signIn
@@ -179,7 +197,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       maxAgeS: config.cors.max_age_s,
       allowCredentials: config.identity.login?.session.cross_site ?? false,
     },
-    trustedProxies: new TrustedProxies(config.listen.trusted_proxies),
+    trustedProxies: new TrustedProxies(config.listen.trusted_proxies, config.listen.forwarded_header),
     maxBodyBytes: config.limits.max_body_bytes,
     maxJsonDepth: config.limits.max_json_depth,
     maxBatchRuns: config.limits.max_batch_runs,
@@ -187,6 +205,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     maxResponseBytes: config.limits.max_response_bytes,
     heartbeatMs: config.streaming.heartbeat_ms,
     waitKeepaliveMs: config.streaming.wait_keepalive_ms,
+    ...(observe.enabled ? { observe } : {}),
     localEndpoints: {
       "/healthz": () => ({ status: 200, json: { status: "ok" } }),
       "/readyz": () => readiness.answer(),
@@ -271,6 +290,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     await approvals.close();
     await upstream.destroy();
     await egress.close();
+    await observe.close();
     await audit.close();
     await siem?.close();
     state.close();
@@ -280,7 +300,11 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${tlsOptions ? "https" : "http"}://${host}:${address.port}`;
   log.info({ url, upstream: upstreamUrl.origin, ...(egress.enabled ? { egress_routes: Object.keys(config.egress.routes) } : {}) }, "portcullis listening");
-  approvals.startSending((approval) => deferredRequests.send(approval, url), url);
+  // Approved requests are sent to the gateway's own listener. Over TLS its certificate names the
+  // public host, not the bind address, so the host name is not checked; the chain still is
+  // (the listener's own chain, then the system's roots).
+  const selfDispatcher = config.listen.tls ? ownListenerDispatcher(config.listen.tls.cert_file) : undefined;
+  approvals.startSending((approval) => deferredRequests.send(approval, url, selfDispatcher?.()), url);
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -311,6 +335,8 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       clearInterval(retention);
       await upstream.destroy();
       await egress.close();
+      // The last spans are exported before the exporter stops.
+      await observe.close();
       await audit.close();
       await siem?.close();
       state.close();
@@ -318,7 +344,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     })();
     return closing;
   };
-  return { url, server, pipeline, close };
+  return { url, server, pipeline, observe, close };
 }
 
 /** Approvals live beside the ledger when it is on PostgreSQL, so that several gateways share
@@ -342,6 +368,20 @@ function startRetention(ledger: Ledger, days: number, log: Logger): NodeJS.Timeo
   const timer = setInterval(() => void sweep(), RETENTION_SWEEP_MS);
   timer.unref();
   return timer;
+}
+
+/** An undici dispatcher for the gateway's own HTTPS listener, built from the certificate file as
+ * it is now (it may have been rotated since the start). */
+function ownListenerDispatcher(certFile: string): () => Agent {
+  let current: { pem: string; agent: Agent } | undefined;
+  return () => {
+    const pem = readFileSync(certFile, "utf8");
+    if (current?.pem !== pem) {
+      void current?.agent.close();
+      current = { pem, agent: new Agent({ connect: { ca: [...rootCertificates, pem], checkServerIdentity: () => undefined } }) };
+    }
+    return current.agent;
+  };
 }
 
 async function resolveUpstreamCredential(config: PortcullisConfig): Promise<UpstreamCredential | undefined> {

@@ -27,6 +27,7 @@ import type { Egress } from "./egress/index.js";
 import { RUN_CONTEXT_UPSTREAM_HEADER } from "./egress/index.js";
 import type { IdentityAssertionSigner } from "./forward/identityAssertion.js";
 import type { UpstreamClient } from "./forward/upstream.js";
+import { metrics, type Observability } from "./observe/index.js";
 import { describeCredentials, type Identifier, type Identity } from "./identify/index.js";
 import { assertNoBodyOnBodylessMethod, assertRouteReadsBody, readJsonBody } from "./receive/body.js";
 import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
@@ -85,6 +86,8 @@ export interface PipelineDeps {
   maxResponseBytes: number;
   heartbeatMs: number;
   waitKeepaliveMs: number;
+  /** Metrics and traces (src/observe/): each stage's end is marked; off unless configured. */
+  observe?: Observability;
 }
 
 export class RequestPipeline {
@@ -130,9 +133,11 @@ export class RequestPipeline {
         return await this.answerLocally(exchange, await this.deps.console.answer(exchange), responseHeaders, "gateway:console");
       }
       // identify: credentials are checked before any body is read
+      this.deps.observe?.stage(exchange, "receive");
       exchange.identifyAttempted = true;
       exchange.identity = await this.deps.identifier.identify(req);
       this.deps.authorizer.limitRate(exchange.identity);
+      this.deps.observe?.stage(exchange, "identify");
       if (this.deps.egress.handles(exchange.target)) return await this.forwardEgress(exchange, responseHeaders);
       // The gateway's own API for approvers: identified like any caller, answered here.
       if (this.deps.approvalsApi.handles(exchange.target.path)) {
@@ -150,6 +155,7 @@ export class RequestPipeline {
       // A /runs/batch takes a rate-limit token per run (the first was taken at identify).
       this.deps.authorizer.limitRunRate(exchange.identity, exchange.operation);
       this.deps.identifier.confirmSessionIntent(req, exchange.identity, exchange.operation.risk !== "read");
+      this.deps.observe?.stage(exchange, "classify");
       // authorize: policy decides, with the facts it looks up; then the body gets its stamps
       const authorizationRequest: AuthorizationRequest = {
         requestId: exchange.id,
@@ -173,6 +179,7 @@ export class RequestPipeline {
       const rewritten = exchange.rewrites.created ?? body.json;
       let forwardedBody = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? JSON.stringify(rewritten) : body.forwarded;
       if (exchange.rewrites.removed.length > 0) responseHeaders["portcullis-removed"] = exchange.rewrites.removed.join(", ");
+      this.deps.observe?.stage(exchange, "authorize");
       // mask (request): the stored copy always, what LangGraph receives when the policy says so
       const policy = authorization.policy;
       exchange.masking = { clearResponses: policy.seesClearResponses(exchange.identity), maskRequests: policy.masksRequests, request: {}, response: new MaskingTally() };
@@ -185,6 +192,7 @@ export class RequestPipeline {
         if (exchange.masking.maskRequests && Object.keys(masked.redactions).length > 0) forwardedBody = masked.text;
       }
       if (exchange.masking.clearResponses) responseHeaders["portcullis-masking"] = "clear";
+      this.deps.observe?.stage(exchange, "mask");
       // approve: a request the policy puts behind approval waits for it (held open, or 202)
       if (authorization.decision.effect === "require-approval") {
         const outcome = await this.deps.approvals.admit(exchange, { decision: authorization.decision, clientBody: body.json, clientBodyText: body.forwarded, maskedBody, headers: responseHeaders });
@@ -193,11 +201,13 @@ export class RequestPipeline {
           return await this.answerAsked(exchange, { status: outcome.status, json: outcome.json, headers: outcome.headers }, responseHeaders);
         }
         exchange.approval = outcome.go;
+        this.deps.observe?.stage(exchange, "approve");
       }
       // record (admit): written before anything is forwarded; no record, no request
       exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
       const receipt = await this.recordAdmitted(exchange);
       if (this.deps.receipts) responseHeaders["portcullis-audit-receipt"] = `${receipt.seq} ${receipt.leafHash.toString("base64")}`;
+      this.deps.observe?.stage(exchange, "admit");
       // forward: the inspected JSON, re-serialised, is what LangGraph receives (duplicate keys resolved once)
       const assertion = this.deps.identityAssertion;
       upstreamResponse = await this.deps.upstream.send({
@@ -211,6 +221,7 @@ export class RequestPipeline {
             value: await assertion.sign(exchange.identity, exchange.id, { ...(exchange.decision.scope ? { scope: exchange.decision.scope } : {}), ...(exchange.resources?.tenant ? { tenant: exchange.resources.tenant } : {}) }),
           },
           runContext: await this.runContext(exchange),
+          traceContext: this.deps.observe?.forwarding(exchange),
           requestId: exchange.id,
           hasBody: forwardedBody !== undefined,
         }),
@@ -218,6 +229,7 @@ export class RequestPipeline {
         signal: exchange.upstreamAbort.signal,
       });
       exchange.upstreamStatus = upstreamResponse.statusCode;
+      this.deps.observe?.forwarded(exchange, upstreamResponse.statusCode);
       exchange.upstreamHeadersMs = elapsedMs(exchange);
       noteRunLocation(exchange, upstreamResponse.headers["content-location"]);
       // respond
@@ -237,6 +249,7 @@ export class RequestPipeline {
       if (upstreamResponse && !upstreamResponse.body.readableEnded) upstreamResponse.body.destroy();
       // record (complete)
       await this.recordCompleted(exchange);
+      this.deps.observe?.finish(exchange);
       this.active.delete(exchange);
     }
   }
@@ -258,6 +271,7 @@ export class RequestPipeline {
     if (run) exchange.egress.run = run;
     exchange.resources = { graphs: run?.graphs ?? [] };
     this.deps.identifier.confirmSessionIntent(req, identity, true);
+    this.deps.observe?.stage(exchange, "classify");
     // authorize: policy must allow egress:call on this route (deny by default), then its rate
     const request = { identity, operation: call.operation, target: exchange.target!, method: req.method ?? "", sourceAddress: exchange.clientAddress, body: undefined };
     const authorization = this.deps.authorizer.authorizeEgress(request, call.route.name, exchange.resources.graphs);
@@ -266,6 +280,7 @@ export class RequestPipeline {
       throw new GatewayError(403, "PC_FORBIDDEN", `Refused: ${authorization.decision.reason ?? "not allowed"} on egress route '${call.route.name}' (rule ${authorization.decision.rule}).`, { identity });
     }
     egress.limitRate(call, identity);
+    this.deps.observe?.stage(exchange, "authorize");
     // receive: JSON within the route's limit
     const body = await egress.readBody(req, call);
     exchange.bytesIn = body.bytes;
@@ -279,10 +294,12 @@ export class RequestPipeline {
       exchange.requestBody = maskedPayload(masked, this.deps.masker.name);
       if (exchange.masking.maskRequests) forwardedBody = masked.text;
     }
+    this.deps.observe?.stage(exchange, "mask");
     // record (admit)
     exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
     const receipt = await this.recordAdmitted(exchange);
     if (this.deps.receipts) responseHeaders["portcullis-audit-receipt"] = `${receipt.seq} ${receipt.leafHash.toString("base64")}`;
+    this.deps.observe?.stage(exchange, "admit");
     // forward: the client's credentials stripped, the route's added
     const answer = await egress.send(call, {
       method: req.method!,
@@ -292,6 +309,7 @@ export class RequestPipeline {
     });
     try {
       exchange.upstreamStatus = answer.statusCode;
+      this.deps.observe?.forwarded(exchange, answer.statusCode);
       exchange.upstreamHeadersMs = elapsedMs(exchange);
       egress.confineLocations(call, answer);
       // respond: masked as it streams, the credential scrubbed before masking sees it
@@ -381,6 +399,7 @@ export class RequestPipeline {
     try {
       await this.refuse(exchange, error, { "x-request-id": exchange.id });
     } finally {
+      this.deps.observe?.finish(exchange);
       this.active.delete(exchange);
     }
   }
@@ -390,36 +409,43 @@ export class RequestPipeline {
    * deadline, and is destroyed once the answer is written. */
   async refuseConnection(req: IncomingMessage | undefined, socket: Socket, error: GatewayError): Promise<void> {
     socket.on("error", () => undefined);
-    // An answer written while a request on this connection is still being answered would take
-    // its place: the client would read this refusal as that request's answer (and might retry a
-    // create that succeeded). Record, let the answer in flight finish, then close.
-    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    const busy = inFlight !== undefined && inFlight !== null && !inFlight.writableFinished;
-    if (!busy) socket.setTimeout(5_000, () => socket.destroy());
+    // Exchanges still being answered on this connection (several when requests were pipelined).
+    const pending = [...this.active].filter((exchange) => exchange.req.socket === socket && !exchange.res.writableFinished);
+    // A request whose body was still arriving owns the error (a slow or broken body): the
+    // connection is closed, so that request fails and is recorded as such, and nothing waits.
+    const bodyError = pending.some((exchange) => !exchange.req.complete);
+    // Otherwise an answer written now would take the place of an answer in flight: the client
+    // would read this refusal as that request's answer (and might retry a create that
+    // succeeded). The refusal is recorded, not sent, and the connection closes once every
+    // answer on it is sent.
+    const answerInFlight = pending.length > 0 && !bodyError;
+    if (answerInFlight) closeWhenAnswered(socket, pending);
+    else socket.setTimeout(5_000, () => socket.destroy());
+    if (bodyError) socket.destroy();
     const id = randomUUID();
     const [rawPath = "", ...rawQuery] = String(req?.url ?? "").slice(0, 2048).split("?");
     // An upgrade arrives with its headers: who sent it goes in the record too.
     const quietly = req ? await this.identifyQuietly(req) : {};
+    const client = req ? this.deps.trustedProxies.resolve(req) : { address: this.deps.trustedProxies.peerAddress(socket) };
+    const notSent = answerInFlight ? " Not sent: an answer was in flight on the connection, which was closed after it." : bodyError ? " Not sent: the connection was closed." : "";
     await this.appendOrLog(id, {
       type: "request",
       request_id: id,
       time: new Date().toISOString(),
-      client: { address: socket.remoteAddress ?? null, user_agent: req?.headers["user-agent"] ?? null },
+      client: { address: client.address, user_agent: req?.headers["user-agent"] ?? null },
       method: req?.method ?? "",
       path: this.recorded(rawPath),
       query: rawQuery.length > 0 ? this.recordedQueryOf(`?${rawQuery.join("?")}`) : "",
       identity: quietly.identity ? recordedIdentity(quietly.identity) : null,
       operation: null,
-      decision: { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(`${error.message}${quietly.note ?? ""}`) },
+      decision: { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(`${error.message}${quietly.note ?? ""}${notSent}`) },
       status: error.status,
       error: error.code,
     }, { subject: quietly.identity?.subject ?? null, graphs: [] });
     this.deps.log.info({ request_id: id, status: error.status, error: error.code }, "connection refused");
-    if (busy) {
-      const close = () => socket.destroySoon();
-      inFlight.once("finish", close);
-      inFlight.once("close", close);
-    } else if (socket.writable) {
+    metrics()?.refusals.inc({ code: error.code, status: String(error.status) });
+    if (answerInFlight || bodyError) return;
+    if (socket.writable) {
       const body = JSON.stringify(error.toJSON(id));
       socket.write(
         `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
@@ -432,14 +458,16 @@ export class RequestPipeline {
 
   private open(req: IncomingMessage, res: ServerResponse): Exchange {
     const client = this.deps.trustedProxies.resolve(req);
+    const id = randomUUID();
     const exchange: Exchange = {
-      id: randomUUID(),
+      id,
       req,
       res,
       startedAt: performance.now(),
       clientAddress: client.address,
       ...(client.forwardedAsSent !== undefined ? { forwarded: { as_sent: client.forwardedAsSent, believed: client.forwardedBelieved === true } } : {}),
-      log: this.deps.log,
+      // Every log line of the exchange carries its request id (and, once traced, its trace id).
+      log: this.deps.log.child({ request_id: id }),
       bytesIn: 0,
       bytesOut: 0,
       events: {},
@@ -457,6 +485,7 @@ export class RequestPipeline {
       if (!runOutlivesClient(exchange)) exchange.upstreamAbort.abort();
     });
     this.active.add(exchange);
+    this.deps.observe?.begin(exchange);
     return exchange;
   }
 
@@ -467,7 +496,7 @@ export class RequestPipeline {
     if (exchange.approvalId && !exchange.approval) exchange.approval = { via: "asked", approval_id: exchange.approvalId };
     if (gatewayError.status >= 500 && gatewayError.cause) {
       const level = gatewayError.code === "PC_INTERNAL" ? "error" : "warn";
-      this.deps.log[level]({ err: gatewayError.cause, request_id: exchange.id, error: gatewayError.code }, "request failed");
+      exchange.log[level]({ err: gatewayError.cause, error: gatewayError.code }, "request failed");
     }
     if (!exchange.admitted) {
       await this.recordRefused(exchange, gatewayError);
@@ -509,7 +538,7 @@ export class RequestPipeline {
       exchange.admitted = true;
       return receipt;
     } catch (error) {
-      this.deps.log.error({ err: error, request_id: exchange.id }, "audit record could not be written; refusing request");
+      exchange.log.error({ err: error }, "audit record could not be written; refusing request");
       throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: the audit record could not be written, so the request was not forwarded.", { cause: error });
     }
   }
@@ -528,7 +557,7 @@ export class RequestPipeline {
       status: exchange.res.headersSent ? exchange.res.statusCode : error.status,
       error: error.code,
     }, this.appendContext(exchange));
-    this.deps.log.info({ request_id: exchange.id, status: error.status, error: error.code, subject: exchange.identity?.subject }, "request refused");
+    exchange.log.info({ status: error.status, error: error.code, subject: exchange.identity?.subject }, "request refused");
   }
 
   private async recordCompleted(exchange: Exchange): Promise<void> {
@@ -566,9 +595,8 @@ export class RequestPipeline {
         assistantIds: exchange.operation.assistant_ids,
       });
     }
-    this.deps.log.info(
+    exchange.log.info(
       {
-        request_id: exchange.id,
         method: exchange.req.method,
         path: exchange.target?.path,
         route: exchange.operation?.route,
@@ -681,6 +709,7 @@ export class RequestPipeline {
       ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: { added: exchange.rewrites.added, removed: exchange.rewrites.removed } } : {}),
       ...(exchange.approval ? { approval: exchange.approval } : {}),
       ...(exchange.egress ? { egress: exchange.egress } : {}),
+      ...this.deps.observe?.traceOf(exchange),
     };
   }
 }
@@ -706,4 +735,23 @@ function toGatewayError(error: unknown, exchange: Exchange): GatewayError {
   if (exchange.shuttingDown) return new GatewayError(503, "PC_SHUTTING_DOWN", "Portcullis is shutting down; retry shortly.");
   if (exchange.clientGone) return new GatewayError(499, "PC_CLIENT_CLOSED", "The client closed the connection before the response was complete.");
   return new GatewayError(500, "PC_INTERNAL", "Portcullis failed to handle the request; the failure is logged with this request id.", { cause: error });
+}
+
+/** Closes the connection once every answer still pending on it has been sent (or abandoned). */
+function closeWhenAnswered(socket: Socket, pending: Exchange[]): void {
+  let left = pending.length;
+  const done = () => {
+    left -= 1;
+    if (left === 0) socket.destroySoon();
+  };
+  for (const exchange of pending) {
+    let counted = false;
+    const once = () => {
+      if (counted) return;
+      counted = true;
+      done();
+    };
+    exchange.res.once("finish", once);
+    exchange.res.once("close", once);
+  }
 }

@@ -46,6 +46,19 @@ async function certificate(commonName: string): Promise<{ cert: string; key: str
   return { cert: pems.cert, key: pems.private };
 }
 
+/** Writes a request that never completes and resolves with what came back once the gateway closes. */
+function writeThenWaitForClose(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connectNet(Number(port), hostname);
+    let received = "";
+    socket.on("data", (chunk) => (received += chunk.toString("latin1")));
+    socket.once("close", () => resolve(received));
+    socket.once("error", reject);
+    socket.write(bytes);
+  });
+}
+
 /** The subject CN of the certificate the listener presents now. */
 function presentedName(url: string): Promise<string> {
   const { hostname, port } = new URL(url);
@@ -101,9 +114,16 @@ describe("HTTPS on the listener", () => {
 describe("the client address behind trusted proxies", () => {
   test("believes X-Forwarded-For and Forwarded only from trusted peers, walking from the right", () => {
     const proxies = new TrustedProxies(["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"]);
-    const from = (peer: string, headers: Record<string, string>) => proxies.resolve({ socket: { remoteAddress: peer }, headers } as unknown as IncomingMessage);
+    const from = (peer: string, headers: Record<string, string>, through = proxies) => through.resolve({ socket: { remoteAddress: peer }, headers } as unknown as IncomingMessage);
     assert.deepEqual(from("127.0.0.1", { "x-forwarded-for": "198.51.100.9, 203.0.113.7, 10.1.2.3" }), { address: "203.0.113.7", forwardedAsSent: "198.51.100.9, 203.0.113.7, 10.1.2.3", forwardedBelieved: true });
-    assert.equal(from("::ffff:127.0.0.1", { forwarded: 'for=192.0.2.60;proto=http, for="[fd00::1]:4711"' }).address, "192.0.2.60");
+    // Only the header the proxies write is believed: a client's own Forwarded passes through
+    // balancers that append to X-Forwarded-For.
+    assert.deepEqual(from("127.0.0.1", { forwarded: "for=10.0.0.5", "x-forwarded-for": "203.0.113.7" }).address, "203.0.113.7");
+    assert.deepEqual(from("127.0.0.1", { forwarded: "for=10.0.0.5" }), { address: "127.0.0.1", forwardedAsSent: "for=10.0.0.5", forwardedBelieved: false });
+    const standard = new TrustedProxies(["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"], "forwarded");
+    assert.equal(from("::ffff:127.0.0.1", { forwarded: 'for=192.0.2.60;proto=http, for="[fd00::1]:4711"' }, standard).address, "192.0.2.60");
+    // An element without for= names no hop: the walk stops at the last trusted one.
+    assert.equal(from("127.0.0.1", { forwarded: "for=192.0.2.60, proto=https;host=gw" }, standard).address, "127.0.0.1");
     assert.deepEqual(from("198.51.100.1", { "x-forwarded-for": "203.0.113.7" }), { address: "198.51.100.1", forwardedAsSent: "203.0.113.7", forwardedBelieved: false });
     // A hop that is not an address ends the walk at the last trusted hop.
     assert.equal(from("127.0.0.1", { "x-forwarded-for": "203.0.113.7, unknown" }).address, "127.0.0.1");
@@ -252,17 +272,22 @@ describe("answers Node would give by itself are the gateway's, and recorded", ()
     }
   });
 
-  test("a client that never finishes its headers is cut off after listen.timeouts.headers_ms, with a record", async () => {
-    const { hostname, port } = new URL(gateway.url);
+  test("a client that stalls its body is cut off after listen.timeouts.request_ms, and its request is recorded", async () => {
     const before = (await requestRecords(gateway)).length;
-    const closed = await new Promise<string>((resolve, reject) => {
-      const socket = connectNet(Number(port), hostname);
-      let received = "";
-      socket.on("data", (chunk) => (received += chunk.toString("latin1")));
-      socket.once("close", () => resolve(received));
-      socket.once("error", reject);
-      socket.write("GET /info HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    const forwardedBefore = upstream.received.length;
+    const closed = await writeThenWaitForClose(gateway.url, `POST /assistants/search HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gateway.key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"metadata":`);
+    assert.equal(closed, "", "nothing is written over the request the stalled body belongs to");
+    await eventually(async () => {
+      const added = (await requestRecords(gateway)).slice(before);
+      assert.ok(added.some((r) => r.status === 408 && /Not sent/.test(r.decision.reason ?? "")), "the timeout is recorded");
+      assert.ok(added.some((r) => r.method === "POST" && r.path === "/assistants/search"), "the stalled request is recorded");
     });
+    assert.ok(!upstream.received.slice(forwardedBefore).some((r) => r.url === "/assistants/search"), "nothing was forwarded");
+  });
+
+  test("a client that never finishes its headers is cut off after listen.timeouts.headers_ms, with a record", async () => {
+    const before = (await requestRecords(gateway)).length;
+    const closed = await writeThenWaitForClose(gateway.url, "GET /info HTTP/1.1\r\nHost: x\r\nX-Slow: ");
     assert.equal(statusOf(closed), 408);
     assert.ok((await requestRecords(gateway)).slice(before).some((r) => r.status === 408));
   });

@@ -6,6 +6,8 @@ import { describe, test } from "node:test";
 import { faker } from "@faker-js/faker";
 import * as ibantools from "ibantools";
 import { piiDetectors } from "../src/mask/detect/pii.js";
+import { Scanner } from "../src/mask/detect/scanner.js";
+import { defaultMasker, MaskingTally, TextStreamMasker } from "../src/mask/index.js";
 import { MASK_THRESHOLD, type Detector, type DetectorSettings, type Finding } from "../src/mask/detect/types.js";
 import { seededRandom } from "./support/seededRandom.js";
 
@@ -310,8 +312,55 @@ describe("US_SSN", () => {
     }
   });
 
-  test("rejects mixed separators, longer numbers and bare digits (tier 1)", () => {
-    for (const text of ["536-22 1234", "536 22-1234", "1-536-22-1234", "536-22-1234-5", "536221234", "SSN 536221234"]) assertNone(text, "US_SSN");
+  test("rejects mixed separators, longer numbers and bare digits without a context word", () => {
+    for (const text of ["536-22 1234", "536 22-1234", "1-536-22-1234", "536-22-1234-5", "536221234", "invoice 536221234"]) assertNone(text, "US_SSN");
+  });
+});
+
+describe("context words in key=value, query-string and snake_case forms", () => {
+  test("finds a value right after `=`, `_`-joined keys, `&key=` and a path segment", () => {
+    assertFinds("level=info ssn=718-76-1182 user=42", "US_SSN", "718-76-1182");
+    assertFinds("card_number=4111111111111111 exp=12/27", "CREDIT_CARD", "4111111111111111");
+    assertFinds("GET /pay?order=19&pan=4111111111111111&cvv=", "CREDIT_CARD", "4111111111111111");
+    assertFinds("POST /v1/users/ssn/718-76-1182 HTTP/1.1", "US_SSN", "718-76-1182");
+    assertFinds("/send?msisdn=14155552671&text=hi", "PHONE_NUMBER", "14155552671");
+    assertFinds("phone_number=2125550123", "PHONE_NUMBER", "2125550123");
+    assertFinds("{phoneNumber: 2125550123}", "PHONE_NUMBER", "2125550123");
+  });
+
+  test("finds bare nine-digit SSNs next to a context word, by default", () => {
+    assertFinds("SSN: 473825060", "US_SSN", "473825060");
+    assertFinds("user_ssn: 473825060", "US_SSN", "473825060");
+    assertFinds("ssn=473825060&dob=", "US_SSN", "473825060");
+    assertFinds("socialSecurityNumber=473825060", "US_SSN", "473825060");
+  });
+
+  test("finds numbers libphonenumber calls invalid after a phone word, and bare ten digits after text/call me at", () => {
+    assertFinds("phone: 555-201-3344", "PHONE_NUMBER", "555-201-3344");
+    assertFinds("Mobile (555) 201-3344", "PHONE_NUMBER", "(555) 201-3344");
+    assertFinds("text me at 5552013344 tonight", "PHONE_NUMBER", "5552013344");
+    assertFinds("call me at 5552013344", "PHONE_NUMBER", "5552013344");
+    assertNone("order 5552013344 shipped", "PHONE_NUMBER");
+    assertNone("text 5552013344", "PHONE_NUMBER");
+  });
+
+  test("leaves batch and order numbers, ids, hashes, versions and timestamps alone after `=`", () => {
+    for (const text of [
+      "batch 82699-65",
+      "lot 82699-65 passed QA",
+      "batch=82699-65",
+      "order_id=4455667788",
+      "run_id=1732240000000",
+      "ts=1732240000",
+      "build=20241122.3",
+      "version=10.2.33",
+      "sha=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+      "id=550e8400-e29b-41d4-a716-446655440000",
+      "user_12345678",
+      "retry_after_ms=1500",
+    ]) {
+      assert.deepEqual(masked(text), [], text);
+    }
   });
 });
 
@@ -458,10 +507,11 @@ describe("tier 2 (opt-in)", () => {
   test("finds nothing unless the entity is opted in", () => {
     const text = "ssn 536221234, ITIN 912-70-1234, routing 011000015, NHS 943 476 5919, NINO AB123456C, SIN 130 692 544, mac 00:1A:2B:3C:4D:5E, pesel 44051401359";
     const tier1Entities = new Set(masked(text).map(([entity]) => entity));
+    const byDefault = ["US_SSN", "US_ITIN", "ABA_ROUTING", "UK_NHS", "CA_SIN"];
     for (const entity of TIER_2) {
-      if (entity !== "US_SSN") assert.ok(!tier1Entities.has(entity), entity);
+      if (!byDefault.includes(entity)) assert.ok(!tier1Entities.has(entity), entity);
     }
-    assertNone(text, "US_SSN");
+    for (const entity of byDefault) assert.ok(tier1Entities.has(entity), `${entity} is on by default next to its context word`);
     const tier2 = new Set(masked(text, ALL).map(([entity]) => entity));
     for (const entity of TIER_2) assert.ok(tier2.has(entity), entity);
   });
@@ -490,7 +540,21 @@ describe("tier 2 (opt-in)", () => {
     assertNone("routing 991000015", "ABA_ROUTING", ALL);
   });
 
-  test("UK_NHS: mod 11, formatted alone or bare with context", () => {
+  test("by default ITIN, ABA routing, NHS and SIN are found with their checksum and context word", () => {
+    assertFinds("ITIN 912941234", "US_ITIN", "912941234");
+    assertFinds("ref 912-70-1234", "US_ITIN", "912-70-1234");
+    assertFinds("routing number 011000015", "ABA_ROUTING", "011000015");
+    assertFinds("NHS number 943 476 5919", "UK_NHS", "943 476 5919");
+    assertFinds("nhs_number=9434765919", "UK_NHS", "9434765919");
+    assertFinds("SIN: 130 692 544", "CA_SIN", "130 692 544");
+    assertFinds("social insurance number 130692544", "CA_SIN", "130692544");
+    // Without the context word, or with a checksum that fails, nothing.
+    for (const text of ["patient 943 476 5919", "call 212 555 0123", "order 011000015", "routing 011000016", "id 130692544", "SIN 130692545", "ts 9434765919"]) {
+      for (const entity of ["UK_NHS", "ABA_ROUTING", "CA_SIN"]) assertNone(text, entity);
+    }
+  });
+
+  test("UK_NHS: mod 11, formatted alone when opted in, bare with context", () => {
     assertFinds("patient 943 476 5919", "UK_NHS", "943 476 5919", ALL);
     assertFinds("NHS number 9434765919", "UK_NHS", "9434765919", ALL);
     assertNone("ts 9434765919", "UK_NHS", ALL);
@@ -556,6 +620,75 @@ function machineJson(random: () => number, count: number): string {
   });
   return JSON.stringify(states);
 }
+
+describe("normalisation before detection", () => {
+  const scanner = new Scanner(TIER_1);
+  /** [entity, the ORIGINAL characters masked] */
+  const scanned = (text: string) => scanner.scan(text).map((finding) => [finding.entity, text.slice(finding.start, finding.end)]);
+  const cases: Array<[string, string, string]> = [
+    ["full-width digits (NFKC)", "card \uFF14\uFF11\uFF11\uFF11 \uFF11\uFF11\uFF11\uFF11 \uFF11\uFF11\uFF11\uFF11 \uFF11\uFF11\uFF11\uFF11 ok", "CREDIT_CARD"],
+    ["percent-encoding", "GET /unsubscribe?email=jane.doe%40example.com&list=1", "EMAIL_ADDRESS"],
+    ["an HTML decimal reference", "mailto:jane&#64;example.com", "EMAIL_ADDRESS"],
+    ["an HTML hex reference and &period;", "jane&#x40;example&period;com", "EMAIL_ADDRESS"],
+    ["a \\u0040 escape", "user: jane\\u0040example.com", "EMAIL_ADDRESS"],
+    ["a \\x40 escape", "user: jane\\x40example.com", "EMAIL_ADDRESS"],
+    ["zero-width characters", "card 4111\u200b1111\u200b1111\u200b1111 ok", "CREDIT_CARD"],
+    ["a soft hyphen inside an SSN", "SSN 536-22-\u00ad1234", "US_SSN"],
+    ["digits with spaces between them", "card: 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 exp 09/28", "CREDIT_CARD"],
+    ["name at domain dot com", "write to jane.doe at example dot com please", "EMAIL_ADDRESS"],
+    ["[at] and [dot]", "jane [at] example [dot] co [dot] uk", "EMAIL_ADDRESS"],
+    ["(at) with a literal dot", "jane(at)example.org", "EMAIL_ADDRESS"],
+  ];
+  for (const [name, text, entity] of cases) {
+    test(`finds a value written with ${name}, masking the characters as written`, () => {
+      const found = scanned(text);
+      assert.equal(found.length, 1, `${JSON.stringify(text)}: ${JSON.stringify(found)}`);
+      const [foundEntity, original] = found[0]!;
+      assert.equal(foundEntity, entity);
+      // The span covers the value as written, escapes and all, and nothing around it.
+      assert.ok(text.includes(original!) && /^[\w\uFF10-\uFF19&%\\([]/.test(original!) && !/^(card|mailto|user|write|GET|SSN)\b/.test(original!), JSON.stringify(original));
+    });
+  }
+
+  test("leaves prose, query strings and markup that merely contain %, &, at and digits alone", () => {
+    for (const text of [
+      "Meet at noon at the office. See you at 5.",
+      "look at this dot product of two vectors",
+      "50% off, 100%25 sure, AT&T and Q&A, R&amp;D, &nbsp;",
+      "?a=1&b=2&c=%20x",
+      "steps 1 2 3 then 4",
+      "\\u00e9t\\u00e9 and \\n newlines",
+      "ｈｅｌｌｏ ｗｏｒｌｄ",
+    ]) {
+      assert.deepEqual(scanned(text), [], text);
+    }
+  });
+
+  test("streams an encoded value split at every offset without leaking any of it", () => {
+    const masker = defaultMasker();
+    for (const text of [
+      "mail jane.doe%40example.com now",
+      "mail jane&#46;doe&#64;example&#46;com now",
+      "mail jane.doe\\u0040example.com now",
+      "write to jane.doe at example dot com please",
+      "card: 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 exp",
+      "card \uFF14\uFF11\uFF11\uFF11 \uFF11\uFF11\uFF11\uFF11 \uFF11\uFF11\uFF11\uFF11 \uFF11\uFF11\uFF11\uFF11 ok",
+    ]) {
+      const expected = masker.maskText(text).text;
+      assert.ok(expected.includes("["), `not masked whole: ${expected}`);
+      for (let split = 0; split <= text.length; split++) {
+        for (const pieces of [[text.slice(0, split), text.slice(split)], split === 0 ? [...text] : []]) {
+          if (pieces.length === 0) continue;
+          const stream = new TextStreamMasker(masker, new MaskingTally());
+          let output = "";
+          for (const piece of pieces) output += stream.push(piece);
+          output += stream.end();
+          assert.equal(output, expected, `${JSON.stringify(text)} split at ${split}`);
+        }
+      }
+    }
+  });
+});
 
 describe("machine JSON", () => {
   test("ids, timestamps, digests, base64, versions and numbers produce no finding", () => {

@@ -128,6 +128,28 @@ const FIXTURES: Record<string, FixtureMaker> = {
   "Google API key": token("gcp-api-key", "GOOGLE_API_KEY", (random) => randomWithEntropy(random, () => "AIza" + pick(random, URLSAFE, 35), 4)),
   "npm token": token("npm-access-token", "NPM_TOKEN", (random) => "npm_" + pick(random, ALNUM, 36)),
   "Hugging Face token": token("huggingface-access-token", "HUGGINGFACE_TOKEN", (random) => "hf_" + pick(random, LETTERS, 34)),
+  "Stripe webhook secret": token("stripe-access-token", "STRIPE_KEY", (random) => "whsec_" + pick(random, ALNUM, 32)),
+  "GitLab pipeline trigger token": token("gitlab-pat", "GITLAB_TOKEN", (random) => "glptt-" + pick(random, HEX, 40)),
+  "GitLab runner token": token("gitlab-pat", "GITLAB_TOKEN", (random) => oneOf(random, ["glrt-", "GR1348941"]) + pick(random, URLSAFE, 20)),
+  "SendGrid key": token("sendgrid-api-token", "SENDGRID_API_KEY", (random) => `SG.${pick(random, URLSAFE, 22)}.${pick(random, URLSAFE, 43)}`),
+  "Telegram bot token": token("telegram-bot-api-token", "TELEGRAM_BOT_TOKEN", (random) => `${pick(random, "123456789", 1)}${pick(random, DIGITS, 8)}:AA${pick(random, URLSAFE, 33)}`),
+  "session cookie": (random) => {
+    const value = pick(random, ALNUM, 32);
+    const name = oneOf(random, ["sessionid", "PHPSESSID", "JSESSIONID", "connect.sid", "_myapp_session", "__Secure-next-auth.session-token", "remember_user_token"]);
+    const header = oneOf(random, ["Cookie: theme=dark; ", "cookie: ", "Set-Cookie: "]);
+    return { detector: "http-cookie", entity: "HTTP_COOKIE", snippet: `${header}${name}=${value}; Path=/`, value };
+  },
+  "command-line password": (random) => {
+    const value = pick(random, ALNUM, 10) + oneOf(random, ["!", "#", "%", "9"]);
+    const line = oneOf(random, [
+      `mysql -h db.internal -u root -p${value} app`,
+      `mysqldump -uadmin -p${value} --all-databases`,
+      `pg_dump --password=${value} -d app`,
+      `vault login --password ${value}`,
+      `sshpass -p${value} ssh deploy@host`,
+    ]);
+    return { detector: "cli-password", entity: "PASSWORD", snippet: line, value };
+  },
   "JWT (HS256)": token("jwt", "JSON_WEB_TOKEN", (random) =>
     [base64url({ alg: "HS256", typ: "JWT" }), base64url({ sub: pick(random, DIGITS, 10), name: "Jane", iat: 1516239022 }), pick(random, URLSAFE, 43)].join("."),
   ),
@@ -182,7 +204,9 @@ const FIXTURES: Record<string, FixtureMaker> = {
       `X-Api-Key: ${value}`,
       `export GITHUB_AUTH_TOKEN="${value}"`,
       `credentials = ${value}`,
+      `spring.datasource.password=%${value}`,
     ]);
+    if (form.endsWith(`%${value}`)) return { detector: "generic-api-key", entity: "GENERIC_SECRET", snippet: form, value: `%${value}` };
     return { detector: "generic-api-key", entity: "GENERIC_SECRET", snippet: form, value };
   },
 };
@@ -239,6 +263,15 @@ const NEGATIVES: readonly string[] = [
   "xoxb-xoxb-my-bot-token",
   "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
   "sk-ant-api03-tooShort-AA",
+  // Look-alikes of the newer families: prose about flags, prompts, ordinary cookies, times and ids.
+  "Use the --password flag, or --password-file to read it from disk.",
+  "mysql -u root -p app",
+  "mysql -u root -p $MYSQL_PASSWORD",
+  "ls -pla /tmp && grep -pattern x",
+  "Cookie: theme=dark; lang=en-GB; _ga=GA1.2.123456789.1700000000",
+  "Cookie: sessionid=; csrftoken=${CSRF}",
+  "build 20241122:AAA done; at 12345:AB and 10:30:45",
+  "SG.example.com and SG.short.key",
   // Publishable Stripe keys are public.
   "pk_live_51H8aBcDeFgHiJkLmNoPqRsTu",
   "pk_test_TYooMQauvdEDq54NiTphI7jx",
@@ -247,6 +280,8 @@ const NEGATIVES: readonly string[] = [
   "token_count=1234567890",
   "password=changeme",
   "password=${DB_PASSWORD}",
+  'password = "%(db_password)s"',
+  "DB_PASSWORD=%DB_PASSWORD%",
   'DB_PASSWORD="${DB_PASSWORD}"',
   "api_key: <your-api-key>",
   "OPENAI_API_KEY=YOUR_OPENAI_API_KEY_HERE",
@@ -328,13 +363,13 @@ describe(`secret detectors (seed ${SEED.toString(16)})`, () => {
   test("are tier-1 detectors named after gitleaks rules, one per entity", () => {
     assert.deepEqual(detectors.map((subject) => subject.id), [
       "aws-access-token", "github-pat", "gitlab-pat", "slack-token", "slack-webhook-url", "stripe-access-token", "openai-api-key",
-      "anthropic-api-key", "gcp-api-key", "npm-access-token", "huggingface-access-token", "aws-secret-access-key", "jwt",
-      "private-key", "authorization-header", "url-credentials", "generic-api-key",
+      "anthropic-api-key", "gcp-api-key", "npm-access-token", "huggingface-access-token", "sendgrid-api-token", "aws-secret-access-key", "jwt",
+      "private-key", "authorization-header", "url-credentials", "generic-api-key", "telegram-bot-api-token", "http-cookie", "cli-password",
     ]);
     assert.deepEqual(detectors.flatMap((subject) => subject.entities), [
       "AWS_ACCESS_KEY", "GITHUB_TOKEN", "GITLAB_TOKEN", "SLACK_TOKEN", "SLACK_WEBHOOK", "STRIPE_KEY", "OPENAI_API_KEY",
-      "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "NPM_TOKEN", "HUGGINGFACE_TOKEN", "AWS_SECRET_KEY", "JSON_WEB_TOKEN",
-      "PRIVATE_KEY", "AUTHORIZATION_HEADER", "URL_CREDENTIALS", "GENERIC_SECRET",
+      "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "NPM_TOKEN", "HUGGINGFACE_TOKEN", "SENDGRID_API_KEY", "AWS_SECRET_KEY", "JSON_WEB_TOKEN",
+      "PRIVATE_KEY", "AUTHORIZATION_HEADER", "URL_CREDENTIALS", "GENERIC_SECRET", "TELEGRAM_BOT_TOKEN", "HTTP_COOKIE", "PASSWORD",
     ]);
     for (const subject of detectors) assert.ok(subject.maxLength > 0 && subject.maxLength <= 8192, subject.id);
   });

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import type { Masker } from "../mask/index.js";
+import { metrics } from "../observe/metrics.js";
 import type { ApprovalRecord, AuditSink } from "../record/auditRecord.js";
 import type { ApprovalNotice, NoticeKind, Notifier } from "./notice.js";
 import { ApprovalConflict, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
@@ -79,6 +80,7 @@ export class Approvals {
     // Recorded before it exists: an approval the ledger does not know of can never be given.
     await this.record(stored, "requested", stored.requester.subject, stored.request_id);
     await this.options.store.create(approval);
+    metrics()?.approvalsPending.inc();
     this.notify("approval.requested", stored);
     return stored;
   }
@@ -146,10 +148,12 @@ export class Approvals {
         decided = { ...decided, grant: { id: grant.id, expires_at: grant.expires_at } };
       }
       await this.record(decided, "approved", approver.subject, decided.request_id);
+      metrics()?.approvalClosed("approved", decided.created_at);
       this.notify("approval.decided", decided, approver.subject);
       if (decided.mode === "deferred") void this.send(decided);
     } else if (result.state === "denied") {
       await this.record(decided, "denied", approver.subject, decided.request_id, { reason });
+      metrics()?.approvalClosed("denied", decided.created_at);
       this.notify("approval.decided", decided, approver.subject);
     }
     return decided;
@@ -275,6 +279,7 @@ export class Approvals {
     try {
       for (const approval of await this.options.store.expireDue(Date.now())) {
         await this.record(approval, "expired", "gateway", approval.request_id);
+        metrics()?.approvalClosed("expired", approval.created_at);
         this.notify("approval.expired", approval);
       }
       for (const id of this.waiters.keys()) await this.wake(id);

@@ -4,7 +4,7 @@
 // to this process stand in for the requester's credential.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { request } from "undici";
+import { request, type Dispatcher } from "undici";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import type { Masker } from "../mask/index.js";
@@ -39,8 +39,9 @@ export class DeferredRequests {
     return { ...entry.identity, auth_method: "approval-execution", credential_id: `approval:${id}` };
   }
 
-  /** Sends the approved request to the gateway at `baseUrl` and keeps its (masked) answer. */
-  async send(approval: Approval, baseUrl: string): Promise<void> {
+  /** Sends the approved request to the gateway at `baseUrl` and keeps its (masked) answer.
+   * `dispatcher` reaches the gateway's own HTTPS listener (listen.tls). */
+  async send(approval: Approval, baseUrl: string, dispatcher?: Dispatcher): Promise<void> {
     if (!approval.request) return;
     const token = randomBytes(32).toString("base64url");
     this.tokens.set(approval.id, { token: Buffer.from(token), identity: approval.requester });
@@ -54,6 +55,7 @@ export class DeferredRequests {
           [EXECUTION_HEADER]: token,
         },
         ...(approval.request.body !== null ? { body: approval.request.body } : {}),
+        ...(dispatcher ? { dispatcher } : {}),
       });
       const chunks: Buffer[] = [];
       let size = 0;

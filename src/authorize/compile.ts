@@ -50,6 +50,8 @@ export interface CompiledPolicy {
   removedConfigurableKeys: ReadonlySet<string>;
   /** The nodes runs of a graph pause before (run_body.pause_before). */
   pauseBefore(graphs: readonly string[]): string[];
+  /** Whether any graph's runs pause before chosen nodes. */
+  pausesAnyGraph: boolean;
   /** Callers who see responses unmasked (policy masking.clear_responses_for). */
   seesClearResponses(identity: Identity): boolean;
   masksRequests: boolean;
@@ -131,6 +133,7 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
     rateLimits: document.rate_limits.map((limit) => ({ limit, appliesTo: subjectMatcher(limit.subjects) })),
     webhookDestinations: document.run_body.webhook_destinations.map((url) => new URL(url)),
     removedConfigurableKeys: new Set(document.run_body.remove_configurable_keys),
+    pausesAnyGraph: document.run_body.pause_before.length > 0,
     pauseBefore: (graphs) => [...new Set(document.run_body.pause_before.filter((entry) => !entry.graphs || graphs.some((graph) => entry.graphs!.includes(graph))).flatMap((entry) => entry.nodes))],
     seesClearResponses: document.masking.clear_responses_for ? subjectMatcher(document.masking.clear_responses_for) : () => false,
     masksRequests: document.masking.requests === "mask",

@@ -23,9 +23,10 @@ const ASSISTANT_TTL_MS = 30_000;
 const THREAD_TTL_MS = 10_000;
 const RUN_TTL_MS = 10 * 60_000;
 const CRON_TTL_MS = 10_000;
-// LangGraph has no route that reads one cron: its search is paged through, this far at most.
+// LangGraph has no route that reads one cron: its search is paged through, this far at most
+// (one request naming an unknown cron must not cost LangGraph more than a few searches).
 const CRON_PAGE_SIZE = 100;
-const CRON_MAX_PAGES = 100;
+const CRON_MAX_PAGES = 10;
 const MAX_ENTRIES = 10_000;
 const LOOKUP_TIMEOUT_MS = 10_000;
 

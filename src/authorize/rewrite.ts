@@ -67,6 +67,11 @@ export function rewriteRequestBody(
       if (isObject(body)) {
         if (isObject(body.metadata)) removeReserved(body.metadata, "metadata", rewrites);
         cleanRunBody(body, "", context.policy, rewrites);
+        // The cron's graph is not known here, so breakpoints the policy sets at create
+        // (run_body.pause_before) cannot be re-applied: changing them is refused instead.
+        if (context.policy.pausesAnyGraph && ("interrupt_before" in body || "interrupt_after" in body)) {
+          throw new GatewayError(403, "PC_FORBIDDEN", "Refused: a cron's interrupt_before / interrupt_after cannot be changed while the policy pauses runs before chosen nodes (run_body.pause_before); delete the cron and create it again.");
+        }
       }
       break;
     case "protocol.command":

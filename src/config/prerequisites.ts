@@ -46,11 +46,12 @@ export async function checkStartPrerequisites(config: PortcullisConfig): Promise
   const written: Array<[string, string | undefined]> = [
     ["storage.sqlite_file", config.storage.sqlite_file],
     ["audit.store.file", config.audit.store.kind === "sqlite" ? config.audit.store.file : undefined],
-    ["audit.signing_key_file", config.audit.signing_key_file],
     ["audit.stream.file", config.audit.stream && config.audit.stream.file !== "-" ? config.audit.stream.file : undefined],
-    ["masking.pseudonym_key_file", config.masking.pseudonym_key_file],
   ];
   for (const [field, file] of written) if (file) await assertWritable(file, field);
+  // Keys are created on the first start and only read after that, so an existing key may be
+  // mounted read-only (a Kubernetes Secret).
+  for (const [field, file] of keyFiles) if (file && !existsSync(file)) await assertWritable(file, field);
   checked.push("data files writable");
 
   if (config.audit.store.kind === "postgres") {

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { notifySchema } from "../approve/notify/config.js";
 import { egressSchema } from "../egress/config.js";
-import { isCidrOrAddress } from "../receive/clientAddress.js";
+import { isCidrOrAddress } from "./addresses.js";
 import { secretSource } from "./secrets.js";
 
 // Headers that carry client credentials, steer LangGraph's own auth, or frame the upstream
@@ -162,6 +162,10 @@ export const configSchema = z.strictObject({
         .array(z.string().refine(isCidrOrAddress, "an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8"))
         .default([])
         .describe("Peers (load balancers) whose X-Forwarded-For / Forwarded headers are believed; from any other peer those headers are ignored and recorded as sent"),
+      forwarded_header: z
+        .enum(["x-forwarded-for", "forwarded"])
+        .default("x-forwarded-for")
+        .describe("The one header the trusted proxies write (the other is never believed: most balancers pass a client's own Forwarded through unchanged)"),
       timeouts: z
         .strictObject({
           headers_ms: z.number().int().min(1_000).max(120_000).default(10_000).describe("Time a client has to send the request line and headers (slow-header clients are cut off)"),
@@ -169,6 +173,7 @@ export const configSchema = z.strictObject({
           keep_alive_ms: z.number().int().min(1_000).max(600_000).default(5_000).describe("How long an idle keep-alive connection stays open between requests"),
         })
         .prefault({})
+        .refine((t) => t.headers_ms <= t.request_ms, { message: "headers_ms cannot exceed request_ms (the headers are part of the request)" })
         .describe("Client-side timeouts of the listener"),
     })
     .prefault({}),
@@ -458,6 +463,35 @@ export const configSchema = z.strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     })
     .prefault({}),
+  observability: z
+    .strictObject({
+      metrics: z
+        .strictObject({
+          enabled: z.boolean().default(false).describe("Serve Prometheus metrics (GET /metrics) on metrics.listen"),
+          listen: z
+            .strictObject({
+              host: z.string().default("127.0.0.1"),
+              port: z.number().int().min(0).max(65535).default(9464),
+            })
+            .prefault({})
+            .describe("The metrics listener, separate from the gateway's: keep it on an address only Prometheus reaches"),
+        })
+        .prefault({}),
+      tracing: z
+        .strictObject({
+          enabled: z.boolean().default(false).describe("Export OpenTelemetry traces of every exchange over OTLP/HTTP"),
+          otlp_endpoint: z.url().optional().describe("OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces; default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT"),
+          service_name: z.string().min(1).optional().describe("service.name of the spans; default: OTEL_SERVICE_NAME, else portcullis"),
+          sample_ratio: z.number().min(0).max(1).optional().describe("Share of new traces sampled (parent-based); default: OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, else all"),
+          trust_client_context_from_groups: z
+            .array(z.string())
+            .default([])
+            .describe("Identity groups whose W3C traceparent/tracestate is continued; anyone else's starts a new trace and is kept only as a span link"),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .describe("Prometheus metrics and OpenTelemetry traces (docs/observability.md), both off by default"),
 });
 
 export type PortcullisConfig = z.output<typeof configSchema>;

@@ -27,7 +27,8 @@ export interface SecretProvider<S extends SecretSource = SecretSource> {
 const environmentVariable: SecretProvider<{ env: string }> = {
   handles: (source): source is { env: string } => "env" in source,
   async read(source, what) {
-    const value = process.env[source.env];
+    // A trailing newline (a Secret written with `echo`) is dropped, as for files.
+    const value = process.env[source.env]?.replace(/\r?\n$/, "");
     if (!value) throw new ConfigError(`${what}: environment variable ${source.env} is not set`);
     return value;
   },

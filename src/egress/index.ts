@@ -92,6 +92,7 @@ export class Egress {
   private constructor(
     private readonly routes: Map<string, EgressRoute>,
     private readonly runContexts: RunContextTokens | undefined,
+    private readonly maxJsonDepth: number,
   ) {}
 
   /** Reads every route's secret at start, so a missing one stops the gateway rather than a call. */
@@ -102,7 +103,7 @@ export class Egress {
       routes.set(name, new EgressRoute(name, route, credential));
     }
     const runContexts = routes.size > 0 ? await RunContextTokens.open(config.egress.run_context, path.dirname(path.resolve(config.storage.sqlite_file))) : undefined;
-    return new Egress(routes, runContexts);
+    return new Egress(routes, runContexts, config.limits.max_json_depth);
   }
 
   get enabled(): boolean {
@@ -209,7 +210,7 @@ export class Egress {
     if (hasBody && type !== "" && type !== "application/json" && !type.endsWith("+json")) {
       throw new GatewayError(415, "PC_UNSUPPORTED_MEDIA_TYPE", `Refused: egress calls carry JSON bodies only, since other bodies cannot be scanned for PII and secrets (got ${type.slice(0, 60)}).`);
     }
-    return readJsonBody(req, call.route.config.max_request_bytes);
+    return readJsonBody(req, call.route.config.max_request_bytes, this.maxJsonDepth);
   }
 
   /** The allowed client headers, plus the route's credential. */

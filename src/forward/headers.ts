@@ -19,6 +19,8 @@ export function upstreamRequestHeaders(
     identityAssertion?: { header: string; value: string };
     /** For runs: the egress run-context token, which LangGraph copies into config.configurable. */
     runContext?: { header: string; value: string };
+    /** W3C traceparent/tracestate naming the gateway's forward span (tracing on). */
+    traceContext?: Record<string, string> | undefined;
     requestId: string;
     hasBody: boolean;
   },
@@ -35,6 +37,13 @@ export function upstreamRequestHeaders(
   if (options.credential) headers[options.credential.header] = options.credential.value;
   if (options.identityAssertion) headers[options.identityAssertion.header] = options.identityAssertion.value;
   if (options.runContext) headers[options.runContext.header] = options.runContext.value;
+  // With tracing on, the upstream sees the gateway's span as parent, never the client's raw
+  // value (a trusted client's trace id carries on through the gateway's span).
+  if (options.traceContext) {
+    delete headers.traceparent;
+    delete headers.tracestate;
+    Object.assign(headers, options.traceContext);
+  }
   return headers;
 }
 

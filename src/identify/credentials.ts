@@ -8,11 +8,11 @@ import { GatewayError } from "../errors.js";
 
 export type CredentialKind = "authorization" | "x-api-key" | "session-cookie" | "approval-execution";
 
-const CREDENTIAL_HEADERS: Record<string, CredentialKind> = {
-  authorization: "authorization",
-  "x-api-key": "x-api-key",
-  [EXECUTION_HEADER]: "approval-execution",
-};
+const CREDENTIAL_HEADERS = new Map<string, CredentialKind>([
+  ["authorization", "authorization"],
+  ["x-api-key", "x-api-key"],
+  [EXECUTION_HEADER, "approval-execution"],
+]);
 
 // The session cookie under an http and an https public URL (src/authenticate/cookies.ts).
 const SESSION_COOKIES = new Set([cookieNames("http://portcullis").session, cookieNames("https://portcullis").session]);
@@ -32,7 +32,7 @@ export function presentedCredentials(req: Pick<IncomingMessage, "rawHeaders">, s
   for (let index = 0; index + 1 < raw.length; index += 2) {
     const name = raw[index]!.toLowerCase();
     const value = raw[index + 1]!.trim();
-    const kind = CREDENTIAL_HEADERS[name];
+    const kind = CREDENTIAL_HEADERS.get(name);
     if (kind && value !== "") kinds.push(kind);
     else if (name === "cookie" && sessions) {
       for (const pair of value.split(";")) {
@@ -42,7 +42,7 @@ export function presentedCredentials(req: Pick<IncomingMessage, "rawHeaders">, s
     } else if (name === "connection") {
       // RFC 9110 §7.6.1: a proxy on the way removes the headers Connection names.
       for (const option of value.split(",").map((item) => item.trim().toLowerCase())) {
-        if (option in CREDENTIAL_HEADERS || (option === "cookie" && sessions)) hopByHop.push(option);
+        if (CREDENTIAL_HEADERS.has(option) || (option === "cookie" && sessions)) hopByHop.push(option);
       }
     }
   }

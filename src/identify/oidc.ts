@@ -9,6 +9,7 @@ import { createRemoteJWKSet, customFetch, decodeJwt, errors as jose, jwksCache, 
 import { request } from "undici";
 import type { OidcIssuerConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
+import { metrics } from "../observe/metrics.js";
 import { policyClaims, type Identity } from "./identity.js";
 
 /** Tokens longer than this are refused before any parsing. */
@@ -211,9 +212,11 @@ export class OidcBearerVerifier {
         const keys = (JSON.parse(text) as { keys?: unknown } | null)?.keys;
         if (!Array.isArray(keys) || !keys.every((key) => typeof key === "object" && key !== null && !Array.isArray(key))) throw new Error("the JWKS endpoint answered something other than a JWK Set");
         state.jwksFailedAt = undefined;
+        metrics()?.jwksFetches.inc({ issuer: state.config.id, result: "ok" });
         return new Response(text, { status: 200, headers: { "content-type": "application/json" } });
       } catch (error) {
         state.jwksFailedAt = Date.now();
+        metrics()?.jwksFetches.inc({ issuer: state.config.id, result: "failed" });
         throw idpUnavailable(issuer, error, Math.ceil(cooldownMs / 1000));
       }
     };

@@ -6,6 +6,7 @@
 //   timer  → checkpoint: sign (origin, size, root) with the log key, store the note
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
+import { metrics } from "../observe/metrics.js";
 import type { AppendContext, AppendReceipt, AuditRecord, AuditSink } from "../record/auditRecord.js";
 import { canonicalJson } from "./canonical.js";
 import { keyFileChanged, loadOrCreateLogKey, type LogKey } from "./keys.js";
@@ -85,7 +86,10 @@ export class Ledger implements AuditSink {
     await ledger.closeInterruptedRequests();
     await ledger.checkpoint();
     ledger.timer = setInterval(() => {
-      ledger.checkpointIfDue().catch((error: unknown) => options.log.error({ err: error }, "ledger checkpoint failed"));
+      ledger.checkpointIfDue().catch((error: unknown) => {
+        metrics()?.ledgerStoreErrors.inc({ operation: "checkpoint" });
+        options.log.error({ err: error }, "ledger checkpoint failed");
+      });
     }, options.checkpointIntervalMs);
     ledger.timer.unref();
     return ledger;
@@ -116,6 +120,7 @@ export class Ledger implements AuditSink {
     if (this.closed) return Promise.reject(new Error("the audit ledger is closed"));
     return new Promise((resolve, reject) => {
       this.queue.push({ record, context, resolve, reject });
+      metrics()?.ledgerQueueDepth.set(this.queue.length);
       // Group commit: whatever arrives while a batch commits goes into the next one, so
       // concurrent requests share one fsync without a fixed wait (audit-ledger.md §11).
       this.flushing ??= this.flush();
@@ -135,12 +140,15 @@ export class Ledger implements AuditSink {
     await new Promise((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.maxBatch);
+      const committing = metrics()?.ledgerCommitting(batch.length, this.queue.length);
       try {
         const receipts = await this.commit(batch);
+        committing?.();
         this.lastCommitError = undefined;
         batch.forEach((pending, i) => pending.resolve(receipts[i]!));
         if (this.options.onCommitted) batch.forEach((pending, i) => this.options.onCommitted!(pending.record, receipts[i]!));
       } catch (error) {
+        metrics()?.ledgerStoreErrors.inc({ operation: "append" });
         this.lastCommitError = error as Error;
         for (const pending of batch) pending.reject(error);
       }
@@ -240,6 +248,7 @@ export class Ledger implements AuditSink {
     const note = signNote(formatCheckpoint({ origin, size, root }), [this.key.signer]);
     const checkpoint: StoredCheckpoint = { size, root, note, createdAtMs: Date.now() };
     await this.options.store.addCheckpoint(origin, checkpoint);
+    metrics()?.checkpointSigned(checkpoint.createdAtMs);
     this.lastCheckpoint = checkpoint;
     return checkpoint;
   }

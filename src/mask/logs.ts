@@ -8,7 +8,7 @@
 import { stdSerializers, type LoggerOptions } from "pino";
 import type { Masker } from "./masker.js";
 
-const OPERATIONAL_FIELDS = new Set(["url", "upstream", "request_id", "subject", "method", "path", "route", "status", "outcome", "error", "record_type", "duration_ms"]);
+const OPERATIONAL_FIELDS = new Set(["url", "upstream", "request_id", "trace_id", "span_id", "subject", "method", "path", "route", "status", "outcome", "error", "record_type", "duration_ms"]);
 
 export function maskedLogOptions(masker: Masker): Pick<LoggerOptions, "formatters" | "serializers"> {
   return {

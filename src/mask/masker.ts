@@ -60,9 +60,10 @@ function decodeJsonEscape(escape: string): string {
   return SIMPLE_ESCAPES[escape[1]!] ?? escape[1]!;
 }
 
-// Keys that name a credential: their value is scanned with the key in front of it, the way the
-// secret detectors expect a keyword before a value (masking.md §3, GENERIC_SECRET).
-const SECRET_KEY_HINT = /secret|passw|token|key|cred|auth|api/i;
+// Keys that name a credential or hold a context word of a context-gated identifier: their value
+// is scanned with the key in front of it, the way the detectors expect a keyword before a value
+// (masking.md §1, §3): `{"nhs_number": "9434765919"}`, `{"ssn": "473825060"}`.
+const KEY_CONTEXT_HINT = /secret|passw|token|key|cred|auth|api|ssn|social|phone|tel|mobile|cell|msisdn|fax|sms|itin|taxpayer|routing|aba|nhs|insurance|sin/i;
 
 /** Deepest JSON nesting scanned; deeper documents are refused rather than overflow the stack. */
 const MAX_DEPTH = 512;
@@ -222,7 +223,7 @@ export class Masker {
       const childPath = this.fieldPaths.length > 0 ? [...path, normalised].slice(-8) : path;
       let masked: { value: unknown; changed: boolean };
       if (this.isSensitive(normalised, childPath)) masked = this.sensitive(child, pass);
-      else if (typeof child === "string") masked = this.stringLeaf(child, pass, SECRET_KEY_HINT.test(key) ? key.slice(0, 64) : "");
+      else if (typeof child === "string") masked = this.stringLeaf(child, pass, KEY_CONTEXT_HINT.test(key) ? key.slice(0, 64) : "");
       else masked = this.value(child, childPath, pass, depth + 1);
       if (masked.changed) {
         out ??= { ...(value as Record<string, unknown>) };

@@ -3,7 +3,7 @@
 // right, as nginx's real_ip_recursive does, to the first address that is not a trusted proxy.
 // From any other peer those headers are not believed; what was sent is kept for the record.
 import type { IncomingMessage } from "node:http";
-import { BlockList, isIP } from "node:net";
+import { BlockList, isIP, type Socket } from "node:net";
 
 export interface ClientAddress {
   /** The address policy conditions and audit records use. */
@@ -14,20 +14,16 @@ export interface ClientAddress {
   forwardedBelieved?: boolean;
 }
 
-export function isCidrOrAddress(value: string): boolean {
-  const [address, prefix, ...rest] = value.split("/");
-  const family = isIP(address ?? "");
-  if (family === 0 || rest.length > 0) return false;
-  if (prefix === undefined) return true;
-  if (!/^\d{1,3}$/.test(prefix)) return false;
-  return Number(prefix) <= (family === 4 ? 32 : 128);
-}
-
 export class TrustedProxies {
   private readonly list = new BlockList();
   readonly empty: boolean;
 
-  constructor(cidrs: readonly string[]) {
+  /** `header`: the one header the trusted proxies write. The other is never believed: most
+   * balancers append to X-Forwarded-For and pass a client's own Forwarded through unchanged. */
+  constructor(
+    cidrs: readonly string[],
+    private readonly header: "x-forwarded-for" | "forwarded" = "x-forwarded-for",
+  ) {
     for (const cidr of cidrs) {
       const [address = "", prefix] = cidr.split("/");
       const family = isIP(address) === 6 ? "ipv6" : "ipv4";
@@ -43,15 +39,18 @@ export class TrustedProxies {
     return this.list.check(address, family === 6 ? "ipv6" : "ipv4");
   }
 
+  /** The connection's peer, as records name it (IPv4-mapped IPv6 as IPv4). */
+  peerAddress(socket: Socket): string | null {
+    return normalise(socket.remoteAddress) ?? null;
+  }
+
   resolve(req: IncomingMessage): ClientAddress {
     const peer = normalise(req.socket?.remoteAddress);
-    const forwarded = headerText(req.headers.forwarded);
-    const xff = headerText(req.headers["x-forwarded-for"]);
-    const sent = forwarded ?? xff;
-    if (!sent) return { address: peer ?? null };
-    if (!peer || !this.trusts(peer)) return { address: peer ?? null, forwardedAsSent: sent, forwardedBelieved: false };
-    // Forwarded wins where a proxy sends both: it is the standard form.
-    const hops = forwarded !== undefined ? forwardedFor(forwarded) : xff!.split(",").map((hop) => normalise(hop.trim()));
+    const sent = headerText(req.headers[this.header]);
+    const other = headerText(req.headers[this.header === "forwarded" ? "x-forwarded-for" : "forwarded"]);
+    if (!sent) return { address: peer ?? null, ...(other ? { forwardedAsSent: asSent(other), forwardedBelieved: false } : {}) };
+    if (!peer || !this.trusts(peer)) return { address: peer ?? null, forwardedAsSent: asSent(sent), forwardedBelieved: false };
+    const hops = this.header === "forwarded" ? forwardedFor(sent) : sent.split(",").map((hop) => normalise(hop.trim()));
     let client = peer;
     for (let i = hops.length - 1; i >= 0; i--) {
       const hop = hops[i];
@@ -61,7 +60,7 @@ export class TrustedProxies {
       client = hop;
       if (!this.trusts(hop)) break;
     }
-    return { address: client, forwardedAsSent: sent, forwardedBelieved: true };
+    return { address: client, forwardedAsSent: asSent(sent), forwardedBelieved: true };
   }
 }
 
@@ -70,7 +69,11 @@ function forwardedFor(header: string): Array<string | undefined> {
   const hops: Array<string | undefined> = [];
   for (const element of header.split(",")) {
     const pair = element.split(";").map((part) => part.trim()).find((part) => part.toLowerCase().startsWith("for="));
-    if (!pair) continue;
+    // An element without for= names no hop: the walk must stop there, not skip it.
+    if (!pair) {
+      hops.push(undefined);
+      continue;
+    }
     let value = pair.slice(4).trim().replace(/^"(.*)"$/, "$1");
     if (value.startsWith("[")) value = value.slice(1, value.indexOf("]"));
     else if (isIP(value) === 0) value = value.replace(/:\d+$/, "");
@@ -83,6 +86,13 @@ function headerText(value: string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
   return Array.isArray(value) ? value.join(", ") : value;
 }
+
+/** What the record keeps of the header: client-controlled text, so capped (the walk reads it whole). */
+function asSent(text: string): string {
+  return text.length > MAX_RECORDED_CHARS ? `${text.slice(0, MAX_RECORDED_CHARS)}…` : text;
+}
+
+const MAX_RECORDED_CHARS = 1024;
 
 /** IPv4-mapped IPv6 (::ffff:10.0.0.1) as the IPv4 address, so one CIDR list covers both. */
 function normalise(address: string | undefined): string | undefined {

@@ -36,10 +36,10 @@ export function reloadCertificateOnChange(server: HttpsServer, tls: ListenerTls,
   const stamp = () => [tls.cert_file, tls.key_file].map((file) => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0).join(":");
   let last = stamp();
   const check = () => {
-    const now = stamp();
-    if (now === last) return;
-    last = now;
     try {
+      const now = stamp();
+      if (now === last) return;
+      last = now;
       server.setSecureContext(loadListenerCertificate(tls));
       log.info({ cert_file: tls.cert_file }, "listener certificate reloaded");
     } catch (error) {

@@ -36,6 +36,8 @@ export interface RequestRecord {
   /** Set when the gateway refused the request itself. */
   status?: number;
   error?: string;
+  /** The exchange's OpenTelemetry root span, when tracing is on: the record leads to the trace. */
+  trace?: { trace_id: string; span_id: string };
 }
 
 /** On a request whose decision was require-approval: what let it through, or that it waits. */

@@ -4,6 +4,7 @@
 // stays a liveness probe that depends on nothing: a failing dependency must not make an
 // orchestrator restart every replica.
 import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
 import type { AuditSink } from "../record/auditRecord.js";
 import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
 import type { UpstreamClient } from "../forward/upstream.js";
@@ -16,6 +17,7 @@ export interface ReadinessChecks {
   auth: GatewayAuth;
   /** False once shutdown begins. */
   accepting(): boolean;
+  log: Logger;
   /** How long a probe's result is reused, so frequent probes do not load LangGraph. */
   cacheMs?: number;
   timeoutMs?: number;
@@ -51,7 +53,10 @@ export class Readiness {
   private async auditStore(): Promise<CheckResult> {
     if (!this.checks.audit.readiness) return { ok: true, detail: "accepting appends" };
     const problem = await this.checks.audit.readiness().catch((error: unknown) => (error as Error).message);
-    return problem ? { ok: false, detail: problem } : { ok: true, detail: "accepting appends" };
+    if (!problem) return { ok: true, detail: "accepting appends" };
+    // Probes are unauthenticated: the store's own error (paths, hosts) goes to the log only.
+    this.checks.log.warn({ problem }, "readiness: the audit store cannot take appends");
+    return { ok: false, detail: "not accepting appends (see the gateway log)" };
   }
 
   private async upstreamAnswers(): Promise<CheckResult> {

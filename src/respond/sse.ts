@@ -7,6 +7,7 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Readable } from "node:stream";
 import type { Exchange } from "../exchange.js";
 import { MaskingError, SseStreamMasker, type Masker } from "../mask/index.js";
+import { eventsRelayed, metrics } from "../observe/index.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
 export interface SseRelayOptions {
@@ -25,6 +26,8 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
   const recorded = new SseStreamMasker(options.masker, masking.response);
   const sent = masking.clearResponses ? undefined : recorded;
   const heartbeat = setInterval(() => writeToClient(exchange, ": heartbeat\n\n"), options.heartbeatMs);
+  const streamsOpen = metrics()?.sseStreamsOpen;
+  streamsOpen?.inc();
   const send = (text: string) => {
     writeToClient(exchange, text);
     heartbeat.refresh();
@@ -32,6 +35,7 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
   const relay = (forClient: EventSourceMessage[], forRecord: EventSourceMessage[]) => {
     for (const event of forRecord) exchange.recording?.event(event);
     for (const event of forClient) send(formatEvent(event));
+    if (forClient.length > 0) eventsRelayed(exchange, forClient.length);
   };
   let failure: unknown;
   const idleFlush = setInterval(() => {
@@ -78,12 +82,13 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
         : exchange.shuttingDown
           ? { name: "GatewayShutdown", message: "Portcullis is shutting down; reconnect to continue.", outcome: "shutdown" as const }
           : { name: "UpstreamStreamError", message: `${options.serverName ?? "The LangGraph server"}'s stream broke off; the failure is logged with this request's x-request-id.`, outcome: "upstream_failed" as const };
-    exchange.log.warn({ err: error, request_id: exchange.id }, "SSE relay failed");
+    exchange.log.warn({ err: error }, "SSE relay failed");
     exchange.outcome = outcome;
     exchange.error = name;
     if (error instanceof MaskingError) exchange.upstreamAbort.abort();
     endClientResponse(exchange, formatEvent({ event: "error", data: JSON.stringify({ error: name, message }) }));
   } finally {
+    streamsOpen?.dec();
     clearInterval(heartbeat);
     clearInterval(idleFlush);
   }

@@ -61,7 +61,7 @@ export async function relayWait(exchange: Exchange, upstream: Readable, options:
     const name = maskingFailed ? "GatewayMaskingError" : exchange.shuttingDown ? "GatewayShutdown" : "UpstreamStreamError";
     exchange.error = name;
     // Keep the SDK's contract: the body is JSON, failures under __error__.
-    exchange.log.warn({ err: error, request_id: exchange.id }, "wait relay failed");
+    exchange.log.warn({ err: error }, "wait relay failed");
     const message = maskingFailed
       ? `The run's result could not be masked (${error.message}); it was withheld so nothing unscanned reaches you.`
       : "The run's result could not be relayed; the failure is logged with this request's x-request-id.";

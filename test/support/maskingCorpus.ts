@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import { Faker, base, en } from "@faker-js/faker";
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 
-export const STRUCTURED_PII = ["EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"] as const;
+export const STRUCTURED_PII = ["EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "US_ITIN", "ABA_ROUTING", "UK_NHS", "CA_SIN"] as const;
 export const PREFIXED_SECRETS = [
   "AWS_ACCESS_KEY",
   "AWS_SECRET_KEY",
@@ -29,8 +29,12 @@ export const PREFIXED_SECRETS = [
   "PRIVATE_KEY",
   "AUTHORIZATION_HEADER",
   "URL_CREDENTIALS",
+  "SENDGRID_API_KEY",
+  "TELEGRAM_BOT_TOKEN",
 ] as const;
-export const ENTITY_TYPES = [...STRUCTURED_PII, "PHONE_NUMBER", ...PREFIXED_SECRETS, "GENERIC_SECRET"] as const;
+/** Credentials recognised by where they stand (a Cookie header, a command-line flag), not by a prefix. */
+export const CONTEXT_SECRETS = ["HTTP_COOKIE", "PASSWORD"] as const;
+export const ENTITY_TYPES = [...STRUCTURED_PII, "PHONE_NUMBER", ...PREFIXED_SECRETS, ...CONTEXT_SECRETS, "GENERIC_SECRET"] as const;
 export type EntityType = (typeof ENTITY_TYPES)[number];
 
 /** One annotated value: [start, end) of the carrying text, as it appears there (escaped in JSON). */
@@ -71,6 +75,9 @@ export type NegativeKind =
   | "luhn-failing-number"
   | "iban-one-digit-changed"
   | "known-fake-secret"
+  | "batch-number"
+  | "key-value-id"
+  | "cli-and-header"
   | "langgraph-payload";
 
 export interface NegativeItem {
@@ -87,6 +94,9 @@ export interface GeneratedValue {
   text: string;
   /** The annotated part of text. */
   annotated: string;
+  /** How the value was disguised (`{{ENTITY:encoding}}`): percent, entity, escape, spelled,
+   * fullwidth, spaced-digits, zero-width. The format checks apply to undisguised values only. */
+  encoding?: Encoding;
 }
 
 export interface MaskingCorpus {
@@ -323,16 +333,57 @@ function iban(random: Random): Value {
 
 const KNOWN_SAMPLE_SSNS = new Set(["123-45-6789", "078-05-1120", ...Array.from({ length: 10 }, (_, i) => `987-65-432${i}`)]);
 
-function ssn(random: Random): Value {
+/** Forms a template asks for with `{{US_SSN:bare}}`: nine digits, only ever next to "ssn". */
+function ssn(random: Random, form?: string): Value {
   for (;;) {
     let area = random.int(1, 899);
     if (area === 666) area = 665;
     const digits = `${String(area).padStart(3, "0")}${String(random.int(1, 99)).padStart(2, "0")}${String(random.int(1, 9999)).padStart(4, "0")}`;
     const hyphenated = `${digits.slice(0, 3)}-${digits.slice(3, 5)}-${digits.slice(5)}`;
     if (/^(\d)\1+$/.test(digits) || KNOWN_SAMPLE_SSNS.has(hyphenated)) continue;
+    if (form === "bare") return { text: digits, variant: "bare" };
     const spaced = random.chance(0.15);
     return { text: spaced ? hyphenated.replaceAll("-", " ") : hyphenated, variant: spaced ? "spaces" : "hyphens" };
   }
+}
+
+/** IRS ITIN: 9XX, a group in 50–65, 70–88, 90–92 or 94–99, any serial. Written 9XX-GG-SSSS or bare. */
+function itin(random: Random): Value {
+  const group = random.pick([...Array.from({ length: 16 }, (_, i) => 50 + i), ...Array.from({ length: 19 }, (_, i) => 70 + i), 90, 91, 92, 94, 95, 96, 97, 98, 99]);
+  const digits = `9${random.digits(2)}${group}${String(random.int(1, 9999)).padStart(4, "0")}`;
+  return random.chance(0.6) ? { text: `${digits.slice(0, 3)}-${digits.slice(3, 5)}-${digits.slice(5)}`, variant: "hyphens" } : { text: digits, variant: "bare" };
+}
+
+/** ABA routing number: a Federal Reserve prefix and the 3-7-1 check digit. */
+function abaRouting(random: Random): Value {
+  const prefix = String(random.pick([...Array.from({ length: 12 }, (_, i) => i + 1), ...Array.from({ length: 12 }, (_, i) => i + 21), ...Array.from({ length: 12 }, (_, i) => i + 61), 80])).padStart(2, "0");
+  const body = `${prefix}${random.digits(6)}`;
+  const d = [...body].map(Number);
+  const partial = 3 * (d[0]! + d[3]! + d[6]!) + 7 * (d[1]! + d[4]! + d[7]!) + (d[2]! + d[5]!);
+  const digits = `${body}${(10 - (partial % 10)) % 10}`;
+  return { text: digits, variant: "nine digits" };
+}
+
+/** NHS number: nine digits and the mod 11 check (weights 10..2; a check of 10 is never issued). */
+function nhsNumber(random: Random): Value {
+  for (;;) {
+    const body = `${random.int(1, 9)}${random.digits(8)}`;
+    const sum = [...body].reduce((total, digit, k) => total + Number(digit) * (10 - k), 0);
+    const check = (11 - (sum % 11)) % 11;
+    if (check === 10) continue;
+    const digits = `${body}${check}`;
+    return random.chance(0.6) ? { text: `${digits.slice(0, 3)} ${digits.slice(3, 6)} ${digits.slice(6)}`, variant: "3-3-4" } : { text: digits, variant: "bare" };
+  }
+}
+
+/** Canadian SIN: first digit 1–7 or 9, Luhn. Written 3-3-3 with spaces or hyphens, or bare. */
+function caSin(random: Random): Value {
+  const payload = `${random.pick(["1", "2", "3", "4", "5", "6", "7", "9"])}${random.digits(7)}`;
+  const digits = `${payload}${luhnCheckDigit(payload)}`;
+  const roll = random.int(0, 2);
+  if (roll === 2) return { text: digits, variant: "bare" };
+  const separator = roll === 0 ? " " : "-";
+  return { text: `${digits.slice(0, 3)}${separator}${digits.slice(3, 6)}${separator}${digits.slice(6)}`, variant: separator === " " ? "spaces" : "hyphens" };
 }
 
 const US_AREA_CODES = [201, 202, 206, 212, 213, 214, 305, 312, 313, 404, 415, 469, 503, 512, 602, 617, 646, 702, 713, 718, 720, 773, 808, 818, 917, 949];
@@ -345,7 +396,31 @@ const PHONE_CANDIDATES: Record<string, (random: Random) => string> = {
   IN: (r) => `+91${r.int(6, 9)}${r.digits(9)}`,
 };
 
-function phone(random: Random): Value {
+/** A North American number whose area code is not in service (555, 37X, 96X...): libphonenumber
+ * rejects it, people write it anyway. Only ever after a phone word. */
+function unassignedNanp(random: Random): Value {
+  for (;;) {
+    const national = `${random.int(2, 9)}${random.digits(2)}${random.int(2, 9)}${random.digits(2)}${random.digits(4)}`;
+    if (/^.11/.test(national) || parsePhoneNumberFromString(`+1${national}`)?.isValid()) continue;
+    const [area, exchange, line] = [national.slice(0, 3), national.slice(3, 6), national.slice(6)];
+    return random.pick<Value>([
+      { text: `${area}-${exchange}-${line}`, variant: "NANP unassigned hyphens" },
+      { text: `(${area}) ${exchange}-${line}`, variant: "NANP unassigned parentheses" },
+      { text: national, variant: "NANP unassigned bare" },
+    ]);
+  }
+}
+
+/** Forms a template asks for: `{{PHONE_NUMBER:unassigned}}`, `{{PHONE_NUMBER:bare}}` (ten digits
+ * of a valid US number, after "text me at" or a phone key). */
+function phone(random: Random, form?: string): Value {
+  if (form === "unassigned") return unassignedNanp(random);
+  if (form === "bare") {
+    for (;;) {
+      const parsed = parsePhoneNumberFromString(PHONE_CANDIDATES.US!(random));
+      if (parsed?.isValid() && parsed.country === "US") return { text: parsed.nationalNumber, variant: "US bare" };
+    }
+  }
   const region = random.pick(Object.keys(PHONE_CANDIDATES));
   for (;;) {
     const parsed = parsePhoneNumberFromString(PHONE_CANDIDATES[region]!(random));
@@ -471,7 +546,13 @@ function githubToken(random: Random): Value {
   return { text: prefix + random.chars(ALNUM, 36), variant: prefix };
 }
 
-const gitlabToken = (random: Random): Value => ({ text: `glpat-${random.chars(URL_SAFE, 20)}`, variant: "glpat-" });
+function gitlabToken(random: Random): Value {
+  const roll = random.int(0, 99);
+  if (roll < 60) return { text: `glpat-${random.chars(URL_SAFE, 20)}`, variant: "glpat-" };
+  if (roll < 75) return { text: `glptt-${random.chars(HEX, 40)}`, variant: "glptt-" };
+  if (roll < 90) return { text: `glrt-${random.chars(URL_SAFE, 20)}`, variant: "glrt-" };
+  return { text: `GR1348941${random.chars(URL_SAFE, 20)}`, variant: "GR1348941" };
+}
 
 function slackToken(random: Random): Value {
   const roll = random.int(0, 99);
@@ -488,6 +569,7 @@ function slackWebhook(random: Random): Value {
 }
 
 function stripeKey(random: Random): Value {
+  if (random.chance(0.25)) return { text: `whsec_${random.chars(ALNUM, 32)}`, variant: "whsec_" };
   const prefix = random.pick(["sk_live_", "sk_live_", "rk_live_", "sk_test_"]);
   return { text: prefix + random.chars(ALNUM, random.pick([24, 34, 99])), variant: prefix };
 }
@@ -508,6 +590,26 @@ function anthropicKey(random: Random): Value {
 const googleKey = (random: Random): Value => ({ text: `AIza${random.chars(URL_SAFE, 35)}`, variant: "AIza" });
 const npmToken = (random: Random): Value => ({ text: `npm_${random.chars(ALNUM, 36)}`, variant: "npm_" });
 const huggingFaceToken = (random: Random): Value => ({ text: `hf_${random.chars(LETTERS, 34)}`, variant: "hf_" });
+const sendGridKey = (random: Random): Value => ({ text: `SG.${random.chars(URL_SAFE, 22)}.${random.chars(URL_SAFE, 43)}`, variant: "SG." });
+const telegramBotToken = (random: Random): Value => ({ text: `${random.int(1, 9)}${random.digits(random.int(7, 9))}:AA${random.chars(URL_SAFE, 33)}`, variant: "bot id:AA" });
+
+const SESSION_COOKIE_NAMES = ["sessionid", "PHPSESSID", "JSESSIONID", "connect.sid", "_myapp_session", "laravel_session", "__Secure-next-auth.session-token", "remember_user_token", "auth_token"];
+
+/** `name=value` pairs of a Cookie header; only the session cookie's value is annotated. */
+function sessionCookie(random: Random): Value {
+  const name = random.pick(SESSION_COOKIE_NAMES);
+  const value = random.pick([() => random.chars(ALNUM, 32), () => random.chars(HEX, 40), () => `s%3A${random.chars(URL_SAFE, 32)}.${random.chars(ALNUM, 20)}`])();
+  const before = random.pick(["", "theme=dark; ", `_ga=GA1.2.${random.digits(9)}.${random.digits(10)}; `, "lang=en-GB; "]);
+  const after = random.pick(["", "; csrftoken=", "; lang=de"]);
+  const pair = `${before}${name}=`;
+  return { text: `${pair}${value}${after}`, variant: name, annotate: [pair.length, pair.length + value.length] };
+}
+
+/** A password as typed on a command line: no spaces, quotes or backslashes. */
+function commandLinePassword(random: Random): Value {
+  const value = random.chars(ALNUM, random.int(8, 16)) + random.pick(["", "!", "#", "%", "^", "*", "9"]);
+  return { text: value, variant: random.chance(0.5) ? "letters and digits" : "with a symbol" };
+}
 
 function jwt(random: Random, keys: KeyPool): Value {
   const now = Math.floor(random.date().getTime() / 1000);
@@ -747,7 +849,35 @@ interface Template {
   slots: string[];
 }
 
-const SLOT = /\{\{([A-Za-z0-9_]+)\}\}/g;
+/** Ways people and programs disguise a value without meaning to: what the scanner normalises. */
+const ENCODINGS = ["percent", "entity", "escape", "spelled", "fullwidth", "spaced-digits", "zero-width"] as const;
+export type Encoding = (typeof ENCODINGS)[number];
+const isEncoding = (form: string | undefined): form is Encoding => (ENCODINGS as readonly string[]).includes(form ?? "");
+
+function encode(random: Random, value: string, encoding: Encoding): string {
+  switch (encoding) {
+    case "percent":
+      return value.replace(/[@+ ]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+    case "entity":
+      return value.replace(/[@.]/g, (char) => (char === "@" ? random.pick(["&#64;", "&#x40;", "&commat;"]) : random.chance(0.5) ? "&#46;" : "."));
+    case "escape":
+      return value.replace(/@/g, random.pick(["\\u0040", "\\x40"]));
+    case "spelled": {
+      const [at, dot] = random.pick([[" at ", " dot "], [" [at] ", " [dot] "], ["(at)", "(dot)"], [" AT ", " DOT "]] as const);
+      const [local, domain] = value.split("@") as [string, string];
+      return `${local}${at}${domain.replaceAll(".", dot)}`;
+    }
+    case "fullwidth":
+      return value.replace(/[0-9]/g, (digit) => String.fromCharCode(0xff10 + Number(digit)));
+    case "spaced-digits":
+      return [...value.replace(/[^0-9]/g, "")].join(" ");
+    case "zero-width":
+      return [...value].map((char, i) => (i > 0 && i % random.int(2, 4) === 0 ? `\u200b${char}` : char)).join("");
+  }
+}
+
+/** `{{ENTITY}}` or `{{ENTITY:form}}`, the form choosing how the value is written. */
+const SLOT = /\{\{([A-Za-z0-9_]+)(?::([a-z0-9-]+))?\}\}/g;
 
 export function loadTemplates(): Template[] {
   const templates: Template[] = [];
@@ -886,6 +1016,39 @@ function langGraphPayload(random: Random): unknown {
 
 function negative(random: Random, kind: NegativeKind): string {
   switch (kind) {
+    case "batch-number":
+      return random.pick([
+        () => `batch ${random.digits(5)}-${random.digits(2)}`,
+        () => `lot ${random.int(10000, 99999)}-${random.digits(2)} passed QA`,
+        () => `batch=${random.digits(5)}-${random.digits(2)}`,
+        () => `part no. ${random.digits(4)}-${random.digits(2)}`,
+        () => `LOT#${random.digits(6)}-${random.digits(1)}`,
+        () => `ref ${random.int(10000, 99999)}-${random.digits(2)}`,
+      ])();
+    case "key-value-id":
+      return random.pick([
+        () => `order_id=${random.int(1, 9)}${random.digits(9)}`,
+        () => `user_id=${random.int(1, 9)}${random.digits(8)}&page=${random.int(1, 40)}`,
+        () => `build=${random.int(2023, 2025)}${random.digits(4)}.${random.int(1, 9)}`,
+        () => `ts=${Math.floor(random.date().getTime() / 1000)}`,
+        () => `run_id=${random.date().getTime()}`,
+        () => `retry_after_ms=${random.int(100, 99_999)}`,
+        () => `item_${random.digits(8)}`,
+        () => `GET /v2/orders/${random.int(1, 9)}${random.digits(9)}/items?limit=${random.int(1, 100)}`,
+        () => `level=info msg="job done" job_id=${random.int(1, 9)}${random.digits(8)} duration_ms=${random.int(1, 9999)}`,
+        () => `version=${random.int(0, 20)}.${random.int(0, 40)}.${random.int(0, 99)}`,
+        () => `sha=${random.chars(HEX, 40)}`,
+        () => `id=${random.faker.string.uuid()}`,
+      ])();
+    case "cli-and-header":
+      return random.pick([
+        () => "Use the --password flag, or --password-file to read it from disk.",
+        () => `mysql -u root -p ${random.faker.word.noun().toLowerCase().replace(/[^a-z]/g, "") || "app"}`,
+        () => "mysql -u root -p$MYSQL_PASSWORD",
+        () => `Cookie: theme=dark; lang=en-GB; _ga=GA1.2.${random.digits(9)}.${random.digits(10)}`,
+        () => `Set-Cookie: locale=${random.pick(["en", "de", "fr"])}; Path=/; Max-Age=${random.int(60, 99_999)}`,
+        () => "ls -pla /var/log && tar -xzf build.tgz",
+      ])();
     case "uuid-v4":
       return random.pick(["", "thread ", "run_id=", "/threads/"]) + random.faker.string.uuid();
     case "uuid-v7":
@@ -957,6 +1120,9 @@ const NEGATIVE_MIX: [NegativeKind, number][] = [
   ["luhn-failing-number", 700],
   ["iban-one-digit-changed", 700],
   ["known-fake-secret", 200],
+  ["batch-number", 600],
+  ["key-value-id", 900],
+  ["cli-and-header", 300],
   ["langgraph-payload", 2400],
 ];
 
@@ -964,19 +1130,23 @@ const NEGATIVE_MIX: [NegativeKind, number][] = [
 
 export function generateCorpus(seed: number, options: CorpusOptions = {}): MaskingCorpus {
   const perEntity = options.perEntity ?? 250;
-  const negativeCount = options.negatives ?? 12_000;
+  const negativeCount = options.negatives ?? 14_000;
   const random = new Random(seed);
   const keys = keyPool(random);
   const templates = loadTemplates();
   const values: GeneratedValue[] = [];
 
-  const makers: Record<EntityType, () => Value> = {
+  const makers: Record<EntityType, (form?: string) => Value> = {
     EMAIL_ADDRESS: () => email(random),
     CREDIT_CARD: () => creditCard(random),
     IBAN_CODE: () => iban(random),
-    US_SSN: () => ssn(random),
-    PHONE_NUMBER: () => phone(random),
+    US_SSN: (form) => ssn(random, form),
+    PHONE_NUMBER: (form) => phone(random, form),
     IP_ADDRESS: () => IP(random),
+    US_ITIN: () => itin(random),
+    ABA_ROUTING: () => abaRouting(random),
+    UK_NHS: () => nhsNumber(random),
+    CA_SIN: () => caSin(random),
     AWS_ACCESS_KEY: () => awsAccessKey(random),
     AWS_SECRET_KEY: () => awsSecretKey(random),
     GITHUB_TOKEN: () => githubToken(random),
@@ -996,6 +1166,10 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Maski
     },
     AUTHORIZATION_HEADER: () => authorizationHeader(random),
     URL_CREDENTIALS: () => urlCredentials(random),
+    SENDGRID_API_KEY: () => sendGridKey(random),
+    TELEGRAM_BOT_TOKEN: () => telegramBotToken(random),
+    HTTP_COOKIE: () => sessionCookie(random),
+    PASSWORD: () => commandLinePassword(random),
     GENERIC_SECRET: () => genericSecret(random),
   };
 
@@ -1011,9 +1185,11 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Maski
         text += escapeLevel(filler(random, slot), template.escape);
         continue;
       }
-      const value = makers[slot]();
+      const form = match[2];
+      let value = makers[slot](isEncoding(form) ? undefined : form);
+      if (isEncoding(form)) value = { text: encode(random, value.text, form), variant: `${value.variant} ${form}` };
       const [from, to] = value.annotate ?? [0, value.text.length];
-      values.push({ type: slot, variant: value.variant, text: value.text, annotated: value.text.slice(from, to) });
+      values.push({ type: slot, variant: value.variant, text: value.text, annotated: value.text.slice(from, to), ...(isEncoding(form) ? { encoding: form } : {}) });
       const start = text.length + escapeLevel(value.text.slice(0, from), template.escape).length;
       const end = text.length + escapeLevel(value.text.slice(0, to), template.escape).length;
       const span: Span & { raw: string } = { start, end, type: slot, variant: value.variant, raw: value.text.slice(from, to) };

@@ -3,9 +3,13 @@
 
 const WORD = /[\p{L}\p{N}]+/gu;
 
-/** Lowercased words among the `count` words that end before `start` (never across 80 chars). */
+/** A lower-case letter followed by a capital: the boundary inside a camelCase key (`phoneNumber`). */
+const CAMEL_BOUNDARY = /(\p{Ll})(\p{Lu})/gu;
+
+/** Lowercased words among the `count` words that end before `start` (never across 80 chars). Keys
+ * count as words too: `user_ssn=`, `card-number:` and `phoneNumber` split at `_`, `-` and case. */
 export function wordsBefore(text: string, start: number, count = 5): string[] {
-  const window = text.slice(Math.max(0, start - 80), start).toLowerCase();
+  const window = text.slice(Math.max(0, start - 80), start).replace(CAMEL_BOUNDARY, "$1 $2").toLowerCase();
   const words = window.match(WORD) ?? [];
   return words.slice(-count);
 }

@@ -17,8 +17,15 @@ export function piiDetectors(settings: DetectorSettings): Detector[] {
     creditCardDetector(runs),
     ibanDetector(),
     usSsnDetector(runs),
+    unformattedSsnDetector(runs),
     phoneNumberDetector(runs, settings.phoneRegions),
     ipAddressDetector(settings.maskPrivateIps),
+    // Tier 2 on by default where a checksum and a context word make them precise; they share the
+    // digit-run pass, so they cost little.
+    usItinDetector(runs),
+    abaRoutingDetector(runs),
+    ukNhsDetector(runs, !settings.optIn.has("UK_NHS")),
+    caSinDetector(runs),
   ];
   for (const [entity, optInDetector] of Object.entries(TIER_2)) {
     if (settings.optIn.has(entity)) detectors.push(optInDetector(runs));
@@ -26,13 +33,11 @@ export function piiDetectors(settings: DetectorSettings): Detector[] {
   return detectors;
 }
 
+/** Opt-in types. US_SSN, US_ITIN, ABA_ROUTING, UK_NHS and CA_SIN are still accepted in `opt_in`
+ * but are always on; opting in to UK_NHS also takes 3-3-4 numbers that pass mod 11 without a
+ * context word. */
 const TIER_2: Record<string, (runs: DigitRuns) => Detector> = {
-  US_SSN: unformattedSsnDetector,
-  US_ITIN: usItinDetector,
-  ABA_ROUTING: abaRoutingDetector,
-  UK_NHS: ukNhsDetector,
   UK_NINO: ukNinoDetector,
-  CA_SIN: caSinDetector,
   MAC_ADDRESS: macAddressDetector,
   PL_PESEL: plPeselDetector,
 };
@@ -41,6 +46,9 @@ const TIER_2: Record<string, (runs: DigitRuns) => Detector> = {
 // score that context words raise; context-gated values are reported only with their context.
 const VALIDATED = 1;
 const FORMAT_ONLY = 0.5;
+/** Validated, but with nothing around it that says what it is: masked, and yields an identical
+ * span to a finding whose context names it. */
+const UNCORROBORATED = 0.95;
 const CONTEXT_GATED = Math.max(CONTEXT_FLOOR, 0.4 + CONTEXT_BOOST);
 
 type Phrase = readonly string[];
@@ -139,14 +147,22 @@ function isValidGap(text: string, from: number, to: number): boolean {
   return punctuation <= 1 && parentheses <= 1 && spaces <= 2 && !(dot && spaces > 0);
 }
 
+/** `=`, `_` or `/` after a letter: the end of a key or path segment (`ssn=`, `card_number=`, `&pan=`,
+ * `user_`, `/ssn/`), after which a value starts. Base64 has `=` only at its end, and a digit before
+ * the joiner (`v2_`, `a1/`) still glues the run into a token. */
+function endsKey(text: string, joiner: number): boolean {
+  const c = text.charCodeAt(joiner);
+  return (c === 0x3d || c === 0x5f || c === SLASH) && isLetter(text.charCodeAt(joiner - 1));
+}
+
 /** Digits glued to letters or joined into a longer token (hex, base64, UUIDs, ids) are no value. */
 function isInsideToken(text: string, start: number, end: number): boolean {
   const before = text.charCodeAt(start - 1);
   const after = text.charCodeAt(end);
   return (
-    isWordChar(before) ||
+    (isWordChar(before) && !endsKey(text, start - 1)) ||
     isWordChar(after) ||
-    (isTokenJoiner(before) && isAlnum(text.charCodeAt(start - 2))) ||
+    (isTokenJoiner(before) && isAlnum(text.charCodeAt(start - 2)) && !endsKey(text, start - 1)) ||
     (isTokenJoiner(after) && isAlnum(text.charCodeAt(end + 1)))
   );
 }
@@ -733,7 +749,12 @@ function unformattedSsnDetector(runs: DigitRuns): Detector {
 // ---------------------------------------------------------------------------------------------
 // PHONE_NUMBER: digit runs shaped like a phone number, validated by libphonenumber (max metadata).
 
-const PHONE_CONTEXT: readonly Phrase[] = ["phone", "tel", "telephone", "mobile", "cell", "call", "fax", "whatsapp", "sms"].map((word) => [word]);
+const PHONE_CONTEXT: readonly Phrase[] = [
+  ...["phone", "tel", "telephone", "mobile", "cell", "call", "fax", "whatsapp", "sms", "msisdn", "landline", "cellphone", "phonenumber"].map((word) => [word]),
+  ["text", "me"],
+  ["reach", "me"],
+  ["ring", "me"],
+];
 /** E.164 allows 15 digits; an international prefix such as 00 adds two. */
 const PHONE_DIGITS = { min: 7, max: 17 };
 /** Validation results by candidate: streams rescan the same text as it grows. */
@@ -759,8 +780,22 @@ function phoneNumberDetector(runs: DigitRuns, phoneRegions: readonly string[]): 
   return digitRunDetector("phone-number", "PHONE_NUMBER", runs, (text, run) => {
     const international = text.charCodeAt(run.start) === PLUS;
     if (!isPhoneShaped(text, run, international)) return [];
-    return isValidNumber(text.slice(run.start, run.end), international) ? [{ start: run.start, end: run.end, score: VALIDATED }] : [];
+    // Without a phone word, a number that also validates as another identifier (an NHS number
+    // printed 3-3-4 after "NHS") is that identifier: it takes the same span at a full score.
+    if (isValidNumber(text.slice(run.start, run.end), international)) {
+      return [{ start: run.start, end: run.end, score: international || hasContextPhrase(text, run.start, PHONE_CONTEXT) ? VALIDATED : UNCORROBORATED }];
+    }
+    // People write numbers libphonenumber rejects (unassigned area codes such as 555); after a phone
+    // word a North American dialling plan shape is enough.
+    const plausible = isNanpShaped(digitsBetween(text, run.start, run.end), international) && hasContextPhrase(text, run.start, PHONE_CONTEXT);
+    return plausible ? [{ start: run.start, end: run.end, score: CONTEXT_GATED }] : [];
   });
+}
+
+/** NXX-NXX-XXXX, optionally after a country code 1 (ITU-T E.164 zone 1, NANP numbering plan). */
+function isNanpShaped(digits: string, international: boolean): boolean {
+  const national = digits.length === 11 && digits[0] === "1" ? digits.slice(1) : international ? "" : digits;
+  return national.length === 10 && national[0] !== "0" && national[0] !== "1" && national[3] !== "0" && national[3] !== "1";
 }
 
 /** Cheap rejections before libphonenumber, which accepts many dates and decimals as some region's
@@ -782,6 +817,7 @@ function isPhoneShaped(text: string, run: DigitRun, international: boolean): boo
     if (lengths.length === 4 && lengths.every((length) => length <= 3)) return false; // an IPv4 address
   }
   if (lengths.filter((length) => length === 1).length > 2) return false;
+  if (!international && lengths.length === 2 && (lengths[1] ?? 0) <= 2) return false; // batch 82699-65, a lot or part number
   if (lengths.length === 3 && lengths[0] === 3 && lengths[1] === 2 && lengths[2] === 4) return false; // the SSN layout, not a dialling plan
   if (!international && digits >= 13 && isCardLayout(lengths)) return false; // a card's print layout, valid or not (cards never start with +)
   const groupValues = run.groups.map(([start, end]) => Number(text.slice(start, end)));
@@ -929,8 +965,9 @@ function abaRoutingDetector(runs: DigitRuns): Detector {
 }
 
 /** NHS number: ten digits, the last a mod 11 check over the first nine weighted 10..2 (a check of 10
- * is never issued). 3-3-4 stands alone; bare ten digits (epoch seconds look alike) need context. */
-function ukNhsDetector(runs: DigitRuns): Detector {
+ * is never issued). Bare ten digits (epoch seconds look alike) always need a context word; 3-3-4
+ * needs one too unless opted in (one US phone number in eleven printed 3-3-4 passes mod 11). */
+function ukNhsDetector(runs: DigitRuns, formattedNeedsContext = false): Detector {
   const isNhsNumber = (digits: string) => {
     let sum = 0;
     for (let k = 0; k < 9; k++) sum += Number(digits[k]) * (10 - k);
@@ -938,7 +975,7 @@ function ukNhsDetector(runs: DigitRuns): Detector {
     return check !== 10 && check === Number(digits[9]);
   };
   return digitRunDetector("uk-nhs", "UK_NHS", runs, (text, run) => {
-    const spans = formattedSpans(text, run, [3, 3, 4], " -").filter((span) => isNhsNumber(span.digits));
+    const spans = formattedSpans(text, run, [3, 3, 4], " -").filter((span) => isNhsNumber(span.digits) && (!formattedNeedsContext || hasContextPhrase(text, span.start, NHS_CONTEXT)));
     const bare = unformattedSpan(text, run, 10);
     if (bare && isNhsNumber(bare.digits) && hasContextPhrase(text, bare.start, NHS_CONTEXT)) spans.push(bare);
     return spans.map((span) => ({ ...span, score: VALIDATED }));

@@ -1,13 +1,27 @@
-// The scanner: every enabled detector over one text, overlaps resolved (masking.md §1), and the
-// open candidate the stream masker must hold back.
+// The scanner: every enabled detector over one text and over its normalised form (normalise.ts),
+// findings mapped back onto the characters actually written, overlaps resolved (masking.md §1),
+// and the open candidate the stream masker must hold back.
+import { normalise, openTail, type Normalised } from "./normalise.js";
 import { MASK_THRESHOLD, type Detector, type Finding, type OpenCandidate } from "./types.js";
 
 export class Scanner {
   /** The longest hold-back any detector may ask for. */
   readonly maxHold: number;
 
+  /** The last text normalised: a stream scans a window and then asks for its open candidate. */
+  private lastText: string | undefined;
+  private lastNormalised: Normalised | undefined;
+
   constructor(readonly detectors: readonly Detector[]) {
     this.maxHold = Math.max(0, ...detectors.map((detector) => detector.maxLength));
+  }
+
+  private normalised(text: string): Normalised | undefined {
+    if (text !== this.lastText) {
+      this.lastNormalised = normalise(text);
+      this.lastText = text;
+    }
+    return this.lastNormalised;
   }
 
   /** Findings to mask, sorted, non-overlapping. Identical spans keep the higher score; a span
@@ -16,6 +30,19 @@ export class Scanner {
   scan(text: string): Finding[] {
     const found: Finding[] = [];
     for (const detector of this.detectors) detector.find(text, found);
+    const normalised = this.normalised(text);
+    if (normalised?.changed) {
+      // Only around the rewrites: elsewhere the normalised text is the original, scanned above.
+      // Masked over the original characters: `jane%40example.com` whole, not `jane@example.com`.
+      for (const [from, to] of rewriteWindows(normalised)) {
+        const inWindow: Finding[] = [];
+        const piece = from === 0 && to === normalised.text.length ? normalised.text : normalised.text.slice(from, to);
+        for (const detector of this.detectors) detector.find(piece, inWindow);
+        for (const finding of inWindow) {
+          if (finding.end > finding.start) found.push({ ...finding, start: normalised.starts[from + finding.start]!, end: normalised.ends[from + finding.end - 1]! });
+        }
+      }
+    }
     return resolveOverlaps(found.filter((finding) => finding.score >= MASK_THRESHOLD && finding.end > finding.start));
   }
 
@@ -24,17 +51,51 @@ export class Scanner {
    * strongOnly, weak candidates (ordinary word beginnings) are ignored: the idle flush sends them. */
   openCandidate(text: string, findings: readonly Finding[], strongOnly = false): OpenCandidate | undefined {
     let open: OpenCandidate | undefined;
-    for (const detector of this.detectors) {
-      const candidate = detector.openCandidate(text);
-      if (strongOnly && !candidate?.strong) continue;
-      if (candidate && (!open || candidate.start < open.start || (candidate.start === open.start && candidate.strong))) open = candidate;
+    const consider = (candidate: OpenCandidate | undefined) => {
+      if (!candidate || (strongOnly && !candidate.strong)) return;
+      if (!open || candidate.start < open.start || (candidate.start === open.start && candidate.strong)) open = candidate;
+    };
+    for (const detector of this.detectors) consider(detector.openCandidate(text));
+    const normalised = this.normalised(text);
+    if (normalised?.changed) {
+      for (const detector of this.detectors) {
+        const candidate = detector.openCandidate(normalised.text);
+        if (candidate) consider({ start: normalised.starts[candidate.start]!, strong: candidate.strong });
+      }
     }
+    // An unfinished `%4`, `&#6` or `jane at exa` may still become part of a value.
+    const tail = openTail(text);
+    if (tail !== undefined) consider({ start: tail, strong: false });
     if (!open) return undefined;
     for (const finding of findings) {
       if (finding.start < open.start && finding.end > open.start) open = { start: finding.start, strong: true };
     }
     return open;
   }
+}
+
+/** Characters scanned on either side of a rewrite: more than any value that could hold one (an
+ * address is at most 254) plus the five context words before it. */
+const REWRITE_REACH = 384;
+/** A window edge moves out to the next whitespace, at most this far, so no token is cut. */
+const EDGE_SLACK = 256;
+
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/** [from, to) windows of the normalised text around its rewrites, merged, edges at whitespace. */
+function rewriteWindows(normalised: Normalised): Array<readonly [number, number]> {
+  const { text, rewritten } = normalised;
+  const windows: Array<[number, number]> = [];
+  for (const at of rewritten) {
+    let from = Math.max(0, at - REWRITE_REACH);
+    let to = Math.min(text.length, at + REWRITE_REACH);
+    for (const limit = Math.max(0, from - EDGE_SLACK); from > limit && !isSpace(text.charCodeAt(from - 1)); ) from--;
+    for (const limit = Math.min(text.length, to + EDGE_SLACK); to < limit && !isSpace(text.charCodeAt(to)); ) to++;
+    const last = windows[windows.length - 1];
+    if (last && from <= last[1]) last[1] = Math.max(last[1], to);
+    else windows.push([from, to]);
+  }
+  return windows;
 }
 
 export function resolveOverlaps(findings: Finding[]): Finding[] {

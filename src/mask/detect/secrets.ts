@@ -193,11 +193,16 @@ function characterKinds(value: string): number {
 
 const PLACEHOLDER_WORDS = ["changeme", "change_me", "placeholder", "redacted", "example", "your_", "your-", "xxxx", "****", "...."];
 
+/** printf and Windows placeholders: `%s`, `%(password)s`, `%DB_PASSWORD%`; a random value may also
+ * start with `%`. */
+const PERCENT_PLACEHOLDER = /^%(?:\(\w{1,64}\))?[-+ #0-9.]{0,4}[sdifxr]$|^%\w{1,64}%$/;
+
 /** `${DB_PASSWORD}`, `$TOKEN`, `<token>`, `{{ secret }}`, `%s`, `[REDACTED]`, `[EMAIL_ADDRESS]`,
  * `changeme`, `xxxx…`: templates and other detectors' placeholders, not values. */
 function isTemplatePlaceholder(value: string): boolean {
   const first = value.charCodeAt(0);
-  if (first === 0x24 || first === 0x3c || first === 0x7b || first === 0x5b || first === 0x25) return true; // $ < { [ %
+  if (first === 0x24 || first === 0x3c || first === 0x7b || first === 0x5b) return true; // $ < { [
+  if (first === 0x25 && PERCENT_PLACEHOLDER.test(value)) return true;
   const lower = value.toLowerCase();
   if (lower === "true" || lower === "false" || lower === "null" || lower === "undefined" || lower === "none") return true;
   return PLACEHOLDER_WORDS.some((word) => lower.includes(word));
@@ -429,7 +434,16 @@ const TOKEN_FAMILIES: readonly TokenFamily[] = [
   {
     detector: "gitlab-pat",
     entity: "GITLAB_TOKEN",
-    formats: [{ rule: "gitlab-pat", anchor: "glpat-", prefixes: ["glpat-"], body: [{ chars: URLSAFE, min: 20, max: 300 }], minEntropy: 3, strongAt: 6 }],
+    formats: [
+      { rule: "gitlab-pat", anchor: "glpat-", prefixes: ["glpat-"], body: [{ chars: URLSAFE, min: 20, max: 300 }], minEntropy: 3, strongAt: 6 },
+      // Pipeline trigger, runner (and the legacy GR1348941 registration), deploy, feed, CI/CD job,
+      // incoming-mail and agent tokens: GitLab's documented token prefixes, found from one anchor.
+      {
+        rule: "gitlab-token", anchor: "gl", prefixes: ["glptt-", "glrt-", "gldt-", "glft-", "glcbt-", "glimt-", "glagent-"],
+        body: [{ chars: URLSAFE, min: 20, max: 300 }], minEntropy: 3, strongAt: 5,
+      },
+      { rule: "gitlab-rrt", anchor: "R134", prefixes: ["GR1348941"], body: [{ chars: URLSAFE, min: 20, max: 300 }], minEntropy: 3, strongAt: 6 },
+    ],
   },
   {
     detector: "slack-token",
@@ -472,6 +486,8 @@ const TOKEN_FAMILIES: readonly TokenFamily[] = [
         rule: "stripe-access-token", anchor: "k_", prefixes: ["sk", "rk"].flatMap((kind) => ["live", "test", "prod"].map((mode) => `${kind}_${mode}_`)),
         body: [{ chars: ALNUM, min: 10, max: 99 }], minEntropy: 3, strongAt: 8,
       },
+      // Webhook signing secrets (Stripe-Signature verification).
+      { rule: "stripe-webhook-secret", anchor: "whsec_", prefixes: ["whsec_"], body: [{ chars: ALNUM, min: 24, max: 99 }], minEntropy: 3, strongAt: 6 },
     ],
   },
   {
@@ -512,6 +528,17 @@ const TOKEN_FAMILIES: readonly TokenFamily[] = [
     detector: "huggingface-access-token",
     entity: "HUGGINGFACE_TOKEN",
     formats: [{ rule: "huggingface-access-token", anchor: "hf_", prefixes: ["hf_"], body: [exactly(LETTER, 34)], after: ALNUM, minEntropy: 3, strongAt: 9 }],
+  },
+  {
+    detector: "sendgrid-api-token",
+    entity: "SENDGRID_API_KEY",
+    // SG.<22 base64url key id>.<43 base64url secret>, with or without a key name in front.
+    formats: [
+      {
+        rule: "sendgrid-api-token", anchor: "SG.", prefixes: ["SG."], body: [exactly(URLSAFE, 22), { oneOf: ["."] }, exactly(URLSAFE, 43)],
+        after: URLSAFE, minEntropy: 3, strongAt: 6,
+      },
+    ],
   },
 ];
 
@@ -1091,6 +1118,178 @@ function awsSecretKeyDetector(keyIdRules: readonly Rule[]): Detector {
   };
 }
 
+// --- Telegram bot tokens: `<bot id>:AA<33 base64url>` (gitleaks telegram-bot-api-token). ---
+
+const TELEGRAM_ID_MIN = 5;
+const TELEGRAM_ID_MAX = 16;
+const TELEGRAM_SECRET = 35; // "AA" and 33 more
+
+/** A bot id starts a token, or follows `/bot` in a Bot API URL (`api.telegram.org/bot<token>/`). */
+function startsBotId(text: string, start: number): boolean {
+  return startsToken(text, start, ALNUM | UNDERSCORE | DASH) || (start >= 4 && text.startsWith("/bot", start - 4));
+}
+
+const telegramRule: Rule = {
+  id: "telegram-bot-api-token",
+  entity: "TELEGRAM_BOT_TOKEN",
+  // "AA" after the colon: a rarer first character than ":" in JSON, so indexOf skips faster.
+  anchors: [anchor("AA", 1)],
+  maxLength: TELEGRAM_ID_MAX + 1 + TELEGRAM_SECRET,
+  reach: 1 + TELEGRAM_SECRET + 1,
+  evaluate(text, at, final, sink) {
+    if (at < 0 || text.charCodeAt(at) !== CODE_COLON) return;
+    let start = at;
+    while (at - start <= TELEGRAM_ID_MAX && start > 0 && isIn(text.charCodeAt(start - 1), DIGIT)) start--;
+    if (at - start < TELEGRAM_ID_MIN || at - start > TELEGRAM_ID_MAX || !startsBotId(text, start)) return;
+    const secretEnd = runEnd(text, at + 1, URLSAFE, TELEGRAM_SECRET + 1);
+    if (secretEnd === text.length && !final) return sink.open(start, true);
+    if (secretEnd - at - 1 !== TELEGRAM_SECRET || shannonEntropy(text, at + 1, secretEnd) < 3) return;
+    sink.found({ start, end: secretEnd, entity: "TELEGRAM_BOT_TOKEN", score: 1, detector: "telegram-bot-api-token" });
+  },
+  trailing(text) {
+    // A bot id at the very end, maybe followed by `:` or `:A`: a token would start at the id.
+    let end = text.length;
+    let strong = false;
+    if (text.charCodeAt(end - 1) === 0x41 && text.charCodeAt(end - 2) === CODE_COLON) end -= 2;
+    else if (text.charCodeAt(end - 1) === CODE_COLON) end -= 1;
+    strong = end < text.length;
+    let start = end;
+    while (end - start <= TELEGRAM_ID_MAX && start > 0 && isIn(text.charCodeAt(start - 1), DIGIT)) start--;
+    // Any shorter run may still grow into a bot id.
+    if (start === end || end - start > TELEGRAM_ID_MAX || !startsBotId(text, start)) return undefined;
+    return { start, strong: strong && end - start >= TELEGRAM_ID_MIN };
+  },
+};
+
+// --- Session cookies in Cookie and Set-Cookie headers (Google DLP HTTP_COOKIE). ---
+
+const COOKIE_MAX = 4096;
+const COOKIE_NAME_MAX = 64;
+const COOKIE_VALUE_MAX = 1024;
+const COOKIE_VALUE_MIN = 8;
+const COOKIE_NAME = ALNUM | UNDERSCORE | DASH | DOT;
+/** RFC 6265 §4.1.1 cookie-octets, less the backslash that ends a JSON-escaped header. */
+const COOKIE_VALUE_STOP = SPACE | NEWLINE | QUOTE | BACKSLASH | COMMA;
+/** PHPSESSID, JSESSIONID, connect.sid, sessionid, laravel_session, next-auth.session-token,
+ * remember_user_token, auth_token, jwt: the names frameworks give to session state. */
+const SESSION_COOKIE_NAME = /sess|sid$|token|auth|remember|jwt|login/i;
+
+const COOKIE_HEADER = "cookie:";
+
+const cookieRule: Rule = {
+  id: "http-cookie",
+  entity: "HTTP_COOKIE",
+  // Cookie:, cookie:, COOKIE: and Set-Cookie:; "kie:" starts with a rarer character than "ookie:",
+  // so indexOf skips faster.
+  anchors: [anchor("kie:", 3), anchor("KIE:", 3)],
+  maxLength: COOKIE_VALUE_MAX,
+  reach: COOKIE_HEADER.length + 3 + COOKIE_MAX,
+  evaluate(text, at, final, sink) {
+    const header = COOKIE_HEADER;
+    if (at < 0 || (text.charCodeAt(at) | 0x20) !== 0x63 || !startsToken(text, at, ALNUM)) return;
+    const headerEnd = Math.min(text.length, at + header.length + 3 + COOKIE_MAX);
+    let pos = runEnd(text, at + header.length, SPACE, 3);
+    while (pos < headerEnd) {
+      const nameEnd = runEnd(text, pos, COOKIE_NAME, COOKIE_NAME_MAX + 1);
+      if (nameEnd === text.length) return; // a value starts only after `name=`
+      if (nameEnd === pos || nameEnd - pos > COOKIE_NAME_MAX || text.charCodeAt(nameEnd) !== CODE_EQUALS) return;
+      const valueStart = nameEnd + 1;
+      const valueEnd = runUntil(text, valueStart, COOKIE_VALUE_STOP, COOKIE_VALUE_MAX + 1, 0x3b);
+      if (valueEnd - valueStart > COOKIE_VALUE_MAX) return;
+      const sessionLike = SESSION_COOKIE_NAME.test(text.slice(pos, nameEnd));
+      if (valueEnd === text.length && !final) return sessionLike ? sink.open(valueStart, true) : undefined;
+      const value = text.slice(valueStart, valueEnd);
+      if (sessionLike && value.length >= COOKIE_VALUE_MIN && !isTemplatePlaceholder(value) && shannonEntropy(text, valueStart, valueEnd) >= 3) {
+        sink.found({ start: valueStart, end: valueEnd, entity: "HTTP_COOKIE", score: 1, detector: "http-cookie" });
+      }
+      if (text.charCodeAt(valueEnd) !== 0x3b) return; // `;` separates pairs; anything else ends the header
+      pos = runEnd(text, valueEnd + 1, SPACE, 3);
+    }
+  },
+  trailing: () => undefined, // a value only starts after `Cookie: name=`, which the anchor covers
+};
+
+// --- Passwords on command lines: `mysql -pS3cret`, `--password=S3cret`, `--password S3cret`. ---
+
+const CLI_PASSWORD_MAX = 128;
+const CLI_PASSWORD_STOP = SPACE | NEWLINE | QUOTE | BACKSLASH | COMMA;
+/** Clients whose `-p` takes the password glued on (mysql(1): "-ppassword, no space"). */
+const GLUED_P_COMMANDS = /\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlshow|mariadb|mariadb-dump|sshpass)\b/i;
+const CLI_CONTEXT_MAX = 256;
+
+/** A password, not a word or a template: `--password flag` is prose, `--password hunter2` is not. */
+function isCliPassword(value: string, glued: boolean): boolean {
+  if (value.length < (glued ? 3 : 4) || isTemplatePlaceholder(value) || isJoinedWords(value)) return false;
+  return glued || characterKinds(value) >= 2 || value.length >= 12;
+}
+
+/** Where the value after `--password`, `--passwd` or `--pass` starts (`=` or one space), undefined
+ * when there is none or the text ends first (then reported open). */
+function cliPasswordValue(text: string, at: number, final: boolean, sink: Sink): number | undefined {
+  for (const flag of ["--password", "--passwd", "--pass"]) {
+    const end = matchLiteral(text, at, flag);
+    if (end === RAN_OUT) {
+      if (!final) sink.open(at, text.length - at >= 6);
+      return undefined;
+    }
+    if (end < 0) continue;
+    if (end === text.length) {
+      if (!final) sink.open(at, true);
+      return undefined;
+    }
+    const next = text.charCodeAt(end);
+    if (next === CODE_EQUALS || next === 0x20) return end + 1;
+    if (isIn(next, ALNUM | DASH | UNDERSCORE)) continue; // --password-file, --passwords
+    return undefined;
+  }
+  return undefined;
+}
+
+function reportCliPassword(text: string, valueStart: number, final: boolean, sink: Sink, glued: boolean): void {
+  const quote = text.charCodeAt(valueStart);
+  const quoted = quote === 0x22 || quote === 0x27;
+  const start = quoted ? valueStart + 1 : valueStart;
+  const end = quoted ? runUntil(text, start, NEWLINE, CLI_PASSWORD_MAX + 1, quote) : runUntil(text, start, CLI_PASSWORD_STOP, CLI_PASSWORD_MAX + 1);
+  if (end - start > CLI_PASSWORD_MAX) return;
+  if (end === text.length && !final) return sink.open(start, true);
+  if (quoted && text.charCodeAt(end) !== quote) return;
+  if (isCliPassword(text.slice(start, end), glued)) sink.found({ start, end, entity: "PASSWORD", score: 1, detector: "cli-password" });
+}
+
+const cliPasswordRules: Rule[] = [
+  {
+    id: "cli-password",
+    entity: "PASSWORD",
+    anchors: [anchor("pass", 2)],
+    maxLength: CLI_PASSWORD_MAX,
+    reach: "--password=".length + CLI_PASSWORD_MAX + 2,
+    evaluate(text, at, final, sink) {
+      if (at < 0 || text.charCodeAt(at) !== CODE_DASH || (at > 0 && !isIn(text.charCodeAt(at - 1), SPACE | NEWLINE | QUOTE))) return;
+      const valueStart = cliPasswordValue(text, at, final, sink);
+      if (valueStart === undefined) return;
+      if (valueStart === text.length) return final ? undefined : sink.open(valueStart, true);
+      reportCliPassword(text, valueStart, final, sink, false);
+    },
+    trailing: (text) => partialLiteralAtEnd(text, ["--pass"], ALNUM | DASH, 3),
+  },
+  {
+    id: "cli-password",
+    entity: "PASSWORD",
+    anchors: [anchor(" -p")],
+    maxLength: CLI_PASSWORD_MAX,
+    reach: 3 + CLI_PASSWORD_MAX + 2,
+    evaluate(text, at, final, sink) {
+      const valueStart = at + 3;
+      // `-p` alone prompts for the password (or, with a space, names the database): nothing to mask.
+      if (valueStart >= text.length || isIn(text.charCodeAt(valueStart), SPACE | NEWLINE)) return;
+      const lineStart = Math.max(0, at - CLI_CONTEXT_MAX, text.lastIndexOf("\n", at) + 1);
+      if (!GLUED_P_COMMANDS.test(text.slice(lineStart, at))) return;
+      reportCliPassword(text, valueStart, final, sink, true);
+    },
+    trailing: () => undefined, // the value starts after `-p`; nothing before it is held
+  },
+];
+
 // --- The secret detector family. ---
 
 /** Tier-1 secret detectors (masking.md §2): always on, so `settings` selects nothing here. */
@@ -1108,5 +1307,8 @@ export function secretDetectors(_settings: DetectorSettings): Detector[] {
     ruleDetector("authorization-header", [...bearerRules, ...basicRules]),
     ruleDetector("url-credentials", [urlCredentialsRule]),
     ruleDetector("generic-api-key", [genericSecretRule]),
+    ruleDetector("telegram-bot-api-token", [telegramRule]),
+    ruleDetector("http-cookie", [cookieRule]),
+    ruleDetector("cli-password", cliPasswordRules),
   ];
 }

@@ -1,0 +1,31 @@
+// The shape of exchange tracing, and its lazy start: the OpenTelemetry SDK (tracer.ts) is
+// imported only when tracing is enabled, so start-up without it stays as fast as before.
+import type { IncomingHttpHeaders } from "node:http";
+import type { PortcullisConfig } from "../config/schema.js";
+
+export type TracingSettings = PortcullisConfig["observability"]["tracing"];
+
+/** One exchange's trace: a SERVER root span and a child span per stage, made after the fact from
+ * the stage's start and end (wall-clock ms), except forward, which is live so that its context
+ * can go upstream in traceparent. */
+export interface ExchangeTrace {
+  readonly traceId: string;
+  readonly spanId: string;
+  stage(name: string, startMs: number, endMs: number, attributes?: Record<string, string | number | boolean>): void;
+  /** Starts the forward span; returns the traceparent (and tracestate) headers for the upstream. */
+  forward(startMs: number, attributes: Record<string, string | number | boolean>): Record<string, string>;
+  forwarded(endMs: number, status: number | undefined): void;
+  end(endMs: number, attributes: Record<string, string | number | boolean>, error: string | undefined): void;
+}
+
+export interface ExchangeTracing {
+  begin(options: { name: string; startMs: number; headers: IncomingHttpHeaders; trusted: boolean }): ExchangeTrace;
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startTracing(settings: TracingSettings): Promise<ExchangeTracing | undefined> {
+  if (!settings.enabled) return undefined;
+  const { createExchangeTracing } = await import("./tracer.js");
+  return createExchangeTracing(settings);
+}
