@@ -64,7 +64,11 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   // A certificate that does not load stops the start before anything is opened.
   const tlsOptions = config.listen.tls && loadListenerCertificate(config.listen.tls);
   const masker = await createMasker(config.masking);
-  const log = options.logger ?? pino({ level: config.log.level, base: { service: "portcullis" }, timestamp: stdTimeFunctions.isoTime, ...maskedLogOptions(masker) });
+  const masked = maskedLogOptions(masker);
+  // One JSON object per line: ISO time, the level as a word (docs/operations.md, Logs).
+  const log =
+    options.logger ??
+    pino({ level: config.log.level, base: { service: "portcullis" }, timestamp: stdTimeFunctions.isoTime, ...masked, formatters: { ...masked.formatters, level: (label) => ({ level: label }) } });
   const upstreamCredential = await resolveUpstreamCredential(config);
   // Egress secrets are read now: a missing one stops the start, not a call an hour later.
   const egress = await Egress.open(config);

@@ -16,6 +16,7 @@ import { generate } from "selfsigned";
 import { Agent, request } from "undici";
 import { checkStartPrerequisites } from "../src/config/prerequisites.js";
 import { parseConfig } from "../src/config/load.js";
+import { generateApiKey } from "../src/identify/serviceAccounts.js";
 import { createMasker } from "../src/mask/index.js";
 import { maskedLogOptions } from "../src/mask/logs.js";
 import { TrustedProxies } from "../src/receive/clientAddress.js";
@@ -97,6 +98,48 @@ describe("HTTPS on the listener", () => {
       await writeFile(certFile, second.cert);
       await eventually(async () => assert.equal(await presentedName(gateway.url), "portcullis-second"), 15_000);
     } finally {
+      await gateway.close();
+    }
+  });
+
+  test("an approved request is sent through the gateway's own TLS listener", async () => {
+    const own = await certificate("gateway.example.com");
+    const certFile = path.join(dir, "approvals.crt");
+    const keyFile = path.join(dir, "approvals.key");
+    await writeFile(certFile, own.cert);
+    await writeFile(keyFile, own.key, { mode: 0o600 });
+    const policyFile = path.join(dir, "searches-need-approval.yaml");
+    await writeFile(
+      policyFile,
+      'version: 1\nrules:\n  - id: everyone\n    effect: allow\n    subjects: "*"\n    actions: ["*"]\n    scope: any\n  - id: searches-need-approval\n    effect: require-approval\n    subjects: "*"\n    actions: [assistants:read]\n    approval: { approver_groups: [approvers] }\n',
+    );
+    const approver = generateApiKey();
+    const gateway = await startTestGateway(
+      { url: upstream.url },
+      {
+        listen: { host: "127.0.0.1", port: 0, tls: { cert_file: certFile, key_file: keyFile } },
+        policy: { file: policyFile, watch: false },
+        identity: { service_accounts: [{ id: "approver", key_sha256: approver.sha256, groups: ["approvers"] }] },
+      },
+    );
+    const trusting = new Agent({ connect: { ca: own.cert, checkServerIdentity: () => undefined } });
+    const call = async (who: string, method: string, target: string) => {
+      const answer = await request(`${gateway.url}${target}`, { method: method as "GET", dispatcher: trusting, headers: { authorization: `Bearer ${who}`, "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) });
+      return { status: answer.statusCode, json: (await answer.body.json()) as { approval_id?: string; status_url?: string; result?: { status: number } | null } };
+    };
+    try {
+      const held = await call(gateway.key, "POST", "/assistants/search");
+      assert.equal(held.status, 202);
+      assert.equal((await call(approver.key, "POST", `/portcullis/approvals/${held.json.approval_id}/approve`)).status, 200);
+      const done = await eventually(async () => {
+        const view = await call(gateway.key, "GET", new URL(held.json.status_url!).pathname);
+        assert.equal(view.json.result?.status, 200, JSON.stringify(view.json));
+        return view;
+      }, 15_000);
+      assert.equal(done.json.result?.status, 200);
+      assert.ok(upstream.received.some((r) => r.url === "/assistants/search"), "the approved request reached the upstream");
+    } finally {
+      await trusting.close();
       await gateway.close();
     }
   });
