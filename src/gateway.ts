@@ -7,7 +7,7 @@ import { Agent } from "undici";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { pino, stdTimeFunctions, type Logger } from "pino";
+import { pino, stdTimeFunctions, type Logger, type LoggerOptions } from "pino";
 import { ApprovalsApi } from "./approve/api.js";
 import { Approvals } from "./approve/approvals.js";
 import { DeferredRequests } from "./approve/deferred.js";
@@ -28,12 +28,13 @@ import { UpstreamClient } from "./forward/upstream.js";
 import { Identifier } from "./identify/index.js";
 import { OidcBearerVerifier } from "./identify/oidc.js";
 import { Observability } from "./observe/index.js";
+import { metrics } from "./observe/metrics.js";
 import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
 import { RequestPipeline } from "./pipeline.js";
 import { Ledger, openLedger } from "./ledger/index.js";
 import { purgeExpiredPayloads } from "./ledger/retention.js";
 import type { AuditSink } from "./record/auditRecord.js";
-import { createMasker } from "./mask/index.js";
+import { createMasker, type Masker } from "./mask/index.js";
 import { maskedLogOptions } from "./mask/logs.js";
 import { TrustedProxies } from "./receive/clientAddress.js";
 import { loadListenerCertificate, reloadCertificateOnChange } from "./receive/tls.js";
@@ -64,11 +65,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   // A certificate that does not load stops the start before anything is opened.
   const tlsOptions = config.listen.tls && loadListenerCertificate(config.listen.tls);
   const masker = await createMasker(config.masking);
-  const masked = maskedLogOptions(masker);
-  // One JSON object per line: ISO time, the level as a word (docs/operations.md, Logs).
-  const log =
-    options.logger ??
-    pino({ level: config.log.level, base: { service: "portcullis" }, timestamp: stdTimeFunctions.isoTime, ...masked, formatters: { ...masked.formatters, level: (label) => ({ level: label }) } });
+  const log = options.logger ?? pino(gatewayLogOptions(config.log.level, masker));
   const upstreamCredential = await resolveUpstreamCredential(config);
   // Egress secrets are read now: a missing one stops the start, not a call an hour later.
   const egress = await Egress.open(config);
@@ -84,21 +81,21 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       state.close();
       throw error;
     }));
+  // Before the ledger opens, so that the checkpoint it signs on opening is seen by the metrics.
+  let observe: Observability;
+  try {
+    observe = await Observability.start(config.observability, log);
+  } catch (error) {
+    state.close();
+    throw error;
+  }
   const siem = config.audit.stream && new SiemStream(config.audit.stream.file, config.audit.origin, log);
   let audit: AuditSink;
   try {
     audit = options.audit ?? (await openLedger(config.audit, log, siem ? (record, receipt) => siem.write(record, receipt) : undefined));
   } catch (error) {
     await siem?.close();
-    state.close();
-    throw error;
-  }
-  let observe: Observability;
-  try {
-    observe = await Observability.start(config.observability, log);
-  } catch (error) {
-    await audit.close();
-    await siem?.close();
+    await observe.close();
     state.close();
     throw error;
   }
@@ -134,6 +131,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     state.close();
     throw error;
   }
+  metrics()?.pendingApprovalsFrom(() => approvals.pendingCount());
   const deferredRequests = new DeferredRequests(approvals, masker);
   if (config.policy.watch) policies.watch();
   const upstreamUrl = new URL(config.upstream.url);
@@ -349,6 +347,13 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     return closing;
   };
   return { url, server, pipeline, observe, close };
+}
+
+/** The operator log: one JSON object per line, ISO time, the level as a word, every field but
+ * the operational ones masked (docs/operations.md, Logs). */
+export function gatewayLogOptions(level: string, masker: Masker): LoggerOptions {
+  const masked = maskedLogOptions(masker);
+  return { level, base: { service: "portcullis" }, timestamp: stdTimeFunctions.isoTime, ...masked, formatters: { ...masked.formatters, level: (label) => ({ level: label }) } };
 }
 
 /** Approvals live beside the ledger when it is on PostgreSQL, so that several gateways share

@@ -80,7 +80,6 @@ export class Approvals {
     // Recorded before it exists: an approval the ledger does not know of can never be given.
     await this.record(stored, "requested", stored.requester.subject, stored.request_id);
     await this.options.store.create(approval);
-    metrics()?.approvalsPending.inc();
     this.notify("approval.requested", stored);
     return stored;
   }
@@ -239,6 +238,11 @@ export class Approvals {
         api_url: `${this.apiBase}/portcullis/approvals`,
       });
     }
+  }
+
+  /** Pending approvals in the store, up to 10,000 (the metrics' pending gauge). */
+  async pendingCount(): Promise<number> {
+    return (await this.options.store.list({ states: ["pending"], limit: 10_000 })).length;
   }
 
   async list(viewer: Identity, filter: { states?: ApprovalState[]; limit: number; offset: number }): Promise<Approval[]> {

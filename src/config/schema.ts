@@ -9,6 +9,10 @@ import { secretSource } from "./secrets.js";
 // Headers that carry client credentials, steer LangGraph's own auth, or frame the upstream
 // request (the gateway sets those itself): never forwardable from clients.
 export const NEVER_FORWARDED_HEADERS = [
+  // The gateway sets the trace context it forwards (src/observe/); a client's goes upstream only
+  // as the parent of a trusted client's trace.
+  "traceparent",
+  "tracestate",
   "authorization",
   "x-api-key",
   "cookie",

@@ -103,7 +103,6 @@ export class ExchangeObservation {
         "portcullis.request_id": exchange.id,
         "portcullis.decision": exchange.decision?.effect ?? "none",
         "portcullis.outcome": exchange.outcome,
-        ...(exchange.identity ? { "enduser.id": exchange.identity.subject } : {}),
         ...(exchange.error ? { "error.type": exchange.error } : {}),
       },
       exchange.error,

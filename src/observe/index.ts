@@ -97,10 +97,14 @@ export class Observability {
   /** Exports the last spans; a collector that does not answer is logged, never a reason for the
    * rest of shutdown (the ledger's final checkpoint) not to happen. */
   async close(): Promise<void> {
-    await this.tracing?.shutdown().catch((error: unknown) => this.log.warn({ err: error }, "exporting the last spans failed"));
+    // Bounded: a collector that does not answer must not eat the shutdown grace period.
+    const exported = this.tracing?.shutdown().catch((error: unknown) => this.log.warn({ err: error }, "exporting the last spans failed"));
+    if (exported) await Promise.race([exported, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_EXPORT_MS).unref())]);
     if (this.listener) await new Promise<void>((resolve) => this.listener!.close(() => resolve()));
   }
 }
+
+const SHUTDOWN_EXPORT_MS = 2_000;
 
 /** The metrics listener: GET /metrics only, on its own address so that it can stay inside the
  * cluster network while the gateway's listener faces clients. */

@@ -98,10 +98,15 @@ export class GatewayMetrics {
       if (this.lastCheckpointAtMs !== undefined) this.ledgerCheckpointAge.set((Date.now() - this.lastCheckpointAtMs) / 1000);
     },
   });
+  /** Counts pending approvals in the approval store (shared by gateways on PostgreSQL). */
+  private countPending: (() => Promise<number>) | undefined;
   readonly approvalsPending = new Gauge({
     name: "portcullis_approvals_pending",
-    help: "Approvals asked by this gateway and not yet decided or expired.",
+    help: "Approvals waiting for a decision, counted in the approval store at each scrape (on PostgreSQL every gateway reports the shared count: alert on max, not sum).",
     registers: [this.registry],
+    collect: async () => {
+      if (this.countPending) this.approvalsPending.set(await this.countPending());
+    },
   });
   readonly approvalDecision = new Histogram({
     name: "portcullis_approval_decision_seconds",
@@ -132,6 +137,15 @@ export class GatewayMetrics {
   constructor() {
     // Process and runtime: CPU, resident memory, heap, event-loop lag, open handles and fds.
     collectDefaultMetrics({ register: this.registry });
+    // Series an alert watches exist from the start at 0, so that the first failure is an
+    // increase (increase() sees nothing in a series whose first sample is its first value).
+    for (const operation of ["append", "checkpoint"]) this.ledgerStoreErrors.inc({ operation }, 0);
+    for (const code of ["PC_AUDIT_UNAVAILABLE", "PC_IDP_UNAVAILABLE", "PC_UPSTREAM_UNAVAILABLE", "PC_UPSTREAM_TIMEOUT", "PC_MASKING_FAILED"]) this.refusals.inc({ code, status: code === "PC_UPSTREAM_UNAVAILABLE" ? "502" : code === "PC_UPSTREAM_TIMEOUT" ? "504" : code === "PC_MASKING_FAILED" ? "422" : "503" }, 0);
+    for (const kind of ["PC_UPSTREAM_UNAVAILABLE", "PC_UPSTREAM_TIMEOUT", "stream_broken", "status_5xx"]) this.upstreamErrors.inc({ kind }, 0);
+  }
+
+  pendingApprovalsFrom(count: () => Promise<number>): void {
+    this.countPending = count;
   }
 
   checkpointSigned(atMs: number): void {
@@ -145,10 +159,8 @@ export class GatewayMetrics {
     return this.ledgerCommitDuration.startTimer();
   }
 
-  /** An approval was decided or expired: one fewer pending, and how long it waited. Summed over
-   * gateways sharing an approval store, the pending gauge is the store's count. */
+  /** An approval was decided or expired: how long it waited. */
   approvalClosed(outcome: "approved" | "denied" | "expired", createdAtMs: number): void {
-    this.approvalsPending.dec();
     this.approvalDecision.observe({ outcome }, Math.max(0, Date.now() - createdAtMs) / 1000);
   }
 }

@@ -35,7 +35,9 @@ function beginExchange(tracer: Tracer, options: { name: string; startMs: number;
   const clientContext = propagator.extract(ROOT_CONTEXT, options.headers, defaultTextMapGetter);
   const clientSpan = trace.getSpanContext(clientContext);
   const parent = options.trusted && clientSpan ? clientContext : ROOT_CONTEXT;
-  const links: Link[] = !options.trusted && clientSpan ? [{ context: clientSpan, attributes: { "portcullis.link": "client_traceparent_untrusted" } }] : [];
+  // The link keeps the ids only: an untrusted client's tracestate is not exported.
+  const links: Link[] =
+    !options.trusted && clientSpan ? [{ context: { traceId: clientSpan.traceId, spanId: clientSpan.spanId, traceFlags: clientSpan.traceFlags }, attributes: { "portcullis.link": "client_traceparent_untrusted" } }] : [];
   const root = tracer.startSpan(options.name, { kind: SpanKind.SERVER, startTime: options.startMs, links }, parent);
   const rootContext = trace.setSpan(ROOT_CONTEXT, root);
   const ids = root.spanContext();
