@@ -18,6 +18,8 @@ export interface Exchange {
   readonly startedAt: number;
   /** The client's address, resolved through listen.trusted_proxies. */
   readonly clientAddress: string | null;
+  /** Answered by the gateway itself: the rule naming the endpoint (gateway:console, …), for metrics. */
+  localRoute?: string;
   /** X-Forwarded-For / Forwarded as sent, and whether it was believed. */
   readonly forwarded?: { as_sent: string; believed: boolean };
   readonly log: Logger;

@@ -357,6 +357,7 @@ export class RequestPipeline {
   }
 
   private async answerLocally(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders, rule: string): Promise<void> {
+    exchange.localRoute = rule;
     if (answer.identity) exchange.identity = answer.identity;
     const record: RequestRecord = {
       ...this.requestRecord(exchange),

@@ -85,7 +85,9 @@ export class ExchangeObservation {
   finish(): void {
     const exchange = this.exchange;
     const now = performance.now();
-    const route = exchange.operation?.route ?? "unclassified";
+    // The gateway's own endpoints (health, sign-in, console, approvals API) by their rule, so
+    // that probes do not fill the series of requests refused before they were classified.
+    const route = exchange.operation?.route ?? exchange.localRoute ?? "unclassified";
     const status = exchange.res.headersSent ? exchange.res.statusCode : 0;
     if (exchange.upstreamStatus !== undefined) {
       // A JSON answer is written whole: its first byte goes when the relay ends.

@@ -65,6 +65,8 @@ function beginExchange(tracer: Tracer, options: { name: string; startMs: number;
     end(endMs, attributes: Attributes, error) {
       forward?.end(endMs);
       root.setAttributes(attributes);
+      // Named once the route is known (the span starts at identify, before classify).
+      if (typeof attributes["http.request.method"] === "string" && typeof attributes["http.route"] === "string") root.updateName(`${attributes["http.request.method"]} ${attributes["http.route"]}`);
       if (error) root.setStatus({ code: SpanStatusCode.ERROR, message: error });
       root.end(endMs);
     },
