@@ -22,7 +22,7 @@ const run = promisify(execFile);
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const manifest = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string; engines: { node: string }; devDependencies: Record<string, string> };
 /** Development-only packages: the demo server and graphs, the demo IdP, build tools. */
-const NOT_AT_RUNTIME = ["@langchain/langgraph-api", "@langchain/langgraph", "@langchain/core", "@langchain/openai", "openai", "oidc-provider", "tsx", "esbuild", "typescript"];
+const NOT_AT_RUNTIME = ["@langchain/langgraph-api", "@langchain/langgraph", "@langchain/core", "@langchain/openai", "openai", "oidc-provider", "tsx", "esbuild", "typescript", "@opentelemetry/sdk-trace-base"];
 
 let work: string;
 let app: string;
@@ -121,6 +121,11 @@ describe("the packed package", () => {
     await assert.rejects(portcullis(["config", "check", "--config", configFile]), /LANGGRAPH_API_KEY is not set/);
     await assert.rejects(portcullis(["start", "--config", configFile]), /LANGGRAPH_API_KEY is not set/);
     assert.ok(!existsSync(path.join(app, ".portcullis")), "a refused start creates no file");
+    // Tracing's OpenTelemetry packages are optional peers: asking for tracing without them is a
+    // clear refusal that says what to install.
+    const tracingFile = path.join(app, "tracing.yaml");
+    await writeFile(tracingFile, toYaml({ ...config, observability: { tracing: { enabled: true, otlp_endpoint: "http://127.0.0.1:4318/v1/traces" } } }));
+    await assert.rejects(portcullis(["config", "check", "--config", tracingFile], env), /OpenTelemetry packages are not installed.*npm install @opentelemetry\/api/s);
 
     gateway = spawn(path.join(app, "node_modules/.bin/portcullis"), ["start", "--config", configFile], { cwd: app, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     const url = await new Promise<string>((resolve, reject) => {

@@ -9,6 +9,7 @@ import path from "node:path";
 import { ConfigError } from "../errors.js";
 import { DEFAULT_POLICY_FILE } from "../authorize/policySource.js";
 import { loadPolicyFile } from "../authorize/compile.js";
+import { TRACING_PACKAGES } from "../observe/tracing.js";
 import { loadListenerCertificate } from "../receive/tls.js";
 import { readSecret, type SecretSource } from "./secrets.js";
 import type { PortcullisConfig } from "./schema.js";
@@ -53,6 +54,19 @@ export async function checkStartPrerequisites(config: PortcullisConfig): Promise
   // mounted read-only (a Kubernetes Secret).
   for (const [field, file] of keyFiles) if (file && !existsSync(file)) await assertWritable(file, field);
   checked.push("data files writable");
+
+  if (config.observability.tracing.enabled) {
+    const missing = TRACING_PACKAGES.filter((name) => {
+      try {
+        import.meta.resolve(name);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    if (missing.length > 0) throw new ConfigError(`observability.tracing is enabled, but these OpenTelemetry packages are not installed: ${missing.join(", ")} (npm install ${TRACING_PACKAGES.join(" ")})`);
+    checked.push("OpenTelemetry packages");
+  }
 
   if (config.audit.store.kind === "postgres") {
     await assertPostgresAnswers(await readSecret(config.audit.store.url, "audit.store.url"));

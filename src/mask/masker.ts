@@ -83,6 +83,13 @@ export class MaskingTally {
   }
 }
 
+export interface MaskerOptions {
+  sensitiveKeys?: readonly string[];
+  fieldPaths?: readonly string[];
+  /** false: only the keys named here are sensitive (a restoring masker masks nothing itself). */
+  defaultSensitiveKeys?: boolean;
+}
+
 interface Pass {
   tally: MaskingTally;
   deadline: number;
@@ -100,10 +107,16 @@ export class Masker {
     readonly scanner: Scanner,
     readonly operators: Operators,
     readonly limits: MaskerLimits,
-    options: { sensitiveKeys?: readonly string[]; fieldPaths?: readonly string[] } = {},
+    private readonly options: MaskerOptions = {},
   ) {
-    this.sensitiveKeys = new Set([...DEFAULT_SENSITIVE_KEYS, ...(options.sensitiveKeys ?? [])].map(normaliseKey));
+    this.sensitiveKeys = new Set([...(options.defaultSensitiveKeys === false ? [] : DEFAULT_SENSITIVE_KEYS), ...(options.sensitiveKeys ?? [])].map(normaliseKey));
     this.fieldPaths = (options.fieldPaths ?? []).map((path) => path.split(".").map(normaliseKey));
+  }
+
+  /** The same detectors, limits and sensitive fields with other operators (a request's
+   * tokenising masker, src/mask/vault.ts). */
+  withOperators(operators: Operators): Masker {
+    return new Masker(this.scanner, operators, this.limits, this.options);
   }
 
   /** A stored or relayed document: JSON masked leaf by leaf (and returned byte for byte when

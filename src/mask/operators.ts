@@ -66,7 +66,7 @@ export class Operators {
   private pseudonym(entity: string, value: string): string {
     const key = this.settings.pseudonymKey;
     if (!key) throw new Error("the pseudonym operator needs masking.pseudonym_key_file");
-    const digest = createHmac("sha256", key).update(`${entity}\0${normalise(entity, value)}`).digest();
+    const digest = createHmac("sha256", key).update(`${entity}\0${normaliseValue(entity, value)}`).digest();
     return base32Letters(digest.subarray(0, 5));
   }
 }
@@ -87,8 +87,8 @@ function partialMask(value: string): string {
   return out;
 }
 
-// Same value, same pseudonym, however it was written (masking.md §4).
-function normalise(entity: string, value: string): string {
+/** Same value, same pseudonym or token, however it was written (masking.md §4). */
+export function normaliseValue(entity: string, value: string): string {
   switch (entity) {
     case "EMAIL_ADDRESS":
       return value.toLowerCase();

@@ -2,6 +2,7 @@
 // imported only when tracing is enabled, so start-up without it stays as fast as before.
 import type { IncomingHttpHeaders } from "node:http";
 import type { PortcullisConfig } from "../config/schema.js";
+import { ConfigError } from "../errors.js";
 
 export type TracingSettings = PortcullisConfig["observability"]["tracing"];
 
@@ -24,8 +25,18 @@ export interface ExchangeTracing {
   shutdown(): Promise<void>;
 }
 
+/** The OpenTelemetry packages tracing needs. They are optional peer dependencies, so that the
+ * gateway's install stays lean for the deployments that do not trace. */
+export const TRACING_PACKAGES = ["@opentelemetry/api", "@opentelemetry/core", "@opentelemetry/exporter-trace-otlp-http", "@opentelemetry/resources", "@opentelemetry/sdk-trace-base", "@opentelemetry/semantic-conventions"];
+
 export async function startTracing(settings: TracingSettings): Promise<ExchangeTracing | undefined> {
   if (!settings.enabled) return undefined;
-  const { createExchangeTracing } = await import("./tracer.js");
-  return createExchangeTracing(settings);
+  let tracer: typeof import("./tracer.js");
+  try {
+    tracer = await import("./tracer.js");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw error;
+    throw new ConfigError(`observability.tracing is enabled, but the OpenTelemetry packages are not installed: npm install ${TRACING_PACKAGES.join(" ")} (${(error as Error).message})`);
+  }
+  return tracer.createExchangeTracing(settings);
 }
