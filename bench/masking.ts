@@ -10,6 +10,9 @@
 //   span-level recall and precision on the accuracy corpus beside Portcullis' (the accuracy test
 //   judges Portcullis alone).
 // Inputs come from test/support/maskingCorpus.ts with a fixed seed (BENCH_MASKING_SEED).
+// BENCH_MASKING_BEFORE=<dir>/src/mask/index.ts (an earlier tree, e.g. `git archive <rev> src |
+// tar -x -C <dir>` with node_modules linked) adds that tree's mask() to the same interleaved rounds,
+// so a before/after figure comes from one run on one machine state.
 import { SyncRedactor } from "redact-pii";
 import { defaultMasker, MaskingTally, TextStreamMasker } from "../src/mask/index.js";
 import { cleanThreadState, generateCorpus, type CorpusText } from "../test/support/maskingCorpus.js";
@@ -24,6 +27,10 @@ const TARGET_DENSE_MBPS = 15;
 const TARGET_PUSH_P99_MS = 1;
 
 const masker = defaultMasker();
+const BEFORE = process.env.BENCH_MASKING_BEFORE;
+const before: { mask(text: string): { text: string } } | undefined = BEFORE
+  ? ((await import(BEFORE)) as { defaultMasker(): { mask(text: string): { text: string } } }).defaultMasker()
+  : undefined;
 const redactor = new SyncRedactor();
 let sink = 0;
 
@@ -97,11 +104,12 @@ console.log(
 
 // --- Throughput ---
 
-const [cleanMask, cleanBaseline, cleanRedactPii] = throughputs(megabytes(cleanDocument), [
+const [cleanMask, cleanBaseline, cleanRedactPii, cleanBefore] = throughputs(megabytes(cleanDocument), [
   () => masker.mask(cleanDocument).text.length,
   () => JSON.stringify(JSON.parse(cleanDocument)).length,
   () => redactor.redact(cleanDocument).length,
-]) as [number, number, number];
+  ...(before ? [() => before.mask(cleanDocument).text.length] : []),
+]) as [number, number, number, number | undefined];
 const [denseMask, denseBaseline, denseRedactPii] = throughputs(megabytes(denseText), [
   () => masker.maskText(denseText).text.length,
   () => JSON.stringify(denseText).length,
@@ -112,6 +120,9 @@ console.log(`\nThroughput${"".padEnd(40)}${"Portcullis".padStart(12)}   ${"basel
 console.log(`  mask() on clean LangGraph JSON${"".padEnd(19)}${mbps(cleanMask)}   ${mbps(cleanBaseline)}  ${times(cleanBaseline / cleanMask).padStart(6)}  ${mbps(cleanRedactPii)}   (baseline JSON.parse+stringify)`);
 console.log(`  maskText() on PII-dense text${"".padEnd(21)}${mbps(denseMask)}   ${mbps(denseBaseline)}  ${times(denseBaseline / denseMask).padStart(6)}  ${mbps(denseRedactPii)}   (baseline JSON.stringify of the text)`);
 console.log(`  ratio: baseline time ÷ Portcullis time is how many baseline passes one masking pass costs`);
+if (cleanBefore !== undefined) {
+  console.log(`  mask() on clean LangGraph JSON, tree at BENCH_MASKING_BEFORE: ${mbps(cleanBefore).trim()} (this tree ${mbps(cleanMask).trim()}, ${((cleanMask / cleanBefore - 1) * 100).toFixed(1)}%)`);
+}
 
 // --- Latency per 4 KB ---
 

@@ -8,7 +8,7 @@ import type { Identity } from "./identify/identity.js";
 import type { RequestTarget } from "./receive/target.js";
 import type { EgressFacts, Outcome, RequestApproval, RequestRecord } from "./record/auditRecord.js";
 import type { SecretScrubber } from "./egress/scrub.js";
-import type { MaskingTally, Redactions } from "./mask/index.js";
+import type { Masker, MaskingTally, Redactions } from "./mask/index.js";
 import type { ResponseRecording, StoredPayloadBody } from "./record/payloads.js";
 
 export interface Exchange {
@@ -69,12 +69,17 @@ export interface Exchange {
 export interface ExchangeMasking {
   /** The caller sees clear responses (policy masking.clear_responses_for); stored copies stay masked. */
   clearResponses: boolean;
-  /** LangGraph receives masked inputs (policy masking.requests: mask). */
+  /** LangGraph receives masked inputs (policy masking.requests: mask or tokenize). */
   maskRequests: boolean;
   /** What was masked in the request body. */
   request: Redactions;
   /** What was masked in what the client was sent (or, for clear responses, in what was stored). */
   response: MaskingTally;
+  /** LangGraph receives typed tokens, their originals kept in the vault (masking.requests: tokenize). */
+  tokenized?: boolean;
+  /** Puts originals back in place of the tokens this caller may see (policy masking.restore_for);
+   * its tally counts the restorations. Only what the client is sent: recordings keep the tokens. */
+  restore?: { masker: Masker; restored: MaskingTally };
 }
 
 export function elapsedMs(exchange: Exchange): number {

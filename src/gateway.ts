@@ -36,6 +36,7 @@ import { purgeExpiredPayloads } from "./ledger/retention.js";
 import type { AuditSink } from "./record/auditRecord.js";
 import { createMasker, type Masker } from "./mask/index.js";
 import { maskedLogOptions } from "./mask/logs.js";
+import { openVault, type Vault } from "./mask/vault.js";
 import { TrustedProxies } from "./receive/clientAddress.js";
 import { loadListenerCertificate, reloadCertificateOnChange } from "./receive/tls.js";
 import { RunFollower } from "./record/runFollower.js";
@@ -111,7 +112,9 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     throw error;
   }
   let approvals: Approvals;
+  let vault: Vault;
   try {
+    vault = await openVault(config, state);
     approvals = new Approvals({
       store: await openApprovalStore(config, state),
       audit,
@@ -188,6 +191,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     approvalsApi: new ApprovalsApi(approvals),
     egress,
     masker,
+    vault,
     maskFlushMs: config.masking.flush_ms,
     runs,
     maxRecordingBytes: config.audit.max_recording_bytes,
@@ -290,6 +294,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     clearInterval(retention);
     policies.close();
     await approvals.close();
+    await vault.close();
     await upstream.destroy();
     await egress.close();
     await observe.close();
@@ -307,6 +312,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   // (the listener's own chain, then the system's roots).
   const selfDispatcher = config.listen.tls ? ownListenerDispatcher(config.listen.tls.cert_file) : undefined;
   approvals.startSending((approval) => deferredRequests.send(approval, url, selfDispatcher?.()), url);
+  vault.startSweeps(log);
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -332,6 +338,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       stopCertificateWatch?.();
       policies.close();
       await approvals.close();
+      await vault.close();
       // Unfinished runs are recorded as they stand before the ledger's final checkpoint.
       await runs.close();
       clearInterval(retention);

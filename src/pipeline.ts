@@ -18,7 +18,7 @@ import type { ApprovalsApi } from "./approve/api.js";
 import type { ApprovalGate } from "./approve/gate.js";
 import type { Console } from "./console/index.js";
 import { recordedSignInQuery, type SignIn } from "./authenticate/signIn.js";
-import { refusalFor, type Authorizer, type AuthorizationRequest } from "./authorize/index.js";
+import { refusalFor, threadIdOf, type Authorizer, type AuthorizationRequest } from "./authorize/index.js";
 import { classifyOperation, matchRoute } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
 import { elapsedMs, type Exchange } from "./exchange.js";
@@ -34,7 +34,9 @@ import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from ".
 import { assertHeaderLimits, type HeaderLimits } from "./receive/headers.js";
 import type { TrustedProxies } from "./receive/clientAddress.js";
 import { assertNoMethodOverride, parseRequestTarget } from "./receive/target.js";
-import { MaskingError, MaskingTally, type Masker } from "./mask/index.js";
+import { MaskingError, MaskingTally, ProviderStreamMasker, type Masker } from "./mask/index.js";
+import type { TokenEntry } from "./mask/tokens.js";
+import { restoringMasker, type KeptValue, type Vault, type VaultScope } from "./mask/vault.js";
 import type { AppendContext, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
 import { maskedPayload, ResponseRecording } from "./record/payloads.js";
 import type { RunFollower } from "./record/runFollower.js";
@@ -64,6 +66,8 @@ export interface PipelineDeps {
   egress: Egress;
   /** Masks bodies, streams and what the ledger stores. */
   masker: Masker;
+  /** Originals behind the tokens LangGraph receives under masking.requests: tokenize. */
+  vault?: Vault;
   /** A quiet stream releases held text that is no longer a distinctive partial after this long. */
   maskFlushMs: number;
   /** Follows every admitted run to its end for the run record. */
@@ -182,15 +186,32 @@ export class RequestPipeline {
       this.deps.observe?.stage(exchange, "authorize");
       // mask (request): the stored copy always, what LangGraph receives when the policy says so
       const policy = authorization.policy;
-      exchange.masking = { clearResponses: policy.seesClearResponses(exchange.identity), maskRequests: policy.masksRequests, request: {}, response: new MaskingTally() };
+      exchange.masking = {
+        clearResponses: policy.seesClearResponses(exchange.identity),
+        maskRequests: policy.masksRequests,
+        // Without a vault, tokenize masks all the same: a value is never forwarded unprotected.
+        tokenized: policy.requestMasking === "tokenize" && this.deps.vault !== undefined,
+        request: {},
+        response: new MaskingTally(),
+      };
+      const vaultScope = this.vaultScope(exchange, body.json);
+      let tokenized: TokenEntry[] = [];
       let maskedBody: string | undefined;
       if (forwardedBody !== undefined) {
         const masked = this.maskRequestBody(forwardedBody);
         maskedBody = masked.text;
         exchange.masking.request = masked.redactions;
         exchange.requestBody = maskedPayload(masked, this.deps.masker.name);
-        if (exchange.masking.maskRequests && Object.keys(masked.redactions).length > 0) forwardedBody = masked.text;
+        if (exchange.masking.maskRequests && Object.keys(masked.redactions).length > 0) {
+          // tokenize: LangGraph gets a token per value, the vault keeps the original
+          if (exchange.masking.tokenized) {
+            ({ text: forwardedBody, entries: tokenized } = await this.tokenizeRequestBody(forwardedBody, vaultScope));
+          } else {
+            forwardedBody = masked.text;
+          }
+        }
       }
+      if (exchange.masking.tokenized) await this.prepareRestore(exchange, vaultScope, tokenized, policy.restoresFor(exchange.identity), authorization.facts.thread?.owner);
       if (exchange.masking.clearResponses) responseHeaders["portcullis-masking"] = "clear";
       this.deps.observe?.stage(exchange, "mask");
       // approve: a request the policy puts behind approval waits for it (held open, or 202)
@@ -242,6 +263,7 @@ export class RequestPipeline {
         masker: this.deps.masker,
         flushMs: this.deps.maskFlushMs,
       });
+      this.deps.observe?.relayed(exchange);
     } catch (error) {
       await this.refuse(exchange, error, responseHeaders);
     } finally {
@@ -321,6 +343,8 @@ export class RequestPipeline {
         extraHeaders: responseHeaders,
         masker: this.deps.masker,
         flushMs: this.deps.maskFlushMs,
+        // A provider's token deltas are held back per choice, output or content block.
+        streamMasker: (masker, tally) => new ProviderStreamMasker(masker, tally),
         serverName: call.route.serverName,
       });
     } finally {
@@ -525,6 +549,58 @@ export class RequestPipeline {
     }
   }
 
+  /** Where the values of a request belong in the vault: the caller's tenant, the thread the
+   * request names (in its path or a threads.create body) or, without one, the request alone. */
+  private vaultScope(exchange: Exchange, body: unknown): VaultScope {
+    const thread = exchange.operation ? threadIdOf(exchange.operation, body) : undefined;
+    return { tenant: exchange.resources?.tenant ?? "", scope: thread ? `thread:${thread}` : `request:${exchange.id}`, subject: exchange.identity?.subject ?? "" };
+  }
+
+  /** Each detected value becomes its scope's token; the originals are kept (encrypted) before
+   * anything is forwarded, so every token LangGraph holds can be restored. */
+  private async tokenizeRequestBody(text: string, scope: VaultScope): Promise<{ text: string; entries: TokenEntry[] }> {
+    const vault = this.deps.vault!;
+    const tokenizer = vault.tokenizer(this.deps.masker, scope);
+    let tokenized: string;
+    try {
+      tokenized = tokenizer.masker.mask(text).text;
+    } catch (error) {
+      if (!(error instanceof MaskingError)) throw error;
+      throw new GatewayError(422, "PC_MASKING_FAILED", `Refused: the request body could not be scanned for PII and secrets (${error.message}).`, { cause: error });
+    }
+    const entries = [...tokenizer.entries.values()];
+    try {
+      await vault.keep(scope, entries);
+    } catch (error) {
+      throw new GatewayError(503, "PC_VAULT_UNAVAILABLE", "Refused: the originals of the request's tokens could not be kept in the vault, so the request was not forwarded.", { cause: error });
+    }
+    return { text: tokenized, entries };
+  }
+
+  /** Which tokens this caller gets back as values (policy masking.restore_for): every one in the
+   * scope, or by default those the caller sent, and all of them on a thread the caller owns. */
+  private async prepareRestore(exchange: Exchange, scope: VaultScope, tokenized: TokenEntry[], allowed: "all" | "own" | "none", threadOwner: string | undefined): Promise<void> {
+    if (allowed === "none" || !exchange.identity) return;
+    const subject = exchange.identity.subject;
+    // A request's own scope (a stateless run) holds only what it just tokenised.
+    if (scope.scope.startsWith("request:")) {
+      const masker = restoringMasker(tokenized, this.deps.masker.limits);
+      if (masker) exchange.masking!.restore = { masker, restored: new MaskingTally() };
+      return;
+    }
+    let values: KeptValue[];
+    try {
+      values = await this.deps.vault!.valuesOf(scope.tenant, scope.scope);
+    } catch (error) {
+      // Without the vault the caller gets tokens, which is safe; the failure is logged.
+      exchange.log.warn({ err: error }, "vault could not be read; tokens are not restored");
+      return;
+    }
+    const own = allowed === "all" || (threadOwner !== undefined && threadOwner === subject) ? values : values.filter((value) => value.subject === subject);
+    const masker = restoringMasker(own, this.deps.masker.limits);
+    if (masker) exchange.masking!.restore = { masker, restored: new MaskingTally() };
+  }
+
   private async recordAdmitted(exchange: Exchange) {
     const masking = exchange.masking!;
     try {
@@ -532,7 +608,7 @@ export class RequestPipeline {
         {
           ...this.requestRecord(exchange),
           ...(exchange.requestBody ? { body: exchange.requestBody.reference } : {}),
-          masking: { request: masking.maskRequests ? "masked" : "forwarded", redactions: masking.request },
+          masking: { request: masking.tokenized ? "tokenized" : masking.maskRequests ? "masked" : "forwarded", redactions: masking.request },
         },
         { ...this.appendContext(exchange), ...(exchange.requestBody ? { payloads: [exchange.requestBody.payload] } : {}) },
       );
@@ -582,7 +658,11 @@ export class RequestPipeline {
       ...(exchange.runId ? { run_id: exchange.runId } : {}),
       ...(exchange.threadId ? { thread_id: exchange.threadId } : {}),
       ...(response ? { response: response.reference } : {}),
-      masking: { response: masking.clearResponses ? "clear" : "masked", redactions: masking.response.redactions },
+      masking: {
+        response: masking.clearResponses ? "clear" : "masked",
+        redactions: masking.response.redactions,
+        ...(masking.restore && Object.keys(masking.restore.restored.redactions).length > 0 ? { restored: masking.restore.restored.redactions } : {}),
+      },
       ...(exchange.scrubber?.found ? { credential_echoes: exchange.scrubber.found } : {}),
     };
     await this.appendOrLog(exchange.id, record, { ...this.appendContext(exchange), ...(response ? { payloads: [response.payload] } : {}) });

@@ -503,11 +503,64 @@ describe("IP_ADDRESS", () => {
   });
 });
 
+describe("context-only personal data (on by default, next to a context word)", () => {
+  test("CARD_SECURITY_CODE: 3 or 4 digits right after cvv, cvc or security code", () => {
+    assertFinds("card 4111111111111111 exp 09/27 cvv 123", "CARD_SECURITY_CODE", "123");
+    assertFinds("CVV: 4821", "CARD_SECURITY_CODE", "4821");
+    assertFinds("cvc2=771&x=1", "CARD_SECURITY_CODE", "771");
+    assertFinds("Security code is 902.", "CARD_SECURITY_CODE", "902");
+    assertFinds('{"securityCode":"318"}', "CARD_SECURITY_CODE", "318");
+    assertFinds("cardCvv=551", "CARD_SECURITY_CODE", "551");
+    for (const text of ["cvv 12", "cvvx 123", "tcvv 123", "the CVC was 12345", "code 123", "cvv check passed for order 12345678", "cvv 123-456"]) assertNone(text, "CARD_SECURITY_CODE");
+  });
+
+  test("CRYPTO_WALLET: Ethereum 0x+40 hex and Bitcoin bech32/bech32m with their checksum, each next to a context word", () => {
+    assertFinds("send 1 ETH to 0x52908400098527886E0F7030069857D2E4169EE7 today", "CRYPTO_WALLET", "0x52908400098527886E0F7030069857D2E4169EE7");
+    assertFinds("wallet: 0x8617e340b3d01fa5f11f306f4090fd50e238070d", "CRYPTO_WALLET", "0x8617e340b3d01fa5f11f306f4090fd50e238070d");
+    assertFinds("my btc address bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "CRYPTO_WALLET", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4");
+    assertFinds("bitcoin BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", "CRYPTO_WALLET", "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4");
+    assertFinds("send btc to bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr", "CRYPTO_WALLET", "bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr");
+    for (const text of [
+      "tx 0x52908400098527886E0F7030069857D2E4169EE7", // no context word
+      "wallet tx 0x5290840009852788ffffffffffffffffffffffff6E0F7030069857D2E4169EE7", // 64 hex: a hash
+      "btc bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5", // checksum off by one character
+      "btc bc1qw508d6qejxtdG4y5r3zarvary0c5xw7kv8f3t4", // mixed case
+      "wallet 0x1234",
+    ]) {
+      assertNone(text, "CRYPTO_WALLET");
+    }
+  });
+});
+
+describe("context-only numbers and dates of birth", () => {
+  test("BANK_ACCOUNT, PASSPORT, DRIVER_LICENSE: digits right after their context word only", () => {
+    assertFinds("bank account number 12345678", "BANK_ACCOUNT", "12345678");
+    assertFinds("acct: 000123456789", "BANK_ACCOUNT", "000123456789");
+    assertFinds("account_number=4455667788", "BANK_ACCOUNT", "4455667788");
+    assertFinds("Passport No. 123456789", "PASSPORT", "123456789");
+    assertFinds("passport=543216789", "PASSPORT", "543216789");
+    assertFinds("driver's license 12345678", "DRIVER_LICENSE", "12345678");
+    assertFinds("DL: 987654321", "DRIVER_LICENSE", "987654321");
+    for (const text of ["account id 12345678", "order 12345678", "license key 12345678", "user_id=12345678", "batch 82699-65"]) {
+      for (const entity of ["BANK_ACCOUNT", "PASSPORT", "DRIVER_LICENSE"]) assertNone(text, entity);
+    }
+  });
+
+  test("DATE_OF_BIRTH: a real calendar date after DOB, date of birth, born (on) or birthday; other dates left alone", () => {
+    assertFinds("DOB: 03/14/1985", "DATE_OF_BIRTH", "03/14/1985");
+    assertFinds("date of birth 14.03.1985", "DATE_OF_BIRTH", "14.03.1985");
+    assertFinds("born on 1985-03-14 in Ohio", "DATE_OF_BIRTH", "1985-03-14");
+    assertFinds("birthday=14-03-1985", "DATE_OF_BIRTH", "14-03-1985");
+    assertFinds("D.O.B. 12/31/1999", "DATE_OF_BIRTH", "12/31/1999");
+    for (const text of ["shipped on 2024-03-05", "dob 02/30/1985", "order date 03/14/1985", "invoice 2023/10/11", "released 1.2.2024"]) assertNone(text, "DATE_OF_BIRTH");
+  });
+});
+
 describe("tier 2 (opt-in)", () => {
   test("finds nothing unless the entity is opted in", () => {
     const text = "ssn 536221234, ITIN 912-70-1234, routing 011000015, NHS 943 476 5919, NINO AB123456C, SIN 130 692 544, mac 00:1A:2B:3C:4D:5E, pesel 44051401359";
     const tier1Entities = new Set(masked(text).map(([entity]) => entity));
-    const byDefault = ["US_SSN", "US_ITIN", "ABA_ROUTING", "UK_NHS", "CA_SIN"];
+    const byDefault = ["US_SSN", "US_ITIN", "ABA_ROUTING", "UK_NHS", "CA_SIN", "UK_NINO", "MAC_ADDRESS"];
     for (const entity of TIER_2) {
       if (!byDefault.includes(entity)) assert.ok(!tier1Entities.has(entity), entity);
     }
@@ -568,6 +621,35 @@ describe("tier 2 (opt-in)", () => {
     const [plain, withContext] = ["id AB123456C", "national insurance AB123456C"].map((text) => findingsOf(ALL, text).find((f) => f.entity === "UK_NINO"));
     assert.equal(plain?.score, 0.5);
     assert.ok((withContext?.score ?? 0) > 0.8);
+  });
+
+  test("UK_NINO on by default: the strict format alone or with context, not glued into a code", () => {
+    assertFinds("NI number AB 12 34 56 C", "UK_NINO", "AB 12 34 56 C");
+    assertFinds("nino=AB123456C&x=1", "UK_NINO", "AB123456C");
+    assertFinds("payslip for AB123456C.", "UK_NINO", "AB123456C");
+    assertFinds('{"ni_number":"CE123456D"}', "UK_NINO", "CE123456D");
+    for (const text of ["SKU-AB123456C", "part/AB123456C", "AB123456", "GB123456A", "QQ123456C", "AB123456E", "XAB123456C"]) assertNone(text, "UK_NINO");
+    assertFinds("SKU-AB123456C", "UK_NINO", "AB123456C", ALL); // opted in: any word boundary
+    assertFinds("nino-AB123456C", "UK_NINO", "AB123456C"); // glued, but after its context word
+  });
+
+  test("MAC_ADDRESS on by default: six colon or hyphen pairs alone; Cisco dotted quads opted in", () => {
+    for (const value of ["00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e", "a4:83:e7:0b:12:9f"]) assertFinds(`mac ${value}.`, "MAC_ADDRESS", value);
+    for (const text of [
+      "MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48",
+      "12:00:1a:2b:3c:4d:5e",
+      "00:1a:2b:3c:4d:5e:6f:70",
+      "fe80:0000:0000:0000:0204:61ff:fe9d:f156",
+      "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12",
+      "00:1A-2B:3C:4D:5E",
+      "x00:1A:2B:3C:4D:5E",
+      "00:00:00:00:00:00",
+      "14:22:31",
+    ]) {
+      assertNone(text, "MAC_ADDRESS");
+    }
+    assertNone("mac 001a.2b3c.4d5e", "MAC_ADDRESS");
+    assertFinds("mac 001a.2b3c.4d5e", "MAC_ADDRESS", "001a.2b3c.4d5e", ALL);
   });
 
   test("CA_SIN: Luhn and context", () => {

@@ -55,6 +55,11 @@ export interface CompiledPolicy {
   /** Callers who see responses unmasked (policy masking.clear_responses_for). */
   seesClearResponses(identity: Identity): boolean;
   masksRequests: boolean;
+  /** What LangGraph receives of detected values (policy masking.requests). */
+  requestMasking: "forward" | "mask" | "tokenize";
+  /** Whose tokens a caller gets back as values (policy masking.restore_for): every token of the
+   * thread ("all"), those the caller sent or all of a thread the caller owns ("own"), or none. */
+  restoresFor(identity: Identity): "all" | "own" | "none";
 }
 
 // Conditions are untrusted-input-facing (body fields, claims), so their size is bounded at parse time.
@@ -136,7 +141,9 @@ export function compilePolicy(text: string, source: string): CompiledPolicy {
     pausesAnyGraph: document.run_body.pause_before.length > 0,
     pauseBefore: (graphs) => [...new Set(document.run_body.pause_before.filter((entry) => !entry.graphs || graphs.some((graph) => entry.graphs!.includes(graph))).flatMap((entry) => entry.nodes))],
     seesClearResponses: document.masking.clear_responses_for ? subjectMatcher(document.masking.clear_responses_for) : () => false,
-    masksRequests: document.masking.requests === "mask",
+    masksRequests: document.masking.requests !== "forward",
+    requestMasking: document.masking.requests,
+    restoresFor: restoreMatcher(document.masking.restore_for),
   };
 }
 
@@ -157,6 +164,13 @@ function compileCondition(expression: string, where: string, expected: "bool" | 
     problems.push(`  - ${where}: ${firstLine((error as Error).message)}`);
     return undefined;
   }
+}
+
+function restoreMatcher(setting: PolicyDocument["masking"]["restore_for"]): (identity: Identity) => "all" | "own" | "none" {
+  if (setting === "owner") return () => "own";
+  if (setting === "nobody") return () => "none";
+  const matches = subjectMatcher(setting.subjects);
+  return (identity) => (matches(identity) ? "all" : setting.owner ? "own" : "none");
 }
 
 export function subjectMatcher(subjects: PolicySubjects): (identity: Identity) => boolean {

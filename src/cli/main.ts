@@ -45,6 +45,7 @@ const commandGroups: Record<string, { description: string; load: () => Promise<C
   approvals: { description: "Decide requests held for approval, through the gateway's approvals API", load: async () => (await import("./approvals.js")).approvalsCommand() },
   sessions: { description: "List recorded sessions, newest first, from the ledger's session index", load: async () => (await import("./replay.js")).sessionsCommand() },
   replay: { description: "Replay a recorded session's stream, or re-run it and compare execution paths", load: async () => (await import("./replay.js")).replayCommand() },
+  vault: { description: "The token vault: erase a subject's originals (GDPR), recorded in the ledger", load: async () => (await import("./vault.js")).vaultCommand() },
 };
 const invoked = process.argv[2];
 for (const [name, group] of Object.entries(commandGroups)) {

@@ -416,6 +416,16 @@ export const configSchema = z.strictObject({
         .string()
         .optional()
         .describe("Key for the pseudonym operator (created, mode 0600, on first start). Pseudonyms are stable for as long as this key is"),
+      vault: z
+        .strictObject({
+          key_file: z
+            .string()
+            .optional()
+            .describe("Master key of the token vault (created, mode 0600, on first start; default: vault-key beside storage.sqlite_file): per-tenant token keys and the vault's encryption key are derived from it with HKDF. Losing it makes kept originals unreadable"),
+          ttl_days: z.number().int().min(1).max(3_650).default(30).describe("Days an original behind a token is kept (the policy's masking.requests: tokenize); a sweep deletes older ones"),
+        })
+        .prefault({})
+        .describe("Originals behind reversible tokens, encrypted at rest (AES-256-GCM) beside the approvals: the state database, or PostgreSQL with the ledger"),
       flush_ms: z.number().int().min(20).max(5_000).default(200).describe("A stream quiet for this long releases held text that is no longer a distinctive partial"),
       max_field_bytes: z.number().int().positive().default(1024 * 1024).describe("Longest single string scanned; a longer one is refused, never passed unscanned"),
       budget_ms: z.number().int().positive().default(2_000).describe("Scanning time allowed per document or event; beyond it the request or stream fails closed"),

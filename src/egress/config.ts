@@ -74,6 +74,12 @@ const route = z
       })
       .prefault({})
       .describe("What is masked on this route; what the ledger stores is always masked"),
+    restore: z
+      .array(z.string().regex(/^[A-Z][A-Z0-9_]{1,63}$/, "must be an entity type such as EMAIL_ADDRESS"))
+      .default([])
+      .describe(
+        "Entity types whose originals this route receives (a send-email tool: [EMAIL_ADDRESS]): in a call linked to a run (Portcullis-Run-Context), the vault's tokens of these types from the run's own thread and tenant are replaced by their values before the call leaves; counted in the call's record, while the recording keeps the tokens. Secrets are never restored. Empty (the default): the downstream gets the tokens",
+      ),
     max_request_bytes: z.number().int().positive().default(4 * 1024 * 1024).describe("Largest request body accepted on this route"),
     max_response_bytes: z.number().int().positive().default(16 * 1024 * 1024).describe("Largest answer, streamed or not; a longer one is cut off with an error"),
     rate_limit: z

@@ -29,6 +29,9 @@ export interface RunLink {
   /** Who started it. */
   subject: string;
   thread_id?: string;
+  /** The tenant of the caller who started it (policy ownership.tenant), when the policy has tenants:
+   * with the thread, where the originals behind its tokens are in the vault. */
+  tenant?: string;
   graphs: string[];
 }
 
@@ -46,7 +49,7 @@ export class RunContextTokens {
   }
 
   issue(link: RunLink): Promise<string> {
-    return new SignJWT({ graphs: link.graphs, ...(link.thread_id ? { thread_id: link.thread_id } : {}) })
+    return new SignJWT({ graphs: link.graphs, ...(link.thread_id ? { thread_id: link.thread_id } : {}), ...(link.tenant ? { tenant: link.tenant } : {}) })
       .setProtectedHeader({ alg: "HS256", typ: TOKEN_TYPE })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
@@ -62,7 +65,7 @@ export class RunContextTokens {
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ["HS256"], issuer: ISSUER, audience: AUDIENCE, typ: TOKEN_TYPE, requiredClaims: ["sub", "jti", "exp"] });
       const graphs = Array.isArray(payload.graphs) ? payload.graphs.filter((graph): graph is string => typeof graph === "string") : [];
-      return { request_id: payload.jti!, subject: payload.sub!, ...(typeof payload.thread_id === "string" ? { thread_id: payload.thread_id } : {}), graphs };
+      return { request_id: payload.jti!, subject: payload.sub!, ...(typeof payload.thread_id === "string" ? { thread_id: payload.thread_id } : {}), ...(typeof payload.tenant === "string" && payload.tenant !== "" ? { tenant: payload.tenant } : {}), graphs };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw invalid("it has expired (egress.run_context.ttl_s)", error);
       throw invalid("it was not issued by this gateway or was altered", error);

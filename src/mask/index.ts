@@ -15,6 +15,7 @@ import { Operators, type OperatorName } from "./operators.js";
 
 export { Masker, MaskingError, MaskingTally, type MaskResult, type Redactions } from "./masker.js";
 export { SseStreamMasker } from "./events.js";
+export { ProviderStreamMasker, type EventStreamMasker } from "./providerStreams.js";
 export { TextStreamMasker } from "./stream.js";
 export { Scanner } from "./detect/scanner.js";
 
@@ -58,10 +59,11 @@ export function defaultMasker(options: { pseudonymKey?: Buffer; operator?: Opera
   return new Masker(new Scanner(builtInDetectors()), operators, { maxFieldBytes: 1024 * 1024, budgetMs: 2_000 });
 }
 
-async function loadOrCreateKey(file: string): Promise<Buffer> {
+/** Reads a 32-byte (or longer) base64 key file, creating it (mode 0600) on first start. */
+export async function loadOrCreateKey(file: string): Promise<Buffer> {
   try {
     const key = Buffer.from((await readFile(file, "utf8")).trim(), "base64");
-    if (key.length < 32) throw new Error(`the pseudonym key in ${file} is shorter than 32 bytes`);
+    if (key.length < 32) throw new Error(`the key in ${file} is shorter than 32 bytes`);
     return key;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;

@@ -119,7 +119,7 @@ export class ProviderStreamMasker implements EventStreamMasker {
       const group = `chat|${String(choice.index ?? 0)}|`;
       // The chunk with a finish_reason ends the choice: its own pieces carry what they hold.
       const finishing = choice.finish_reason !== null && choice.finish_reason !== undefined;
-      const carry = (piece: Json) => (text: string) => synthetic(event, JSON.stringify({ ...maskedEnvelope, choices: [{ ...maskedRest, delta: piece(text), finish_reason: null }] }));
+      const carry = (piece: (text: string) => Json) => (text: string) => synthetic(event, JSON.stringify({ ...maskedEnvelope, choices: [{ ...maskedRest, delta: piece(text), finish_reason: null }] }));
       const maskedDelta: Json = {};
       for (const [key, value] of Object.entries(delta)) {
         if (typeof value === "string" && !CHAT_IDENTITY_KEYS.has(key)) {

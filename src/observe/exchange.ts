@@ -82,18 +82,29 @@ export class ExchangeObservation {
     return { trace_id: trace.traceId, span_id: trace.spanId };
   }
 
-  finish(): void {
-    const exchange = this.exchange;
+  /** When the relay ended, so that first_byte, respond and the exchange's duration do not include
+   * the completion record's commit. */
+  private relayedAtMs: number | undefined;
+
+  relayed(): void {
+    if (this.relayedAtMs !== undefined) return;
     const now = performance.now();
-    // The gateway's own endpoints (health, sign-in, console, approvals API) by their rule, so
-    // that probes do not fill the series of requests refused before they were classified.
-    const route = exchange.operation?.route ?? exchange.localRoute ?? "unclassified";
-    const status = exchange.res.headersSent ? exchange.res.statusCode : 0;
-    if (exchange.upstreamStatus !== undefined) {
+    this.relayedAtMs = now;
+    if (this.exchange.upstreamStatus !== undefined) {
       // A JSON answer is written whole: its first byte goes when the relay ends.
       this.firstByte();
       this.stage("respond", now);
     }
+  }
+
+  finish(): void {
+    const exchange = this.exchange;
+    this.relayed();
+    const now = this.relayedAtMs!;
+    // The gateway's own endpoints (health, sign-in, console, approvals API) by their rule, so
+    // that probes do not fill the series of requests refused before they were classified.
+    const route = exchange.operation?.route ?? exchange.localRoute ?? "unclassified";
+    const status = exchange.res.headersSent ? exchange.res.statusCode : 0;
     if (this.metrics) this.count(route, status, (now - exchange.startedAt) / 1000);
     if (!this.tracing) return;
     this.root().end(

@@ -84,6 +84,11 @@ export class Observability {
     return ids ? { trace: ids } : {};
   }
 
+  /** The relay ended: the answer's last byte is written (before the completion record). */
+  relayed(exchange: Exchange): void {
+    observations.get(exchange)?.relayed();
+  }
+
   finish(exchange: Exchange): void {
     observations.get(exchange)?.finish();
     observations.delete(exchange);

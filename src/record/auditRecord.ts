@@ -28,7 +28,7 @@ export interface RequestRecord {
   /** The masked request body as stored (absent when there was none). */
   body?: PayloadReference;
   /** Whether LangGraph received the inputs masked (policy masking.requests), and what was masked. */
-  masking?: { request: "masked" | "forwarded"; redactions: Record<string, number> };
+  masking?: { request: "masked" | "tokenized" | "forwarded"; redactions: Record<string, number> };
   /** Set when the request needed approval: how it went ahead (or why it waited). */
   approval?: RequestApproval;
   /** Set for a call through an egress route: which route, where below it, and the run it served. */
@@ -96,7 +96,7 @@ export interface CompletionRecord {
   response?: PayloadReference;
   /** What the client was sent: masked values (counted by type, never the values), or clear
    * values for a caller the policy lets see them. */
-  masking?: { response: "masked" | "clear"; redactions: Record<string, number> };
+  masking?: { response: "masked" | "clear"; redactions: Record<string, number>; restored?: Record<string, number> };
   /** Egress: times the downstream's answer echoed the route's credential (each was replaced). */
   credential_echoes?: number;
 }
@@ -125,7 +125,7 @@ export interface RunRecord {
 export interface LedgerEventRecord {
   type: "ledger";
   time: string;
-  event: "retention.purged" | "hold.placed" | "hold.released" | "key.rotated" | "export.created";
+  event: "retention.purged" | "hold.placed" | "hold.released" | "key.rotated" | "export.created" | "vault.erased";
   /** Who did it: a CLI user (`cli:<os user>`) or the gateway itself. */
   actor: string;
   details: Record<string, unknown>;

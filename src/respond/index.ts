@@ -5,8 +5,9 @@ import type { Dispatcher } from "undici";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { clientResponseHeaders } from "../forward/headers.js";
-import { MaskingError, type Masker } from "../mask/index.js";
+import { MaskingError, type EventStreamMasker, type Masker, type MaskingTally } from "../mask/index.js";
 import { formatEvent, relaySse } from "./sse.js";
+import { restored } from "./restore.js";
 import { relayWait } from "./wait.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
@@ -19,6 +20,8 @@ export interface RelaySettings {
   masker: Masker;
   /** Idle time after which a stream releases held text that is no longer a distinctive partial. */
   flushMs: number;
+  /** Masks streamed events (LangGraph's SseStreamMasker unless given). */
+  streamMasker?: (masker: Masker, tally: MaskingTally) => EventStreamMasker;
   /** Names the answering server in errors ("The LangGraph server", an egress route's downstream). */
   serverName?: string;
 }
@@ -48,7 +51,7 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
   // waited): the upstream's answer continues that response, and an upstream refusal is told in-band.
   if (exchange.res.headersSent) {
     if (upstream.statusCode === 200 && contentType.startsWith("text/event-stream")) {
-      await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs, serverName: server });
+      await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs, ...(settings.streamMasker ? { streamMasker: settings.streamMasker } : {}), serverName: server });
     } else if (upstream.statusCode === 200 && exchange.operation!.response === "wait") {
       await relayWait(exchange, upstream.body, { keepaliveMs: settings.waitKeepaliveMs, maxResultBytes: settings.maxResponseBytes, drainAfterClientLeaves, masker: settings.masker });
     } else {
@@ -59,7 +62,7 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
   if (contentType.startsWith("text/event-stream")) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
-    await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs, serverName: server });
+    await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs, ...(settings.streamMasker ? { streamMasker: settings.streamMasker } : {}), serverName: server });
   } else if (exchange.operation!.response === "wait" && upstream.statusCode === 200) {
     exchange.res.writeHead(upstream.statusCode, headers);
     exchange.res.flushHeaders();
@@ -93,7 +96,7 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
   masking.response.add(masked.redactions);
   exchange.recording?.body(masked.text);
   if (exchange.clientGone) return;
-  const body = Buffer.from(masking.clearResponses ? text : masked.text, "utf8");
+  const body = Buffer.from(restored(exchange, masking.clearResponses ? text : masked.text), "utf8");
   if (body.length > 0) headers["content-length"] = body.length;
   exchange.res.writeHead(upstream.statusCode, headers);
   exchange.bytesOut += body.length;

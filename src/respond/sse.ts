@@ -6,8 +6,9 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Readable } from "node:stream";
 import type { Exchange } from "../exchange.js";
-import { MaskingError, SseStreamMasker, type Masker } from "../mask/index.js";
+import { MaskingError, SseStreamMasker, type EventStreamMasker, type Masker, type MaskingTally } from "../mask/index.js";
 import { eventsRelayed, metrics } from "../observe/index.js";
+import { streamRestorer } from "./restore.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
 export interface SseRelayOptions {
@@ -16,6 +17,9 @@ export interface SseRelayOptions {
   drainAfterClientLeaves: () => boolean;
   masker: Masker;
   flushMs: number;
+  /** Masks the stream's events: LangGraph's (SseStreamMasker) unless given, a provider's for
+   * egress routes (ProviderStreamMasker). */
+  streamMasker?: (masker: Masker, tally: MaskingTally) => EventStreamMasker;
   /** Names the answering server in errors. */
   serverName?: string;
 }
@@ -23,7 +27,7 @@ export interface SseRelayOptions {
 export async function relaySse(exchange: Exchange, upstream: Readable, options: SseRelayOptions): Promise<void> {
   const masking = exchange.masking!;
   // What is stored is always masked; what the client sees is masked unless policy says clear.
-  const recorded = new SseStreamMasker(options.masker, masking.response);
+  const recorded = options.streamMasker?.(options.masker, masking.response) ?? new SseStreamMasker(options.masker, masking.response);
   const sent = masking.clearResponses ? undefined : recorded;
   const heartbeat = setInterval(() => writeToClient(exchange, ": heartbeat\n\n"), options.heartbeatMs);
   const streamsOpen = metrics()?.sseStreamsOpen;
@@ -32,17 +36,24 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
     writeToClient(exchange, text);
     heartbeat.refresh();
   };
+  // The caller's own values back in place of their tokens (policy masking.restore_for); the
+  // recording keeps the tokens.
+  const restoring = streamRestorer(exchange);
+  const toClient = (events: EventSourceMessage[]) => {
+    for (const event of events) send(formatEvent(event));
+    if (events.length > 0) eventsRelayed(exchange, events.length);
+  };
   const relay = (forClient: EventSourceMessage[], forRecord: EventSourceMessage[]) => {
     for (const event of forRecord) exchange.recording?.event(event);
-    for (const event of forClient) send(formatEvent(event));
-    if (forClient.length > 0) eventsRelayed(exchange, forClient.length);
+    toClient(restoring ? forClient.flatMap((event) => restoring.event(event)) : forClient);
   };
   let failure: unknown;
   const idleFlush = setInterval(() => {
-    if (!recorded.holding) return;
+    if (!recorded.holding && !restoring?.holding) return;
     try {
       const released = recorded.idle();
       relay(sent ? released : [], released);
+      if (restoring) toClient(restoring.idle());
     } catch (error) {
       failure ??= error;
       exchange.upstreamAbort.abort();
@@ -71,6 +82,7 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
     if (failure) throw failure;
     const rest = recorded.end();
     relay(sent ? rest : [], rest);
+    if (restoring) toClient(restoring.end());
     endClientResponse(exchange);
   } catch (caught) {
     const error = failure ?? caught;

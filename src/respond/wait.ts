@@ -5,6 +5,7 @@
 import type { Readable } from "node:stream";
 import type { Exchange } from "../exchange.js";
 import { MaskingError, type Masker } from "../mask/index.js";
+import { restored } from "./restore.js";
 import { endClientResponse, writeToClient } from "./write.js";
 
 export interface WaitRelayOptions {
@@ -53,7 +54,7 @@ export async function relayWait(exchange: Exchange, upstream: Readable, options:
     const masked = options.masker.mask(text);
     exchange.masking!.response.add(masked.redactions);
     exchange.recording?.body(masked.text);
-    endClientResponse(exchange, exchange.masking!.clearResponses ? text : masked.text);
+    endClientResponse(exchange, restored(exchange, exchange.masking!.clearResponses ? text : masked.text));
   } catch (error) {
     const maskingFailed = error instanceof MaskingError;
     if (exchange.clientGone && !exchange.shuttingDown && !maskingFailed) return;

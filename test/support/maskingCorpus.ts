@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import { Faker, base, en } from "@faker-js/faker";
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 
-export const STRUCTURED_PII = ["EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "US_ITIN", "ABA_ROUTING", "UK_NHS", "CA_SIN"] as const;
+export const STRUCTURED_PII = ["EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "US_ITIN", "ABA_ROUTING", "UK_NHS", "CA_SIN", "UK_NINO", "MAC_ADDRESS"] as const;
 export const PREFIXED_SECRETS = [
   "AWS_ACCESS_KEY",
   "AWS_SECRET_KEY",
@@ -34,7 +34,9 @@ export const PREFIXED_SECRETS = [
 ] as const;
 /** Credentials recognised by where they stand (a Cookie header, a command-line flag), not by a prefix. */
 export const CONTEXT_SECRETS = ["HTTP_COOKIE", "PASSWORD"] as const;
-export const ENTITY_TYPES = [...STRUCTURED_PII, "PHONE_NUMBER", ...PREFIXED_SECRETS, ...CONTEXT_SECRETS, "GENERIC_SECRET"] as const;
+/** Personal data recognised only next to a context word ("cvv", "wallet", "bitcoin", "eth"). */
+export const CONTEXT_PII = ["CARD_SECURITY_CODE", "CRYPTO_WALLET", "BANK_ACCOUNT", "PASSPORT", "DRIVER_LICENSE", "DATE_OF_BIRTH"] as const;
+export const ENTITY_TYPES = [...STRUCTURED_PII, ...CONTEXT_PII, "PHONE_NUMBER", ...PREFIXED_SECRETS, ...CONTEXT_SECRETS, "GENERIC_SECRET"] as const;
 export type EntityType = (typeof ENTITY_TYPES)[number];
 
 /** One annotated value: [start, end) of the carrying text, as it appears there (escaped in JSON). */
@@ -78,7 +80,8 @@ export type NegativeKind =
   | "batch-number"
   | "key-value-id"
   | "cli-and-header"
-  | "langgraph-payload";
+  | "langgraph-payload"
+  | "hex-pairs-and-codes";
 
 export interface NegativeItem {
   id: string;
@@ -376,6 +379,83 @@ function nhsNumber(random: Random): Value {
   }
 }
 
+/** UK NINO (HMRC NIM39110): a valid two-letter prefix, six digits, suffix A–D; compact or spaced. */
+function ukNino(random: Random): Value {
+  for (;;) {
+    const prefix = random.pick([...UPPER]) + random.pick([...UPPER]);
+    if (/[DFIQUV]/.test(prefix[0]!) || /[DFIQUVO]/.test(prefix[1]!) || ["BG", "GB", "KN", "NK", "NT", "TN", "ZZ"].includes(prefix)) continue;
+    const digits = random.digits(6);
+    const suffix = random.pick(["A", "B", "C", "D"]);
+    return random.chance(0.6)
+      ? { text: `${prefix}${digits}${suffix}`, variant: "compact" }
+      : { text: `${prefix} ${digits.slice(0, 2)} ${digits.slice(2, 4)} ${digits.slice(4)} ${suffix}`, variant: "spaced" };
+  }
+}
+
+/** MAC-48: six hex pairs joined by `:` or `-`, upper or lower case, never all one digit. */
+function macAddress(random: Random): Value {
+  const separator = random.pick([":", ":", "-"]);
+  const hex = random.chance(0.5) ? HEX : HEX.toUpperCase();
+  const pairs = Array.from({ length: 6 }, () => random.chars(hex, 2));
+  return { text: pairs.join(separator), variant: separator === ":" ? "colons" : "hyphens" };
+}
+
+/** A date of birth between 1930 and 2008 in one of the common numeric layouts. */
+function dateOfBirth(random: Random): Value {
+  const date = new Date(Date.UTC(random.int(1930, 2008), random.int(0, 11), random.int(1, 28)));
+  const [y, m, d] = [String(date.getUTCFullYear()), String(date.getUTCMonth() + 1).padStart(2, "0"), String(date.getUTCDate()).padStart(2, "0")];
+  const layouts: Array<[string, string]> = [[`${m}/${d}/${y}`, "MM/DD/YYYY"], [`${d}/${m}/${y}`, "DD/MM/YYYY"], [`${y}-${m}-${d}`, "YYYY-MM-DD"], [`${d}.${m}.${y}`, "DD.MM.YYYY"], [`${d}-${m}-${y}`, "DD-MM-YYYY"]];
+  const [text, variant] = random.pick(layouts);
+  return { text, variant };
+}
+
+/** Card security code: three digits, four on American Express cards. */
+function cardSecurityCode(random: Random): Value {
+  return random.chance(0.8) ? { text: random.digits(3), variant: "3 digits" } : { text: random.digits(4), variant: "4 digits" };
+}
+
+const BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+/** BIP 173 / BIP 350 checksum, written from the BIPs independently of the detector. */
+export function bech32Checksum(hrp: string, data: readonly number[], bech32m: boolean): number[] {
+  const polymod = (values: readonly number[]) => {
+    const gen = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+    let chk = 1;
+    for (const v of values) {
+      const b = chk >>> 25;
+      chk = ((chk & 0x1ffffff) << 5) ^ v;
+      for (let i = 0; i < 5; i++) if ((b >>> i) & 1) chk ^= gen[i]!;
+    }
+    return chk >>> 0;
+  };
+  const values = [...[...hrp].map((c) => c.charCodeAt(0) >> 5), 0, ...[...hrp].map((c) => c.charCodeAt(0) & 31), ...data, 0, 0, 0, 0, 0, 0];
+  const mod = (polymod(values) ^ (bech32m ? 0x2bc830a3 : 1)) >>> 0;
+  return Array.from({ length: 6 }, (_, i) => (mod >>> (5 * (5 - i))) & 31);
+}
+
+/** An Ethereum address (0x and 40 hex digits) or a Bitcoin segwit address (bech32 P2WPKH/P2WSH,
+ * bech32m taproot) with a valid checksum. */
+function cryptoWallet(random: Random): Value {
+  if (random.chance(0.5)) return { text: `0x${random.chars(random.chance(0.5) ? HEX : HEX.toUpperCase(), 40)}`, variant: "ethereum" };
+  const version = random.pick([0, 0, 1]);
+  const bytes = version === 1 ? 32 : random.pick([20, 32]);
+  const program = random.bytes(bytes);
+  const data = [version];
+  let accumulator = 0;
+  let bits = 0;
+  for (const byte of program) {
+    accumulator = (accumulator << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      data.push((accumulator >>> bits) & 31);
+    }
+  }
+  if (bits > 0) data.push((accumulator << (5 - bits)) & 31);
+  const checksum = bech32Checksum("bc", data, version !== 0);
+  return { text: `bc1${[...data, ...checksum].map((v) => BECH32[v]).join("")}`, variant: version === 0 ? "bech32" : "bech32m" };
+}
+
 /** Canadian SIN: first digit 1–7 or 9, Luhn. Written 3-3-3 with spaces or hyphens, or bare. */
 function caSin(random: Random): Value {
   const payload = `${random.pick(["1", "2", "3", "4", "5", "6", "7", "9"])}${random.digits(7)}`;
@@ -530,7 +610,12 @@ function email(random: Random): Value {
 
 function awsAccessKey(random: Random): Value {
   const prefix = random.chance(0.8) ? "AKIA" : "ASIA";
-  return { text: prefix + random.chars(BASE32_AWS, 16), variant: prefix };
+  // gitleaks' aws-access-token rule (and masking.md §3) asks for 3 bits of entropy per character:
+  // a draw such as AKIASAHUHHAAYLZ2KHHK is no key AWS issues and is drawn again.
+  for (;;) {
+    const key = prefix + random.chars(BASE32_AWS, 16);
+    if (shannonEntropy(key) >= 3) return { text: key, variant: prefix };
+  }
 }
 
 function awsSecretKey(random: Random): Value {
@@ -1103,6 +1188,25 @@ function negative(random: Random, kind: NegativeKind): string {
       return random.pick(KNOWN_FAKES);
     case "langgraph-payload":
       return JSON.stringify(langGraphPayload(random));
+    case "hex-pairs-and-codes":
+      // Look-alikes of MAC addresses and NINOs that are neither.
+      return random.pick([
+        () => `RSA key fingerprint is MD5:${Array.from({ length: 16 }, () => random.chars(HEX, 2)).join(":")}`,
+        () => `fingerprint ${Array.from({ length: 20 }, () => random.chars(HEX.toUpperCase(), 2)).join(":")}`,
+        () => `uptime ${random.int(1, 400)} days, ${String(random.int(0, 23)).padStart(2, "0")}:${random.digits(2)}:${random.digits(2)}`,
+        () => `color: #${random.chars(HEX, 6)}; border: 1px solid #${random.chars(HEX, 6)}`,
+        () => `at ${String(random.int(0, 23)).padStart(2, "0")}:${random.digits(1)}${random.digits(1)}:${random.digits(2)}.${random.digits(3)}`,
+        () => `SKU-${random.chars(UPPER, 2)}${random.digits(6)}${random.pick(["A", "B", "C", "D"])}`,
+        () => `part ${random.chars(UPPER, 2)}${random.digits(6)}`,
+        () => `commit ${random.chars(HEX, 7)} (${random.chars(HEX, 40)})`,
+        () => `${random.chars(HEX, 2)}:${random.chars(HEX, 2)}:${random.chars(HEX, 2)}:${random.chars(HEX, 2)}:${random.chars(HEX, 2)}:${random.chars(HEX, 2)}:${random.chars(HEX, 2)}`,
+        () => `tx 0x${random.chars(HEX, 64)}`,
+        () => `contract 0x${random.chars(HEX, 40)} deployed in block ${random.int(1, 9)}${random.digits(7)}`,
+        () => `order total $${random.int(1, 9)},${random.digits(3)}.${random.digits(2)} (code ${random.digits(3)})`,
+        () => `cvv check passed for order ${random.int(1, 9)}${random.digits(7)} on ${random.date().toISOString().slice(0, 10)}`,
+        () => `build 0x${random.chars(HEX, 4)} shipped on ${random.date().toISOString().slice(0, 10)}, ${random.int(100, 999)} items`,
+        () => `bc1 ${random.chars(LOWER, 8)} ${random.digits(3)}`,
+      ])();
   }
 }
 
@@ -1124,6 +1228,7 @@ const NEGATIVE_MIX: [NegativeKind, number][] = [
   ["key-value-id", 900],
   ["cli-and-header", 300],
   ["langgraph-payload", 2400],
+  ["hex-pairs-and-codes", 600],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1147,6 +1252,14 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Maski
     ABA_ROUTING: () => abaRouting(random),
     UK_NHS: () => nhsNumber(random),
     CA_SIN: () => caSin(random),
+    UK_NINO: () => ukNino(random),
+    CARD_SECURITY_CODE: () => cardSecurityCode(random),
+    CRYPTO_WALLET: () => cryptoWallet(random),
+    DATE_OF_BIRTH: () => dateOfBirth(random),
+    BANK_ACCOUNT: () => ({ text: `${random.int(1, 9)}${random.digits(random.int(7, 11))}`, variant: "digits" }),
+    PASSPORT: () => ({ text: `${random.int(1, 9)}${random.digits(8)}`, variant: "9 digits" }),
+    DRIVER_LICENSE: () => ({ text: `${random.int(1, 9)}${random.digits(random.int(6, 8))}`, variant: "digits" }),
+    MAC_ADDRESS: () => macAddress(random),
     AWS_ACCESS_KEY: () => awsAccessKey(random),
     AWS_SECRET_KEY: () => awsSecretKey(random),
     GITHUB_TOKEN: () => githubToken(random),

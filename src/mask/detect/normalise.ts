@@ -27,17 +27,14 @@ export interface Normalised {
 }
 
 /** Where a rewrite can start. Most text has none, and is then not copied at all; what this
- * misses at the very end of a text, openTail finds. Literal characters are found with indexOf
- * (memchr speed) and non-ASCII by comparing the UTF-8 length, which is far cheaper than one
- * pattern with every case in alternation. */
+ * misses at the very end of a text, openTail finds. Every check is led by a literal that indexOf
+ * finds at memchr speed, never by a character class (a class-led regex reads every character):
+ * `%`, `&`, `\`, `[`, `(`, `dot`/`DOT`, and spaces only for the spaced-digit check. Non-ASCII is
+ * found by comparing the UTF-8 length, which is far cheaper than one pattern with every case in
+ * alternation. */
 const NON_ASCII_REWRITE = /[\u00A0-\u02FF\u200B-\u206F\u2100-\u24FF\u3000\uFE30-\uFFEF\uD835]/;
 /** After `%`, `&` or `\`: whether a rewrite really starts there (`%4` is no escape). */
 const ESCAPE_AT = /%[0-9A-Fa-f]{2}|&(?:#|[A-Za-z]{2,6};)|\\\\?(?:u[0-9A-Fa-f{]|x[0-9A-Fa-f])/y;
-/** Four single digits in a row (a value has at least seven). */
-const SPACED_DIGITS = /\d \d \d \d/;
-/** After an at-marker: a domain with a dot marker (" at " alone is everyday prose). */
-const SPELLED_AT = /(?:[[(](?:at|AT)[\])]|[ [(]?(?:at|AT)[\])]? [\w.+-]{1,64} ?[[(]?(?:dot|DOT)[\])]? ?\w)/y;
-const AT_LITERALS = ["[at]", "(at)", "[AT]", "(AT)", " at ", " AT "];
 
 function mayRewrite(text: string): boolean {
   for (const literal of ["%", "&", "\\"]) {
@@ -47,13 +44,43 @@ function mayRewrite(text: string): boolean {
     }
   }
   if (Buffer.byteLength(text) !== text.length && NON_ASCII_REWRITE.test(text)) return true;
-  for (const literal of AT_LITERALS) {
-    for (let at = text.indexOf(literal); at !== -1; at = text.indexOf(literal, at + 1)) {
-      SPELLED_AT.lastIndex = at;
-      if (SPELLED_AT.test(text)) return true;
+  // A spelled address has a dot marker, or a bracketed at-marker (`jane(at)example.com`): " at "
+  // alone is everyday prose and is never rewritten.
+  if (hasDotMarker(text) || hasBracketedAt(text, "[", 0x5d) || hasBracketedAt(text, "(", 0x29)) return true;
+  return hasSpacedDigits(text);
+}
+
+/** A dot marker of DOT_MARKERS (` dot `, `[dot]`, `(dot)`, either case); the bracketed ones also
+ * stand inside ` [dot] `. Whole markers: a longer literal lets indexOf skip further than `dot`. */
+function hasDotMarker(text: string): boolean {
+  for (const marker of [" dot ", "[dot]", "(dot)", " DOT ", "[DOT]", "(DOT)"]) if (text.includes(marker)) return true;
+  return false;
+}
+
+/** `[at]`, `[AT]`, `(at)` or `(AT)`. */
+function hasBracketedAt(text: string, open: string, close: number): boolean {
+  for (let at = text.indexOf(open); at !== -1; at = text.indexOf(open, at + 1)) {
+    const a = text.charCodeAt(at + 1) | 0x20;
+    if (a === 0x61 && (text.charCodeAt(at + 2) | 0x20) === 0x74 && text.charCodeAt(at + 3) === close) return true;
+  }
+  return false;
+}
+
+/** Four single digits with single spaces between them (`4 1 1 1`): a value has at least seven. */
+function hasSpacedDigits(text: string): boolean {
+  for (let at = text.indexOf(" ", 1); at !== -1; at = text.indexOf(" ", at + 1)) {
+    if (
+      isDigit(text.charCodeAt(at + 1)) &&
+      isDigit(text.charCodeAt(at - 1)) &&
+      text.charCodeAt(at + 2) === 0x20 &&
+      isDigit(text.charCodeAt(at + 3)) &&
+      text.charCodeAt(at + 4) === 0x20 &&
+      isDigit(text.charCodeAt(at + 5))
+    ) {
+      return true;
     }
   }
-  return SPACED_DIGITS.test(text);
+  return false;
 }
 
 /** An at-marker, whole or begun, that a spelled address could grow from. */

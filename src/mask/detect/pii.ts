@@ -7,25 +7,37 @@ import { BlockList, isIPv4, isIPv6 } from "node:net";
 import { domainToASCII } from "node:url";
 import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js/max";
 import { CONTEXT_BOOST, CONTEXT_FLOOR, wordsBefore } from "./context.js";
-import type { Detector, DetectorSettings, OpenCandidate } from "./types.js";
+import { contextualDetectors } from "./contextual.js";
+import type { Detector, DetectorSettings, Finding, OpenCandidate } from "./types.js";
 
 /** Tier 1 always; tier 2 only for the entity types named in `settings.optIn`. */
 export function piiDetectors(settings: DetectorSettings): Detector[] {
   const runs = new DigitRuns();
+  const letterPairs = new LetterPairAnchors();
+  const hexTokens = new HexColonTokens();
   const detectors = [
     emailDetector(),
     creditCardDetector(runs),
-    ibanDetector(),
+    ibanDetector(letterPairs),
     usSsnDetector(runs),
     unformattedSsnDetector(runs),
     phoneNumberDetector(runs, settings.phoneRegions),
-    ipAddressDetector(settings.maskPrivateIps),
+    ipAddressDetector(settings.maskPrivateIps, hexTokens),
     // Tier 2 on by default where a checksum and a context word make them precise; they share the
     // digit-run pass, so they cost little.
     usItinDetector(runs),
     abaRoutingDetector(runs),
     ukNhsDetector(runs, !settings.optIn.has("UK_NHS")),
     caSinDetector(runs),
+    // On by default in their precise forms (a context word, or the strict format standing alone);
+    // opting in widens them as before (NINO after any boundary, Cisco dotted MACs).
+    ukNinoDetector(letterPairs, settings.optIn.has("UK_NINO")),
+    macAddressDetector(hexTokens, settings.optIn.has("MAC_ADDRESS")),
+    // Only next to a context word: card security codes, crypto-currency addresses, bank account,
+    // passport and driver's licence numbers written as digits.
+    ...contextualDetectors(),
+    contextDigitsDetector(runs),
+    dateOfBirthDetector(runs),
   ];
   for (const [entity, optInDetector] of Object.entries(TIER_2)) {
     if (settings.optIn.has(entity)) detectors.push(optInDetector(runs));
@@ -33,14 +45,35 @@ export function piiDetectors(settings: DetectorSettings): Detector[] {
   return detectors;
 }
 
-/** Opt-in types. US_SSN, US_ITIN, ABA_ROUTING, UK_NHS and CA_SIN are still accepted in `opt_in`
- * but are always on; opting in to UK_NHS also takes 3-3-4 numbers that pass mod 11 without a
- * context word. */
+/** Opt-in types. US_SSN, US_ITIN, ABA_ROUTING, UK_NHS, CA_SIN, UK_NINO and MAC_ADDRESS are still
+ * accepted in `opt_in` but are always on; opting in to UK_NHS also takes 3-3-4 numbers that pass
+ * mod 11 without a context word, to UK_NINO a number glued after `-`, `_`, `/`, `.` or `#`, to
+ * MAC_ADDRESS Cisco's dotted quads. */
 const TIER_2: Record<string, (runs: DigitRuns) => Detector> = {
-  UK_NINO: ukNinoDetector,
-  MAC_ADDRESS: macAddressDetector,
   PL_PESEL: plPeselDetector,
 };
+
+/** Two letters and two digits at a word start, with an optional space between (`DE44`, `AB 12`):
+ * where an IBAN or a NINO can start. One pass per text, shared by both detectors. */
+class LetterPairAnchors {
+  private text: string | undefined;
+  private starts: number[] = [];
+  private readonly pattern = /\b[A-Za-z]{2} ?\d\d/g;
+
+  of(text: string): number[] {
+    if (text !== this.text) {
+      const starts: number[] = [];
+      this.pattern.lastIndex = 0;
+      for (let match = this.pattern.exec(text); match; match = this.pattern.exec(text)) {
+        starts.push(match.index);
+        this.pattern.lastIndex = match.index + 1;
+      }
+      this.starts = starts;
+      this.text = text;
+    }
+    return this.starts;
+  }
+}
 
 // Scores (masking.md §1): a checksum or parser vouches for the value; a format alone is a base
 // score that context words raise; context-gated values are reported only with their context.
@@ -658,21 +691,20 @@ function ibanRemainder(text: string, start: number, end: number): number {
   return remainder;
 }
 
-function ibanDetector(): Detector {
+function ibanDetector(anchors: LetterPairAnchors): Detector {
   const id = "iban";
-  const candidateStart = /\b[A-Za-z]{2}\d{2}/g;
   return {
     id,
     entities: ["IBAN_CODE"],
     maxLength: IBAN_MAX_PRINTED,
     find(text, out) {
-      candidateStart.lastIndex = 0;
-      while (candidateStart.test(text)) {
-        const start = candidateStart.lastIndex - 4;
+      let after = 0;
+      for (const start of anchors.of(text)) {
+        if (start < after || text.charCodeAt(start + 2) === SPACE) continue;
         const end = matchIban(text, start);
         if (end > 0) {
           out.push({ start, end, entity: "IBAN_CODE", score: VALIDATED, detector: id });
-          candidateStart.lastIndex = end;
+          after = end;
         }
       }
     },
@@ -859,20 +891,59 @@ for (const [network, prefix] of [["10.0.0.0", 8], ["172.16.0.0", 12], ["192.168.
 }
 for (const [network, prefix] of [["::1", 128], ["fc00::", 7], ["fe80::", 10]] as const) LOCAL_NETWORKS.addSubnet(network, prefix, "ipv6");
 
-function ipAddressDetector(maskPrivateIps: boolean): Detector {
+/** Tokens of hex digits, dots and colons around an IPv4 or IPv6 anchor: `1.2.3` (an IPv4 address
+ * has three dots) or two colons around at most four hex digits (every IPv6 address has `::` or
+ * `h:h:`, and so has every colon-separated MAC address). One pass per text, shared by the IP and
+ * MAC detectors; a dot or colon at a fixed offset lets V8 skip ahead. */
+class HexColonTokens {
+  private text: string | undefined;
+  private tokens: Array<{ start: number; end: number; fits: boolean }> = [];
+  private hyphens: number[] = [];
+  /** The IP anchors, and `h-hh-hh-` where a hyphen-separated MAC address may start: one
+   * alternation costs far less than a second pass over the text. */
+  private readonly anchor = /\d\.\d{1,3}\.\d|[\dA-Fa-f]:[\dA-Fa-f]{0,4}:|::|[\dA-Fa-f]-[\dA-Fa-f]{2}-[\dA-Fa-f]{2}-/g;
+
+  of(text: string): Array<{ start: number; end: number; fits: boolean }> {
+    this.scan(text);
+    return this.tokens;
+  }
+
+  /** Where a `-hh-hh-` run begins (its first hyphen), in order. */
+  hyphenRuns(text: string): number[] {
+    this.scan(text);
+    return this.hyphens;
+  }
+
+  private scan(text: string): void {
+    if (text === this.text) return;
+    const tokens: Array<{ start: number; end: number; fits: boolean }> = [];
+    const hyphens: number[] = [];
+    this.anchor.lastIndex = 0;
+    while (this.anchor.test(text)) {
+      const last = this.anchor.lastIndex - 1;
+      if (text.charCodeAt(last) === HYPHEN) {
+        hyphens.push(last - 6);
+        this.anchor.lastIndex = last - 5;
+        continue;
+      }
+      const token = tokenAround(text, last, isIpChar, IP_TOKEN_LIMIT);
+      this.anchor.lastIndex = token.end;
+      tokens.push(token);
+    }
+    this.tokens = tokens;
+    this.hyphens = hyphens;
+    this.text = text;
+  }
+}
+
+function ipAddressDetector(maskPrivateIps: boolean, hexTokens: HexColonTokens): Detector {
   const id = "ip-address";
-  // `1.2.3` (an IPv4 address has three dots) or two colons around at most four hex digits (every
-  // IPv6 address has `::` or `h:h:`): a dot or colon at a fixed offset lets V8 skip ahead.
-  const anchor = /\d\.\d{1,3}\.\d|[\dA-Fa-f]:[\dA-Fa-f]{0,4}:|::/g;
   return {
     id,
     entities: ["IP_ADDRESS"],
     maxLength: IP_TOKEN_LIMIT,
     find(text, out) {
-      anchor.lastIndex = 0;
-      while (anchor.test(text)) {
-        const token = tokenAround(text, anchor.lastIndex - 1, isIpChar, IP_TOKEN_LIMIT);
-        anchor.lastIndex = token.end;
+      for (const token of hexTokens.of(text)) {
         const address = token.fits ? addressIn(text, token.start, token.end) : undefined;
         if (address && (maskPrivateIps || !LOCAL_NETWORKS.check(address.value, address.family))) {
           out.push({ start: token.start, end: token.start + address.value.length, entity: "IP_ADDRESS", score: VALIDATED, detector: id });
@@ -929,6 +1000,89 @@ const ABA_CONTEXT: readonly Phrase[] = [["aba"], ["routing"], ["rtn"], ["abarout
 const NHS_CONTEXT: readonly Phrase[] = [["nhs"], ["health", "service"], ["health", "authority"]];
 const NINO_CONTEXT: readonly Phrase[] = [["nino"], ["national", "insurance"], ["ni", "number"]];
 const SIN_CONTEXT: readonly Phrase[] = [["sin"], ["social", "insurance"]];
+
+// Bank account, passport and driver's licence numbers have no checksum and no common format: only
+// a run of digits right after its context word is taken. A cheap look at the characters before a
+// run keeps the word-level context check off the many runs of a PII-free document.
+const BANK_ACCOUNT_CONTEXT: readonly Phrase[] = [["account", "number"], ["account", "no"], ["account", "num"], ["bank", "account"], ["acct"], ["acct", "no"], ["checking", "account"], ["savings", "account"], ["accountnumber"], ["bankaccount"]];
+const PASSPORT_CONTEXT: readonly Phrase[] = [["passport"], ["passport", "number"], ["passport", "no"], ["passportnumber"]];
+const DRIVER_LICENCE_CONTEXT: readonly Phrase[] = [
+  ["driver", "license"], ["driver", "licence"], ["driver", "s", "license"], ["driver", "s", "licence"], ["drivers", "license"], ["drivers", "licence"],
+  ["driving", "licence"], ["driving", "license"], ["dl"], ["dl", "number"], ["dl", "no"], ["driverlicense"], ["driverslicense"], ["licence", "number"], ["license", "number"],
+];
+const CONTEXT_DIGITS_HINT = /acc|acct|passp|licen|dl|driv/i;
+const CONTEXT_DIGITS_REACH = 48;
+
+function contextDigitsDetector(runs: DigitRuns): Detector {
+  const id = "context-digits";
+  const families: ReadonlyArray<{ entity: string; phrases: readonly Phrase[]; min: number; max: number }> = [
+    { entity: "BANK_ACCOUNT", phrases: BANK_ACCOUNT_CONTEXT, min: 6, max: 17 },
+    { entity: "PASSPORT", phrases: PASSPORT_CONTEXT, min: 7, max: 12 },
+    { entity: "DRIVER_LICENSE", phrases: DRIVER_LICENCE_CONTEXT, min: 5, max: 15 },
+  ];
+  return {
+    id,
+    entities: families.map((family) => family.entity),
+    maxLength: RUN_LIMIT,
+    find(text, out) {
+      for (const run of runs.of(text)) {
+        if (run.groups.length !== 1 || text.charCodeAt(run.start) === PLUS) continue;
+        const [start, end] = run.groups[0]!;
+        const length = end - start;
+        if (length < 5 || length > 17) continue;
+        if (!CONTEXT_DIGITS_HINT.test(text.slice(Math.max(0, start - CONTEXT_DIGITS_REACH), start))) continue;
+        for (const family of families) {
+          if (length >= family.min && length <= family.max && hasContextPhrase(text, start, family.phrases)) {
+            // A full score: after its context word the number is this identifier, not a phone
+            // number that happens to validate (UNCORROBORATED gives way on the same span).
+            out.push({ start, end, entity: family.entity, score: VALIDATED, detector: id });
+            break;
+          }
+        }
+      }
+    },
+    openCandidate: openDigitRun,
+  };
+}
+
+/** Dates of birth: a calendar date written with digits (`03/14/1985`, `14.03.1985`, `1985-03-14`,
+ * `14-03-1985`) right after "DOB", "date of birth", "born (on)", "birthday" or "birth date". Any
+ * other date (an order's, a log line's) is no personal data and is left alone. */
+const DOB_CONTEXT: readonly Phrase[] = [["dob"], ["d", "o", "b"], ["date", "of", "birth"], ["born"], ["born", "on"], ["birthday"], ["birth", "date"], ["birthdate"], ["dateofbirth"]];
+const DOB_HINT = /dob|d\.o\.b|birth|born/i;
+
+function isCalendarDate(year: number, month: number, day: number): boolean {
+  if (year < 1900 || year > 2100 || month < 1 || month > 12 || day < 1) return false;
+  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+function dateOfBirthDetector(runs: DigitRuns): Detector {
+  const id = "date-of-birth";
+  return digitRunDetector(id, "DATE_OF_BIRTH", runs, (text, run) => {
+    if (run.groups.length < 3 || text.charCodeAt(run.start) === PLUS) return [];
+    const spans: Array<{ start: number; end: number; score: number }> = [];
+    /** The one `/`, `-` or `.` between group g and the next. */
+    const separatorAfter = (g: number) => {
+      const from = groupAt(run, g)[1];
+      const c = text.charCodeAt(from);
+      return groupAt(run, g + 1)[0] === from + 1 && (c === SLASH || c === HYPHEN || c === DOT) ? c : undefined;
+    };
+    for (let first = 0; first + 2 < run.groups.length; first++) {
+      const separator = separatorAfter(first);
+      if (separator === undefined || separatorAfter(first + 1) !== separator) continue;
+      const lengths = [0, 1, 2].map((k) => groupLength(run, first + k));
+      const [a, b, c] = [0, 1, 2].map((k) => Number(groupDigits(text, run, first + k, first + k)));
+      let valid = false;
+      if (lengths[0] === 4 && lengths[1] === 2 && lengths[2] === 2) valid = isCalendarDate(a!, b!, c!);
+      else if (lengths[0]! <= 2 && lengths[1]! <= 2 && lengths[2] === 4) valid = isCalendarDate(c!, a!, b!) || isCalendarDate(c!, b!, a!);
+      if (!valid) continue;
+      const start = groupAt(run, first)[0];
+      if (!DOB_HINT.test(text.slice(Math.max(0, start - 48), start)) || !hasContextPhrase(text, start, DOB_CONTEXT)) continue;
+      spans.push({ start, end: groupAt(run, first + 2)[1], score: VALIDATED });
+    }
+    return spans;
+  });
+}
 
 /** IRS ITIN: area 9XX and a group in 50–65, 70–88, 90–92 or 94–99. Formatted ones stand alone; bare
  * nine digits need a context word. */
@@ -1044,23 +1198,28 @@ function matchNino(text: string, start: number): number {
   return isWordChar(text.charCodeAt(at)) ? NO_MATCH : at;
 }
 
-function ukNinoDetector(): Detector {
+/** Characters that glue a NINO-shaped code into a longer identifier (`SKU-AB123456C`, `x/AB123456C`). */
+const NINO_GLUE = new Set([HYPHEN, 0x5f, SLASH, DOT, 0x23]);
+
+/** On by default: the strict HMRC format after whitespace, a quote, a bracket or `:`/`=`, or anywhere
+ * after a context word; opted in, after any word boundary. */
+function ukNinoDetector(anchors: LetterPairAnchors, optedIn = false): Detector {
   const id = "uk-nino";
   const maxLength = "QQ 12 34 56 C".length;
-  const candidateStart = /\b[A-Z]{2} ?\d\d/g;
   return {
     id,
     entities: ["UK_NINO"],
     maxLength,
     find(text, out) {
-      candidateStart.lastIndex = 0;
-      while (candidateStart.test(text)) {
-        const start = candidateStart.lastIndex - (text.charCodeAt(candidateStart.lastIndex - 3) === SPACE ? 5 : 4);
+      let after = 0;
+      for (const start of anchors.of(text)) {
+        if (start < after || !isUpper(text.charCodeAt(start)) || !isUpper(text.charCodeAt(start + 1))) continue;
         const end = matchNino(text, start);
-        if (end > 0) {
-          out.push({ start, end, entity: "UK_NINO", score: scoreWithContext(FORMAT_ONLY, text, start, NINO_CONTEXT), detector: id });
-          candidateStart.lastIndex = end;
-        }
+        if (end <= 0) continue;
+        const score = scoreWithContext(FORMAT_ONLY, text, start, NINO_CONTEXT);
+        if (!optedIn && score === FORMAT_ONLY && NINO_GLUE.has(text.charCodeAt(start - 1))) continue;
+        out.push({ start, end, entity: "UK_NINO", score, detector: id });
+        after = end;
       }
     },
     openCandidate: (text) => openFixedGrammar(text, maxLength, matchNino, 5),
@@ -1080,30 +1239,64 @@ function isMacLayout(value: string): boolean {
   return [...value].every((char, k) => ((k + 1) % (groupWidth + 1) === 0 ? char === separator : isHex(char.charCodeAt(0))));
 }
 
-function macAddressDetector(): Detector {
+/** `hh:hh:hh:hh:hh:hh` or `hh-hh-hh-hh-hh-hh` whose separator is at `at` (any of the five). */
+function macAround(text: string, at: number): number | undefined {
+  const separator = text.charCodeAt(at);
+  // The first separator of the address: at most four before this one.
+  for (let first = at; first >= at - 12 && first >= 2; first -= 3) {
+    const start = first - 2;
+    if (text.charCodeAt(first) !== separator) break;
+    let ok = true;
+    for (let k = 0; k < 17 && ok; k++) {
+      const c = text.charCodeAt(start + k);
+      ok = k % 3 === 2 ? c === separator : isHex(c);
+    }
+    if (ok) return start;
+  }
+  return undefined;
+}
+
+function macAddressDetector(hexTokens: HexColonTokens, optedIn = false): Detector {
   const id = "mac-address";
-  // Three pair separators, or two dots after quads, at fixed offsets (so V8 skips ahead).
-  const anchors = [/[\dA-Fa-f][\dA-Fa-f][:-][\dA-Fa-f][\dA-Fa-f][:-][\dA-Fa-f][\dA-Fa-f][:-]/g, /[\dA-Fa-f][\dA-Fa-f][\dA-Fa-f][\dA-Fa-f]\.[\dA-Fa-f][\dA-Fa-f][\dA-Fa-f][\dA-Fa-f]\./g];
+  // Cisco's dotted quads (opt-in): two dots after quads at fixed offsets (so V8 skips ahead).
+  const dotted = /[\dA-Fa-f][\dA-Fa-f][\dA-Fa-f][\dA-Fa-f]\.[\dA-Fa-f][\dA-Fa-f][\dA-Fa-f][\dA-Fa-f]\./g;
+  const report = (text: string, out: Finding[], start: number, end: number) => {
+    // Exactly the address: no hex, separator or word character glued on (a fingerprint has 16
+    // pairs, an IPv6 address groups of four, a hash no separators).
+    if (isWordChar(text.charCodeAt(start - 1)) || isWordChar(text.charCodeAt(end)) || isMacChar(text.charCodeAt(start - 1))) return;
+    const next = text.charCodeAt(end);
+    if ((next === COLON || next === HYPHEN || next === DOT) && isHex(text.charCodeAt(end + 1))) return;
+    const value = text.slice(start, end);
+    if (isMacLayout(value) && !allSameChar(value.replace(/[:.-]/g, "").toLowerCase())) out.push({ start, end, entity: "MAC_ADDRESS", score: FORMAT_ONLY, detector: id });
+  };
   return {
     id,
     entities: ["MAC_ADDRESS"],
     maxLength: MAC_TOKEN_LIMIT,
     find(text, out) {
-      for (const anchor of anchors) {
-        anchor.lastIndex = 0;
-        while (anchor.test(text)) {
-          const token = tokenAround(text, anchor.lastIndex - 1, isMacChar, MAC_TOKEN_LIMIT);
-          anchor.lastIndex = token.end;
-          if (!token.fits || isWordChar(text.charCodeAt(token.start - 1)) || isWordChar(text.charCodeAt(token.end))) continue;
-          const value = text.slice(token.start, token.end).replace(/\.$/, "");
-          const hexDigits = value.replace(/[:.-]/g, "");
-          if (isMacLayout(value) && !allSameChar(hexDigits.toLowerCase())) {
-            out.push({ start: token.start, end: token.start + value.length, entity: "MAC_ADDRESS", score: FORMAT_ONLY, detector: id });
-          }
-        }
+      // Colons: every such MAC is one of the IP detector's tokens (`h:hh:` is its IPv6 anchor).
+      for (const token of hexTokens.of(text)) {
+        if (token.end - token.start < 17 || token.end - token.start > 18) continue;
+        if (text.charCodeAt(token.start + 2) === COLON) report(text, out, token.start, token.start + 17);
+      }
+      let after = 0;
+      for (const at of hexTokens.hyphenRuns(text)) {
+        if (at < after) continue;
+        const start = macAround(text, at);
+        if (start === undefined) continue;
+        after = start + 17;
+        report(text, out, start, start + 17);
+      }
+      if (!optedIn) return;
+      dotted.lastIndex = 0;
+      while (dotted.test(text)) {
+        const token = tokenAround(text, dotted.lastIndex - 1, isMacChar, MAC_TOKEN_LIMIT);
+        dotted.lastIndex = token.end;
+        if (!token.fits || isWordChar(text.charCodeAt(token.start - 1)) || isWordChar(text.charCodeAt(token.end))) continue;
+        const value = text.slice(token.start, token.end).replace(/\.$/, "");
+        if (value.length === 14) report(text, out, token.start, token.start + 14);
       }
     },
     openCandidate: (text) => openToken(text, isMacChar, MAC_TOKEN_LIMIT, 2),
   };
 }
-

@@ -65,7 +65,13 @@ export class Scanner {
     }
     // An unfinished `%4`, `&#6` or `jane at exa` may still become part of a value.
     const tail = openTail(text);
-    if (tail !== undefined) consider({ start: tail, strong: false });
+    if (tail !== undefined && tail < text.length) {
+      consider({ start: tail, strong: false });
+      // The unfinished escape may become a character that continues what stands before it
+      // (`+49 (0)176%2` + `0…` is one phone number): what was open where the escape begins stays
+      // open, as if the text ended there.
+      if (tail > 0) consider(this.openCandidate(text.slice(0, tail), [], strongOnly));
+    }
     if (!open) return undefined;
     for (const finding of findings) {
       if (finding.start < open.start && finding.end > open.start) open = { start: finding.start, strong: true };

@@ -435,7 +435,7 @@ const TOKEN_FAMILIES: readonly TokenFamily[] = [
     detector: "gitlab-pat",
     entity: "GITLAB_TOKEN",
     formats: [
-      { rule: "gitlab-pat", anchor: "glpat-", prefixes: ["glpat-"], body: [{ chars: URLSAFE, min: 20, max: 300 }], minEntropy: 3, strongAt: 6 },
+      { rule: "gitlab-pat", anchor: "gl", prefixes: ["glpat-"], body: [{ chars: URLSAFE, min: 20, max: 300 }], minEntropy: 3, strongAt: 6 },
       // Pipeline trigger, runner (and the legacy GR1348941 registration), deploy, feed, CI/CD job,
       // incoming-mail and agent tokens: GitLab's documented token prefixes, found from one anchor.
       {
@@ -1260,7 +1260,8 @@ const cliPasswordRules: Rule[] = [
   {
     id: "cli-password",
     entity: "PASSWORD",
-    anchors: [anchor("pass", 2)],
+    // `-p` at offset 1, shared with the glued `-p` rule below: one pass finds both.
+    anchors: [anchor("-p", 1)],
     maxLength: CLI_PASSWORD_MAX,
     reach: "--password=".length + CLI_PASSWORD_MAX + 2,
     evaluate(text, at, final, sink) {
@@ -1275,10 +1276,14 @@ const cliPasswordRules: Rule[] = [
   {
     id: "cli-password",
     entity: "PASSWORD",
-    anchors: [anchor(" -p")],
+    // ` -p`: the space at `at`, found from the `-p` anchor the `--password` rule also uses. The
+    // command name is checked on the line only at these rare hits: anchoring on the names
+    // (`mysql`, `mariadb`, `sshpass`) would take three searches for frequent first letters.
+    anchors: [anchor("-p", 1)],
     maxLength: CLI_PASSWORD_MAX,
     reach: 3 + CLI_PASSWORD_MAX + 2,
     evaluate(text, at, final, sink) {
+      if (at < 0 || text.charCodeAt(at) !== 0x20) return;
       const valueStart = at + 3;
       // `-p` alone prompts for the password (or, with a space, names the database): nothing to mask.
       if (valueStart >= text.length || isIn(text.charCodeAt(valueStart), SPACE | NEWLINE)) return;

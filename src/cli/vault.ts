@@ -1,0 +1,45 @@
+// `portcullis vault`: the originals behind reversible tokens (src/mask/vault.ts). Erasure per
+// subject answers a GDPR Art. 17 request: the subject's originals are deleted from the vault, so
+// their tokens are never restored again, and the erasure is a ledger record.
+import { Command } from "commander";
+import { loadConfigFile } from "../config/load.js";
+import type { PortcullisConfig } from "../config/schema.js";
+import { ConfigError } from "../errors.js";
+import { PostgresVaultStore, SqliteVaultStore, type VaultStore } from "../mask/vault.js";
+import { readSecret } from "../config/secrets.js";
+import { openStateDatabase } from "../storage/stateDatabase.js";
+import { ledgerOptions, openToolLedger, operator } from "./audit.js";
+
+export function vaultCommand(): Command {
+  const command = new Command("vault").description("The token vault: originals of values LangGraph received as tokens");
+  command
+    .command("erase")
+    .description("Delete every original a subject sent (their tokens are no longer restored); recorded in the ledger")
+    .requiredOption("--subject <subject>", "identity whose values are erased, e.g. oidc:corp:alice")
+    .addOption(ledgerOptions.config())
+    .action(async (options: { subject: string; config?: string }) => {
+      if (!options.config) throw new ConfigError("say which gateway: --config <file> (or PORTCULLIS_CONFIG)");
+      const config = await loadConfigFile(options.config);
+      const store = await openVaultStore(config);
+      let erased: number;
+      try {
+        erased = await store.eraseSubject(options.subject);
+      } finally {
+        await store.close();
+      }
+      const ledger = await openToolLedger({ config: options.config });
+      try {
+        await ledger.append({ type: "ledger", time: new Date().toISOString(), event: "vault.erased", actor: operator(), details: { subject: options.subject, erased } });
+      } finally {
+        await ledger.close();
+      }
+      process.stdout.write(`Erased ${erased} value${erased === 1 ? "" : "s"} of ${options.subject} from the vault.\n`);
+    });
+  return command;
+}
+
+async function openVaultStore(config: PortcullisConfig): Promise<VaultStore> {
+  const store = config.audit.store;
+  if (store.kind === "postgres") return PostgresVaultStore.open({ url: await readSecret(store.url, "audit.store.url"), schema: store.schema });
+  return new SqliteVaultStore(openStateDatabase(config.storage.sqlite_file), true);
+}

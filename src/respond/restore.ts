@@ -1,0 +1,23 @@
+// respond (restore): the caller's own values back in place of their tokens, where the policy's
+// masking.restore_for allows it (src/mask/vault.ts). Only what the client is sent: the recording
+// keeps the tokens. Each restoration is counted for the completion record.
+import type { Exchange } from "../exchange.js";
+import { SseStreamMasker, type EventStreamMasker } from "../mask/index.js";
+import { restoreWhole } from "../mask/vault.js";
+
+/** A whole document or /runs/wait result, restored. */
+export function restored(exchange: Exchange, text: string): string {
+  const restore = exchange.masking?.restore;
+  if (!restore) return text;
+  const result = restoreWhole(restore.masker, text);
+  restore.restored.add(result.restored);
+  return result.text;
+}
+
+/** A stream's client events, restored. A token split across token events (`<EMAIL_ADD` |
+ * `RESS_7f3a9c2e>`) is held back like an open candidate of the stream masker, and released
+ * whole with the next piece, once the message is complete, or at the end of the stream. */
+export function streamRestorer(exchange: Exchange): EventStreamMasker | undefined {
+  const restore = exchange.masking?.restore;
+  return restore && new SseStreamMasker(restore.masker, restore.restored);
+}
