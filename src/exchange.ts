@@ -80,6 +80,9 @@ export interface ExchangeMasking {
   /** Puts originals back in place of the tokens this caller may see (policy masking.restore_for);
    * its tally counts the restorations. Only what the client is sent: recordings keep the tokens. */
   restore?: { masker: Masker; restored: MaskingTally };
+  /** An egress call: the originals put back in its body for the downstream (egress.routes.<name>.
+   * restore), by entity type. */
+  restoredDownstream?: Record<string, number>;
 }
 
 export function elapsedMs(exchange: Exchange): number {

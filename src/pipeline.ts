@@ -25,6 +25,7 @@ import { elapsedMs, type Exchange } from "./exchange.js";
 import { upstreamRequestHeaders, type UpstreamCredential } from "./forward/headers.js";
 import type { Egress } from "./egress/index.js";
 import { RUN_CONTEXT_UPSTREAM_HEADER } from "./egress/index.js";
+import type { RunLink } from "./egress/runContext.js";
 import type { IdentityAssertionSigner } from "./forward/identityAssertion.js";
 import type { UpstreamClient } from "./forward/upstream.js";
 import { metrics, type Observability } from "./observe/index.js";
@@ -36,7 +37,7 @@ import type { TrustedProxies } from "./receive/clientAddress.js";
 import { assertNoMethodOverride, parseRequestTarget } from "./receive/target.js";
 import { MaskingError, MaskingTally, ProviderStreamMasker, type Masker } from "./mask/index.js";
 import type { TokenEntry } from "./mask/tokens.js";
-import { restoringMasker, type KeptValue, type Vault, type VaultScope } from "./mask/vault.js";
+import { restoreWhole, restoringMasker, type KeptValue, type Vault, type VaultScope } from "./mask/vault.js";
 import type { AppendContext, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
 import { maskedPayload, ResponseRecording } from "./record/payloads.js";
 import type { RunFollower } from "./record/runFollower.js";
@@ -315,6 +316,8 @@ export class RequestPipeline {
       exchange.masking.request = masked.redactions;
       exchange.requestBody = maskedPayload(masked, this.deps.masker.name);
       if (exchange.masking.maskRequests) forwardedBody = masked.text;
+      // restore: the originals of the route's entity types, from the run's own thread and tenant
+      if (run && call.route.config.restore.length > 0) forwardedBody = await this.restoreForEgress(exchange, forwardedBody, run, call.route.config.restore);
     }
     this.deps.observe?.stage(exchange, "mask");
     // record (admit)
@@ -364,6 +367,7 @@ export class RequestPipeline {
       request_id: exchange.id,
       subject: exchange.identity.subject,
       ...(operation.ids.thread_id ? { thread_id: operation.ids.thread_id } : {}),
+      ...(exchange.resources?.tenant ? { tenant: exchange.resources.tenant } : {}),
       graphs,
     });
     return token === undefined ? undefined : { header: RUN_CONTEXT_UPSTREAM_HEADER, value: token };
@@ -601,6 +605,28 @@ export class RequestPipeline {
     if (masker) exchange.masking!.restore = { masker, restored: new MaskingTally() };
   }
 
+  /** An egress call's body with the vault's tokens of the route's entity types (egress.routes.
+   * <name>.restore) turned back into their originals: only tokens kept for the run's own thread
+   * (or, for a stateless run, the request that started it) in the run's tenant, so a token from
+   * another thread or tenant stays a token. Secrets are never tokenised, so never restored. The
+   * recording keeps the tokens; the restorations are counted in the call's request record. */
+  private async restoreForEgress(exchange: Exchange, body: string, run: RunLink, entities: readonly string[]): Promise<string> {
+    if (!this.deps.vault) return body;
+    const scope = run.thread_id ? `thread:${run.thread_id}` : `request:${run.request_id}`;
+    const wanted = new Set(entities);
+    let values: KeptValue[];
+    try {
+      values = (await this.deps.vault.valuesOf(run.tenant ?? "", scope)).filter((value) => wanted.has(value.entity));
+    } catch (error) {
+      throw new GatewayError(503, "PC_VAULT_UNAVAILABLE", "Refused: the vault could not be read to restore the values this egress route receives, so the call was not sent.", { cause: error });
+    }
+    const restorer = restoringMasker(values, this.deps.masker.limits);
+    if (!restorer) return body;
+    const result = restoreWhole(restorer, body);
+    if (Object.keys(result.restored).length > 0) exchange.masking!.restoredDownstream = result.restored;
+    return result.text;
+  }
+
   private async recordAdmitted(exchange: Exchange) {
     const masking = exchange.masking!;
     try {
@@ -608,7 +634,11 @@ export class RequestPipeline {
         {
           ...this.requestRecord(exchange),
           ...(exchange.requestBody ? { body: exchange.requestBody.reference } : {}),
-          masking: { request: masking.tokenized ? "tokenized" : masking.maskRequests ? "masked" : "forwarded", redactions: masking.request },
+          masking: {
+            request: masking.tokenized ? "tokenized" : masking.maskRequests ? "masked" : "forwarded",
+            redactions: masking.request,
+            ...(masking.restoredDownstream ? { restored: masking.restoredDownstream } : {}),
+          },
         },
         { ...this.appendContext(exchange), ...(exchange.requestBody ? { payloads: [exchange.requestBody.payload] } : {}) },
       );

@@ -884,3 +884,12 @@ describe("hostile input", () => {
     assert.ok(elapsed < 2000, `hostile inputs took ${elapsed.toFixed(0)} ms`);
   });
 });
+
+describe("context from JSON keys", () => {
+  test("a context word that is only a key gives its value context, leaf by leaf", () => {
+    const masked = defaultMasker().mask(JSON.stringify({ payment: { cvv: "123" }, profile: { dob: "1990-04-12", passport: "123456789" } }));
+    assert.doesNotMatch(masked.text, /"123"|1990-04-12|123456789/, masked.text);
+    // A key that names nothing sensitive gives no context: the same digits stay.
+    assert.match(defaultMasker().mask(JSON.stringify({ page: { size: "123" } })).text, /"123"/);
+  });
+});

@@ -61,11 +61,33 @@ describe("masking through the gateway", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  describe("default policy: responses masked, inputs forwarded, everything stored masked", () => {
+  describe("the default: LangGraph receives tokens, the sender reads its own values", () => {
+    it("tokenizes under a policy without a masking section: LangGraph's state holds no clear value, the sender gets its values back, the ledger none", async () => {
+      const gateway = await startTestGateway(upstream);
+      try {
+        const client = sdkThroughGateway(gateway);
+        const thread = await client.threads.create();
+        const result = (await client.runs.wait(thread.thread_id, "echo", { input: { messages: [{ role: "human", content: INPUT }] } })) as { echoed: string };
+        // Secrets are redacted, never tokenised; personal data comes back to the one who sent it.
+        assert.equal(result.echoed, MASKED_INPUT.replace("[EMAIL_ADDRESS]", PLANTED.EMAIL_ADDRESS).replace("[PHONE_NUMBER]", PLANTED.PHONE_NUMBER).replace("[CREDIT_CARD]", PLANTED.CREDIT_CARD).replace("[IBAN_CODE]", PLANTED.IBAN_CODE));
+        const direct = await sdkDirect(upstream).threads.getState(thread.thread_id);
+        assert.deepEqual(leaks(JSON.stringify(direct)), [], "LangGraph never received a clear value");
+        assert.match(JSON.stringify(direct.values), /<EMAIL_ADDRESS_[0-9a-f]{8}>/);
+        const request = (await gateway.audit()).find((record): record is RequestRecord => record.type === "request" && record.masking?.request === "tokenized");
+        assert.ok(request, "the request record says the request was tokenized");
+        const bytes = Buffer.concat(await Promise.all([gateway.ledgerFile, `${gateway.ledgerFile}-wal`].map((file) => readFile(file).catch(() => Buffer.alloc(0)))));
+        assert.deepEqual(leaks(bytes.toString("latin1")), []);
+      } finally {
+        await gateway.close();
+      }
+    });
+  });
+
+  describe("requests: forward: responses masked, inputs forwarded, everything stored masked", () => {
     let gateway: TestGateway;
     let client: Client;
     before(async () => {
-      gateway = await startTestGateway(upstream);
+      gateway = await startTestGateway(upstream, { policy: { file: await writePolicy(dir, "masking:\n  requests: forward\n"), watch: false } });
       client = sdkThroughGateway(gateway);
     });
     after(() => gateway.close());
@@ -182,7 +204,8 @@ describe("masking through the gateway", () => {
       const privileged = generateApiKey();
       privilegedKey = privileged.key;
       gateway = await startTestGateway(upstream, {
-        policy: { file: await writePolicy(dir, "masking:\n  clear_responses_for: { groups: [pii-readers] }\n"), watch: false },
+        // Forwarded inputs: the other caller then has no values of its own to get back.
+        policy: { file: await writePolicy(dir, "masking:\n  clear_responses_for: { groups: [pii-readers] }\n  requests: forward\n"), watch: false },
         identity: { service_accounts: [{ id: "privileged", key_sha256: privileged.sha256, groups: ["pii-readers"] }] },
       });
     });

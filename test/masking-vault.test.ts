@@ -230,9 +230,9 @@ describe("restore_for and stateless runs", () => {
     }
   });
 
-  it("works under the built-in policy with tokenize added: the owner reads its values, an auditor tokens", async () => {
+  it("tokenizes under the built-in policy as it stands: LangGraph holds tokens, the owner reads its values, an auditor tokens", async () => {
     const policy = path.join(dir, `policy-${randomBytes(4).toString("hex")}.yaml`);
-    await writeFile(policy, `${await readFile(new URL("../policies/default.yaml", import.meta.url), "utf8")}\nmasking:\n  requests: tokenize\n`);
+    await writeFile(policy, await readFile(new URL("../policies/default.yaml", import.meta.url), "utf8"));
     const auditorKey = generateApiKey();
     const gateway = await startTestGateway(upstream, { policy: { file: policy, watch: false }, identity: { service_accounts: [{ id: "auditor", key_sha256: auditorKey.sha256, groups: ["auditors"] }] } });
     try {

@@ -130,8 +130,8 @@ export const policySchema = z.strictObject({
         .describe("Callers who receive responses with PII in clear (each such response is recorded as clear); everyone else receives masked values. Stored copies are always masked"),
       requests: z
         .enum(["forward", "mask", "tokenize"])
-        .default("forward")
-        .describe("'tokenize' replaces each detected value LangGraph would receive by a typed token stable within its thread (<EMAIL_ADDRESS_7f3a9c2e>), keeping the original in the gateway's encrypted vault; 'mask' masks request inputs irreversibly (the graph then works on placeholders); 'forward' passes them as sent. Secrets are always redacted, never tokenised. Stored copies are always masked"),
+        .default("tokenize")
+        .describe("'tokenize' (the default) replaces each detected value LangGraph would receive by a typed token stable within its thread (<EMAIL_ADDRESS_7f3a9c2e>), keeping the original in the gateway's encrypted vault; 'mask' masks request inputs irreversibly (the graph then works on placeholders); 'forward' passes them as sent (the graph sees every value). Secrets are always redacted, never tokenised. Stored copies are always masked"),
       restore_for: z
         .union([
           z.enum(["owner", "nobody"]),
@@ -143,7 +143,7 @@ export const policySchema = z.strictObject({
         .default("owner")
         .describe("Who gets originals back in place of tokens in responses (requests: tokenize): 'owner' (the thread's owner and each value's sender, their own values), 'nobody', or { subjects, owner }. Recordings always keep the tokens"),
     })
-    .default({ requests: "forward", restore_for: "owner" })
+    .default({ requests: "tokenize", restore_for: "owner" })
     .describe("Where masking applies beyond stored data (always masked)"),
 });
 

@@ -380,7 +380,7 @@ export const configSchema = z.strictObject({
       opt_in: z
         .array(z.enum(["US_SSN", "US_ITIN", "ABA_ROUTING", "UK_NHS", "UK_NINO", "CA_SIN", "MAC_ADDRESS", "PL_PESEL"]))
         .default([])
-        .describe("Entity types detected only when named here: UK_NINO, MAC_ADDRESS and PL_PESEL. US_SSN, US_ITIN, ABA_ROUTING, UK_NHS and CA_SIN are always detected (checksum and context word); naming them is accepted and changes nothing"),
+        .describe("PL_PESEL is detected only when named here. Naming UK_NINO or MAC_ADDRESS widens them (NINOs glued into codes, Cisco dotted MACs); US_SSN, US_ITIN, ABA_ROUTING, UK_NHS and CA_SIN are always detected (checksum and context word), and naming them changes nothing"),
       phone_regions: z
         .array(z.string().regex(/^[A-Z]{2}$/, "an ISO 3166 alpha-2 region, e.g. US"))
         .default(["US", "GB", "DE", "FR", "IL", "IN", "CA", "BR"])

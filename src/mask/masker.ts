@@ -63,7 +63,7 @@ function decodeJsonEscape(escape: string): string {
 // Keys that name a credential or hold a context word of a context-gated identifier: their value
 // is scanned with the key in front of it, the way the detectors expect a keyword before a value
 // (masking.md §1, §3): `{"nhs_number": "9434765919"}`, `{"ssn": "473825060"}`.
-const KEY_CONTEXT_HINT = /secret|passw|token|key|cred|auth|api|ssn|social|phone|tel|mobile|cell|msisdn|fax|sms|itin|taxpayer|routing|aba|nhs|insurance|sin/i;
+const KEY_CONTEXT_HINT = /secret|passw|token|key|cred|auth|api|ssn|social|phone|tel|mobile|cell|msisdn|fax|sms|itin|taxpayer|routing|aba|nhs|insurance|sin|cvv|cvc|security.?code|wallet|btc|bitcoin|ethereum|passport|licen[cs]e|account|acct|dob|birth|born|nino/i;
 
 /** Deepest JSON nesting scanned; deeper documents are refused rather than overflow the stack. */
 const MAX_DEPTH = 512;

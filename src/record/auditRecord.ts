@@ -28,7 +28,7 @@ export interface RequestRecord {
   /** The masked request body as stored (absent when there was none). */
   body?: PayloadReference;
   /** Whether LangGraph received the inputs masked (policy masking.requests), and what was masked. */
-  masking?: { request: "masked" | "tokenized" | "forwarded"; redactions: Record<string, number> };
+  masking?: { request: "masked" | "tokenized" | "forwarded"; redactions: Record<string, number>; restored?: Record<string, number> };
   /** Set when the request needed approval: how it went ahead (or why it waited). */
   approval?: RequestApproval;
   /** Set for a call through an egress route: which route, where below it, and the run it served. */
@@ -59,7 +59,7 @@ export interface EgressFacts {
   path: string;
   /** The run the call was made for (from its verified run-context token): the request that
    * started it, who that was, the thread and graphs. Absent when the call carried no context. */
-  run?: { request_id: string; subject: string; thread_id?: string; graphs: string[] };
+  run?: { request_id: string; subject: string; thread_id?: string; tenant?: string; graphs: string[] };
 }
 
 /** A masked payload stored beside the ledger; the leaf commits to it by hash only. */

@@ -56,6 +56,9 @@ export interface Span {
 
 export interface CorpusText {
   id: string;
+  /** Where the filler put a person's name ({{name}}, {{first}}): not a default entity type, kept
+   * for measuring a name detector before it is turned on (bench/masking.ts). */
+  names?: Array<[number, number]>;
   /** Line of the template in masking-templates.txt. */
   template: number;
   format: "text" | "json";
@@ -1288,6 +1291,7 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Maski
 
   const fill = (template: Template, id: string): CorpusText => {
     let text = "";
+    const names: Array<[number, number]> = [];
     const spans: (Span & { raw: string })[] = [];
     let at = 0;
     for (const match of template.source.matchAll(SLOT)) {
@@ -1295,7 +1299,9 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Maski
       at = match.index + match[0].length;
       const slot = match[1]!;
       if (!isEntity(slot)) {
-        text += escapeLevel(filler(random, slot), template.escape);
+        const written = escapeLevel(filler(random, slot), template.escape);
+        if (slot === "name" || slot === "first") names.push([text.length, text.length + written.length]);
+        text += written;
         continue;
       }
       const form = match[2];
@@ -1324,6 +1330,7 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Maski
       template: template.line,
       format: template.format,
       text,
+      ...(names.length > 0 ? { names } : {}),
       spans: spans.map(({ raw, ...span }) => {
         const pointer = template.format === "json" ? pointerOf(document, raw) : undefined;
         return pointer === undefined ? span : { ...span, pointer };

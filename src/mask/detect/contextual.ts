@@ -1,6 +1,6 @@
 // Identifiers recognised only next to a context word (masking.md §1): card security codes and
 // crypto-currency addresses. Each is found from a literal that indexOf skips to at memchr speed
-// because its first character is rare (`vv`, `VC`, `y code`, the `x` of `0x`, `bc1`), then
+// because it is rare (the `v` of `cvv`, the `y` of `security code`, the `x` of `0x`, `bc1`), then
 // confirmed by its format, its checksum where it has one, and a context word among the five
 // words before it. Linear in the text: bounded reads around each anchor.
 import { wordsBefore } from "./context.js";
@@ -38,13 +38,29 @@ const CVV_FILLER = /^[\s:=#"'()_-]*(?:(?:is|was|number|no|num|code|value)\.?[\s:
 
 function cvvDetector(): Detector {
   const id = "card-security-code";
-  // The rare middle of each keyword: `cVV`, `cvv`, `cVC`, `cvc`, `securitY Code`, `SECURITY CODE`.
-  const anchors: ReadonlyArray<readonly [string, number]> = [["vv", 1], ["VV", 1], ["vc", 1], ["VC", 1], ["y code", 7], ["Y CODE", 7], ["y_code", 7], ["yCode", 7]];
-  const keywordStart = (text: string, at: number, literal: string) => {
+  // Found from one rare letter each: the `v` of `cvv`/`cvc` (either case) and the `y` of
+  // `security code` (`securityCode`, `security_code`, `SECURITY CODE`); one memchr pass per letter
+  // costs less than one per spelling.
+  /** Where the keyword around the anchor letter at `hit` ends, or -1. */
+  const keywordEndAt = (text: string, hit: number): number => {
+    const c = text.charCodeAt(hit) | 0x20;
+    if (c === 0x76) {
+      // c-v-v or c-v-c, the anchor being the first v
+      const first = text.charCodeAt(hit - 1) | 0x20;
+      const third = text.charCodeAt(hit + 1) | 0x20;
+      return first === 0x63 && (third === 0x76 || third === 0x63) && keywordStart(text, hit - 1, 3) ? hit + 2 : -1;
+    }
+    // securit-y, then " code", "_code", "Code" or "-code"
+    const separator = text.charCodeAt(hit + 1);
+    const codeAt = separator === 0x20 || separator === 0x5f || separator === 0x2d ? hit + 2 : hit + 1;
+    if ((text.charCodeAt(codeAt) | 0x20) !== 0x63 || (text.charCodeAt(hit - 1) | 0x20) !== 0x74) return -1; // c…, …t
+    if (text.slice(codeAt, codeAt + 4).toLowerCase() !== "code" || text.slice(hit - 7, hit).toLowerCase() !== "securit") return -1;
+    return keywordStart(text, hit - 7, 8) ? codeAt + 4 : -1;
+  };
+  /** The keyword starts a word, or a camelCase hump (`cardCvv`). */
+  const keywordStart = (text: string, at: number, _length: number) => {
     if (at < 0) return false;
-    const first = text.charCodeAt(at) | 0x20;
-    if (literal.length === 2 ? first !== 0x63 : text.slice(at, at + 7).toLowerCase() !== "securit") return false; // c…, securit…
-    return at === 0 || !isAlnum(text.charCodeAt(at - 1)) || (isLower(text.charCodeAt(at - 1)) && isUpper(text.charCodeAt(at))); // cardCvv
+    return at === 0 || !isAlnum(text.charCodeAt(at - 1)) || (isLower(text.charCodeAt(at - 1)) && isUpper(text.charCodeAt(at)));
   };
   /** The code after the keyword ending at `from`: [start, end), "open" when the text ends first. */
   const codeAfter = (text: string, from: number, final: boolean): readonly [number, number] | "open" | undefined => {
@@ -68,15 +84,14 @@ function cvvDetector(): Detector {
   const evaluate = (text: string, out: Finding[] | undefined, final: boolean): OpenCandidate | undefined => {
     let open: OpenCandidate | undefined;
     const from = final ? 0 : Math.max(0, text.length - 40);
-    for (const [literal, offset] of anchors) {
-      for (let hit = text.indexOf(literal, from + offset); hit !== -1; hit = text.indexOf(literal, hit + 1)) {
-        const at = hit - offset;
-        const keywordEnd = hit + literal.length;
-        if (!keywordStart(text, at, literal)) continue;
+    for (const literal of ["v", "V", "y", "Y"]) {
+      for (let hit = text.indexOf(literal, from + 1); hit !== -1; hit = text.indexOf(literal, hit + 1)) {
+        const keywordEnd = keywordEndAt(text, hit);
+        if (keywordEnd < 0) continue;
         const code = codeAfter(text, keywordEnd, final);
         if (code === undefined) continue;
         if (code === "open") {
-          if (!final && (!open || at < open.start)) open = { start: keywordEnd, strong: true };
+          if (!final && (!open || keywordEnd < open.start)) open = { start: keywordEnd, strong: true };
           continue;
         }
         if (out && hasContext(text, code[0], CVV_CONTEXT)) out.push({ start: code[0], end: code[1], entity: "CARD_SECURITY_CODE", score: 0.85, detector: id });
