@@ -117,7 +117,9 @@ async function main(): Promise<void> {
     });
     const decoder = new TextDecoder();
     for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
-    if (delays.length !== TOKENS) throw new Error(`${delays.length} of ${TOKENS} tokens arrived`);
+    // Through the gateway, text held back at the end of the stream (a partial that could still have
+    // become a match) is released in one more delta just before the end (src/mask/providerStreams.ts).
+    if (delays.length < TOKENS || delays.length > TOKENS + 1) throw new Error(`${delays.length} events for ${TOKENS} tokens`);
     return delays;
   };
 
