@@ -5,50 +5,20 @@
 // They are measured in the same run, in turn, for several rounds; each figure is the median over
 // the rounds, so a burst of load from elsewhere on the machine moves one round, not the result.
 // Figures only, no thresholds.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { Pool } from "undici";
 import { generateApiKey } from "../src/identify/serviceAccounts.js";
+import { fixedRate, maxThroughput, startChild, type Stats } from "./load.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? "4");
 const rounds = Number(process.env.BENCH_ROUNDS ?? "3");
 const rate = Number(process.env.BENCH_RATE ?? "200");
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? "2");
-const SEARCH_BODY = JSON.stringify({ metadata: { owner: "bench" }, limit: 10 });
-
-function startChild(script: string, args: string[], env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(here, script), ...args], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
-  return new Promise((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      if (line.startsWith('{"ready":true')) resolve({ url: (JSON.parse(line) as { url: string }).url, child });
-    });
-  });
-}
-
-interface Stats {
-  n: number;
-  /** Gateway CPU per request, in microseconds. */
-  cpuUs?: number;
-  rps: number;
-  p50: number;
-  p90: number;
-  p99: number;
-}
-
-function stats(latencies: number[], elapsedS: number): Stats {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-  return { n: sorted.length, rps: sorted.length / elapsedS, p50: at(50), p90: at(90), p99: at(99) };
-}
 
 /** CPU time (user + system, ms) a process has used so far: /proc/<pid>/stat fields 14 and 15, in
  * clock ticks (100 per second on Linux). Less disturbed by other load than latency is. */
@@ -60,54 +30,7 @@ async function cpuMs(pid: number): Promise<number> {
 /** Each figure's median over the rounds. */
 function median(results: Stats[]): Stats {
   const of = (pick: (s: Stats) => number) => [...results.map(pick)].sort((a, b) => a - b)[Math.floor(results.length / 2)]!;
-  return { n: results.reduce((sum, s) => sum + s.n, 0), rps: of((s) => s.rps), p50: of((s) => s.p50), p90: of((s) => s.p90), p99: of((s) => s.p99), cpuUs: of((s) => s.cpuUs ?? NaN) };
-}
-
-/** Open loop: one request every 1/rate s, so queueing shows in latency. */
-async function fixedRate(url: string, headers: Record<string, string>, rps: number, durationS: number): Promise<Stats> {
-  const pool = new Pool(url, { connections: 64 });
-  const latencies: number[] = [];
-  const total = Math.round(rps * durationS);
-  const started = performance.now();
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i += 1) {
-    const wait = started + (i * 1000) / rps - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    inflight.push(
-      (async () => {
-        const sent = performance.now();
-        const res = await pool.request({ path: "/threads/search", method: "POST", headers, body: SEARCH_BODY });
-        await res.body.text();
-        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-        latencies.push(performance.now() - sent);
-      })(),
-    );
-  }
-  await Promise.all(inflight);
-  const result = stats(latencies, (performance.now() - started) / 1000);
-  await pool.close();
-  return result;
-}
-
-/** Closed loop: `concurrency` clients back to back, for the highest sustainable rate. */
-async function maxThroughput(url: string, headers: Record<string, string>, concurrency: number, durationS: number): Promise<Stats> {
-  const pool = new Pool(url, { connections: concurrency });
-  const latencies: number[] = [];
-  const started = performance.now();
-  const deadline = started + durationS * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const sent = performance.now();
-        const res = await pool.request({ path: "/threads/search", method: "POST", headers, body: SEARCH_BODY });
-        await res.body.text();
-        latencies.push(performance.now() - sent);
-      }
-    }),
-  );
-  const result = stats(latencies, (performance.now() - started) / 1000);
-  await pool.close();
-  return result;
+  return { n: results.reduce((sum, s) => sum + s.n, 0), rps: of((s) => s.rps), p50: of((s) => s.p50), p90: of((s) => s.p90), p99: of((s) => s.p99), max: of((s) => s.max), cpuUs: of((s) => s.cpuUs ?? NaN) };
 }
 
 // The OTLP sink: accepts every export, keeps a count of spans' requests and bytes.

@@ -1,99 +1,17 @@
 // npm run bench: proxy overhead of Portcullis, measured against the same upstream called
 // directly in the same run. Upstream and gateway run in their own processes; this process
 // generates load. Figures are printed; nothing here asserts a threshold.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { createParser } from "eventsource-parser";
-import { Pool } from "undici";
 import { generateApiKey } from "../src/identify/serviceAccounts.js";
+import { fixedRate, maxThroughput, startChild, stats, type Stats } from "./load.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? "8");
 const rate = Number(process.env.BENCH_RATE ?? "1000");
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? "3");
 const sseEvents = Number(process.env.BENCH_SSE_EVENTS ?? "2000");
-
-function startChild(script: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(here, script), ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      if (line.startsWith('{"ready":true')) resolve({ url: (JSON.parse(line) as { url: string }).url, child });
-    });
-  });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-interface Stats {
-  n: number;
-  rps: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-}
-
-function stats(latencies: number[], elapsedS: number): Stats {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  return { n: sorted.length, rps: sorted.length / elapsedS, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
-}
-
-const SEARCH_BODY = JSON.stringify({ metadata: { owner: "bench" }, limit: 10 });
-
-/** Open loop: one request every 1/rate s whatever the answers do, so queueing shows in latency. */
-async function fixedRate(url: string, headers: Record<string, string>, rps: number, durationS: number): Promise<Stats> {
-  const pool = new Pool(url, { connections: 64, pipelining: 1 });
-  const latencies: number[] = [];
-  const total = Math.round(rps * durationS);
-  const started = performance.now();
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i += 1) {
-    const due = started + (i * 1000) / rps;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    inflight.push(
-      (async () => {
-        const sent = performance.now();
-        const res = await pool.request({ path: "/threads/search", method: "POST", headers, body: SEARCH_BODY });
-        await res.body.text();
-        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-        latencies.push(performance.now() - sent);
-      })(),
-    );
-  }
-  await Promise.all(inflight);
-  const elapsed = (performance.now() - started) / 1000;
-  await pool.close();
-  return stats(latencies, elapsed);
-}
-
-/** Closed loop: `concurrency` clients back to back, for the highest sustainable rate. */
-async function maxThroughput(url: string, headers: Record<string, string>, concurrency: number, durationS: number): Promise<Stats> {
-  const pool = new Pool(url, { connections: concurrency });
-  const latencies: number[] = [];
-  const started = performance.now();
-  const deadline = started + durationS * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const sent = performance.now();
-        const res = await pool.request({ path: "/threads/search", method: "POST", headers, body: SEARCH_BODY });
-        await res.body.text();
-        latencies.push(performance.now() - sent);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  await pool.close();
-  return stats(latencies, elapsed);
-}
 
 /** Per-event latency: arrival time minus the wall-clock time the upstream wrote the event. */
 async function sseEventLatency(url: string, headers: Record<string, string>, count: number, intervalMs: number): Promise<Stats & { lost: number }> {
