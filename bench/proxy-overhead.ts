@@ -1,12 +1,14 @@
 // npm run bench: proxy overhead of Portcullis, measured against the same upstream called
-// directly in the same run. Upstream and gateway run in their own processes; this process
-// generates load. Figures are printed; nothing here asserts a threshold.
+// directly and through nginx (a plain reverse proxy, one worker) in the same run. Upstream,
+// nginx and gateway run in their own processes; this process generates load. Figures are
+// printed; nothing here asserts a threshold.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createParser } from "eventsource-parser";
 import { generateApiKey } from "../src/identify/serviceAccounts.js";
 import { fixedRate, maxThroughput, startChild, stats, type Stats } from "./load.js";
+import { hasNginx, startNginx } from "./nginx.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? "8");
 const rate = Number(process.env.BENCH_RATE ?? "1000");
@@ -53,10 +55,12 @@ function row(label: string, direct: Stats, gateway: Stats): void {
   console.log(`  ${"".padEnd(8)} added    p50 ${ms(gateway.p50 - direct.p50)}  p90 ${ms(gateway.p90 - direct.p90)}  p99 ${ms(gateway.p99 - direct.p99)}   (n=${gateway.n}, ${gateway.rps.toFixed(0)}/s achieved)`);
 }
 
+if (!(await hasNginx())) throw new Error("bench/proxy-overhead.ts compares with nginx: install Debian's nginx (apt-get install nginx; .ci/run does)");
 const dir = await mkdtemp(path.join(tmpdir(), "portcullis-bench-"));
 const { key, sha256 } = generateApiKey();
 const upstream = await startChild("upstream.ts", []);
 const gateway = await startChild("gateway.ts", [upstream.url, sha256, dir]);
+const nginx = await startNginx(upstream.url, dir);
 const directHeaders = { "x-api-key": "bench-upstream-key", "content-type": "application/json" };
 const gatewayHeaders = { authorization: `Bearer ${key}`, "content-type": "application/json" };
 
@@ -64,30 +68,38 @@ try {
   console.log(`Portcullis proxy overhead (node ${process.version}, ${seconds}s per phase; upstream, gateway and load generator share this machine)`);
   // Warm-up: JIT, connection pools, the audit file.
   await fixedRate(upstream.url, directHeaders, rate, warmupSeconds);
+  await fixedRate(nginx.url, directHeaders, rate, warmupSeconds);
   await fixedRate(gateway.url, gatewayHeaders, rate, warmupSeconds);
   const rssBefore = await rssMiB(gateway.child.pid!);
 
   console.log(`\nSmall JSON (POST /threads/search), open loop at ${rate} req/s:`);
   const direct = await fixedRate(upstream.url, directHeaders, rate, seconds);
+  const viaNginx = await fixedRate(nginx.url, directHeaders, rate, seconds);
   const through = await fixedRate(gateway.url, gatewayHeaders, rate, seconds);
   row("fixed", direct, through);
+  console.log(`  ${"nginx".padEnd(8)} p50 ${ms(viaNginx.p50)}  p90 ${ms(viaNginx.p90)}  p99 ${ms(viaNginx.p99)}   (n=${viaNginx.n}, ${viaNginx.rps.toFixed(0)}/s achieved)`);
 
   console.log("\nSmall JSON, closed loop, 32 concurrent clients (max throughput):");
   const directMax = await maxThroughput(upstream.url, directHeaders, 32, seconds / 2);
+  const nginxMax = await maxThroughput(nginx.url, directHeaders, 32, seconds / 2);
   const gatewayMax = await maxThroughput(gateway.url, gatewayHeaders, 32, seconds / 2);
-  console.log(`  direct ${directMax.rps.toFixed(0)} req/s, gateway ${gatewayMax.rps.toFixed(0)} req/s, ratio ${(gatewayMax.rps / directMax.rps).toFixed(2)}`);
+  console.log(`  direct ${directMax.rps.toFixed(0)} req/s, nginx ${nginxMax.rps.toFixed(0)} req/s, gateway ${gatewayMax.rps.toFixed(0)} req/s`);
+  console.log(`  ratios: gateway/nginx ${(gatewayMax.rps / nginxMax.rps).toFixed(3)}, gateway/direct ${(gatewayMax.rps / directMax.rps).toFixed(3)}, nginx/direct ${(nginxMax.rps / directMax.rps).toFixed(3)}`);
   row("max", directMax, gatewayMax);
 
   console.log(`\nSSE per-event latency (${sseEvents} one-character message events, 1 ms apart):`);
   const sseDirect = await sseEventLatency(upstream.url, directHeaders, sseEvents, 1);
+  const sseNginx = await sseEventLatency(nginx.url, directHeaders, sseEvents, 1);
   const sseGateway = await sseEventLatency(gateway.url, gatewayHeaders, sseEvents, 1);
   row("sse", sseDirect, sseGateway);
-  console.log(`  events lost or out of order: direct ${sseDirect.lost}, gateway ${sseGateway.lost}`);
+  console.log(`  ${"nginx".padEnd(8)} p50 ${ms(sseNginx.p50)}  p90 ${ms(sseNginx.p90)}  p99 ${ms(sseNginx.p99)}`);
+  console.log(`  events lost or out of order: direct ${sseDirect.lost}, nginx ${sseNginx.lost}, gateway ${sseGateway.lost}`);
 
   const rssAfter = await rssMiB(gateway.child.pid!);
   console.log(`\nGateway RSS: ${rssBefore.toFixed(1)} MiB after warm-up, ${rssAfter.toFixed(1)} MiB after the run`);
 } finally {
   gateway.child.kill("SIGTERM");
+  await nginx.stop();
   upstream.child.kill("SIGTERM");
   await rm(dir, { recursive: true, force: true });
 }

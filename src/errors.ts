@@ -20,6 +20,7 @@ export type ErrorCode =
   | "PC_APPROVAL_REQUIRED"
   | "PC_APPROVAL_DENIED"
   | "PC_APPROVAL_EXPIRED"
+  | "PC_APPROVAL_PENDING"
   | "PC_APPROVAL_USED"
   | "PC_APPROVAL_MISMATCH"
   | "PC_APPROVAL_STALE"
@@ -66,12 +67,14 @@ export class GatewayError extends Error {
   readonly retryAfterS?: number;
   /** The approval a refusal concerns (denied, expired, held when the gateway stopped). */
   readonly approvalId?: string;
+  /** Where that approval's state (and a deferred request's result) can be followed. */
+  readonly statusUrl?: string;
 
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; bearerError?: BearerError; identity?: Identity; retryAfterS?: number; approvalId?: string },
+    options?: { cause?: unknown; bearerError?: BearerError; identity?: Identity; retryAfterS?: number; approvalId?: string; statusUrl?: string },
   ) {
     super(message, options);
     this.name = "GatewayError";
@@ -79,6 +82,7 @@ export class GatewayError extends Error {
     if (options?.identity) this.identity = options.identity;
     if (options?.retryAfterS !== undefined) this.retryAfterS = options.retryAfterS;
     if (options?.approvalId) this.approvalId = options.approvalId;
+    if (options?.statusUrl) this.statusUrl = options.statusUrl;
   }
 
   /** RFC 6750 §3: no error attribute when the request carried no credentials at all. */
@@ -89,7 +93,7 @@ export class GatewayError extends Error {
   }
 
   toJSON(requestId: string): Record<string, string> {
-    return { error: this.code, message: this.message, request_id: requestId, ...(this.approvalId ? { approval_id: this.approvalId } : {}) };
+    return { error: this.code, message: this.message, request_id: requestId, ...(this.approvalId ? { approval_id: this.approvalId } : {}), ...(this.statusUrl ? { status_url: this.statusUrl } : {}) };
   }
 }
 

@@ -31,6 +31,7 @@ import { Observability } from "./observe/index.js";
 import { metrics } from "./observe/metrics.js";
 import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
 import { RequestPipeline } from "./pipeline.js";
+import { RouteTable } from "./classify/index.js";
 import { Ledger, openLedger } from "./ledger/index.js";
 import { purgeExpiredPayloads } from "./ledger/retention.js";
 import type { AuditSink } from "./record/auditRecord.js";
@@ -169,6 +170,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     ? new Console({ signIn, ledger: audit instanceof Ledger ? audit : undefined, approvals, policies, serviceAccounts, config, log })
     : undefined;
   const pipeline = new RequestPipeline({
+    routes: new RouteTable(config.routes.custom),
     identifier: new Identifier(
       new ServiceAccountKeys(config.identity.service_accounts, serviceAccounts),
       new OidcBearerVerifier(config.identity.oidc.issuers, config.identity.oidc.fetch_timeout_ms, introspectionSecrets),
@@ -186,6 +188,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     approvals: new ApprovalGate(approvals, {
       heartbeatMs: config.streaming.heartbeat_ms,
       waitKeepaliveMs: config.streaming.wait_keepalive_ms,
+      holdMaxMs: config.approvals.hold_max_s * 1000,
       details: { upstream, auth: gatewayAuth, masker },
     }),
     approvalsApi: new ApprovalsApi(approvals),

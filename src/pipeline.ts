@@ -19,7 +19,7 @@ import type { ApprovalGate } from "./approve/gate.js";
 import type { Console } from "./console/index.js";
 import { recordedSignInQuery, type SignIn } from "./authenticate/signIn.js";
 import { refusalFor, threadIdOf, type Authorizer, type AuthorizationRequest } from "./authorize/index.js";
-import { classifyOperation, matchRoute } from "./classify/index.js";
+import { classifyOperation, RouteTable } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
 import { elapsedMs, type Exchange } from "./exchange.js";
 import { upstreamRequestHeaders, type UpstreamCredential } from "./forward/headers.js";
@@ -42,6 +42,7 @@ import type { AppendContext, AuditRecord, AuditSink, CompletionRecord, RequestRe
 import { maskedPayload, ResponseRecording } from "./record/payloads.js";
 import type { RunFollower } from "./record/runFollower.js";
 import { relayResponse, runOutlivesClient, sendGatewayError } from "./respond/index.js";
+import { ERROR_CODE_HEADER } from "./respond/langgraphErrors.js";
 import { sendLocalAnswer, type LocalAnswer } from "./respond/local.js";
 
 export type { LocalAnswer } from "./respond/local.js";
@@ -93,6 +94,8 @@ export interface PipelineDeps {
   waitKeepaliveMs: number;
   /** Metrics and traces (src/observe/): each stage's end is marked; off unless configured. */
   observe?: Observability;
+  /** LangGraph's routes plus routes.custom from the config (LangGraph's alone when absent). */
+  routes?: RouteTable;
 }
 
 export class RequestPipeline {
@@ -103,8 +106,17 @@ export class RequestPipeline {
   /** Refused after a held response had begun (approval denied or expired, shutdown): the
    * client got 200 and an in-band error, so they get a completion record like any response. */
   private readonly endedInBand = new WeakSet<Exchange>();
+  /** The routes classify matches: LangGraph's, and those declared under routes.custom. */
+  routes: RouteTable;
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    this.routes = deps.routes ?? new RouteTable();
+  }
+
+  /** The approve stage (its hold bound is approvals.hold_max_s). */
+  get approvalGate(): ApprovalGate {
+    return this.deps.approvals;
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const exchange = this.open(req, res);
@@ -152,7 +164,7 @@ export class RequestPipeline {
         return await this.answerLocally(exchange, await this.deps.approvalsApi.answer(exchange, body.json), responseHeaders, "gateway:approvals-api");
       }
       // classify: route first (unknown routes never get their body read), then the body
-      const route = matchRoute(req.method ?? "", exchange.target);
+      const route = this.routes.match(req.method ?? "", exchange.target);
       assertRouteReadsBody(req, route.spec);
       const body = await readJsonBody(req, this.deps.maxBodyBytes, this.deps.maxJsonDepth);
       exchange.bytesIn = body.bytes;
@@ -189,9 +201,10 @@ export class RequestPipeline {
       const policy = authorization.policy;
       exchange.masking = {
         clearResponses: policy.seesClearResponses(exchange.identity),
-        maskRequests: policy.masksRequests,
+        // A custom route declared with body: mask is masked for LangGraph whatever the policy says.
+        maskRequests: policy.masksRequests || exchange.operation.request_body === "mask",
         // Without a vault, tokenize masks all the same: a value is never forwarded unprotected.
-        tokenized: policy.requestMasking === "tokenize" && this.deps.vault !== undefined,
+        tokenized: policy.requestMasking === "tokenize" && this.deps.vault !== undefined && exchange.operation.request_body !== "mask",
         request: {},
         response: new MaskingTally(),
       };
@@ -477,7 +490,7 @@ export class RequestPipeline {
     if (socket.writable) {
       const body = JSON.stringify(error.toJSON(id));
       socket.write(
-        `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\n${ERROR_CODE_HEADER}: ${error.code}\r\nconnection: close\r\n\r\n${body}`,
       );
       socket.destroySoon();
     } else {

@@ -330,7 +330,7 @@ describe("approvals", () => {
     const thread = await client.threads.create();
     const response = await fetch(`${gateway.url}/threads/${thread.thread_id}/runs`, {
       method: "POST",
-      headers: { "x-api-key": alice.key, "content-type": "application/json" },
+      headers: { "x-api-key": alice.key, "content-type": "application/json", prefer: "respond-async" },
       body: JSON.stringify({ assistant_id: "agent", input: { messages: [{ role: "user", content: "background" }] } }),
     });
     assert.equal(response.status, 202);
@@ -382,7 +382,7 @@ describe("approvals", () => {
       { path: `/threads/${thread.thread_id}/copy`, body: {} },
     ];
     for (const bypass of bypasses) {
-      const response = await fetch(`${gateway.url}${bypass.path}`, { method: "POST", headers: { "x-api-key": alice.key, "content-type": "application/json" }, body: JSON.stringify(bypass.body) });
+      const response = await fetch(`${gateway.url}${bypass.path}`, { method: "POST", headers: { "x-api-key": alice.key, "content-type": "application/json", prefer: "respond-async" }, body: JSON.stringify(bypass.body) });
       assert.equal(response.status, 202, `${bypass.path} ${JSON.stringify(bypass.body)}`);
     }
     const resumed = client.runs.wait(thread.thread_id, "hitl", { command: { resume: "yes" } });

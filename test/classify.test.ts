@@ -38,6 +38,8 @@ describe("route table", () => {
     ["GET", `/threads/${TID}/state/ckpt-1`, "state.get", "read", "state:read"],
     ["POST", `/threads/${TID}/history`, "state.history", "read", "state:read"],
     ["GET", `/threads/${TID}/runs/${RID}/join`, "runs.join", "read", "runs:read"],
+    ["POST", "/ui/agent", "ui.components", "read", "assistants:read"],
+    ["GET", "/ui/agent/entrypoint.js", "ui.asset", "read", "assistants:read"],
     ["GET", `/threads/${TID}/runs/${RID}/stream`, "runs.join_stream", "read", "runs:read"],
     ["POST", `/threads/${TID}/runs/${RID}/cancel?wait=1`, "runs.cancel", "write", "runs:cancel"],
     ["GET", `/runs/${RID}/stream`, "runs.join_stream", "read", "runs:read"],
@@ -56,6 +58,14 @@ describe("route table", () => {
       assert.equal(operation.action, action);
     });
   }
+
+  test("a UI route names its graph, and the graph's system assistant for graph-scoped rules", () => {
+    const operation = classify("GET", "/ui/echo/entrypoint.css");
+    assert.equal(operation.ids.graph_id, "echo");
+    assert.equal(operation.ids.assistant_id, "echo");
+    assert.equal(operation.resource, "ui");
+    assert.equal(refusal(() => classify("PUT", "/ui/echo")).status, 405);
+  });
 
   test("captures ids from the path", () => {
     const operation = classify("GET", `/threads/${TID}/runs/${RID}/stream`);

@@ -179,6 +179,8 @@ for (const backend of ["sqlite", "postgres"] as const) {
       }
     });
 
+    // On SQLite one gateway owns the file, so a restart closes what it finds open at once; on a
+    // shared PostgreSQL log the new instance closes it once the killed instance's lease expires.
     test("a gateway killed (SIGKILL) mid-stream leaves a ledger that verifies, and on restart the interrupted request gets a closing record", { timeout: 120_000 }, async () => {
       const { key, sha256 } = generateApiKey();
       const upstreamEnv = { PC_TEST_UPSTREAM_KEY: langgraph.key, [secretEnv]: postgres.url };
@@ -191,7 +193,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
           identity: { service_accounts: [{ id: "crash", key_sha256: sha256, groups: ["ops"] }] },
           policy: { file: ALLOW_ALL_POLICY, watch: false },
           storage: { sqlite_file: path.join(dir, "state.db") },
-          audit: { ...audit, store: backend === "sqlite" ? { kind: "sqlite", file: path.join(dir, "crash-ledger.db") } : { ...audit.store, schema: `crash_${randomBytes(4).toString("hex")}` } },
+          audit: { ...audit, instance_lease_ms: 2_000, store: backend === "sqlite" ? { kind: "sqlite", file: path.join(dir, "crash-ledger.db") } : { ...audit.store, schema: `crash_${randomBytes(4).toString("hex")}` } },
           log: { level: "info" },
         }),
       );
@@ -217,10 +219,16 @@ for (const backend of ["sqlite", "postgres"] as const) {
       assert.equal(completionOf(before, requestId), undefined, "killed before it could write a completion");
 
       const second = await startGatewayProcess(configFile, upstreamEnv);
-      second.child.kill("SIGTERM");
-      await second.exited;
-      const after = await ledgerRecordsOf(crashAudit);
-      const closing = completionOf(after, requestId);
+      let closing: CompletionRecord | undefined;
+      try {
+        for (let waited = 0; !closing && waited < 20_000; waited += 200) {
+          closing = completionOf(await ledgerRecordsOf(crashAudit), requestId);
+          if (!closing) await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      } finally {
+        second.child.kill("SIGTERM");
+        await second.exited;
+      }
       assert.ok(closing, "the restart closed the interrupted request");
       assert.equal(closing.outcome, "interrupted");
       assert.equal(closing.error, "PC_GATEWAY_RESTARTED");

@@ -514,6 +514,50 @@ for (const backend of ["sqlite", "postgres"] as const) {
       assert.match(report.format(), new RegExp(`Entries 0\\.\\.${keep - 1}\\s+valid`));
     });
 
+    test("a truncated tail whose checkpoints were deleted too passes on the store alone, and is named against a checkpoint saved earlier", async () => {
+      const live = await writeLedger(backend);
+      const saved = await (async () => {
+        const store = await live.open();
+        try {
+          return (await store.latestCheckpoint(ORIGIN))!;
+        } finally {
+          await store.close();
+        }
+      })();
+      assert.equal(saved.size, live.size);
+      const keep = 33;
+      await asDba(live, async (dba) => {
+        await dba.query("DELETE FROM ledger_entries WHERE seq >= ?", keep);
+        await dba.query("DELETE FROM ledger_nodes WHERE (idx + 1) * (1 << level) > ?", keep);
+        await dba.query("DELETE FROM ledger_checkpoints WHERE size > ?", keep);
+      });
+      // Nothing in the store contradicts the shorter log: no key was needed for this.
+      assert.equal((await verified(live)).valid, true);
+      const report = await verified(live, { savedCheckpoints: [{ source: "saved.note", note: saved.note }] });
+      assertInvalid(report, new RegExp(`Tail\\s+INVALID: log truncated: entries end at ${keep}, checkpoint says ${live.size}`));
+      assert.match(report.format(), new RegExp(`Checkpoint size ${live.size} from saved.note\\s+valid`));
+    });
+
+    test("a checkpoint saved earlier that no key of the log signed is named, not trusted", async () => {
+      const live = await writeLedger(backend);
+      const forged = signNote(formatCheckpoint({ origin: ORIGIN, size: live.size + 5, root: randomBytes(32) }), [ATTACKER]);
+      assertInvalid(await verified(live, { savedCheckpoints: [{ source: "forged.note", note: forged }] }), /Checkpoint from forged\.note\s+INVALID: .*public key not found/);
+    });
+
+    test("a stored payload edited in place is named: the payload no longer hashes to the name the leaves commit to", async () => {
+      const live = await writeLedger(backend);
+      let sha256 = "";
+      await asDba(live, async (dba) => {
+        const [row] = await dba.query<{ sha256: string }>("SELECT sha256 FROM ledger_payloads ORDER BY sha256 LIMIT 1");
+        assert.ok(row, "the traffic stored payloads");
+        sha256 = row.sha256;
+        await dba.query("UPDATE ledger_payloads SET body = ? WHERE sha256 = ?", Buffer.from('{"messages":[{"content":"a different answer"}]}'), sha256);
+      });
+      const report = await verified(live);
+      assertInvalid(report, new RegExp(`Payload ${sha256}\\s+INVALID: hash value doesn't match: the stored payload was modified`));
+      assert.match(report.format(), /Payload store\s+\d+ of \d+ valid/);
+    });
+
     // SQLite's REPLACE conflict resolution deletes the old row without firing DELETE triggers
     // (unless the connection enabled recursive_triggers); a BEFORE INSERT trigger refuses it.
     // PostgreSQL's ON CONFLICT DO UPDATE fires the UPDATE trigger (tested above).
@@ -799,6 +843,64 @@ describe("portcullis verify --ledger on the live SQLite file", () => {
     const bad = await cli();
     assert.equal(bad.code, 1, bad.stdout + bad.stderr);
     assert.match(bad.stdout, /Entry 30\s+INVALID: sequence gap: expected 30, found 31/);
+  });
+});
+
+describe("checkpoints kept outside the store, and tools that never make up a key", () => {
+  test("audit checkpoint prints a note that verify --checkpoint holds the log to after its tail was dropped with its checkpoints", async () => {
+    const live = await writeLedger("sqlite");
+    const printed = await node([...CLI_ARGS, "audit", "checkpoint", "--ledger", live.file]);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(printed.stdout, new RegExp(`^${ORIGIN.replaceAll(".", "\\.")}\n${live.size}\n`));
+    const savedFile = path.join(path.dirname(live.file), "saved.note");
+    await writeFile(savedFile, printed.stdout);
+    await asDba(live, async (dba) => {
+      await dba.query("DELETE FROM ledger_entries WHERE seq >= ?", 50);
+      await dba.query("DELETE FROM ledger_nodes WHERE (idx + 1) * (1 << level) > ?", 50);
+      await dba.query("DELETE FROM ledger_checkpoints WHERE size > ?", 50);
+    });
+    const alone = await node([...CLI_ARGS, "verify", "--ledger", live.file]);
+    assert.equal(alone.code, 0, "the store alone cannot tell");
+    const held = await node([...CLI_ARGS, "verify", "--ledger", live.file, "--checkpoint", savedFile]);
+    assert.equal(held.code, 1, held.stdout);
+    assert.match(held.stdout, /Tail\s+INVALID: log truncated: entries end at 50/);
+  });
+
+  test("a command that writes to a copy of the ledger without its key refuses, and neither creates nor registers one", async () => {
+    const live = await writeLedger("sqlite");
+    const copyDir = await mkdtemp(path.join(workDir, "copy-"));
+    const copy = path.join(copyDir, "ledger.db");
+    await cp(live.file, copy);
+    const keysBefore = await (async () => {
+      const store = new SqliteLedgerStore(copy);
+      try {
+        return (await store.keys()).length;
+      } finally {
+        await store.close();
+      }
+    })();
+    const result = await node([...CLI_ARGS, "audit", "hold", "place", "--ledger", copy, "--user", ALICE.subject, "--reason", "case 42"]);
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(result.stderr, /no ledger signing key at .*ledger-signing-key\.pem.*pass --key-file/);
+    assert.deepEqual(await readdir(copyDir), ["ledger.db"], "no key file was created");
+    // Reading needs no key: sessions opens the store alone.
+    const listed = await node([...CLI_ARGS, "sessions", "--ledger", copy, "--kind", "all", "--json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok((JSON.parse(listed.stdout) as unknown[]).length > 0, "the copy's sessions are listed");
+    assert.deepEqual(await readdir(copyDir), ["ledger.db"], "still no key file");
+    const other = path.join(copyDir, "other-key.pem");
+    await writeFile(other, generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }) as string, { mode: 0o600 });
+    const foreign = await node([...CLI_ARGS, "audit", "hold", "place", "--ledger", copy, "--key-file", other, "--user", ALICE.subject, "--reason", "case 42"]);
+    assert.equal(foreign.code, 2);
+    assert.match(foreign.stderr, /is not in this ledger's key history/);
+    const store = new SqliteLedgerStore(copy);
+    try {
+      assert.equal((await store.keys()).length, keysBefore, "no key was registered");
+    } finally {
+      await store.close();
+    }
+    const withKey = await node([...CLI_ARGS, "audit", "hold", "place", "--ledger", copy, "--key-file", live.keyFile, "--user", ALICE.subject, "--reason", "case 42"]);
+    assert.equal(withKey.code, 0, withKey.stderr);
   });
 });
 

@@ -124,7 +124,7 @@ describe("HTTPS on the listener", () => {
     );
     const trusting = new Agent({ connect: { ca: own.cert, checkServerIdentity: () => undefined } });
     const call = async (who: string, method: string, target: string) => {
-      const answer = await request(`${gateway.url}${target}`, { method: method as "GET", dispatcher: trusting, headers: { authorization: `Bearer ${who}`, "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) });
+      const answer = await request(`${gateway.url}${target}`, { method: method as "GET", dispatcher: trusting, headers: { authorization: `Bearer ${who}`, "content-type": "application/json", prefer: "respond-async" }, ...(method === "POST" ? { body: "{}" } : {}) });
       return { status: answer.statusCode, json: (await answer.body.json()) as { approval_id?: string; status_url?: string; result?: { status: number } | null } };
     };
     try {

@@ -64,10 +64,12 @@ describe("masking JSON documents", () => {
     assert.equal(masker.maskText("Customer phone +4916075199069 was flagged").text, "Customer phone [PHONE_NUMBER] was flagged");
   });
 
-  it("never lets a repeated key hide a value: the document is re-serialised once anything is found", () => {
-    assert.equal(masker.mask(`{"v":"${EMAIL}","v":1}`).text, `{"v":1}`);
-    const nested = JSON.parse(masker.mask(JSON.stringify({ content: `{"note":"card ${CARD}","note":0}` })).text);
-    assert.equal(nested.content, `{"note":0}`);
+  it("never lets a repeated key hide a value: every copy is masked in place, the rest of the text kept", () => {
+    assert.equal(masker.mask(`{"v":"${EMAIL}","v":1}`).text, `{"v":"[EMAIL_ADDRESS]","v":1}`);
+    // A sensitive field hidden by a later copy of its parent key is masked too.
+    assert.equal(masker.mask(`{"auth":{"password":"hunter2"},"auth":{}}`).text, `{"auth":{"password":"[SENSITIVE_FIELD]"},"auth":{}}`);
+    const nested = JSON.parse(masker.mask(JSON.stringify({ content: `{"note":"card ${CARD}","note":0.50}` })).text);
+    assert.equal(nested.content, `{"note":"card [CREDIT_CARD]","note":0.50}`);
   });
 
   it("scans values under protocol key names too, and real LangGraph ids never match", () => {

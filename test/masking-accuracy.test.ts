@@ -124,7 +124,9 @@ function score(texts: readonly CorpusText[], detect: (text: string) => Detection
       if (onValues.length > 0) detectionsOnAnyValue += 1;
       const row = entry(detection.entity);
       row.detections += 1;
-      if (onValues.some((span) => accepts(span, detection.entity))) row.correct += 1;
+      // The filler's names ({{name}}, {{first}}) are people's names too, annotated or not.
+      const onFillerName = detection.entity === "PERSON" && (item.names ?? []).some(([start, end]) => overlaps(detection, { start, end }));
+      if (onValues.some((span) => accepts(span, detection.entity)) || onFillerName) row.correct += 1;
       else if (row.falsePositives.length < 4) row.falsePositives.push(`${JSON.stringify(item.text.slice(detection.start, detection.end))} in ${excerpt(item.text, detection.start, detection.end)}${onValues.length ? ` (annotated ${onValues.map((s) => s.type).join(", ")})` : ""}`);
     }
   }
@@ -328,6 +330,11 @@ describe("masking accuracy on the generated corpus", () => {
     const precision = ratio(ours.detectionsOnAnyValue, ours.detections);
     const f2 = (5 * precision * recall) / (4 * precision + recall);
     rows.push(`${"all (type-agnostic)".padEnd(22)} ${String(ours.annotated).padStart(6)} ${fixed(recall).padStart(7)} ${fixed(precision).padStart(9)} ${String(ours.detections).padStart(10)}   F2 ${fixed(f2)} (indicative target 0.95)`);
+    // Names the filler wrote without a cue ("Ticket from Jane Doe") are not detected by design
+    // (src/mask/detect/whereabouts.ts): how many are is printed, so the gap stays visible.
+    const fillerNames = corpus.texts.flatMap((item) => (item.names ?? []).map(([start, end]) => ({ item, start, end })));
+    const namesFound = fillerNames.filter(({ item, start, end }) => masker.scanner.scan(item.text).some((d) => d.entity === "PERSON" && overlaps(d, { start, end }))).length;
+    rows.push(`${"names without a slot".padEnd(22)} ${String(fillerNames.length).padStart(6)} ${fixed(ratio(namesFound, fillerNames.length)).padStart(7)}   (names after a cue only; not a target)`);
     console.log(`\nPortcullis span-level accuracy, seed ${SEED} (a detection counts when it overlaps the value and has its type)\n${rows.join("\n")}`);
     assert.deepEqual(failures, [], `\n${failures.join("\n")}`);
   });

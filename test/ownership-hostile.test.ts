@@ -66,6 +66,8 @@ interface Answer {
   text: string;
   json: unknown;
   requestId: string;
+  /** x-portcullis-error: the gateway's code for a refusal. */
+  error: string | undefined;
 }
 
 const corpus = JSON.parse(await readFile(new URL("./fixtures/hostile-resources.json", import.meta.url), "utf8")) as Corpus;
@@ -173,7 +175,7 @@ function send(target: TestGateway, caller: Caller, method: string, pathAndQuery:
         } catch {
           json = undefined;
         }
-        resolve({ status: response.statusCode ?? 0, text, json, requestId: String(response.headers["x-request-id"]) });
+        resolve({ status: response.statusCode ?? 0, text, json, requestId: String(response.headers["x-request-id"]), error: response.headers["x-portcullis-error"] as string | undefined });
       });
     });
     outgoing.on("timeout", () => outgoing.destroy(new Error(`no answer within ${NO_ANSWER_MS} ms: the request was forwarded and held open upstream`)));
@@ -230,8 +232,12 @@ describe("hostile resources corpus against the real LangGraph server, under the 
         assert.equal(record.decision.effect, "require-approval");
         assert.equal(record.approval?.via, "asked");
       } else {
-        // A refusal is recorded with its code, and no approval was offered for it.
-        assert.equal((answer.json as { error?: string } | undefined)?.error, hostile.expect_error);
+        // A refusal is recorded with its code and answered with it in x-portcullis-error (a
+        // not-found in LangGraph's own words, as the server answers a thread it does not have).
+        assert.equal(answer.error, hostile.expect_error);
+        // Crons keep the gateway's JSON: the JS server has no cron routes to answer in its stead.
+        if (hostile.expect_error === "PC_NOT_FOUND" && !hostile.path.includes("/crons")) assert.match(answer.text, /^(Thread with ID [0-9a-f-]+|Run) not found$/);
+        else assert.equal((answer.json as { error?: string } | undefined)?.error, hostile.expect_error);
         assert.equal(record.error, hostile.expect_error);
         assert.equal(record.approval, undefined, "an approval was offered for a refused request");
       }

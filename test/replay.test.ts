@@ -92,6 +92,14 @@ describe("portcullis replay", () => {
     const events = parseSse(replayed.stdout);
     assert.deepEqual(events.map((e) => ({ event: e.event, data: JSON.parse(e.data) as unknown })), original);
     assert.ok(replayed.stdout.includes("[EMAIL_ADDRESS]") && !replayed.stdout.includes("alice@example.com"), "the recording is masked");
+    // Who, when, which decision and the proof come first, on stderr, so stdout stays the stream.
+    const header = replayed.stderr.split("\n");
+    assert.equal(header[0], `Session  ${session.requestId}  POST /threads/${thread}/runs/stream`);
+    assert.equal(header[1], "Who      (sa:tester) groups engineering");
+    assert.match(header[2]!, /^When {5}\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+ ms\)$/);
+    assert.equal(header[3], "Decision allow (rule test-allow-all)");
+    assert.equal(header[4], `Status   success · graph tools · thread ${thread}`);
+    assert.match(header[5]!, /^Proof {4}valid: \d+ ledger records proven included in the signed checkpoint/);
   });
 
   it("replays at the recorded pace, and faster on request", async () => {

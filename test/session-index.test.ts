@@ -11,13 +11,14 @@ import pg from "pg";
 import { pino } from "pino";
 import { Ledger } from "../src/ledger/ledger.js";
 import { PostgresLedgerStore } from "../src/ledger/postgresStore.js";
-import type { SessionSummary } from "../src/ledger/sessionIndex.js";
+import { isAssetRequest, runStatusOf, sessionFilter, sessionUpdateOf, type SessionSummary } from "../src/ledger/sessionIndex.js";
+import { summarise } from "../src/ledger/summary.js";
 import { SqliteLedgerStore } from "../src/ledger/sqliteStore.js";
 import type { LedgerStore } from "../src/ledger/store.js";
 import type { AuditRecord, RequestRecord } from "../src/record/auditRecord.js";
 import { parseRecording, sseText } from "../src/replay/recording.js";
 import { loadSession, type Session } from "../src/replay/session.js";
-import { buildTimeline, comparePaths, executionPath } from "../src/replay/timeline.js";
+import { buildTimeline, comparePaths, executionPath, sessionStatus } from "../src/replay/timeline.js";
 import { startPostgres, type TestPostgres } from "./support/postgres.js";
 
 const ORIGIN = "portcullis.test/sessions";
@@ -138,6 +139,9 @@ function conformance(name: string, open: () => Promise<{ store: LedgerStore; key
       const window = await setup.store.sessions(ORIGIN, { ...all, fromMs: T0 + 10_000, toMs: T0 + 20_000 });
       assert.deepEqual(ids(window), Array.from({ length: 10 }, (_, i) => `req-${String(19 - i).padStart(4, "0")}`), "from inclusive, to exclusive, newest first");
       assert.deepEqual(ids(await setup.store.sessions(ORIGIN, { ...all, kinds: ["egress"] })), ["req-egress"]);
+      assert.deepEqual(ids(await setup.store.sessions(ORIGIN, { ...all, text: "EGRESS" })), ["req-egress"], "free text, case-insensitive, in the session id");
+      assert.equal((await setup.store.sessions(ORIGIN, { ...all, text: "corp:BOB" })).length, 80, "free text in the subject");
+      assert.equal((await setup.store.sessions(ORIGIN, { ...all, text: "thread-3" })).length, 24, "free text in the thread");
       const combined = await setup.store.sessions(ORIGIN, { ...all, subject: "oidc:corp:alice", graph: "agent", threadId: "thread-0" });
       assert.ok(combined.length > 0 && combined.every((s) => s.subject === "oidc:corp:alice" && s.threadId === "thread-0"));
     });
@@ -280,5 +284,75 @@ describe("reading a recorded run", () => {
       "tool call 1: the recording took send_email; the re-run stopped before it",
     ]);
     assert.deepEqual(comparePaths(shorter, { ...shorter, nodes: ["planner"] }), ["node 1: recorded agent, re-run planner"]);
+  });
+});
+
+describe("run shapes and the records people read", () => {
+  function session(events: { t: number; event: string; data: unknown }[], run?: Partial<Extract<AuditRecord, { type: "run" }>>): Session {
+    const text = events.map((e) => JSON.stringify({ ...e, data: JSON.stringify(e.data) })).join("\n");
+    return {
+      summary: { requestId: "r", startedMs: T0, endedMs: T0 + 200, status: "success" } as SessionSummary,
+      entries: [],
+      approvals: [],
+      egressCalls: [],
+      recording: parseRecording(text, true),
+      ...(run ? { run: { ...(runRecord("r", T0 + 300, "success", "t") as Extract<AuditRecord, { type: "run" }>), ...run } } : {}),
+      proof: { valid: true, summary: "", entries: [], payloads: [] },
+    } as Session;
+  }
+
+  it("names a subgraph's nodes with the subgraph they ran in", () => {
+    const timeline = buildTimeline(session([
+      { t: 10, event: "updates|research:7f3c2a", data: { search: { messages: [{ type: "ai", content: "found it" }] } } },
+      { t: 20, event: "updates", data: { research: { messages: [{ type: "ai", content: "done" }] } } },
+    ]));
+    const nodes = timeline.filter((step) => step.kind === "node");
+    assert.deepEqual(nodes.map((n) => [n.title, n.node, n.detail]), [["Node search", "research › search", "in subgraph research"], ["Node research", "research", undefined]]);
+  });
+
+  it("maps each values event after the input to the checkpoint step that wrote it, skipping LangGraph JS's __start__ step 0", () => {
+    const steps = [{ step: -1, source: "input", nodes: ["__start__"] }, { step: 0, source: "loop", nodes: ["__start__"] }, { step: 1, source: "loop", nodes: ["work"] }, { step: 2, source: "loop", nodes: ["echo"] }];
+    const timeline = buildTimeline(session([{ t: 5, event: "values", data: { n: 0 } }, { t: 10, event: "values", data: { n: 1 } }, { t: 20, event: "values", data: { n: 2 } }], { steps }));
+    assert.deepEqual(timeline.filter((step) => step.kind === "node").map((n) => n.title), ["Node work", "Node echo"]);
+    assert.deepEqual(executionPath(session([], { steps })).nodes, ["work", "echo"]);
+  });
+
+  it("shows a breakpoint the stream reported and a run whose checkpoints left work pending as interrupted", () => {
+    const paused = session([{ t: 10, event: "updates", data: { agent: { messages: [] } } }, { t: 11, event: "updates", data: { __interrupt__: [] } }], { steps: [{ step: 1, source: "loop", nodes: ["agent"] }], next: ["tools"], interrupts: 0 });
+    assert.equal(buildTimeline(paused).find((step) => step.kind === "interrupt")!.title, "Paused at a breakpoint before tools");
+    assert.equal(sessionStatus(paused), "interrupted");
+    const background = session([], { steps: [{ step: 1, source: "loop", nodes: ["plan"] }], next: ["approve"], interrupts: 1 });
+    assert.equal(buildTimeline(background).find((step) => step.kind === "interrupt")!.title, "Interrupted in approve: waiting for input");
+    assert.equal(sessionStatus(session([], { steps: [{ step: 1, source: "loop", nodes: ["plan"] }] })), "success");
+  });
+
+  it("indexes a run that stopped with pending work as interrupted, and a stateless run by its outcome, not as ended", () => {
+    const run = runRecord("r", T0, "success", "t") as Extract<AuditRecord, { type: "run" }>;
+    assert.deepEqual(runStatusOf({ ...run, next: ["approve"], interrupts: 1 }), { runStatus: "interrupted" });
+    assert.deepEqual(runStatusOf(run), { runStatus: "success" });
+    assert.deepEqual(runStatusOf({ ...run, status: "ended", thread_id: null }), {});
+    assert.deepEqual(runStatusOf({ ...run, status: "error" }), { runStatus: "error" });
+  });
+
+  it("marks console assets and browser noise as assets, keeps their records, and leaves them out of evidence reports", () => {
+    for (const [method, path, asset] of [["GET", "/console/assets/console.js", true], ["GET", "/favicon.ico", true], ["HEAD", "/robots.txt", true], ["GET", "/apple-touch-icon-precomposed.png", true], ["GET", "/console/sessions", false], ["POST", "/favicon.ico", false], ["GET", "/threads/favicon.ico", false]] as const) {
+      assert.equal(isAssetRequest(method, path), asset, `${method} ${path}`);
+    }
+    // A refused request under /console/assets/ is a probe, not noise: it stays in the views people read.
+    assert.equal(isAssetRequest("GET", "/console/assets/..%2f..%2fetc", "deny"), false);
+    const favicon = request("f", { at: T0, createsRun: false, method: "GET", path: "/favicon.ico", decision: { effect: "deny", rule: "default:deny" }, status: 404 });
+    assert.equal(sessionUpdateOf(favicon, 1)!.kind, "asset");
+    const page = request("p", { at: T0, createsRun: false, method: "GET", path: "/console/sessions", decision: { effect: "allow", rule: "gateway:console" }, status: 200 });
+    assert.equal(sessionUpdateOf(page, 2)!.kind, "gateway");
+    const summary = summarise([favicon, page]);
+    assert.equal(summary.assets, 1);
+    assert.equal(summary.records.request, 2, "the record is still counted among the records");
+    assert.deepEqual(summary.denials, [], "a browser's favicon.ico is not a denial a person reads");
+  });
+
+  it("searches free text in every column a person would type, case-insensitively", () => {
+    const { where, params } = sessionFilter({ limit: 10, text: "Alice" }, (column) => `instr(${column}, ?) > 0`);
+    assert.match(where.at(-1)!, /^\(instr\(lower\(COALESCE\(request_id, ''\)\), \?\) > 0 OR .* OR instr\(lower\(COALESCE\(rule, ''\)\), \?\) > 0\)$/);
+    assert.ok(params.every((p) => p === "alice"));
   });
 });

@@ -9,6 +9,7 @@ import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import type { Masker } from "../mask/index.js";
 import type { Approvals } from "./approvals.js";
+import { withoutOwnershipStamps } from "../respond/ownership.js";
 import { APPROVAL_ID_HEADER } from "./gate.js";
 import type { Approval, DeferredResult } from "./store.js";
 
@@ -82,7 +83,7 @@ export class DeferredRequests {
     if (truncated) body = { truncated: true };
     else {
       try {
-        body = this.masker.maskValue(JSON.parse(text)).value;
+        body = this.masker.maskValue(JSON.parse(withoutOwnershipStamps(text))).value;
       } catch {
         body = text === "" ? null : { text: this.masker.maskText(text.slice(0, 4_096)).text };
       }

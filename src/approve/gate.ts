@@ -1,8 +1,11 @@
 // approve: the stage between masking the request and recording it. A request whose decision is
 // require-approval goes ahead only with an approval (given while it waits, or earlier and named
 // by Portcullis-Approval-Id), under a time-boxed grant, or as break-glass (flagged, alerted).
-// Otherwise it waits: streams and /runs/wait are held open with heartbeats (the client sees an
-// ordinary stream once approved); other requests are answered 202 and the gateway sends them
+// Otherwise it waits on the open connection, up to approvals.hold_max_s: streams and /runs/wait
+// with heartbeats (the client sees an ordinary stream once approved), other requests silently,
+// so that their answer is the upstream's own status and body once approved, or an error status
+// an SDK throws (403 denied, 504 still pending): never a 202 the official SDK reads as success.
+// A client that sends Prefer: respond-async is answered 202 and the gateway sends the request
 // itself once approved (docs/approvals.md: which mode applies when).
 import { createHash } from "node:crypto";
 import type { OutgoingHttpHeaders } from "node:http";
@@ -40,13 +43,23 @@ export interface GateSettings {
   heartbeatMs: number;
   waitKeepaliveMs: number;
   details: DetailSources;
+  /** approvals.hold_max_s in ms: how long a held request waits for the decision. */
+  holdMaxMs?: number;
 }
 
+/** approvals.hold_max_s's default, in ms. */
+export const DEFAULT_HOLD_MAX_MS = 300_000;
+
 export class ApprovalGate {
+  /** How long a held request waits for the decision before it is answered 504 PC_APPROVAL_PENDING. */
+  holdMaxMs: number;
+
   constructor(
     readonly approvals: Approvals,
     private readonly settings: GateSettings,
-  ) {}
+  ) {
+    this.holdMaxMs = settings.holdMaxMs ?? DEFAULT_HOLD_MAX_MS;
+  }
 
   async admit(exchange: Exchange, facts: ApprovalRequestFacts): Promise<GateOutcome> {
     const { decision } = facts;
@@ -56,7 +69,9 @@ export class ApprovalGate {
     const graphs = exchange.resources?.graphs ?? [];
     const justification = this.justificationOf(exchange);
     const fingerprint = fingerprintOf(exchange.req.method ?? "", exchange.target!.path, exchange.target!.search, facts.clientBody);
-    const mode: ApprovalMode = (operation.response === "sse" || operation.response === "wait") && !prefersAsync(exchange) ? "held" : "deferred";
+    // Held unless the client asked for 202: the official SDK returns undefined for a 202, so a
+    // state write or a background run would look done (RFC 7240 respond-async opts in).
+    const mode: ApprovalMode = prefersAsync(exchange) ? "deferred" : "held";
 
     const askedFor = exchange.req.headers[APPROVAL_ID_HEADER];
     if (typeof askedFor === "string" && askedFor !== "") {
@@ -93,6 +108,10 @@ export class ApprovalGate {
       return { go: { via: "grant", grant_id: grant.id, approval_id: grant.approval_id, approvers: grant.granted_by, justification } };
     }
     if (rule.justification === "required" && !justification) throw justificationRequired(identity, `rule ${decision.rule}`);
+    // A caller that must never wait for a person (portcullis replay --verify) is refused instead.
+    if (refusesApproval(exchange)) {
+      throw new GatewayError(403, "PC_APPROVAL_REQUIRED", `Refused: this request needs approval by ${rule.approver_groups.join(" or ")} (rule ${decision.rule}), and the caller asked not to be held for one (Prefer: portcullis-approval=refuse); no approval was asked.`, { identity });
+    }
 
     const approval = await this.approvals.request({
       mode,
@@ -133,10 +152,10 @@ export class ApprovalGate {
           throw new GatewayError(409, "PC_APPROVAL_USED", `Refused: approval ${approval.id} has already been used (an approval lets one request through); ask anew.`, { identity, approvalId: approval.id });
         case "denied": {
           const by = approval.votes.find((v) => v.verdict === "deny");
-          throw new GatewayError(403, "PC_APPROVAL_DENIED", `Refused: approval ${approval.id} was denied by ${by?.approver ?? "an approver"}: ${approval.reason ?? "no reason given"}.`, { identity, approvalId: approval.id });
+          throw new GatewayError(403, "PC_APPROVAL_DENIED", `Refused: approval ${approval.id} was denied by ${by?.approver ?? "an approver"}: ${approval.reason ?? "no reason given"}.`, { identity, approvalId: approval.id, statusUrl: this.approvals.statusUrl(approval.id) });
         }
         case "expired":
-          throw new GatewayError(403, "PC_APPROVAL_EXPIRED", `Refused: approval ${approval.id} expired before it was ${approval.decided_at ? "used" : "decided"} (rule ${approval.rule}); ask anew.`, { identity, approvalId: approval.id });
+          throw new GatewayError(403, "PC_APPROVAL_EXPIRED", `Refused: approval ${approval.id} expired before it was ${approval.decided_at ? "used" : "decided"} (rule ${approval.rule}); ask anew.`, { identity, approvalId: approval.id, statusUrl: this.approvals.statusUrl(approval.id) });
         case "pending":
           if (mode === "deferred") {
             const view = approvalView(approval, this.approvals.statusUrl(approval.id));
@@ -155,12 +174,15 @@ export class ApprovalGate {
     }
   }
 
-  /** Keeps the client's connection open until the approval is decided: SSE heartbeats and one
-   * informational event for streams, keep-alive newlines for /runs/wait. */
+  /** Keeps the client's connection open until the approval is decided, for approvals.hold_max_s
+   * at most: SSE heartbeats and one informational event for streams, keep-alive newlines for
+   * /runs/wait (both answer 200 at once, as LangGraph does), nothing for other requests, whose
+   * status line waits for the upstream's answer or the refusal. */
   private async hold(exchange: Exchange, approval: Approval, headers: OutgoingHttpHeaders): Promise<Approval> {
     const res = exchange.res;
-    const stream = exchange.operation!.response === "sse";
-    if (!res.headersSent) {
+    const kind = exchange.operation!.response;
+    const stream = kind === "sse";
+    if (!res.headersSent && kind !== "json") {
       res.writeHead(200, {
         ...headers,
         "content-type": stream ? "text/event-stream" : "text/plain; charset=utf-8",
@@ -169,27 +191,41 @@ export class ApprovalGate {
       });
       res.flushHeaders();
     }
+    if (!res.headersSent) headers[APPROVAL_ID_HEADER] = approval.id;
     if (stream) {
       const view = approvalView(approval, this.approvals.statusUrl(approval.id));
       // The SDK passes unknown events to the caller and keeps reading (langgraph-api.md §8, pattern C).
       const notice = { approval_id: approval.id, state: approval.state, rule: approval.rule, approver_groups: approval.approver_groups, approvals_required: approval.approvals_required, expires_at: view.expires_at, status_url: view.status_url };
       writeToClient(exchange, formatEvent({ event: "portcullis/approval", data: JSON.stringify(notice) }));
     }
-    const keepalive = setInterval(() => writeToClient(exchange, stream ? ": heartbeat\n\n" : "\n"), stream ? this.settings.heartbeatMs : this.settings.waitKeepaliveMs);
+    const keepalive = kind === "json" ? undefined : setInterval(() => writeToClient(exchange, stream ? ": heartbeat\n\n" : "\n"), stream ? this.settings.heartbeatMs : this.settings.waitKeepaliveMs);
     exchange.waitingForApproval = true;
     const clientLeft = new AbortController();
     const onClose = () => clientLeft.abort();
     res.once("close", onClose);
+    const bound = new AbortController();
+    const deadline = setTimeout(() => bound.abort(), this.holdMaxMs);
     try {
-      return await this.approvals.waitForDecision(approval.id, AbortSignal.any([clientLeft.signal, exchange.upstreamAbort.signal]));
+      return await this.approvals.waitForDecision(approval.id, AbortSignal.any([clientLeft.signal, exchange.upstreamAbort.signal, bound.signal]));
     } catch {
+      const identity = exchange.identity!;
+      const statusUrl = this.approvals.statusUrl(approval.id);
       if (exchange.shuttingDown) {
-        throw new GatewayError(503, "PC_SHUTTING_DOWN", `Portcullis is shutting down; approval ${approval.id} is still pending: send the same request again with ${APPROVAL_ID_HEADER}: ${approval.id}.`, { identity: exchange.identity!, approvalId: approval.id });
+        throw new GatewayError(503, "PC_SHUTTING_DOWN", `Portcullis is shutting down; approval ${approval.id} is still pending: send the same request again with ${APPROVAL_ID_HEADER}: ${approval.id}.`, { identity, approvalId: approval.id, statusUrl });
       }
-      throw new GatewayError(499, "PC_CLIENT_CLOSED", `The client left while approval ${approval.id} was pending; it stays pending: send the same request again with ${APPROVAL_ID_HEADER}: ${approval.id}.`, { identity: exchange.identity!, approvalId: approval.id });
+      if (bound.signal.aborted && !clientLeft.signal.aborted) {
+        throw new GatewayError(
+          504,
+          "PC_APPROVAL_PENDING",
+          `Approval ${approval.id} was not decided within ${Math.round(this.holdMaxMs / 1000)} s (approvals.hold_max_s); nothing was sent to LangGraph and the approval stays pending. Follow ${statusUrl}; once it is approved, send the same request again with ${APPROVAL_ID_HEADER}: ${approval.id}.`,
+          { identity, approvalId: approval.id, statusUrl },
+        );
+      }
+      throw new GatewayError(499, "PC_CLIENT_CLOSED", `The client left while approval ${approval.id} was pending; it stays pending: send the same request again with ${APPROVAL_ID_HEADER}: ${approval.id}.`, { identity, approvalId: approval.id, statusUrl });
     } finally {
       exchange.waitingForApproval = false;
-      clearInterval(keepalive);
+      clearTimeout(deadline);
+      if (keepalive) clearInterval(keepalive);
       res.off("close", onClose);
     }
   }
@@ -232,6 +268,12 @@ export function fingerprintOf(method: string, path: string, search: string, body
   return createHash("sha256")
     .update(canonicalize({ method: method.toUpperCase(), path, search, body: body ?? null }) ?? "")
     .digest("hex");
+}
+
+/** RFC 7240 preference `portcullis-approval=refuse`: refuse rather than ask for an approval. */
+function refusesApproval(exchange: Exchange): boolean {
+  const prefer = exchange.req.headers.prefer;
+  return typeof prefer === "string" && /(^|[,;\s])portcullis-approval=refuse([,;\s]|$)/i.test(prefer);
 }
 
 /** RFC 7240: a client may ask for 202 rather than a held connection. */

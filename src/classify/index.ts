@@ -2,7 +2,7 @@
 import { GatewayError } from "../errors.js";
 import type { RequestTarget } from "../receive/target.js";
 import type { Operation, OperationIds, RiskClass } from "./operation.js";
-import { BLOCKED_PREFIXES, ROUTES, type RouteSpec } from "./routes.js";
+import { BLOCKED_PREFIXES, customRouteSpec, ROUTES, type RouteSpec } from "./routes.js";
 
 export type { Operation, RiskClass } from "./operation.js";
 
@@ -20,28 +20,49 @@ export interface RouteMatch {
   ids: OperationIds;
 }
 
-/** Matches method + path against the route table, before any body is read. */
-export function matchRoute(method: string, target: RequestTarget): RouteMatch {
-  const path = target.path;
-  for (const blocked of BLOCKED_PREFIXES) {
-    if (path === blocked.prefix || path.startsWith(`${blocked.prefix}/`)) {
-      throw new GatewayError(403, "PC_BLOCKED_ROUTE", `${blocked.reason}.`);
+/** LangGraph's routes and those the gateway config declares (routes.custom), matched in that
+ * order; the config refuses a custom route that overlaps one of LangGraph's. */
+export class RouteTable {
+  private readonly compiled: ReadonlyArray<{ spec: RouteSpec; parts: string[] }>;
+  readonly customCount: number;
+
+  constructor(custom: ReadonlyArray<Parameters<typeof customRouteSpec>[0]> = []) {
+    this.compiled = [...ROUTES, ...custom.map(customRouteSpec)].map((spec) => ({ spec, parts: spec.pattern.slice(1).split("/") }));
+    this.customCount = custom.length;
+  }
+
+  /** Matches method + path, before any body is read. */
+  match(method: string, target: RequestTarget): RouteMatch {
+    const path = target.path;
+    for (const blocked of BLOCKED_PREFIXES) {
+      if (path === blocked.prefix || path.startsWith(`${blocked.prefix}/`)) {
+        throw new GatewayError(403, "PC_BLOCKED_ROUTE", `${blocked.reason}.`);
+      }
     }
+    let pathKnown = false;
+    for (const { spec, parts } of this.compiled) {
+      const ids = matchPattern(parts, target.segments);
+      if (!ids) continue;
+      pathKnown = true;
+      if (spec.method === method) return { spec, ids };
+    }
+    if (pathKnown) {
+      throw new GatewayError(405, "PC_UNKNOWN_ROUTE", `${method} is not an allowed method for ${path}.`);
+    }
+    throw new GatewayError(
+      404,
+      "PC_UNKNOWN_ROUTE",
+      `${method} ${path} is not a LangGraph API route Portcullis forwards; a route the server adds (langgraph.json http.app) is forwarded once it is declared under routes.custom in the gateway config.`,
+    );
   }
-  let pathKnown = false;
-  for (const { spec, parts } of COMPILED_ROUTES) {
-    const ids = matchPattern(parts, target.segments);
-    if (!ids) continue;
-    pathKnown = true;
-    if (spec.method === method) return { spec, ids };
-  }
-  if (pathKnown) {
-    throw new GatewayError(405, "PC_UNKNOWN_ROUTE", `${method} is not an allowed method for ${path}.`);
-  }
-  throw new GatewayError(404, "PC_UNKNOWN_ROUTE", `${method} ${path} is not a LangGraph API route Portcullis forwards.`);
 }
 
-const COMPILED_ROUTES = ROUTES.map((spec) => ({ spec, parts: spec.pattern.slice(1).split("/") }));
+const BUILT_IN_ROUTES = new RouteTable();
+
+/** Matches method + path against LangGraph's route table (and `table`'s custom routes). */
+export function matchRoute(method: string, target: RequestTarget, table: RouteTable = BUILT_IN_ROUTES): RouteMatch {
+  return table.match(method, target);
+}
 
 function matchPattern(parts: string[], segments: string[]): OperationIds | undefined {
   if (parts.length !== segments.length) return undefined;
@@ -94,6 +115,9 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     raise(operation, "write", "cancel_on_disconnect", "runs:cancel");
   }
   if (spec.route === "protocol.command") classifyProtocolCommand(operation, body);
+  if (spec.body !== undefined) customBody(operation, spec, body);
+  // A graph id names the graph's system assistant, so graph-scoped rules apply to its UI.
+  if (spec.resource === "ui") operation.ids.assistant_id = operation.ids.graph_id;
   // These bodies are narrowed or stamped by authorize: anything but an object (or nothing) is refused.
   if (["threads.create", "threads.search", "threads.count", "threads.update", "crons.search", "crons.count", "crons.update"].includes(spec.route) && body !== undefined && !isObject(body)) {
     throw badBody(`the ${spec.route} body must be a JSON object`);
@@ -108,6 +132,14 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
   if (spec.route === "assistants.delete" && isTruthyFlag(target.query.getAll("delete_threads"))) operation.risk_reasons.push("delete_threads");
   if (spec.route === "runs.cancel" && target.query.getAll("action").includes("rollback")) operation.risk_reasons.push("rollback");
   return operation;
+}
+
+// A custom route's body: refused when the config says it takes none, always masked upstream when
+// the config says mask (the pipeline reads request_body).
+function customBody(operation: Operation, spec: RouteSpec, body: unknown): void {
+  if (body === undefined) return;
+  if (spec.body === "refuse") throw badBody(`${spec.method} ${spec.pattern} (${spec.route}) takes no body (routes.custom body: refuse)`);
+  if (spec.body === "mask") operation.request_body = "mask";
 }
 
 function classifyRunBody(operation: Operation, body: unknown): void {

@@ -15,6 +15,8 @@ export type Resource =
   | "store"
   | "server"
   | "protocol"
+  | "ui"
+  | "custom"
   | "egress";
 
 /** How the upstream answers: the respond stage picks a relay from this and the response type. */
@@ -24,6 +26,8 @@ export interface OperationIds {
   thread_id?: string;
   run_id?: string;
   assistant_id?: string;
+  /** A graph named in the path (generative UI: /ui/{graph_id}). */
+  graph_id?: string;
   cron_id?: string;
   checkpoint_id?: string;
   namespace?: string;
@@ -52,6 +56,8 @@ export interface Operation {
   run_count?: number;
   /** Store namespace the request reads or writes (a prefix for searches and listings). */
   namespace?: string[];
+  /** A custom route whose body LangGraph always receives masked (routes.custom body: mask). */
+  request_body?: "mask";
   /** For run creation: the client's on_disconnect choice (langgraph-api.md §2). */
   on_disconnect?: "cancel" | "continue";
 }

@@ -14,6 +14,8 @@ export interface RouteSpec {
   response: ResponseKind;
   /** The body is a run-create (RunCreateStateful/Stateless, or an array of them for batch). */
   runBody?: "single" | "batch";
+  /** A custom route's body handling (routes.custom[].body in the gateway config). */
+  body?: "forward" | "mask" | "refuse";
 }
 
 const json = "json" as const;
@@ -90,10 +92,22 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "POST", pattern: "/store/items/search", route: "store.search", resource: "store", action: "store:read", risk: "read", response: json },
   { method: "POST", pattern: "/store/namespaces", route: "store.list_namespaces", resource: "store", action: "store:read", risk: "read", response: json },
 
+  // Generative UI (langgraph.json `ui`): the components a graph's runs push, read by Agent Chat UI.
+  // Reading them is reading what the graph exposes, so policy sees assistants:read on the graph
+  // (the graph id names its system assistant, langgraph-api.md §1); answers are masked like any.
+  { method: "POST", pattern: "/ui/:graph_id", route: "ui.components", resource: "ui", action: "assistants:read", risk: "read", response: json },
+  { method: "GET", pattern: "/ui/:graph_id/:file", route: "ui.asset", resource: "ui", action: "assistants:read", risk: "read", response: json },
+
   // Protocol v2 over HTTP (the WebSocket upgrade is refused in the receive stage).
   { method: "POST", pattern: "/threads/:thread_id/commands", route: "protocol.command", resource: "protocol", action: "protocol:command", risk: "read", response: json },
   { method: "POST", pattern: "/threads/:thread_id/stream/events", route: "protocol.events", resource: "protocol", action: "threads:read", risk: "read", response: "sse" },
 ];
+
+/** A route declared in the gateway config (routes.custom): authorised as its action, recorded as
+ * custom.<id>, relayed by what the server answers (SSE or a whole document). */
+export function customRouteSpec(route: { id: string; method: RouteSpec["method"]; path: string; action: string; risk: RiskClass; body: "forward" | "mask" | "refuse" }): RouteSpec {
+  return { method: route.method, pattern: route.path, route: `custom.${route.id}`, resource: "custom", action: route.action, risk: route.risk, response: "json", body: route.body };
+}
 
 /** Routes that are never forwarded, with the reason given to the client. */
 export const BLOCKED_PREFIXES: ReadonlyArray<{ prefix: string; reason: string }> = [

@@ -2,6 +2,7 @@
 // producing evidence bundles, and the ledger's housekeeping (legal holds, retention, key rotation).
 // Each command opens the ledger beside a running gateway; what it changes is itself recorded.
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { Command, Option } from "commander";
@@ -9,8 +10,9 @@ import { loadConfigFile, parseConfig } from "../config/load.js";
 import type { PortcullisConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { exportEvidence } from "../ledger/export.js";
-import { Ledger, openLedgerStore } from "../ledger/index.js";
+import { Ledger, openLedgerStore, type LedgerStore } from "../ledger/index.js";
 import { writeNewKeyFile } from "../ledger/keys.js";
+import { parseVerifierKey, SIG_COSIGNATURE_V1 } from "../ledger/note.js";
 import { purgeExpiredPayloads } from "../ledger/retention.js";
 import { verifyStore } from "../ledger/verifyStore.js";
 import { pino } from "pino";
@@ -35,12 +37,25 @@ export function verifyCommand(): Command {
     .option("--receipt <seq:hash>", "also check a Portcullis-Audit-Receipt (index and base64 leaf hash); repeatable", collect, [])
     .option("--strict", "also parse every leaf and require byte-exact canonical JSON (slower)")
     .option("--trusted-key <vkey>", "trust only this log key (as `portcullis audit keys` prints it), not the key history in the database; repeatable", collect, [])
+    .option("--checkpoint <file>", "a signed checkpoint saved earlier (portcullis audit checkpoint): the log must still hold its entries with the same root, so a dropped tail is caught; repeatable", collect, [])
+    .option("--trusted-witness <vkey>", "require cosignatures from this witness (portcullis witness key); repeatable", collect, [])
+    .option("--witness-quorum <k>", "with --trusted-witness: how many of them must cosign the newest checkpoint (default: all)")
+    .option("--max-age <seconds>", "with --trusted-witness: the newest cosignature may be at most this old", "300")
     .option("--json", "print the results as JSON")
-    .action(async (options: LedgerOptions & { receipt: string[]; json?: boolean; strict?: boolean; trustedKey: string[] }) => {
+    .action(async (options: LedgerOptions & { receipt: string[]; json?: boolean; strict?: boolean; trustedKey: string[]; checkpoint: string[]; trustedWitness: string[]; witnessQuorum?: string; maxAge: string }) => {
       const audit = await auditConfig(options);
+      const savedCheckpoints = await Promise.all(
+        options.checkpoint.map(async (file) => ({ source: file, note: await readFile(file, "utf8").catch((error: Error) => Promise.reject(new ConfigError(`--checkpoint ${file}: ${error.message}`))) })),
+      );
       const store = await openLedgerStore(audit);
       try {
-        const report = await verifyStore(store, await originOf(store, audit), { receipts: options.receipt.map(parseReceipt), strict: options.strict === true, trustedKeys: options.trustedKey });
+        const report = await verifyStore(store, await originOf(store, audit), {
+          receipts: options.receipt.map(parseReceipt),
+          strict: options.strict === true,
+          trustedKeys: options.trustedKey,
+          savedCheckpoints,
+          ...(options.trustedWitness.length > 0 ? { witnesses: witnessPolicy(options.trustedWitness, options.witnessQuorum, options.maxAge) } : {}),
+        });
         process.stdout.write(options.json ? `${JSON.stringify(report.results, null, 2)}\n` : report.format());
         process.exitCode = report.valid ? 0 : 1;
       } finally {
@@ -161,6 +176,22 @@ export function auditCommand(): Command {
       }
     });
   command
+    .command("checkpoint")
+    .description("Print the newest signed checkpoint; keep copies elsewhere (a WORM bucket, another team's system) and pass them to verify --checkpoint, which then catches a dropped tail")
+    .addOption(ledgerOptions.config())
+    .addOption(ledgerOptions.ledger())
+    .action(async (options: LedgerOptions) => {
+      const audit = await auditConfig(options);
+      const store = await openLedgerStore(audit);
+      try {
+        const checkpoint = await store.latestCheckpoint(await originOf(store, audit));
+        if (!checkpoint) throw new ConfigError("the ledger has no signed checkpoint yet");
+        process.stdout.write(checkpoint.note);
+      } finally {
+        await store.close();
+      }
+    });
+  command
     .command("purge")
     .description("Delete masked payloads older than the retention period (audit.payload_retention_days or --older-than-days), except those under a hold")
     .addOption(ledgerOptions.config())
@@ -193,7 +224,7 @@ export function auditCommand(): Command {
       const oldKeyId = before.keyId;
       await before.close();
       await writeNewKeyFile(audit.signing_key_file);
-      const ledger = await openToolLedger(options);
+      const ledger = await openToolLedger(options, { registerKey: true });
       try {
         const endsMs = options.compromisedAt ? instant(options.compromisedAt, "--compromised-at") : Date.now();
         await ledger.store.retireKey(oldKeyId, endsMs);
@@ -226,7 +257,14 @@ async function originOf(store: { logs(): Promise<string[]> }, audit: PortcullisC
   return audit.origin;
 }
 
-export async function openToolLedger(options: LedgerOptions): Promise<Ledger> {
+/** The store alone, for commands that only read it (no signing key is needed or made). */
+export async function openToolStore(options: LedgerOptions): Promise<{ store: LedgerStore; origin: string }> {
+  const audit = await auditConfig(options);
+  const store = await openLedgerStore(audit);
+  return { store, origin: await originOf(store, audit) };
+}
+
+export async function openToolLedger(options: LedgerOptions, opening: { registerKey?: boolean } = {}): Promise<Ledger> {
   const audit = await auditConfig(options);
   const store = await openLedgerStore(audit);
   try {
@@ -239,6 +277,9 @@ export async function openToolLedger(options: LedgerOptions): Promise<Ledger> {
       heartbeatIntervalMs: audit.heartbeat_interval_ms,
       maxBatch: audit.max_batch,
       role: "tool",
+      witnesses: audit.witnesses,
+      witnessTimeoutMs: audit.witness_timeout_ms,
+      ...(opening.registerKey ? { registerKey: true } : {}),
     });
   } catch (error) {
     await store.close();
@@ -250,6 +291,21 @@ function instant(text: string, option: string): number {
   const ms = Date.parse(text);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(ms)) throw new ConfigError(`${option}: an ISO 8601 instant such as 2026-05-01T00:00:00Z`);
   return ms;
+}
+
+function witnessPolicy(vkeys: string[], quorum: string | undefined, maxAge: string): { vkeys: string[]; quorum: number; maxAgeMs: number } {
+  const k = quorum === undefined ? vkeys.length : Number(quorum);
+  if (!Number.isInteger(k) || k < 1 || k > vkeys.length) throw new ConfigError(`--witness-quorum: a whole number from 1 to ${vkeys.length} (the trusted witnesses given)`);
+  const seconds = Number(maxAge);
+  if (!(seconds > 0)) throw new ConfigError("--max-age: a positive number of seconds");
+  for (const vkey of vkeys) {
+    try {
+      if (parseVerifierKey(vkey).type !== SIG_COSIGNATURE_V1) throw new Error("not a cosignature key (type 0x04)");
+    } catch (error) {
+      throw new ConfigError(`--trusted-witness ${vkey}: ${(error as Error).message}`);
+    }
+  }
+  return { vkeys, quorum: k, maxAgeMs: seconds * 1000 };
 }
 
 function parseReceipt(text: string): { seq: number; leafHash: string } {

@@ -4,13 +4,13 @@
 import { Command, Option } from "commander";
 import { ConfigError } from "../errors.js";
 import type { Ledger } from "../ledger/index.js";
-import { SESSION_KINDS, type SessionKind, type SessionQuery } from "../ledger/sessionIndex.js";
+import { READABLE_SESSION_KINDS, SESSION_KINDS, type SessionKind, type SessionQuery } from "../ledger/sessionIndex.js";
 import { rerunSession } from "../replay/rerun.js";
 import { serveRecording } from "../replay/serve.js";
 import { loadSession, type Session, type SessionSource } from "../replay/session.js";
 import { playRecording } from "../replay/recording.js";
-import { executionPath } from "../replay/timeline.js";
-import { ledgerOptions, openToolLedger, operator, type LedgerOptions } from "./audit.js";
+import { executionPath, sessionStatus } from "../replay/timeline.js";
+import { ledgerOptions, openToolLedger, openToolStore, operator, type LedgerOptions } from "./audit.js";
 
 export function sessionsCommand(): Command {
   return new Command("sessions")
@@ -24,15 +24,17 @@ export function sessionsCommand(): Command {
     .option("--thread <id>", "only this thread")
     .option("--status <status>", "run status or outcome: success, error, interrupted, ok, refused…")
     .option("--decision <effect>", "allow, deny or require-approval")
-    .addOption(new Option("--kind <kind>", "what kind of session").choices([...SESSION_KINDS, "all"]).default("run"))
+    .addOption(new Option("--kind <kind>", "what kind of session (all: every kind but console assets and browser housekeeping such as favicon.ico)").choices([...SESSION_KINDS, "all"]).default("run"))
+    .option("--search <text>", "only sessions whose id, identity, graph, assistant, thread, run, path or rule contains this text")
     .option("--limit <n>", "how many", "20")
     .option("--json", "print JSON")
-    .action(async (options: LedgerOptions & { user?: string; group?: string; graph?: string; thread?: string; status?: string; decision?: string; kind: string; limit: string; json?: boolean }) => {
-      const ledger = await openToolLedger(options);
+    .action(async (options: LedgerOptions & { user?: string; group?: string; graph?: string; thread?: string; status?: string; decision?: string; kind: string; search?: string; limit: string; json?: boolean }) => {
+      const { store, origin } = await openToolStore(options);
       try {
         const query: SessionQuery = {
           limit: Math.min(1_000, Math.max(1, Number(options.limit) || 20)),
-          ...(options.kind !== "all" ? { kinds: [options.kind as SessionKind] } : {}),
+          kinds: options.kind === "all" ? [...READABLE_SESSION_KINDS] : [options.kind as SessionKind],
+          ...(options.search ? { text: options.search } : {}),
           ...(options.user ? { subject: options.user } : {}),
           ...(options.group ? { group: options.group } : {}),
           ...(options.graph ? { graph: options.graph } : {}),
@@ -40,7 +42,7 @@ export function sessionsCommand(): Command {
           ...(options.status ? { status: options.status } : {}),
           ...(options.decision ? { decision: options.decision } : {}),
         };
-        const sessions = await ledger.store.sessions(ledger.origin, query);
+        const sessions = await store.sessions(origin, query);
         if (options.json) {
           process.stdout.write(`${JSON.stringify(sessions, null, 2)}\n`);
           return;
@@ -50,7 +52,7 @@ export function sessionsCommand(): Command {
         }
         if (sessions.length === 0) process.stdout.write("No sessions match.\n");
       } finally {
-        await ledger.close();
+        await store.close();
       }
     });
 }
@@ -85,7 +87,7 @@ export function replayCommand(): Command {
     .addOption(new Option("--gateway <url>", "with --verify: the gateway's base URL").env("PORTCULLIS_URL"))
     .addOption(new Option("--token <token>", "with --verify: an OIDC bearer token for the verifier").env("PORTCULLIS_TOKEN"))
     .addOption(new Option("--api-key <key>", "with --verify: a service-account API key for the verifier").env("PORTCULLIS_API_KEY"))
-    .option("--timeout <s>", "with --verify: how long to wait for the re-run to finish", "120")
+    .option("--timeout <s>", "with --verify: the most seconds to spend (the re-run's answer, then its record); it never waits for an approval", "120")
     .option("--json", "with --verify: print the comparison as JSON")
     .action(async (id: string, options: ReplayOptions) => {
       const speed = options.fast ? Infinity : Number(options.speed);
@@ -98,10 +100,12 @@ export function replayCommand(): Command {
           throw error;
         });
         if (options.verify) return await verify(ledger, source, session, options);
+        // Who, when, which decision, and whether the ledger proves it: before the stream, on stderr
+        // so stdout stays the recording itself.
+        process.stderr.write(sessionHeader(session));
         await recordAccess(ledger, session, "session.replay", { speed: Number.isFinite(speed) ? speed : "fast", ...(options.serve !== undefined ? { served: true } : {}) });
         const recording = session.recording;
         if (!recording) throw new ConfigError(`session ${id} has no recorded answer${session.response?.state === "purged" ? " (purged by retention)" : ""}`);
-        if (!session.proof.valid) process.stderr.write(`warning: ${session.proof.summary}\n`);
         if (recording.kind === "body") {
           if (options.serve !== undefined) throw new ConfigError(`session ${id} was not a stream; only streams can be served`);
           process.stdout.write(`${recording.body}\n`);
@@ -137,12 +141,15 @@ async function verify(ledger: Ledger, source: SessionSource, session: Session, o
   const credentials: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : options.apiKey ? { "x-api-key": options.apiKey } : {};
   if (Object.keys(credentials).length === 0) throw new ConfigError("--verify sends the request through the gateway as you: give --token (or PORTCULLIS_TOKEN) or --api-key (or PORTCULLIS_API_KEY)");
   const gateway = options.gateway ?? "http://127.0.0.1:8080";
+  const timeoutS = Number(options.timeout);
+  if (!(timeoutS > 0)) throw new ConfigError("--timeout: a positive number of seconds");
   const recorded = executionPath(session);
+  if (!options.json) process.stdout.write(sessionHeader(session));
   try {
-    const result = await rerunSession(source, session, { gateway, credentials, timeoutMs: Number(options.timeout) * 1000 || 120_000 });
+    const result = await rerunSession(source, session, { gateway, credentials, timeoutMs: timeoutS * 1000 });
     await recordAccess(ledger, session, "session.verify", { rerun_session: result.rerunSession, differences: result.differences.length, same_path: result.differences.length === 0 });
     if (options.json) {
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ session: headerFacts(session), ...result }, null, 2)}\n`);
     } else {
       process.stdout.write(
         `Recorded path (${result.recorded.source}): ${describe(result.recorded)}\n` +
@@ -162,6 +169,33 @@ async function verify(ledger: Ledger, source: SessionSource, session: Session, o
     }
     throw error;
   }
+}
+
+/** What an auditor needs before the recording: whose session, when, the decision, the proof. */
+export function headerFacts(session: Session) {
+  const s = session.summary;
+  const approval = session.request?.approval;
+  return {
+    id: s.requestId,
+    request: `${s.method} ${s.path}`,
+    who: s.subject ? `${s.name ? `${s.name} ` : ""}(${s.subject})${s.groups.length > 0 ? ` groups ${s.groups.join(", ")}` : ""}` : "unidentified",
+    when: `${new Date(s.startedMs).toISOString()}${s.endedMs !== null ? ` (${s.endedMs - s.startedMs} ms)` : ""}`,
+    decision: `${s.decision} (rule ${s.rule})${approval ? `, ${approval.via}${approval.approvers?.length ? ` by ${approval.approvers.join(", ")}` : ""}` : ""}`,
+    status: `${sessionStatus(session)}${s.graphs.length > 0 ? ` · graph ${s.graphs.join(", ")}` : ""}${s.threadId ? ` · thread ${s.threadId}` : ""}`,
+    proof: `${session.proof.valid ? "valid" : "INVALID"}: ${session.proof.summary}`,
+  };
+}
+
+function sessionHeader(session: Session): string {
+  const facts = headerFacts(session);
+  return (
+    `Session  ${facts.id}  ${facts.request}\n` +
+    `Who      ${facts.who}\n` +
+    `When     ${facts.when}\n` +
+    `Decision ${facts.decision}\n` +
+    `Status   ${facts.status}\n` +
+    `Proof    ${facts.proof}\n\n`
+  );
 }
 
 function describe(path: ReturnType<typeof executionPath>): string {

@@ -2,6 +2,8 @@
 // JSON Schema (schema/portcullis.config.schema.json) and the TypeScript type.
 import { z } from "zod";
 import { notifySchema } from "../approve/notify/config.js";
+import { ACTIONS } from "../authorize/actions.js";
+import { BLOCKED_PREFIXES, ROUTES } from "../classify/routes.js";
 import { egressSchema } from "../egress/config.js";
 import { isCidrOrAddress } from "./addresses.js";
 import { secretSource } from "./secrets.js";
@@ -123,6 +125,54 @@ const samlLogin = z.strictObject({
 }).refine((saml) => Boolean(saml.idp_metadata_file) !== Boolean(saml.idp_sso_url && saml.idp_certificate_file), {
   message: "give either idp_metadata_file, or both idp_sso_url and idp_certificate_file",
 });
+
+// A route the Agent Server serves beyond LangGraph's API (langgraph.json `http.app`), declared so
+// the gateway forwards it (docs/compatibility.md). Segments are literal or ":name".
+const customRoute = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lowercase letters, digits, '_' or '-', at most 63")
+    .describe("Names the route in records and metrics: the operation's route is custom.<id>"),
+  method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+  path: z
+    .string()
+    .regex(/^(\/(:[A-Za-z_][A-Za-z0-9_]{0,62}|[A-Za-z0-9._~!$&'()*+,;=@-]+))+$/, "a path of literal segments and :name segments, e.g. /reports/:report_id/export")
+    .describe("Path pattern: literal segments and :name segments (one segment each); the query is not part of it"),
+  action: z
+    .enum(ACTIONS)
+    .describe("The policy verb the route is authorised as, from the policy vocabulary (docs/policy.md), e.g. threads:read"),
+  risk: z.enum(["read", "write", "execute", "steer-state"]).describe("Risk class, as recorded and as conditions see it"),
+  body: z
+    .enum(["forward", "mask", "refuse"])
+    .default("forward")
+    .describe("forward: the JSON body goes on as masking.requests says for every route; mask: LangGraph always receives it masked (never clear, never tokens); refuse: a request with a body is refused"),
+});
+
+/** Two patterns can match the same path: same length, and each segment pair equal or a ":name". */
+function patternsOverlap(a: string, b: string): boolean {
+  const left = a.slice(1).split("/");
+  const right = b.slice(1).split("/");
+  return left.length === right.length && left.every((segment, i) => segment === right[i] || segment.startsWith(":") || right[i]!.startsWith(":"));
+}
+
+const routesSchema = z
+  .strictObject({
+    custom: z.array(customRoute).default([]).describe("Routes beyond LangGraph's API that the gateway forwards; any other path is refused with 404 PC_UNKNOWN_ROUTE"),
+  })
+  .prefault({})
+  .superRefine((routes, context) => {
+    routes.custom.forEach((route, index) => {
+      const at = (message: string) => context.addIssue({ code: "custom", path: ["custom", index, "path"], message });
+      for (const blocked of BLOCKED_PREFIXES) {
+        if (route.path === blocked.prefix || route.path.startsWith(`${blocked.prefix}/`)) at(`${route.path} is never forwarded: ${blocked.reason}`);
+      }
+      const builtIn = ROUTES.find((spec) => spec.method === route.method && patternsOverlap(spec.pattern, route.path));
+      if (builtIn) at(`${route.method} ${route.path} overlaps LangGraph's ${builtIn.method} ${builtIn.pattern} (${builtIn.route}), which Portcullis classifies itself`);
+      const earlier = routes.custom.slice(0, index).find((other) => other.id === route.id || (other.method === route.method && patternsOverlap(other.path, route.path)));
+      if (earlier) at(earlier.id === route.id ? `the id ${route.id} is used twice` : `${route.method} ${route.path} overlaps the custom route ${earlier.id} (${earlier.method} ${earlier.path})`);
+    });
+  })
+  .describe("Routes the gateway forwards besides LangGraph's own API (docs/compatibility.md)");
 
 const browserLogin = z.strictObject({
   public_url: z
@@ -347,6 +397,23 @@ export const configSchema = z.strictObject({
       checkpoint_interval_ms: z.number().int().min(100).max(5_000).default(1_000).describe("How often a checkpoint is signed while the log grows (at most 5 s)"),
       heartbeat_interval_ms: z.number().int().min(1_000).max(60_000).default(60_000).describe("Checkpoint cadence while idle (at most 60 s)"),
       max_batch: z.number().int().min(1).max(10_000).default(512).describe("Most records committed in one transaction (group commit)"),
+      instance_lease_ms: z
+        .number()
+        .int()
+        .min(1_000)
+        .max(600_000)
+        .default(30_000)
+        .describe("On a ledger shared by several gateways (PostgreSQL): how long an instance that stopped renewing its lease keeps its open requests before a live one closes them as interrupted"),
+      witnesses: z
+        .array(
+          z.strictObject({
+            url: z.url({ protocol: /^https?$/ }).describe("The witness's submission prefix (POST <url>/add-checkpoint, C2SP tlog-witness)"),
+            vkey: z.string().regex(/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/, "a verifier key: <name>+<key id>+<base64>, as `portcullis witness key` prints it").describe("The witness's cosignature verifier key"),
+          }),
+        )
+        .default([])
+        .describe("Witnesses every checkpoint is sent to; their cosignatures are stored with it and carried by exports (docs/audit.md)"),
+      witness_timeout_ms: z.number().int().min(100).max(60_000).default(5_000).describe("How long a witness may take to cosign a checkpoint"),
       receipts: z.boolean().default(false).describe("Answer with Portcullis-Audit-Receipt: the request record's ledger index and leaf hash"),
       max_recording_bytes: z.number().int().positive().default(8 * 1024 * 1024).describe("Largest response or stream recorded per request; the rest is marked truncated"),
       payload_retention_days: z
@@ -447,6 +514,13 @@ export const configSchema = z.strictObject({
         .describe("How often pending approvals are expired and held requests re-read their approval (PostgreSQL notifications usually release them sooner)"),
       max_pending_per_requester: z.number().int().min(1).max(10_000).default(20).describe("Most approvals one requester may have pending; beyond it requests are refused with 429"),
       retention_days: z.number().int().min(1).max(3_650).default(30).describe("Closed approvals and ended grants are deleted from the store after this many days; their ledger records stay"),
+      hold_max_s: z
+        .number()
+        .int()
+        .min(1)
+        .max(86_400)
+        .default(300)
+        .describe("How long a request held for approval on its open connection waits before it is answered 504 (the approval stays pending; Prefer: respond-async gets 202 at once instead)"),
       notify: notifySchema,
     })
     .prefault({}),
@@ -467,6 +541,7 @@ export const configSchema = z.strictObject({
     .describe("The web console (/console/), served when identity.login is configured")
     .describe("Approvals for require-approval rules: kept in the state database, or beside the ledger when audit.store is PostgreSQL (so several gateways share them)"),
   egress: egressSchema,
+  routes: routesSchema,
   shutdown: z
     .strictObject({
       drain_ms: z.number().int().nonnegative().default(30_000).describe("How long live streams may finish on shutdown"),
@@ -510,6 +585,7 @@ export const configSchema = z.strictObject({
 
 export type PortcullisConfig = z.output<typeof configSchema>;
 export type PortcullisConfigInput = z.input<typeof configSchema>;
+export type CustomRouteConfig = z.output<typeof customRoute>;
 export type ServiceAccountConfig = z.output<typeof serviceAccount>;
 export type OidcIssuerConfig = z.output<typeof oidcIssuer>;
 export type { SecretSource } from "./secrets.js";

@@ -10,7 +10,7 @@ import { csvField } from "../ledger/summary.js";
 import type { StoredServiceAccount } from "../storage/serviceAccountStore.js";
 import { badge, html, time } from "./html.js";
 import { consoleLayout } from "./layout.js";
-import type { Viewer } from "./roles.js";
+import { rolesOf, type ConsoleRole, type Viewer } from "./roles.js";
 
 export interface Grant {
   rule: string;
@@ -19,6 +19,21 @@ export interface Grant {
   scope: string;
   lastUsedMs: number | null;
   uses: number;
+}
+
+/** A policy rule whose approvals this identity may decide, and when it last decided one. */
+export interface ApproverRight {
+  rule: string;
+  approverGroups: string[];
+  lastDecidedMs: number | null;
+  decisions: number;
+}
+
+/** One vote an approver cast, from the approvals store. */
+export interface ApproverVote {
+  approver: string;
+  rule: string;
+  timeMs: number;
 }
 
 export interface AccessEntry {
@@ -34,6 +49,9 @@ export interface AccessEntry {
   lastUsedMs: number | null;
   requests: number;
   grants: Grant[];
+  /** Console roles the identity's groups give it (console.roles); "user" for every person. */
+  consoleRoles: ConsoleRole[];
+  approverRights: ApproverRight[];
 }
 
 export function buildAccessReview(input: {
@@ -42,6 +60,8 @@ export function buildAccessReview(input: {
   storedAccounts: StoredServiceAccount[];
   identities: IdentityUsage[];
   usage: GrantUsage[];
+  consoleRoles: PortcullisConfig["console"]["roles"];
+  votes: ApproverVote[];
   now: number;
 }): AccessEntry[] {
   const seen = new Map(input.identities.map((identity) => [identity.subject, identity]));
@@ -65,21 +85,38 @@ export function buildAccessReview(input: {
       .filter((rule) => rule.effect !== "deny" && subjectMatcher(rule.subjects)(identity))
       .map((rule) => {
         const used = input.usage.find((u) => u.subject === subject && u.rule === rule.id);
-        return { rule: rule.id, effect: rule.effect, actions: [...rule.actions], scope: rule.scope ?? "own", lastUsedMs: used?.lastMs ?? null, uses: used?.count ?? 0 };
+        // PostgreSQL returns BIGINT aggregates as text.
+        return { rule: rule.id, effect: rule.effect, actions: [...rule.actions], scope: rule.scope ?? "own", lastUsedMs: msOrNull(used?.lastMs), uses: Number(used?.count ?? 0) };
       });
-    return { kind, subject, name: name ?? usage?.name ?? null, groups, source, status, expiresAt, firstSeenMs: usage?.firstMs ?? null, lastUsedMs: usage?.lastMs ?? null, requests: usage?.count ?? 0, grants };
+    const approverRights = input.policy.document.rules
+      .filter((rule) => rule.effect === "require-approval" && rule.approval && rule.approval.approver_groups.some((group) => groups.includes(group)))
+      .map((rule) => {
+        const votes = input.votes.filter((vote) => vote.approver === subject && vote.rule === rule.id);
+        return { rule: rule.id, approverGroups: [...rule.approval!.approver_groups], lastDecidedMs: votes.length > 0 ? Math.max(...votes.map((vote) => vote.timeMs)) : null, decisions: votes.length };
+      });
+    const consoleRoles = [...rolesOf(identity, input.consoleRoles)].filter((role) => kind === "person" || role !== "user");
+    return { kind, subject, name: name ?? usage?.name ?? null, groups, source, status, expiresAt, firstSeenMs: msOrNull(usage?.firstMs), lastUsedMs: msOrNull(usage?.lastMs), requests: Number(usage?.count ?? 0), grants, consoleRoles, approverRights };
   }
   return entries.sort((a, b) => (a.kind === b.kind ? a.subject.localeCompare(b.subject) : a.kind === "person" ? -1 : 1));
+}
+
+function msOrNull(value: number | string | null | undefined): number | null {
+  if (value === null || value === undefined) return null;
+  const ms = Number(value);
+  return Number.isFinite(ms) ? ms : null;
 }
 
 /** One row per identity and grant (an identity with no grant still gets a row). */
 export function accessReviewCsv(entries: AccessEntry[]): string {
   const iso = (ms: number | null) => (ms === null ? "never" : new Date(ms).toISOString());
-  const rows = [["kind", "subject", "name", "groups", "source", "status", "expires_at", "first_seen", "last_used", "requests", "rule", "effect", "actions", "scope", "rule_last_used", "rule_uses"]];
+  const rows = [["kind", "subject", "name", "groups", "source", "status", "expires_at", "first_seen", "last_used", "requests", "rule", "effect", "actions", "scope", "rule_last_used", "rule_uses", "console_roles"]];
   for (const e of entries) {
     const base = [e.kind, e.subject, e.name ?? "", e.groups.join(" "), e.source, e.status, e.expiresAt ?? "", iso(e.firstSeenMs), iso(e.lastUsedMs), String(e.requests)];
-    if (e.grants.length === 0) rows.push([...base, "", "", "", "", "", ""]);
-    for (const g of e.grants) rows.push([...base, g.rule, g.effect, g.actions.join(" "), g.scope, iso(g.lastUsedMs), String(g.uses)]);
+    const roles = e.consoleRoles.join(" ");
+    if (e.grants.length === 0 && e.approverRights.length === 0) rows.push([...base, "", "", "", "", "", "", roles]);
+    for (const g of e.grants) rows.push([...base, g.rule, g.effect, g.actions.join(" "), g.scope, iso(g.lastUsedMs), String(g.uses), roles]);
+    // Deciding approvals is access too: one row per rule the identity may approve for.
+    for (const r of e.approverRights) rows.push([...base, r.rule, "approve", "approvals:decide", r.approverGroups.join(" "), iso(r.lastDecidedMs), String(r.decisions), roles]);
   }
   return rows.map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
 }
@@ -91,14 +128,17 @@ export function accessPage(viewer: Viewer, entries: AccessEntry[], policy: Compi
     "access",
     "Access review",
     html`<div class="panel"><p>Who holds which access under policy <span class="mono">${policy.source}</span> (sha256 ${policy.sha256.slice(0, 16)}), and when each identity last used each grant.
-${unused > 0 ? html`<strong>${unused}</strong> grants have never been used in the recorded history: candidates for removal.` : null}</p>
+${unused > 0 ? html`<strong>${unused}</strong> grants have never been used in the recorded history: candidates for removal.` : null}
+Console roles come from <span class="mono">console.roles</span>; approver rights from each rule's <span class="mono">approval.approver_groups</span>, with the last decision from the approvals store.</p>
 <a class="button" href="/console/access.csv" download>Download CSV</a></div>
-<table data-testid="access-review"><thead><tr><th>Identity</th><th>Kind</th><th>Groups</th><th>Status</th><th>Last used</th><th>Grants (last used)</th></tr></thead><tbody>
+<div class="table-scroll"><table data-testid="access-review"><thead><tr><th>Identity</th><th>Kind</th><th>Groups</th><th>Console roles</th><th>Status</th><th>Last used</th><th>Grants (last used)</th><th>Approver rights (last decision)</th></tr></thead><tbody>
 ${entries.map(
-  (e) => html`<tr><td>${e.name ?? e.subject}<div class="muted mono">${e.subject}</div></td><td>${e.kind}<div class="muted">${e.source}</div></td><td>${e.groups.join(", ") || "—"}</td>
+  (e) => html`<tr data-subject="${e.subject}"><td><a href="/console/identities/${encodeURIComponent(e.subject)}">${e.name ?? e.subject}</a><div class="muted mono">${e.subject}</div></td><td>${e.kind}<div class="muted">${e.source}</div></td><td>${e.groups.join(", ") || "—"}</td>
+<td data-testid="console-roles">${e.consoleRoles.length === 0 ? html`<span class="muted">none</span>` : e.consoleRoles.map((role) => html`${badge(role)} `)}</td>
 <td>${badge(e.status)}${e.expiresAt ? html`<div class="muted">expires ${e.expiresAt}</div>` : null}</td><td>${time(e.lastUsedMs)}<div class="muted">${e.requests === 1 ? "1 request" : `${e.requests} requests`}</div></td>
-<td>${e.grants.length === 0 ? html`<span class="muted">none</span>` : e.grants.map((g) => html`<div><span class="mono">${g.rule}</span> ${badge(g.effect)} <span class="muted">${g.uses > 0 ? html`${g.uses}× · last ${time(g.lastUsedMs)}` : "never used"}</span></div>`)}</td></tr>`,
+<td>${e.grants.length === 0 ? html`<span class="muted">none</span>` : e.grants.map((g) => html`<div class="grant" data-rule="${g.rule}"><span class="mono">${g.rule}</span> ${badge(g.effect)} <span class="muted">${g.uses > 0 ? html`${g.uses}× · last ${time(g.lastUsedMs)}` : "never used"}</span></div>`)}</td>
+<td data-testid="approver-rights">${e.approverRights.length === 0 ? html`<span class="muted">none</span>` : e.approverRights.map((r) => html`<div class="grant" data-rule="${r.rule}"><span class="mono">${r.rule}</span> <span class="muted">as ${r.approverGroups.join(", ")} · ${r.decisions > 0 ? html`${r.decisions} decided · last ${time(r.lastDecidedMs)}` : "never decided"}</span></div>`)}</td></tr>`,
 )}
-</tbody></table>`,
+</tbody></table></div>`,
   );
 }

@@ -11,6 +11,8 @@ export interface LedgerStatus {
   store: string;
   checkpoint?: { size: number; createdAtMs: number; root: string };
   keyId: string;
+  /** The signing key's verifier key (C2SP note vkey), what auditors pass to --trusted-key. */
+  verifierKey: string;
   lastVerification?: { valid: boolean; atMs: number; by: string; results: CheckResult[] };
 }
 
@@ -27,6 +29,8 @@ export function auditPage(viewer: Viewer, status: LedgerStatus, flash?: { text: 
 <dt>Store</dt><dd>${status.store}</dd>
 <dt>Latest checkpoint</dt><dd>${status.checkpoint ? html`size ${status.checkpoint.size}, signed ${time(status.checkpoint.createdAtMs)} <div class="mono muted">root ${status.checkpoint.root}</div>` : "none yet"}</dd>
 <dt>Signing key</dt><dd class="mono">${status.keyId}</dd>
+<dt>Verifier key</dt><dd><code class="mono vkey" data-testid="verifier-key">${status.verifierKey}</code>
+<div class="muted">Check this ledger or a bundle against this key only, not the key history stored beside it: <span class="mono">portcullis verify --trusted-key ${status.verifierKey}</span> (also printed by <span class="mono">portcullis audit keys</span>; publish it where auditors can compare).</div></dd>
 <dt>Verification</dt><dd data-testid="ledger-verification">${v ? html`${badge(v.valid ? "valid" : "invalid")} ${time(v.atMs)} by ${v.by}` : html`<span class="muted">not verified from the console since the gateway started</span>`}</dd>
 </dl>
 <form method="post" action="/console/audit/verify" class="spaced"><input type="hidden" name="csrf_token" value="${viewer.csrfToken}"><button type="submit">Verify the whole ledger now</button></form>

@@ -1,6 +1,6 @@
 // The console's entry page: who is signed in, with what, and where to go.
 import type { BrowserSession } from "../authenticate/sessions.js";
-import { html } from "./html.js";
+import { html, time } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import { seesAllSessions, seesAudit, type Viewer } from "./roles.js";
 
@@ -16,7 +16,8 @@ export function homePage(viewer: Viewer, session: BrowserSession): string {
 <dt>Groups</dt><dd data-testid="groups">${identity.groups.join(", ") || "none"}</dd>
 <dt>Console roles</dt><dd>${[...viewer.roles].join(", ")}</dd>
 <dt>Signed in with</dt><dd data-testid="provider">${session.provider} (${identity.kind})</dd>
-<dt>Session ends</dt><dd>${new Date(session.expiresAt).toISOString()} at the latest</dd>
+<dt>Session ends</dt><dd>${time(session.expiresAt)} at the latest</dd>
+<dt>Your activity</dt><dd><a href="/console/identities/${encodeURIComponent(identity.subject)}">what you did and may do</a></dd>
 </dl></div>
 <div class="grid">
 <div class="panel"><h2><a href="/console/sessions">Sessions</a></h2><p class="muted">${seesAllSessions(viewer) ? "Every recorded request and run" : "Your recorded requests and runs"}: search, open, replay step by step, with each session's ledger proof.</p></div>

@@ -33,10 +33,26 @@ export function jsonBlock(id: string, value: unknown): Html {
   return new Html(`<script type="application/json" id="${escapeHtml(id)}">${JSON.stringify(value).replace(/</g, "\\u003c")}</script>`);
 }
 
-export function time(ms: number | null | undefined): Html {
-  if (ms === null || ms === undefined) return html`<span class="muted">—</span>`;
+/** The console's one time format: UTC, ISO 8601, with a relative hint ("3 min ago") that
+ * console.js keeps current; the same words as `relativeTime` here. */
+export function time(ms: number | null | undefined, now = Date.now()): Html {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return html`<span class="muted">—</span>`;
   const iso = new Date(ms).toISOString();
-  return html`<time datetime="${iso}">${iso.replace("T", " ").replace(/\.\d+Z$/, " UTC")}</time>`;
+  return html`<time datetime="${iso}" title="${iso}">${utcText(ms)}</time> <span class="ago" data-ago="${iso}">${relativeTime(ms, now)}</span>`;
+}
+
+/** "2026-12-07 00:12:05 UTC" */
+export function utcText(ms: number): string {
+  return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+}
+
+export function relativeTime(ms: number, now = Date.now()): string {
+  const seconds = Math.round((now - ms) / 1_000);
+  const future = seconds < 0;
+  const s = Math.abs(seconds);
+  const words = s < 45 ? (future ? "in a moment" : "just now") : s < 3_600 ? `${Math.round(s / 60)} min` : s < 86_400 ? `${Math.round(s / 3_600)} h` : `${Math.round(s / 86_400)} d`;
+  if (s < 45) return words;
+  return future ? `in ${words}` : `${words} ago`;
 }
 
 export function duration(ms: number | null | undefined): string {

@@ -5,8 +5,10 @@
 //   GET  /console/                          who is signed in, where to go
 //   GET  /console/sessions?filters&before=  sessions, newest first, a page at a time
 //   GET  /console/sessions/<id>             one session: timeline, playback, ledger proof
-//   GET  /console/approvals                 the inbox (kept current from approvals.json)
-//   GET  /console/approvals.json            pending approvals the viewer may see
+//   GET  /console/identities/<subject>      one identity's activity (admin, auditor, or oneself)
+//   GET  /console/approvals                 the inbox, kept current by approvals/events
+//   GET  /console/approvals/events          one server-sent event stream of the inbox's state
+//   GET  /console/approvals.json            pending and recent approvals the viewer may see
 //   GET  /console/approvals/<id>            one approval (the console_url of notices)
 //   POST /console/approvals/<id>/approve    {csrf_token, window_s?, reason?}
 //   POST /console/approvals/<id>/deny       {csrf_token, reason}
@@ -30,15 +32,18 @@ import type { PortcullisConfig } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { ExportError, exportEvidence } from "../ledger/export.js";
+import type { Identity } from "../identify/identity.js";
 import type { Ledger } from "../ledger/index.js";
+import type { SessionQuery } from "../ledger/sessionIndex.js";
 import { verifyStore } from "../ledger/verifyStore.js";
 import type { AccessRecord } from "../record/auditRecord.js";
 import { readFormBody } from "../receive/body.js";
 import { loadSession } from "../replay/session.js";
 import type { LocalAnswer } from "../respond/local.js";
 import type { ServiceAccountStore } from "../storage/serviceAccountStore.js";
-import { accessPage, accessReviewCsv, buildAccessReview } from "./accessReview.js";
-import { approvalPage, inboxPage } from "./approvalsPage.js";
+import { accessPage, accessReviewCsv, buildAccessReview, type ApproverVote } from "./accessReview.js";
+import { approvalPage, inboxPage, inboxState, type InboxState } from "./approvalsPage.js";
+import { identityPage } from "./identityPage.js";
 import { auditPage, type LedgerStatus } from "./auditPage.js";
 import { homePage } from "./homePage.js";
 import { html } from "./html.js";
@@ -54,6 +59,11 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   "console.js": { file: "console.js", type: "text/javascript; charset=utf-8" },
 };
 const MAX_FORM_BYTES = 16 * 1024;
+/** How often an open inbox stream looks for changes (in this process; no request, no record). */
+const INBOX_CHECK_MS = 1_000;
+const INBOX_HEARTBEAT_MS = 15_000;
+/** Sessions lists count their matches up to this many. */
+const COUNT_LIMIT = 1_000;
 
 export interface ConsoleDeps {
   signIn: SignIn;
@@ -99,8 +109,10 @@ export class Console {
       if (method === "GET" && section === undefined) return answered({ status: 200, html: homePage(viewer, session) });
       if (method === "GET" && section === "sessions" && id === undefined) return answered(await this.sessions(viewer, query));
       if (method === "GET" && section === "sessions" && id !== undefined && action === undefined) return answered(await this.session(viewer, id));
-      if (method === "GET" && section === "approvals" && id === undefined) return answered(await this.inbox(viewer, query));
-      if (method === "GET" && section === "approvals.json" && id === undefined) return answered(await this.inboxJson(viewer));
+      if (method === "GET" && section === "identities" && id !== undefined && action === undefined) return answered(await this.identity(viewer, decodedSegment(id), query));
+      if (method === "GET" && section === "approvals" && id === undefined) return answered({ status: 200, html: inboxPage(viewer, await this.inboxState(viewer), flashOf(query)) });
+      if (method === "GET" && section === "approvals" && id === "events" && action === undefined) return answered(this.inboxEvents(exchange, viewer));
+      if (method === "GET" && section === "approvals.json" && id === undefined) return answered({ status: 200, json: await this.inboxState(viewer) });
       if (method === "GET" && section === "approvals" && id !== undefined && action === undefined) return answered(await this.approval(viewer, id, query));
       if (method === "POST" && section === "approvals" && id !== undefined && (action === "approve" || action === "deny") && segments.length === 3) {
         return answered(await this.decide(exchange, viewer, id, action));
@@ -137,10 +149,11 @@ export class Console {
   private async sessions(viewer: Viewer, params: URLSearchParams): Promise<Omit<LocalAnswer, "identity">> {
     const ledger = this.requireLedger();
     const pageSize = this.deps.config.console.page_size;
-    const found = await ledger.store.sessions(ledger.origin, sessionQueryOf(viewer, params, pageSize));
+    const query = sessionQueryOf(viewer, params, pageSize);
+    const found = await ledger.store.sessions(ledger.origin, query);
     const page = found.slice(0, pageSize);
     const next = found.length > pageSize ? cursorOf(page.at(-1)!) : undefined;
-    return { status: 200, html: sessionsPage(viewer, params, page, next) };
+    return { status: 200, html: sessionsPage(viewer, params, page, next, await this.countSessions(ledger, query)) };
   }
 
   private async session(viewer: Viewer, id: string): Promise<Omit<LocalAnswer, "identity">> {
@@ -163,23 +176,97 @@ export class Console {
     return approval !== undefined && mayView(approval, viewer.identity);
   }
 
-  private async inbox(viewer: Viewer, query: URLSearchParams): Promise<Omit<LocalAnswer, "identity">> {
-    const recent = await this.deps.approvals.list(viewer.identity, { states: ["approved", "denied", "expired", "used"], limit: 20, offset: 0 });
-    return { status: 200, html: inboxPage(viewer, recent.map((a) => approvalView(a, this.deps.approvals.statusUrl(a.id))), flashOf(query)) };
+  private async inboxState(viewer: Viewer): Promise<InboxState> {
+    const approvals = this.deps.approvals;
+    const pending = await approvals.list(viewer.identity, { states: ["pending"], limit: 200, offset: 0 });
+    const recent = (await approvals.list(viewer.identity, { states: ["approved", "denied", "expired", "used"], limit: 1_000, offset: 0 }))
+      .sort((a, b) => (b.decided_at ?? b.created_at) - (a.decided_at ?? a.created_at))
+      .slice(0, 20);
+    return inboxState(
+      viewer,
+      pending.map((a) => ({ view: approvalView(a, approvals.statusUrl(a.id)), canDecide: isApprover(a, viewer.identity) && !a.votes.some((vote) => vote.approver === viewer.identity.subject) })),
+      recent.map((a) => approvalView(a, approvals.statusUrl(a.id))),
+    );
   }
 
-  private async inboxJson(viewer: Viewer): Promise<Omit<LocalAnswer, "identity">> {
-    const pending = await this.deps.approvals.list(viewer.identity, { states: ["pending"], limit: 200, offset: 0 });
+  /** The inbox as one server-sent event stream: its state whenever it changes, heartbeats between.
+   * One request record for the stream, not one per check; it ends when the person signs out. */
+  private inboxEvents(exchange: Exchange, viewer: Viewer): Omit<LocalAnswer, "identity"> {
     return {
       status: 200,
-      json: {
-        viewer: { subject: viewer.identity.subject, csrf_token: viewer.csrfToken },
-        approvals: pending.map((a) => ({
-          ...approvalView(a, this.deps.approvals.statusUrl(a.id)),
-          can_decide: isApprover(a, viewer.identity) && !a.votes.some((vote) => vote.approver === viewer.identity.subject),
-        })),
+      events: (res) => {
+        let sent = "";
+        let checking = false;
+        const check = async () => {
+          if (checking || res.destroyed) return;
+          checking = true;
+          try {
+            if (!this.sessionOf(exchange)) {
+              res.end("event: signed-out\ndata: {}\n\n");
+              return;
+            }
+            const state = JSON.stringify(await this.inboxState(viewer));
+            if (state !== sent && !res.destroyed) {
+              sent = state;
+              res.write(`event: inbox\ndata: ${state}\n\n`);
+            }
+          } catch (error) {
+            this.deps.log.warn({ err: error }, "the approvals inbox stream could not be updated");
+          } finally {
+            checking = false;
+          }
+        };
+        res.write("retry: 5000\n\n");
+        void check();
+        const checks = setInterval(() => void check(), INBOX_CHECK_MS);
+        const heartbeats = setInterval(() => res.write(": heartbeat\n\n"), INBOX_HEARTBEAT_MS);
+        res.once("close", () => {
+          clearInterval(checks);
+          clearInterval(heartbeats);
+        });
       },
     };
+  }
+
+  private async identity(viewer: Viewer, subject: string, params: URLSearchParams): Promise<Omit<LocalAnswer, "identity">> {
+    if (!seesAllSessions(viewer) && subject !== viewer.identity.subject) {
+      return { status: 404, html: this.errorPage(viewer, "Identity not found", "There is no identity with this subject that you may see."), denied: "not the viewer's identity" };
+    }
+    const ledger = this.requireLedger();
+    const usage = (await ledger.store.identityUsage(ledger.origin)).find((u) => u.subject === subject);
+    const query = sessionQueryOf(viewer, new URLSearchParams({ ...Object.fromEntries(params), user: subject, kind: params.get("kind") ?? "all" }), this.deps.config.console.page_size);
+    const found = await ledger.store.sessions(ledger.origin, query);
+    const pageSize = this.deps.config.console.page_size;
+    const page = found.slice(0, pageSize);
+    const next = found.length > pageSize ? cursorOf(page.at(-1)!) : undefined;
+    const review = buildAccessReview({
+      policy: this.deps.policies.current,
+      configAccounts: this.deps.config.identity.service_accounts,
+      storedAccounts: this.deps.serviceAccounts.list(),
+      identities: usage ? [usage] : [],
+      usage: (await ledger.store.grantUsage(ledger.origin)).filter((u) => u.subject === subject),
+      consoleRoles: this.deps.config.console.roles,
+      votes: await this.approverVotes(),
+      now: Date.now(),
+    }).find((entry) => entry.subject === subject);
+    const counts = await this.countSessions(ledger, query);
+    return { status: 200, html: identityPage(viewer, subject, review, params, page, next, counts) };
+  }
+
+  /** Every vote in the approvals store, for the access review's approver rights. The store is read
+   * as an approver of every group the policy names, so no approval is left out. */
+  private async approverVotes(): Promise<ApproverVote[]> {
+    const groups = [...new Set(this.deps.policies.current.document.rules.flatMap((rule) => rule.approval?.approver_groups ?? []))];
+    const reader: Identity = { subject: "gateway:access-review", kind: "service-account", groups, auth_method: "api-key", credential_id: "" };
+    const decided = await this.deps.approvals.list(reader, { states: ["approved", "denied", "expired", "used"], limit: 1_000, offset: 0 });
+    return decided.flatMap((a) => a.votes.map((vote) => ({ approver: vote.approver, rule: a.rule, timeMs: vote.time })));
+  }
+
+  /** How many sessions match, counted up to COUNT_LIMIT (beyond it: "more than"). */
+  private async countSessions(ledger: Ledger, query: SessionQuery): Promise<{ count: number; more: boolean }> {
+    const { before: _cursor, ...rest } = query;
+    const found = await ledger.store.sessions(ledger.origin, { ...rest, limit: COUNT_LIMIT + 1 });
+    return { count: Math.min(found.length, COUNT_LIMIT), more: found.length > COUNT_LIMIT };
   }
 
   private async approval(viewer: Viewer, id: string, query: URLSearchParams): Promise<Omit<LocalAnswer, "identity">> {
@@ -215,6 +302,7 @@ export class Console {
       store: ledger.store.kind === "sqlite" ? "SQLite" : "PostgreSQL",
       ...(checkpoint ? { checkpoint: { size: checkpoint.size, createdAtMs: checkpoint.createdAtMs, root: checkpoint.root.toString("base64") } } : {}),
       keyId: ledger.keyId,
+      verifierKey: ledger.verifierKey,
       ...(this.lastVerification ? { lastVerification: this.lastVerification } : {}),
     };
   }
@@ -281,6 +369,8 @@ export class Console {
       storedAccounts: this.deps.serviceAccounts.list(),
       identities: await ledger.store.identityUsage(ledger.origin),
       usage: await ledger.store.grantUsage(ledger.origin),
+      consoleRoles: this.deps.config.console.roles,
+      votes: await this.approverVotes(),
       now: Date.now(),
     });
     await this.recordAccess(viewer, format === "csv" ? "access-review.export" : "access-review.view", { details: { identities: entries.length, policy: policy.sha256.slice(0, 16) } });
@@ -312,6 +402,15 @@ export class Console {
 
   private errorPage(viewer: Viewer, title: string, message: string): string {
     return consoleLayout(viewer, "home", title, html`<div class="panel"><p>${message}</p><p><a href="/console/">Back to the console</a></p></div>`);
+  }
+}
+
+/** A path segment as written in links (encodeURIComponent); a malformed escape stays as sent. */
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }
 

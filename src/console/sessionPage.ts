@@ -1,7 +1,7 @@
 // One session: who, what, the decision and approvals, the ledger proof, and the run as a
 // timeline node by node with playback at the original pace or faster.
 import type { Session } from "../replay/session.js";
-import { buildTimeline, type TimelineStep } from "../replay/timeline.js";
+import { buildTimeline, sessionStatus, type TimelineStep } from "../replay/timeline.js";
 import { badge, duration, html, jsonBlock, pretty, time, type Html } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import type { Viewer } from "./roles.js";
@@ -13,8 +13,9 @@ export function sessionPage(viewer: Viewer, session: Session): string {
   const proof = session.proof;
   const timeline = buildTimeline(session);
   const events = session.recording?.kind === "events" ? session.recording.events : [];
+  const end = Math.ceil([...timeline.map((item) => item.t), ...events.map((e) => e.t)].reduce((a, b) => Math.max(a, b), 0));
   const facts = html`<div class="panel"><dl class="facts">
-<dt>Who</dt><dd>${s.name ?? s.subject ?? "unidentified"} <span class="muted mono">${s.subject ?? ""}</span></dd>
+<dt>Who</dt><dd>${s.subject ? html`<a href="/console/identities/${encodeURIComponent(s.subject)}">${s.name ?? s.subject}</a>` : "unidentified"} <span class="muted mono">${s.subject ?? ""}</span></dd>
 <dt>Groups</dt><dd>${s.groups.join(", ") || "—"}</dd>
 <dt>Started</dt><dd>${time(s.startedMs)} · ${duration(s.endedMs === null ? null : s.endedMs - s.startedMs)}</dd>
 <dt>Request</dt><dd class="mono">${s.method} ${s.path}</dd>
@@ -23,14 +24,14 @@ export function sessionPage(viewer: Viewer, session: Session): string {
 <dt>Thread</dt><dd class="mono">${s.threadId ? html`<a href="/console/sessions?${new URLSearchParams({ thread: s.threadId, kind: "all" }).toString()}">${s.threadId}</a>` : "—"}</dd>
 <dt>Run</dt><dd class="mono">${s.runId ?? "—"}</dd>
 <dt>Decision</dt><dd>${badge(s.decision)} rule <span class="mono">${s.rule}</span>${decision?.reason ? html` · ${decision.reason}` : null}</dd>
-<dt>Status</dt><dd data-testid="session-status">${badge(s.status)}${s.httpStatus !== null ? html` <span class="muted">HTTP ${s.httpStatus}</span>` : null}</dd>
+<dt>Status</dt><dd data-testid="session-status">${badge(sessionStatus(session))}${s.httpStatus !== null ? html` <span class="muted">HTTP ${s.httpStatus}</span>` : null}</dd>
 ${request?.approval ? html`<dt>Approval</dt><dd>${badge(request.approval.via)} ${request.approval.approvers?.length ? html`by ${request.approval.approvers.join(", ")}` : null}${request.approval.approval_id ? html` · <a href="/console/approvals/${request.approval.approval_id}">${request.approval.approval_id.slice(0, 8)}</a>` : null}</dd>` : null}
 ${request?.masking ? html`<dt>Masking</dt><dd>request ${request.masking.request}; ${Object.entries(request.masking.redactions).map(([k, v]) => `${k} ×${v}`).join(", ") || "nothing found"}${session.completion?.masking ? html` · response ${session.completion.masking.response}` : null}</dd>` : null}
 <dt>Session id</dt><dd class="mono">${s.requestId}</dd>
 </dl></div>`;
   const verification = html`<div class="panel verification ${proof.valid ? "valid" : "invalid"}" data-testid="ledger-verification">
 <strong>Ledger verification:</strong> ${badge(proof.valid ? "valid" : "invalid")} <span>${proof.summary}</span>
-${proof.checkpoint ? html`<span class="muted">checkpoint ${proof.checkpoint.size} signed ${proof.checkpoint.created_at}</span>` : null}
+${proof.checkpoint ? html`<span class="muted">checkpoint ${proof.checkpoint.size} signed ${time(Date.parse(proof.checkpoint.created_at))}</span>` : null}
 </div>`;
   const playback = events.length > 0
     ? html`<div class="panel"><div class="playback">
@@ -40,7 +41,8 @@ ${proof.checkpoint ? html`<span class="muted">checkpoint ${proof.checkpoint.size
 <button type="button" class="secondary" data-speed="10">10×</button>
 <button type="button" class="secondary" data-speed="max">Instant</button>
 <button type="button" class="secondary" data-stop>Stop</button>
-<span class="clock">t = 0.0 s</span> <span class="status muted">${events.length} recorded events${session.recording?.kind === "events" && session.recording.truncated ? " (recording truncated at the size limit)" : ""}</span>
+<label class="seek">Seek <input type="range" min="0" max="${end}" step="1" value="${end}" data-seek aria-label="Seek to a moment of the session" data-testid="seek"></label>
+<span class="clock">t = ${(end / 1000).toFixed(1)} s</span> <span class="status muted">${events.length} recorded events${session.recording?.kind === "events" && session.recording.truncated ? " (recording truncated at the size limit)" : ""}</span>
 </div></div>${jsonBlock("recording", events)}`
     : html`<div class="panel muted">${session.response?.state === "purged" ? "The recorded answer was purged by retention; its hash remains in the ledger." : "No stream was recorded for this session."}</div>`;
   const body = html`${facts}${verification}
@@ -50,12 +52,12 @@ ${session.requestBody ? html`<h2>Request (as stored, masked)</h2>${payloadBlock(
 ${events.length > 0 ? html`<h2>Recorded stream</h2><pre id="event-log" class="mono">${events.map((e) => `[${(e.t / 1000).toFixed(3)} s] event: ${e.event}\n${e.data}\n\n`).join("")}</pre>` : session.recording?.kind === "body" ? html`<h2>Response (as stored, masked)</h2><pre>${pretty(session.recording.body)}</pre>` : null}
 ${session.output ? html`<h2>Final state (masked)</h2><details><summary>Show the run's final values</summary>${payloadBlock(session.output.state, session.output.text)}</details>` : null}
 <h2>Ledger records</h2>
-<table><thead><tr><th>Seq</th><th>Type</th><th>Time</th><th>Leaf hash</th><th>Included</th></tr></thead><tbody>
+<div class="table-scroll"><table><thead><tr><th>Seq</th><th>Type</th><th>Time</th><th>Leaf hash</th><th>Included</th></tr></thead><tbody>
 ${proof.entries.map((entry) => {
   const record = session.entries.find((e) => e.seq === entry.seq)?.record;
   return html`<tr><td class="mono">${entry.seq}</td><td>${entry.type}${record?.type === "approval" ? html` (${record.event})` : null}</td><td>${record ? time(Date.parse(record.time)) : null}</td><td class="mono">${entry.leaf_hash}</td><td>${badge(entry.included ? "included" : "invalid")}${entry.error ? html` <span class="muted">${entry.error}</span>` : null}</td></tr>`;
 })}
-</tbody></table>
+</tbody></table></div>
 <p class="muted">Viewing this session is recorded in the audit ledger.</p>`;
   return consoleLayout(viewer, "sessions", `Session: ${s.graphs.join(", ") || s.route || s.path}`, body);
 }
@@ -63,6 +65,7 @@ ${proof.entries.map((entry) => {
 function step(item: TimelineStep): Html {
   return html`<li class="kind-${item.kind}" data-t="${item.t}" data-kind="${item.kind}">
 <div class="step-head"><span class="t">+${(item.t / 1000).toFixed(3)} s</span><span class="title">${item.title}</span>
+${item.node && item.kind === "node" && item.title !== `Node ${item.node}` ? html`<span class="muted mono">${item.node}</span>` : null}
 ${item.duration_ms !== undefined ? html`<span class="muted">${duration(item.duration_ms)}</span>` : null}
 ${item.session ? html`<a href="/console/sessions/${item.session}">open call</a>` : null}</div>
 ${item.detail ? html`<div class="muted">${item.detail}</div>` : null}

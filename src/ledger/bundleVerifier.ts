@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { constants, open, readdir, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { CompactRange, leafHash, verifyInclusion } from "./merkle.js";
-import { parseTlogProof, type Checkpoint, type VerifiedSignature } from "./note.js";
+import { parseTlogProof, parseVerifierKey, SIG_COSIGNATURE_V1, type Checkpoint, type VerifiedSignature } from "./note.js";
 import {
   checkEntry,
   checkRoot,
@@ -50,6 +50,10 @@ export interface BundleVerifyOptions {
   /** Log verifier keys the auditor obtained out of band (vkey form). When given, only these
    * verify checkpoints and the manifest: a bundle re-signed with keys of its own fails. */
   trustedKeys?: string[];
+  /** Witnesses trusted out of band: the newest checkpoint carrying `quorum` of their cosignatures
+   * must have been cosigned at most `maxAgeMs` before `asOfMs` (the verifier's clock by default,
+   * never a time from inside the bundle, which the log's key signs). */
+  witnesses?: { vkeys: string[]; quorum: number; maxAgeMs: number; asOfMs?: number };
 }
 
 export async function verifyBundle(dir: string, options: BundleVerifyOptions = {}): Promise<VerificationReport> {
@@ -73,11 +77,12 @@ async function verifyInto(report: VerificationReport, dir: string, options: Bund
   // 1. Manifest, key history, manifest signature, every file.
   const manifest = await checkManifestJson(bundle, report);
   if (manifest === undefined) return;
-  const keys = await checkKeys(bundle, report, options.trustedKeys);
+  const keys = await checkKeys(bundle, report, options.trustedKeys, options.witnesses?.vkeys);
   await checkManifestNote(bundle, manifest, keys, report);
   await checkFiles(bundle, manifest, report);
   // 2. Checkpoints.
   const checkpoints = await checkCheckpoints(bundle, manifest, keys, report);
+  if (options.witnesses) checkWitnessed(checkpoints, keys, options.witnesses, report);
   // 3 and 4. Consistency between tree heads, then the entries against them.
   const scan = new EntryScan(manifest.origin, options.receipts ?? []);
   if (manifest.filtered) {
@@ -156,7 +161,7 @@ function manifestFrom(value: unknown, sha256: string): Manifest {
   };
 }
 
-async function checkKeys(bundle: Bundle, report: VerificationReport, trusted: string[] | undefined): Promise<KeyRecord[]> {
+async function checkKeys(bundle: Bundle, report: VerificationReport, trusted: string[] | undefined, trustedWitnesses: string[] | undefined): Promise<KeyRecord[]> {
   const label = "Keys keys.json";
   let value: unknown;
   try {
@@ -185,6 +190,20 @@ async function checkKeys(bundle: Bundle, report: VerificationReport, trusted: st
     const pinned = keys.filter((key) => key.role === "log" && trusted.includes(key.vkey));
     for (const vkey of trusted) if (!keys.some((key) => key.vkey === vkey)) problems.push(`trusted key ${vkey.split("+").slice(0, 2).join("+")} is not in the bundle's key history`);
     keys.splice(0, keys.length, ...keys.filter((key) => key.role !== "log"), ...pinned);
+  }
+  if (trustedWitnesses && trustedWitnesses.length > 0) {
+    // Pinned witnesses replace the bundle's: a witness key the bundle brings along proves nothing.
+    const pinned: KeyRecord[] = [];
+    for (const vkey of trustedWitnesses) {
+      try {
+        const verifier = parseVerifierKey(vkey);
+        if (verifier.type !== SIG_COSIGNATURE_V1) throw new VerificationError("not a witness cosignature key (type 0x04)");
+        pinned.push({ name: verifier.name, key_id: verifier.keyId.toString("hex"), vkey, role: "witness", valid_from: new Date(0).toISOString(), valid_to: null });
+      } catch (error) {
+        problems.push(`trusted witness ${vkey.split("+").slice(0, 2).join("+")}: ${reasonOf(error)}`);
+      }
+    }
+    keys.splice(0, keys.length, ...keys.filter((key) => key.role !== "witness"), ...pinned);
   }
   const logKeys = keys.filter((key) => key.role === "log");
   if (logKeys.length === 0) problems.push("no key with role log");
@@ -279,6 +298,7 @@ interface BundleCheckpoint {
   /** The signed note exactly as stored; tlog-proofs must embed these bytes. */
   text: string;
   checkpoint: Checkpoint;
+  signatures: VerifiedSignature[];
 }
 
 async function checkCheckpoints(bundle: Bundle, manifest: Manifest, keys: KeyRecord[], report: VerificationReport): Promise<BundleCheckpoint[]> {
@@ -298,12 +318,36 @@ async function checkCheckpoints(bundle: Bundle, manifest: Manifest, keys: KeyRec
         throw new VerificationError(`moved from original location: the file name says ${Number(named)}, the checkpoint's size is ${checkpoint.size}`);
       }
       report.add(label, true, `valid (size ${checkpoint.size}, signed by ${signers(signatures)})`);
-      verified.push({ path: name, text, checkpoint });
+      verified.push({ path: name, text, checkpoint, signatures });
     } catch (error) {
       report.add(label, false, reasonOf(error));
     }
   }
   return verified;
+}
+
+/** The newest checkpoint that carries `quorum` cosignatures of the pinned witnesses must be fresh
+ * (audit-ledger.md §16): a bundle that ends before its newest witnessed checkpoint went stale had
+ * its tail withheld or dropped. Signed but not yet witnessed checkpoints after it are the residual
+ * window the freshness bound allows. */
+function checkWitnessed(checkpoints: BundleCheckpoint[], keys: KeyRecord[], policy: NonNullable<BundleVerifyOptions["witnesses"]>, report: VerificationReport): void {
+  let newest: { path: string; size: number; witnesses: Map<string, number> } | undefined;
+  for (const candidate of checkpoints) {
+    const witnesses = new Map<string, number>();
+    for (const sig of candidate.signatures) {
+      if (sig.timestamp !== undefined && keys.some((key) => key.role === "witness" && key.name === sig.name && key.key_id === sig.keyId)) witnesses.set(`${sig.name}+${sig.keyId}`, sig.timestamp);
+    }
+    if (witnesses.size >= policy.quorum && (!newest || candidate.checkpoint.size >= newest.size)) newest = { path: candidate.path, size: candidate.checkpoint.size, witnesses };
+  }
+  if (!newest) {
+    report.add("Witnesses", false, `no checkpoint carries ${policy.quorum} cosignatures from the trusted witnesses: the log was not witnessed, or not by them`);
+    return;
+  }
+  report.add(`Witnesses on ${newest.path}`, true, `valid (${newest.witnesses.size} of ${policy.vkeys.length} trusted witnesses cosigned it, ${policy.quorum} required)`);
+  const asOfMs = policy.asOfMs ?? Date.now();
+  const ageMs = asOfMs - Math.max(...newest.witnesses.values()) * 1000;
+  const fresh = ageMs <= policy.maxAgeMs;
+  report.add("Freshness", fresh, fresh ? `valid (newest witnessed checkpoint cosigned ${Math.max(0, Math.round(ageMs / 1000))} s before ${policy.asOfMs === undefined ? "now" : new Date(asOfMs).toISOString()}, bound ${Math.round(policy.maxAgeMs / 1000)} s)` : `newest witnessed checkpoint cosigned ${Math.round(ageMs / 1000)} s before ${policy.asOfMs === undefined ? "now" : new Date(asOfMs).toISOString()}, more than ${Math.round(policy.maxAgeMs / 1000)} s: newer records may have been withheld or dropped`);
 }
 
 /** Reads `consistency/<m>-<n>.txt` (leading zeros in the name allowed) for verifyHeadChain. */

@@ -44,8 +44,11 @@ export async function exportEvidence(ledger: Ledger, request: ExportRequest): Pr
   const store = ledger.store;
   const origin = ledger.origin;
   await prepareEmptyDir(request.outDir);
-  // A fresh checkpoint: the bundle ends at the log as it is now (audit-ledger.md §12).
-  const end = await ledger.checkpoint();
+  // A fresh checkpoint: the bundle ends at the log as it is now (audit-ledger.md §12), with the
+  // witnesses' cosignatures when witnesses are configured.
+  const signed = await ledger.checkpoint();
+  await ledger.witnessed();
+  const end = (await store.checkpoints(origin, { atLeastSize: signed.size, atMostSize: signed.size })).at(-1) ?? signed;
   const filtered = request.user !== undefined || request.graph !== undefined;
   const matching = await store.matchingSeqs(origin, {
     ...(request.fromMs !== undefined ? { fromMs: request.fromMs } : {}),

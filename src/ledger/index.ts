@@ -33,6 +33,9 @@ export async function openLedger(
       checkpointIntervalMs: audit.checkpoint_interval_ms,
       heartbeatIntervalMs: audit.heartbeat_interval_ms,
       maxBatch: audit.max_batch,
+      leaseMs: audit.instance_lease_ms,
+      witnesses: audit.witnesses,
+      witnessTimeoutMs: audit.witness_timeout_ms,
       ...(onCommitted ? { onCommitted } : {}),
     });
   } catch (error) {

@@ -24,6 +24,20 @@ export async function loadOrCreateLogKey(file: string, name: string): Promise<Lo
   return logKeyFrom(pem, name, (await stat(file)).mtimeMs);
 }
 
+/** The key a tool signs with: it must exist. A command run on a copy of a ledger never makes one
+ * up (it would become a second active key in the log's history). */
+export async function loadLogKey(file: string, name: string): Promise<LogKey> {
+  const pem = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOENT") throw error;
+    throw new MissingLogKeyError(`no ledger signing key at ${file}: this command writes to the ledger (its own access record or a housekeeping event) and signs with the gateway's key; pass --key-file <the gateway's audit.signing_key_file>`);
+  });
+  return logKeyFrom(pem, name, (await stat(file)).mtimeMs);
+}
+
+export class MissingLogKeyError extends Error {
+  override readonly name = "MissingLogKeyError";
+}
+
 export function logKeyFrom(pem: string, name: string, mtimeMs = 0): LogKey {
   const privateKey = createPrivateKey(pem);
   if (privateKey.asymmetricKeyType !== "ed25519") throw new Error("the ledger signing key must be an Ed25519 private key (PKCS#8 PEM)");

@@ -4,16 +4,17 @@
 //
 //   append → (queue) → one transaction per batch: sequence, canonicalise, hash, insert → ack
 //   timer  → checkpoint: sign (origin, size, root) with the log key, store the note
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { metrics } from "../observe/metrics.js";
 import type { AppendContext, AppendReceipt, AuditRecord, AuditSink } from "../record/auditRecord.js";
 import { canonicalJson } from "./canonical.js";
-import { keyFileChanged, loadOrCreateLogKey, type LogKey } from "./keys.js";
+import { keyFileChanged, loadLogKey, loadOrCreateLogKey, MissingLogKeyError, type LogKey } from "./keys.js";
 import { CompactRange, leafHash, type NodeReader } from "./merkle.js";
 import { formatCheckpoint, signNote } from "./note.js";
 import { sessionUpdateOf, type SessionUpdate } from "./sessionIndex.js";
 import type { AppendBatch, EntryIndex, LedgerStore, SequencerTransaction, StoredCheckpoint, StoredPayload } from "./store.js";
+import { WitnessClient, type WitnessEndpoint } from "./witnesses.js";
 
 /** Leaves stay well under the 64 KiB entry limit of tlog tiles (audit-ledger.md §8). */
 export const MAX_LEAF_BYTES = 60_000;
@@ -32,7 +33,18 @@ export interface LedgerOptions {
   /** "gateway": closes requests a dead process left open and signs on a timer. "tool": the CLI
    * appending beside a running gateway, which must not touch the gateway's open requests. */
   role?: "gateway" | "tool";
+  /** A tool that has just written a new key file (rotate-key) adds it to the key history. */
+  registerKey?: boolean;
+  /** How long a gateway instance that stopped renewing its lease keeps its open requests on a
+   * shared store before a live instance closes them (default 30 s; renewed every third of it). */
+  leaseMs?: number;
+  /** Witnesses (c2sp.org/tlog-witness) every checkpoint is sent to; their cosignatures are stored with it. */
+  witnesses?: readonly WitnessEndpoint[];
+  witnessTimeoutMs?: number;
 }
+
+const DEFAULT_LEASE_MS = 30_000;
+const WITNESS_CLOCK_SLACK_MS = 60_000;
 
 /** The leaf: the record inside an envelope that binds it to this log and position. */
 export interface LedgerLeaf {
@@ -63,6 +75,14 @@ export class Ledger implements AuditSink {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private lastCommitError: Error | undefined;
+  /** This process's lease on the log: the requests it admits are its own while it renews it. */
+  readonly instance = randomUUID();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private maintaining = false;
+  private witnessClients: WitnessClient[] = [];
+  /** Cosigning runs one checkpoint at a time, after it is stored, never holding up appends. */
+  private witnessing: Promise<void> = Promise.resolve();
+  private pendingCosign: StoredCheckpoint | undefined;
 
   private constructor(
     private readonly options: LedgerOptions,
@@ -72,9 +92,14 @@ export class Ledger implements AuditSink {
   /** Opens the log: loads (or creates) the signing key, records it in the key history, closes
    * requests a previous process left open, and signs a first checkpoint. */
   static async open(options: LedgerOptions): Promise<Ledger> {
-    const key = await loadOrCreateLogKey(options.keyFile, options.origin);
+    // A tool signs only with a key the log already knows, unless it is the one rotating it.
+    const tool = options.role === "tool";
+    const key = tool ? await loadLogKey(options.keyFile, options.origin) : await loadOrCreateLogKey(options.keyFile, options.origin);
     const ledger = new Ledger(options, key);
-    await ledger.registerKey();
+    // Tools cosign too (an export's end checkpoint); only the gateway adds witness keys to the history.
+    ledger.witnessClients = (options.witnesses ?? []).map((endpoint) => new WitnessClient(endpoint, options.witnessTimeoutMs ?? 5_000));
+    if (tool && !options.registerKey) await ledger.requireKnownKey();
+    else await ledger.registerKey();
     ledger.lastCheckpoint = await options.store.latestCheckpoint(options.origin);
     // Start from the stored tree, proven consistent with the newest checkpoint (fail closed).
     ledger.range = await options.store.sequence(options.origin, async (tx) => {
@@ -83,7 +108,10 @@ export class Ledger implements AuditSink {
       return ledger.rebuilt(tx, size);
     });
     if (options.role === "tool") return ledger;
-    await ledger.closeInterruptedRequests();
+    await ledger.registerWitnesses();
+    await ledger.renewLease();
+    // One gateway owns a SQLite file: whatever it finds open, a previous process left.
+    await ledger.closeOrphanedRequests(options.store.sharedByInstances ? Date.now() - ledger.leaseMs : Infinity);
     await ledger.checkpoint();
     ledger.timer = setInterval(() => {
       ledger.checkpointIfDue().catch((error: unknown) => {
@@ -92,6 +120,20 @@ export class Ledger implements AuditSink {
       });
     }, options.checkpointIntervalMs);
     ledger.timer.unref();
+    if (options.store.sharedByInstances) {
+      // Renewed three times per lease, on its own timer: a lease never outlives the checkpoint cadence.
+      ledger.leaseTimer = setInterval(() => {
+        if (ledger.maintaining) return;
+        ledger.maintaining = true;
+        ledger
+          .maintainLease()
+          .catch((error: unknown) => options.log.error({ err: error }, "ledger lease renewal failed"))
+          .finally(() => {
+            ledger.maintaining = false;
+          });
+      }, ledger.leaseMs / 3);
+      ledger.leaseTimer.unref();
+    }
     return ledger;
   }
 
@@ -162,7 +204,7 @@ export class Ledger implements AuditSink {
       const size = await tx.size();
       // Another instance (shared PostgreSQL) or the CLI may have appended since our last batch.
       const range = size === this.range.size ? this.range.clone() : await this.rebuilt(tx, size);
-      const out: AppendBatch = { entries: [], nodes: [], payloads: [], opened: [], closed: [], sessions: [] };
+      const out: AppendBatch = { entries: [], nodes: [], payloads: [], opened: [], instance: this.instance, closed: [], sessions: [] };
       const receipts: AppendReceipt[] = [];
       for (const { record, context } of batch) {
         const seq = range.size;
@@ -250,7 +292,65 @@ export class Ledger implements AuditSink {
     await this.options.store.addCheckpoint(origin, checkpoint);
     metrics()?.checkpointSigned(checkpoint.createdAtMs);
     this.lastCheckpoint = checkpoint;
+    if (this.witnessClients.length > 0) {
+      // One cosigning at a time, for the newest checkpoint only: a slow or absent witness cannot
+      // build a backlog, and a later cosignature covers what the skipped ones would have.
+      const queued = this.pendingCosign !== undefined;
+      this.pendingCosign = checkpoint;
+      if (!queued) {
+        this.witnessing = this.witnessing.then(() => {
+          const next = this.pendingCosign!;
+          this.pendingCosign = undefined;
+          return this.cosign(next);
+        });
+      }
+    }
     return checkpoint;
+  }
+
+  /** Waits for the cosignatures of the checkpoints signed so far (exports, tests, shutdown). */
+  async witnessed(): Promise<void> {
+    await this.witnessing;
+  }
+
+  /** Each witness's cosignature on `checkpoint`, stored as a cosigned copy of it. A witness that
+   * is down or refuses is logged: the checkpoint stands, and verify --trusted-witness reports
+   * the gap (a stale or missing cosignature), which is the point. */
+  private async cosign(checkpoint: StoredCheckpoint): Promise<void> {
+    const nodes = this.options.store.nodes(this.options.origin);
+    const results = await Promise.allSettled(this.witnessClients.map((client) => client.cosign(checkpoint.note, checkpoint.size, nodes)));
+    let lines = "";
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") lines += result.value;
+      else this.options.log.error({ err: result.reason, witness: this.witnessClients[i]!.name }, "a witness did not cosign the checkpoint");
+    });
+    if (lines === "") return;
+    const cosigned: StoredCheckpoint = { ...checkpoint, note: `${checkpoint.note}${lines}` };
+    await this.options.store.addCheckpoint(this.options.origin, cosigned).catch((error: unknown) => this.options.log.error({ err: error }, "storing a cosigned checkpoint failed"));
+    if (this.lastCheckpoint === checkpoint) this.lastCheckpoint = cosigned;
+  }
+
+  /** The witnesses' keys join the key history (role "witness"), so bundles carry them. */
+  private async registerWitnesses(): Promise<void> {
+    if (this.witnessClients.length === 0) return;
+    const known = await this.options.store.keys();
+    for (const client of this.witnessClients) {
+      const keyId = client.verifier.keyId.toString("hex");
+      if (known.some((k) => k.keyId === keyId)) continue;
+      // Cosignature times are whole seconds of the witness's clock: a minute of slack before now.
+      await this.options.store.addKey({ name: client.name, keyId, vkey: client.endpoint.vkey, role: "witness", validFromMs: Math.floor(Date.now() / 1000) * 1000 - WITNESS_CLOCK_SLACK_MS, validToMs: null });
+    }
+  }
+
+  private async requireKnownKey(): Promise<void> {
+    const known = await this.options.store.keys();
+    const active = known.find((k) => k.keyId === this.key.keyIdHex && k.role === "log" && k.validToMs === null);
+    if (active) return;
+    throw new MissingLogKeyError(
+      known.some((k) => k.keyId === this.key.keyIdHex)
+        ? `the key at ${this.options.keyFile} was retired from this ledger's key history; pass --key-file with its active signing key`
+        : `the key at ${this.options.keyFile} is not in this ledger's key history; pass --key-file <the gateway's audit.signing_key_file> (a tool never registers a key of its own; portcullis audit rotate-key replaces one)`,
+    );
   }
 
   private async registerKey(): Promise<void> {
@@ -259,9 +359,24 @@ export class Ledger implements AuditSink {
     await this.options.store.addKey({ name: this.options.origin, keyId: this.key.keyIdHex, vkey: this.key.vkey, role: "log", validFromMs: Date.now(), validToMs: null });
   }
 
-  /** A request record without a completion means the process died mid-exchange; say so in the ledger. */
-  private async closeInterruptedRequests(): Promise<void> {
-    const open = await this.options.store.openRequests(this.options.origin);
+  private get leaseMs(): number {
+    return this.options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  private async renewLease(): Promise<void> {
+    await this.options.store.renewLease(this.options.origin, this.instance, Date.now());
+  }
+
+  /** Renews this instance's lease and closes the requests of instances whose lease expired. */
+  private async maintainLease(): Promise<void> {
+    await this.renewLease();
+    await this.closeOrphanedRequests(Date.now() - this.leaseMs);
+  }
+
+  /** A request record without a completion whose instance no longer holds a lease means that
+   * process died mid-exchange; say so in the ledger. A live instance's requests are left alone. */
+  private async closeOrphanedRequests(expiredBeforeMs: number): Promise<void> {
+    const open = await this.options.store.claimOrphanedRequests(this.options.origin, this.instance, expiredBeforeMs);
     if (open.length === 0) return;
     const time = new Date().toISOString();
     await Promise.all(
@@ -280,14 +395,20 @@ export class Ledger implements AuditSink {
         }),
       ),
     );
-    this.options.log.warn({ requests: open.length }, "closed requests left open by a previous gateway process (recorded as interrupted)");
+    this.options.log.warn({ requests: open.length }, "closed requests left open by a gateway process that stopped (recorded as interrupted)");
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.timer);
+    clearInterval(this.leaseTimer);
     await this.flushing;
     await this.checkpoint().catch((error: unknown) => this.options.log.error({ err: error }, "final ledger checkpoint failed"));
+    await this.witnessing;
+    if (this.options.role !== "tool") {
+      // Requests still open now were not completed by this process: hand them on at once.
+      await this.options.store.endLease(this.options.origin, this.instance).catch((error: unknown) => this.options.log.error({ err: error }, "ending the ledger lease failed"));
+    }
     this.closed = true;
     await this.options.store.close();
   }

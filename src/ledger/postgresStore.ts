@@ -108,6 +108,15 @@ const MIGRATIONS: string[] = [
    CREATE INDEX ledger_sessions_thread ON ledger_sessions (log, thread_id, started_ms, request_id);
    CREATE INDEX ledger_sessions_parent ON ledger_sessions (log, parent_request_id, started_ms, request_id);
    CREATE TABLE ledger_session_cursor (log TEXT PRIMARY KEY, next_seq BIGINT NOT NULL);`,
+  // Instance leases: an open request belongs to the instance that admitted it.
+  `ALTER TABLE ledger_open_requests ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+   CREATE TABLE ledger_instances (
+     log TEXT NOT NULL,
+     instance TEXT NOT NULL,
+     started_ms BIGINT NOT NULL,
+     heartbeat_ms BIGINT NOT NULL,
+     PRIMARY KEY (log, instance)
+   );`,
 ];
 
 const SESSION_TYPES: Record<(typeof SESSION_COLUMNS)[number], string> = {
@@ -127,6 +136,8 @@ const UPSERT_SESSIONS = `INSERT INTO ledger_sessions (log, request_id, first_seq
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 const PAGE = 2_000;
+/** Payloads are up to audit.max_recording_bytes each: a few at a time. */
+const PAYLOAD_PAGE = 16;
 
 export interface PostgresLedgerOptions {
   url: string;
@@ -136,6 +147,7 @@ export interface PostgresLedgerOptions {
 
 export class PostgresLedgerStore implements LedgerStore {
   readonly kind = "postgres" as const;
+  readonly sharedByInstances = true;
 
   private constructor(private readonly pool: pg.Pool) {}
 
@@ -273,6 +285,32 @@ export class PostgresLedgerStore implements LedgerStore {
     );
     return rows;
   }
+  async renewLease(log: string, instance: string, nowMs: number): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO ledger_instances (log, instance, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $3) ON CONFLICT (log, instance) DO UPDATE SET heartbeat_ms = EXCLUDED.heartbeat_ms",
+      [log, instance, nowMs],
+    );
+  }
+
+  async claimOrphanedRequests(log: string, instance: string, expiredBeforeMs: number): Promise<{ requestId: string; seq: number }[]> {
+    return inTransaction(this.pool, async (client) => {
+      // One claimant at a time per log: under READ COMMITTED two could otherwise both see a lease gone.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`portcullis-lease:${log}`]);
+      await client.query("DELETE FROM ledger_instances WHERE log = $1 AND instance <> $2 AND heartbeat_ms < $3", [log, instance, expiredBeforeMs]);
+      // Row locks make a second claimant wait, then see the rows as this instance's.
+      const { rows } = await client.query<{ requestId: string; seq: number }>(
+        `UPDATE ledger_open_requests SET instance = $2 WHERE log = $1 AND instance NOT IN (SELECT instance FROM ledger_instances WHERE log = $1)
+         RETURNING request_id AS "requestId", seq`,
+        [log, instance],
+      );
+      return rows;
+    });
+  }
+
+  async endLease(log: string, instance: string): Promise<void> {
+    await this.pool.query("DELETE FROM ledger_instances WHERE log = $1 AND instance = $2", [log, instance]);
+  }
+
 
   async addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void> {
     await this.pool.query("INSERT INTO ledger_checkpoints (log, size, root, note, created_at_ms) VALUES ($1, $2, $3, $4, $5)", [
@@ -294,7 +332,7 @@ export class PostgresLedgerStore implements LedgerStore {
 
   async latestCheckpoint(log: string): Promise<StoredCheckpoint | undefined> {
     const { rows } = await this.pool.query<StoredCheckpoint>(
-      'SELECT size, root, note, created_at_ms AS "createdAtMs" FROM ledger_checkpoints WHERE log = $1 ORDER BY id DESC LIMIT 1',
+      'SELECT size, root, note, created_at_ms AS "createdAtMs" FROM ledger_checkpoints WHERE log = $1 ORDER BY size DESC, id DESC LIMIT 1',
       [log],
     );
     return rows[0];
@@ -303,6 +341,15 @@ export class PostgresLedgerStore implements LedgerStore {
   async payload(sha256: string): Promise<Buffer | undefined> {
     const { rows } = await this.pool.query<{ body: Buffer }>("SELECT body FROM ledger_payloads WHERE sha256 = $1", [sha256]);
     return rows[0]?.body;
+  }
+
+  async *payloadPages(): AsyncIterable<{ sha256: string; body: Buffer }[]> {
+    for (let after = ""; ; ) {
+      const { rows } = await this.pool.query<{ sha256: string; body: Buffer }>("SELECT sha256, body FROM ledger_payloads WHERE sha256 > $1 ORDER BY sha256 LIMIT $2", [after, PAYLOAD_PAGE]);
+      if (rows.length === 0) return;
+      yield rows;
+      after = rows.at(-1)!.sha256;
+    }
   }
 
   async purgePayloads(beforeMs: number): Promise<string[]> {
@@ -435,8 +482,8 @@ async function insertBatch(db: Queryable, log: string, batch: AppendBatch): Prom
   }
   if (batch.opened.length > 0) {
     await db.query(
-      "INSERT INTO ledger_open_requests (log, request_id, seq) SELECT $1, * FROM unnest($2::text[], $3::bigint[]) ON CONFLICT (log, request_id) DO UPDATE SET seq = EXCLUDED.seq",
-      [log, batch.opened.map((o) => o.requestId), batch.opened.map((o) => o.seq)],
+      "INSERT INTO ledger_open_requests (log, request_id, seq, instance) SELECT $1, r, s, $4 FROM unnest($2::text[], $3::bigint[]) AS t (r, s) ON CONFLICT (log, request_id) DO UPDATE SET seq = EXCLUDED.seq, instance = EXCLUDED.instance",
+      [log, batch.opened.map((o) => o.requestId), batch.opened.map((o) => o.seq), batch.instance],
     );
   }
   if (batch.closed.length > 0) await db.query("DELETE FROM ledger_open_requests WHERE log = $1 AND request_id = ANY($2::text[])", [log, batch.closed]);

@@ -2,13 +2,29 @@
 // same transaction as the records it summarises, so the console and `portcullis replay` page
 // through large histories from the database instead of reading every leaf. The ledger stays the
 // evidence: a session's records are always read back from their leaves and proven.
-import type { AuditRecord } from "../record/auditRecord.js";
+import type { AuditRecord, RunRecord } from "../record/auditRecord.js";
 
 /** run: started or resumed a run; request: any other LangGraph call; egress: a call through an
- * egress route; gateway: the gateway's own pages and APIs (sign-in, console, approvals API). */
-export type SessionKind = "run" | "request" | "egress" | "gateway";
+ * egress route; gateway: the gateway's own pages and APIs (sign-in, console, approvals API);
+ * asset: the console's script and stylesheet and what browsers ask for by themselves
+ * (favicon.ico, robots.txt…). Assets are recorded like every request, but the views people read
+ * (the sessions list, evidence reports) leave them out unless asked. */
+export type SessionKind = "run" | "request" | "egress" | "gateway" | "asset";
 
-export const SESSION_KINDS: readonly SessionKind[] = ["run", "request", "egress", "gateway"];
+export const SESSION_KINDS: readonly SessionKind[] = ["run", "request", "egress", "gateway", "asset"];
+
+/** What "everything" means in the views people read: every kind but assets. */
+export const READABLE_SESSION_KINDS: readonly SessionKind[] = ["run", "request", "egress", "gateway"];
+
+// Paths browsers fetch on their own, whatever the page: no person asked for them.
+const BROWSER_NOISE = /^\/(?:favicon\.ico|robots\.txt|apple-touch-icon(?:-precomposed)?(?:-\d+x\d+)?\.png|browserconfig\.xml|site\.webmanifest)$/;
+
+/** A request for a console asset that was served, or for what browsers fetch by themselves. A
+ * refused request under /console/assets/ is someone probing, and stays in the views people read. */
+export function isAssetRequest(method: string, path: string, effect = "allow"): boolean {
+  if (method !== "GET" && method !== "HEAD") return false;
+  return BROWSER_NOISE.test(path) || (path.startsWith("/console/assets/") && effect === "allow");
+}
 
 /** What one record tells about its session; absent fields leave the stored value unchanged. */
 export interface SessionUpdate {
@@ -79,6 +95,8 @@ export interface SessionQuery {
   toMs?: number;
   kinds?: SessionKind[];
   parentRequestId?: string;
+  /** Free text, case-insensitive (ASCII): in the session id, who, graph, assistant, thread, run, route, path or rule. */
+  text?: string;
   /** Keyset cursor: sessions started before this one (newest first). */
   before?: SessionCursor;
   limit: number;
@@ -114,7 +132,7 @@ export function sessionUpdateOf(record: AuditRecord, seq: number): SessionUpdate
   switch (record.type) {
     case "request": {
       const operation = record.operation;
-      const kind: SessionKind = record.egress ? "egress" : operation?.creates_run ? "run" : GATEWAY_RULES.has(record.decision.rule) ? "gateway" : "request";
+      const kind: SessionKind = record.egress ? "egress" : operation?.creates_run ? "run" : isAssetRequest(record.method, record.path, record.decision.effect) ? "asset" : GATEWAY_RULES.has(record.decision.rule) ? "gateway" : "request";
       return {
         requestId: record.request_id,
         seq,
@@ -153,7 +171,7 @@ export function sessionUpdateOf(record: AuditRecord, seq: number): SessionUpdate
         seq,
         endedMs: timeMs,
         runId: record.run_id,
-        runStatus: record.status,
+        ...runStatusOf(record),
         ...(record.thread_id ? { threadId: record.thread_id } : {}),
         ...(record.graphs && record.graphs.length > 0 ? { graphs: record.graphs } : {}),
       };
@@ -162,6 +180,15 @@ export function sessionUpdateOf(record: AuditRecord, seq: number): SessionUpdate
     default:
       return undefined;
   }
+}
+
+/** The status a person searches for. LangGraph reports a run that stopped at `interrupt()` or a
+ * breakpoint as "success"; the work it left pending says it is "interrupted". A stateless run's
+ * status cannot be looked up ("ended"): the exchange's outcome stands for it. */
+export function runStatusOf(record: RunRecord): { runStatus?: string } {
+  if (record.status === "ended" && record.thread_id === null) return {};
+  if (record.status === "success" && (record.next?.length ?? 0) > 0) return { runStatus: "interrupted" };
+  return { runStatus: record.status };
 }
 
 /** Several updates of one request in a batch become one (later facts win, the start stays first). */
@@ -277,6 +304,8 @@ export function sessionValues(update: SessionUpdate): unknown[] {
   ];
 }
 
+const TEXT_COLUMNS = ["request_id", "subject", "name", "graphs", "assistant_id", "thread_id", "run_id", "route", "path", "rule"] as const;
+
 /** WHERE clauses for a query, with `?` placeholders (the Postgres store renumbers them);
  * `contains` is the store's substring test (SQLite instr, PostgreSQL strpos). */
 export function sessionFilter(query: SessionQuery, contains: (column: string) => string): { where: string[]; params: unknown[] } {
@@ -298,6 +327,10 @@ export function sessionFilter(query: SessionQuery, contains: (column: string) =>
   if (query.fromMs !== undefined) add("started_ms >= ?", query.fromMs);
   if (query.toMs !== undefined) add("started_ms < ?", query.toMs);
   if (query.parentRequestId !== undefined) add("parent_request_id = ?", query.parentRequestId);
+  if (query.text !== undefined) {
+    const columns = TEXT_COLUMNS.map((column) => contains(`lower(COALESCE(${column}, ''))`));
+    add(`(${columns.join(" OR ")})`, ...TEXT_COLUMNS.map(() => query.text!.toLowerCase()));
+  }
   if (query.kinds !== undefined && query.kinds.length > 0) add(`kind IN (${query.kinds.map(() => "?").join(", ")})`, ...query.kinds);
   // A row value compares like the ORDER BY, so the index serves the cursor (SQLite ≥ 3.15, PostgreSQL).
   if (query.before) add("(started_ms, request_id) < (?, ?)", query.before.startedMs, query.before.requestId);

@@ -111,6 +111,15 @@ const MIGRATIONS: string[] = [
    CREATE INDEX ledger_sessions_thread ON ledger_sessions (log, thread_id, started_ms, request_id);
    CREATE INDEX ledger_sessions_parent ON ledger_sessions (log, parent_request_id, started_ms, request_id);
    CREATE TABLE ledger_session_cursor (log TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);`,
+  // Instance leases: an open request belongs to the instance that admitted it.
+  `ALTER TABLE ledger_open_requests ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+   CREATE TABLE ledger_instances (
+     log TEXT NOT NULL,
+     instance TEXT NOT NULL,
+     started_ms INTEGER NOT NULL,
+     heartbeat_ms INTEGER NOT NULL,
+     PRIMARY KEY (log, instance)
+   );`,
 ];
 
 const UPSERT_SESSION = `INSERT INTO ledger_sessions (log, request_id, ${SESSION_COLUMNS.join(", ")}, first_seq, last_seq)
@@ -120,9 +129,12 @@ const UPSERT_SESSION = `INSERT INTO ledger_sessions (log, request_id, ${SESSION_
   first_seq = MIN(first_seq, excluded.first_seq), last_seq = MAX(last_seq, excluded.last_seq)`;
 
 const PAGE = 2_000;
+/** Payloads are up to audit.max_recording_bytes each: a few at a time. */
+const PAYLOAD_PAGE = 16;
 
 export class SqliteLedgerStore implements LedgerStore {
   readonly kind = "sqlite" as const;
+  readonly sharedByInstances = false;
   private readonly db: Database.Database;
   private readonly statements;
 
@@ -145,7 +157,14 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       insertNode: db.prepare("INSERT INTO ledger_nodes (log, level, idx, hash) VALUES (?, ?, ?, ?)"),
       insertPayload: db.prepare("INSERT OR IGNORE INTO ledger_payloads (sha256, body, subject, time_ms) VALUES (?, ?, ?, ?)"),
-      open: db.prepare("INSERT OR REPLACE INTO ledger_open_requests (log, request_id, seq) VALUES (?, ?, ?)"),
+      open: db.prepare("INSERT OR REPLACE INTO ledger_open_requests (log, request_id, seq, instance) VALUES (?, ?, ?, ?)"),
+      renewLease: db.prepare("INSERT INTO ledger_instances (log, instance, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?) ON CONFLICT (log, instance) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms"),
+      expireLeases: db.prepare("DELETE FROM ledger_instances WHERE log = ? AND instance <> ? AND heartbeat_ms < ?"),
+      claimOrphans: db.prepare(
+        `UPDATE ledger_open_requests SET instance = ? WHERE log = ? AND instance NOT IN (SELECT instance FROM ledger_instances WHERE log = ?)
+         RETURNING request_id AS requestId, seq`,
+      ),
+      endLease: db.prepare("DELETE FROM ledger_instances WHERE log = ? AND instance = ?"),
       close: db.prepare("DELETE FROM ledger_open_requests WHERE log = ? AND request_id = ?"),
       openRequests: db.prepare("SELECT request_id AS requestId, seq FROM ledger_open_requests WHERE log = ? ORDER BY seq"),
       entries: db.prepare("SELECT seq, leaf, leaf_hash AS leafHash FROM ledger_entries WHERE log = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?"),
@@ -154,8 +173,9 @@ export class SqliteLedgerStore implements LedgerStore {
       checkpoints: db.prepare(
         "SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? AND size >= ? AND size <= ? ORDER BY size, id",
       ),
-      latestCheckpoint: db.prepare("SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? ORDER BY id DESC LIMIT 1"),
+      latestCheckpoint: db.prepare("SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? ORDER BY size DESC, id DESC LIMIT 1"),
       payload: db.prepare("SELECT body FROM ledger_payloads WHERE sha256 = ?").pluck(),
+      payloadPage: db.prepare("SELECT sha256, body FROM ledger_payloads WHERE sha256 > ? ORDER BY sha256 LIMIT ?"),
       purge: db.prepare(
         `DELETE FROM ledger_payloads AS p WHERE p.time_ms < ? AND NOT EXISTS (
            SELECT 1 FROM ledger_holds AS h WHERE h.released_at_ms IS NULL
@@ -193,7 +213,7 @@ export class SqliteLedgerStore implements LedgerStore {
         }
         for (const node of batch.nodes) s.insertNode.run(log, node.level, node.index, node.hash);
         for (const payload of batch.payloads) s.insertPayload.run(payload.sha256, payload.body, payload.subject, payload.timeMs);
-        for (const open of batch.opened) s.open.run(log, open.requestId, open.seq);
+        for (const open of batch.opened) s.open.run(log, open.requestId, open.seq, batch.instance);
         for (const requestId of batch.closed) s.close.run(log, requestId);
         if (batch.entries.length > 0) this.indexSessions(log, batch.sessions, batch.entries.at(-1)!.seq + 1);
       },
@@ -313,6 +333,22 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.statements.openRequests.all(log) as { requestId: string; seq: number }[];
   }
 
+  async renewLease(log: string, instance: string, nowMs: number): Promise<void> {
+    this.statements.renewLease.run(log, instance, nowMs, nowMs);
+  }
+
+  async claimOrphanedRequests(log: string, instance: string, expiredBeforeMs: number): Promise<{ requestId: string; seq: number }[]> {
+    const s = this.statements;
+    return this.db.transaction(() => {
+      s.expireLeases.run(log, instance, expiredBeforeMs);
+      return s.claimOrphans.all(instance, log, log) as { requestId: string; seq: number }[];
+    })();
+  }
+
+  async endLease(log: string, instance: string): Promise<void> {
+    this.statements.endLease.run(log, instance);
+  }
+
   async addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void> {
     this.statements.addCheckpoint.run(log, checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.createdAtMs);
   }
@@ -327,6 +363,15 @@ export class SqliteLedgerStore implements LedgerStore {
 
   async payload(sha256: string): Promise<Buffer | undefined> {
     return this.statements.payload.get(sha256) as Buffer | undefined;
+  }
+
+  async *payloadPages(): AsyncIterable<{ sha256: string; body: Buffer }[]> {
+    for (let after = ""; ; ) {
+      const rows = this.statements.payloadPage.all(after, PAYLOAD_PAGE) as { sha256: string; body: Buffer }[];
+      if (rows.length === 0) return;
+      yield rows;
+      after = rows.at(-1)!.sha256;
+    }
   }
 
   async purgePayloads(beforeMs: number): Promise<string[]> {

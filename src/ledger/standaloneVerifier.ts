@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { verifyBundle, type Receipt } from "./bundleVerifier.js";
 
-const USAGE = `usage: node verify.mjs [DIR] [--trusted-key <vkey>]... [--receipt <seq>:<base64 leaf hash>]... [--json]
+const USAGE = `usage: node verify.mjs [DIR] [--trusted-key <vkey>]... [--trusted-witness <vkey>]... [--witness-quorum <k>] [--max-age <seconds>] [--as-of <time>] [--receipt <seq>:<base64 leaf hash>]... [--json]
 
 Verifies a Portcullis evidence bundle (portcullis-evidence/v1) in DIR (default: the current
 directory): the manifest signature and file hashes, every checkpoint, the consistency proofs
@@ -17,12 +17,17 @@ A receipt is the value of a Portcullis-Audit-Receipt header, "<seq> <hash>" or "
 --trusted-key pins the log's public key (name+keyid+key, as \`portcullis audit keys\` prints it):
 without it the key history shipped in the bundle is trusted, so compare its key id with the
 one your organisation published.
+--trusted-witness pins a witness's cosignature key (repeatable): the newest checkpoint carrying
+--witness-quorum of their cosignatures (default: all) must have been cosigned at most --max-age
+seconds (default 300) before now, or before --as-of <ISO time> (when you asked for the export).
+A log whose tail was dropped or rewritten, even with its own key, cannot show that.
 `;
 
 interface Invocation {
   dir: string;
   receipts: Receipt[];
   trustedKeys: string[];
+  witnesses?: { vkeys: string[]; quorum: number; maxAgeMs: number };
   json: boolean;
 }
 
@@ -33,7 +38,16 @@ export function parseInvocation(args: string[]): Invocation | { help: true } | s
     parsed = parseArgs({
       args,
       allowPositionals: true,
-      options: { receipt: { type: "string", multiple: true }, "trusted-key": { type: "string", multiple: true }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        receipt: { type: "string", multiple: true },
+        "trusted-key": { type: "string", multiple: true },
+        "trusted-witness": { type: "string", multiple: true },
+        "witness-quorum": { type: "string" },
+        "max-age": { type: "string" },
+        "as-of": { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
@@ -46,7 +60,21 @@ export function parseInvocation(args: string[]): Invocation | { help: true } | s
     if (!match) return `--receipt ${JSON.stringify(value)}: expected <seq>:<base64 leaf hash>`;
     receipts.push({ seq: Number(match[1]), leafHash: match[2] ?? "" });
   }
-  return { dir: parsed.positionals[0] ?? ".", receipts, trustedKeys: parsed.values["trusted-key"] ?? [], json: parsed.values.json === true };
+  const witnessKeys = parsed.values["trusted-witness"] ?? [];
+  let witnesses: Invocation["witnesses"];
+  if (witnessKeys.length > 0) {
+    const quorum = parsed.values["witness-quorum"] === undefined ? witnessKeys.length : Number(parsed.values["witness-quorum"]);
+    if (!Number.isInteger(quorum) || quorum < 1 || quorum > witnessKeys.length) return `--witness-quorum: a whole number from 1 to ${witnessKeys.length}`;
+    const seconds = Number(parsed.values["max-age"] ?? "300");
+    if (!(seconds > 0)) return "--max-age: a positive number of seconds";
+    const asOf = parsed.values["as-of"];
+    const asOfMs = asOf === undefined ? undefined : Date.parse(asOf);
+    if (asOfMs !== undefined && (Number.isNaN(asOfMs) || !/^\d{4}-\d{2}-\d{2}/.test(asOf!))) return "--as-of: an ISO 8601 time, e.g. 2026-05-01T12:00:00Z";
+    witnesses = { vkeys: witnessKeys, quorum, maxAgeMs: seconds * 1000, ...(asOfMs !== undefined ? { asOfMs } : {}) };
+  } else if (parsed.values["witness-quorum"] !== undefined || parsed.values["max-age"] !== undefined || parsed.values["as-of"] !== undefined) {
+    return "--witness-quorum, --max-age and --as-of go with --trusted-witness";
+  }
+  return { dir: parsed.positionals[0] ?? ".", receipts, trustedKeys: parsed.values["trusted-key"] ?? [], ...(witnesses ? { witnesses } : {}), json: parsed.values.json === true };
 }
 
 export interface Output {
@@ -67,7 +95,7 @@ export async function main(args: string[], io: Output = STDIO): Promise<number> 
     io.out(USAGE);
     return 0;
   }
-  const report = await verifyBundle(invocation.dir, { receipts: invocation.receipts, trustedKeys: invocation.trustedKeys });
+  const report = await verifyBundle(invocation.dir, { receipts: invocation.receipts, trustedKeys: invocation.trustedKeys, ...(invocation.witnesses ? { witnesses: invocation.witnesses } : {}) });
   if (invocation.json) io.out(`${JSON.stringify({ valid: report.valid, summary: report.summary(), results: report.results }, null, 2)}\n`);
   else io.out(report.format());
   return report.valid ? 0 : 1;

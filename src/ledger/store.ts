@@ -38,6 +38,8 @@ export interface AppendBatch {
   payloads: StoredPayload[];
   /** Requests admitted by this batch and not yet completed, and those this batch completes. */
   opened: { requestId: string; seq: number }[];
+  /** The gateway instance that admitted `opened` (its lease says whether it still serves them). */
+  instance: string;
   closed: string[];
   /** What the batch's records tell about their sessions (src/ledger/sessionIndex.ts). */
   sessions: SessionUpdate[];
@@ -106,6 +108,17 @@ export interface LedgerStore {
   /** Sequence numbers of the request and completion records of one request id. */
   seqsForRequest(log: string, requestId: string): Promise<number[]>;
   openRequests(log: string): Promise<{ requestId: string; seq: number }[]>;
+  /** Several gateway instances may append to this store (PostgreSQL): another instance's open
+   * requests are its own until its lease expires. On SQLite one gateway owns the file. */
+  readonly sharedByInstances: boolean;
+  /** Starts or renews `instance`'s lease on the log (its heartbeat). */
+  renewLease(log: string, instance: string, nowMs: number): Promise<void>;
+  /** Ends the leases last renewed before `expiredBeforeMs` (never `instance`'s own), and hands
+   * `instance` every open request whose instance holds no lease; returns them. Atomic, so two
+   * live instances never claim the same request. */
+  claimOrphanedRequests(log: string, instance: string, expiredBeforeMs: number): Promise<{ requestId: string; seq: number }[]>;
+  /** Ends `instance`'s lease (a clean shutdown). */
+  endLease(log: string, instance: string): Promise<void>;
   /** One page of sessions, newest first. */
   sessions(log: string, query: SessionQuery): Promise<SessionSummary[]>;
   session(log: string, requestId: string): Promise<SessionSummary | undefined>;
@@ -120,6 +133,8 @@ export interface LedgerStore {
   latestCheckpoint(log: string): Promise<StoredCheckpoint | undefined>;
 
   payload(sha256: string): Promise<Buffer | undefined>;
+  /** Every stored payload, ordered by hash, one page at a time (verify re-hashes each). */
+  payloadPages(): AsyncIterable<{ sha256: string; body: Buffer }[]>;
   /** Deletes payloads stored before `beforeMs` that no active hold covers; returns their hashes. */
   purgePayloads(beforeMs: number): Promise<string[]>;
   addHold(hold: LegalHold): Promise<void>;

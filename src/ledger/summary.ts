@@ -2,6 +2,7 @@
 // what was denied, what needed approval, and how many values were masked. Derived only from
 // the exported records, so it can be recomputed from entries.ndjson.
 import type { AuditRecord, PayloadReference } from "../record/auditRecord.js";
+import { isAssetRequest } from "./sessionIndex.js";
 
 export interface UserSummary {
   subject: string;
@@ -25,13 +26,16 @@ export interface EvidenceSummary {
   redactions: Record<string, number>;
   outcomes: Record<string, number>;
   policyChanges: { time: string; event: string; sha256: string | null }[];
+  /** Requests for console assets and what browsers fetch by themselves (favicon.ico…): in the
+   * records, counted here, left out of the tables people read. */
+  assets: number;
 }
 
 const MAX_LISTED = 5_000;
 
 export function summarise(records: AuditRecord[]): EvidenceSummary {
   const users = new Map<string, UserSummary & { graphSet: Set<string> }>();
-  const summary: EvidenceSummary = { firstTime: null, lastTime: null, records: {}, users: [], denials: [], approvals: [], redactions: {}, outcomes: {}, policyChanges: [] };
+  const summary: EvidenceSummary = { firstTime: null, lastTime: null, records: {}, users: [], denials: [], approvals: [], redactions: {}, outcomes: {}, policyChanges: [], assets: 0 };
   const countRedactions = (reference: PayloadReference | undefined) => {
     for (const [type, n] of Object.entries(reference?.redactions ?? {})) summary.redactions[type] = (summary.redactions[type] ?? 0) + n;
   };
@@ -39,7 +43,9 @@ export function summarise(records: AuditRecord[]): EvidenceSummary {
     summary.records[record.type] = (summary.records[record.type] ?? 0) + 1;
     summary.firstTime ??= record.time;
     summary.lastTime = record.time;
-    if (record.type === "request") {
+    if (record.type === "request" && isAssetRequest(record.method, record.path, record.decision.effect)) {
+      summary.assets++;
+    } else if (record.type === "request") {
       const subject = record.identity?.subject ?? "(unidentified)";
       let user = users.get(subject);
       if (!user) {
@@ -134,6 +140,7 @@ period ${escape(summary.firstTime ?? "-")} to ${escape(summary.lastTime ?? "-")}
 <div class="card"><b>${totals.denied}</b>refused</div><div class="card"><b>${totals.approval}</b>held for approval</div>
 <div class="card"><b>${masked}</b>values masked</div><div class="card"><b>${summary.users.length}</b>identities</div>
 </div>
+${summary.assets > 0 ? `<p class="meta">${summary.assets} requests for console assets and browser housekeeping (favicon.ico, robots.txt…) are in the records and proofs but not in the tables below.</p>` : ""}
 <h2>Invocations by user and role</h2>
 ${table(["Identity", "Kind", "Groups (roles)", "Requests", "Allowed", "Refused", "Approval", "Runs", "Graphs"], summary.users.map((u) => [u.subject, u.kind, u.groups.join(", "), u.requests, u.allowed, u.denied, u.approvalRequired, u.runs, u.graphs.join(", ")]))}
 <h2>Approvals required</h2>

@@ -4,6 +4,7 @@
 //
 // Imports only merkle.ts and note.ts (themselves node:crypto only): esbuild bundles this file into
 // the standalone verify.mjs that ships in every evidence bundle.
+import { canonicalJson } from "./canonical.js";
 import { CompactRange, MerkleProofError, verifyConsistency } from "./merkle.js";
 import { NoteError, openNote, parseCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier, type OpenedNote, type VerifiedSignature } from "./note.js";
 
@@ -200,20 +201,16 @@ export function verifyCheckpointNote(text: string, origin: string, keys: readonl
   if (!opened.verified.some((sig) => logKeys.has(`${sig.name}+${sig.keyId}`))) {
     throw new VerificationError(`public key not found for key ID ${describeSigners(text, logKeys)}: no log key signed this checkpoint`);
   }
-  for (const sig of opened.verified) {
-    if (sig.timestamp !== undefined) checkValidityWindow(sig, sig.timestamp * 1000, keys);
-  }
-  return { checkpoint, signatures: opened.verified };
+  // A cosignature made outside its witness key's window (a retired key, a witness clock far off)
+  // does not count; it does not void the log's own signature either.
+  return { checkpoint, signatures: opened.verified.filter((sig) => sig.timestamp === undefined || inValidityWindow(sig, sig.timestamp * 1000, keys)) };
 }
 
-function checkValidityWindow(sig: VerifiedSignature, atMs: number, keys: readonly KeyRecord[]): void {
+function inValidityWindow(sig: VerifiedSignature, atMs: number, keys: readonly KeyRecord[]): boolean {
   const key = keys.find((k) => k.name === sig.name && k.key_id === sig.keyId);
   const from = key ? Date.parse(key.valid_from) : NaN;
   const to = key?.valid_to == null ? Infinity : Date.parse(key.valid_to);
-  if (!(atMs >= from && atMs < to)) {
-    const window = `${key?.valid_from ?? "?"} to ${key?.valid_to ?? "now"}`;
-    throw new VerificationError(`key ${sig.keyId} used outside its validity window: signed at ${new Date(atMs).toISOString()}, valid ${window}`);
-  }
+  return atMs >= from && atMs < to;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,20 +301,10 @@ function checkRecord(record: unknown): LeafRecord {
   return record as LeafRecord;
 }
 
-/**
- * RFC 8785 (JCS) serialisation of a value from JSON.parse: members sorted by UTF-16 code units
- * (§3.2.3, the default sort), primitives as ECMAScript JSON.stringify writes them (§3.2.2), no
- * whitespace. Written here, not imported, so the standalone verifier needs no package.
- */
+/** RFC 8785 (JCS) serialisation of a value from JSON.parse: the writer's own (canonical.ts), which
+ * the release bundles into verify.mjs, so the standalone verifier still needs no package. */
 export function canonicalText(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalText).join(",")}]`;
-  if (isObject(value)) {
-    const members = Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalText(value[key])}`);
-    return `{${members.join(",")}}`;
-  }
-  return JSON.stringify(value);
+  return canonicalJson(value).toString("utf8");
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

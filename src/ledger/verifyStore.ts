@@ -2,8 +2,10 @@
 // leaf is re-hashed from its stored bytes and folded into a compact range; at each checkpoint's
 // size the recomputed root must equal the signed one, which proves every checkpoint consistent
 // with the entries (and so with each other) without trusting any stored hash but the signatures.
+import { createHash } from "node:crypto";
 import { CompactRange, leafHash } from "./merkle.js";
 import type { LedgerStore, StoredCheckpoint, StoredKey } from "./store.js";
+import { parseVerifierKey, SIG_COSIGNATURE_V1 } from "./note.js";
 import { checkEntry, verifyCheckpointNote, VerificationReport, type KeyRecord } from "./verify.js";
 
 export interface StoreVerifyOptions {
@@ -13,6 +15,13 @@ export interface StoreVerifyOptions {
   /** Also parse every leaf and require byte-exact RFC 8785 form (about 3x slower). Without it,
    * each leaf's envelope (log, seq) is checked in place; integrity rests on the hashes either way. */
   strict?: boolean;
+  /** Signed checkpoints kept outside the store (a copy saved with `portcullis audit checkpoint`,
+   * a bundle's, a WORM copy): the store must still hold their entries, with the same root, so
+   * the newest records cannot be dropped with the checkpoints that covered them. */
+  savedCheckpoints?: { source: string; note: string }[];
+  /** Witnesses trusted out of band (c2sp.org/tlog-witness): the newest checkpoint that carries
+   * `quorum` of their cosignatures must have been cosigned at most `maxAgeMs` ago. */
+  witnesses?: { vkeys: string[]; quorum: number; maxAgeMs: number; nowMs?: number };
 }
 
 /** A stored key as keys.json and the verifiers name it. */
@@ -36,22 +45,46 @@ export async function verifyStore(store: LedgerStore, origin: string, options: S
     report.add("Keys", pinned.some((key) => key.role === "log"), pinned.some((key) => key.role === "log") ? "valid (log key pinned by --trusted-key)" : "none of the trusted keys is in the key history");
     keys.splice(0, keys.length, ...pinned);
   }
+  const witnessPolicy = options.witnesses;
+  if (witnessPolicy) {
+    // Pinned witnesses replace those the database lists, as --trusted-key does for log keys.
+    const pinned = witnessPolicy.vkeys.map(witnessKeyRecord);
+    keys.splice(0, keys.length, ...keys.filter((key) => key.role !== "witness"), ...pinned);
+  }
+  /** Per checkpoint size: the trusted witnesses that cosigned it, with their newest cosignature time. */
+  const cosigned = new Map<number, Map<string, number>>();
   // Signatures first: a checkpoint is evidence only if a known key signed it.
   const signed = new Map<number, StoredCheckpoint[]>();
   for (const checkpoint of await store.checkpoints(origin)) {
     const label = `Checkpoint size ${checkpoint.size} @ ${new Date(checkpoint.createdAtMs).toISOString()}`;
     try {
-      const { checkpoint: parsed } = verifyCheckpointNote(checkpoint.note, origin, keys);
+      const { checkpoint: parsed, signatures } = verifyCheckpointNote(checkpoint.note, origin, keys);
       if (parsed.size !== checkpoint.size || !parsed.root.equals(checkpoint.root)) throw new Error("stored size or root differs from the signed note");
+      for (const signature of signatures) {
+        if (signature.timestamp === undefined || !keys.some((key) => key.role === "witness" && key.name === signature.name && key.key_id === signature.keyId)) continue;
+        const witnesses = cosigned.get(parsed.size) ?? new Map<string, number>();
+        witnesses.set(`${signature.name}+${signature.keyId}`, Math.max(witnesses.get(`${signature.name}+${signature.keyId}`) ?? 0, signature.timestamp));
+        cosigned.set(parsed.size, witnesses);
+      }
       signed.set(parsed.size, [...(signed.get(parsed.size) ?? []), { ...checkpoint, root: parsed.root }]);
       report.add(label, true, "valid (signed by a key in the history)");
     } catch (error) {
       report.add(label, false, (error as Error).message);
     }
   }
+  for (const saved of options.savedCheckpoints ?? []) {
+    try {
+      const { checkpoint: parsed } = verifyCheckpointNote(saved.note, origin, keys);
+      signed.set(parsed.size, [...(signed.get(parsed.size) ?? []), { size: parsed.size, root: parsed.root, note: saved.note, createdAtMs: 0 }]);
+      report.add(`Checkpoint size ${parsed.size} from ${saved.source}`, true, "valid (signed by a key in the history; kept outside the store)");
+    } catch (error) {
+      report.add(`Checkpoint from ${saved.source}`, false, (error as Error).message);
+    }
+  }
   const size = await store.size(origin);
   const newest = Math.max(0, ...signed.keys());
   if (signed.size === 0) report.add("Checkpoints", false, "no signed checkpoint: nothing binds the entries");
+  if (witnessPolicy) checkWitnessed(report, cosigned, witnessPolicy);
 
   // Entries: contiguous, well-formed, hashed as stored; roots compared at every signed size.
   const range = CompactRange.empty();
@@ -101,8 +134,48 @@ export async function verifyStore(store: LedgerStore, origin: string, options: S
   if (newest > range.size) report.add("Tail", false, `log truncated: entries end at ${range.size}, checkpoint says ${newest}`);
   else report.add("Tail", true, `valid (the newest checkpoint covers ${newest} of ${range.size} entries)`);
   for (const [seq] of receipts) report.add(`Receipt ${seq}`, false, `truncated: receipt for entry ${seq} but the log ends at ${range.size}`);
+  await verifyPayloads(store, report);
   report.info("Requests without completion", opened.size === 0 ? "none" : `${opened.size} (in flight now, or a crash not yet recovered): ${[...opened].slice(0, 5).join(", ")}${opened.size > 5 ? ", …" : ""}`);
   return report;
+}
+
+/** The newest checkpoint with `quorum` trusted cosignatures must be fresh (audit-ledger.md §16): a
+ * store whose newest records were dropped, or that was rewritten, even with the log's key, can
+ * only show an older witnessed checkpoint. Checkpoints signed after it and not yet cosigned (a
+ * busy log cosigns a moment later) are the residual window the bound allows. */
+function checkWitnessed(report: VerificationReport, cosigned: Map<number, Map<string, number>>, policy: NonNullable<StoreVerifyOptions["witnesses"]>): void {
+  const witnessed = [...cosigned].filter(([, witnesses]) => witnesses.size >= policy.quorum).sort(([a], [b]) => b - a)[0];
+  if (!witnessed) {
+    report.add("Witnesses", false, `no checkpoint carries ${policy.quorum} cosignatures from the trusted witnesses: the log was not witnessed, or not by them`);
+    return;
+  }
+  const [size, witnesses] = witnessed;
+  report.add(`Witnesses on checkpoint ${size}`, true, `valid (${witnesses.size} of ${policy.vkeys.length} trusted witnesses cosigned it, ${policy.quorum} required)`);
+  const ageMs = (policy.nowMs ?? Date.now()) - Math.max(...witnesses.values()) * 1000;
+  const fresh = ageMs <= policy.maxAgeMs;
+  report.add("Freshness", fresh, fresh ? `valid (newest witnessed checkpoint cosigned ${Math.max(0, Math.round(ageMs / 1000))} s ago, bound ${Math.round(policy.maxAgeMs / 1000)} s)` : `newest witnessed checkpoint cosigned ${Math.round(ageMs / 1000)} s ago, more than ${Math.round(policy.maxAgeMs / 1000)} s: newer records may have been withheld or dropped`);
+}
+
+function witnessKeyRecord(vkey: string): KeyRecord {
+  const verifier = parseVerifierKey(vkey);
+  if (verifier.type !== SIG_COSIGNATURE_V1) throw new Error(`--trusted-witness ${vkey}: not a witness cosignature key (type 0x04)`);
+  return { name: verifier.name, key_id: verifier.keyId.toString("hex"), vkey, role: "witness", valid_from: new Date(0).toISOString(), valid_to: null };
+}
+
+/** Leaves commit to payloads by SHA-256 (audit-ledger.md §10), so each stored payload must hash
+ * to the name it is stored under; one that does not was edited after it was written. */
+async function verifyPayloads(store: LedgerStore, report: VerificationReport): Promise<void> {
+  let count = 0;
+  let altered = 0;
+  for await (const page of store.payloadPages()) {
+    for (const payload of page) {
+      count++;
+      if (createHash("sha256").update(payload.body).digest("hex") === payload.sha256) continue;
+      altered++;
+      report.add(`Payload ${payload.sha256}`, false, "hash value doesn't match: the stored payload was modified");
+    }
+  }
+  report.add("Payload store", true, altered === 0 ? `valid (${count} stored payloads re-hashed)` : `${count - altered} of ${count} valid; the others are listed above`, count - altered);
 }
 
 interface RequestFields {

@@ -9,6 +9,7 @@ import { customPatternDetector, dictionaryDetector } from "./detect/custom.js";
 import { piiDetectors } from "./detect/pii.js";
 import { Scanner } from "./detect/scanner.js";
 import { secretDetectors } from "./detect/secrets.js";
+import { whereaboutsDetectors } from "./detect/whereabouts.js";
 import type { Detector, DetectorSettings } from "./detect/types.js";
 import { Masker } from "./masker.js";
 import { Operators, type OperatorName } from "./operators.js";
@@ -28,7 +29,7 @@ export function builtInDetectors(settings: Partial<DetectorSettings> = {}): Dete
     maskPrivateIps: settings.maskPrivateIps ?? true,
     optIn: settings.optIn ?? new Set(),
   };
-  return [...piiDetectors(full), ...secretDetectors(full)];
+  return [...piiDetectors(full), ...whereaboutsDetectors(), ...secretDetectors(full)];
 }
 
 /** The masker for a configuration; reads (or on first start creates) the pseudonym key. */

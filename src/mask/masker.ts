@@ -5,6 +5,7 @@
 import type { Scanner } from "./detect/scanner.js";
 import type { Finding } from "./detect/types.js";
 import type { Operators } from "./operators.js";
+import { hasRepeatedKeys, skipWhitespace, stringEnd, stringValue, valueEnd } from "../jsonText.js";
 
 export type Redactions = Record<string, number>;
 
@@ -63,7 +64,7 @@ function decodeJsonEscape(escape: string): string {
 // Keys that name a credential or hold a context word of a context-gated identifier: their value
 // is scanned with the key in front of it, the way the detectors expect a keyword before a value
 // (masking.md §1, §3): `{"nhs_number": "9434765919"}`, `{"ssn": "473825060"}`.
-const KEY_CONTEXT_HINT = /secret|passw|token|key|cred|auth|api|ssn|social|phone|tel|mobile|cell|msisdn|fax|sms|itin|taxpayer|routing|aba|nhs|insurance|sin|cvv|cvc|security.?code|wallet|btc|bitcoin|ethereum|passport|licen[cs]e|account|acct|dob|birth|born|nino/i;
+const KEY_CONTEXT_HINT = /secret|passw|token|key|cred|auth|api|ssn|social|phone|tel|mobile|cell|msisdn|fax|sms|itin|taxpayer|routing|aba|nhs|insurance|sin|cvv|cvc|security.?code|wallet|btc|bitcoin|ethereum|passport|licen[cs]e|account|acct|dob|birth|born|nino|name|lat|lng|lon|coord|locat|gps|geo|position|address|addr|street|ship|deliver|^to$/i;
 
 /** Deepest JSON nesting scanned; deeper documents are refused rather than overflow the stack. */
 const MAX_DEPTH = 512;
@@ -276,15 +277,58 @@ export class Masker {
 
   /** A JSON document as text and parsed. When the whole text holds nothing to mask (checked
    * once, escapes decoded: every string leaf then appears verbatim in it, with at least the
-   * context it has alone) it is kept byte for byte. Otherwise it is masked leaf by leaf and
-   * re-serialised, always: the parse keeps only the last of repeated keys, so the original text
-   * may hold values the leaves never showed. */
+   * context it has alone) it is kept byte for byte. Otherwise its values are masked in place in
+   * the text, so numbers keep their text and keys their order, and every string is scanned,
+   * also those of repeated keys that the parse dropped. */
   private document(text: string, parsed: unknown, pass: Pass): string {
-    if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0)) {
+    // The parse keeps only the last copy of a repeated key, so it cannot vouch for a text that has one.
+    if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0) && !hasRepeatedKeys(text)) {
       const decoded = text.includes("\\") ? text.replace(JSON_ESCAPE, decodeJsonEscape) : text;
       if (this.findings(decoded, Infinity).length === 0) return text;
     }
-    return JSON.stringify(this.value(parsed, [], pass).value);
+    const splice = new Splice(text);
+    this.spliceValue(splice, skipWhitespace(text, 0), [], pass, 0, "");
+    return splice.result();
+  }
+
+  /** Masks the value at `start` of the document text in place; returns the index past it. */
+  private spliceValue(splice: Splice, start: number, path: string[], pass: Pass, depth: number, context: string): number {
+    const text = splice.text;
+    const first = text.charCodeAt(start);
+    if (first === 0x22) {
+      const end = stringEnd(text, start);
+      const masked = this.stringLeaf(stringValue(text, start, end), pass, context);
+      if (masked.changed) splice.replace(start, end, JSON.stringify(masked.value));
+      return end;
+    }
+    if (first !== 0x7b && first !== 0x5b) return valueEnd(text, start);
+    if (depth > MAX_DEPTH) throw new MaskingError(`the document is nested deeper than ${MAX_DEPTH} levels; it cannot be scanned, so it is not passed on`);
+    const isObject = first === 0x7b;
+    let at = skipWhitespace(text, start + 1);
+    while (text.charCodeAt(at) !== (isObject ? 0x7d : 0x5d)) {
+      if (isObject) {
+        const keyEnd = stringEnd(text, at);
+        const key = stringValue(text, at, keyEnd);
+        const normalised = this.normalised(key);
+        const childPath = this.fieldPaths.length > 0 ? [...path, normalised].slice(-8) : path;
+        at = skipWhitespace(text, skipWhitespace(text, keyEnd) + 1);
+        if (this.isSensitive(normalised, childPath)) {
+          const end = valueEnd(text, at);
+          const span = text.slice(at, end);
+          const masked = this.sensitive(span.startsWith('"') ? JSON.parse(span) : span === "null" ? null : span === "true" || span === "false" ? true : span, pass);
+          if (masked.changed) splice.replace(at, end, JSON.stringify(masked.value));
+          at = end;
+        } else {
+          const keyContext = text.charCodeAt(at) === 0x22 && KEY_CONTEXT_HINT.test(key) ? key.slice(0, 64) : "";
+          at = this.spliceValue(splice, at, childPath, pass, depth + 1, keyContext);
+        }
+      } else {
+        at = this.spliceValue(splice, at, path, pass, depth + 1, "");
+      }
+      at = skipWhitespace(text, at);
+      if (text.charCodeAt(at) === 0x2c) at = skipWhitespace(text, at + 1);
+    }
+    return at + 1;
   }
 
   private stringLeaf(text: string, pass: Pass, context = ""): { value: unknown; changed: boolean } {
@@ -325,4 +369,23 @@ function pathEndsWith(path: readonly string[], pattern: readonly string[]): bool
   if (pattern.length > path.length) return false;
   const offset = path.length - pattern.length;
   return pattern.every((segment, i) => segment === "*" || segment === path[offset + i]);
+}
+
+/** A text with some spans replaced, built once at the end; the text itself when none were. */
+class Splice {
+  private readonly pieces: string[] = [];
+  private copied = 0;
+
+  constructor(readonly text: string) {}
+
+  replace(start: number, end: number, replacement: string): void {
+    this.pieces.push(this.text.slice(this.copied, start), replacement);
+    this.copied = end;
+  }
+
+  result(): string {
+    if (this.pieces.length === 0) return this.text;
+    this.pieces.push(this.text.slice(this.copied));
+    return this.pieces.join("");
+  }
 }

@@ -3,12 +3,15 @@
 // inspection that trusted the header could be bypassed (langgraph-api.md §1).
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
+import { hasRepeatedKeys } from "../jsonText.js";
 import { JsonDepthScanner } from "./jsonDepth.js";
 
 export interface RequestBody {
   /** Parsed JSON, or undefined when the request has no body. */
   json: unknown;
-  /** `json` re-serialised: exactly what is forwarded, so what was inspected is what LangGraph reads. */
+  /** What is forwarded: the body as sent, byte for byte (number text, key order, integers past
+   * 2^53), unless an object repeats a key. Then `json` re-serialised, so the one value that was
+   * inspected is the one LangGraph reads, whatever its parser does with repeated keys. */
   forwarded: string | undefined;
   bytes: number;
 }
@@ -34,7 +37,7 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDe
     throw new GatewayError(400, "PC_INVALID_JSON", `Refused: the request body is not valid JSON${position ? ` (at position ${position})` : ""}.`);
   }
   assertFiniteNumbers(json);
-  return { json, forwarded: JSON.stringify(json), bytes };
+  return { json, forwarded: hasRepeatedKeys(text) ? JSON.stringify(json) : text, bytes };
 }
 
 /** What makes a request carry a body (RFC 9112 §6.3): a non-zero Content-Length, or any

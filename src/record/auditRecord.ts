@@ -115,6 +115,11 @@ export interface RunRecord {
   /** The graph steps the run took, from the thread's checkpoints: step number, source, nodes that wrote. */
   steps: { step: number; source: string; nodes: string[] }[];
   steps_truncated?: boolean;
+  /** The nodes the thread would run next when the run ended: work left pending by an
+   * `interrupt()` or a breakpoint (absent when the run finished its graph). */
+  next?: string[];
+  /** How many `interrupt()` calls are waiting for a resume (0 at a breakpoint). */
+  interrupts?: number;
   /** The masked final state (values), stored apart. */
   output?: PayloadReference;
   followed_ms: number;

@@ -100,6 +100,7 @@ export class RunFollower {
       status,
       steps: history && "steps" in history ? history.steps : [],
       ...(history && "steps" in history && history.truncated ? { steps_truncated: true } : {}),
+      ...(history && "next" in history && history.next.length > 0 ? { next: history.next, interrupts: history.interrupts } : {}),
       ...(history && "output" in history && history.output ? { output: history.output.reference } : {}),
       followed_ms: Date.now() - started,
       ...((error ?? (history && "error" in history ? history.error : undefined)) ? { error: error ?? (history as { error: string }).error } : {}),
@@ -161,14 +162,18 @@ export class RunFollower {
     const last = history.at(-1);
     const values = last ? JSON.stringify(last.values ?? null) : undefined;
     const output = values === undefined ? undefined : payloadFor(values.length > this.options.maxHistoryBytes / 4 ? JSON.stringify({ truncated: true, bytes: values.length }) : values, this.options.masker);
-    return { steps: steps.slice(0, MAX_STEPS), truncated: steps.length > MAX_STEPS, output };
+    // Work the run left pending (an interrupt() or a breakpoint): LangGraph reports such a run as
+    // "success", so the thread's next nodes are what says it stopped there.
+    const next = last ? namesOf(last) : [];
+    const interrupts = (last?.tasks ?? []).reduce((n, task) => n + (Array.isArray(task.interrupts) ? task.interrupts.length : 0), 0);
+    return { steps: steps.slice(0, MAX_STEPS), truncated: steps.length > MAX_STEPS, output, next, interrupts };
   }
 }
 
 interface StateSnapshot {
   values?: unknown;
   next?: unknown;
-  tasks?: { name?: unknown }[];
+  tasks?: { name?: unknown; interrupts?: unknown }[];
   metadata?: { run_id?: unknown; step?: unknown; source?: unknown };
 }
 

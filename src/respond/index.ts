@@ -7,7 +7,10 @@ import type { Exchange } from "../exchange.js";
 import { clientResponseHeaders } from "../forward/headers.js";
 import { MaskingError, type EventStreamMasker, type Masker, type MaskingTally } from "../mask/index.js";
 import { formatEvent, relaySse } from "./sse.js";
+import { ERROR_CODE_HEADER, langGraphAnswerFor } from "./langgraphErrors.js";
+import { withoutOwnershipStamps } from "./ownership.js";
 import { restored } from "./restore.js";
+import { absoluteUiLinks, relativeUiLinks, uiAssetCaching } from "./ui.js";
 import { relayWait } from "./wait.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
@@ -86,7 +89,10 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
     }
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks, size).toString("utf8");
+  const route = exchange.operation?.route;
+  const received = Buffer.concat(chunks, size).toString("utf8");
+  const uiComponents = route === "ui.components" && upstream.statusCode === 200;
+  const text = uiComponents ? relativeUiLinks(received, settings.upstreamUrl) : exchange.operation?.resource === "egress" ? received : withoutOwnershipStamps(received);
   const contentType = String(upstream.headers["content-type"] ?? "");
   if (text.length > 0 && !isTextual(contentType)) {
     throw new GatewayError(502, "PC_MASKING_FAILED", `${server} answered with ${contentType.slice(0, 60) || "no content type"}, which cannot be scanned for PII; it was not relayed.`);
@@ -96,7 +102,13 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
   masking.response.add(masked.redactions);
   exchange.recording?.body(masked.text);
   if (exchange.clientGone) return;
-  const body = Buffer.from(restored(exchange, masking.clearResponses ? text : masked.text), "utf8");
+  const sent = restored(exchange, masking.clearResponses ? text : masked.text);
+  const body = Buffer.from(uiComponents ? absoluteUiLinks(sent, exchange.req) : sent, "utf8");
+  if (route === "ui.asset" && upstream.statusCode === 200 && uiAssetCaching(exchange.req, headers, body)) {
+    exchange.res.writeHead(304, headers);
+    exchange.res.end();
+    return;
+  }
   if (body.length > 0) headers["content-length"] = body.length;
   exchange.res.writeHead(upstream.statusCode, headers);
   exchange.bytesOut += body.length;
@@ -147,14 +159,18 @@ export function sendGatewayError(exchange: Exchange, error: GatewayError, extraH
   if (res.headersSent) {
     // Mid-stream (or held for approval): the status line is gone; tell the client in-band, as
     // an error event, or for /runs/wait as LangGraph does, under __error__.
-    const detail = { error: error.code, message: error.message, ...(error.approvalId ? { approval_id: error.approvalId } : {}) };
+    const detail = { error: error.code, message: error.message, ...(error.approvalId ? { approval_id: error.approvalId } : {}), ...(error.statusUrl ? { status_url: error.statusUrl } : {}) };
     endClientResponse(exchange, exchange.operation?.response === "wait" && !String(res.getHeader("content-type") ?? "").startsWith("text/event-stream") ? JSON.stringify({ __error__: detail }) : formatEvent({ event: "error", data: JSON.stringify(detail) }));
     return;
   }
-  const body = JSON.stringify(error.toJSON(exchange.id));
+  // LangGraph's own answer where it has one (an SDK error then reads as it does direct); the
+  // gateway's JSON otherwise. Either way the code is in x-portcullis-error.
+  const langGraph = langGraphAnswerFor(exchange, error);
+  const body = langGraph ? langGraph.body : JSON.stringify(error.toJSON(exchange.id));
   const headers: OutgoingHttpHeaders = {
     ...extraHeaders,
-    "content-type": "application/json",
+    [ERROR_CODE_HEADER]: error.code,
+    "content-type": langGraph ? langGraph.contentType : "application/json",
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
   };

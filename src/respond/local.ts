@@ -10,6 +10,9 @@ export interface LocalAnswer {
   xml?: string;
   /** A file: a console asset, or a download when it has a filename. */
   file?: { body: Buffer | string; type: string; filename?: string };
+  /** A server-sent event stream (the console's live inbox): after the headers, `events` keeps
+   * writing to the response until the client leaves; the request is recorded once, at its start. */
+  events?: (res: ServerResponse) => void;
   /** A page's own Content-Security-Policy (the console runs its own script). */
   csp?: string;
   /** Who the answer concerns (a sign-in's person), for the audit record. */
@@ -27,6 +30,12 @@ const PAGE_HEADERS: OutgoingHttpHeaders = {
 };
 
 export function sendLocalAnswer(res: ServerResponse, answer: LocalAnswer, headers: OutgoingHttpHeaders): number {
+  if (answer.events) {
+    res.writeHead(answer.status, { ...headers, ...answer.headers, "content-type": "text/event-stream", "cache-control": "no-store", "x-content-type-options": "nosniff" });
+    res.flushHeaders();
+    answer.events(res);
+    return 0;
+  }
   const [body, type] =
     answer.file !== undefined
       ? [answer.file.body, answer.file.type]

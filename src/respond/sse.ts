@@ -8,6 +8,7 @@ import type { Readable } from "node:stream";
 import type { Exchange } from "../exchange.js";
 import { MaskingError, SseStreamMasker, type EventStreamMasker, type Masker, type MaskingTally } from "../mask/index.js";
 import { eventsRelayed, metrics } from "../observe/index.js";
+import { withoutOwnershipStamps } from "./ownership.js";
 import { streamRestorer } from "./restore.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
@@ -59,8 +60,10 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
       exchange.upstreamAbort.abort();
     }
   }, options.flushMs);
+  const langGraph = exchange.operation?.resource !== "egress";
   const parser = createParser({
-    onEvent: (event) => {
+    onEvent: (received) => {
+      const event = langGraph ? { ...received, data: withoutOwnershipStamps(received.data, received.event) } : received;
       countEvent(exchange, event);
       const masked = recorded.event(event);
       relay(sent ? masked : [event], masked);

@@ -5,6 +5,7 @@
 import type { Readable } from "node:stream";
 import type { Exchange } from "../exchange.js";
 import { MaskingError, type Masker } from "../mask/index.js";
+import { withoutOwnershipStamps } from "./ownership.js";
 import { restored } from "./restore.js";
 import { endClientResponse, writeToClient } from "./write.js";
 
@@ -46,7 +47,7 @@ export async function relayWait(exchange: Exchange, upstream: Readable, options:
         return;
       }
     }
-    const text = Buffer.concat(result).toString("utf8");
+    const text = withoutOwnershipStamps(Buffer.concat(result).toString("utf8"));
     if (/^\{\s*"__error__"/.test(text)) {
       exchange.outcome = "run_error";
       exchange.error = "__error__";

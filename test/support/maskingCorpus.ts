@@ -36,7 +36,9 @@ export const PREFIXED_SECRETS = [
 export const CONTEXT_SECRETS = ["HTTP_COOKIE", "PASSWORD"] as const;
 /** Personal data recognised only next to a context word ("cvv", "wallet", "bitcoin", "eth"). */
 export const CONTEXT_PII = ["CARD_SECURITY_CODE", "CRYPTO_WALLET", "BANK_ACCOUNT", "PASSPORT", "DRIVER_LICENSE", "DATE_OF_BIRTH"] as const;
-export const ENTITY_TYPES = [...STRUCTURED_PII, ...CONTEXT_PII, "PHONE_NUMBER", ...PREFIXED_SECRETS, ...CONTEXT_SECRETS, "GENERIC_SECRET"] as const;
+/** Who and where: names after a cue, postal addresses, geographic coordinates. */
+export const WHEREABOUTS = ["PERSON", "STREET_ADDRESS", "GEO_COORDINATE"] as const;
+export const ENTITY_TYPES = [...STRUCTURED_PII, ...CONTEXT_PII, ...WHEREABOUTS, "PHONE_NUMBER", ...PREFIXED_SECRETS, ...CONTEXT_SECRETS, "GENERIC_SECRET"] as const;
 export type EntityType = (typeof ENTITY_TYPES)[number];
 
 /** One annotated value: [start, end) of the carrying text, as it appears there (escaped in JSON). */
@@ -84,7 +86,8 @@ export type NegativeKind =
   | "key-value-id"
   | "cli-and-header"
   | "langgraph-payload"
-  | "hex-pairs-and-codes";
+  | "hex-pairs-and-codes"
+  | "agent-prose";
 
 export interface NegativeItem {
   id: string;
@@ -410,6 +413,52 @@ function dateOfBirth(random: Random): Value {
   const layouts: Array<[string, string]> = [[`${m}/${d}/${y}`, "MM/DD/YYYY"], [`${d}/${m}/${y}`, "DD/MM/YYYY"], [`${y}-${m}-${d}`, "YYYY-MM-DD"], [`${d}.${m}.${y}`, "DD.MM.YYYY"], [`${d}-${m}-${y}`, "DD-MM-YYYY"]];
   const [text, variant] = random.pick(layouts);
   return { text, variant };
+}
+
+/** A person's name as people write it: first and last, first alone, or with a middle name. */
+function personName(random: Random): Value {
+  const { person } = random.faker;
+  const roll = random.int(0, 9);
+  if (roll < 6) return { text: `${person.firstName()} ${person.lastName()}`, variant: "first last" };
+  if (roll < 8) return { text: person.firstName(), variant: "first" };
+  return { text: `${person.firstName()} ${person.middleName()} ${person.lastName()}`, variant: "first middle last" };
+}
+
+/** A US street address (faker's street names and suffixes, a unit sometimes), alone or with
+ * city, state and ZIP; or a UK one with a postcode. */
+function streetAddress(random: Random): Value {
+  const { location } = random.faker;
+  const street = location.streetAddress(random.chance(0.3));
+  const roll = random.int(0, 9);
+  if (roll < 4) return { text: street, variant: "street" };
+  if (roll < 8) return { text: `${street}, ${location.city()}, ${location.state({ abbreviated: true })} ${location.zipCode()}`, variant: "street, city, state zip" };
+  const postcode = `${random.pick(["SW", "NW", "E", "EC", "W", "N", "M", "B", "LS"])}${random.int(1, 20)} ${random.int(1, 9)}${random.pick([..."ABDEFGHJLNPQRSTUWXYZ"])}${random.pick([..."ABDEFGHJLNPQRSTUWXYZ"])}`;
+  return { text: `${random.int(1, 300)} ${location.street()}, ${location.city()} ${postcode}`, variant: "UK street, town postcode" };
+}
+
+/** Coordinates in the forms maps, phones and APIs write them. */
+function geoCoordinate(random: Random): Value {
+  const lat = random.int(-89_000_000, 89_000_000) / 1_000_000;
+  const lng = random.int(-179_000_000, 179_000_000) / 1_000_000;
+  const places = random.int(4, 6);
+  const [la, lo] = [lat.toFixed(places), lng.toFixed(places)];
+  const dms = (value: number, positive: string, negative: string) => {
+    const abs = Math.abs(value);
+    const degrees = Math.floor(abs);
+    const minutes = Math.floor((abs - degrees) * 60);
+    const seconds = ((abs - degrees - minutes / 60) * 3600).toFixed(1);
+    return `${degrees}°${String(minutes).padStart(2, "0")}'${seconds.padStart(4, "0")}"${value < 0 ? negative : positive}`;
+  };
+  switch (random.int(0, 3)) {
+    case 0:
+      return { text: `${la}, ${lo}`, variant: "decimal pair" };
+    case 1:
+      return { text: `${Math.abs(lat).toFixed(places)}° ${lat < 0 ? "S" : "N"}, ${Math.abs(lng).toFixed(places)}° ${lng < 0 ? "W" : "E"}`, variant: "decimal with hemispheres" };
+    case 2:
+      return { text: `${dms(lat, "N", "S")} ${dms(lng, "E", "W")}`, variant: "degrees minutes seconds" };
+    default:
+      return { text: `lat=${la}&lng=${lo}`, variant: "query parameters" };
+  }
 }
 
 /** Card security code: three digits, four on American Express cards. */
@@ -1191,6 +1240,20 @@ function negative(random: Random, kind: NegativeKind): string {
       return random.pick(KNOWN_FAKES);
     case "langgraph-payload":
       return JSON.stringify(langGraphPayload(random));
+    case "agent-prose":
+      // What agents write that looks like a name, an address or coordinates and is none of them:
+      // numbered steps with capitalised titles, team names after a cue, scores and embeddings.
+      return random.pick([
+        () => `Step ${random.int(1, 9)} Configure ${random.pick(["API", "AWS", "SSO", "DNS"])} ${random.pick(["Gateway", "Bridge", "Station", "Point"])}`,
+        () => `Phase ${random.int(1, 5)} Create Feature ${random.pick(["Branch", "Flags", "Park", "Pass"])}`,
+        () => `Use ${random.int(2, 3)} Factor Authentication ${random.pick(["Keys", "Views", "Locks"])}`,
+        () => `Contact: ${random.pick(["Sales", "Support", "Billing", "Security"])} ${random.pick(["Department", "Team", "Desk"])}`,
+        () => `Dear ${random.pick(["Team", "Customer", "Colleagues", "All"])}, the release ${random.int(1, 9)}.${random.int(0, 20)}.${random.int(0, 9)} is out.`,
+        () => `{"display_name": "${random.pick(["Research Bot", "Billing Assistant", "Triage Agent"])}", "version": ${random.int(1, 9)}}`,
+        () => `scores [${random.int(0, 999) / 1000}, ${random.int(0, 999) / 1000}, ${(random.int(0, 99999) / 100000).toFixed(5)}, ${(random.int(0, 99999) / 100000).toFixed(5)}]`,
+        () => `Chapter ${random.int(1, 30)} Into The ${random.pick(["Woods", "Valley", "Mountains", "Harbor"])}`,
+        () => `Sprint ${random.int(1, 40)} Planning Meeting Room ${random.int(1, 9)}`,
+      ])();
     case "hex-pairs-and-codes":
       // Look-alikes of MAC addresses and NINOs that are neither.
       return random.pick([
@@ -1232,6 +1295,7 @@ const NEGATIVE_MIX: [NegativeKind, number][] = [
   ["cli-and-header", 300],
   ["langgraph-payload", 2400],
   ["hex-pairs-and-codes", 600],
+  ["agent-prose", 600],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1259,6 +1323,9 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Maski
     CARD_SECURITY_CODE: () => cardSecurityCode(random),
     CRYPTO_WALLET: () => cryptoWallet(random),
     DATE_OF_BIRTH: () => dateOfBirth(random),
+    PERSON: () => personName(random),
+    STREET_ADDRESS: () => streetAddress(random),
+    GEO_COORDINATE: () => geoCoordinate(random),
     BANK_ACCOUNT: () => ({ text: `${random.int(1, 9)}${random.digits(random.int(7, 11))}`, variant: "digits" }),
     PASSPORT: () => ({ text: `${random.int(1, 9)}${random.digits(8)}`, variant: "9 digits" }),
     DRIVER_LICENSE: () => ({ text: `${random.int(1, 9)}${random.digits(random.int(6, 8))}`, variant: "digits" }),

@@ -1,0 +1,101 @@
+// JSON as it was sent (RFC 8259), for text that JSON.parse has already accepted: where each value
+// starts and ends, so a value can be replaced in place and everything else (number text, key
+// order, whitespace, integers past 2^53) reaches the reader byte for byte; and whether an object
+// repeats a key, which JSON.parse silently resolves to the last one.
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** Index just past the string literal that opens at `start` (a '"'). */
+export function stringEnd(text: string, start: number): number {
+  let at = start + 1;
+  for (;;) {
+    const quote = text.indexOf('"', at);
+    if (quote < 0) throw new SyntaxError("unterminated JSON string");
+    let backslashes = 0;
+    for (let i = quote - 1; i > start && text.charCodeAt(i) === BACKSLASH; i--) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    at = quote + 1;
+  }
+}
+
+/** The value of the string literal text[start, end). */
+export function stringValue(text: string, start: number, end: number): string {
+  const inner = text.slice(start + 1, end - 1);
+  return inner.includes("\\") ? (JSON.parse(text.slice(start, end)) as string) : inner;
+}
+
+/** Index of the first non-whitespace character at or after `at` (RFC 8259 §2). */
+export function skipWhitespace(text: string, at: number): number {
+  for (;;) {
+    const c = text.charCodeAt(at);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return at;
+    at++;
+  }
+}
+
+/** Index just past the value that starts at `start`. */
+export function valueEnd(text: string, start: number): number {
+  const first = text.charCodeAt(start);
+  if (first === QUOTE) return stringEnd(text, start);
+  if (first !== 0x7b && first !== 0x5b) {
+    let at = start;
+    while (at < text.length && !isDelimiter(text.charCodeAt(at))) at++;
+    return at;
+  }
+  // An object or array: only strings and brackets matter for where it ends.
+  let depth = 0;
+  let at = start;
+  for (;;) {
+    const c = text.charCodeAt(at);
+    if (c === QUOTE) {
+      at = stringEnd(text, at);
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      depth--;
+      if (depth === 0) return at + 1;
+    }
+    at++;
+    if (at >= text.length) throw new SyntaxError("unterminated JSON value");
+  }
+}
+
+function isDelimiter(c: number): boolean {
+  return c === 0x2c || c === 0x7d || c === 0x5d || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/** Whether any object in the JSON text repeats a key. */
+export function hasRepeatedKeys(text: string): boolean {
+  // Keys are compared decoded: "a" and "\u0061" are the same key to every parser.
+  const open: Set<string>[] = [];
+  let expectKey = false;
+  for (let at = 0; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    if (c === QUOTE) {
+      const end = stringEnd(text, at);
+      if (expectKey) {
+        const key = stringValue(text, at, end);
+        const keys = open[open.length - 1]!;
+        if (keys.has(key)) return true;
+        keys.add(key);
+        expectKey = false;
+      }
+      at = end - 1;
+    } else if (c === 0x7b) {
+      open.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b) {
+      open.push(ARRAY);
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+    } else if (c === 0x2c) {
+      expectKey = open[open.length - 1] !== ARRAY;
+    }
+  }
+  return false;
+}
+
+/** Marks an open array in hasRepeatedKeys' stack: its commas separate values, not members. */
+const ARRAY = new Set<string>();

@@ -1,0 +1,34 @@
+// The gateway's refusals in LangGraph's own shape where LangGraph has an answer for the same
+// case, so an SDK error reads the same through the gateway as direct. The gateway's code goes in
+// the x-portcullis-error header (and, as always, in the audit record). Observed on the pinned JS
+// server (docs/compatibility.md): an unknown thread is 404 text/plain "Thread with ID <id> not
+// found" on the thread routes; an unknown run under a thread is 404 "Run not found". The status
+// is the gateway's (the record says what the client got): on /copy LangGraph answers 409 "Thread
+// not found", which the gateway's 404 does not imitate.
+import type { Exchange } from "../exchange.js";
+import type { GatewayError } from "../errors.js";
+
+export const ERROR_CODE_HEADER = "x-portcullis-error";
+
+export interface LangGraphAnswer {
+  contentType: string;
+  body: string;
+}
+
+const TEXT = "text/plain;charset=UTF-8";
+// Routes on which LangGraph itself answers a missing thread or run (the gateway's own API, egress
+// and custom routes keep the gateway's JSON).
+const LANGGRAPH_RESOURCES = new Set(["threads", "state", "runs", "protocol"]);
+
+/** LangGraph's answer for a gateway refusal, when LangGraph has one for the same case. */
+export function langGraphAnswerFor(exchange: Exchange, error: GatewayError): LangGraphAnswer | undefined {
+  const operation = exchange.operation;
+  if (error.code !== "PC_NOT_FOUND" || !operation || !LANGGRAPH_RESOURCES.has(operation.resource)) return undefined;
+  // The ownership refusals (authorize/index.ts refusalFor) name what was not found.
+  if (error.message.startsWith("Thread with ID ")) {
+    if (operation.route === "runs.delete" || operation.route === "runs.cancel") return { contentType: TEXT, body: "Run not found" };
+    return { contentType: TEXT, body: `Thread with ID ${operation.ids.thread_id ?? ""} not found` };
+  }
+  if (error.message.startsWith("Run with ID ")) return { contentType: TEXT, body: "Run not found" };
+  return undefined;
+}

@@ -1,0 +1,91 @@
+// A refusal the server would answer itself reads the same through the gateway: another caller's
+// thread, or one that does not exist, is LangGraph's own 404 "Thread with ID … not found", so the
+// official SDK throws the same error as direct. The gateway's code is in x-portcullis-error and
+// in the record.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { Client } from "@langchain/langgraph-sdk";
+import { DEFAULT_POLICY_FILE } from "../src/authorize/policySource.js";
+import { generateApiKey } from "../src/identify/serviceAccounts.js";
+import type { RequestRecord } from "../src/record/auditRecord.js";
+import { sdkDirect, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
+
+async function sdkError(promise: Promise<unknown>): Promise<{ status?: number; message: string }> {
+  return promise.then(
+    () => assert.fail("resolved"),
+    (error: { status?: number; message: string }) => error,
+  );
+}
+
+describe("LangGraph-shaped refusals", () => {
+  let upstream: Upstream;
+  let gateway: TestGateway;
+  let alice: Client;
+  let bob: Client;
+  let direct: Client;
+  const aliceKey = generateApiKey();
+  const bobKey = generateApiKey();
+
+  before(async () => {
+    upstream = await startLangGraph();
+    gateway = await startTestGateway(upstream, {
+      policy: { file: DEFAULT_POLICY_FILE, watch: false },
+      identity: {
+        service_accounts: [
+          { id: "alice", key_sha256: aliceKey.sha256, groups: [] },
+          { id: "bob", key_sha256: bobKey.sha256, groups: [] },
+        ],
+      },
+    });
+    alice = new Client({ apiUrl: gateway.url, apiKey: aliceKey.key, callerOptions: { maxRetries: 0 } });
+    bob = new Client({ apiUrl: gateway.url, apiKey: bobKey.key, callerOptions: { maxRetries: 0 } });
+    direct = sdkDirect(upstream);
+  });
+  after(async () => {
+    await gateway?.close();
+    await upstream?.stop();
+  });
+
+  test("a thread that does not exist throws exactly what the server throws direct", async () => {
+    const missing = randomUUID();
+    for (const read of [(client: Client) => client.threads.get(missing), (client: Client) => client.threads.getState(missing), (client: Client) => client.threads.getHistory(missing), (client: Client) => client.runs.list(missing)]) {
+      const [through, straight] = [await sdkError(read(alice)), await sdkError(read(direct))];
+      assert.equal(through.status, 404);
+      assert.equal(through.message, straight.message);
+    }
+  });
+
+  test("another caller's thread reads as a thread LangGraph does not have, with the gateway's code in a header and the record", async () => {
+    const thread = await alice.threads.create();
+    const error = await sdkError(bob.threads.get(thread.thread_id));
+    assert.equal(error.status, 404);
+    assert.equal(error.message, `HTTP 404: Thread with ID ${thread.thread_id} not found`);
+
+    const answer = await fetch(`${gateway.url}/threads/${thread.thread_id}/state`, { headers: { "x-api-key": bobKey.key } });
+    assert.equal(answer.status, 404);
+    assert.equal(answer.headers.get("x-portcullis-error"), "PC_NOT_FOUND");
+    assert.match(answer.headers.get("content-type") ?? "", /^text\/plain/);
+    assert.equal(await answer.text(), `Thread with ID ${thread.thread_id} not found`);
+    const record = (await gateway.recordsFor(answer.headers.get("x-request-id")!)).find((entry): entry is RequestRecord => entry.type === "request")!;
+    assert.equal(record.error, "PC_NOT_FOUND");
+    assert.equal(record.status, 404);
+  });
+
+  test("a run that is not on the named thread is LangGraph's 'Run not found'", async () => {
+    const alicesThread = await alice.threads.create();
+    const run = await alice.runs.create(alicesThread.thread_id, "agent", { input: { messages: [{ role: "user", content: "hi" }] } });
+    const bobsThread = await bob.threads.create();
+    const through = await sdkError(bob.runs.get(bobsThread.thread_id, run.run_id));
+    const straight = await sdkError(direct.runs.get(bobsThread.thread_id, randomUUID()));
+    assert.equal(through.status, 404);
+    assert.equal(through.message, straight.message);
+  });
+
+  test("the gateway's own refusals keep its JSON, with the code in the header too", async () => {
+    const answer = await fetch(`${gateway.url}/not-a-route`, { headers: { "x-api-key": bobKey.key } });
+    assert.equal(answer.status, 404);
+    assert.equal(answer.headers.get("x-portcullis-error"), "PC_UNKNOWN_ROUTE");
+    assert.equal(((await answer.json()) as { error: string }).error, "PC_UNKNOWN_ROUTE");
+  });
+});
