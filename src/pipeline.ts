@@ -193,8 +193,16 @@ export class RequestPipeline {
       const refusal = refusalFor(authorization.decision, authorizationRequest);
       if (refusal) throw refusal;
       exchange.rewrites = this.deps.authorizer.prepareBody(authorizationRequest, authorization);
-      const rewritten = exchange.rewrites.created ?? body.json;
-      let forwardedBody = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? JSON.stringify(rewritten) : body.forwarded;
+      let rewritten = exchange.rewrites.created ?? body.json;
+      let reserialise = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0;
+      // A thread created without an id gets one here when values are tokenised: the tokens in its
+      // metadata then belong to the thread, and its owner reads them back on every later request.
+      const tokenizes = authorization.policy.requestMasking === "tokenize" && this.deps.vault !== undefined && exchange.operation.request_body !== "mask";
+      if (tokenizes && exchange.operation.route === "threads.create" && isPlainObject(rewritten) && rewritten.thread_id === undefined) {
+        rewritten = { ...rewritten, thread_id: randomUUID() };
+        reserialise = true;
+      }
+      let forwardedBody = reserialise ? JSON.stringify(rewritten) : body.forwarded;
       if (exchange.rewrites.removed.length > 0) responseHeaders["portcullis-removed"] = exchange.rewrites.removed.join(", ");
       this.deps.observe?.stage(exchange, "authorize");
       // mask (request): the stored copy always, what LangGraph receives when the policy says so
@@ -204,11 +212,11 @@ export class RequestPipeline {
         // A custom route declared with body: mask is masked for LangGraph whatever the policy says.
         maskRequests: policy.masksRequests || exchange.operation.request_body === "mask",
         // Without a vault, tokenize masks all the same: a value is never forwarded unprotected.
-        tokenized: policy.requestMasking === "tokenize" && this.deps.vault !== undefined && exchange.operation.request_body !== "mask",
+        tokenized: tokenizes,
         request: {},
         response: new MaskingTally(),
       };
-      const vaultScope = this.vaultScope(exchange, body.json);
+      const vaultScope = this.vaultScope(exchange, rewritten);
       let tokenized: TokenEntry[] = [];
       let maskedBody: string | undefined;
       if (forwardedBody !== undefined) {
@@ -569,8 +577,12 @@ export class RequestPipeline {
   /** Where the values of a request belong in the vault: the caller's tenant, the thread the
    * request names (in its path or a threads.create body) or, without one, the request alone. */
   private vaultScope(exchange: Exchange, body: unknown): VaultScope {
-    const thread = exchange.operation ? threadIdOf(exchange.operation, body) : undefined;
-    return { tenant: exchange.resources?.tenant ?? "", scope: thread ? `thread:${thread}` : `request:${exchange.id}`, subject: exchange.identity?.subject ?? "" };
+    const operation = exchange.operation;
+    const thread = operation ? threadIdOf(operation, body) : undefined;
+    // A store item is written and read by its namespace: its values belong there.
+    const namespace = operation && STORE_ITEM_ROUTES.has(operation.route) ? operation.namespace : undefined;
+    const scope = thread ? `thread:${thread}` : namespace ? `store:${JSON.stringify(namespace)}` : `request:${exchange.id}`;
+    return { tenant: exchange.resources?.tenant ?? "", scope, subject: exchange.identity?.subject ?? "" };
   }
 
   /** Each detected value becomes its scope's token; the originals are kept (encrypted) before
@@ -878,4 +890,11 @@ function closeWhenAnswered(socket: Socket, pending: Exchange[]): void {
     exchange.res.once("finish", once);
     exchange.res.once("close", once);
   }
+}
+
+/** Store routes that name one namespace: the values they write and read are kept under it. */
+const STORE_ITEM_ROUTES: ReadonlySet<string> = new Set(["store.put", "store.get", "store.delete"]);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

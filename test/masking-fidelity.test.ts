@@ -88,7 +88,7 @@ async function filesUnder(dir: string): Promise<Map<string, string>> {
 }
 
 describe("the LangGraph server's own files under the default configuration", () => {
-  it("hold tokens for every value sent in inputs, metadata and the store, never a clear value", async () => {
+  it("hold tokens for every value sent in inputs, metadata and the store, never a clear value, while the sender reads its values back", async () => {
     const upstream = await startLangGraph();
     let stopped = false;
     try {
@@ -100,6 +100,10 @@ describe("the LangGraph server's own files under the default configuration", () 
         const result = (await client.runs.wait(thread.thread_id, "echo", { input: { messages: [{ role: "human", content: input }] } })) as { echoed: string };
         assert.equal(result.echoed, input, "the sender reads its own values back");
         await client.store.putItem(["notes"], "contact", { email: EMAIL, phone: PHONE });
+        // The owner reads its own values back from every place they went: thread metadata (the
+        // gateway gave the new thread its id, so the tokens belong to it) and the store item.
+        assert.equal((await client.threads.get(thread.thread_id)).metadata?.customer_email, EMAIL);
+        assert.deepEqual((await client.store.getItem(["notes"], "contact"))?.value, { email: EMAIL, phone: PHONE });
       } finally {
         await gateway.close();
       }

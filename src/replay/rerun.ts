@@ -99,7 +99,8 @@ export function rerunBody(text: string, added: string[]): string {
 async function call(options: RerunOptions, deadline: number, method: string, path: string, body: string): Promise<{ requestId: string; json: unknown }> {
   const budget = Math.max(1, deadline - Date.now());
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new RerunError(`the gateway did not answer ${method} ${path} within ${seconds(budget)} (--timeout)`)), budget);
+  // The message names the --timeout given, not what was left of it when this call started.
+  const timer = setTimeout(() => abort.abort(new RerunError(`the gateway did not answer ${method} ${path} within ${seconds(options.timeoutMs)} (--timeout)`)), budget);
   try {
     let response: Response;
     try {
