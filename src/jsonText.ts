@@ -97,5 +97,33 @@ export function hasRepeatedKeys(text: string): boolean {
   return false;
 }
 
+/** How many object members the JSON text holds, repeated keys included: fewer members in the
+ * parsed value than in its text means a key was repeated (JSON.parse keeps only the last). */
+export function countMembers(text: string): number {
+  const open: boolean[] = []; // per open container: is it an object
+  let expectKey = false;
+  let members = 0;
+  for (let at = 0; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    if (c === QUOTE) {
+      if (expectKey) {
+        members++;
+        expectKey = false;
+      }
+      at = stringEnd(text, at) - 1;
+    } else if (c === 0x7b) {
+      open.push(true);
+      expectKey = true;
+    } else if (c === 0x5b) {
+      open.push(false);
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+    } else if (c === 0x2c) {
+      expectKey = open[open.length - 1] === true;
+    }
+  }
+  return members;
+}
+
 /** Marks an open array in hasRepeatedKeys' stack: its commas separate values, not members. */
 const ARRAY = new Set<string>();

@@ -5,7 +5,7 @@
 import type { Scanner } from "./detect/scanner.js";
 import type { Finding } from "./detect/types.js";
 import type { Operators } from "./operators.js";
-import { hasRepeatedKeys, skipWhitespace, stringEnd, stringValue, valueEnd } from "../jsonText.js";
+import { countMembers, skipWhitespace, stringEnd, stringValue, valueEnd } from "../jsonText.js";
 
 export type Redactions = Record<string, number>;
 
@@ -249,18 +249,19 @@ export class Masker {
 
   /** Whether the whole-text check cannot decide: a sensitive key, a string over the field cap,
    * or nesting too deep to look at. */
-  private needsLeafWalk(value: unknown, path: string[], depth: number): boolean {
+  private needsLeafWalk(value: unknown, path: string[], depth: number, members: { count: number }): boolean {
     if (typeof value === "string") return value.length > this.limits.maxFieldBytes;
     if (value === null || typeof value !== "object") return false;
     if (depth > MAX_DEPTH) return true;
     if (Array.isArray(value)) {
-      for (const item of value) if (this.needsLeafWalk(item, path, depth + 1)) return true;
+      for (const item of value) if (this.needsLeafWalk(item, path, depth + 1, members)) return true;
       return false;
     }
     for (const key in value) {
+      members.count++;
       const normalised = this.normalised(key);
       const childPath = this.fieldPaths.length > 0 ? [...path, normalised].slice(-8) : path;
-      if (this.isSensitive(normalised, childPath) || this.needsLeafWalk((value as Record<string, unknown>)[key], childPath, depth + 1)) return true;
+      if (this.isSensitive(normalised, childPath) || this.needsLeafWalk((value as Record<string, unknown>)[key], childPath, depth + 1, members)) return true;
     }
     return false;
   }
@@ -281,8 +282,10 @@ export class Masker {
    * the text, so numbers keep their text and keys their order, and every string is scanned,
    * also those of repeated keys that the parse dropped. */
   private document(text: string, parsed: unknown, pass: Pass): string {
-    // The parse keeps only the last copy of a repeated key, so it cannot vouch for a text that has one.
-    if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0) && !hasRepeatedKeys(text)) {
+    // The parse keeps only the last copy of a repeated key, so it vouches only for a text whose
+    // members it holds all of.
+    const parsedMembers = { count: 0 };
+    if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0, parsedMembers) && countMembers(text) === parsedMembers.count) {
       const decoded = text.includes("\\") ? text.replace(JSON_ESCAPE, decodeJsonEscape) : text;
       if (this.findings(decoded, Infinity).length === 0) return text;
     }
