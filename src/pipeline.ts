@@ -192,6 +192,11 @@ export class RequestPipeline {
       };
       const refusal = refusalFor(authorization.decision, authorizationRequest);
       if (refusal) throw refusal;
+      // Records name the graphs a run reaches even when no rule needed them, so evidence filtered
+      // by graph (export --graph, the report) holds the request that started it.
+      if (exchange.operation.creates_run && exchange.resources.graphs.length === 0 && exchange.operation.assistant_ids.length > 0) {
+        exchange.resources.graphs = await this.graphsForRecord(exchange);
+      }
       exchange.rewrites = this.deps.authorizer.prepareBody(authorizationRequest, authorization);
       let rewritten = exchange.rewrites.created ?? body.json;
       let reserialise = exchange.rewrites.added.length + exchange.rewrites.removed.length > 0;
@@ -374,6 +379,23 @@ export class RequestPipeline {
     } finally {
       if (!answer.body.readableEnded) answer.body.destroy();
     }
+  }
+
+  /** The graphs a run request names: a graph name as assistant id is its own graph (LangGraph's
+   * system assistant); a UUID is looked up (cached). Only for the record, so a failed lookup
+   * leaves the record without it rather than failing a request no rule refused. */
+  private async graphsForRecord(exchange: Exchange): Promise<string[]> {
+    const ids = exchange.operation!.assistant_ids;
+    const graphs = ids.filter((id) => !ASSISTANT_UUID.test(id));
+    const uuids = ids.filter((id) => ASSISTANT_UUID.test(id));
+    if (uuids.length > 0) {
+      try {
+        graphs.push(...(await this.deps.authorizer.graphsOf(uuids, exchange.id)));
+      } catch (error) {
+        exchange.log.warn({ err: error }, "the graph of a run's assistant could not be looked up for its record");
+      }
+    }
+    return [...new Set(graphs)];
   }
 
   /** For a request that starts or resumes a run, with egress routes configured: the token that
@@ -891,6 +913,8 @@ function closeWhenAnswered(socket: Socket, pending: Exchange[]): void {
     exchange.res.once("close", once);
   }
 }
+
+const ASSISTANT_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Store routes that name one namespace: the values they write and read are kept under it. */
 const STORE_ITEM_ROUTES: ReadonlySet<string> = new Set(["store.put", "store.get", "store.delete"]);

@@ -66,6 +66,27 @@ describe("runs are followed to their end by the gateway", () => {
     }
   });
 
+  test("a run request names its graph in its record even when no rule looked it up, so evidence filtered by graph holds it", async () => {
+    const [assistant] = await client.assistants.search({ graphId: "echo", limit: 1 });
+    assert.ok(assistant, "the echo graph's system assistant");
+    const thread = await client.threads.create();
+    // Named by its UUID under an allow-all policy: nothing in the decision needed the graph.
+    await client.runs.wait(thread.thread_id, assistant.assistant_id, { input: { messages: [{ role: "human", content: "which graph?" }] } });
+    const request = (await gateway.audit()).find((r): r is RequestRecord => r.type === "request" && r.path === `/threads/${thread.thread_id}/runs/wait`);
+    assert.deepEqual(request?.resources?.graphs, ["echo"]);
+    const store = await openLedgerStore(gateway.config.audit);
+    try {
+      const seqs = await store.matchingSeqs(gateway.config.audit.origin, { graph: "echo" });
+      const echoed = await Promise.all(seqs.map(async (seq) => {
+        for await (const page of store.entryPages(gateway.config.audit.origin, seq, seq + 1)) return JSON.parse(page[0]!.leaf.toString("utf8")).record as AuditRecord;
+        return undefined;
+      }));
+      assert.ok(echoed.some((r) => r?.type === "request" && r.request_id === request!.request_id), "the request record is among the graph's records");
+    } finally {
+      await store.close();
+    }
+  });
+
   test("a streamed run whose client leaves after the first event is still recorded to its end", async () => {
     const thread = await client.threads.create();
     const controller = new AbortController();
