@@ -1,7 +1,7 @@
 // JSON as it was sent (RFC 8259), for text that JSON.parse has already accepted: where each value
 // starts and ends, so a value can be replaced in place and everything else (number text, key
-// order, whitespace, integers past 2^53) reaches the reader byte for byte; and whether an object
-// repeats a key, which JSON.parse silently resolves to the last one.
+// order, whitespace, integers past 2^53) reaches the reader byte for byte; and how many members
+// its objects hold, which tells whether one repeats a key (JSON.parse keeps only the last copy).
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -66,37 +66,6 @@ function isDelimiter(c: number): boolean {
   return c === 0x2c || c === 0x7d || c === 0x5d || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
-/** Whether any object in the JSON text repeats a key. */
-export function hasRepeatedKeys(text: string): boolean {
-  // Keys are compared decoded: "a" and "\u0061" are the same key to every parser.
-  const open: Set<string>[] = [];
-  let expectKey = false;
-  for (let at = 0; at < text.length; at++) {
-    const c = text.charCodeAt(at);
-    if (c === QUOTE) {
-      const end = stringEnd(text, at);
-      if (expectKey) {
-        const key = stringValue(text, at, end);
-        const keys = open[open.length - 1]!;
-        if (keys.has(key)) return true;
-        keys.add(key);
-        expectKey = false;
-      }
-      at = end - 1;
-    } else if (c === 0x7b) {
-      open.push(new Set());
-      expectKey = true;
-    } else if (c === 0x5b) {
-      open.push(ARRAY);
-    } else if (c === 0x7d || c === 0x5d) {
-      open.pop();
-    } else if (c === 0x2c) {
-      expectKey = open[open.length - 1] !== ARRAY;
-    }
-  }
-  return false;
-}
-
 /** How many object members the JSON text holds, repeated keys included: fewer members in the
  * parsed value than in its text means a key was repeated (JSON.parse keeps only the last). */
 export function countMembers(text: string): number {
@@ -125,5 +94,14 @@ export function countMembers(text: string): number {
   return members;
 }
 
-/** Marks an open array in hasRepeatedKeys' stack: its commas separate values, not members. */
-const ARRAY = new Set<string>();
+/** How many object members a parsed value holds (its nesting is bounded by the depth limit). */
+export function countParsedMembers(value: unknown): number {
+  if (value === null || typeof value !== "object") return 0;
+  let members = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) members += countParsedMembers(item);
+    return members;
+  }
+  for (const key in value) members += 1 + countParsedMembers((value as Record<string, unknown>)[key]);
+  return members;
+}

@@ -3,7 +3,7 @@
 // inspection that trusted the header could be bypassed (langgraph-api.md §1).
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
-import { hasRepeatedKeys } from "../jsonText.js";
+import { countMembers, countParsedMembers } from "../jsonText.js";
 import { JsonDepthScanner } from "./jsonDepth.js";
 
 export interface RequestBody {
@@ -37,7 +37,8 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDe
     throw new GatewayError(400, "PC_INVALID_JSON", `Refused: the request body is not valid JSON${position ? ` (at position ${position})` : ""}.`);
   }
   assertFiniteNumbers(json);
-  return { json, forwarded: hasRepeatedKeys(text) ? JSON.stringify(json) : text, bytes };
+  // Fewer members parsed than written: a key was repeated, and JSON.parse kept its last copy.
+  return { json, forwarded: countMembers(text) === countParsedMembers(json) ? text : JSON.stringify(json), bytes };
 }
 
 /** What makes a request carry a body (RFC 9112 §6.3): a non-zero Content-Length, or any
@@ -91,8 +92,9 @@ export async function readFormBody(req: IncomingMessage, maxBytes: number): Prom
   return form;
 }
 
-/** `inspect` sees each chunk as it arrives and may refuse the body there and then. */
-async function readTextBody(
+/** A body as text within `maxBytes` (413, 415 and UTF-8 refusals as GatewayErrors). `inspect`
+ * sees each chunk as it arrives and may refuse the body there and then. */
+export async function readTextBody(
   req: IncomingMessage,
   maxBytes: number,
   inspect?: (chunk: Buffer) => GatewayError | undefined,

@@ -10,9 +10,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { GatewayError } from "../errors.js";
 import { writeNewKeyFile } from "../ledger/keys.js";
 import { EMPTY_ROOT, verifyConsistency } from "../ledger/merkle.js";
 import { cosignatureSigner, NoteError, openNote, parseCheckpoint, parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from "../ledger/note.js";
+import { readTextBody } from "../receive/body.js";
 
 export interface WitnessOptions {
   /** The witness's key name, e.g. "witness.example.com/portcullis". */
@@ -196,24 +198,14 @@ class WitnessStore {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on("data", (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > MAX_BODY_BYTES) {
-        // Answered, then the rest of the upload is dropped with the connection.
-        req.removeAllListeners("data");
-        req.resume();
-        reject(new RequestError(413, `a request body is at most ${MAX_BODY_BYTES} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
+/** The gateway's bounded reader; its refusals (413 and the rest) answered as this witness's. */
+async function readBody(req: IncomingMessage): Promise<string> {
+  try {
+    return (await readTextBody(req, MAX_BODY_BYTES)).text;
+  } catch (error) {
+    if (error instanceof GatewayError) throw new RequestError(error.status, error.message);
+    throw error;
+  }
 }
 
 function answer(res: ServerResponse, status: number, body: string, contentType = "text/plain; charset=utf-8"): void {
@@ -221,6 +213,7 @@ function answer(res: ServerResponse, status: number, body: string, contentType =
     res.destroy();
     return;
   }
+  // An upload refused as too large may still be arriving: the connection closes after the answer.
   res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), ...(status === 413 ? { connection: "close" } : {}) });
   res.end(body);
 }
