@@ -15,10 +15,12 @@ const BENCHMARKS: Array<{ file: string; smoke: Record<string, string> }> = [
   { file: "token-verification.ts", smoke: { BENCH_TOKENS: "200" } },
   { file: "policy-evaluation.ts", smoke: { BENCH_DECISIONS: "500", BENCH_COMPILES: "2" } },
   { file: "ledger.ts", smoke: { BENCH_LEDGER_RECORDS: "500", BENCH_LEDGER_CONCURRENCY: "16", BENCH_LEDGER_PROOF_SIZE: "10000" } },
+  { file: "export.ts", smoke: { BENCH_EXPORT_RECORDS: "2000" } },
   { file: "masking.ts", smoke: { BENCH_MASKING_BYTES: "16384", BENCH_MASKING_ROUNDS: "1", BENCH_MASKING_STREAM_CHARS: "2000" } },
   { file: "approvals.ts", smoke: { BENCH_APPROVAL_ROUNDS: "5" } },
   { file: "egress.ts", smoke: { BENCH_EGRESS_CALLS: "20", BENCH_EGRESS_STREAMS: "2" } },
   { file: "sessions.ts", smoke: { BENCH_SESSIONS: "500" } },
+  { file: "state-stores.ts", smoke: { BENCH_STATE_OPS: "200" } },
   { file: "observability.ts", smoke: { BENCH_SECONDS: "0.5", BENCH_RATE: "100", BENCH_WARMUP_SECONDS: "0.3", BENCH_ROUNDS: "1" } },
 ];
 

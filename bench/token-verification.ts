@@ -7,8 +7,8 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { parseConfig } from "../src/config/load.js";
 import { OidcBearerVerifier } from "../src/identify/oidc.js";
 import { BrowserSessions } from "../src/authenticate/sessions.js";
+import { sqliteStores } from "../src/storage/index.js";
 import { generateApiKey, ServiceAccountKeys } from "../src/identify/serviceAccounts.js";
-import { ServiceAccountStore } from "../src/storage/serviceAccountStore.js";
 import { openStateDatabase } from "../src/storage/stateDatabase.js";
 
 const ITERATIONS = Number(process.env.BENCH_TOKENS ?? "20000");
@@ -55,16 +55,16 @@ const baseline = await measure("service-account key (baseline)", () => serviceAc
 const { mkdtemp, rm } = await import("node:fs/promises");
 const { tmpdir } = await import("node:os");
 const stateDir = await mkdtemp(`${tmpdir()}/portcullis-bench-`);
-const state = openStateDatabase(`${stateDir}/state.db`);
+const state = sqliteStores(openStateDatabase(`${stateDir}/state.db`));
 const stored = generateApiKey();
-new ServiceAccountStore(state).create({ id: "bench-stored", key_sha256: stored.sha256, groups: ["ci"] });
-const storedAccounts = new ServiceAccountKeys([], new ServiceAccountStore(state));
+await state.serviceAccounts.create({ id: "bench-stored", key_sha256: stored.sha256, groups: ["ci"] });
+const storedAccounts = new ServiceAccountKeys([], state.serviceAccounts);
 const storedKey = await measure("service-account key (state db)", () => storedAccounts.identify(stored.key));
-const sessions = new BrowserSessions(state, { idleTimeoutS: 1800, absoluteTimeoutS: 43200 });
-const { secret } = sessions.create({ subject: "oidc:bench:alice", kind: "oidc", groups: ["analysts"], auth_method: "browser-session", credential_id: "" }, "bench");
+const sessions = new BrowserSessions(state.sessions, { idleTimeoutS: 1800, absoluteTimeoutS: 43200 });
+const { secret } = await sessions.create({ subject: "oidc:bench:alice", kind: "oidc", groups: ["analysts"], auth_method: "browser-session", credential_id: "" }, "bench");
 const session = await measure("browser session cookie", () => sessions.resume(secret));
 console.log(`  ${"".padEnd(34)} ${(storedKey / baseline).toFixed(1)}× / ${(session / baseline).toFixed(1)}× the key check`);
-state.close();
+await state.close();
 await rm(stateDir, { recursive: true, force: true });
 for (const { alg, privateKey } of keys) {
   const token = await new SignJWT({ sub: "alice", groups: ["analysts"] })

@@ -13,11 +13,10 @@ import { Approvals } from "./approve/approvals.js";
 import { DeferredRequests } from "./approve/deferred.js";
 import { ApprovalGate } from "./approve/gate.js";
 import { createNotifier } from "./approve/notify/index.js";
-import { SqliteApprovalStore } from "./approve/sqliteStore.js";
-import type { ApprovalStore } from "./approve/store.js";
 import { createSignIn } from "./authenticate/index.js";
 import { Console } from "./console/index.js";
 import { Authorizer, PolicySource, ResourceLookups } from "./authorize/index.js";
+import { RateLimiter } from "./authorize/rateLimit.js";
 import { readSecret } from "./config/load.js";
 import { Egress } from "./egress/index.js";
 import type { PortcullisConfig } from "./config/schema.js";
@@ -31,6 +30,7 @@ import { Observability } from "./observe/index.js";
 import { metrics } from "./observe/metrics.js";
 import { ServiceAccountKeys } from "./identify/serviceAccounts.js";
 import { RequestPipeline } from "./pipeline.js";
+import { ProtocolSocketBridge } from "./protocols/socketBridge.js";
 import { RouteTable } from "./classify/index.js";
 import { Ledger, openLedger } from "./ledger/index.js";
 import { purgeExpiredPayloads } from "./ledger/retention.js";
@@ -43,8 +43,7 @@ import { loadListenerCertificate, reloadCertificateOnChange } from "./receive/tl
 import { RunFollower } from "./record/runFollower.js";
 import { Readiness } from "./respond/readiness.js";
 import { SiemStream } from "./record/siemStream.js";
-import { ServiceAccountStore } from "./storage/serviceAccountStore.js";
-import { openStateDatabase } from "./storage/stateDatabase.js";
+import { openStateStores } from "./storage/index.js";
 
 export interface Gateway {
   /** Base URL the gateway listens on, e.g. http://127.0.0.1:8080. */
@@ -69,18 +68,23 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   const masker = await createMasker(config.masking);
   const log = options.logger ?? pino(gatewayLogOptions(config.log.level, masker));
   const upstreamCredential = await resolveUpstreamCredential(config);
-  // Egress secrets are read now: a missing one stops the start, not a call an hour later.
-  const egress = await Egress.open(config);
   const identityAssertion = config.upstream.identity_assertion && (await IdentityAssertionSigner.create(config.upstream.identity_assertion));
   const introspectionSecrets = new Map<string, string>();
   for (const issuer of config.identity.oidc.issuers) {
     if (issuer.introspection) introspectionSecrets.set(issuer.id, await readSecret(issuer.introspection.client_secret, `identity.oidc issuer ${issuer.id} introspection.client_secret`));
   }
-  const state = openStateDatabase(config.storage.sqlite_file);
+  const state = await openStateStores(config);
+  // One limiter for the API and egress routes; its buckets are shared when the state is in PostgreSQL.
+  const limiter = new RateLimiter(state.tokenBuckets);
+  // Egress secrets are read now: a missing one stops the start, not a call an hour later.
+  const egress = await Egress.open(config, limiter).catch(async (error: unknown) => {
+    await state.close();
+    throw error;
+  });
   const signIn =
     config.identity.login &&
-    (await createSignIn(config.identity.login, state, { corsOrigins: config.cors.allow_origins, fetchTimeoutMs: config.identity.oidc.fetch_timeout_ms }).catch((error: unknown) => {
-      state.close();
+    (await createSignIn(config.identity.login, state, { corsOrigins: config.cors.allow_origins, fetchTimeoutMs: config.identity.oidc.fetch_timeout_ms }).catch(async (error: unknown) => {
+      await state.close();
       throw error;
     }));
   // Before the ledger opens, so that the checkpoint it signs on opening is seen by the metrics.
@@ -88,7 +92,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   try {
     observe = await Observability.start(config.observability, log);
   } catch (error) {
-    state.close();
+    await state.close();
     throw error;
   }
   const siem = config.audit.stream && new SiemStream(config.audit.stream.file, config.audit.origin, log);
@@ -98,7 +102,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   } catch (error) {
     await siem?.close();
     await observe.close();
-    state.close();
+    await state.close();
     throw error;
   }
   const retention = audit instanceof Ledger && config.audit.payload_retention_days > 0 ? startRetention(audit, config.audit.payload_retention_days, log) : undefined;
@@ -109,15 +113,15 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     await observe.close();
     await audit.close();
     await siem?.close();
-    state.close();
+    await state.close();
     throw error;
   }
   let approvals: Approvals;
   let vault: Vault;
   try {
-    vault = await openVault(config, state);
+    vault = await openVault(config, await state.openVault());
     approvals = new Approvals({
-      store: await openApprovalStore(config, state),
+      store: await state.openApprovals(),
       audit,
       notifier: await createNotifier(config.approvals.notify, log),
       masker,
@@ -132,7 +136,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     await observe.close();
     await audit.close();
     await siem?.close();
-    state.close();
+    await state.close();
     throw error;
   }
   metrics()?.pendingApprovalsFrom(() => approvals.pendingCount());
@@ -154,7 +158,10 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     maxPollMs: config.audit.run_follow.max_poll_ms,
     maxFollowMs: config.audit.run_follow.max_follow_ms,
     maxHistoryBytes: config.audit.max_recording_bytes,
+    ...(audit instanceof Ledger ? { tracker: audit } : {}),
   });
+  // Runs followed by a gateway process that stopped (another replica, or this one's predecessor).
+  if (audit instanceof Ledger) await audit.takeOverRuns((run) => runs.follow(run));
 
   let ready = true;
   const readiness = new Readiness({
@@ -165,7 +172,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     accepting: () => ready,
     log,
   });
-  const serviceAccounts = new ServiceAccountStore(state);
+  const serviceAccounts = state.serviceAccounts;
   const consolePages = signIn
     ? new Console({ signIn, ledger: audit instanceof Ledger ? audit : undefined, approvals, policies, serviceAccounts, config, log })
     : undefined;
@@ -179,7 +186,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     ),
     ...(signIn ? { signIn } : {}),
     ...(consolePages ? { console: consolePages } : {}),
-    authorizer: new Authorizer(policies, new ResourceLookups(upstream, gatewayAuth)),
+    authorizer: new Authorizer(policies, new ResourceLookups(upstream, gatewayAuth), limiter),
     upstream,
     upstreamCredential,
     identityAssertion,
@@ -229,6 +236,14 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       res.end();
     });
   };
+  // Protocol v2 over WebSocket: each frame goes through the pipeline as its HTTP twin.
+  const protocolSockets = new ProtocolSocketBridge({
+    handle,
+    refuse: (req, socket, error) => pipeline.refuseConnection(req, socket, error),
+    maxMessageBytes: config.limits.max_body_bytes,
+    allowOrigins: config.cors.allow_origins,
+    log,
+  });
   const timeouts = config.listen.timeouts;
   const serverOptions: ServerOptions = {
     // Slow clients are cut off deliberately (docs/operations.md): headers within headers_ms, the
@@ -262,13 +277,22 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       .refuseConnection(req, socket, new GatewayError(405, "PC_METHOD_NOT_ALLOWED", "Refused: CONNECT is not supported; Portcullis is a reverse proxy for the LangGraph API."))
       .catch((error: unknown) => log.error({ err: error }, "refusing a CONNECT failed"));
   });
-  // The WebSocket transport of protocol v2 carries run.start / input.respond messages the
-  // gateway does not inspect yet, so it is refused (docs/design/001-protocol-v2.md).
-  server.on("upgrade", (req, socket) => {
+  // The WebSocket transport of protocol v2 is bridged frame by frame through the pipeline
+  // (src/protocols/socketBridge.ts, docs/design/010-protocol-v2-websocket.md); any other upgrade
+  // is refused.
+  server.on("upgrade", (req, socket, head) => {
+    const threadId = ProtocolSocketBridge.threadOf(req);
+    if (threadId !== undefined) {
+      protocolSockets.upgrade(req, socket, head, threadId).catch((error: unknown) => {
+        log.error({ err: error }, "a protocol WebSocket upgrade failed");
+        socket.destroy();
+      });
+      return;
+    }
     pipeline.refuseConnection(
       req,
       socket as Socket,
-      new GatewayError(501, "PC_UNSUPPORTED_PROTOCOL", "Refused: WebSocket upgrades are not proxied; use the HTTP streaming API (protocol v2 over SSE or the run stream endpoints)."),
+      new GatewayError(501, "PC_UNSUPPORTED_PROTOCOL", "Refused: the only WebSocket Portcullis takes is protocol v2's (GET /threads/{thread_id}/stream/events, no query); use the HTTP API for anything else."),
     ).catch((error: unknown) => log.error({ err: error }, "refusing an upgrade failed"));
   });
   // Requests Node's HTTP parser rejects (conflicting Content-Length / Transfer-Encoding, bad
@@ -303,9 +327,10 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     await observe.close();
     await audit.close();
     await siem?.close();
-    state.close();
+    await state.close();
     throw error;
   }
+  await protocolSockets.start();
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${tlsOptions ? "https" : "http"}://${host}:${address.port}`;
@@ -337,6 +362,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       }
       await settled(pipeline, 2_000);
       server.closeAllConnections();
+      await protocolSockets.close();
       await stopped;
       stopCertificateWatch?.();
       policies.close();
@@ -351,7 +377,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       await observe.close();
       await audit.close();
       await siem?.close();
-      state.close();
+      await state.close();
       log.info("portcullis stopped");
     })();
     return closing;
@@ -364,14 +390,6 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
 export function gatewayLogOptions(level: string, masker: Masker): LoggerOptions {
   const masked = maskedLogOptions(masker);
   return { level, base: { service: "portcullis" }, timestamp: stdTimeFunctions.isoTime, ...masked, formatters: { ...masked.formatters, level: (label) => ({ level: label }) } };
-}
-
-/** Approvals live beside the ledger when it is on PostgreSQL, so that several gateways share
- * them; otherwise in the state database. */
-async function openApprovalStore(config: PortcullisConfig, state: ReturnType<typeof openStateDatabase>): Promise<ApprovalStore> {
-  const store = config.audit.store;
-  if (store.kind === "postgres") return (await import("./approve/postgresStore.js")).PostgresApprovalStore.open({ url: await readSecret(store.url, "audit.store.url"), schema: store.schema });
-  return new SqliteApprovalStore(state);
 }
 
 const RETENTION_SWEEP_MS = 60 * 60 * 1000;

@@ -40,9 +40,9 @@ import type { TokenEntry } from "./mask/tokens.js";
 import { restoreWhole, restoringMasker, type KeptValue, type Vault, type VaultScope } from "./mask/vault.js";
 import type { AppendContext, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
 import { maskedPayload, ResponseRecording } from "./record/payloads.js";
-import type { RunFollower } from "./record/runFollower.js";
+import type { FollowedRun, RunFollower } from "./record/runFollower.js";
 import { relayResponse, runOutlivesClient, sendGatewayError } from "./respond/index.js";
-import { ERROR_CODE_HEADER } from "./respond/langgraphErrors.js";
+import { ERROR_CODE_HEADER, refusalStatus } from "./respond/langgraphErrors.js";
 import { sendLocalAnswer, type LocalAnswer } from "./respond/local.js";
 
 export type { LocalAnswer } from "./respond/local.js";
@@ -153,7 +153,7 @@ export class RequestPipeline {
       this.deps.observe?.stage(exchange, "receive");
       exchange.identifyAttempted = true;
       exchange.identity = await this.deps.identifier.identify(req);
-      this.deps.authorizer.limitRate(exchange.identity);
+      await this.deps.authorizer.limitRate(exchange.identity);
       this.deps.observe?.stage(exchange, "identify");
       if (this.deps.egress.handles(exchange.target)) return await this.forwardEgress(exchange, responseHeaders);
       // The gateway's own API for approvers: identified like any caller, answered here.
@@ -170,7 +170,7 @@ export class RequestPipeline {
       exchange.bytesIn = body.bytes;
       exchange.operation = classifyOperation(route, exchange.target, body.json, this.deps.maxBatchRuns);
       // A /runs/batch takes a rate-limit token per run (the first was taken at identify).
-      this.deps.authorizer.limitRunRate(exchange.identity, exchange.operation);
+      await this.deps.authorizer.limitRunRate(exchange.identity, exchange.operation);
       this.deps.identifier.confirmSessionIntent(req, exchange.identity, exchange.operation.risk !== "read");
       this.deps.observe?.stage(exchange, "classify");
       // authorize: policy decides, with the facts it looks up; then the body gets its stamps
@@ -280,6 +280,7 @@ export class RequestPipeline {
       this.deps.observe?.forwarded(exchange, upstreamResponse.statusCode);
       exchange.upstreamHeadersMs = elapsedMs(exchange);
       noteRunLocation(exchange, upstreamResponse.headers["content-location"]);
+      if (exchange.operation?.creates_run && exchange.runId) await this.deps.runs.started(followedRunOf(exchange));
       // respond
       await relayResponse(exchange, upstreamResponse, {
         upstreamUrl: this.deps.upstream.url,
@@ -328,7 +329,7 @@ export class RequestPipeline {
     if (authorization.decision.effect !== "allow") {
       throw new GatewayError(403, "PC_FORBIDDEN", `Refused: ${authorization.decision.reason ?? "not allowed"} on egress route '${call.route.name}' (rule ${authorization.decision.rule}).`, { identity });
     }
-    egress.limitRate(call, identity);
+    await egress.limitRate(call, identity);
     this.deps.observe?.stage(exchange, "authorize");
     // receive: JSON within the route's limit
     const body = await egress.readBody(req, call);
@@ -708,7 +709,7 @@ export class RequestPipeline {
       // The policy's decision when it refused (deny, or approval required); the gateway's own otherwise.
       decision: exchange.decision && exchange.decision.effect !== "allow" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(`${error.message}${quietly.note ?? ""}`) },
       // A held response had already begun (200, then heartbeats): the refusal went in-band.
-      status: exchange.res.headersSent ? exchange.res.statusCode : error.status,
+      status: exchange.res.headersSent ? exchange.res.statusCode : refusalStatus(exchange, error),
       error: error.code,
     }, this.appendContext(exchange));
     exchange.log.info({ status: error.status, error: error.code, subject: exchange.identity?.subject }, "request refused");
@@ -743,16 +744,7 @@ export class RequestPipeline {
       ...(exchange.scrubber?.found ? { credential_echoes: exchange.scrubber.found } : {}),
     };
     await this.appendOrLog(exchange.id, record, { ...this.appendContext(exchange), ...(response ? { payloads: [response.payload] } : {}) });
-    if (exchange.operation?.creates_run && exchange.runId) {
-      this.deps.runs.follow({
-        requestId: exchange.id,
-        runId: exchange.runId,
-        threadId: exchange.threadId ?? null,
-        subject: exchange.identity?.subject ?? null,
-        graphs: exchange.resources?.graphs ?? [],
-        assistantIds: exchange.operation.assistant_ids,
-      });
-    }
+    if (exchange.operation?.creates_run && exchange.runId) this.deps.runs.follow(followedRunOf(exchange));
     exchange.log.info(
       {
         method: exchange.req.method,
@@ -880,6 +872,18 @@ function noteRunLocation(exchange: Exchange, header: string | string[] | undefin
   if (!match) return;
   exchange.runId ??= match[2];
   if (match[1]) exchange.threadId ??= match[1];
+}
+
+/** The run a run-creating exchange started, as the gateway follows it. */
+function followedRunOf(exchange: Exchange): FollowedRun {
+  return {
+    requestId: exchange.id,
+    runId: exchange.runId!,
+    threadId: exchange.threadId ?? null,
+    subject: exchange.identity?.subject ?? null,
+    graphs: exchange.resources?.graphs ?? [],
+    assistantIds: exchange.operation?.assistant_ids ?? [],
+  };
 }
 
 /** Claims serve policy conditions; the record keeps who, not everything the IdP said. */

@@ -82,6 +82,25 @@ describe("LangGraph-shaped refusals", () => {
     assert.equal(through.message, straight.message);
   });
 
+  test("updating another caller's thread throws what updating a missing thread throws direct", async () => {
+    const thread = await alice.threads.create();
+    const through = await sdkError(bob.threads.update(thread.thread_id, { metadata: { tag: "x" } }));
+    const straight = await sdkError(direct.threads.update(randomUUID(), { metadata: { tag: "x" } }));
+    assert.equal(through.status, 404);
+    assert.equal(through.message, straight.message);
+  });
+
+  test("a new thread whose id is not a UUID is LangGraph's validation error, not a conflict", async () => {
+    for (const threadId of ["not-a-uuid", 5]) {
+      const send = (base: string, key: string) => fetch(`${base}/threads`, { method: "POST", headers: { "x-api-key": key, "content-type": "application/json" }, body: JSON.stringify({ thread_id: threadId }) });
+      const [through, straight] = [await send(gateway.url, aliceKey.key), await send(upstream.url, upstream.key)];
+      assert.equal(through.status, 400);
+      assert.equal(straight.status, 400);
+      assert.equal(through.headers.get("x-portcullis-error"), "PC_BAD_REQUEST");
+      assert.deepEqual(await through.json(), await straight.json());
+    }
+  });
+
   test("the gateway's own refusals keep its JSON, with the code in the header too", async () => {
     const answer = await fetch(`${gateway.url}/not-a-route`, { headers: { "x-api-key": bobKey.key } });
     assert.equal(answer.status, 404);

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -18,10 +18,12 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { pino } from "pino";
 import type { Identity } from "../src/identify/identity.js";
-import { exportEvidence, type ExportRequest } from "../src/ledger/export.js";
+import { reportHtml } from "../src/ledger/evidence/html.js";
+import { EvidenceCollector } from "../src/ledger/evidence/report.js";
+import { BUNDLE_FORMAT, exportEvidence, type ExportRequest } from "../src/ledger/export.js";
 import { Ledger, leafBytes } from "../src/ledger/ledger.js";
-import { consistencyProof, leafHash, rootOf, type NodeReader } from "../src/ledger/merkle.js";
-import { ed25519NoteSigner, formatCheckpoint, signNote } from "../src/ledger/note.js";
+import { consistencyProof, inclusionProof, leafHash, rootOf, type NodeReader } from "../src/ledger/merkle.js";
+import { ed25519NoteSigner, formatCheckpoint, formatTlogProof, signNote } from "../src/ledger/note.js";
 import { PostgresLedgerStore } from "../src/ledger/postgresStore.js";
 import { SqliteLedgerStore } from "../src/ledger/sqliteStore.js";
 import type { LedgerStore } from "../src/ledger/store.js";
@@ -644,8 +646,9 @@ async function writeLines(file: string, lines: string[]): Promise<void> {
 
 /**
  * What an attacker with the bundle but not the log key can do at most: edit the entries, then
- * recompute every checkpoint root and consistency proof, sign them and the manifest with their own
- * key, and add that key to keys.json as a "log" key.
+ * recompute every checkpoint root and consistency proof, the control report and its sampled
+ * records' proofs (with the exporter's own code), sign them and the manifest with their own key,
+ * and add that key to keys.json as a "log" key.
  */
 async function resignWholesale(dir: string, edit: (lines: string[]) => void): Promise<void> {
   const entries = path.join(dir, "entries.ndjson");
@@ -662,11 +665,24 @@ async function resignWholesale(dir: string, edit: (lines: string[]) => void): Pr
     const [m, n] = name.replace(".txt", "").split("-").map(Number) as [number, number];
     await writeFile(path.join(dir, "consistency", name), (await consistencyProof(m, n, tree)).map((hash) => `${hash.toString("base64")}\n`).join(""));
   }
+  const manifestFile = path.join(dir, "manifest.json");
+  const before = JSON.parse(await readFile(manifestFile, "utf8")) as { range: { start: number; end: number }; checkpoint_size: number; filter: Record<string, string> | null; exported_at: string };
+  const end = before.checkpoint_size;
+  const endNote = await readFile(path.join(dir, "checkpoints", `${String(end).padStart(12, "0")}.note`), "utf8");
+  const collector = new EvidenceCollector(rootOf(hashes.slice(0, end)));
+  lines.forEach((line, seq) => collector.add(seq, Buffer.from(line), (JSON.parse(line) as { record: AuditRecord }).record));
+  const report = collector.report({ origin: ORIGIN, range: before.range, checkpoint: { size: end, root: rootOf(hashes.slice(0, end)).toString("base64") }, filter: before.filter });
+  await writeFile(path.join(dir, "report.json"), JSON.stringify(report, null, 2) + "\n");
+  await writeFile(path.join(dir, "report.html"), reportHtml(report, before.exported_at));
+  await rm(path.join(dir, "proofs"), { recursive: true, force: true });
+  await mkdir(path.join(dir, "proofs"));
+  for (const seq of collector.sampledSeqs()) {
+    await writeFile(path.join(dir, "proofs", `${seq}.tlog-proof`), formatTlogProof({ index: seq, proof: await inclusionProof(seq, end, tree), checkpoint: endNote }));
+  }
   const keysFile = path.join(dir, "keys.json");
   const keys = JSON.parse(await readFile(keysFile, "utf8")) as Record<string, unknown>[];
   keys.push({ ...keys[0], key_id: ATTACKER.keyId.toString("hex"), vkey: ATTACKER.verifierKey(), valid_to: null });
   await writeFile(keysFile, JSON.stringify(keys, null, 2) + "\n");
-  const manifestFile = path.join(dir, "manifest.json");
   const manifest = JSON.parse(await readFile(manifestFile, "utf8")) as { files: { path: string; sha256: string; bytes: number }[] };
   for (const listed of manifest.files) {
     const body = await readFile(path.join(dir, listed.path));
@@ -674,7 +690,7 @@ async function resignWholesale(dir: string, edit: (lines: string[]) => void): Pr
   }
   const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
   await writeFile(manifestFile, manifestBytes);
-  await writeFile(path.join(dir, "manifest.note"), signNote(`portcullis-evidence/v1\n${ORIGIN}\n${sha256Hex(manifestBytes)}\n`, [ATTACKER]));
+  await writeFile(path.join(dir, "manifest.note"), signNote(`${BUNDLE_FORMAT}\n${ORIGIN}\n${sha256Hex(manifestBytes)}\n`, [ATTACKER]));
 }
 
 describe("a tampered evidence bundle is named by its own verify.mjs", () => {
@@ -765,7 +781,7 @@ describe("a tampered evidence bundle is named by its own verify.mjs", () => {
     Object.assign(manifest.files.find((f) => f.path === "entries.ndjson")!, { sha256: sha256Hex(body), bytes: body.length });
     const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
     await writeFile(manifestFile, manifestBytes);
-    await writeFile(path.join(dir, "manifest.note"), signNote(`portcullis-evidence/v1\n${ORIGIN}\n${sha256Hex(manifestBytes)}\n`, [ATTACKER]));
+    await writeFile(path.join(dir, "manifest.note"), signNote(`${BUNDLE_FORMAT}\n${ORIGIN}\n${sha256Hex(manifestBytes)}\n`, [ATTACKER]));
     assertRejected(
       await verifyMjs(dir),
       new RegExp(`Manifest manifest\\.note\\s+INVALID: public key not found for key ID ${ATTACKER.keyId.toString("hex")}`),

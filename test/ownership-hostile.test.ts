@@ -236,7 +236,11 @@ describe("hostile resources corpus against the real LangGraph server, under the 
         // not-found in LangGraph's own words, as the server answers a thread it does not have).
         assert.equal(answer.error, hostile.expect_error);
         // Crons keep the gateway's JSON: the JS server has no cron routes to answer in its stead.
+        // A body field LangGraph validates itself is refused with LangGraph's own Zod issues.
+        const zod = (answer.json as { error?: { name?: string; issues?: unknown[] } } | undefined)?.error;
+        const zodIssues = typeof zod === "object" && zod?.name === "ZodError" ? zod.issues : undefined;
         if (hostile.expect_error === "PC_NOT_FOUND" && !hostile.path.includes("/crons")) assert.match(answer.text, /^(Thread with ID [0-9a-f-]+|Run) not found$/);
+        else if (zodIssues) assert.ok(hostile.expect_error === "PC_BAD_REQUEST" && zodIssues.length > 0 && record.status === 400, `a LangGraph validation answer for ${hostile.expect_error}: ${answer.text.slice(0, 300)}`);
         else assert.equal((answer.json as { error?: string } | undefined)?.error, hostile.expect_error);
         assert.equal(record.error, hostile.expect_error);
         assert.equal(record.approval, undefined, "an approval was offered for a refused request");

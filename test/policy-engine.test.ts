@@ -885,9 +885,9 @@ describe("rate limits", () => {
   });
   const T0 = 1_700_000_000_000;
 
-  function refusal(fn: () => void): GatewayError {
+  async function refusal(taking: Promise<void>): Promise<GatewayError> {
     try {
-      fn();
+      await taking;
     } catch (error) {
       assert.ok(error instanceof GatewayError, `expected a GatewayError, got ${String(error)}`);
       return error;
@@ -895,10 +895,10 @@ describe("rate limits", () => {
     assert.fail("expected a 429");
   }
 
-  test("allows a burst, then refuses with 429 PC_RATE_LIMITED and a Retry-After of at least one second", () => {
+  test("allows a burst, then refuses with 429 PC_RATE_LIMITED and a Retry-After of at least one second", async () => {
     const limiter = new RateLimiter();
-    for (let i = 0; i < 3; i += 1) limiter.take(policy, ALICE, T0);
-    const error = refusal(() => limiter.take(policy, ALICE, T0));
+    for (let i = 0; i < 3; i += 1) await limiter.take(policy, ALICE, T0);
+    const error = await refusal(limiter.take(policy, ALICE, T0));
     assert.equal(error.status, 429);
     assert.equal(error.code, "PC_RATE_LIMITED");
     assert.equal(error.retryAfterS, 1);
@@ -906,44 +906,44 @@ describe("rate limits", () => {
     assert.equal(error.identity, ALICE);
   });
 
-  test("Retry-After is the whole seconds until a token is back", () => {
+  test("Retry-After is the whole seconds until a token is back", async () => {
     const limiter = new RateLimiter();
     const nightly = serviceAccount("nightly", ["staff"]);
-    limiter.take(policy, nightly, T0);
-    limiter.take(policy, nightly, T0);
-    const error = refusal(() => limiter.take(policy, nightly, T0));
+    await limiter.take(policy, nightly, T0);
+    await limiter.take(policy, nightly, T0);
+    const error = await refusal(limiter.take(policy, nightly, T0));
     assert.equal(error.retryAfterS, 4);
     assert.match(error.message, /'nightly'/, "the first entry whose subjects match applies");
   });
 
-  test("refills at the configured rate as time passes", () => {
+  test("refills at the configured rate as time passes", async () => {
     const limiter = new RateLimiter();
-    for (let i = 0; i < 3; i += 1) limiter.take(policy, ALICE, T0);
-    refusal(() => limiter.take(policy, ALICE, T0 + 999));
-    limiter.take(policy, ALICE, T0 + 1_000);
-    refusal(() => limiter.take(policy, ALICE, T0 + 1_000));
-    for (let i = 0; i < 3; i += 1) limiter.take(policy, ALICE, T0 + 60_000);
-    refusal(() => limiter.take(policy, ALICE, T0 + 60_000));
+    for (let i = 0; i < 3; i += 1) await limiter.take(policy, ALICE, T0);
+    await refusal(limiter.take(policy, ALICE, T0 + 999));
+    await limiter.take(policy, ALICE, T0 + 1_000);
+    await refusal(limiter.take(policy, ALICE, T0 + 1_000));
+    for (let i = 0; i < 3; i += 1) await limiter.take(policy, ALICE, T0 + 60_000);
+    await refusal(limiter.take(policy, ALICE, T0 + 60_000));
   });
 
-  test("each identity has its own bucket", () => {
+  test("each identity has its own bucket", async () => {
     const limiter = new RateLimiter();
-    for (let i = 0; i < 3; i += 1) limiter.take(policy, ALICE, T0);
-    refusal(() => limiter.take(policy, ALICE, T0));
-    for (let i = 0; i < 3; i += 1) limiter.take(policy, BOB, T0);
-    refusal(() => limiter.take(policy, BOB, T0));
+    for (let i = 0; i < 3; i += 1) await limiter.take(policy, ALICE, T0);
+    await refusal(limiter.take(policy, ALICE, T0));
+    for (let i = 0; i < 3; i += 1) await limiter.take(policy, BOB, T0);
+    await refusal(limiter.take(policy, BOB, T0));
   });
 
-  test("an identity that matches no rate_limits entry is not limited", () => {
+  test("an identity that matches no rate_limits entry is not limited", async () => {
     const limiter = new RateLimiter();
     const contractor = person("oidc:corp:carl", ["contractors"]);
-    for (let i = 0; i < 1_000; i += 1) limiter.take(policy, contractor, T0);
+    for (let i = 0; i < 1_000; i += 1) await limiter.take(policy, contractor, T0);
   });
 
-  test("a policy without rate_limits limits nobody", () => {
+  test("a policy without rate_limits limits nobody", async () => {
     const limiter = new RateLimiter();
     const unlimited = policyOf([{ id: "info", effect: "allow", subjects: "*", actions: ["server:read"] }]);
-    for (let i = 0; i < 1_000; i += 1) limiter.take(unlimited, ALICE, T0);
+    for (let i = 0; i < 1_000; i += 1) await limiter.take(unlimited, ALICE, T0);
   });
 });
 

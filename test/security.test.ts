@@ -300,10 +300,12 @@ describe("protocol tricks", () => {
     assert.equal((await call("/healthz")).status, 200);
   });
 
-  test("WebSocket upgrades (protocol v2 over WS) are refused with 501 and recorded", async () => {
+  // Protocol v2's own socket (GET /threads/{id}/stream/events) is bridged through the pipeline:
+  // test/compat-websocket.test.ts.
+  test("WebSocket upgrades other than protocol v2's are refused with 501 and recorded", async () => {
     const raw = await rawRequest(
       gateway.url,
-      `GET /threads/t-1/stream/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gateway.key}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `GET /threads/t-1/runs/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gateway.key}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
         `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
     );
     assert.equal(statusOf(raw), 501);

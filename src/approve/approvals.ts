@@ -9,7 +9,7 @@ import type { Masker } from "../mask/index.js";
 import { metrics } from "../observe/metrics.js";
 import type { ApprovalRecord, AuditSink } from "../record/auditRecord.js";
 import type { ApprovalNotice, NoticeKind, Notifier } from "./notice.js";
-import { ApprovalConflict, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
+import { ApprovalCapReached, ApprovalConflict, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
 
 export interface ApprovalsOptions {
   store: ApprovalStore;
@@ -71,15 +71,21 @@ export class Approvals {
   async request(input: Omit<NewApproval, "id" | "created_at" | "expires_at"> & { expires_after_s: number }): Promise<Approval> {
     const now = Date.now();
     const { expires_after_s, ...rest } = input;
-    const open = (await this.options.store.list({ states: ["pending"], limit: 1_000 })).filter((a) => a.requester.subject === input.requester.subject);
-    if (open.length >= this.options.maxPendingPerRequester) {
-      throw new GatewayError(429, "PC_RATE_LIMITED", `Refused: you have ${open.length} requests waiting for approval; wait for approvers to decide them first.`, { identity: input.requester, retryAfterS: 60 });
-    }
+    const pending = await this.options.store.countPending(input.requester.subject);
+    if (pending >= this.options.maxPendingPerRequester) throw tooManyPending(input.requester, pending);
     const approval: NewApproval = { ...rest, id: randomUUID(), created_at: now, expires_at: now + expires_after_s * 1000 };
     const stored: Approval = { ...approval, state: "pending", decided_at: null, votes: [], reason: null, used_by: null, result: null, grant: null };
     // Recorded before it exists: an approval the ledger does not know of can never be given.
     await this.record(stored, "requested", stored.requester.subject, stored.request_id);
-    await this.options.store.create(approval);
+    try {
+      await this.options.store.create(approval, { maxPendingPerRequester: this.options.maxPendingPerRequester });
+    } catch (error) {
+      if (!(error instanceof ApprovalCapReached)) throw error;
+      // Another request of the same requester (on any instance) took the last place since the
+      // check above: the approval recorded as requested is closed at once.
+      await this.record({ ...stored, state: "expired" }, "expired", "gateway", stored.request_id, { reason: "the requester reached approvals.max_pending_per_requester" });
+      throw tooManyPending(input.requester, error.pending);
+    }
     this.notify("approval.requested", stored);
     return stored;
   }
@@ -413,4 +419,8 @@ export function approvalView(approval: Approval, statusUrl: string) {
     result: approval.result,
     status_url: statusUrl,
   };
+}
+
+function tooManyPending(requester: Identity, pending: number): GatewayError {
+  return new GatewayError(429, "PC_RATE_LIMITED", `Refused: you have ${pending} requests waiting for approval; wait for approvers to decide them first.`, { identity: requester, retryAfterS: 60 });
 }

@@ -1,35 +1,12 @@
-// Approvals in PostgreSQL beside the ledger: several gateways share them. Every change is
+// Approvals in PostgreSQL (the gateway's state store, storage): several gateways share them. Every change is
 // announced with NOTIFY in its transaction, so a request held on one instance is released as
-// soon as an approver decides on another (LISTEN on a connection of its own).
+// soon as an approver decides on another (LISTEN on a connection of its own). The tables are
+// APPROVAL_TABLES (store.ts), applied by the state migration runner.
 import { EventEmitter } from "node:events";
 import pg from "pg";
+import { migratePostgres } from "../storage/migrations.js";
 import { inTransaction } from "../storage/postgresTransaction.js";
-import { applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
-
-const MIGRATIONS: string[] = [
-  `CREATE TABLE approvals (
-     id TEXT PRIMARY KEY,
-     state TEXT NOT NULL,
-     mode TEXT NOT NULL,
-     created_at BIGINT NOT NULL,
-     expires_at BIGINT NOT NULL,
-     doc JSONB NOT NULL
-   );
-   CREATE INDEX approvals_state ON approvals (state, expires_at);
-   CREATE INDEX approvals_created ON approvals (created_at);
-   CREATE TABLE approval_grants (
-     id TEXT PRIMARY KEY,
-     approval_id TEXT NOT NULL,
-     subject TEXT NOT NULL,
-     rule TEXT NOT NULL,
-     graphs TEXT NOT NULL,
-     actions JSONB NOT NULL,
-     granted_by JSONB NOT NULL,
-     created_at BIGINT NOT NULL,
-     expires_at BIGINT NOT NULL
-   );
-   CREATE INDEX approval_grants_lookup ON approval_grants (subject, rule, graphs, expires_at);`,
-];
+import { APPROVAL_TABLES, ApprovalCapReached, applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
 
 const RECONNECT_MS = 1_000;
 
@@ -64,17 +41,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   private async migrate(): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-approvals-migrate'))");
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.options.schema}`);
-      await client.query("CREATE TABLE IF NOT EXISTS approvals_schema (version INTEGER NOT NULL)");
-      const row = (await client.query<{ version: number }>("SELECT version FROM approvals_schema")).rows[0];
-      const current = row?.version ?? 0;
-      if (current > MIGRATIONS.length) throw new Error(`the approvals schema was written by a newer Portcullis (schema ${current}, this version knows ${MIGRATIONS.length})`);
-      for (let version = current; version < MIGRATIONS.length; version++) await client.query(MIGRATIONS[version]!);
-      if (row) await client.query("UPDATE approvals_schema SET version = $1", [MIGRATIONS.length]);
-      else await client.query("INSERT INTO approvals_schema (version) VALUES ($1)", [MIGRATIONS.length]);
-    });
+    await migratePostgres(this.pool, this.options.schema, [APPROVAL_TABLES]);
   }
 
   /** A dedicated connection for LISTEN; reconnects after a loss (held requests also poll, so a
@@ -100,12 +67,20 @@ export class PostgresApprovalStore implements ApprovalStore {
     setTimeout(() => void this.listen().catch(() => this.reconnect()), RECONNECT_MS).unref();
   }
 
-  async create(approval: NewApproval): Promise<void> {
+  async create(approval: NewApproval, limits: { maxPendingPerRequester: number }): Promise<void> {
     const stored: Approval = { ...approval, state: "pending", decided_at: null, votes: [], reason: null, used_by: null, result: null, grant: null };
     await inTransaction(this.pool, async (client) => {
+      // One requester's requests for approval are counted one at a time, whichever instance they reach.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-approval-cap'), hashtext($1))", [stored.requester.subject]);
+      const pending = await countPending(client, stored.requester.subject);
+      if (pending >= limits.maxPendingPerRequester) throw new ApprovalCapReached(pending);
       await client.query("INSERT INTO approvals (id, state, mode, created_at, expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6)", [stored.id, stored.state, stored.mode, stored.created_at, stored.expires_at, stored]);
       await this.notify(client, stored.id);
     });
+  }
+
+  async countPending(subject: string): Promise<number> {
+    return countPending(this.pool, subject);
   }
 
   async get(id: string): Promise<Approval | undefined> {
@@ -221,6 +196,11 @@ export class PostgresApprovalStore implements ApprovalStore {
     await client.query("SELECT pg_notify($1, $2)", [this.options.channel, id]);
   }
 
+}
+
+async function countPending(db: Queryable, subject: string): Promise<number> {
+  const { rows } = await db.query<{ pending: string }>("SELECT COUNT(*) AS pending FROM approvals WHERE state = 'pending' AND doc->'requester'->>'subject' = $1", [subject]);
+  return Number(rows[0]!.pending);
 }
 
 async function read(db: Queryable, id: string, forUpdate = false): Promise<Approval | undefined> {

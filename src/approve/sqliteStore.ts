@@ -1,7 +1,8 @@
-// Approvals in the state database (SQLite): one gateway. Changes are announced in process.
+// Approvals in the state database (SQLite): one gateway. Changes are announced in process. The
+// tables are APPROVAL_TABLES (store.ts), applied by the state database's migration runner.
 import { EventEmitter } from "node:events";
-import type { StateDatabase } from "../storage/stateDatabase.js";
-import { applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
+import type Database from "better-sqlite3";
+import { ApprovalCapReached, applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
 
 interface ApprovalRow {
   doc: string;
@@ -23,14 +24,22 @@ export class SqliteApprovalStore implements ApprovalStore {
   readonly kind = "sqlite" as const;
   private readonly changes = new EventEmitter();
 
-  constructor(private readonly db: StateDatabase) {
+  constructor(private readonly db: Database.Database) {
     this.changes.setMaxListeners(0);
   }
 
-  async create(approval: NewApproval): Promise<void> {
+  async create(approval: NewApproval, limits: { maxPendingPerRequester: number }): Promise<void> {
     const stored: Approval = { ...approval, state: "pending", decided_at: null, votes: [], reason: null, used_by: null, result: null, grant: null };
-    this.db.prepare(`INSERT INTO approvals (id, state, mode, created_at, expires_at, doc) VALUES (?, ?, ?, ?, ?, ?)`).run(stored.id, stored.state, stored.mode, stored.created_at, stored.expires_at, JSON.stringify(stored));
+    this.db.transaction(() => {
+      const pending = this.pendingOf(stored.requester.subject);
+      if (pending >= limits.maxPendingPerRequester) throw new ApprovalCapReached(pending);
+      this.db.prepare(`INSERT INTO approvals (id, state, mode, created_at, expires_at, doc) VALUES (?, ?, ?, ?, ?, ?)`).run(stored.id, stored.state, stored.mode, stored.created_at, stored.expires_at, JSON.stringify(stored));
+    }).immediate();
     this.changed(stored.id);
+  }
+
+  async countPending(subject: string): Promise<number> {
+    return this.pendingOf(subject);
   }
 
   async get(id: string): Promise<Approval | undefined> {
@@ -126,6 +135,10 @@ export class SqliteApprovalStore implements ApprovalStore {
 
   async close(): Promise<void> {
     this.changes.removeAllListeners();
+  }
+
+  private pendingOf(subject: string): number {
+    return this.db.prepare<[string], { pending: number }>(`SELECT COUNT(*) AS pending FROM approvals WHERE state = 'pending' AND json_extract(doc, '$.requester.subject') = ?`).get(subject)!.pending;
   }
 
   private read(id: string): Approval | undefined {

@@ -1,7 +1,8 @@
 // Where approvals live between the request that asked and the approvers who decide: the state
-// database (SQLite, one gateway) or PostgreSQL beside the ledger (several gateways, where a
-// decision taken on one instance releases a request held on another).
+// database (SQLite, one gateway) or PostgreSQL (several gateways, where a decision taken on one
+// instance releases a request held on another). Their tables, for both, are APPROVAL_TABLES.
 import type { Identity } from "../identify/identity.js";
+import type { Component } from "../storage/migrations.js";
 
 export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "used";
 
@@ -108,9 +109,22 @@ export class ApprovalConflict extends Error {
   }
 }
 
+/** create() refused: the requester already has `pending` approvals, the most allowed. */
+export class ApprovalCapReached extends Error {
+  constructor(readonly pending: number) {
+    super(`the requester has ${pending} approvals pending`);
+    this.name = "ApprovalCapReached";
+  }
+}
+
 export interface ApprovalStore {
   readonly kind: "sqlite" | "postgres";
-  create(approval: NewApproval): Promise<void>;
+  /** Stores a new pending approval unless its requester already has `maxPendingPerRequester`
+   * pending (ApprovalCapReached): counted and inserted atomically, across every instance sharing
+   * the store. */
+  create(approval: NewApproval, limits: { maxPendingPerRequester: number }): Promise<void>;
+  /** How many approvals this requester has pending. */
+  countPending(subject: string): Promise<number>;
   get(id: string): Promise<Approval | undefined>;
   /** Newest first. */
   list(filter: { states?: ApprovalState[]; limit: number; offset?: number }): Promise<Approval[]>;
@@ -133,6 +147,63 @@ export interface ApprovalStore {
   onChange(listener: (id: string) => void): () => void;
   close(): Promise<void>;
 }
+
+export const APPROVAL_TABLES: Component = {
+  name: "approvals",
+  migrations: [
+    {
+      sqlite: `CREATE TABLE IF NOT EXISTS approvals (
+         id TEXT PRIMARY KEY,
+         state TEXT NOT NULL,
+         mode TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         doc TEXT NOT NULL
+       );
+       CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
+       CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created_at);
+       CREATE TABLE IF NOT EXISTS approval_grants (
+         id TEXT PRIMARY KEY,
+         approval_id TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         rule TEXT NOT NULL,
+         graphs TEXT NOT NULL,
+         actions TEXT NOT NULL,
+         granted_by TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL
+       );
+       CREATE INDEX IF NOT EXISTS approval_grants_lookup ON approval_grants (subject, rule, graphs, expires_at);`,
+      postgres: `CREATE TABLE IF NOT EXISTS approvals (
+         id TEXT PRIMARY KEY,
+         state TEXT NOT NULL,
+         mode TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         expires_at BIGINT NOT NULL,
+         doc JSONB NOT NULL
+       );
+       CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
+       CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created_at);
+       CREATE TABLE IF NOT EXISTS approval_grants (
+         id TEXT PRIMARY KEY,
+         approval_id TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         rule TEXT NOT NULL,
+         graphs TEXT NOT NULL,
+         actions JSONB NOT NULL,
+         granted_by JSONB NOT NULL,
+         created_at BIGINT NOT NULL,
+         expires_at BIGINT NOT NULL
+       );
+       CREATE INDEX IF NOT EXISTS approval_grants_lookup ON approval_grants (subject, rule, graphs, expires_at);`,
+    },
+    // The per-requester cap counts pending approvals of one requester on every request for approval.
+    {
+      sqlite: `CREATE INDEX approvals_pending_requester ON approvals (json_extract(doc, '$.requester.subject')) WHERE state = 'pending';`,
+      postgres: `CREATE INDEX approvals_pending_requester ON approvals ((doc->'requester'->>'subject')) WHERE state = 'pending';`,
+    },
+  ],
+};
 
 /** The state a vote leads to: any deny denies; enough different approvers approve. */
 export function applyVote(approval: Approval, vote: Vote): VoteResult {

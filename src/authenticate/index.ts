@@ -2,7 +2,7 @@
 // LangGraph Studio. Builds the sign-in endpoints from identity.login.
 import { readSecret } from "../config/load.js";
 import type { BrowserLoginConfig } from "../config/schema.js";
-import type { StateDatabase } from "../storage/stateDatabase.js";
+import type { StateStores } from "../storage/index.js";
 import { cookieNames } from "./cookies.js";
 import { LoginTransactions } from "./loginTransactions.js";
 import { OidcLogin } from "./oidcLogin.js";
@@ -11,7 +11,7 @@ import { SignIn } from "./signIn.js";
 
 export { SignIn } from "./signIn.js";
 
-export async function createSignIn(config: BrowserLoginConfig, db: StateDatabase, options: { corsOrigins: string[]; fetchTimeoutMs: number }): Promise<SignIn> {
+export async function createSignIn(config: BrowserLoginConfig, stores: Pick<StateStores, "sessions" | "signIns">, options: { corsOrigins: string[]; fetchTimeoutMs: number }): Promise<SignIn> {
   const publicUrl = config.public_url.replace(/\/$/, "");
   const oidcProviders = await Promise.all(
     config.oidc.map(
@@ -27,12 +27,12 @@ export async function createSignIn(config: BrowserLoginConfig, db: StateDatabase
   // The SAML library (an XML stack) is loaded only when a SAML IdP is configured.
   const samlProviders = config.saml.length > 0 ? await (async () => {
     const { SamlLogin } = await import("./samlLogin.js");
-    return Promise.all(config.saml.map((provider) => SamlLogin.create(provider, publicUrl, db)));
+    return Promise.all(config.saml.map((provider) => SamlLogin.create(provider, publicUrl, stores.signIns)));
   })() : [];
   return new SignIn({
     publicUrl,
-    sessions: new BrowserSessions(db, { idleTimeoutS: config.session.idle_timeout_s, absoluteTimeoutS: config.session.absolute_timeout_s }),
-    logins: new LoginTransactions(db),
+    sessions: new BrowserSessions(stores.sessions, { idleTimeoutS: config.session.idle_timeout_s, absoluteTimeoutS: config.session.absolute_timeout_s }),
+    logins: new LoginTransactions(stores.signIns),
     cookies: cookieNames(publicUrl, config.session.cross_site),
     providers: [...oidcProviders, ...samlProviders],
     corsOrigins: options.corsOrigins,

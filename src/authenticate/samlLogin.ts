@@ -10,8 +10,8 @@ import { DOMParser } from "@xmldom/xmldom";
 import type { SamlLoginConfig } from "../config/schema.js";
 import { ConfigError, GatewayError } from "../errors.js";
 import { policyClaims, type Identity } from "../identify/identity.js";
-import type { StateDatabase } from "../storage/stateDatabase.js";
 import { LOGIN_TRANSACTION_TTL_MS } from "./loginTransactions.js";
+import type { SignInStore } from "./signInStore.js";
 
 const METADATA_NS = "urn:oasis:names:tc:SAML:2.0:metadata";
 const DSIG_NS = "http://www.w3.org/2000/09/xmldsig#";
@@ -31,7 +31,7 @@ export class SamlLogin {
   private constructor(
     readonly config: SamlLoginConfig,
     private readonly saml: SAML,
-    private readonly db: StateDatabase,
+    private readonly store: SignInStore,
     urls: { acsUrl: string; spEntityId: string },
     private readonly idpEntityId: string | undefined,
   ) {
@@ -39,7 +39,7 @@ export class SamlLogin {
     this.spEntityId = urls.spEntityId;
   }
 
-  static async create(config: SamlLoginConfig, publicUrl: string, db: StateDatabase): Promise<SamlLogin> {
+  static async create(config: SamlLoginConfig, publicUrl: string, store: SignInStore): Promise<SamlLogin> {
     const idp = await readIdentityProvider(config);
     const base = publicUrl.replace(/\/$/, "");
     const acsUrl = `${base}/auth/saml/${config.id}/acs`;
@@ -56,11 +56,11 @@ export class SamlLogin {
       maxAssertionAgeMs: config.max_assertion_age_s * 1000,
       validateInResponseTo: ValidateInResponseTo.always,
       requestIdExpirationPeriodMs: LOGIN_TRANSACTION_TTL_MS,
-      cacheProvider: new OutstandingRequests(db),
+      cacheProvider: new OutstandingRequests(store),
       identifierFormat: "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
       disableRequestedAuthnContext: true,
     });
-    return new SamlLogin(config, saml, db, { acsUrl, spEntityId }, idp.entityId);
+    return new SamlLogin(config, saml, store, { acsUrl, spEntityId }, idp.entityId);
   }
 
   get id(): string {
@@ -89,7 +89,7 @@ export class SamlLogin {
     }
     if (!profile?.nameID) throw rejected("the assertion names no subject");
     this.checkAddressedToUs(profile, requestId);
-    this.rememberAssertion(profile);
+    await this.rememberAssertion(profile);
     const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
     const groups = attributes[this.config.groups_attribute];
     const name = attributes[this.config.name_attribute];
@@ -125,24 +125,20 @@ export class SamlLogin {
     if (destination && destination !== this.acsUrl) throw rejected("the response's Destination is not this gateway's ACS URL");
   }
 
-  private rememberAssertion(profile: Profile): void {
+  private async rememberAssertion(profile: Profile): Promise<void> {
     const assertion = profile.getAssertion?.() as { Assertion?: SignedAssertion } | undefined;
     const assertionId = assertion?.Assertion?.$?.ID;
     if (!assertionId) throw rejected("the assertion has no ID");
     const now = Date.now();
     // Older assertions fail max_assertion_age_s anyway, so ids need keeping only that long.
     const forgetAfter = now + (this.config.max_assertion_age_s + 2 * this.config.clock_skew_s) * 1000;
-    this.db.prepare(`DELETE FROM saml_assertions_seen WHERE forget_after <= ?`).run(now);
-    const inserted = this.db
-      .prepare(`INSERT OR IGNORE INTO saml_assertions_seen (provider, assertion_id, forget_after) VALUES (?, ?, ?)`)
-      .run(this.config.id, assertionId, forgetAfter);
-    if (inserted.changes === 0) throw rejected("the assertion was already used (replayed)");
+    if (!(await this.store.rememberSamlAssertion(this.config.id, assertionId, forgetAfter, now))) throw rejected("the assertion was already used (replayed)");
   }
 }
 
-/** node-saml's store of AuthnRequest ids awaiting a response (InResponseTo), kept in the state database. */
+/** node-saml's store of AuthnRequest ids awaiting a response (InResponseTo), kept with the sign-ins. */
 class OutstandingRequests implements CacheProvider {
-  constructor(private readonly db: StateDatabase) {}
+  constructor(private readonly store: SignInStore) {}
 
   private lastPurge = 0;
 
@@ -150,23 +146,19 @@ class OutstandingRequests implements CacheProvider {
     const createdAt = Date.now();
     if (createdAt - this.lastPurge >= 30_000) {
       this.lastPurge = createdAt;
-      this.db.prepare(`DELETE FROM saml_requests_outstanding WHERE created_at <= ?`).run(createdAt - LOGIN_TRANSACTION_TTL_MS);
+      await this.store.purgeSamlRequests(createdAt - LOGIN_TRANSACTION_TTL_MS);
     }
-    const result = this.db.prepare(`INSERT OR IGNORE INTO saml_requests_outstanding (id, created_at) VALUES (?, ?)`).run(key, createdAt);
-    return result.changes === 1 ? { value, createdAt } : null;
+    return (await this.store.saveSamlRequest(key, createdAt)) ? { value, createdAt } : null;
   }
 
   async getAsync(key: string): Promise<string | null> {
-    const row = this.db.prepare(`SELECT created_at FROM saml_requests_outstanding WHERE id = ? AND created_at > ?`).get(key, Date.now() - LOGIN_TRANSACTION_TTL_MS) as
-      | { created_at: number }
-      | undefined;
-    return row ? new Date(row.created_at).toISOString() : null;
+    const createdAt = await this.store.samlRequestCreatedAt(key, Date.now() - LOGIN_TRANSACTION_TTL_MS);
+    return createdAt === undefined ? null : new Date(createdAt).toISOString();
   }
 
   async removeAsync(key: string | null): Promise<string | null> {
     if (key === null) return null;
-    const result = this.db.prepare(`DELETE FROM saml_requests_outstanding WHERE id = ?`).run(key);
-    return result.changes === 1 ? key : null;
+    return (await this.store.removeSamlRequest(key)) ? key : null;
   }
 }
 

@@ -62,7 +62,7 @@ export class SignIn {
   }
 
   /** The session a request's cookie names, if any; throws when it has ended. */
-  sessionOf(req: Pick<IncomingMessage, "headers">): BrowserSession | undefined {
+  async sessionOf(req: Pick<IncomingMessage, "headers">): Promise<BrowserSession | undefined> {
     const secret = readCookie(req.headers, this.deps.cookies.session);
     return secret ? this.deps.sessions.resume(secret) : undefined;
   }
@@ -101,21 +101,21 @@ export class SignIn {
   private async startLogin(provider: LoginProvider, query: URLSearchParams): Promise<SignInAnswer> {
     const returnTo = safeReturnTo(query.get("return_to"), this.deps.publicUrl);
     if (provider.kind === "oidc") {
-      const { id, browserBinding } = this.deps.logins.begin<PendingLogin>(provider.id, { returnTo });
+      const { id, browserBinding } = await this.deps.logins.begin<PendingLogin>(provider.id, { returnTo });
       const { redirect: location, pending } = await provider.start(id, returnTo);
-      this.deps.logins.update<PendingLogin>(id, { returnTo, oidc: pending });
+      await this.deps.logins.update<PendingLogin>(id, { returnTo, oidc: pending });
       return this.withLoginCookie(redirect(location), browserBinding);
     }
-    const { id, browserBinding } = this.deps.logins.begin<PendingLogin>(provider.id, { returnTo });
+    const { id, browserBinding } = await this.deps.logins.begin<PendingLogin>(provider.id, { returnTo });
     const { redirect: location, requestId } = await provider.start(id);
-    this.deps.logins.update<PendingLogin>(id, { returnTo, samlRequestId: requestId });
+    await this.deps.logins.update<PendingLogin>(id, { returnTo, samlRequestId: requestId });
     return this.withLoginCookie(redirect(location), browserBinding);
   }
 
   private async finishOidc(exchange: Exchange, provider: OidcLogin, query: URLSearchParams): Promise<SignInAnswer> {
     const state = query.get("state");
     if (!state) throw loginFailed("the identity provider's answer has no state");
-    const pending = this.deps.logins.complete<PendingLogin>(state, provider.id, readCookie(exchange.req.headers, this.deps.cookies.login));
+    const pending = await this.deps.logins.complete<PendingLogin>(state, provider.id, readCookie(exchange.req.headers, this.deps.cookies.login));
     // RFC 6749 §4.1.2.1: the IdP reports a refusal (e.g. access_denied) in the redirect.
     const idpError = query.get("error");
     if (idpError) throw loginFailed(`the identity provider refused the sign-in (${idpError.slice(0, 64)}${query.get("error_description") ? `: ${query.get("error_description")!.slice(0, 200)}` : ""})`);
@@ -129,28 +129,28 @@ export class SignIn {
     const relayState = form.RelayState;
     // Unsolicited (IdP-initiated) responses are refused: every response must answer a sign-in started here.
     if (!relayState) throw loginFailed("the SAML response carries no RelayState; start from the sign-in page (IdP-initiated sign-in is not accepted)");
-    const pending = this.deps.logins.peek<PendingLogin>(relayState, provider.id);
+    const pending = await this.deps.logins.peek<PendingLogin>(relayState, provider.id);
     if (pending.samlIdentity || !pending.samlRequestId) throw loginFailed("this sign-in has already been answered");
     const identity = await provider.accept(form, pending.samlRequestId);
-    this.deps.logins.update<PendingLogin>(relayState, { ...pending, samlIdentity: identity });
+    await this.deps.logins.update<PendingLogin>(relayState, { ...pending, samlIdentity: identity });
     // The session starts back in the browser that began the sign-in, where its login cookie is
     // sent again (a top-level GET; this cross-site POST carries no SameSite=Lax cookies).
     return { ...redirect(`/auth/saml/${provider.id}/complete?login=${encodeURIComponent(relayState)}`, 303), identity };
   }
 
-  private finishSaml(exchange: Exchange, provider: SamlLogin, query: URLSearchParams): SignInAnswer {
+  private async finishSaml(exchange: Exchange, provider: SamlLogin, query: URLSearchParams): Promise<SignInAnswer> {
     const login = query.get("login");
     if (!login) throw loginFailed("no sign-in is named");
-    const pending = this.deps.logins.complete<PendingLogin>(login, provider.id, readCookie(exchange.req.headers, this.deps.cookies.login));
+    const pending = await this.deps.logins.complete<PendingLogin>(login, provider.id, readCookie(exchange.req.headers, this.deps.cookies.login));
     if (!pending.samlIdentity) throw loginFailed("the identity provider has not answered this sign-in");
     return this.startSession(exchange, pending.samlIdentity, provider.id, pending.returnTo);
   }
 
-  private startSession(exchange: Exchange, identity: Identity, provider: string, returnTo: string): SignInAnswer {
+  private async startSession(exchange: Exchange, identity: Identity, provider: string, returnTo: string): Promise<SignInAnswer> {
     // A new sign-in replaces whatever session this browser had.
     const previous = readCookie(exchange.req.headers, this.deps.cookies.session);
-    if (previous) this.deps.sessions.end(previous);
-    const { secret, session } = this.deps.sessions.create(identity, provider);
+    if (previous) await this.deps.sessions.end(previous);
+    const { secret, session } = await this.deps.sessions.create(identity, provider);
     const answer = redirect(returnTo, 303);
     answer.headers!["set-cookie"] = [
       setCookie(this.deps.cookies, this.deps.cookies.session, secret, this.deps.sessions.settings.absoluteTimeoutS),
@@ -159,8 +159,8 @@ export class SignIn {
     return { ...answer, identity: session.identity };
   }
 
-  private me(exchange: Exchange): SignInAnswer {
-    const session = this.requireSession(exchange);
+  private async me(exchange: Exchange): Promise<SignInAnswer> {
+    const session = await this.requireSession(exchange);
     return {
       status: 200,
       identity: session.identity,
@@ -177,10 +177,10 @@ export class SignIn {
 
   private async logout(exchange: Exchange): Promise<SignInAnswer> {
     const secret = readCookie(exchange.req.headers, this.deps.cookies.session);
-    const session = this.requireSession(exchange);
+    const session = await this.requireSession(exchange);
     const form = (exchange.req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded") ? await readFormBody(exchange.req, 16 * 1024) : {};
     checkCsrf(exchange.req, session.csrfToken, this.trustedOrigins, { formToken: form.csrf_token, identity: session.identity });
-    this.deps.sessions.end(secret!);
+    await this.deps.sessions.end(secret!);
     const provider = this.providers.get(session.provider);
     const idpLogout = provider?.kind === "oidc" ? await provider.logoutUrl(new URL("/auth/logout/done", this.deps.publicUrl).href) : undefined;
     const answer: SignInAnswer = idpLogout ? redirect(idpLogout, 303) : { status: 200, html: signedOutPage() };
@@ -188,8 +188,8 @@ export class SignIn {
     return { ...answer, identity: session.identity };
   }
 
-  private requireSession(exchange: Exchange): BrowserSession {
-    const session = this.sessionOf(exchange.req);
+  private async requireSession(exchange: Exchange): Promise<BrowserSession> {
+    const session = await this.sessionOf(exchange.req);
     if (!session) throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: not signed in; sign in at /auth/login.");
     return session;
   }

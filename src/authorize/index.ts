@@ -34,21 +34,20 @@ export interface Authorization {
 }
 
 export class Authorizer {
-  private readonly limiter = new RateLimiter();
-
   constructor(
     readonly policies: PolicySource,
     private readonly lookups: ResourceLookups,
+    private readonly limiter = new RateLimiter(),
   ) {}
 
   /** Per-identity rate limit, checked before the body is read. */
-  limitRate(identity: Identity): void {
-    this.limiter.take(this.policies.current, identity);
+  limitRate(identity: Identity): Promise<void> {
+    return this.limiter.take(this.policies.current, identity);
   }
 
   /** Once the body is classified: each run of a /runs/batch after the first takes a token too. */
-  limitRunRate(identity: Identity, operation: Operation): void {
-    this.limiter.takeRuns(this.policies.current, identity, operation.run_count ?? 1);
+  limitRunRate(identity: Identity, operation: Operation): Promise<void> {
+    return this.limiter.takeRuns(this.policies.current, identity, operation.run_count ?? 1);
   }
 
   async authorize(request: AuthorizationRequest, trace?: TraceEntry[]): Promise<Authorization> {

@@ -91,6 +91,12 @@ export function rewriteRequestBody(
         if (body.method === "run.start") stamp(body.params, "params.metadata");
       }
       break;
+    case "mcp.request":
+      // An MCP tool call runs its assistant with the tool's arguments as input and no breakpoints.
+      if (operation.actions.includes("runs:create") && context.policy.pauseBefore(context.facts.graphs).length > 0) {
+        throw new GatewayError(403, "PC_FORBIDDEN", `Refused: runs of ${context.facts.graphs.join(", ")} pause before chosen nodes for approval (run_body.pause_before), which an MCP tools/call cannot carry; use the run endpoints.`, { identity: context.identity });
+      }
+      break;
     default:
       if (operation.creates_run) {
         // Run metadata reaches a thread the run creates (if_not_exists: create, stateless runs).

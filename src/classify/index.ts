@@ -1,8 +1,10 @@
 // classify: request-target + body -> Operation. Unknown routes are refused here (deny by default).
 import { GatewayError } from "../errors.js";
 import type { RequestTarget } from "../receive/target.js";
+import { classifyMcpMessage } from "./mcp.js";
 import type { Operation, OperationIds, RiskClass } from "./operation.js";
 import { BLOCKED_PREFIXES, customRouteSpec, ROUTES, type RouteSpec } from "./routes.js";
+import { BodyValidationError, invalidType, notUuid, UnknownProtocolCommand, type ValidationIssue } from "./validation.js";
 
 export type { Operation, RiskClass } from "./operation.js";
 
@@ -100,13 +102,19 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
   if (spec.route === "crons.create") cronThread(operation, body);
   if (spec.runBody === "single") classifyRunBody(operation, body);
   if (spec.runBody === "batch") {
-    if (!Array.isArray(body)) throw badBody("/runs/batch takes a JSON array of runs");
+    if (!Array.isArray(body)) throw badBody("/runs/batch takes a JSON array of runs", invalidType([], "array", body));
     // One request, many runs: bounded before any is looked at.
     if (body.length > maxBatchRuns) {
       throw new GatewayError(413, "PC_BODY_TOO_LARGE", `Refused: this /runs/batch has ${body.length} runs, more than the ${maxBatchRuns} one batch may start (limits.max_batch_runs); split it into smaller batches.`);
     }
     operation.run_count = body.length;
-    for (const run of body) classifyRunBody(operation, run);
+    body.forEach((run: unknown, index) => classifyRunBody(operation, run, [index]));
+  }
+  // A new thread's id: LangGraph refuses one that is not a UUID, and the ownership check that
+  // looks it up must not see it first.
+  if (spec.route === "threads.create" && field(body, "thread_id") != null) {
+    const issue = notUuid(["thread_id"], field(body, "thread_id"));
+    if (issue) throw badBody("a new thread's thread_id must be a UUID", issue);
   }
   if (spec.route === "threads.create" && hasEntries(field(body, "supersteps"))) {
     raise(operation, "steer-state", "supersteps", "state:write");
@@ -115,12 +123,13 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     raise(operation, "write", "cancel_on_disconnect", "runs:cancel");
   }
   if (spec.route === "protocol.command") classifyProtocolCommand(operation, body);
+  if (spec.route === "mcp.request") classifyMcpMessage(operation, body);
   if (spec.body !== undefined) customBody(operation, spec, body);
   // A graph id names the graph's system assistant, so graph-scoped rules apply to its UI.
   if (spec.resource === "ui") operation.ids.assistant_id = operation.ids.graph_id;
   // These bodies are narrowed or stamped by authorize: anything but an object (or nothing) is refused.
   if (["threads.create", "threads.search", "threads.count", "threads.update", "crons.search", "crons.count", "crons.update"].includes(spec.route) && body !== undefined && !isObject(body)) {
-    throw badBody(`the ${spec.route} body must be a JSON object`);
+    throw badBody(`the ${spec.route} body must be a JSON object`, invalidType([], "object", body));
   }
   // Config, context and graph decide how the assistant's future runs execute; set_latest restores
   // an older version's.
@@ -142,8 +151,8 @@ function customBody(operation: Operation, spec: RouteSpec, body: unknown): void 
   if (spec.body === "mask") operation.request_body = "mask";
 }
 
-function classifyRunBody(operation: Operation, body: unknown): void {
-  if (!isObject(body)) throw badBody("a run body must be a JSON object");
+function classifyRunBody(operation: Operation, body: unknown, path: number[] = []): void {
+  if (!isObject(body)) throw badBody("a run body must be a JSON object", invalidType(path, "object", body));
   const assistantId = body.assistant_id;
   if (typeof assistantId === "string") {
     operation.assistant_ids.push(assistantId);
@@ -151,7 +160,7 @@ function classifyRunBody(operation: Operation, body: unknown): void {
   }
   // null is no command (the stateless run schema is nullish; the stateful one refuses it).
   const command = body.command ?? undefined;
-  if (command !== undefined) classifyCommand(operation, command);
+  if (command !== undefined) classifyCommand(operation, command, [...path, "command"]);
   if (body.checkpoint != null || body.checkpoint_id != null || forksFromCheckpoint(body.config)) {
     raise(operation, "steer-state", "checkpoint", "state:write");
   }
@@ -170,8 +179,8 @@ function classifyRunBody(operation: Operation, body: unknown): void {
 }
 
 // LangGraph runs a command in place of the input whatever it holds (kwargs.command != null).
-function classifyCommand(operation: Operation, command: unknown): void {
-  if (!isObject(command)) throw badBody("'command' must be an object with resume, goto or update");
+function classifyCommand(operation: Operation, command: unknown, path: Array<string | number>): void {
+  if (!isObject(command)) throw badBody("'command' must be an object with resume, goto or update", invalidType(path, "object", command));
   const unknown = Object.keys(command).filter((key) => !COMMAND_KEYS.has(key));
   if (unknown.length > 0) throw badBody(`'command' takes resume, goto and update only, not ${unknown.map((key) => `'${key}'`).join(", ")}`);
   // command.update / command.goto write state or jump past an interrupt (langgraph-api.md §8).
@@ -189,14 +198,16 @@ function classifyCommand(operation: Operation, command: unknown): void {
 function cronThread(operation: Operation, body: unknown): void {
   const named = field(body, "thread_id");
   if (named === undefined || named === null) return;
-  if (typeof named !== "string" || named === "") throw badBody("a cron's thread_id must be a thread id");
+  if (typeof named !== "string") throw badBody("a cron's thread_id must be a thread id", invalidType(["thread_id"], "string", named));
+  if (named === "") throw badBody("a cron's thread_id must be a thread id");
   if (operation.ids.thread_id !== undefined && operation.ids.thread_id !== named) throw badBody("the body's thread_id names another thread than the path");
   operation.ids.thread_id = named;
 }
 
 // v2 `/threads/{id}/commands`: the JSON-RPC-like method decides what the request does.
 function classifyProtocolCommand(operation: Operation, body: unknown): void {
-  if (!isObject(body) || typeof body.method !== "string") throw badBody("a protocol command needs a string 'method'");
+  if (!isObject(body)) throw badBody("a protocol command must be a JSON object", invalidType([], "object", body));
+  if (typeof body.method !== "string") throw badBody("a protocol command needs a string 'method'", invalidType(["method"], "string", body.method));
   const params = isObject(body.params) ? body.params : {};
   // The route's placeholder verb is replaced by what the method does.
   operation.actions = [];
@@ -235,7 +246,9 @@ function classifyProtocolCommand(operation: Operation, body: unknown): void {
       operation.actions = [operation.action];
       return;
     default:
-      throw badBody(`unknown protocol command method '${body.method}'`);
+      // LangGraph checks the id before the method.
+      if (typeof body.id !== "number") throw badBody("a protocol command needs a numeric 'id'", invalidType(["id"], "number", body.id));
+      throw new UnknownProtocolCommand(body.id, body.method);
   }
 }
 
@@ -259,7 +272,7 @@ function storeNamespace(route: string, target: RequestTarget, body: unknown): st
   switch (route) {
     case "store.get": {
       const values = target.query.getAll("namespace");
-      if (values.length > 1) throw badBody("the namespace query parameter appears more than once");
+      if (values.length > 1) throw badBody("the namespace query parameter appears more than once", invalidType(["namespace"], "string", values));
       return values[0] === undefined || values[0] === "" ? [] : values[0].split(".");
     }
     case "store.put":
@@ -275,7 +288,9 @@ function storeNamespace(route: string, target: RequestTarget, body: unknown): st
 }
 
 function namespaceList(value: unknown, name: string): string[] {
-  if (!Array.isArray(value) || !value.every((part) => typeof part === "string")) throw badBody(`'${name}' must be a list of strings`);
+  if (!Array.isArray(value)) throw badBody(`'${name}' must be a list of strings`, invalidType([name], "array", value));
+  const wrong = value.findIndex((part) => typeof part !== "string");
+  if (wrong >= 0) throw badBody(`'${name}' must be a list of strings`, invalidType([name, wrong], "string", value[wrong]));
   return value as string[];
 }
 
@@ -295,6 +310,8 @@ function hasEntries(value: unknown): boolean {
   return Array.isArray(value) && value.length > 0;
 }
 
-function badBody(message: string): GatewayError {
-  return new GatewayError(400, "PC_BAD_REQUEST", `Refused: ${message}.`);
+/** A refusal of the body; `issue` when LangGraph validates the same field (it is then answered in
+ * LangGraph's shape, respond/langgraphErrors.ts). */
+function badBody(message: string, issue?: ValidationIssue): GatewayError {
+  return issue ? new BodyValidationError(`Refused: ${message}.`, [issue]) : new GatewayError(400, "PC_BAD_REQUEST", `Refused: ${message}.`);
 }

@@ -16,6 +16,7 @@ export type Resource =
   | "server"
   | "protocol"
   | "ui"
+  | "mcp"
   | "custom"
   | "egress";
 

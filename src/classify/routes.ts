@@ -98,7 +98,13 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "POST", pattern: "/ui/:graph_id", route: "ui.components", resource: "ui", action: "assistants:read", risk: "read", response: json },
   { method: "GET", pattern: "/ui/:graph_id/:file", route: "ui.asset", resource: "ui", action: "assistants:read", risk: "read", response: json },
 
-  // Protocol v2 over HTTP (the WebSocket upgrade is refused in the receive stage).
+  // MCP over streamable HTTP, as the Agent Server serves it (each assistant a tool): one JSON-RPC
+  // message per request, whose method decides what it does (classify/mcp.ts). The JS server has
+  // no /mcp; a deployment that adds one (langgraph.json http.app, or a Python Agent Server) gets it
+  // governed.
+  { method: "POST", pattern: "/mcp", route: "mcp.request", resource: "mcp", action: "assistants:read", risk: "read", response: json },
+
+  // Protocol v2 over HTTP (over WebSocket: src/protocols/socketBridge.ts, as these two).
   { method: "POST", pattern: "/threads/:thread_id/commands", route: "protocol.command", resource: "protocol", action: "protocol:command", risk: "read", response: json },
   { method: "POST", pattern: "/threads/:thread_id/stream/events", route: "protocol.events", resource: "protocol", action: "threads:read", risk: "read", response: "sse" },
 ];

@@ -73,8 +73,8 @@ export function exportCommand(): Command {
     .requiredOption("-o, --out <dir>", "new directory for the bundle")
     .option("--from <time>", "first instant included (ISO 8601)")
     .option("--to <time>", "first instant excluded (ISO 8601)")
-    .option("--user <subject>", "only this identity's records, e.g. oidc:corp:alice (each with an inclusion proof)")
-    .option("--graph <graph>", "only records touching this graph (each with an inclusion proof)")
+    .option("--user <subject>", "only this identity's sessions, e.g. oidc:corp:alice: its records and every record of its sessions (approvals, completions, runs, who looked at them), each with an inclusion proof")
+    .option("--graph <graph>", "only the sessions touching this graph, whole, each record with an inclusion proof")
     .action(async (options: LedgerOptions & { out: string; from?: string; to?: string; user?: string; graph?: string }) => {
       const ledger = await openToolLedger(options);
       try {
@@ -88,7 +88,8 @@ export function exportCommand(): Command {
         });
         process.stdout.write(
           `Evidence bundle written to ${result.dir}: ${result.entries} records (${result.filtered ? "filtered, each with an inclusion proof" : `entries ${result.start}..${result.end - 1}`}), ` +
-            `checkpoint at size ${result.checkpointSize}, ${result.payloads} payloads.\nVerify it anywhere with Node.js: node ${path.join(result.dir, "verify.mjs")} ${result.dir}\n`,
+            `checkpoint at size ${result.checkpointSize}, ${result.payloads} payloads, a control report (report.html, report.json) with ${result.sampled} sampled records.\n` +
+            `Verify it anywhere with Node.js: node ${path.join(result.dir, "verify.mjs")} ${result.dir}\n`,
         );
       } finally {
         await ledger.close();

@@ -1,11 +1,13 @@
-// `portcullis service-accounts create|list|revoke`: accounts kept in the state database, so they
-// can be made and revoked without editing the config file or restarting the gateway.
+// `portcullis service-accounts create|list|revoke`: accounts kept in the gateway's state store
+// (storage: the SQLite state file, or PostgreSQL shared by several gateways), so they can be made
+// and revoked without editing the config file or restarting any gateway.
 import { userInfo } from "node:os";
 import { Command, Option } from "commander";
 import { loadConfigFile } from "../config/load.js";
 import { ConfigError } from "../errors.js";
 import { generateApiKey, keyExpiry } from "../identify/serviceAccounts.js";
-import { ServiceAccountStore, type StoredServiceAccount } from "../storage/serviceAccountStore.js";
+import { openStateStores, sqliteStores, type StateStores } from "../storage/index.js";
+import { ServiceAccountExists, type NewServiceAccount, type ServiceAccountStore, type StoredServiceAccount } from "../storage/serviceAccountStore.js";
 import { openStateDatabase } from "../storage/stateDatabase.js";
 
 const ACCOUNT_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -25,19 +27,18 @@ export function serviceAccountsCommand(): Command {
     .action(async (options: StateOptions & { id: string; owner?: string; groups: string; expiresAt?: string; expiresInDays?: string }) => {
       if (!ACCOUNT_ID.test(options.id)) throw new ConfigError("--id: lowercase letters, digits, '.', '_' or '-', at most 63");
       const expiresAt = expiryFrom(options);
-      const store = await openStore(options);
       if (options.config && (await loadConfigFile(options.config)).identity.service_accounts.some((account) => account.id === options.id)) {
         throw new ConfigError(`service account '${options.id}' is already defined in ${options.config}; ids must be unique`);
       }
       const { key, sha256 } = generateApiKey();
-      const account = createOrExplain(store, {
+      const account = await withStore(options, (store) => createOrExplain(store, {
         id: options.id,
         key_sha256: sha256,
         groups: options.groups.split(",").map((group) => group.trim()).filter(Boolean),
         created_by: operator(),
         ...(options.owner ? { owner: options.owner } : {}),
         ...(expiresAt ? { expires_at: expiresAt } : {}),
-      });
+      }));
       process.stdout.write(
         `Service account '${account.id}' created${account.expires_at ? `, expires ${account.expires_at}` : ""}.\n` +
           `API key (shown once; only its hash is stored):\n  ${key}\n`,
@@ -50,7 +51,7 @@ export function serviceAccountsCommand(): Command {
     .addOption(stateOptions.config())
     .addOption(stateOptions.database())
     .action(async (options: StateOptions & { json?: boolean }) => {
-      const accounts = (await openStore(options)).list();
+      const accounts = await withStore(options, (store) => store.list());
       if (options.json) {
         process.stdout.write(`${JSON.stringify(accounts.map(({ key_sha256: _hash, ...account }) => ({ ...account, status: status(account) })), null, 2)}\n`);
         return;
@@ -64,10 +65,11 @@ export function serviceAccountsCommand(): Command {
     .addOption(stateOptions.config())
     .addOption(stateOptions.database())
     .action(async (options: StateOptions & { id: string }) => {
-      const store = await openStore(options);
-      const account = store.get(options.id);
-      if (!account) throw new ConfigError(`no service account '${options.id}' in the state database`);
-      if (!store.revoke(options.id, operator())) throw new ConfigError(`service account '${options.id}' was already revoked at ${account.revoked_at}`);
+      await withStore(options, async (store) => {
+        const account = await store.get(options.id);
+        if (!account) throw new ConfigError(`no service account '${options.id}' in the state database`);
+        if (!(await store.revoke(options.id, operator()))) throw new ConfigError(`service account '${options.id}' was already revoked at ${account.revoked_at}`);
+      });
       process.stdout.write(`Service account '${options.id}' revoked.\n`);
     });
   return command;
@@ -79,22 +81,30 @@ interface StateOptions {
 }
 
 const stateOptions = {
-  config: () => new Option("-c, --config <file>", "configuration file; its storage.sqlite_file is used").env("PORTCULLIS_CONFIG"),
-  database: () => new Option("--state-db <file>", "state database file, instead of the config's"),
+  config: () => new Option("-c, --config <file>", "configuration file; its storage (SQLite file or PostgreSQL) is used").env("PORTCULLIS_CONFIG"),
+  database: () => new Option("--state-db <file>", "SQLite state database file, instead of the config's storage"),
 };
 
-function createOrExplain(store: ServiceAccountStore, account: Parameters<ServiceAccountStore["create"]>[0]): StoredServiceAccount {
+async function createOrExplain(store: ServiceAccountStore, account: NewServiceAccount): Promise<StoredServiceAccount> {
   try {
-    return store.create(account);
+    return await store.create(account);
   } catch (error) {
-    throw new ConfigError((error as Error).message);
+    if (error instanceof ServiceAccountExists) throw new ConfigError(error.message);
+    throw error;
   }
 }
 
-async function openStore(options: StateOptions): Promise<ServiceAccountStore> {
-  const file = options.stateDb ?? (options.config ? (await loadConfigFile(options.config)).storage.sqlite_file : undefined);
-  if (!file) throw new ConfigError("say which state database to use: --config <file> (or PORTCULLIS_CONFIG) or --state-db <file>");
-  return new ServiceAccountStore(openStateDatabase(file));
+/** Runs `work` on the chosen store and closes it afterwards. */
+async function withStore<T>(options: StateOptions, work: (store: ServiceAccountStore) => Promise<T>): Promise<T> {
+  let stores: StateStores;
+  if (options.stateDb) stores = sqliteStores(openStateDatabase(options.stateDb));
+  else if (options.config) stores = await openStateStores(await loadConfigFile(options.config));
+  else throw new ConfigError("say which state store to use: --config <file> (or PORTCULLIS_CONFIG) or --state-db <file>");
+  try {
+    return await work(stores.serviceAccounts);
+  } finally {
+    await stores.close();
+  }
 }
 
 function expiryFrom(options: { expiresAt?: string; expiresInDays?: string }): string | undefined {

@@ -7,6 +7,7 @@ import type { PortcullisConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { PostgresVaultStore, SqliteVaultStore, type VaultStore } from "../mask/vault.js";
 import { readSecret } from "../config/secrets.js";
+import { storageTarget } from "../storage/index.js";
 import { openStateDatabase } from "../storage/stateDatabase.js";
 import { ledgerOptions, openToolLedger, operator } from "./audit.js";
 
@@ -39,7 +40,7 @@ export function vaultCommand(): Command {
 }
 
 async function openVaultStore(config: PortcullisConfig): Promise<VaultStore> {
-  const store = config.audit.store;
-  if (store.kind === "postgres") return PostgresVaultStore.open({ url: await readSecret(store.url, "audit.store.url"), schema: store.schema });
-  return new SqliteVaultStore(openStateDatabase(config.storage.sqlite_file), true);
+  const target = storageTarget(config);
+  if (target.kind === "postgres") return PostgresVaultStore.open({ url: await readSecret(target.url, target.urlField), schema: target.schema });
+  return new SqliteVaultStore(openStateDatabase(target.file), true);
 }

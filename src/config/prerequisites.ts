@@ -11,6 +11,7 @@ import { DEFAULT_POLICY_FILE } from "../authorize/policySource.js";
 import { loadPolicyFile } from "../authorize/compile.js";
 import { TRACING_PACKAGES } from "../observe/tracing.js";
 import { loadListenerCertificate } from "../receive/tls.js";
+import { storageTarget } from "../storage/index.js";
 import { readSecret, type SecretSource } from "./secrets.js";
 import type { PortcullisConfig } from "./schema.js";
 
@@ -72,6 +73,12 @@ export async function checkStartPrerequisites(config: PortcullisConfig): Promise
     await assertPostgresAnswers(await readSecret(config.audit.store.url, "audit.store.url"));
     checked.push("PostgreSQL store reachable");
   }
+  // storage.kind: postgres without a URL of its own (and no PostgreSQL ledger) is refused here.
+  const state = storageTarget(config);
+  if (state.kind === "postgres" && state.urlField === "storage.url") {
+    await assertPostgresAnswers(await readSecret(state.url, "storage.url"), "storage.url");
+    checked.push("PostgreSQL state store reachable");
+  }
   return checked;
 }
 
@@ -116,14 +123,14 @@ async function assertWritable(file: string, field: string): Promise<void> {
   }
 }
 
-async function assertPostgresAnswers(url: string): Promise<void> {
+async function assertPostgresAnswers(url: string, field = "audit.store.url"): Promise<void> {
   const { default: pg } = await import("pg");
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: STORE_TIMEOUT_MS, query_timeout: STORE_TIMEOUT_MS });
   try {
     await client.connect();
     await client.query("SELECT 1");
   } catch (error) {
-    throw new ConfigError(`audit.store.url: PostgreSQL does not answer: ${(error as Error).message}`);
+    throw new ConfigError(`${field}: PostgreSQL does not answer: ${(error as Error).message}`);
   } finally {
     await client.end().catch(() => undefined);
   }

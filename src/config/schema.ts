@@ -363,10 +363,24 @@ export const configSchema = z.strictObject({
     .prefault({}),
   storage: z
     .strictObject({
+      kind: z
+        .enum(["sqlite", "postgres"])
+        .optional()
+        .describe(
+          "Where the gateway's state lives (browser sessions, sign-ins in flight, SAML request and assertion ids, CLI-made service accounts, rate-limit buckets, approvals, the token vault): sqlite (one gateway) or postgres (several gateways sharing it). Default: postgres when audit.store is postgres, else sqlite",
+        ),
       sqlite_file: z
         .string()
         .default(".portcullis/state.db")
-        .describe("The gateway's state (CLI-made service accounts, browser sessions, sign-ins in flight, used SAML assertion ids); SQLite, WAL mode"),
+        .describe("With kind sqlite: the state database file (SQLite, WAL mode), shared with the CLI; its folder also holds the vault key by default"),
+      url: secretSource
+        .optional()
+        .describe("With kind postgres: connection URL, e.g. { env: PORTCULLIS_STATE_DATABASE_URL }; default: audit.store.url when the ledger is on PostgreSQL"),
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, "a lower-case SQL identifier")
+        .optional()
+        .describe("With kind postgres: schema for the state tables (created if missing); default: audit.store.schema, else portcullis"),
     })
     .prefault({}),
   audit: z

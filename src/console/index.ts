@@ -97,7 +97,7 @@ export class Console {
     if (section === "assets" && method === "GET" && id && Object.hasOwn(ASSETS, id) && segments.length === 2) {
       return { status: 200, file: { body: this.assets.get(id)!, type: ASSETS[id]!.type }, headers: { "cache-control": "no-cache" } };
     }
-    const session = this.sessionOf(exchange);
+    const session = await this.sessionOf(exchange);
     if (!session) {
       if (method !== "GET") throw new GatewayError(401, "PC_UNAUTHENTICATED", "Refused: not signed in; sign in at /auth/login.");
       return { status: 302, headers: { location: `/auth/login?return_to=${encodeURIComponent(`${exchange.target!.path}${exchange.target!.search}`)}` } };
@@ -133,9 +133,9 @@ export class Console {
     throw new GatewayError(404, "PC_UNKNOWN_ROUTE", `Refused: ${method} ${exchange.target!.path} is not a console page.`, { identity: viewer.identity });
   }
 
-  private sessionOf(exchange: Exchange): BrowserSession | undefined {
+  private async sessionOf(exchange: Exchange): Promise<BrowserSession | undefined> {
     try {
-      return this.deps.signIn.sessionOf(exchange.req);
+      return await this.deps.signIn.sessionOf(exchange.req);
     } catch {
       return undefined;
     }
@@ -201,7 +201,7 @@ export class Console {
           if (checking || res.destroyed) return;
           checking = true;
           try {
-            if (!this.sessionOf(exchange)) {
+            if (!(await this.sessionOf(exchange))) {
               res.end("event: signed-out\ndata: {}\n\n");
               return;
             }
@@ -242,7 +242,7 @@ export class Console {
     const review = buildAccessReview({
       policy: this.deps.policies.current,
       configAccounts: this.deps.config.identity.service_accounts,
-      storedAccounts: this.deps.serviceAccounts.list(),
+      storedAccounts: await this.deps.serviceAccounts.list(),
       identities: usage ? [usage] : [],
       usage: (await ledger.store.grantUsage(ledger.origin)).filter((u) => u.subject === subject),
       consoleRoles: this.deps.config.console.roles,
@@ -366,7 +366,7 @@ export class Console {
     const entries = buildAccessReview({
       policy,
       configAccounts: this.deps.config.identity.service_accounts,
-      storedAccounts: this.deps.serviceAccounts.list(),
+      storedAccounts: await this.deps.serviceAccounts.list(),
       identities: await ledger.store.identityUsage(ledger.origin),
       usage: await ledger.store.grantUsage(ledger.origin),
       consoleRoles: this.deps.config.console.roles,

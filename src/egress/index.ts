@@ -87,23 +87,22 @@ export interface EgressCall {
 }
 
 export class Egress {
-  private readonly limiter = new RateLimiter();
-
   private constructor(
     private readonly routes: Map<string, EgressRoute>,
     private readonly runContexts: RunContextTokens | undefined,
     private readonly maxJsonDepth: number,
+    private readonly limiter: RateLimiter,
   ) {}
 
   /** Reads every route's secret at start, so a missing one stops the gateway rather than a call. */
-  static async open(config: PortcullisConfig): Promise<Egress> {
+  static async open(config: PortcullisConfig, limiter = new RateLimiter()): Promise<Egress> {
     const routes = new Map<string, EgressRoute>();
     for (const [name, route] of Object.entries(config.egress.routes)) {
       const credential = route.credential && routeCredential(name, route.credential, await readSecret(route.credential.secret, `egress.routes.${name}.credential.secret`));
       routes.set(name, new EgressRoute(name, route, credential));
     }
     const runContexts = routes.size > 0 ? await RunContextTokens.open(config.egress.run_context, path.dirname(path.resolve(config.storage.sqlite_file))) : undefined;
-    return new Egress(routes, runContexts, config.limits.max_json_depth);
+    return new Egress(routes, runContexts, config.limits.max_json_depth, limiter);
   }
 
   get enabled(): boolean {
@@ -198,9 +197,9 @@ export class Egress {
     return this.runContexts?.issue(link);
   }
 
-  limitRate(call: EgressCall, identity: Identity): void {
+  async limitRate(call: EgressCall, identity: Identity): Promise<void> {
     const limit = call.route.config.rate_limit;
-    if (limit) this.limiter.takeFrom(`${call.route.name}\u0000${identity.subject}`, { id: `egress:${call.route.name}`, ...limit }, identity);
+    if (limit) await this.limiter.takeFrom(`${call.route.name}\u0000${identity.subject}`, { id: `egress:${call.route.name}`, ...limit }, identity);
   }
 
   /** receive: JSON (or no body) only, since only that can be masked, within the route's limit. */

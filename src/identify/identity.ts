@@ -10,6 +10,8 @@ export interface Identity {
   /** Which credential was used (never the credential itself). */
   credential_id: string;
   owner?: string;
+  /** Service accounts: when the key expires (absent: it does not), so evidence can name keys without expiry. */
+  expires_at?: string;
   /** For tokens: the issuer that vouched for the subject. */
   issuer?: string;
   name?: string;

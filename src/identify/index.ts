@@ -57,7 +57,7 @@ export class Identifier {
     }
     const apiKey = headers["x-api-key"];
     if (typeof apiKey === "string" && apiKey !== "") return this.serviceAccounts.identify(apiKey);
-    const session = this.browserSessions?.sessionOf(req);
+    const session = await this.browserSessions?.sessionOf(req);
     if (session) {
       checkCsrf(req, session.csrfToken, this.browserSessions!.trustedOrigins, { identity: session.identity });
       this.sessionCsrfTokens.set(req, session.csrfToken);

@@ -43,11 +43,11 @@ export class ServiceAccountKeys {
 
   private readonly configuredIds: Set<string>;
 
-  identify(key: string): Identity {
+  async identify(key: string): Promise<Identity> {
     if (!key.startsWith(API_KEY_PREFIX)) throw unauthenticated(`the credential is not a Portcullis service-account key (they start with '${API_KEY_PREFIX}')`);
     const digest = hashApiKey(key);
     const configured = this.configuredByHash.get(digest);
-    const account: KnownAccount | undefined = configured ? { ...configured, stored: false, revoked_at: null } : this.storedAccount(digest);
+    const account: KnownAccount | undefined = configured ? { ...configured, stored: false, revoked_at: null } : await this.storedAccount(digest);
     // Compare digests in constant time; the lookup above only narrows to one candidate.
     if (!account || !timingSafeEqual(Buffer.from(account.key_sha256, "hex"), Buffer.from(digest, "hex"))) {
       throw unauthenticated("the key is not recognised");
@@ -58,7 +58,7 @@ export class ServiceAccountKeys {
     if (account.expires_at && Date.parse(account.expires_at) <= this.now().getTime()) {
       throw new GatewayError(401, "PC_CREDENTIAL_EXPIRED", `Refused: the key for service account '${account.id}' expired at ${account.expires_at}.`);
     }
-    if (account.stored) this.store!.markUsed(account.id, this.now());
+    if (account.stored) await this.store!.markUsed(account.id, this.now());
     return {
       subject: `sa:${account.id}`,
       kind: "service-account",
@@ -66,11 +66,12 @@ export class ServiceAccountKeys {
       auth_method: "api-key",
       credential_id: digest.slice(0, 12),
       ...(account.owner ? { owner: account.owner } : {}),
+      ...(account.expires_at ? { expires_at: account.expires_at } : {}),
     };
   }
 
-  private storedAccount(digest: string): KnownAccount | undefined {
-    const stored = this.store?.findByKeyHash(digest);
+  private async storedAccount(digest: string): Promise<KnownAccount | undefined> {
+    const stored = await this.store?.findByKeyHash(digest);
     if (!stored) return undefined;
     // One id, one account: a stored account shadowing a configured one would make sa:<id> ambiguous.
     if (this.configuredIds.has(stored.id)) {

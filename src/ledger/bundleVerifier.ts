@@ -4,13 +4,22 @@
 // becomes an INVALID line naming the file and the reason: nothing in a hostile bundle makes
 // verifyBundle throw, and only regular files found inside the bundle directory are ever opened.
 //
-// Imports only Node built-ins, merkle.ts, note.ts and verify.ts: esbuild bundles it into verify.mjs.
+// Then the control report (v2 bundles): recomputed from the verified records, it must equal
+// report.json, and the HTML and CSV must be its renderings; each sampled record's inclusion proof
+// must verify against the end checkpoint.
+//
+// Imports only Node built-ins and pure modules of src/ledger/: esbuild bundles it into verify.mjs.
 import { createHash } from "node:crypto";
 import { constants, open, readdir, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import type { AuditRecord } from "../record/auditRecord.js";
+import { reportHtml } from "./evidence/html.js";
+import { EvidenceCollector, type EvidenceReport } from "./evidence/report.js";
 import { CompactRange, leafHash, verifyInclusion } from "./merkle.js";
 import { parseTlogProof, parseVerifierKey, SIG_COSIGNATURE_V1, type Checkpoint, type VerifiedSignature } from "./note.js";
+import { summaryCsv } from "./summary.js";
 import {
+  canonicalText,
   checkEntry,
   checkRoot,
   keyVerifier,
@@ -30,13 +39,19 @@ import {
   type TreeHead,
 } from "./verify.js";
 
-const FORMAT = "portcullis-evidence/v1";
+/** v1: every file listed in the manifest, no control report. v2: payloads listed in payloads.txt,
+ * proofs verified rather than listed, and the control report. */
+const FORMATS = { "portcullis-evidence/v1": 1, "portcullis-evidence/v2": 2 } as const;
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/** report.json, report.html: lists in them are capped (summary.ts MAX_LISTED), so they stay small. */
+const MAX_REPORT_BYTES = 64 * 1024 * 1024;
 /** Notes, proofs, frontier and keys are small; a larger file is refused rather than read. */
 const MAX_SMALL_FILE_BYTES = 1024 * 1024;
 /** Leaves are at most 60 000 bytes when written (ledger.ts MAX_LEAF_BYTES); this bounds memory on a hostile file. */
 const MAX_LINE_BYTES = 1024 * 1024;
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
+/** Referenced payloads absent from a bundle named one by one; the rest are counted. */
+const MAX_NAMED_ABSENT = 100;
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** A caller's receipt: the index and base64 leaf hash the gateway acknowledged (Portcullis-Audit-Receipt). */
@@ -84,7 +99,11 @@ async function verifyInto(report: VerificationReport, dir: string, options: Bund
   const checkpoints = await checkCheckpoints(bundle, manifest, keys, report);
   if (options.witnesses) checkWitnessed(checkpoints, keys, options.witnesses, report);
   // 3 and 4. Consistency between tree heads, then the entries against them.
-  const scan = new EntryScan(manifest.origin, options.receipts ?? []);
+  const scan = new EntryScan(manifest.origin, options.receipts ?? [], (hash) => bundle.has(`payloads/${hash}`), await loadPayloadIndex(bundle, manifest, report));
+  const endCheckpoint = checkpoints.find((c) => c.checkpoint.size === manifest.checkpointSize);
+  // A report.json is always checked, so relabelling a bundle v1 does not exempt its report.
+  const reported = manifest.version >= 2 || bundle.has("report.json");
+  if (reported && endCheckpoint) scan.collector = new EvidenceCollector(endCheckpoint.checkpoint.root);
   if (manifest.filtered) {
     addAll(report, await verifyHeadChain(checkpoints.map((c) => c.checkpoint), consistencyProofs(bundle)));
     await checkFilteredEntries(bundle, manifest, checkpoints, scan, report);
@@ -94,6 +113,8 @@ async function verifyInto(report: VerificationReport, dir: string, options: Bund
   // 5 and 6. Payloads, requests left open; then receipts and the time range.
   await checkPayloads(bundle, scan, report);
   checkRequests(scan, report);
+  if (reported) await checkReport(bundle, manifest, endCheckpoint, scan, report);
+  else report.info("Report", `not recomputed: a ${manifest.format} bundle carries no control report (its report.html is not checked against the records)`);
   checkReceipts(options.receipts ?? [], manifest, checkpoints, scan, report);
   report.info("Results requested for", `${manifest.from ?? "the start of the log"} to ${manifest.to ?? "the export"}`);
   report.info("Results found for", scan.firstTime === undefined ? "no entries" : `${scan.firstTime} to ${scan.lastTime}`);
@@ -103,7 +124,13 @@ async function verifyInto(report: VerificationReport, dir: string, options: Bund
 // 1. Manifest, keys, files
 
 interface Manifest {
+  format: keyof typeof FORMATS;
+  version: 1 | 2;
   origin: string;
+  /** The end checkpoint's size (the log's size at export); the report's sample is seeded from its root. */
+  checkpointSize: number;
+  exportedAt: string;
+  filter: Record<string, string> | null;
   start: number;
   end: number;
   from?: string;
@@ -127,7 +154,7 @@ async function checkManifestJson(bundle: Bundle, report: VerificationReport): Pr
     }
     const manifest = manifestFrom(value, sha256Hex(bytes));
     const kind = manifest.filtered ? "filtered export" : "full range";
-    report.add(label, true, `valid (${FORMAT}, origin ${manifest.origin}, ${kind} ${manifest.start}..${manifest.end})`);
+    report.add(label, true, `valid (${manifest.format}, origin ${manifest.origin}, ${kind} ${manifest.start}..${manifest.end})`);
     return manifest;
   } catch (error) {
     report.add(label, false, reasonOf(error));
@@ -137,7 +164,9 @@ async function checkManifestJson(bundle: Bundle, report: VerificationReport): Pr
 
 function manifestFrom(value: unknown, sha256: string): Manifest {
   if (!isObject(value)) throw new VerificationError("invalid format: the manifest is not a JSON object");
-  if (value.format !== FORMAT) throw new VerificationError(`unsupported format ${JSON.stringify(value.format)} (expected ${FORMAT})`);
+  const format = value.format;
+  if (typeof format !== "string" || !Object.hasOwn(FORMATS, format)) throw new VerificationError(`unsupported format ${JSON.stringify(format)} (expected one of ${Object.keys(FORMATS).join(", ")})`);
+  const version = FORMATS[format as keyof typeof FORMATS];
   const { origin, range, files } = value;
   const filter = value.filter ?? {};
   if (typeof origin !== "string" || origin === "") throw new VerificationError("invalid format: origin must be a non-empty string");
@@ -149,8 +178,17 @@ function manifestFrom(value: unknown, sha256: string): Manifest {
   for (const field of ["from", "to", "user", "graph"]) {
     if (filter[field] != null && typeof filter[field] !== "string") throw new VerificationError(`invalid format: filter.${field} must be a string`);
   }
+  const checkpointSize = value.checkpoint_size ?? range.end;
+  if (!isCount(checkpointSize) || checkpointSize < range.end) throw new VerificationError("invalid format: checkpoint_size must be a count at or past range.end");
+  if (version >= 2 && typeof value.exported_at !== "string") throw new VerificationError("invalid format: exported_at must be a string");
+  const filterFields = Object.fromEntries(["from", "to", "user", "graph"].flatMap((field) => (typeof filter[field] === "string" ? [[field, filter[field] as string]] : [])));
   return {
+    format: format as keyof typeof FORMATS,
+    version,
     origin,
+    checkpointSize,
+    exportedAt: typeof value.exported_at === "string" ? value.exported_at : "",
+    filter: Object.keys(filterFields).length > 0 ? filterFields : null,
     start: range.start,
     end: range.end,
     ...(typeof filter.from === "string" ? { from: filter.from } : {}),
@@ -238,8 +276,8 @@ async function checkManifestNote(bundle: Bundle, manifest: Manifest, keys: KeyRe
     const opened = openSignedNote(await bundle.text("manifest.note", MAX_SMALL_FILE_BYTES), keys, ["log"]);
     const lines = opened.text.split("\n");
     const [format, origin, hash] = lines;
-    if (lines.length !== 4 || format !== FORMAT || hash === undefined || !HEX_SHA256.test(hash)) {
-      throw new VerificationError(`invalid format: the note text is "${FORMAT}", the origin and the SHA-256 of manifest.json`);
+    if (lines.length !== 4 || format !== manifest.format || hash === undefined || !HEX_SHA256.test(hash)) {
+      throw new VerificationError(`invalid format: the note text is "${manifest.format}", the origin and the SHA-256 of manifest.json`);
     }
     if (origin !== manifest.origin) throw new VerificationError(`origin ${JSON.stringify(origin)} does not match the manifest's ${JSON.stringify(manifest.origin)}`);
     if (hash !== manifest.sha256) throw new VerificationError("hash value doesn't match manifest.json");
@@ -272,8 +310,10 @@ async function checkFiles(bundle: Bundle, manifest: Manifest, report: Verificati
       report.add(label, false, reasonOf(error));
     }
   }
+  // v2: payloads are listed in payloads.txt, proofs are checked against the end checkpoint.
+  const unlisted = (name: string) => manifest.version >= 2 && (name.startsWith("payloads/") || name.startsWith("proofs/"));
   for (const name of bundle.paths("")) {
-    if (!listed.has(name) && name !== "manifest.json" && name !== "manifest.note") {
+    if (!listed.has(name) && name !== "manifest.json" && name !== "manifest.note" && !unlisted(name)) {
       report.add(`File ${name}`, false, "not in the manifest (added after the export was signed)");
     }
   }
@@ -490,6 +530,7 @@ async function checkFilteredEntries(
         continue;
       }
       scan.add(parsed, line);
+      scan.entriesWithProofs++;
       const { seq } = parsed;
       const label = `Entry ${seq} proofs/${seq}.tlog-proof`;
       try {
@@ -522,7 +563,14 @@ function tryParseLeaf(line: Buffer, origin: string): ParsedLeaf | undefined {
 
 /** What the entries reference, collected in the one pass over entries.ndjson. */
 class EntryScan {
+  /** Referenced payloads present in the bundle (at most the bundle's payload files). */
   readonly payloads = new Set<string>();
+  /** Referenced payloads absent from the bundle: the first few named, the rest counted, so a
+   * bundle whose payloads were purged does not hold every hash in memory. */
+  readonly absent = new Set<string>();
+  absentMore = 0;
+  /** v2: payloads payloads.txt lists but the bundle lacks. */
+  readonly deleted = new Set<string>();
   /** Requests the gateway admitted (no `status`: refused requests need no completion) and not yet completed. */
   readonly open = new Map<string, number>();
   requests = 0;
@@ -532,10 +580,17 @@ class EntryScan {
   private lastMs = -Infinity;
   readonly receiptHashes = new Map<number, Buffer>();
   private readonly receiptSeqs: Set<number>;
+  /** Recomputes the control report (v2) from the same records. */
+  collector: EvidenceCollector | undefined;
+  collectorError: string | undefined;
+  /** Filtered exports: entries that each carry a proof file. */
+  entriesWithProofs = 0;
 
   constructor(
     private readonly origin: string,
     receipts: readonly Receipt[],
+    private readonly present: (sha256: string) => boolean,
+    readonly payloadIndex: Set<string> | undefined,
   ) {
     this.receiptSeqs = new Set(receipts.map((receipt) => receipt.seq));
   }
@@ -544,8 +599,21 @@ class EntryScan {
     if (parsed === undefined) return;
     const { seq, record } = parsed;
     if (this.receiptSeqs.has(seq) && !this.receiptHashes.has(seq)) this.receiptHashes.set(seq, leafHash(line));
+    if (this.collector !== undefined && this.collectorError === undefined) {
+      try {
+        this.collector.add(seq, line, record as unknown as AuditRecord);
+      } catch (error) {
+        this.collectorError = `entry ${seq} cannot be summarised: ${reasonOf(error)}`;
+      }
+    }
     const payload = payloadOf(record);
-    if (payload !== undefined) this.payloads.add(payload.sha256);
+    if (payload !== undefined) {
+      const hash = payload.sha256;
+      if (this.present(hash)) this.payloads.add(hash);
+      else if (this.payloadIndex?.has(hash)) this.deleted.add(hash);
+      else if (this.absent.size < MAX_NAMED_ABSENT || this.absent.has(hash)) this.absent.add(hash);
+      else this.absentMore++;
+    }
     if (record.type === "request") {
       this.requests++;
       if (record.status === undefined) this.open.set(record.request_id, seq);
@@ -560,15 +628,34 @@ class EntryScan {
 // ---------------------------------------------------------------------------------------------
 // 5 and 6. Payloads and open requests; receipts
 
+/** v2: payloads.txt (hashed in the manifest) lists every payload the export wrote, so one
+ * deleted or added afterwards is named. Read before the entries, which look each payload up. */
+async function loadPayloadIndex(bundle: Bundle, manifest: Manifest, report: VerificationReport): Promise<Set<string> | undefined> {
+  if (manifest.version < 2) return undefined;
+  const index = new Set<string>();
+  try {
+    let line = 0;
+    for await (const bytes of bundle.lines("payloads.txt", 128)) {
+      line++;
+      const hash = bytes.toString("latin1");
+      if (!HEX_SHA256.test(hash)) throw new VerificationError(`invalid format: line ${line} is not a SHA-256 (hex)`);
+      index.add(hash);
+    }
+  } catch (error) {
+    report.add("Payload payloads.txt", false, reasonOf(error));
+  }
+  return index;
+}
+
 /** Each payload file hashes to its name; a referenced payload that is absent was purged or not exported. */
 async function checkPayloads(bundle: Bundle, scan: EntryScan, report: VerificationReport): Promise<void> {
-  const present = new Set<string>();
+  const index = scan.payloadIndex;
   for (const name of bundle.paths("payloads/")) {
     const hash = name.slice("payloads/".length);
-    present.add(hash);
     const label = `Payload ${name}`;
     try {
       if (!HEX_SHA256.test(hash)) throw new VerificationError("invalid format: a payload file is named by its SHA-256 (hex)");
+      if (index !== undefined && !index.has(hash)) throw new VerificationError("not in payloads.txt (added after the export was signed)");
       const actual = await bundle.sha256(name);
       if (actual.hex !== hash) throw new VerificationError(`hash value doesn't match: the file hashes to ${actual.hex}`);
       report.add(label, true, scan.payloads.has(hash) ? "valid" : "valid (not referenced by any exported entry)");
@@ -576,9 +663,109 @@ async function checkPayloads(bundle: Bundle, scan: EntryScan, report: Verificati
       report.add(label, false, reasonOf(error));
     }
   }
-  for (const hash of [...scan.payloads].sort()) {
-    if (!present.has(hash)) report.add(`Payload payloads/${hash}`, true, "valid (not in the bundle: purged or not exported)");
+  const deleted = "not found: payloads.txt lists it, the file was deleted after the export";
+  for (const hash of [...scan.deleted].sort()) report.add(`Payload payloads/${hash}`, false, deleted);
+  for (const hash of index ?? []) {
+    if (!bundle.has(`payloads/${hash}`) && !scan.deleted.has(hash)) report.add(`Payload payloads/${hash}`, false, deleted);
   }
+  for (const hash of [...scan.absent].sort()) report.add(`Payload payloads/${hash}`, true, "valid (not in the bundle: purged or not exported)");
+  if (scan.absentMore > 0) report.info("Payloads not in the bundle", `and ${scan.absentMore} more references to payloads purged or not exported`);
+}
+
+/**
+ * v2: the control report recomputed from the records must equal report.json, report.html and
+ * summary.csv must be its renderings, and every sampled record's proofs/<seq>.tlog-proof must
+ * verify against the end checkpoint. Proof files for no exported or sampled entry are named.
+ */
+async function checkReport(bundle: Bundle, manifest: Manifest, end: BundleCheckpoint | undefined, scan: EntryScan, report: VerificationReport): Promise<void> {
+  const label = "Report report.json";
+  if (end === undefined || scan.collector === undefined) {
+    report.add(label, false, `not recomputed: no valid checkpoint at the export's size ${manifest.checkpointSize} to seed its sample`);
+    return;
+  }
+  if (scan.collectorError !== undefined) {
+    report.add(label, false, `not recomputed: ${scan.collectorError}`);
+    return;
+  }
+  const recomputed = JSON.parse(
+    JSON.stringify(
+      scan.collector.report({
+        origin: manifest.origin,
+        range: { start: manifest.start, end: manifest.end },
+        checkpoint: { size: end.checkpoint.size, root: end.checkpoint.root.toString("base64") },
+        filter: manifest.filter,
+      }),
+    ),
+  ) as EvidenceReport;
+  try {
+    let stored: unknown;
+    try {
+      stored = JSON.parse(await bundle.text("report.json", MAX_REPORT_BYTES));
+    } catch (error) {
+      throw error instanceof SyntaxError ? new VerificationError("invalid format: not JSON") : error;
+    }
+    const differences = reportDifferences(stored, recomputed);
+    if (differences.length > 0) throw new VerificationError(`differs from the report recomputed from the records: ${differences.join(", ")}`);
+    report.add(label, true, `valid (recomputed from the records: ${recomputed.controls.length} controls)`);
+  } catch (error) {
+    report.add(label, false, reasonOf(error));
+  }
+  for (const [name, expected] of [
+    ["report.html", reportHtml(recomputed, manifest.exportedAt)],
+    ["summary.csv", summaryCsv(recomputed)],
+  ] as const) {
+    try {
+      const actual = await bundle.text(name, MAX_REPORT_BYTES);
+      if (actual !== expected) throw new VerificationError("differs from the rendering of the recomputed report");
+      report.add(`Report ${name}`, true, "valid (renders the recomputed report)");
+    } catch (error) {
+      report.add(`Report ${name}`, false, reasonOf(error));
+    }
+  }
+
+  const sampled = [...new Map(recomputed.controls.flatMap((control) => control.sample.map((s) => [s.seq, s] as const))).values()].sort((a, b) => a.seq - b.seq);
+  const problems: string[] = [];
+  for (const sample of sampled) {
+    try {
+      const proof = parseTlogProof(await bundle.text(`proofs/${sample.seq}.tlog-proof`, MAX_SMALL_FILE_BYTES));
+      if (proof.index !== sample.seq) throw new VerificationError(`proof index ${proof.index} does not match entry ${sample.seq}`);
+      if (proof.checkpoint !== end.text) throw new VerificationError(`the proof's checkpoint is not the end checkpoint ${end.path}`);
+      verifyInclusion(Buffer.from(sample.leaf_hash, "base64"), sample.seq, end.checkpoint.size, proof.proof, end.checkpoint.root);
+    } catch (error) {
+      problems.push(`entry ${sample.seq}: ${reasonOf(error)}`);
+    }
+  }
+  if (sampled.length > 0) {
+    report.add(
+      "Report sample",
+      problems.length === 0,
+      problems.length === 0 ? `valid (${sampled.length} sampled records, each included in checkpoint ${end.checkpoint.size})` : problems.slice(0, 3).join("; "),
+      sampled.length,
+    );
+  }
+  const proofFiles = bundle.paths("proofs/").length;
+  const expected = manifest.filtered ? scan.entriesWithProofs : sampled.length;
+  if (proofFiles > expected) report.add("Proofs proofs/", false, `${proofFiles - expected} proof files for no exported or sampled entry (added after the export was signed)`);
+}
+
+/** Where a stored report departs from the recomputed one: top-level fields, and controls by id. */
+function reportDifferences(stored: unknown, recomputed: EvidenceReport): string[] {
+  if (!isObject(stored)) return ["not a JSON object"];
+  const differences: string[] = [];
+  const fields = new Set([...Object.keys(stored), ...Object.keys(recomputed)]);
+  for (const field of [...fields].sort()) {
+    const expected = (recomputed as unknown as Record<string, unknown>)[field];
+    if (canonicalText(stored[field] ?? null) === canonicalText(expected ?? null)) continue;
+    if (field === "controls" && Array.isArray(stored.controls)) {
+      recomputed.controls.forEach((control, i) => {
+        if (canonicalText((stored.controls as unknown[])[i] ?? null) !== canonicalText(control)) differences.push(`control ${control.framework} ${control.id}`);
+      });
+      if (stored.controls.length !== recomputed.controls.length) differences.push(`controls (${stored.controls.length} listed, ${recomputed.controls.length} recomputed)`);
+    } else {
+      differences.push(field);
+    }
+  }
+  return differences.slice(0, 10);
 }
 
 function checkRequests(scan: EntryScan, report: VerificationReport): void {
@@ -648,6 +835,10 @@ class Bundle {
     };
     await visit("");
     return new Bundle(dir, files);
+  }
+
+  has(name: string): boolean {
+    return this.files.has(name);
   }
 
   /** Files whose path starts with `prefix`, sorted. */

@@ -13,7 +13,7 @@ import { keyFileChanged, loadLogKey, loadOrCreateLogKey, MissingLogKeyError, typ
 import { CompactRange, leafHash, type NodeReader } from "./merkle.js";
 import { formatCheckpoint, signNote } from "./note.js";
 import { sessionUpdateOf, type SessionUpdate } from "./sessionIndex.js";
-import type { AppendBatch, EntryIndex, LedgerStore, SequencerTransaction, StoredCheckpoint, StoredPayload } from "./store.js";
+import type { AppendBatch, EntryIndex, LedgerStore, SequencerTransaction, StoredCheckpoint, StoredPayload, TrackedRun } from "./store.js";
 import { WitnessClient, type WitnessEndpoint } from "./witnesses.js";
 
 /** Leaves stay well under the 64 KiB entry limit of tlog tiles (audit-ledger.md §8). */
@@ -79,6 +79,8 @@ export class Ledger implements AuditSink {
   readonly instance = randomUUID();
   private leaseTimer: NodeJS.Timeout | undefined;
   private maintaining = false;
+  /** Follows the runs this instance takes over from a stopped one (set by the gateway). */
+  private runTakeover: ((run: TrackedRun) => void) | undefined;
   private witnessClients: WitnessClient[] = [];
   /** Cosigning runs one checkpoint at a time, after it is stored, never holding up appends. */
   private witnessing: Promise<void> = Promise.resolve();
@@ -367,10 +369,38 @@ export class Ledger implements AuditSink {
     await this.options.store.renewLease(this.options.origin, this.instance, Date.now());
   }
 
-  /** Renews this instance's lease and closes the requests of instances whose lease expired. */
+  /** Renews this instance's lease, closes the requests of instances whose lease expired, and
+   * takes over the runs they followed. */
   private async maintainLease(): Promise<void> {
     await this.renewLease();
     await this.closeOrphanedRequests(Date.now() - this.leaseMs);
+    await this.followOrphanedRuns();
+  }
+
+  /** Records that this instance follows `run` to its end: if it dies first, a live instance
+   * takes the run over (takeOverRuns), so the run's record is still written. */
+  async trackRun(run: TrackedRun): Promise<void> {
+    await this.options.store.trackRun(this.options.origin, this.instance, run);
+  }
+
+  /** The run's record is written. */
+  async untrackRun(requestId: string): Promise<void> {
+    await this.options.store.untrackRun(this.options.origin, requestId);
+  }
+
+  /** From now on, runs followed by an instance that lost its lease (or by the previous process
+   * on a SQLite file) are handed to `follow`; those already orphaned are handed over at once. */
+  async takeOverRuns(follow: (run: TrackedRun) => void): Promise<void> {
+    this.runTakeover = follow;
+    await this.followOrphanedRuns();
+  }
+
+  private async followOrphanedRuns(): Promise<void> {
+    if (!this.runTakeover || this.closed) return;
+    const runs = await this.options.store.claimOrphanedRuns(this.options.origin, this.instance);
+    if (runs.length === 0) return;
+    for (const run of runs) this.runTakeover(run);
+    this.options.log.warn({ runs: runs.length, run_ids: runs.map((run) => run.runId) }, "following runs taken over from a gateway process that stopped");
   }
 
   /** A request record without a completion whose instance no longer holds a lease means that

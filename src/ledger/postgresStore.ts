@@ -4,7 +4,7 @@
 import pg from "pg";
 import { inTransaction } from "../storage/postgresTransaction.js";
 import { mergeSessionUpdates, parsedList, SESSION_COLUMNS, sessionFilter, sessionFromRow, sessionValues, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary, type SessionUpdate } from "./sessionIndex.js";
-import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey } from "./store.js";
+import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun } from "./store.js";
 import { LedgerStoreError } from "./store.js";
 
 const MIGRATIONS: string[] = [
@@ -116,6 +116,14 @@ const MIGRATIONS: string[] = [
      started_ms BIGINT NOT NULL,
      heartbeat_ms BIGINT NOT NULL,
      PRIMARY KEY (log, instance)
+   );`,
+  // Run follows: a run belongs to the instance following it, and is taken over when its lease ends.
+  `CREATE TABLE ledger_followed_runs (
+     log TEXT NOT NULL,
+     request_id TEXT NOT NULL,
+     instance TEXT NOT NULL,
+     run JSONB NOT NULL,
+     PRIMARY KEY (log, request_id)
    );`,
 ];
 
@@ -309,6 +317,29 @@ export class PostgresLedgerStore implements LedgerStore {
 
   async endLease(log: string, instance: string): Promise<void> {
     await this.pool.query("DELETE FROM ledger_instances WHERE log = $1 AND instance = $2", [log, instance]);
+  }
+
+  async trackRun(log: string, instance: string, run: TrackedRun): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO ledger_followed_runs (log, request_id, instance, run) VALUES ($1, $2, $3, $4) ON CONFLICT (log, request_id) DO UPDATE SET instance = EXCLUDED.instance, run = EXCLUDED.run",
+      [log, run.requestId, instance, JSON.stringify(run)],
+    );
+  }
+
+  async untrackRun(log: string, requestId: string): Promise<void> {
+    await this.pool.query("DELETE FROM ledger_followed_runs WHERE log = $1 AND request_id = $2", [log, requestId]);
+  }
+
+  async claimOrphanedRuns(log: string, instance: string): Promise<TrackedRun[]> {
+    return inTransaction(this.pool, async (client) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`portcullis-lease:${log}`]);
+      const { rows } = await client.query<{ run: TrackedRun }>(
+        `UPDATE ledger_followed_runs SET instance = $2 WHERE log = $1 AND instance NOT IN (SELECT instance FROM ledger_instances WHERE log = $1)
+         RETURNING run`,
+        [log, instance],
+      );
+      return rows.map((row) => row.run);
+    });
   }
 
 

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { mergeSessionUpdates, SESSION_COLUMNS, sessionFilter, sessionFromRow, sessionValues, parsedList, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary, type SessionUpdate } from "./sessionIndex.js";
-import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey } from "./store.js";
+import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun } from "./store.js";
 import { LedgerStoreError } from "./store.js";
 
 const MIGRATIONS: string[] = [
@@ -120,6 +120,14 @@ const MIGRATIONS: string[] = [
      heartbeat_ms INTEGER NOT NULL,
      PRIMARY KEY (log, instance)
    );`,
+  // Run follows: a run belongs to the process following it; a restarted gateway takes it over.
+  `CREATE TABLE ledger_followed_runs (
+     log TEXT NOT NULL,
+     request_id TEXT NOT NULL,
+     instance TEXT NOT NULL,
+     run TEXT NOT NULL,
+     PRIMARY KEY (log, request_id)
+   );`,
 ];
 
 const UPSERT_SESSION = `INSERT INTO ledger_sessions (log, request_id, ${SESSION_COLUMNS.join(", ")}, first_seq, last_seq)
@@ -165,6 +173,11 @@ export class SqliteLedgerStore implements LedgerStore {
          RETURNING request_id AS requestId, seq`,
       ),
       endLease: db.prepare("DELETE FROM ledger_instances WHERE log = ? AND instance = ?"),
+      trackRun: db.prepare("INSERT INTO ledger_followed_runs (log, request_id, instance, run) VALUES (?, ?, ?, ?) ON CONFLICT (log, request_id) DO UPDATE SET instance = excluded.instance, run = excluded.run"),
+      untrackRun: db.prepare("DELETE FROM ledger_followed_runs WHERE log = ? AND request_id = ?"),
+      claimOrphanedRuns: db.prepare(
+        "UPDATE ledger_followed_runs SET instance = ? WHERE log = ? AND instance NOT IN (SELECT instance FROM ledger_instances WHERE log = ?) RETURNING run",
+      ).pluck(),
       close: db.prepare("DELETE FROM ledger_open_requests WHERE log = ? AND request_id = ?"),
       openRequests: db.prepare("SELECT request_id AS requestId, seq FROM ledger_open_requests WHERE log = ? ORDER BY seq"),
       entries: db.prepare("SELECT seq, leaf, leaf_hash AS leafHash FROM ledger_entries WHERE log = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?"),
@@ -347,6 +360,18 @@ export class SqliteLedgerStore implements LedgerStore {
 
   async endLease(log: string, instance: string): Promise<void> {
     this.statements.endLease.run(log, instance);
+  }
+
+  async trackRun(log: string, instance: string, run: TrackedRun): Promise<void> {
+    this.statements.trackRun.run(log, run.requestId, instance, JSON.stringify(run));
+  }
+
+  async untrackRun(log: string, requestId: string): Promise<void> {
+    this.statements.untrackRun.run(log, requestId);
+  }
+
+  async claimOrphanedRuns(log: string, instance: string): Promise<TrackedRun[]> {
+    return (this.statements.claimOrphanedRuns.all(instance, log, log) as string[]).map((run) => JSON.parse(run) as TrackedRun);
   }
 
   async addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void> {

@@ -45,6 +45,17 @@ export interface AppendBatch {
   sessions: SessionUpdate[];
 }
 
+/** A run the gateway follows to its end (src/record/runFollower.ts), kept in the store so that a
+ * live instance can take it over when the instance following it dies. */
+export interface TrackedRun {
+  requestId: string;
+  runId: string;
+  threadId: string | null;
+  subject: string | null;
+  graphs: string[];
+  assistantIds: string[];
+}
+
 export interface StoredCheckpoint {
   size: number;
   root: Buffer;
@@ -119,6 +130,14 @@ export interface LedgerStore {
   claimOrphanedRequests(log: string, instance: string, expiredBeforeMs: number): Promise<{ requestId: string; seq: number }[]>;
   /** Ends `instance`'s lease (a clean shutdown). */
   endLease(log: string, instance: string): Promise<void>;
+  /** Records that `instance` follows `run` until its run record is written (replaces a row for
+   * the same request). */
+  trackRun(log: string, instance: string, run: TrackedRun): Promise<void>;
+  /** The run record of `requestId` is written: nobody needs to follow its run any more. */
+  untrackRun(log: string, requestId: string): Promise<void>;
+  /** Hands `instance` every tracked run whose instance holds no lease (after
+   * claimOrphanedRequests ended the expired leases); returns them. Atomic, like that claim. */
+  claimOrphanedRuns(log: string, instance: string): Promise<TrackedRun[]>;
   /** One page of sessions, newest first. */
   sessions(log: string, query: SessionQuery): Promise<SessionSummary[]>;
   session(log: string, requestId: string): Promise<SessionSummary | undefined>;

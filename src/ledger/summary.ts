@@ -1,7 +1,11 @@
 // The part of an evidence bundle an auditor reads first: who invoked what (by user and role),
-// what was denied, what needed approval, and how many values were masked. Derived only from
-// the exported records, so it can be recomputed from entries.ndjson.
-import type { AuditRecord, PayloadReference } from "../record/auditRecord.js";
+// what was denied, what needed approval, how many values were masked, and the exceptions an
+// auditor asks about. Built one record at a time (EvidenceSummariser), so an export of any size
+// summarises in constant memory, and derived only from the exported records, so the bundle's
+// verifier recomputes it from entries.ndjson (src/ledger/evidence/report.ts).
+//
+// Records come from a bundle the verifier has not trusted yet: every field is read defensively.
+import type { AuditRecord } from "../record/auditRecord.js";
 import { isAssetRequest } from "./sessionIndex.js";
 
 export interface UserSummary {
@@ -14,6 +18,17 @@ export interface UserSummary {
   approvalRequired: number;
   runs: number;
   graphs: string[];
+  /** The newest request's time. */
+  lastSeen: string;
+}
+
+/** One record named in a list of the summary: where it is in the log and what it was. */
+export interface ListedRecord {
+  seq: number;
+  time: string;
+  subject: string;
+  request: string;
+  rule: string;
 }
 
 export interface EvidenceSummary {
@@ -21,70 +36,214 @@ export interface EvidenceSummary {
   lastTime: string | null;
   records: Record<string, number>;
   users: UserSummary[];
-  denials: { time: string; subject: string; method: string; path: string; rule: string; status: number | null }[];
-  approvals: { time: string; subject: string; method: string; path: string; rule: string; approvers: string[] }[];
+  denials: (ListedRecord & { status: number; reason: string })[];
+  approvals: (ListedRecord & { approvers: string[] })[];
   redactions: Record<string, number>;
   outcomes: Record<string, number>;
-  policyChanges: { time: string; event: string; sha256: string | null }[];
+  policyChanges: { seq: number; time: string; event: string; sha256: string | null; inForce: string | null; error: string | null }[];
   /** Requests for console assets and what browsers fetch by themselves (favicon.ico…): in the
    * records, counted here, left out of the tables people read. */
   assets: number;
+  /** Counts the control report cites, by name (evidence/controls.ts says which control cites which). */
+  counts: Record<string, number>;
+  /** Refused requests by status and error code (or the deciding rule). */
+  refusalsByReason: Record<string, number>;
+  /** Requests by the policy version (decision.policy) that decided them. */
+  policyVersions: { policy: string; requests: number; first: string; last: string }[];
+  authMethods: Record<string, number>;
+  approvalEvents: Record<string, number>;
+  evidenceAccess: Record<string, number>;
+  ledgerEvents: Record<string, number>;
+  runStatuses: Record<string, number>;
+  breakGlass: ListedRecord[];
+  approvalsWithoutJustification: { seq: number; time: string; approvalId: string; requester: string; rule: string }[];
+  serviceAccountsWithoutOwner: { subject: string; requests: number; lastSeen: string }[];
+  serviceAccountsWithoutExpiry: { subject: string; requests: number; lastSeen: string }[];
+  /** Identities whose last request came more than DORMANT_DAYS before the last record here. */
+  dormantIdentities: { subject: string; kind: string; lastSeen: string; daysIdle: number }[];
 }
 
-const MAX_LISTED = 5_000;
+/** Lists stop growing here (their counts do not): a bundle of millions of denials stays readable. */
+export const MAX_LISTED = 1_000;
+export const DORMANT_DAYS = 30;
+const DAY_MS = 86_400_000;
 
-export function summarise(records: AuditRecord[]): EvidenceSummary {
-  const users = new Map<string, UserSummary & { graphSet: Set<string> }>();
-  const summary: EvidenceSummary = { firstTime: null, lastTime: null, records: {}, users: [], denials: [], approvals: [], redactions: {}, outcomes: {}, policyChanges: [], assets: 0 };
-  const countRedactions = (reference: PayloadReference | undefined) => {
-    for (const [type, n] of Object.entries(reference?.redactions ?? {})) summary.redactions[type] = (summary.redactions[type] ?? 0) + n;
+interface UserState extends Omit<UserSummary, "graphs"> {
+  graphSet: Set<string>;
+  owner: string | null;
+  expiresAt: string | null;
+  lastMs: number;
+}
+
+export class EvidenceSummariser {
+  private readonly users = new Map<string, UserState>();
+  private readonly policies = new Map<string, { requests: number; first: string; last: string }>();
+  private readonly summary: EvidenceSummary = {
+    firstTime: null,
+    lastTime: null,
+    records: {},
+    users: [],
+    denials: [],
+    approvals: [],
+    redactions: {},
+    outcomes: {},
+    policyChanges: [],
+    assets: 0,
+    counts: {},
+    refusalsByReason: {},
+    policyVersions: [],
+    authMethods: {},
+    approvalEvents: {},
+    evidenceAccess: {},
+    ledgerEvents: {},
+    runStatuses: {},
+    breakGlass: [],
+    approvalsWithoutJustification: [],
+    serviceAccountsWithoutOwner: [],
+    serviceAccountsWithoutExpiry: [],
+    dormantIdentities: [],
   };
-  for (const record of records) {
-    summary.records[record.type] = (summary.records[record.type] ?? 0) + 1;
-    summary.firstTime ??= record.time;
-    summary.lastTime = record.time;
-    if (record.type === "request" && isAssetRequest(record.method, record.path, record.decision.effect)) {
-      summary.assets++;
-    } else if (record.type === "request") {
-      const subject = record.identity?.subject ?? "(unidentified)";
-      let user = users.get(subject);
-      if (!user) {
-        user = { subject, kind: record.identity?.kind ?? "none", groups: record.identity?.groups ?? [], requests: 0, allowed: 0, denied: 0, approvalRequired: 0, runs: 0, graphs: [], graphSet: new Set() };
-        users.set(subject, user);
-      }
-      user.requests++;
-      for (const graph of record.resources?.graphs ?? []) user.graphSet.add(graph);
-      if (record.operation?.creates_run && record.status === undefined) user.runs++;
-      const effect = record.decision.effect;
-      if (effect === "require-approval") {
-        user.approvalRequired++;
-        if (summary.approvals.length < MAX_LISTED) {
-          summary.approvals.push({ time: record.time, subject, method: record.method, path: record.path, rule: record.decision.rule, approvers: record.decision.approval?.approver_groups ?? [] });
-        }
-      } else if (record.status !== undefined && record.status >= 400) {
-        user.denied++;
-        if (summary.denials.length < MAX_LISTED) summary.denials.push({ time: record.time, subject, method: record.method, path: record.path, rule: record.decision.rule, status: record.status });
-      } else {
-        user.allowed++;
-      }
-      countRedactions(record.body);
-    } else if (record.type === "completion") {
-      summary.outcomes[record.outcome] = (summary.outcomes[record.outcome] ?? 0) + 1;
-      countRedactions(record.response);
+  private lastMs = -Infinity;
+
+  add(seq: number, record: AuditRecord): void {
+    const s = this.summary;
+    const type = text(record.type);
+    tally(s.records, type);
+    const time = text(record.time);
+    s.firstTime ??= time;
+    s.lastTime = time;
+    const ms = Date.parse(time);
+    if (ms > this.lastMs) this.lastMs = ms;
+    if (record.type === "request") this.addRequest(seq, record, time, ms);
+    else if (record.type === "completion") {
+      tally(s.outcomes, text(record.outcome));
+      this.countRedactions(record.response?.redactions);
+      if (record.masking?.response === "masked") this.count("responses_masked");
+      if (record.masking?.response === "clear") this.count("responses_clear");
+      if (typeof record.credential_echoes === "number" && record.credential_echoes > 0) this.count("credential_echoes", record.credential_echoes);
     } else if (record.type === "run") {
-      countRedactions(record.output);
+      tally(s.runStatuses, text(record.status));
+      this.countRedactions(record.output?.redactions);
     } else if (record.type === "policy") {
-      summary.policyChanges.push({ time: record.time, event: record.event, sha256: record.sha256 });
+      tally(this.summary.counts, record.event === "loaded" ? "policy_loaded" : "policy_rejected");
+      list(s.policyChanges, { seq, time, event: text(record.event), sha256: record.sha256 ?? null, inForce: record.in_force ?? null, error: record.error ?? null });
+    } else if (record.type === "approval") {
+      tally(s.approvalEvents, text(record.event));
+      if (record.event === "requested" && !record.justification) {
+        this.count("approvals_without_justification");
+        list(s.approvalsWithoutJustification, { seq, time, approvalId: text(record.approval_id), requester: text(record.requester), rule: text(record.rule) });
+      }
+    } else if (record.type === "access") {
+      tally(s.evidenceAccess, text(record.action));
+    } else if (record.type === "ledger") {
+      tally(s.ledgerEvents, text(record.event));
     }
   }
-  summary.users = [...users.values()]
-    .map(({ graphSet, ...user }) => ({ ...user, graphs: [...graphSet].sort() }))
-    .sort((a, b) => b.requests - a.requests || (a.subject < b.subject ? -1 : 1));
-  return summary;
+
+  private addRequest(seq: number, record: Extract<AuditRecord, { type: "request" }>, time: string, ms: number): void {
+    const s = this.summary;
+    const method = text(record.method);
+    const path = text(record.path);
+    const effect = text(record.decision?.effect);
+    const rule = text(record.decision?.rule);
+    if (isAssetRequest(method, path, effect)) {
+      s.assets++;
+      return;
+    }
+    const identity = record.identity ?? null;
+    const subject = identity?.subject ?? "(unidentified)";
+    let user = this.users.get(subject);
+    if (!user) {
+      user = { subject, kind: identity?.kind ?? "none", groups: strings(identity?.groups), requests: 0, allowed: 0, denied: 0, approvalRequired: 0, runs: 0, lastSeen: time, graphSet: new Set(), owner: null, expiresAt: null, lastMs: -Infinity };
+      this.users.set(subject, user);
+    }
+    user.requests++;
+    // The latest record says who owns a service account and when its key expires.
+    user.owner = identity?.owner ?? null;
+    user.expiresAt = identity?.expires_at ?? null;
+    if (!(ms < user.lastMs)) [user.lastMs, user.lastSeen] = [ms, time];
+    for (const graph of strings(record.resources?.graphs)) user.graphSet.add(graph);
+    if (record.operation?.creates_run && record.status === undefined) {
+      user.runs++;
+      this.count("runs_started");
+    }
+    this.count("requests");
+    tally(s.authMethods, identity ? text(identity.auth_method) : "none");
+    const policy = record.decision?.policy;
+    if (typeof policy === "string") {
+      const seen = this.policies.get(policy);
+      if (seen) [seen.requests, seen.last] = [seen.requests + 1, time];
+      else this.policies.set(policy, { requests: 1, first: time, last: time });
+    }
+    if (record.egress) this.count("egress_calls");
+    const request = `${method} ${path}`;
+    const refused = typeof record.status === "number" && record.status >= 400;
+    if (effect === "require-approval") {
+      user.approvalRequired++;
+      this.count("approval_required");
+      list(s.approvals, { seq, time, subject, request, rule, approvers: strings(record.decision.approval?.approver_groups) });
+      const via = record.approval?.via;
+      if (via === "break-glass") {
+        this.count("break_glass");
+        list(s.breakGlass, { seq, time, subject, request, rule });
+      }
+    } else if (refused) {
+      user.denied++;
+    } else {
+      user.allowed++;
+      this.count("allowed");
+    }
+    if (refused) {
+      this.count("refused");
+      if (record.status === 401) this.count("unauthenticated");
+      const reason = text(record.error ?? rule);
+      tally(s.refusalsByReason, `${record.status} ${reason}`);
+      list(s.denials, { seq, time, subject, request, rule, status: record.status!, reason });
+    }
+    this.countRedactions(record.body?.redactions);
+  }
+
+  private countRedactions(redactions: Record<string, number> | undefined): void {
+    if (typeof redactions !== "object" || redactions === null) return;
+    for (const [type, n] of Object.entries(redactions)) {
+      if (typeof n !== "number") continue;
+      this.summary.redactions[type] = (this.summary.redactions[type] ?? 0) + n;
+      this.count("masked_values", n);
+    }
+  }
+
+  private count(name: string, n = 1): void {
+    this.summary.counts[name] = (this.summary.counts[name] ?? 0) + n;
+  }
+
+  /** The summary of everything added so far. */
+  result(): EvidenceSummary {
+    const s = this.summary;
+    const users = [...this.users.values()].sort((a, b) => b.requests - a.requests || (a.subject < b.subject ? -1 : 1));
+    s.users = users.map(({ graphSet, owner: _owner, expiresAt: _expiresAt, lastMs: _lastMs, ...user }) => ({ ...user, graphs: [...graphSet].sort() }));
+    const accounts = users.filter((user) => user.kind === "service-account");
+    s.serviceAccountsWithoutOwner = accounts.filter((user) => !user.owner).map(({ subject, requests, lastSeen }) => ({ subject, requests, lastSeen }));
+    s.serviceAccountsWithoutExpiry = accounts.filter((user) => !user.expiresAt).map(({ subject, requests, lastSeen }) => ({ subject, requests, lastSeen }));
+    s.dormantIdentities = users
+      .filter((user) => user.subject !== "(unidentified)" && this.lastMs - user.lastMs > DORMANT_DAYS * DAY_MS)
+      .map((user) => ({ subject: user.subject, kind: user.kind, lastSeen: user.lastSeen, daysIdle: Math.floor((this.lastMs - user.lastMs) / DAY_MS) }))
+      .sort((a, b) => b.daysIdle - a.daysIdle || (a.subject < b.subject ? -1 : 1));
+    s.policyVersions = [...this.policies].map(([policy, seen]) => ({ policy, ...seen })).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : a.policy < b.policy ? -1 : 1));
+    s.counts.identities = users.length;
+    s.counts.service_accounts = accounts.length;
+    return s;
+  }
+}
+
+/** The summary of a list of records (numbered from 0). */
+export function summarise(records: AuditRecord[]): EvidenceSummary {
+  const summariser = new EvidenceSummariser();
+  records.forEach((record, seq) => summariser.add(seq, record));
+  return summariser.result();
 }
 
 /** One table of invocations by user and role; spreadsheet-safe (formula prefixes neutralised). */
-export function summaryCsv(summary: EvidenceSummary): string {
+export function summaryCsv(summary: Pick<EvidenceSummary, "users">): string {
   const rows = [["subject", "kind", "groups", "requests", "allowed", "denied", "approval_required", "runs", "graphs"]];
   for (const user of summary.users) {
     rows.push([user.subject, user.kind, user.groups.join(" "), String(user.requests), String(user.allowed), String(user.denied), String(user.approvalRequired), String(user.runs), user.graphs.join(" ")]);
@@ -98,77 +257,18 @@ export function csvField(value: string): string {
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-export interface ReportContext {
-  origin: string;
-  filter: Record<string, string>;
-  start: number;
-  end: number;
-  checkpointSize: number;
-  exportedAt: string;
+function tally(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
 }
 
-/** A self-contained page (no scripts, no external resources). */
-export function summaryHtml(summary: EvidenceSummary, context: ReportContext): string {
-  const table = (headers: string[], rows: (string | number)[][]) =>
-    rows.length === 0
-      ? `<p class="none">None in this period.</p>`
-      : `<table><thead><tr>${headers.map((h) => `<th>${escape(h)}</th>`).join("")}</tr></thead><tbody>${rows
-          .map((row) => `<tr>${row.map((cell) => `<td${typeof cell === "number" ? ' class="n"' : ""}>${escape(String(cell))}</td>`).join("")}</tr>`)
-          .join("")}</tbody></table>`;
-  const filter = Object.entries(context.filter).map(([k, v]) => `${k} ${v}`).join(", ") || "none (every record in the range)";
-  const totals = summary.users.reduce((t, u) => ({ requests: t.requests + u.requests, denied: t.denied + u.denied, approval: t.approval + u.approvalRequired, runs: t.runs + u.runs }), { requests: 0, denied: 0, approval: 0, runs: 0 });
-  const masked = Object.values(summary.redactions).reduce((a, b) => a + b, 0);
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>Portcullis evidence: ${escape(context.origin)}</title>
-<style>
-body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#1d2430}
-h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d8dde6;padding-bottom:.3rem}
-.meta{color:#566074}.cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1.2rem 0}
-.card{border:1px solid #d8dde6;border-radius:8px;padding:.7rem 1rem;min-width:150px}.card b{display:block;font-size:1.4rem}
-table{border-collapse:collapse;width:100%;font-size:14px}th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #eceff4;vertical-align:top}
-th{background:#f5f7fa}td.n{text-align:right;font-variant-numeric:tabular-nums}.none{color:#566074}
-code{background:#f5f7fa;padding:0 .3rem;border-radius:4px}
-</style></head><body>
-<h1>Audit evidence for ${escape(context.origin)}</h1>
-<p class="meta">Records ${context.start} to ${context.end - 1} (ledger size ${context.checkpointSize} at export) ·
-period ${escape(summary.firstTime ?? "-")} to ${escape(summary.lastTime ?? "-")} · filter: ${escape(filter)} · exported ${escape(context.exportedAt)}</p>
-<p>Check this bundle before relying on it: <code>node verify.mjs</code> in this directory (Node.js 20+, nothing else). It checks the signatures, the Merkle proofs and every file's hash.</p>
-<div class="cards">
-<div class="card"><b>${totals.requests}</b>requests</div><div class="card"><b>${totals.runs}</b>runs started</div>
-<div class="card"><b>${totals.denied}</b>refused</div><div class="card"><b>${totals.approval}</b>held for approval</div>
-<div class="card"><b>${masked}</b>values masked</div><div class="card"><b>${summary.users.length}</b>identities</div>
-</div>
-${summary.assets > 0 ? `<p class="meta">${summary.assets} requests for console assets and browser housekeeping (favicon.ico, robots.txt…) are in the records and proofs but not in the tables below.</p>` : ""}
-<h2>Invocations by user and role</h2>
-${table(["Identity", "Kind", "Groups (roles)", "Requests", "Allowed", "Refused", "Approval", "Runs", "Graphs"], summary.users.map((u) => [u.subject, u.kind, u.groups.join(", "), u.requests, u.allowed, u.denied, u.approvalRequired, u.runs, u.graphs.join(", ")]))}
-<h2>Approvals required</h2>
-${table(["Time", "Identity", "Request", "Rule", "Approver groups"], summary.approvals.map((a) => [a.time, a.subject, `${a.method} ${a.path}`, a.rule, a.approvers.join(", ")]))}
-<h2>Denials</h2>
-${table(["Time", "Identity", "Request", "Rule", "Status"], summary.denials.map((d) => [d.time, d.subject, `${d.method} ${d.path}`, d.rule, d.status ?? ""]))}
-<h2>Masked values by type</h2>
-${table(["Entity type", "Values masked"], Object.entries(summary.redactions).sort().map(([type, n]) => [type, n]))}
-<h2>Outcomes of admitted requests</h2>
-${table(["Outcome", "Requests"], Object.entries(summary.outcomes).sort().map(([outcome, n]) => [outcome, n]))}
-<h2>Policy changes</h2>
-${table(["Time", "Event", "Policy SHA-256"], summary.policyChanges.map((p) => [p.time, p.event, p.sha256 ?? ""]))}
-<h2>Controls this evidence supports</h2>
-${table(
-  ["Control", "Evidence here"],
-  [
-    ["SOC 2 CC6.1, CC6.3 (logical access, least privilege)", "Every request with its verified identity, groups and policy decision; denials"],
-    ["SOC 2 CC7.2, CC7.3 (monitoring, evaluating events)", "Complete, ordered request and run records; outcomes; signed checkpoints"],
-    ["SOC 2 CC8.1 (changes)", "Policy loads and rejections with file hashes"],
-    ["ISO 27001:2022 A.8.15 (logging)", "Tamper-evident ledger: Merkle proofs, signed checkpoints, key history"],
-    ["ISO 27001:2022 A.8.16 (monitoring activities)", "Approvals required, refusals, masked-value counts"],
-    ["ISO 27001:2022 A.5.18 / A.8.2 (access rights, privileged access)", "Invocations by identity and role"],
-  ],
-)}
-</body></html>
-`;
+function list<T>(items: T[], item: T): void {
+  if (items.length < MAX_LISTED) items.push(item);
 }
 
-function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+function text(value: unknown): string {
+  return typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value);
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
 }

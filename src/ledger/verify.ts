@@ -51,6 +51,8 @@ const NOUNS: Record<string, [singular: string, plural: string]> = {
   Payload: ["payload", "payloads"],
   Requests: ["request", "requests"],
   Receipt: ["receipt", "receipts"],
+  Report: ["report check", "report checks"],
+  Proofs: ["proof check", "proof checks"],
 };
 
 export class VerificationReport {

@@ -2,8 +2,8 @@
 // holds. Each row is encrypted at rest with AES-256-GCM under a key derived from the vault's
 // master key, bound (as additional data) to its tenant, scope and token, so a row copied to
 // another place does not decrypt. Rows expire after masking.vault.ttl_days and are erased per
-// subject on request (`portcullis vault erase`, GDPR Art. 17). They live beside the approvals: in
-// the SQLite state database, or in PostgreSQL when the ledger is there.
+// subject on request (`portcullis vault erase`, GDPR Art. 17). They live with the rest of the
+// gateway's state (storage): the SQLite state database, or PostgreSQL.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import path from "node:path";
 import pg from "pg";
@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import type { PortcullisConfig } from "../config/schema.js";
 import type { StateDatabase } from "../storage/stateDatabase.js";
 import { loadOrCreateKey } from "./index.js";
-import { readSecret } from "../config/secrets.js";
+import { migratePostgres, type Component } from "../storage/migrations.js";
 import { Masker, MaskingError } from "./masker.js";
 import { RestoringOperators, TokenKeys, TokenScanner, TokenizingOperators, type TokenEntry } from "./tokens.js";
 
@@ -155,11 +155,9 @@ export function restoreWhole(restorer: Masker, text: string): { text: string; re
   }
 }
 
-/** The vault beside the approvals: PostgreSQL when the ledger is there, else the state database. */
-export async function openVault(config: PortcullisConfig, state: StateDatabase): Promise<Vault> {
+/** The vault in the gateway's state store (storage: SQLite, or PostgreSQL shared by several gateways). */
+export async function openVault(config: PortcullisConfig, store: VaultStore): Promise<Vault> {
   const keys = new TokenKeys(await loadOrCreateKey(vaultKeyFile(config)));
-  const ledgerStore = config.audit.store;
-  const store = ledgerStore.kind === "postgres" ? await PostgresVaultStore.open({ url: await readSecret(ledgerStore.url, "audit.store.url"), schema: ledgerStore.schema }) : new SqliteVaultStore(state);
   return new Vault(store, keys, config.masking.vault.ttl_days * 24 * 60 * 60 * 1000);
 }
 
@@ -167,18 +165,39 @@ export function vaultKeyFile(config: PortcullisConfig): string {
   return config.masking.vault.key_file ?? path.join(path.dirname(config.storage.sqlite_file), "vault-key");
 }
 
-const TABLE = `CREATE TABLE IF NOT EXISTS vault_values (
-  tenant TEXT NOT NULL,
-  scope TEXT NOT NULL,
-  token TEXT NOT NULL,
-  entity TEXT NOT NULL,
-  subject TEXT NOT NULL,
-  sealed TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  PRIMARY KEY (tenant, scope, token)
-)`;
-const INDEXES = [`CREATE INDEX IF NOT EXISTS vault_values_subject ON vault_values (subject)`, `CREATE INDEX IF NOT EXISTS vault_values_expiry ON vault_values (expires_at)`];
+export const VAULT_TABLES: Component = {
+  name: "vault",
+  migrations: [
+    {
+      sqlite: `CREATE TABLE IF NOT EXISTS vault_values (
+         tenant TEXT NOT NULL,
+         scope TEXT NOT NULL,
+         token TEXT NOT NULL,
+         entity TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         sealed TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         expires_at BIGINT NOT NULL,
+         PRIMARY KEY (tenant, scope, token)
+       );
+       CREATE INDEX IF NOT EXISTS vault_values_subject ON vault_values (subject);
+       CREATE INDEX IF NOT EXISTS vault_values_expiry ON vault_values (expires_at);`,
+      postgres: `CREATE TABLE IF NOT EXISTS vault_values (
+         tenant TEXT NOT NULL,
+         scope TEXT NOT NULL,
+         token TEXT NOT NULL,
+         entity TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         sealed TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         expires_at BIGINT NOT NULL,
+         PRIMARY KEY (tenant, scope, token)
+       );
+       CREATE INDEX IF NOT EXISTS vault_values_subject ON vault_values (subject);
+       CREATE INDEX IF NOT EXISTS vault_values_expiry ON vault_values (expires_at);`,
+    },
+  ],
+};
 
 interface SqlRow {
   tenant: string;
@@ -195,16 +214,13 @@ function fromSql(row: SqlRow): VaultRow {
   return { tenant: row.tenant, scope: row.scope, token: row.token, entity: row.entity, subject: row.subject, sealed: row.sealed, createdAt: Number(row.created_at), expiresAt: Number(row.expires_at) };
 }
 
-/** The vault in the gateway's SQLite state database (its own table, created if missing). */
+/** The vault in the gateway's SQLite state database (VAULT_TABLES, applied when it opens). */
 export class SqliteVaultStore implements VaultStore {
   /** `ownsDatabase`: closing the store closes the database (the CLI's); the gateway's stays open. */
   constructor(
     private readonly db: StateDatabase,
     private readonly ownsDatabase = false,
-  ) {
-    db.exec(TABLE);
-    for (const index of INDEXES) db.exec(index);
-  }
+  ) {}
 
   put(rows: readonly VaultRow[]): Promise<void> {
     const insert = this.db.prepare(
@@ -236,18 +252,16 @@ export class SqliteVaultStore implements VaultStore {
   }
 }
 
-/** The vault in PostgreSQL, in the ledger's schema, shared by every gateway instance. */
+/** The vault in PostgreSQL, in the state schema, shared by every gateway instance. */
 export class PostgresVaultStore implements VaultStore {
   private constructor(private readonly pool: pg.Pool) {}
 
   static async open(options: { url: string; schema: string }): Promise<PostgresVaultStore> {
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new Error(`audit.store.schema "${options.schema}" must be a lower-case SQL identifier`);
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new Error(`storage.schema "${options.schema}" must be a lower-case SQL identifier`);
     const pool = new pg.Pool({ connectionString: options.url, max: 4, options: `-c search_path=${options.schema}` });
     pool.on("error", () => undefined);
     try {
-      await pool.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
-      await pool.query(TABLE);
-      for (const index of INDEXES) await pool.query(index);
+      await migratePostgres(pool, options.schema, [VAULT_TABLES]);
     } catch (error) {
       await pool.end();
       throw error;

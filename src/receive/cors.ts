@@ -13,7 +13,8 @@ export interface CorsSettings {
 const ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 // x-auth-scheme is accepted from Studio so its requests are not blocked, then stripped before forwarding.
 const ALLOWED_HEADERS = "authorization, x-api-key, x-auth-scheme, content-type, last-event-id, portcullis-csrf";
-const EXPOSED_HEADERS = "content-location, location, x-pagination-total, x-pagination-next, x-request-id, portcullis-approval-id";
+// x-portcullis-error: the gateway's code on a refusal answered in LangGraph's own shape.
+const EXPOSED_HEADERS = "content-location, location, x-pagination-total, x-pagination-next, x-request-id, portcullis-approval-id, x-portcullis-error";
 
 export function corsHeaders(req: IncomingMessage, cors: CorsSettings): OutgoingHttpHeaders {
   const origin = req.headers.origin;

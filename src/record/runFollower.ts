@@ -19,6 +19,13 @@ export interface FollowedRun {
   assistantIds: string[];
 }
 
+/** Where the runs being followed are kept, so that a live instance takes over the runs of one
+ * that dies (the ledger: src/ledger/ledger.ts, takeOverRuns). */
+export interface RunTracker {
+  trackRun(run: FollowedRun): Promise<void>;
+  untrackRun(requestId: string): Promise<void>;
+}
+
 export interface RunFollowerOptions {
   upstream: UpstreamClient;
   auth: GatewayAuth;
@@ -32,6 +39,7 @@ export interface RunFollowerOptions {
   maxFollowMs: number;
   /** Largest thread history read for the steps; a larger answer is recorded as an error. */
   maxHistoryBytes: number;
+  tracker?: RunTracker;
 }
 
 const MAX_STEPS = 200;
@@ -44,6 +52,13 @@ export class RunFollower {
   private readonly stop = new AbortController();
 
   constructor(private readonly options: RunFollowerOptions) {}
+
+  /** A run was created (its id is known from the upstream's answer, before the exchange ends):
+   * kept with the tracker, so that the run is still followed if this process dies mid-exchange.
+   * A tracker that fails is logged; the run is then followed by this process only. */
+  async started(run: FollowedRun): Promise<void> {
+    await this.options.tracker?.trackRun(run).catch((error: unknown) => this.options.log.error({ err: error, run_id: run.runId, request_id: run.requestId }, "the run could not be tracked for takeover"));
+  }
 
   /** Starts following a run once; later calls for the same run are ignored. */
   follow(run: FollowedRun): void {
@@ -107,6 +122,8 @@ export class RunFollower {
     };
     const output = history && "output" in history ? history.output : undefined;
     await this.options.audit.append(record, { subject: run.subject, graphs, ...(output ? { payloads: [output.payload] } : {}) });
+    // Only once the record is committed: a process that dies before this leaves the run to a survivor.
+    await this.options.tracker?.untrackRun(run.requestId);
   }
 
   /** Best-effort: a graph that cannot be looked up stays unknown on the record. */

@@ -176,7 +176,7 @@ export function sendGatewayError(exchange: Exchange, error: GatewayError, extraH
   };
   if (error.status === 401) headers["www-authenticate"] = error.wwwAuthenticate();
   if (error.retryAfterS !== undefined) headers["retry-after"] = String(error.retryAfterS);
-  res.writeHead(error.status, headers);
+  res.writeHead(langGraph?.status ?? error.status, headers);
   writeToClient(exchange, body);
   res.end();
 }
