@@ -1,8 +1,14 @@
-// The gateway under benchmark, in its own process (as deployed), pointed at bench/upstream.ts.
+// The gateway under benchmark, in its own process and from the compiled release in dist/ (as
+// deployed: tsx's keep-names helpers cost a quarter of the relay's CPU), pointed at bench/upstream.ts.
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { pino } from "pino";
-import { parseConfig } from "../src/config/load.js";
-import { startGateway } from "../src/gateway.js";
+
+const dist = (file: string) => new URL(`../dist/src/${file}`, import.meta.url);
+if (!existsSync(dist("gateway.js"))) throw new Error("bench/gateway.ts runs the compiled gateway: run `npm run build` first (npm run bench does)");
+// Typed by the sources they were compiled from.
+const { parseConfig } = (await import(dist("config/load.js").href)) as typeof import("../src/config/load.js");
+const { startGateway } = (await import(dist("gateway.js").href)) as typeof import("../src/gateway.js");
 
 const [upstreamUrl, keySha256, dataDir] = process.argv.slice(2) as [string, string, string];
 process.env.BENCH_UPSTREAM_KEY = "bench-upstream-key";

@@ -5,6 +5,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import Database from "better-sqlite3";
 import { createParser } from "eventsource-parser";
 import { generateApiKey } from "../src/identify/serviceAccounts.js";
 import { fixedRate, maxThroughput, startChild, stats, type Stats } from "./load.js";
@@ -16,7 +17,7 @@ const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? "3");
 const sseEvents = Number(process.env.BENCH_SSE_EVENTS ?? "2000");
 
 /** Per-event latency: arrival time minus the wall-clock time the upstream wrote the event. */
-async function sseEventLatency(url: string, headers: Record<string, string>, count: number, intervalMs: number): Promise<Stats & { lost: number }> {
+async function sseEventLatency(url: string, headers: Record<string, string>, count: number, intervalMs: number): Promise<Stats & { lost: number; requestId: string | null }> {
   const latencies: number[] = [];
   let lastId = 0;
   let outOfOrder = 0;
@@ -39,12 +40,37 @@ async function sseEventLatency(url: string, headers: Record<string, string>, cou
   const decoder = new TextDecoder();
   for await (const chunk of res.body!) parser.feed(decoder.decode(chunk, { stream: true }));
   const result = stats(latencies, (performance.now() - started) / 1000);
-  return { ...result, lost: count - latencies.length + outOfOrder };
+  return { ...result, lost: count - latencies.length + outOfOrder, requestId: res.headers.get("x-request-id") };
+}
+
+/** What the gateway's ledger holds for one request's recorded response: as recorded, as stored. */
+function recordingBytes(ledgerFile: string, requestId: string): { recorded: number; stored: number } | undefined {
+  const db = new Database(ledgerFile, { readonly: true });
+  try {
+    const leaf = db.prepare("SELECT leaf FROM ledger_entries WHERE request_id = ? AND type = 'completion'").pluck().get(requestId) as Buffer | undefined;
+    const response = leaf && (JSON.parse(leaf.toString()) as { record: { response?: { sha256: string; bytes: number } } }).record.response;
+    if (!response) return undefined;
+    const stored = db.prepare("SELECT length(body) FROM ledger_payloads WHERE sha256 = ?").pluck().get(response.sha256) as number;
+    return { recorded: response.bytes, stored };
+  } finally {
+    db.close();
+  }
 }
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** The completion record is written just after the stream ends. */
+async function recordingAfterCompletion(ledgerFile: string, requestId: string): Promise<{ recorded: number; stored: number } | undefined> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const found = recordingBytes(ledgerFile, requestId);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  console.log("  recording: the stream's completion record was not found in the ledger");
+  return undefined;
 }
 
 const ms = (v: number) => `${v.toFixed(3)} ms`;
@@ -94,6 +120,10 @@ try {
   row("sse", sseDirect, sseGateway);
   console.log(`  ${"nginx".padEnd(8)} p50 ${ms(sseNginx.p50)}  p90 ${ms(sseNginx.p90)}  p99 ${ms(sseNginx.p99)}`);
   console.log(`  events lost or out of order: direct ${sseDirect.lost}, nginx ${sseNginx.lost}, gateway ${sseGateway.lost}`);
+  const recording = sseGateway.requestId ? await recordingAfterCompletion(path.join(dir, "ledger.db"), sseGateway.requestId) : undefined;
+  if (recording) {
+    console.log(`  recording of that stream in the ledger: ${(recording.recorded / 1024).toFixed(1)} KiB as recorded, ${(recording.stored / 1024).toFixed(1)} KiB stored (${(recording.stored / sseEvents).toFixed(1)} bytes per event)`);
+  }
 
   const rssAfter = await rssMiB(gateway.child.pid!);
   console.log(`\nGateway RSS: ${rssBefore.toFixed(1)} MiB after warm-up, ${rssAfter.toFixed(1)} MiB after the run`);

@@ -202,30 +202,46 @@ export class Ledger implements AuditSink {
 
   private async commit(batch: Pending[]): Promise<AppendReceipt[]> {
     const origin = this.options.origin;
-    const committed = await this.options.store.sequence(origin, async (tx) => {
+    const store = this.options.store;
+    if (store.appendAtSize && this.options.role !== "tool") {
+      // The log is usually where this process left it: prepare against that, and let the store
+      // commit off the event loop unless someone else appended meanwhile.
+      const prepared = this.prepare(batch, this.range.clone());
+      if (await store.appendAtSize(origin, this.range.size, prepared.batch)) {
+        this.range = prepared.range;
+        return prepared.receipts;
+      }
+    }
+    const committed = await store.sequence(origin, async (tx) => {
       const size = await tx.size();
       // Another instance (shared PostgreSQL) or the CLI may have appended since our last batch.
-      const range = size === this.range.size ? this.range.clone() : await this.rebuilt(tx, size);
-      const out: AppendBatch = { entries: [], nodes: [], payloads: [], opened: [], instance: this.instance, closed: [], sessions: [] };
-      const receipts: AppendReceipt[] = [];
-      for (const { record, context } of batch) {
-        const seq = range.size;
-        const leaf = leafBytes(origin, seq, record);
-        const hash = leafHash(leaf);
-        range.append(hash, (level, index, nodeHash) => out.nodes.push({ level, index, hash: nodeHash }));
-        out.entries.push({ seq, leaf, leafHash: hash, index: indexOf(record, context) });
-        for (const payload of context.payloads ?? []) out.payloads.push(storedPayload(payload, context, record));
-        if (record.type === "request" && record.status === undefined) out.opened.push({ requestId: record.request_id, seq });
-        if (record.type === "completion") out.closed.push(record.request_id);
-        const session = sessionUpdateOf(record, seq);
-        if (session) out.sessions.push(session);
-        receipts.push({ seq, leafHash: hash });
-      }
-      await tx.insert(out);
-      return { range, receipts };
+      const prepared = this.prepare(batch, size === this.range.size ? this.range.clone() : await this.rebuilt(tx, size));
+      await tx.insert(prepared.batch);
+      return prepared;
     });
     this.range = committed.range;
     return committed.receipts;
+  }
+
+  /** The rows a batch of records adds to the log after `range` (which it extends). */
+  private prepare(batch: Pending[], range: CompactRange): { batch: AppendBatch; range: CompactRange; receipts: AppendReceipt[] } {
+    const origin = this.options.origin;
+    const out: AppendBatch = { entries: [], nodes: [], payloads: [], opened: [], instance: this.instance, closed: [], sessions: [] };
+    const receipts: AppendReceipt[] = [];
+    for (const { record, context } of batch) {
+      const seq = range.size;
+      const leaf = leafBytes(origin, seq, record);
+      const hash = leafHash(leaf);
+      range.append(hash, (level, index, nodeHash) => out.nodes.push({ level, index, hash: nodeHash }));
+      out.entries.push({ seq, leaf, leafHash: hash, index: indexOf(record, context) });
+      for (const payload of context.payloads ?? []) out.payloads.push(storedPayload(payload, context, record));
+      if (record.type === "request" && record.status === undefined) out.opened.push({ requestId: record.request_id, seq });
+      if (record.type === "completion") out.closed.push(record.request_id);
+      const session = sessionUpdateOf(record, seq);
+      if (session) out.sessions.push(session);
+      receipts.push({ seq, leafHash: hash });
+    }
+    return { batch: out, range, receipts };
   }
 
   /** The tree at `size` from stored hashes, after proving that the store still holds what this
@@ -283,12 +299,17 @@ export class Ledger implements AuditSink {
       await this.registerKey();
     }
     const origin = this.options.origin;
-    // The root is read under the sequencer lock so size and root belong together.
-    const { size, root } = await this.options.store.sequence(origin, async (tx) => {
-      const size = await tx.size();
-      const range = size === this.range.size ? this.range : await this.rebuilt(tx, size);
-      return { size, root: range.root() };
-    });
+    const committed = this.range;
+    // What this process committed last is the log, unless another process appended (or the file
+    // was cut): then the root is read under the sequencer lock so size and root belong together.
+    const { size, root } =
+      (await this.options.store.size(origin)) === committed.size
+        ? { size: committed.size, root: committed.root() }
+        : await this.options.store.sequence(origin, async (tx) => {
+            const size = await tx.size();
+            const range = size === this.range.size ? this.range : await this.rebuilt(tx, size);
+            return { size, root: range.root() };
+          });
     const note = signNote(formatCheckpoint({ origin, size, root }), [this.key.signer]);
     const checkpoint: StoredCheckpoint = { size, root, note, createdAtMs: Date.now() };
     await this.options.store.addCheckpoint(origin, checkpoint);

@@ -3,6 +3,7 @@
 // assigns the next gapless sequence numbers, and the others wait their turn.
 import pg from "pg";
 import { inTransaction } from "../storage/postgresTransaction.js";
+import { compressedPayloadAsync, storedPayloadBody } from "./payloadEncoding.js";
 import { mergeSessionUpdates, parsedList, SESSION_COLUMNS, sessionFilter, sessionFromRow, sessionValues, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary, type SessionUpdate } from "./sessionIndex.js";
 import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun } from "./store.js";
 import { LedgerStoreError } from "./store.js";
@@ -125,6 +126,8 @@ const MIGRATIONS: string[] = [
      run JSONB NOT NULL,
      PRIMARY KEY (log, request_id)
    );`,
+  // Payloads stored compressed (payloadEncoding.ts); NULL: as recorded.
+  `ALTER TABLE ledger_payloads ADD COLUMN encoding TEXT;`,
 ];
 
 const SESSION_TYPES: Record<(typeof SESSION_COLUMNS)[number], string> = {
@@ -370,15 +373,18 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   async payload(sha256: string): Promise<Buffer | undefined> {
-    const { rows } = await this.pool.query<{ body: Buffer }>("SELECT body FROM ledger_payloads WHERE sha256 = $1", [sha256]);
-    return rows[0]?.body;
+    const { rows } = await this.pool.query<{ body: Buffer; encoding: string | null }>("SELECT body, encoding FROM ledger_payloads WHERE sha256 = $1", [sha256]);
+    return rows[0] && storedPayloadBody(rows[0].body, rows[0].encoding);
   }
 
   async *payloadPages(): AsyncIterable<{ sha256: string; body: Buffer }[]> {
     for (let after = ""; ; ) {
-      const { rows } = await this.pool.query<{ sha256: string; body: Buffer }>("SELECT sha256, body FROM ledger_payloads WHERE sha256 > $1 ORDER BY sha256 LIMIT $2", [after, PAYLOAD_PAGE]);
+      const { rows } = await this.pool.query<{ sha256: string; body: Buffer; encoding: string | null }>(
+        "SELECT sha256, body, encoding FROM ledger_payloads WHERE sha256 > $1 ORDER BY sha256 LIMIT $2",
+        [after, PAYLOAD_PAGE],
+      );
       if (rows.length === 0) return;
-      yield rows;
+      yield rows.map((row) => ({ sha256: row.sha256, body: storedPayloadBody(row.body, row.encoding) }));
       after = rows.at(-1)!.sha256;
     }
   }
@@ -506,9 +512,10 @@ async function insertBatch(db: Queryable, log: string, batch: AppendBatch): Prom
     ]);
   }
   if (batch.payloads.length > 0) {
+    const stored = await Promise.all(batch.payloads.map((p) => compressedPayloadAsync(p.body)));
     await db.query(
-      "INSERT INTO ledger_payloads (sha256, body, subject, time_ms) SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[]) ON CONFLICT (sha256) DO NOTHING",
-      [batch.payloads.map((p) => p.sha256), batch.payloads.map((p) => p.body), batch.payloads.map((p) => p.subject), batch.payloads.map((p) => p.timeMs)],
+      "INSERT INTO ledger_payloads (sha256, body, subject, time_ms, encoding) SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[], $5::text[]) ON CONFLICT (sha256) DO NOTHING",
+      [batch.payloads.map((p) => p.sha256), stored.map((s) => s.body), batch.payloads.map((p) => p.subject), batch.payloads.map((p) => p.timeMs), stored.map((s) => s.encoding)],
     );
   }
   if (batch.opened.length > 0) {

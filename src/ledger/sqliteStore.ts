@@ -3,8 +3,13 @@
 // the sequencer lock too: the gateway and the CLI (retention, holds) never interleave appends.
 import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
-import { mergeSessionUpdates, SESSION_COLUMNS, sessionFilter, sessionFromRow, sessionValues, parsedList, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary, type SessionUpdate } from "./sessionIndex.js";
+import { sessionFilter, sessionFromRow, parsedList, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary } from "./sessionIndex.js";
+import { storedPayloadBody } from "./payloadEncoding.js";
+import { configureLedgerDatabase, SqliteAppender } from "./sqliteAppend.js";
+import type { WriterRequest, WriterResponse } from "./sqliteWriter.js";
 import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun } from "./store.js";
 import { LedgerStoreError } from "./store.js";
 
@@ -128,13 +133,9 @@ const MIGRATIONS: string[] = [
      run TEXT NOT NULL,
      PRIMARY KEY (log, request_id)
    );`,
+  // Payloads stored compressed (sqliteAppend.ts); NULL: as recorded.
+  `ALTER TABLE ledger_payloads ADD COLUMN encoding TEXT;`,
 ];
-
-const UPSERT_SESSION = `INSERT INTO ledger_sessions (log, request_id, ${SESSION_COLUMNS.join(", ")}, first_seq, last_seq)
-  VALUES (?, ?, ${SESSION_COLUMNS.map(() => "?").join(", ")}, ?, ?)
-  ON CONFLICT (log, request_id) DO UPDATE SET
-  ${SESSION_COLUMNS.map((c) => (c === "started_ms" ? "started_ms = COALESCE(started_ms, excluded.started_ms)" : `${c} = COALESCE(excluded.${c}, ${c})`)).join(",\n  ")},
-  first_seq = MIN(first_seq, excluded.first_seq), last_seq = MAX(last_seq, excluded.last_seq)`;
 
 const PAGE = 2_000;
 /** Payloads are up to audit.max_recording_bytes each: a few at a time. */
@@ -144,28 +145,21 @@ export class SqliteLedgerStore implements LedgerStore {
   readonly kind = "sqlite" as const;
   readonly sharedByInstances = false;
   private readonly db: Database.Database;
+  private readonly appender: SqliteAppender;
   private readonly statements;
+  private writer: LedgerWriter | undefined;
 
-  constructor(file: string) {
+  constructor(private readonly file: string) {
     if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
     if (file !== ":memory:") chmodSync(file, 0o600);
-    this.db.pragma("journal_mode = WAL");
-    // FULL: the WAL is fsynced at every commit, so an acknowledged append survives power loss.
-    this.db.pragma("synchronous = FULL");
-    this.db.pragma("busy_timeout = 10000");
+    configureLedgerDatabase(this.db);
     migrate(this.db);
+    this.appender = new SqliteAppender(this.db);
     const db = this.db;
     this.statements = {
-      size: db.prepare("SELECT COALESCE(MAX(seq) + 1, 0) AS size FROM ledger_entries WHERE log = ?"),
       leafHash: db.prepare("SELECT leaf_hash FROM ledger_entries WHERE log = ? AND seq = ?").pluck(),
       node: db.prepare("SELECT hash FROM ledger_nodes WHERE log = ? AND level = ? AND idx = ?").pluck(),
-      insertEntry: db.prepare(
-        "INSERT INTO ledger_entries (log, seq, leaf, leaf_hash, time_ms, type, subject, graphs, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      ),
-      insertNode: db.prepare("INSERT INTO ledger_nodes (log, level, idx, hash) VALUES (?, ?, ?, ?)"),
-      insertPayload: db.prepare("INSERT OR IGNORE INTO ledger_payloads (sha256, body, subject, time_ms) VALUES (?, ?, ?, ?)"),
-      open: db.prepare("INSERT OR REPLACE INTO ledger_open_requests (log, request_id, seq, instance) VALUES (?, ?, ?, ?)"),
       renewLease: db.prepare("INSERT INTO ledger_instances (log, instance, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?) ON CONFLICT (log, instance) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms"),
       expireLeases: db.prepare("DELETE FROM ledger_instances WHERE log = ? AND instance <> ? AND heartbeat_ms < ?"),
       claimOrphans: db.prepare(
@@ -178,7 +172,6 @@ export class SqliteLedgerStore implements LedgerStore {
       claimOrphanedRuns: db.prepare(
         "UPDATE ledger_followed_runs SET instance = ? WHERE log = ? AND instance NOT IN (SELECT instance FROM ledger_instances WHERE log = ?) RETURNING run",
       ).pluck(),
-      close: db.prepare("DELETE FROM ledger_open_requests WHERE log = ? AND request_id = ?"),
       openRequests: db.prepare("SELECT request_id AS requestId, seq FROM ledger_open_requests WHERE log = ? ORDER BY seq"),
       entries: db.prepare("SELECT seq, leaf, leaf_hash AS leafHash FROM ledger_entries WHERE log = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?"),
       seqsForRequest: db.prepare("SELECT seq FROM ledger_entries WHERE log = ? AND request_id = ? ORDER BY seq").pluck(),
@@ -187,8 +180,8 @@ export class SqliteLedgerStore implements LedgerStore {
         "SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? AND size >= ? AND size <= ? ORDER BY size, id",
       ),
       latestCheckpoint: db.prepare("SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? ORDER BY size DESC, id DESC LIMIT 1"),
-      payload: db.prepare("SELECT body FROM ledger_payloads WHERE sha256 = ?").pluck(),
-      payloadPage: db.prepare("SELECT sha256, body FROM ledger_payloads WHERE sha256 > ? ORDER BY sha256 LIMIT ?"),
+      payload: db.prepare("SELECT body, encoding FROM ledger_payloads WHERE sha256 = ?"),
+      payloadPage: db.prepare("SELECT sha256, body, encoding FROM ledger_payloads WHERE sha256 > ? ORDER BY sha256 LIMIT ?"),
       purge: db.prepare(
         `DELETE FROM ledger_payloads AS p WHERE p.time_ms < ? AND NOT EXISTS (
            SELECT 1 FROM ledger_holds AS h WHERE h.released_at_ms IS NULL
@@ -206,32 +199,19 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       addKey: db.prepare("INSERT OR IGNORE INTO ledger_keys (key_id, name, vkey, role, valid_from_ms, valid_to_ms) VALUES (?, ?, ?, ?, ?, ?)"),
       retireKey: db.prepare("UPDATE ledger_keys SET valid_to_ms = ? WHERE key_id = ? AND valid_to_ms IS NULL"),
-      upsertSession: db.prepare(UPSERT_SESSION),
       session: db.prepare("SELECT * FROM ledger_sessions WHERE log = ? AND request_id = ?"),
-      sessionCursor: db.prepare("SELECT next_seq FROM ledger_session_cursor WHERE log = ?").pluck(),
-      setSessionCursor: db.prepare("INSERT INTO ledger_session_cursor (log, next_seq) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET next_seq = excluded.next_seq"),
       keys: db.prepare("SELECT key_id AS keyId, name, vkey, role, valid_from_ms AS validFromMs, valid_to_ms AS validToMs FROM ledger_keys ORDER BY valid_from_ms"),
     };
   }
 
   async sequence<T>(log: string, work: (tx: SequencerTransaction) => Promise<T>): Promise<T> {
-    const s = this.statements;
+    const appender = this.appender;
     const tx: SequencerTransaction = {
-      size: async () => (s.size.get(log) as { size: number }).size,
+      size: async () => appender.size(log),
       node: (level, index) => this.readNode(log, level, index),
-      insert: async (batch: AppendBatch) => {
-        for (const entry of batch.entries) {
-          const i = entry.index;
-          s.insertEntry.run(log, entry.seq, entry.leaf, entry.leafHash, i.timeMs, i.type, i.subject, i.graphs.join("\n"), i.requestId);
-        }
-        for (const node of batch.nodes) s.insertNode.run(log, node.level, node.index, node.hash);
-        for (const payload of batch.payloads) s.insertPayload.run(payload.sha256, payload.body, payload.subject, payload.timeMs);
-        for (const open of batch.opened) s.open.run(log, open.requestId, open.seq, batch.instance);
-        for (const requestId of batch.closed) s.close.run(log, requestId);
-        if (batch.entries.length > 0) this.indexSessions(log, batch.sessions, batch.entries.at(-1)!.seq + 1);
-      },
-      sessionsIndexedTo: async () => this.sessionsIndexedTo(log),
-      indexSessions: async (updates, next) => this.indexSessions(log, updates, next),
+      insert: async (batch: AppendBatch) => appender.insert(log, batch),
+      sessionsIndexedTo: async () => appender.sessionsIndexedTo(log),
+      indexSessions: async (updates, next) => appender.indexSessions(log, updates, next),
     };
     this.db.exec("BEGIN IMMEDIATE");
     try {
@@ -244,17 +224,18 @@ export class SqliteLedgerStore implements LedgerStore {
     }
   }
 
-  private sessionsIndexedTo(log: string): number {
-    const next = this.statements.sessionCursor.get(log) as number | undefined;
-    // A ledger created before the index existed starts unindexed at 0.
-    return next ?? 0;
-  }
-
-  private indexSessions(log: string, updates: SessionUpdate[], next: number): void {
-    for (const update of mergeSessionUpdates(updates)) {
-      this.statements.upsertSession.run(log, update.requestId, ...sessionValues(update), update.firstSeq ?? update.seq, update.seq);
+  /** Commits `batch` on the writer thread if the log is still at `expectedSize`; false (nothing
+   * written) otherwise. A file in memory has no second connection: it commits here. */
+  async appendAtSize(log: string, expectedSize: number, batch: AppendBatch): Promise<boolean> {
+    if (this.file === ":memory:") {
+      return this.appender.transaction(() => {
+        if (this.appender.size(log) !== expectedSize) return false;
+        this.appender.insert(log, batch);
+        return true;
+      });
     }
-    this.statements.setSessionCursor.run(log, next);
+    this.writer ??= new LedgerWriter(this.file);
+    return (await this.writer.request({ op: "append", log, expectedSize, batch })) === undefined;
   }
 
   async sessions(log: string, query: SessionQuery): Promise<SessionSummary[]> {
@@ -307,7 +288,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async size(log: string): Promise<number> {
-    return (this.statements.size.get(log) as { size: number }).size;
+    return this.appender.size(log);
   }
 
   async logs(): Promise<string[]> {
@@ -375,6 +356,8 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void> {
+    // While the writer thread runs, it takes the write lock: waiting for it here would stall the event loop.
+    if (this.writer) return void (await this.writer.request({ op: "checkpoint", log, checkpoint }));
     this.statements.addCheckpoint.run(log, checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.createdAtMs);
   }
 
@@ -387,14 +370,15 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async payload(sha256: string): Promise<Buffer | undefined> {
-    return this.statements.payload.get(sha256) as Buffer | undefined;
+    const row = this.statements.payload.get(sha256) as { body: Buffer; encoding: string | null } | undefined;
+    return row && storedPayloadBody(row.body, row.encoding);
   }
 
   async *payloadPages(): AsyncIterable<{ sha256: string; body: Buffer }[]> {
     for (let after = ""; ; ) {
-      const rows = this.statements.payloadPage.all(after, PAYLOAD_PAGE) as { sha256: string; body: Buffer }[];
+      const rows = this.statements.payloadPage.all(after, PAYLOAD_PAGE) as { sha256: string; body: Buffer; encoding: string | null }[];
       if (rows.length === 0) return;
-      yield rows;
+      yield rows.map((row) => ({ sha256: row.sha256, body: storedPayloadBody(row.body, row.encoding) }));
       after = rows.at(-1)!.sha256;
     }
   }
@@ -428,17 +412,78 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
+    this.writer = undefined;
     this.db.close();
   }
 }
+
+const fromSource = path.extname(fileURLToPath(import.meta.url)) === ".ts";
+
+/** The main thread's side of src/ledger/sqliteWriter.ts: requests answered in order. */
+class LedgerWriter {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (conflict: number | undefined) => void; reject: (error: Error) => void }>();
+  private failure: Error | undefined;
+
+  constructor(file: string) {
+    this.worker = fromSource
+      ? // Run from source (tests, the demo): the thread registers tsx before it loads the writer.
+        new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL("./sqliteWriter.ts", import.meta.url).href)}); });`, { eval: true, workerData: { file } })
+      : new Worker(new URL("./sqliteWriter.js", import.meta.url), { workerData: { file } });
+    this.worker.unref();
+    this.worker.on("message", (response: WriterResponse) => this.settle(response));
+    this.worker.on("error", (error) => this.fail(error));
+    this.worker.on("exit", (code) => this.fail(new LedgerStoreError(`the ledger writer thread exited (code ${code})`)));
+  }
+
+  /** Resolves with undefined once committed, or with the log's actual size on a conflict. */
+  request(request: DistributiveOmit<WriterRequest, "id">): Promise<number | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    // Referenced while an answer is awaited, so a process waiting for a commit does not exit.
+    if (this.pending.size === 0) this.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...request, id });
+    });
+  }
+
+  private settle(response: WriterResponse): void {
+    const waiter = this.pending.get(response.id);
+    if (!waiter) return;
+    this.pending.delete(response.id);
+    if (this.pending.size === 0) this.worker.unref();
+    if ("error" in response) waiter.reject(Object.assign(new LedgerStoreError(response.error.message), response.error.code ? { code: response.error.code } : {}));
+    else waiter.resolve("conflict" in response ? response.conflict : undefined);
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const waiter of this.pending.values()) waiter.reject(this.failure);
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new LedgerStoreError("the ledger store is closed");
+    await this.worker.terminate();
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function migrate(db: Database.Database): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new LedgerStoreError(`the ledger database was written by a newer Portcullis (schema ${current}, this version knows ${MIGRATIONS.length})`);
   }
+  // Up to date: no write lock (a reader must not wait for the gateway's writer).
+  if (current === MIGRATIONS.length) return;
   db.transaction(() => {
-    for (let version = current; version < MIGRATIONS.length; version++) db.exec(MIGRATIONS[version]!);
+    // Read again under the write lock: another process may have migrated meanwhile.
+    const from = db.pragma("user_version", { simple: true }) as number;
+    for (let version = from; version < MIGRATIONS.length; version++) db.exec(MIGRATIONS[version]!);
     db.pragma(`user_version = ${MIGRATIONS.length}`);
-  })();
+  }).immediate();
 }

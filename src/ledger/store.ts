@@ -107,6 +107,10 @@ export interface LedgerStore {
   readonly kind: "sqlite" | "postgres";
   /** Runs `work` in one transaction under the log's sequencer lock; commits durably before resolving. */
   sequence<T>(log: string, work: (tx: SequencerTransaction) => Promise<T>): Promise<T>;
+  /** Commits `batch` if the log still holds `expectedSize` entries, off the caller's event loop
+   * where the store can; false, with nothing written, if it does not (the caller then takes
+   * `sequence`, which checks and rebuilds). Durable before resolving, like `sequence`. */
+  appendAtSize?(log: string, expectedSize: number, batch: AppendBatch): Promise<boolean>;
   /** Perfect-subtree hashes for proofs; level 0 is the leaf hash. */
   nodes(log: string): NodeReader;
   size(log: string): Promise<number>;

@@ -49,8 +49,11 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
     toClient(restoring ? forClient.flatMap((event) => restoring.event(event)) : forClient);
   };
   let failure: unknown;
-  const idleFlush = setInterval(() => {
-    if (!recorded.holding && !restoring?.holding) return;
+  // Armed by an event that leaves text held back: a quiet stream costs no wake-ups but its
+  // heartbeat, and only text that grew since the last tick is looked at again anyway.
+  let idleFlush: NodeJS.Timeout | undefined;
+  const releaseIdle = () => {
+    idleFlush = undefined;
     try {
       const released = recorded.idle();
       relay(sent ? released : [], released);
@@ -59,7 +62,16 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
       failure ??= error;
       exchange.upstreamAbort.abort();
     }
-  }, options.flushMs);
+  };
+  const armIdleFlush = () => {
+    if (recorded.holding || restoring?.holding) {
+      if (idleFlush) idleFlush.refresh();
+      else idleFlush = setTimeout(releaseIdle, options.flushMs);
+    } else if (idleFlush) {
+      clearTimeout(idleFlush);
+      idleFlush = undefined;
+    }
+  };
   const langGraph = exchange.operation?.resource !== "egress";
   const parser = createParser({
     onEvent: (received) => {
@@ -67,7 +79,7 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
       countEvent(exchange, event);
       const masked = recorded.event(event);
       relay(sent ? masked : [event], masked);
-      idleFlush.refresh();
+      armIdleFlush();
     },
     onRetry: (retry) => send(`retry: ${retry}\n\n`),
   });
@@ -105,7 +117,7 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
   } finally {
     streamsOpen?.dec();
     clearInterval(heartbeat);
-    clearInterval(idleFlush);
+    clearTimeout(idleFlush);
   }
 }
 

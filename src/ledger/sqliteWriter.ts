@@ -1,0 +1,60 @@
+// The SQLite ledger's writer thread. A commit with synchronous=FULL waits for fsync, and
+// better-sqlite3 waits on the calling thread: on the gateway's event loop every commit stalled
+// every request. This thread owns a second connection to the same WAL file and does the whole
+// write transaction (size check, inserts, session index, commit); the event loop only waits for
+// the answer, so an append is still acknowledged only once it is durable.
+import { parentPort, workerData } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { configureLedgerDatabase, SqliteAppender } from "./sqliteAppend.js";
+import type { AppendBatch, StoredCheckpoint } from "./store.js";
+
+export type WriterRequest =
+  | { id: number; op: "append"; log: string; expectedSize: number; batch: AppendBatch }
+  | { id: number; op: "checkpoint"; log: string; checkpoint: StoredCheckpoint };
+
+/** `conflict`: the log is not at the size the writer expected (another process appended, or the
+ * file was truncated); nothing was written and the caller takes the locked, checking path. */
+export type WriterResponse = { id: number; ok: true } | { id: number; conflict: number } | { id: number; error: { message: string; code?: string } };
+
+const db = new Database((workerData as { file: string }).file);
+configureLedgerDatabase(db);
+const appender = new SqliteAppender(db);
+const addCheckpoint = db.prepare("INSERT INTO ledger_checkpoints (log, size, root, note, created_at_ms) VALUES (?, ?, ?, ?, ?)");
+
+parentPort!.on("message", (request: WriterRequest) => {
+  parentPort!.postMessage(handle(request));
+});
+
+function handle(request: WriterRequest): WriterResponse {
+  try {
+    if (request.op === "checkpoint") {
+      const { size, root, note, createdAtMs } = request.checkpoint;
+      addCheckpoint.run(request.log, size, asBuffer(root), note, createdAtMs);
+      return { id: request.id, ok: true };
+    }
+    const batch = withBuffers(request.batch);
+    return appender.transaction(() => {
+      const size = appender.size(request.log);
+      if (size !== request.expectedSize) return { id: request.id, conflict: size };
+      appender.insert(request.log, batch);
+      return { id: request.id, ok: true as const };
+    });
+  } catch (error) {
+    const { message, code } = error as { message: string; code?: string };
+    return { id: request.id, error: { message, ...(code ? { code } : {}) } };
+  }
+}
+
+// Buffers cross the thread boundary as plain Uint8Arrays.
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function withBuffers(batch: AppendBatch): AppendBatch {
+  return {
+    ...batch,
+    entries: batch.entries.map((entry) => ({ ...entry, leaf: asBuffer(entry.leaf), leafHash: asBuffer(entry.leafHash) })),
+    nodes: batch.nodes.map((node) => ({ ...node, hash: asBuffer(node.hash) })),
+    payloads: batch.payloads.map((payload) => ({ ...payload, body: asBuffer(payload.body) })),
+  };
+}
