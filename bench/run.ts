@@ -21,6 +21,7 @@ const BENCHMARKS: Array<{ file: string; smoke: Record<string, string> }> = [
   { file: "egress.ts", smoke: { BENCH_EGRESS_CALLS: "20", BENCH_EGRESS_STREAMS: "2" } },
   { file: "sessions.ts", smoke: { BENCH_SESSIONS: "500" } },
   { file: "state-stores.ts", smoke: { BENCH_STATE_OPS: "200" } },
+  { file: "scale-out.ts", smoke: { BENCH_SECONDS: "0.5", BENCH_CONCURRENCY: "8" } },
   { file: "observability.ts", smoke: { BENCH_SECONDS: "0.5", BENCH_RATE: "100", BENCH_WARMUP_SECONDS: "0.3", BENCH_ROUNDS: "1" } },
 ];
 

@@ -404,6 +404,11 @@ export class Ledger implements AuditSink {
     await this.options.store.trackRun(this.options.origin, this.instance, run);
   }
 
+  /** On a shared store, runs unfinished at shutdown are left to the live instances. */
+  get handsOverRuns(): boolean {
+    return this.options.store.sharedByInstances;
+  }
+
   /** The run's record is written. */
   async untrackRun(requestId: string): Promise<void> {
     await this.options.store.untrackRun(this.options.origin, requestId);

@@ -3,6 +3,9 @@
 // polls the run's status (joining its stream would lose events emitted before the join,
 // langgraph-api.md §6), then reads the run's checkpoints from the thread's history: the steps the
 // graph took and the nodes that ran, which no stream mode chosen by the client can hide.
+// The runs being followed are kept with a tracker (the ledger's store) from the moment LangGraph
+// names them until their record is written, so that when this process dies a live instance takes
+// them over (docs/scale-out.md).
 import type { Logger } from "pino";
 import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
 import type { UpstreamClient } from "../forward/upstream.js";
@@ -24,6 +27,9 @@ export interface FollowedRun {
 export interface RunTracker {
   trackRun(run: FollowedRun): Promise<void>;
   untrackRun(requestId: string): Promise<void>;
+  /** Other instances share the tracker (PostgreSQL): a run unfinished at shutdown is left to
+   * them rather than recorded as it stands. */
+  readonly handsOverRuns: boolean;
 }
 
 export interface RunFollowerOptions {
@@ -73,7 +79,8 @@ export class RunFollower {
     return this.following.size;
   }
 
-  /** On shutdown: stop polling and record each unfinished run as it stands. */
+  /** On shutdown: stop polling; each unfinished run is left to another instance when the tracker
+   * is shared, else recorded as it stands. */
   async close(): Promise<void> {
     this.stop.abort();
     await Promise.all(this.following.values());
@@ -92,6 +99,11 @@ export class RunFollower {
       }
       if (!ACTIVE.has(status) && status !== "unknown") break;
       if (this.stop.signal.aborted) {
+        if (this.options.tracker?.handsOverRuns) {
+          // Still tracked: a live instance takes it over once this one's lease ends (at shutdown).
+          this.options.log.info({ run_id: run.runId, request_id: run.requestId }, "run left to another gateway instance to follow");
+          return;
+        }
         error ??= "gateway shut down before the run ended";
         break;
       }
