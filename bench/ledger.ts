@@ -7,6 +7,7 @@
 // - inclusion and consistency proof sizes at 1,000,000 records.
 // Targets from the issue: >= 10,000 appends/s durable on SQLite, >= 100,000 records/s verified,
 // inclusion proofs under 1 KB at 1M records.
+import { performance } from "node:perf_hooks";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -62,6 +63,8 @@ async function durableAppends(store: LedgerStore, label: string, dir: string): P
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
+  // How much of the time the event loop was busy: what a gateway's requests would have waited for.
+  const loopBefore = performance.eventLoopUtilization();
   // CONCURRENCY requests in flight, each appending as soon as its previous append is acknowledged.
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -74,11 +77,12 @@ async function durableAppends(store: LedgerStore, label: string, dir: string): P
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const loop = performance.eventLoopUtilization(loopBefore);
   await ledger.close();
   latencies.sort((a, b) => a - b);
   const rate = RECORDS / seconds;
   console.log(
-    `  ${label.padEnd(28)} ${rate.toFixed(0).padStart(8)} records/s   append latency p50 ${percentile(latencies, 50).toFixed(2)} ms  p99 ${percentile(latencies, 99).toFixed(2)} ms  (${CONCURRENCY} concurrent)`,
+    `  ${label.padEnd(28)} ${rate.toFixed(0).padStart(8)} records/s   append latency p50 ${percentile(latencies, 50).toFixed(2)} ms  p99 ${percentile(latencies, 99).toFixed(2)} ms  (${CONCURRENCY} concurrent; event loop busy ${(loop.utilization * 100).toFixed(0)}% of the time)`,
   );
   return rate;
 }

@@ -82,7 +82,7 @@ describe("approvals on PostgreSQL with two gateways", () => {
     const approvedAt = Date.now();
     const decided = await fetch(`${second.url}/portcullis/approvals/${approvalId}/approve`, { method: "POST", headers: { authorization: `Bearer ${bob.key}`, "content-type": "application/json" }, body: "{}" });
     assert.equal(decided.status, 200);
-    await eventually(async () => assert.ok(chunks.some((c) => c.event === "metadata")), 5_000);
+    await eventually(async () => assert.ok(chunks.some((c) => c.event === "metadata"), "not yet: chunks.some((c) => c.event === \"metadata\")"), 5_000);
     assert.ok(Date.now() - approvedAt < 5_000, "released by the notification, not the 10 s sweep");
     await streamed;
     assert.ok(chunks.some((c) => c.event === "values"));

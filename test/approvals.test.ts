@@ -389,7 +389,7 @@ describe("approvals", () => {
     const approval = await eventually(async () => {
       const { json } = await api(gateway, bob, "GET", "/portcullis/approvals?state=pending");
       const found = (json.approvals as ApprovalView[]).find((a) => a.request.actions.includes("runs:resume") && a.request.path.includes(thread.thread_id));
-      assert.ok(found);
+      assert.ok(found, "not yet: found");
       return found;
     });
     assert.deepEqual((approval.details.thread!.interrupts[0] as { value: unknown }).value, { question: "Approve this action?", action: "wire $500 to ACME" });
@@ -443,7 +443,7 @@ describe("approvals", () => {
     assert.deepEqual(request.approval, { via: "break-glass", justification: "incident INC-42" });
     const alert = await eventually(async () => {
       const found = delivered.find((d) => d.kind === "approval.break_glass");
-      assert.ok(found);
+      assert.ok(found, "not yet: found");
       return found;
     });
     assert.equal(JSON.parse(alert.body).requester.subject, "sa:dave");

@@ -126,7 +126,7 @@ describe("protocol v2 over WebSocket", () => {
     const threadId = thread.threadId;
     const onThread = await eventually(async () => {
       const found = requests(await gateway.audit()).filter((record) => record.path === `/threads/${threadId}/commands` || record.path === `/threads/${threadId}/stream/events`);
-      assert.ok(found.some((record) => record.operation?.route === "protocol.events" && record.decision.effect === "allow"));
+      assert.ok(found.some((record) => record.operation?.route === "protocol.events" && record.decision.effect === "allow"), "not yet: found.some((record) => record.operation?.route === \"protocol.events\" && record.decision...");
       return found;
     });
     const start = onThread.find((record) => record.operation?.route === "protocol.command" && record.operation.actions.includes("runs:create"));
@@ -139,9 +139,9 @@ describe("protocol v2 over WebSocket", () => {
     }
     // The thread did not exist at the handshake (its refusal is recorded too); the stream opened
     // once run.start had created it, and it is completed once the socket closes.
-    assert.ok(onThread.some((record) => record.operation?.route === "protocol.events" && record.error === "PC_NOT_FOUND"));
+    assert.ok(onThread.some((record) => record.operation?.route === "protocol.events" && record.error === "PC_NOT_FOUND"), "onThread.some((record) => record.operation?.route === \"protocol.events\" && record.error...");
     const events = onThread.find((record) => record.operation?.route === "protocol.events" && record.decision.effect === "allow")!;
-    await eventually(async () => assert.ok((await gateway.recordsFor(events.request_id)).some((record): record is CompletionRecord => record.type === "completion")));
+    await eventually(async () => assert.ok((await gateway.recordsFor(events.request_id)).some((record): record is CompletionRecord => record.type === "completion"), "not yet: (await gateway.recordsFor(events.request_id)).some((record): record is CompletionRecord..."));
   });
 
   test("run.start from a caller the policy does not let run is refused in-band, and no run starts", { timeout: 60_000 }, async () => {
@@ -160,7 +160,7 @@ describe("protocol v2 over WebSocket", () => {
     const direct = new Client({ apiUrl: upstream.url, apiKey: upstream.key });
     assert.deepEqual(await direct.threads.getState(threadId).then((state) => state.values, () => "no such thread"), "no such thread");
     const refusal = requests(await gateway.audit()).find((record) => record.path === `/threads/${threadId}/commands` && record.decision.effect === "deny");
-    assert.ok(refusal);
+    assert.ok(refusal, "the refused command is recorded");
     assert.equal(refusal.error, "PC_FORBIDDEN");
   });
 

@@ -163,7 +163,7 @@ describe("the console in Chromium", () => {
     await other.runs.wait(null, "tools", { input: { messages: [{ role: "user", content: "hi" }] } });
     const otherSession = await eventually(async () => {
       const found = (await gateway.audit()).find((r) => r.type === "request" && r.identity?.subject === "sa:tester" && r.operation?.creates_run);
-      assert.ok(found && found.type === "request");
+      assert.ok(found && found.type === "request", "not yet: found && found.type === \"request\"");
       return found.request_id;
     });
     const { context, page } = await signedIn("analyst", "/console/sessions");

@@ -131,7 +131,11 @@ describe("egress: hostile downstreams and refused calls", () => {
       const records = await gateway.recordsFor(requestId);
       const request = records.find((r): r is RequestRecord => r.type === "request");
       assert.ok(request, `a request record for ${requestId}`);
-      return { request, completion: records.find((r): r is CompletionRecord => r.type === "completion") };
+      // An admitted request's completion is committed just after its response ends; a refused
+      // one is closed by its request record.
+      const completion = records.find((r): r is CompletionRecord => r.type === "completion");
+      assert.ok(completion || request.status !== undefined, `a completion record for ${requestId}`);
+      return { request, completion };
     });
 
   for (const route of ROUTES) {

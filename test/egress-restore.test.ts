@@ -128,7 +128,7 @@ describe("egress restore: a route configured for an entity type receives the run
       const all = await gateway.recordsFor(requestId);
       const request = all.find((r): r is RequestRecord => r.type === "request");
       const completion = all.find((r): r is CompletionRecord => r.type === "completion");
-      assert.ok(request && completion);
+      assert.ok(request && completion, "not yet: request && completion");
       return { request, completion };
     });
     return { sent: received.at(-1)!.body, ...records };
@@ -216,7 +216,7 @@ describe("egress restore: a route configured for an entity type receives the run
       assert.equal((JSON.parse(received.at(-1)!.body) as { to: string }).to, EMAIL, "the tenant's original was restored");
       const request = await eventually(async () => {
         const found = (await tenanted.recordsFor(response.headers.get("x-request-id")!)).find((r): r is RequestRecord => r.type === "request");
-        assert.ok(found);
+        assert.ok(found, "not yet: found");
         return found;
       });
       assert.equal(request.egress?.run?.tenant, "acme");

@@ -142,7 +142,11 @@ describe("egress: the runtime reaches outside services through Portcullis, which
   const recordOf = async (requestId: string) => {
     const records = await eventually(async () => {
       const found = await gateway.recordsFor(requestId);
-      assert.ok(found.length > 0, "no record yet");
+      const request = found.find((r): r is RequestRecord => r.type === "request");
+      assert.ok(request, "no record yet");
+      // An admitted request's completion is committed just after its response ends; a refused
+      // one is closed by its request record.
+      assert.ok(request.status !== undefined || found.some((r) => r.type === "completion"), "no completion record yet");
       return found;
     });
     return { request: records.find((r): r is RequestRecord => r.type === "request")!, completion: records.find((r): r is CompletionRecord => r.type === "completion") };
@@ -182,7 +186,7 @@ describe("egress: the runtime reaches outside services through Portcullis, which
     // The ledger links the egress call to the run and to the person who started it.
     const records = await eventually(async () => {
       const all = await gateway.audit();
-      assert.ok(all.some((r) => r.type === "completion" && all.some((q) => q.type === "request" && q.egress && q.request_id === r.request_id)));
+      assert.ok(all.some((r) => r.type === "completion" && all.some((q) => q.type === "request" && q.egress && q.request_id === r.request_id)), "not yet: all.some((r) => r.type === \"completion\" && all.some((q) => q.type === \"request\" && q.eg...");
       return all;
     });
     const runRequest = records.find((r): r is RequestRecord => r.type === "request" && r.operation?.route === "runs.stream")!;
@@ -195,9 +199,9 @@ describe("egress: the runtime reaches outside services through Portcullis, which
     assert.equal(egressCompletion.status, 200);
     assert.equal(egressCompletion.upstream_status, 200);
     assert.equal(egressCompletion.outcome, "ok");
-    assert.ok(egressCompletion.bytes_in > 0 && egressCompletion.bytes_out > 0);
+    assert.ok(egressCompletion.bytes_in > 0 && egressCompletion.bytes_out > 0, "egressCompletion.bytes_in > 0 && egressCompletion.bytes_out > 0");
     assert.ok((egressCompletion.events?.message ?? 0) >= 5, "each streamed chunk is counted");
-    assert.ok(egressCompletion.duration_ms >= 0 && egressCompletion.upstream_headers_ms !== undefined);
+    assert.ok(egressCompletion.duration_ms >= 0 && egressCompletion.upstream_headers_ms !== undefined, "egressCompletion.duration_ms >= 0 && egressCompletion.upstream_headers_ms !== undefined");
     assert.ok(egressCompletion.response, "the masked stream is stored");
 
     // The runtime's environment has no provider key; it does have its own workload key.
@@ -205,8 +209,8 @@ describe("egress: the runtime reaches outside services through Portcullis, which
     assert.ok(environ.includes(runtimeKey), "read the LangGraph server's own environment");
     assert.ok(!environ.includes(providerKey), "the runtime never holds the provider key");
     // Nor does anything the gateway wrote or sent: the SDK's stream, the log, the ledger.
-    assert.ok(!seen.join("\n").includes(providerKey));
-    assert.ok(logLines.length > 0 && !logLines.join("").includes(providerKey));
+    assert.ok(!seen.join("\n").includes(providerKey), "!seen.join(\"\\n\").includes(providerKey)");
+    assert.ok(logLines.length > 0 && !logLines.join("").includes(providerKey), "logLines.length > 0 && !logLines.join(\"\").includes(providerKey)");
     for (const file of [gateway.ledgerFile, `${gateway.ledgerFile}-wal`]) {
       const bytes = await readFile(file).catch(() => Buffer.alloc(0));
       assert.ok(!bytes.includes(providerKey), `${path.basename(file)} holds no provider key`);
@@ -290,11 +294,11 @@ describe("egress: the runtime reaches outside services through Portcullis, which
     const found = (await search.json()) as { query: string; called: string };
     assert.equal(search.status, 200, "the downstream got the route's key, not the client's");
     assert.equal(found.query, "weather");
-    assert.ok(!found.called.includes(providerKey) && !found.called.includes(encodeURIComponent(providerKey)));
+    assert.ok(!found.called.includes(providerKey) && !found.called.includes(encodeURIComponent(providerKey)), "!found.called.includes(providerKey) && !found.called.includes(encodeURIComponent(provid...");
     assert.match(found.called, /key=\[REDACTED:egress-credential\]/);
     const { request } = await recordOf(search.headers.get("x-request-id")!);
     assert.equal(request.egress?.path, "/search");
-    assert.ok(!JSON.stringify(request).includes(providerKey));
+    assert.ok(!JSON.stringify(request).includes(providerKey), "!JSON.stringify(request).includes(providerKey)");
   });
 
   it("neither follows nor relays a redirect to another host, and makes one within the route a gateway path", async () => {

@@ -107,7 +107,7 @@ describe("runs are followed to their end by the gateway", () => {
       const run = runRecordOf(records, runId!);
       assert.ok(run, "no run record yet");
       const completion = records.find((r): r is CompletionRecord => r.type === "completion" && r.run_id === runId);
-      assert.ok(completion);
+      assert.ok(completion, "not yet: completion");
       return { completion, run };
     }, 15_000);
     assert.equal(run.status, "success");
@@ -128,7 +128,7 @@ describe("runs are followed to their end by the gateway", () => {
     const [seq, leafHash] = receipt!.split(" ") as [string, string];
     const records = await eventually(async () => {
       const all = await gateway.audit();
-      assert.ok(completionOf(all, requestId));
+      assert.ok(completionOf(all, requestId), "not yet: completionOf(all, requestId)");
       return all;
     });
     const request = records.find((r): r is RequestRecord => r.type === "request" && r.request_id === requestId)!;
@@ -311,7 +311,7 @@ describe("records stay bounded and the writer fails closed", () => {
       const requestId = res.headers.get("x-request-id")!;
       const record = await eventually(async () => {
         const found = (await gateway.audit()).find((r): r is RequestRecord => r.type === "request" && r.request_id === requestId);
-        assert.ok(found);
+        assert.ok(found, "not yet: found");
         return found;
       });
       assert.equal(record.identity?.subject, "sa:tester");

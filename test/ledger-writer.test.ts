@@ -28,8 +28,9 @@ function completion(requestId: string): CompletionRecord {
   return { type: "completion", request_id: requestId, time: new Date().toISOString(), status: 200, upstream_status: 200, outcome: "ok", duration_ms: 1, bytes_in: 0, bytes_out: 0 };
 }
 
+// Small batches, so that several are prepared and in flight behind one another.
 function openLedger(file: string, role: "gateway" | "tool" = "gateway"): Promise<Ledger> {
-  return Ledger.open({ origin: ORIGIN, store: new SqliteLedgerStore(file), keyFile: path.join(dir, "key.pem"), log: pino({ level: "silent" }), checkpointIntervalMs: 60_000, heartbeatIntervalMs: 60_000, maxBatch: 64, role });
+  return Ledger.open({ origin: ORIGIN, store: new SqliteLedgerStore(file), keyFile: path.join(dir, "key.pem"), log: pino({ level: "silent" }), checkpointIntervalMs: 60_000, heartbeatIntervalMs: 60_000, maxBatch: 4, role });
 }
 
 /** A recorded stream as the relay stores it: one line per token event, much alike. */
@@ -66,6 +67,40 @@ describe("the SQLite ledger's writer thread", () => {
       // The session index was written by the same transactions as the leaves.
       assert.equal(sessions.prepare("SELECT next_seq FROM ledger_session_cursor WHERE log = ?").pluck().get(ORIGIN), 81);
       sessions.close();
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a batch the store refuses is rejected alone: the batches prepared behind it land where the log really ends, and the log verifies", async () => {
+    const file = path.join(dir, "refused.db");
+    const ledger = await openLedger(file);
+    const settled: PromiseSettledResult<{ seq: number; leafHash: Buffer }>[] = [];
+    try {
+      await ledger.append(completion("first"));
+      // A store that refuses one record (as a full disk would refuse a batch).
+      const raw = new Database(file);
+      raw.exec("CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger_entries WHEN NEW.request_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;");
+      raw.close();
+      const ids = Array.from({ length: 30 }, (_, i) => (i === 9 ? "poison" : `r-${i}`));
+      settled.push(...(await Promise.allSettled(ids.map((id) => ledger.append(completion(id))))));
+      const after = await ledger.append(completion("after"));
+      settled.push({ status: "fulfilled", value: after });
+      await ledger.checkpoint();
+    } finally {
+      await ledger.close();
+    }
+    const rejected = settled.filter((s) => s.status === "rejected");
+    // The poisoned record's batch (at most maxBatch records) is refused, nothing else.
+    assert.ok(rejected.length >= 1 && rejected.length <= 4, `${rejected.length} appends rejected`);
+    for (const r of rejected) assert.match(String((r as PromiseRejectedResult).reason), /refused by the test/);
+    const seqs = settled.filter((s) => s.status === "fulfilled").map((s) => (s as PromiseFulfilledResult<{ seq: number }>).value.seq);
+    assert.equal(new Set(seqs).size, seqs.length, "no two receipts name the same position");
+    const store = new SqliteLedgerStore(file);
+    try {
+      assert.equal(await store.size(ORIGIN), 1 + seqs.length, "every acknowledged record, and only those, is in the log");
+      const report = await verifyStore(store, ORIGIN);
+      assert.ok(report.valid, report.format());
     } finally {
       await store.close();
     }

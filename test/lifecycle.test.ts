@@ -219,7 +219,7 @@ describe("client disconnects (real LangGraph server)", () => {
     await eventually(async () => assert.equal((await client.runs.get(thread.thread_id, runId)).status, "success"), 10_000);
     const completion = await eventually(async () => {
       const record = (await gateway.audit()).find((r) => r.type === "completion" && r.run_id === runId);
-      assert.ok(record && record.type === "completion");
+      assert.ok(record && record.type === "completion", "not yet: record && record.type === \"completion\"");
       return record;
     });
     assert.equal(completion.outcome, "client_aborted");

@@ -299,9 +299,9 @@ describe("answers Node would give by itself are the gateway's, and recorded", ()
     };
     try {
       const answer = rawRequest(gateway.url, `POST /threads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gateway.key}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}\x00\x01garbage that is not HTTP\r\n\r\n`, 10_000);
-      await eventually(async () => assert.ok(upstream.received.some((r) => r.url === "/threads" && r.method === "POST")));
+      await eventually(async () => assert.ok(upstream.received.some((r) => r.url === "/threads" && r.method === "POST"), "not yet: upstream.received.some((r) => r.url === \"/threads\" && r.method === \"POST\")"));
       // The parser error is recorded while the create is still in flight.
-      await eventually(async () => assert.ok((await requestRecords(gateway)).some((r) => r.status === 400 && r.method === "" && r.error === "PC_BAD_REQUEST")));
+      await eventually(async () => assert.ok((await requestRecords(gateway)).some((r) => r.status === 400 && r.method === "" && r.error === "PC_BAD_REQUEST"), "not yet: (await requestRecords(gateway)).some((r) => r.status === 400 && r.method === \"\" && r.er..."));
       release();
       const raw = await answer;
       assert.equal(statusOf(raw), 200, raw);

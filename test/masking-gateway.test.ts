@@ -125,7 +125,7 @@ describe("masking through the gateway", () => {
       // What the gateway recorded, counted by type and never with a value.
       const records = await eventually(async () => {
         const all = await gateway.audit();
-        assert.ok(all.some((record) => record.type === "run"));
+        assert.ok(all.some((record) => record.type === "run"), "not yet: all.some((record) => record.type === \"run\")");
         return all;
       }, 15_000);
       const completion = records.find((record): record is CompletionRecord => record.type === "completion" && record.run_id === runId)!;
@@ -154,7 +154,7 @@ describe("masking through the gateway", () => {
     });
 
     it("leaves no clear value anywhere in the ledger's files", async () => {
-      await eventually(async () => assert.ok((await gateway.audit()).filter((record) => record.type === "run").length >= 2), 15_000);
+      await eventually(async () => assert.ok((await gateway.audit()).filter((record) => record.type === "run").length >= 2, "not yet: (await gateway.audit()).filter((record) => record.type === \"run\").length >= 2"), 15_000);
       const bytes = Buffer.concat(await Promise.all([gateway.ledgerFile, `${gateway.ledgerFile}-wal`].map((file) => readFile(file).catch(() => Buffer.alloc(0)))));
       assert.deepEqual(leaks(bytes.toString("latin1")), []);
       assert.ok(bytes.includes("[EMAIL_ADDRESS]"), "masked payloads are stored");
@@ -170,7 +170,7 @@ describe("masking through the gateway", () => {
       assert.equal(statusOf(upgrade), 501);
       const records = await eventually(async () => {
         const all = (await gateway.audit()).slice(before);
-        assert.ok(all.filter((record) => record.type === "request").length >= 3);
+        assert.ok(all.filter((record) => record.type === "request").length >= 3, "not yet: all.filter((record) => record.type === \"request\").length >= 3");
         return all;
       });
       assert.deepEqual(leaks(JSON.stringify(records)), []);
@@ -216,13 +216,17 @@ describe("masking through the gateway", () => {
       const thread = await client.threads.create();
       const result = (await client.runs.wait(thread.thread_id, "echo", { input: { messages: [{ role: "human", content: INPUT }] } })) as { echoed: string };
       assert.equal(result.echoed, INPUT);
-      const records = await gateway.audit();
-      const completion = records.filter((record): record is CompletionRecord => record.type === "completion" && record.thread_id === thread.thread_id).at(-1)!;
+      // The completion is committed just after the answer is sent.
+      const completion = await eventually(async () => {
+        const found = (await gateway.audit()).find((record): record is CompletionRecord => record.type === "completion" && record.thread_id === thread.thread_id && record.run_id !== undefined);
+        assert.ok(found, "no completion record yet");
+        return found;
+      });
       assert.equal(completion.masking?.response, "clear");
       assert.ok((completion.masking?.redactions.EMAIL_ADDRESS ?? 0) > 0);
       const masked = (await sdkThroughGateway(gateway).runs.wait(thread.thread_id, "echo", { input: { messages: [{ role: "human", content: INPUT }] } })) as { echoed: string };
       assert.equal(masked.echoed, MASKED_INPUT, "other callers still see masked values");
-      await eventually(async () => assert.ok((await gateway.audit()).filter((record) => record.type === "run").length >= 2), 15_000);
+      await eventually(async () => assert.ok((await gateway.audit()).filter((record) => record.type === "run").length >= 2, "not yet: (await gateway.audit()).filter((record) => record.type === \"run\").length >= 2"), 15_000);
       const bytes = Buffer.concat(await Promise.all([gateway.ledgerFile, `${gateway.ledgerFile}-wal`].map((file) => readFile(file).catch(() => Buffer.alloc(0)))));
       assert.deepEqual(leaks(bytes.toString("latin1")), []);
     });

@@ -134,7 +134,7 @@ describe("tokenised requests through the gateway", () => {
       const all = await gateway.audit();
       const request = all.find((record): record is RequestRecord => record.type === "request" && record.method === "POST" && record.path.endsWith("/runs/wait"));
       const completion = request && all.find((record): record is CompletionRecord => record.type === "completion" && record.request_id === request.request_id);
-      assert.ok(request && completion);
+      assert.ok(request && completion, "not yet: request && completion");
       return { request, completion };
     });
     assert.equal(records.request.masking?.request, "tokenized");
@@ -221,7 +221,7 @@ describe("restore_for and stateless runs", () => {
       assert.equal(result.echoed, INPUT);
       const runs = await eventually(async () => {
         const listed = JSON.stringify(await gateway.audit());
-        assert.ok(listed.includes('"restored"'));
+        assert.ok(listed.includes('"restored"'), "not yet: listed.includes('\"restored\"')");
         return listed;
       });
       assert.ok(!runs.includes(EMAIL));

@@ -215,12 +215,12 @@ describe("metrics scraped by Prometheus", () => {
     await gateway.gateway.observe.flush();
     const root = await eventually(async () => {
       const found = receiver.spans.find((span) => span.kind === 2 && span.attributes["portcullis.request_id"] === requestId);
-      assert.ok(found);
+      assert.ok(found, "not yet: found");
       return found;
     }, 20_000);
     const approve = await eventually(async () => {
       const found = spansOfTrace(root.traceId).find((span) => span.name === "portcullis.approve");
-      assert.ok(found);
+      assert.ok(found, "not yet: found");
       return found;
     }, 20_000);
     assert.equal(approve.parentSpanId, root.spanId);
@@ -348,7 +348,7 @@ describe("traces exported over OTLP", () => {
     const requestId = refused.headers.get("x-request-id");
     const lines = await eventually(async () => {
       const found = logLines.filter((line) => line.request_id === requestId);
-      assert.ok(found.length > 0);
+      assert.ok(found.length > 0, "not yet: found.length > 0");
       return found;
     });
     for (const line of lines) {

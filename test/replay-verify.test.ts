@@ -88,7 +88,7 @@ async function sessions(...filters: string[]): Promise<SessionSummary[]> {
 function followed(thread: string): Promise<SessionSummary> {
   return eventually(async () => {
     const [found] = await sessions("--thread", thread);
-    assert.ok(found && found.status !== "open" && found.runId);
+    assert.ok(found && found.status !== "open" && found.runId, "not yet: found && found.status !== \"open\" && found.runId");
     assert.ok((await gateway.recordsFor(found.requestId)).some((r) => r.type === "run"), "the run was followed to its end");
     return found;
   }, 20_000);
@@ -143,7 +143,7 @@ describe("portcullis replay --verify never waits for a person", () => {
     })();
     const approval = await eventually(async () => {
       const [pending] = (await pendingApprovals()) as { approval_id: string }[];
-      assert.ok(pending);
+      assert.ok(pending, "not yet: pending");
       return pending;
     }, 15_000);
     const approved = await fetch(`${gateway.url}/portcullis/approvals/${approval.approval_id}/approve`, { method: "POST", headers: { "x-api-key": approver.key, "content-type": "application/json" }, body: "{}" });
@@ -166,7 +166,7 @@ describe("portcullis replay --verify never waits for a person", () => {
     for await (const chunk of client.runs.stream(null, "slow", { input: { count: 16, delayMs: 250 }, streamMode: ["custom"] })) void chunk;
     const [session] = await eventually(async () => {
       const found = await sessions("--graph", "slow");
-      assert.ok(found[0] && found[0].status !== "open");
+      assert.ok(found[0] && found[0].status !== "open", "not yet: found[0] && found[0].status !== \"open\"");
       return found;
     }, 20_000);
     const verified = await cli(["replay", session!.requestId, ...ledgerArgs, "--verify", "--gateway", gateway.url, "--timeout", "1"], { PORTCULLIS_API_KEY: gateway.key });
@@ -183,14 +183,14 @@ describe("portcullis replay --verify never waits for a person", () => {
     })();
     const approval = await eventually(async () => {
       const [pending] = (await pendingApprovals()) as { approval_id: string }[];
-      assert.ok(pending);
+      assert.ok(pending, "not yet: pending");
       return pending;
     }, 15_000);
     await fetch(`${gateway.url}/portcullis/approvals/${approval.approval_id}/approve`, { method: "POST", headers: { "x-api-key": approver.key, "content-type": "application/json" }, body: "{}" });
     await continuing;
     const session = await eventually(async () => {
       const [latest] = await sessions("--thread", thread);
-      assert.ok(latest && latest.status !== "open" && latest.approval === "used");
+      assert.ok(latest && latest.status !== "open" && latest.approval === "used", "not yet: latest && latest.status !== \"open\" && latest.approval === \"used\"");
       return latest;
     }, 20_000);
     const verified = await cli(["replay", session.requestId, ...ledgerArgs, "--verify", "--gateway", gateway.url, "--timeout", "30"], { PORTCULLIS_API_KEY: gateway.key });
@@ -236,7 +236,7 @@ describe("interrupted runs", () => {
     for await (const chunk of client.runs.stream(null, "echo", { input: { messages: [{ role: "user", content: "stateless" }] }, streamMode: ["updates"] })) void chunk;
     const session = await eventually(async () => {
       const [found] = await sessions("--graph", "echo", "--limit", "1");
-      assert.ok(found && found.threadId === null && found.status !== "open");
+      assert.ok(found && found.threadId === null && found.status !== "open", "not yet: found && found.threadId === null && found.status !== \"open\"");
       assert.ok((await gateway.recordsFor(found.requestId)).some((r) => r.type === "run"), "the run was followed to its end");
       return found;
     }, 20_000);

@@ -166,7 +166,7 @@ describe("portcullis replay", () => {
     const resumed = await eventually(async () => {
       const listed = JSON.parse((await cli(["sessions", ...ledgerArgs, "--thread", hitl, "--json"])).stdout) as SessionSummary[];
       assert.equal(listed.length, 2);
-      assert.ok(listed.every((s) => s.status !== "open"));
+      assert.ok(listed.every((s) => s.status !== "open"), "not yet: listed.every((s) => s.status !== \"open\")");
       return listed[0]!;
     }, 15_000);
     const verified = await cli(["replay", resumed.requestId, ...ledgerArgs, "--verify", "--gateway", gateway.url], { PORTCULLIS_API_KEY: gateway.key });

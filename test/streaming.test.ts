@@ -99,7 +99,7 @@ describe("SSE relay", () => {
     const requestId = got.headers.get("x-request-id")!;
     const completion = await eventually(async () => {
       const record = (await gateway.recordsFor(requestId)).find((r) => r.type === "completion");
-      assert.ok(record);
+      assert.ok(record, "not yet: record");
       return record;
     });
     assert.equal(completion.type === "completion" && completion.outcome, "run_error");

@@ -68,6 +68,12 @@ export class LedgerIntegrityError extends Error {
 
 export class Ledger implements AuditSink {
   private range: CompactRange = CompactRange.empty();
+  /** The tree after the last batch handed to the store's writer, committed or not yet, and the
+   * chain of batches it belongs to (a batch that is not written ends its chain). */
+  private tip: CompactRange | undefined;
+  private tipChain = 0;
+  /** The checking path (sequence), one batch at a time. */
+  private checking: Promise<unknown> = Promise.resolve();
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private lastCheckpoint: StoredCheckpoint | undefined;
@@ -182,11 +188,21 @@ export class Ledger implements AuditSink {
   private async flush(): Promise<void> {
     // Let the records of the current tick join the first batch.
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatch);
-      const committing = metrics()?.ledgerCommitting(batch.length, this.queue.length);
+    // With a writer thread, the next batch is prepared and sent while one commits.
+    const depth = this.pipelined ? 2 : 1;
+    const inFlight: { batch: Pending[]; receipts: Promise<AppendReceipt[]>; committing: (() => void) | undefined }[] = [];
+    while (this.queue.length > 0 || inFlight.length > 0) {
+      while (this.queue.length > 0 && inFlight.length < depth) {
+        const batch = this.queue.splice(0, this.options.maxBatch);
+        const committing = metrics()?.ledgerCommitting(batch.length, this.queue.length);
+        const receipts = this.commit(batch);
+        // Settled in order below; a rejection is handled there.
+        receipts.catch(() => undefined);
+        inFlight.push({ batch, receipts, committing });
+      }
+      const { batch, receipts: committed, committing } = inFlight.shift()!;
       try {
-        const receipts = await this.commit(batch);
+        const receipts = await committed;
         committing?.();
         this.lastCommitError = undefined;
         batch.forEach((pending, i) => pending.resolve(receipts[i]!));
@@ -200,27 +216,56 @@ export class Ledger implements AuditSink {
     this.flushing = undefined;
   }
 
+  private get pipelined(): boolean {
+    return this.options.store.appendAtSize !== undefined && this.options.role !== "tool";
+  }
+
   private async commit(batch: Pending[]): Promise<AppendReceipt[]> {
     const origin = this.options.origin;
     const store = this.options.store;
-    if (store.appendAtSize && this.options.role !== "tool") {
-      // The log is usually where this process left it: prepare against that, and let the store
-      // commit off the event loop unless someone else appended meanwhile.
-      const prepared = this.prepare(batch, this.range.clone());
-      if (await store.appendAtSize(origin, this.range.size, prepared.batch)) {
-        this.range = prepared.range;
+    if (this.pipelined) {
+      // Prepared against where the previous batch leaves the log (committed or still in flight);
+      // the store writes it only if the log still ends there, else nothing (someone else
+      // appended, the previous batch failed, the file was cut) and the checking path follows.
+      const chain = this.tipChain;
+      const base = this.tip ?? this.range;
+      const prepared = this.prepare(batch, base.clone());
+      this.tip = prepared.range;
+      let written = false;
+      try {
+        written = await store.appendAtSize!(origin, base.size, rightmostSubtree(base), prepared.batch);
+      } finally {
+        // Whatever was prepared behind this batch cannot land either: start a new chain from
+        // what is committed.
+        if (!written && chain === this.tipChain) {
+          this.tip = undefined;
+          this.tipChain += 1;
+        }
+      }
+      if (written) {
+        this.advanceTo(prepared.range);
         return prepared.receipts;
       }
     }
-    const committed = await store.sequence(origin, async (tx) => {
-      const size = await tx.size();
-      // Another instance (shared PostgreSQL) or the CLI may have appended since our last batch.
-      const prepared = this.prepare(batch, size === this.range.size ? this.range.clone() : await this.rebuilt(tx, size));
-      await tx.insert(prepared.batch);
-      return prepared;
-    });
-    this.range = committed.range;
+    // One checking commit at a time: a pipelined batch behind a refused one comes here too.
+    const checked = this.checking.then(() =>
+      store.sequence(origin, async (tx) => {
+        const size = await tx.size();
+        // Another instance (shared PostgreSQL) or the CLI may have appended since our last batch.
+        const prepared = this.prepare(batch, size === this.range.size ? this.range.clone() : await this.rebuilt(tx, size));
+        await tx.insert(prepared.batch);
+        return prepared;
+      }),
+    );
+    this.checking = checked.catch(() => undefined);
+    const committed = await checked;
+    this.advanceTo(committed.range);
     return committed.receipts;
+  }
+
+  /** Batches commit in order but their answers may be read out of it: the tree only grows. */
+  private advanceTo(range: CompactRange): void {
+    if (range.size >= this.range.size) this.range = range;
   }
 
   /** The rows a batch of records adds to the log after `range` (which it extends). */
@@ -515,6 +560,16 @@ function indexOf(record: AuditRecord, context: AppendContext): EntryIndex {
 
 function storedPayload(payload: { sha256: string; body: Buffer }, context: AppendContext, record: AuditRecord): StoredPayload {
   return { sha256: payload.sha256, body: payload.body, subject: context.subject ?? null, timeMs: Date.parse(record.time) || Date.now() };
+}
+
+/** The log's last perfect subtree (the rightmost root of the range): a writer that finds the same
+ * hash at the same place knows the log ends where the range does. */
+function rightmostSubtree(range: CompactRange): { level: number; index: number; hash: Buffer } | undefined {
+  const size = range.size;
+  if (size === 0) return undefined;
+  let level = 0;
+  while ((size / 2 ** level) % 2 === 0) level += 1;
+  return { level, index: size / 2 ** level - 1, hash: range.frontier().at(-1)! };
 }
 
 /** Rebuilds the compact range at `size` from stored perfect-subtree hashes (one per set bit). */

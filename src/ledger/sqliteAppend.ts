@@ -4,7 +4,7 @@
 import type Database from "better-sqlite3";
 import { compressedPayload } from "./payloadEncoding.js";
 import { mergeSessionUpdates, SESSION_COLUMNS, sessionValues, type SessionUpdate } from "./sessionIndex.js";
-import type { AppendBatch } from "./store.js";
+import type { AppendBatch, LogTip } from "./store.js";
 
 const UPSERT_SESSION = `INSERT INTO ledger_sessions (log, request_id, ${SESSION_COLUMNS.join(", ")}, first_seq, last_seq)
   VALUES (?, ?, ${SESSION_COLUMNS.map(() => "?").join(", ")}, ?, ?)
@@ -26,6 +26,8 @@ export class SqliteAppender {
   constructor(private readonly db: Database.Database) {
     this.statements = {
       size: db.prepare("SELECT COALESCE(MAX(seq) + 1, 0) AS size FROM ledger_entries WHERE log = ?"),
+      leafHash: db.prepare("SELECT leaf_hash FROM ledger_entries WHERE log = ? AND seq = ?").pluck(),
+      node: db.prepare("SELECT hash FROM ledger_nodes WHERE log = ? AND level = ? AND idx = ?").pluck(),
       insertEntry: db.prepare("INSERT INTO ledger_entries (log, seq, leaf, leaf_hash, time_ms, type, subject, graphs, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       insertNode: db.prepare("INSERT INTO ledger_nodes (log, level, idx, hash) VALUES (?, ?, ?, ?)"),
       insertPayload: db.prepare("INSERT OR IGNORE INTO ledger_payloads (sha256, body, subject, time_ms, encoding) VALUES (?, ?, ?, ?, ?)"),
@@ -67,6 +69,20 @@ export class SqliteAppender {
       this.statements.upsertSession.run(log, update.requestId, ...sessionValues(update), update.firstSeq ?? update.seq, update.seq);
     }
     this.statements.setSessionCursor.run(log, next);
+  }
+
+  /** Commits `batch` in one transaction if the log holds `size` entries and ends with `tip`
+   * (so a batch prepared behind one that was never written cannot land); false otherwise. */
+  appendIfEndsAt(log: string, size: number, tip: LogTip | undefined, batch: AppendBatch): boolean {
+    return this.transaction(() => {
+      if (this.size(log) !== size) return false;
+      if (tip) {
+        const stored = (tip.level === 0 ? this.statements.leafHash.get(log, tip.index) : this.statements.node.get(log, tip.level, tip.index)) as Uint8Array | undefined;
+        if (!stored || !Buffer.from(stored).equals(Buffer.from(tip.hash))) return false;
+      }
+      this.insert(log, batch);
+      return true;
+    });
   }
 
   /** Runs `work` between BEGIN IMMEDIATE and COMMIT: the write lock is the log's sequencer lock. */

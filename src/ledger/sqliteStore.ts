@@ -10,7 +10,7 @@ import { sessionFilter, sessionFromRow, parsedList, type GrantUsage, type Identi
 import { storedPayloadBody } from "./payloadEncoding.js";
 import { configureLedgerDatabase, SqliteAppender } from "./sqliteAppend.js";
 import type { WriterRequest, WriterResponse } from "./sqliteWriter.js";
-import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun } from "./store.js";
+import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun, LogTip } from "./store.js";
 import { LedgerStoreError } from "./store.js";
 
 const MIGRATIONS: string[] = [
@@ -224,18 +224,12 @@ export class SqliteLedgerStore implements LedgerStore {
     }
   }
 
-  /** Commits `batch` on the writer thread if the log is still at `expectedSize`; false (nothing
+  /** Commits `batch` on the writer thread if the log still ends where expected; false (nothing
    * written) otherwise. A file in memory has no second connection: it commits here. */
-  async appendAtSize(log: string, expectedSize: number, batch: AppendBatch): Promise<boolean> {
-    if (this.file === ":memory:") {
-      return this.appender.transaction(() => {
-        if (this.appender.size(log) !== expectedSize) return false;
-        this.appender.insert(log, batch);
-        return true;
-      });
-    }
+  async appendAtSize(log: string, expectedSize: number, expectedTip: LogTip | undefined, batch: AppendBatch): Promise<boolean> {
+    if (this.file === ":memory:") return this.appender.appendIfEndsAt(log, expectedSize, expectedTip, batch);
     this.writer ??= new LedgerWriter(this.file);
-    return (await this.writer.request({ op: "append", log, expectedSize, batch })) === undefined;
+    return this.writer.request({ op: "append", log, expectedSize, expectedTip, batch });
   }
 
   async sessions(log: string, query: SessionQuery): Promise<SessionSummary[]> {
@@ -424,7 +418,7 @@ const fromSource = path.extname(fileURLToPath(import.meta.url)) === ".ts";
 class LedgerWriter {
   private readonly worker: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (conflict: number | undefined) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (written: boolean) => void; reject: (error: Error) => void }>();
   private failure: Error | undefined;
 
   constructor(file: string) {
@@ -438,8 +432,8 @@ class LedgerWriter {
     this.worker.on("exit", (code) => this.fail(new LedgerStoreError(`the ledger writer thread exited (code ${code})`)));
   }
 
-  /** Resolves with undefined once committed, or with the log's actual size on a conflict. */
-  request(request: DistributiveOmit<WriterRequest, "id">): Promise<number | undefined> {
+  /** Resolves once the thread has answered: whether it wrote (false: the log did not end where expected). */
+  request(request: DistributiveOmit<WriterRequest, "id">): Promise<boolean> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     // Referenced while an answer is awaited, so a process waiting for a commit does not exit.
@@ -456,7 +450,7 @@ class LedgerWriter {
     this.pending.delete(response.id);
     if (this.pending.size === 0) this.worker.unref();
     if ("error" in response) waiter.reject(Object.assign(new LedgerStoreError(response.error.message), response.error.code ? { code: response.error.code } : {}));
-    else waiter.resolve("conflict" in response ? response.conflict : undefined);
+    else waiter.resolve(response.written);
   }
 
   private fail(error: Error): void {

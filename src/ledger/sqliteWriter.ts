@@ -6,15 +6,16 @@
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { configureLedgerDatabase, SqliteAppender } from "./sqliteAppend.js";
-import type { AppendBatch, StoredCheckpoint } from "./store.js";
+import type { AppendBatch, LogTip, StoredCheckpoint } from "./store.js";
 
 export type WriterRequest =
-  | { id: number; op: "append"; log: string; expectedSize: number; batch: AppendBatch }
+  | { id: number; op: "append"; log: string; expectedSize: number; expectedTip: LogTip | undefined; batch: AppendBatch }
   | { id: number; op: "checkpoint"; log: string; checkpoint: StoredCheckpoint };
 
-/** `conflict`: the log is not at the size the writer expected (another process appended, or the
- * file was truncated); nothing was written and the caller takes the locked, checking path. */
-export type WriterResponse = { id: number; ok: true } | { id: number; conflict: number } | { id: number; error: { message: string; code?: string } };
+/** `written: false`: the log does not end where the caller prepared the batch (another process
+ * appended, a batch before it failed, the file was cut); nothing was written and the caller takes
+ * the locked, checking path. */
+export type WriterResponse = { id: number; written: boolean } | { id: number; error: { message: string; code?: string } };
 
 const db = new Database((workerData as { file: string }).file);
 configureLedgerDatabase(db);
@@ -30,15 +31,11 @@ function handle(request: WriterRequest): WriterResponse {
     if (request.op === "checkpoint") {
       const { size, root, note, createdAtMs } = request.checkpoint;
       addCheckpoint.run(request.log, size, asBuffer(root), note, createdAtMs);
-      return { id: request.id, ok: true };
+      return { id: request.id, written: true };
     }
-    const batch = withBuffers(request.batch);
-    return appender.transaction(() => {
-      const size = appender.size(request.log);
-      if (size !== request.expectedSize) return { id: request.id, conflict: size };
-      appender.insert(request.log, batch);
-      return { id: request.id, ok: true as const };
-    });
+    const tip = request.expectedTip && { ...request.expectedTip, hash: asBuffer(request.expectedTip.hash) };
+    const written = appender.appendIfEndsAt(request.log, request.expectedSize, tip, withBuffers(request.batch));
+    return { id: request.id, written };
   } catch (error) {
     const { message, code } = error as { message: string; code?: string };
     return { id: request.id, error: { message, ...(code ? { code } : {}) } };

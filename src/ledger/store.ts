@@ -56,6 +56,13 @@ export interface TrackedRun {
   assistantIds: string[];
 }
 
+/** The rightmost perfect subtree of a log: where it ends. */
+export interface LogTip {
+  level: number;
+  index: number;
+  hash: Buffer;
+}
+
 export interface StoredCheckpoint {
   size: number;
   root: Buffer;
@@ -107,10 +114,12 @@ export interface LedgerStore {
   readonly kind: "sqlite" | "postgres";
   /** Runs `work` in one transaction under the log's sequencer lock; commits durably before resolving. */
   sequence<T>(log: string, work: (tx: SequencerTransaction) => Promise<T>): Promise<T>;
-  /** Commits `batch` if the log still holds `expectedSize` entries, off the caller's event loop
-   * where the store can; false, with nothing written, if it does not (the caller then takes
-   * `sequence`, which checks and rebuilds). Durable before resolving, like `sequence`. */
-  appendAtSize?(log: string, expectedSize: number, batch: AppendBatch): Promise<boolean>;
+  /** Commits `batch` if the log still ends where the caller prepared it: `expectedSize` entries,
+   * its rightmost perfect subtree the given hash (absent for an empty log). Off the caller's event
+   * loop where the store can, and in the order called; false, with nothing written, if the log
+   * ends elsewhere (the caller then takes `sequence`, which checks and rebuilds). Durable before
+   * resolving, like `sequence`. */
+  appendAtSize?(log: string, expectedSize: number, expectedTip: LogTip | undefined, batch: AppendBatch): Promise<boolean>;
   /** Perfect-subtree hashes for proofs; level 0 is the leaf hash. */
   nodes(log: string): NodeReader;
   size(log: string): Promise<number>;
