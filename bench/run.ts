@@ -15,6 +15,7 @@ const BENCHMARKS: Array<{ file: string; smoke: Record<string, string> }> = [
   { file: "token-verification.ts", smoke: { BENCH_TOKENS: "200" } },
   { file: "policy-evaluation.ts", smoke: { BENCH_DECISIONS: "500", BENCH_COMPILES: "2" } },
   { file: "ledger.ts", smoke: { BENCH_LEDGER_RECORDS: "500", BENCH_LEDGER_CONCURRENCY: "16", BENCH_LEDGER_PROOF_SIZE: "10000" } },
+  { file: "recording.ts", smoke: { BENCH_RECORDING_RUNS: "2", BENCH_RECORDING_CHARS: "40" } },
   { file: "export.ts", smoke: { BENCH_EXPORT_RECORDS: "2000" } },
   { file: "masking.ts", smoke: { BENCH_MASKING_BYTES: "16384", BENCH_MASKING_ROUNDS: "1", BENCH_MASKING_STREAM_CHARS: "2000" } },
   { file: "approvals.ts", smoke: { BENCH_APPROVAL_ROUNDS: "5" } },

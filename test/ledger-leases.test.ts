@@ -46,8 +46,8 @@ async function startInstance(schema: string, requestId: string): Promise<Instanc
   });
 }
 
-async function openLedger(schema: string): Promise<Ledger> {
-  return Ledger.open({ origin: ORIGIN, store: await PostgresLedgerStore.open({ url: postgres.url, schema }), keyFile: path.join(dir, `${schema}.pem`), log: pino({ level: "silent" }), checkpointIntervalMs: 100, heartbeatIntervalMs: 1_000, maxBatch: 8, leaseMs: LEASE_MS });
+async function openLedger(schema: string, heartbeatIntervalMs = 1_000): Promise<Ledger> {
+  return Ledger.open({ origin: ORIGIN, store: await PostgresLedgerStore.open({ url: postgres.url, schema }), keyFile: path.join(dir, `${schema}.pem`), log: pino({ level: "silent" }), checkpointIntervalMs: 100, heartbeatIntervalMs, maxBatch: 8, leaseMs: LEASE_MS });
 }
 
 async function records(schema: string): Promise<(RequestRecord | CompletionRecord)[]> {
@@ -119,6 +119,39 @@ describe("instance leases on a shared PostgreSQL log", () => {
       assert.equal(closed.outcome, "interrupted");
     } finally {
       await survivor.close();
+    }
+  });
+
+  test("one instance signs the timed checkpoints of a shared log, and another takes over once it has left", async () => {
+    const schema = "signer";
+    // No idle heartbeats during the test: every checkpoint is one the log's growth called for.
+    const first = await openLedger(schema, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = await openLedger(schema, 60_000);
+    const completion = (id: string): CompletionRecord => ({ type: "completion", request_id: id, time: new Date().toISOString(), status: 200, upstream_status: 200, outcome: "ok", duration_ms: 1, bytes_in: 0, bytes_out: 0 });
+    const checkpointsAt = async (size: number) => {
+      const store = await PostgresLedgerStore.open({ url: postgres.url, schema });
+      try {
+        return (await store.checkpoints(ORIGIN, { atLeastSize: size, atMostSize: size })).length;
+      } finally {
+        await store.close();
+      }
+    };
+    try {
+      // Only the second instance appends; the first, the longest-running, signs what it wrote.
+      const receipts = await Promise.all(Array.from({ length: 5 }, (_, i) => second.append(completion(`signed-${i}`))));
+      const size = Math.max(...receipts.map((r) => r.seq)) + 1;
+      await eventually(async () => assert.equal(await checkpointsAt(size), 1, `a checkpoint at size ${size}`), 5_000);
+      // Ten more ticks of both timers: had both signed on the cadence, the size would have two.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.equal(await checkpointsAt(size), 1, "one timed checkpoint per size on a shared log");
+
+      await first.close();
+      const later = await second.append(completion("after-the-signer-left"));
+      await eventually(async () => assert.equal(await checkpointsAt(later.seq + 1), 1, "the remaining instance signs"), 5_000);
+    } finally {
+      await second.close();
+      await first.close();
     }
   });
 

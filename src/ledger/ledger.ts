@@ -331,6 +331,10 @@ export class Ledger implements AuditSink {
   }
 
   private async checkpointIfDue(): Promise<void> {
+    // Several instances on one log: one signs on the cadence (the longest-running live one), so
+    // the log has one sequence of timed checkpoints; the others still sign at start, on shutdown
+    // and for exports. A signer that dies is replaced once its lease expires.
+    if (this.options.store.sharedByInstances && (await this.options.store.checkpointSigner(this.options.origin, Date.now() - this.leaseMs)) !== this.instance) return;
     const last = this.lastCheckpoint;
     const grew = !last || (await this.options.store.size(this.options.origin)) > last.size;
     if (grew || Date.now() - last.createdAtMs >= this.options.heartbeatIntervalMs) await this.checkpoint();

@@ -303,6 +303,14 @@ export class PostgresLedgerStore implements LedgerStore {
     );
   }
 
+  async checkpointSigner(log: string, aliveSinceMs: number): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ instance: string }>(
+      "SELECT instance FROM ledger_instances WHERE log = $1 AND heartbeat_ms >= $2 ORDER BY started_ms, instance LIMIT 1",
+      [log, aliveSinceMs],
+    );
+    return rows[0]?.instance;
+  }
+
   async claimOrphanedRequests(log: string, instance: string, expiredBeforeMs: number): Promise<{ requestId: string; seq: number }[]> {
     return inTransaction(this.pool, async (client) => {
       // One claimant at a time per log: under READ COMMITTED two could otherwise both see a lease gone.

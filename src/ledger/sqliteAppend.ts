@@ -4,7 +4,7 @@
 import type Database from "better-sqlite3";
 import { compressedPayload } from "./payloadEncoding.js";
 import { mergeSessionUpdates, SESSION_COLUMNS, sessionValues, type SessionUpdate } from "./sessionIndex.js";
-import type { AppendBatch, LogTip } from "./store.js";
+import type { AppendBatch, LogTip, StoredCheckpoint, TrackedRun } from "./store.js";
 
 const UPSERT_SESSION = `INSERT INTO ledger_sessions (log, request_id, ${SESSION_COLUMNS.join(", ")}, first_seq, last_seq)
   VALUES (?, ?, ${SESSION_COLUMNS.map(() => "?").join(", ")}, ?, ?)
@@ -34,6 +34,9 @@ export class SqliteAppender {
       open: db.prepare("INSERT OR REPLACE INTO ledger_open_requests (log, request_id, seq, instance) VALUES (?, ?, ?, ?)"),
       close: db.prepare("DELETE FROM ledger_open_requests WHERE log = ? AND request_id = ?"),
       upsertSession: db.prepare(UPSERT_SESSION),
+      addCheckpoint: db.prepare("INSERT INTO ledger_checkpoints (log, size, root, note, created_at_ms) VALUES (?, ?, ?, ?, ?)"),
+      trackRun: db.prepare("INSERT INTO ledger_followed_runs (log, request_id, instance, run) VALUES (?, ?, ?, ?) ON CONFLICT (log, request_id) DO UPDATE SET instance = excluded.instance, run = excluded.run"),
+      untrackRun: db.prepare("DELETE FROM ledger_followed_runs WHERE log = ? AND request_id = ?"),
       sessionCursor: db.prepare("SELECT next_seq FROM ledger_session_cursor WHERE log = ?").pluck(),
       setSessionCursor: db.prepare("INSERT INTO ledger_session_cursor (log, next_seq) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET next_seq = excluded.next_seq"),
     };
@@ -57,6 +60,19 @@ export class SqliteAppender {
     for (const open of batch.opened) s.open.run(log, open.requestId, open.seq, batch.instance);
     for (const requestId of batch.closed) s.close.run(log, requestId);
     if (batch.entries.length > 0) this.indexSessions(log, batch.sessions, batch.entries.at(-1)!.seq + 1);
+  }
+
+  addCheckpoint(log: string, checkpoint: StoredCheckpoint): void {
+    this.statements.addCheckpoint.run(log, checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.createdAtMs);
+  }
+
+  /** `instance` follows `run` until its run record is written (src/record/runFollower.ts). */
+  trackRun(log: string, instance: string, run: TrackedRun): void {
+    this.statements.trackRun.run(log, run.requestId, instance, JSON.stringify(run));
+  }
+
+  untrackRun(log: string, requestId: string): void {
+    this.statements.untrackRun.run(log, requestId);
   }
 
   sessionsIndexedTo(log: string): number {

@@ -161,21 +161,19 @@ export class SqliteLedgerStore implements LedgerStore {
       leafHash: db.prepare("SELECT leaf_hash FROM ledger_entries WHERE log = ? AND seq = ?").pluck(),
       node: db.prepare("SELECT hash FROM ledger_nodes WHERE log = ? AND level = ? AND idx = ?").pluck(),
       renewLease: db.prepare("INSERT INTO ledger_instances (log, instance, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?) ON CONFLICT (log, instance) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms"),
+      checkpointSigner: db.prepare("SELECT instance FROM ledger_instances WHERE log = ? AND heartbeat_ms >= ? ORDER BY started_ms, instance LIMIT 1").pluck(),
       expireLeases: db.prepare("DELETE FROM ledger_instances WHERE log = ? AND instance <> ? AND heartbeat_ms < ?"),
       claimOrphans: db.prepare(
         `UPDATE ledger_open_requests SET instance = ? WHERE log = ? AND instance NOT IN (SELECT instance FROM ledger_instances WHERE log = ?)
          RETURNING request_id AS requestId, seq`,
       ),
       endLease: db.prepare("DELETE FROM ledger_instances WHERE log = ? AND instance = ?"),
-      trackRun: db.prepare("INSERT INTO ledger_followed_runs (log, request_id, instance, run) VALUES (?, ?, ?, ?) ON CONFLICT (log, request_id) DO UPDATE SET instance = excluded.instance, run = excluded.run"),
-      untrackRun: db.prepare("DELETE FROM ledger_followed_runs WHERE log = ? AND request_id = ?"),
       claimOrphanedRuns: db.prepare(
         "UPDATE ledger_followed_runs SET instance = ? WHERE log = ? AND instance NOT IN (SELECT instance FROM ledger_instances WHERE log = ?) RETURNING run",
       ).pluck(),
       openRequests: db.prepare("SELECT request_id AS requestId, seq FROM ledger_open_requests WHERE log = ? ORDER BY seq"),
       entries: db.prepare("SELECT seq, leaf, leaf_hash AS leafHash FROM ledger_entries WHERE log = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?"),
       seqsForRequest: db.prepare("SELECT seq FROM ledger_entries WHERE log = ? AND request_id = ? ORDER BY seq").pluck(),
-      addCheckpoint: db.prepare("INSERT INTO ledger_checkpoints (log, size, root, note, created_at_ms) VALUES (?, ?, ?, ?, ?)"),
       checkpoints: db.prepare(
         "SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? AND size >= ? AND size <= ? ORDER BY size, id",
       ),
@@ -325,6 +323,10 @@ export class SqliteLedgerStore implements LedgerStore {
     this.statements.renewLease.run(log, instance, nowMs, nowMs);
   }
 
+  async checkpointSigner(log: string, aliveSinceMs: number): Promise<string | undefined> {
+    return this.statements.checkpointSigner.get(log, aliveSinceMs) as string | undefined;
+  }
+
   async claimOrphanedRequests(log: string, instance: string, expiredBeforeMs: number): Promise<{ requestId: string; seq: number }[]> {
     const s = this.statements;
     return this.db.transaction(() => {
@@ -337,12 +339,16 @@ export class SqliteLedgerStore implements LedgerStore {
     this.statements.endLease.run(log, instance);
   }
 
+  // Writes go through the writer thread while it runs: on this connection they would wait for
+  // its write lock on the event loop.
   async trackRun(log: string, instance: string, run: TrackedRun): Promise<void> {
-    this.statements.trackRun.run(log, run.requestId, instance, JSON.stringify(run));
+    if (this.writer) await this.writer.request({ op: "trackRun", log, instance, run });
+    else this.appender.trackRun(log, instance, run);
   }
 
   async untrackRun(log: string, requestId: string): Promise<void> {
-    this.statements.untrackRun.run(log, requestId);
+    if (this.writer) await this.writer.request({ op: "untrackRun", log, requestId });
+    else this.appender.untrackRun(log, requestId);
   }
 
   async claimOrphanedRuns(log: string, instance: string): Promise<TrackedRun[]> {
@@ -351,8 +357,8 @@ export class SqliteLedgerStore implements LedgerStore {
 
   async addCheckpoint(log: string, checkpoint: StoredCheckpoint): Promise<void> {
     // While the writer thread runs, it takes the write lock: waiting for it here would stall the event loop.
-    if (this.writer) return void (await this.writer.request({ op: "checkpoint", log, checkpoint }));
-    this.statements.addCheckpoint.run(log, checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.createdAtMs);
+    if (this.writer) await this.writer.request({ op: "checkpoint", log, checkpoint });
+    else this.appender.addCheckpoint(log, checkpoint);
   }
 
   async checkpoints(log: string, range: { atLeastSize?: number; atMostSize?: number } = {}): Promise<StoredCheckpoint[]> {

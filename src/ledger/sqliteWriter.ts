@@ -6,11 +6,13 @@
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { configureLedgerDatabase, SqliteAppender } from "./sqliteAppend.js";
-import type { AppendBatch, LogTip, StoredCheckpoint } from "./store.js";
+import type { AppendBatch, LogTip, StoredCheckpoint, TrackedRun } from "./store.js";
 
 export type WriterRequest =
   | { id: number; op: "append"; log: string; expectedSize: number; expectedTip: LogTip | undefined; batch: AppendBatch }
-  | { id: number; op: "checkpoint"; log: string; checkpoint: StoredCheckpoint };
+  | { id: number; op: "checkpoint"; log: string; checkpoint: StoredCheckpoint }
+  | { id: number; op: "trackRun"; log: string; instance: string; run: TrackedRun }
+  | { id: number; op: "untrackRun"; log: string; requestId: string };
 
 /** `written: false`: the log does not end where the caller prepared the batch (another process
  * appended, a batch before it failed, the file was cut); nothing was written and the caller takes
@@ -20,7 +22,6 @@ export type WriterResponse = { id: number; written: boolean } | { id: number; er
 const db = new Database((workerData as { file: string }).file);
 configureLedgerDatabase(db);
 const appender = new SqliteAppender(db);
-const addCheckpoint = db.prepare("INSERT INTO ledger_checkpoints (log, size, root, note, created_at_ms) VALUES (?, ?, ?, ?, ?)");
 
 parentPort!.on("message", (request: WriterRequest) => {
   parentPort!.postMessage(handle(request));
@@ -28,14 +29,22 @@ parentPort!.on("message", (request: WriterRequest) => {
 
 function handle(request: WriterRequest): WriterResponse {
   try {
-    if (request.op === "checkpoint") {
-      const { size, root, note, createdAtMs } = request.checkpoint;
-      addCheckpoint.run(request.log, size, asBuffer(root), note, createdAtMs);
-      return { id: request.id, written: true };
+    switch (request.op) {
+      case "append": {
+        const tip = request.expectedTip && { ...request.expectedTip, hash: asBuffer(request.expectedTip.hash) };
+        return { id: request.id, written: appender.appendIfEndsAt(request.log, request.expectedSize, tip, withBuffers(request.batch)) };
+      }
+      case "checkpoint":
+        appender.addCheckpoint(request.log, { ...request.checkpoint, root: asBuffer(request.checkpoint.root) });
+        break;
+      case "trackRun":
+        appender.trackRun(request.log, request.instance, request.run);
+        break;
+      case "untrackRun":
+        appender.untrackRun(request.log, request.requestId);
+        break;
     }
-    const tip = request.expectedTip && { ...request.expectedTip, hash: asBuffer(request.expectedTip.hash) };
-    const written = appender.appendIfEndsAt(request.log, request.expectedSize, tip, withBuffers(request.batch));
-    return { id: request.id, written };
+    return { id: request.id, written: true };
   } catch (error) {
     const { message, code } = error as { message: string; code?: string };
     return { id: request.id, error: { message, ...(code ? { code } : {}) } };

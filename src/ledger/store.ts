@@ -137,6 +137,9 @@ export interface LedgerStore {
   readonly sharedByInstances: boolean;
   /** Starts or renews `instance`'s lease on the log (its heartbeat). */
   renewLease(log: string, instance: string, nowMs: number): Promise<void>;
+  /** The instance that signs the log's checkpoints on their cadence: the longest-running one whose
+   * lease was renewed at or after `aliveSinceMs`. */
+  checkpointSigner(log: string, aliveSinceMs: number): Promise<string | undefined>;
   /** Ends the leases last renewed before `expiredBeforeMs` (never `instance`'s own), and hands
    * `instance` every open request whose instance holds no lease; returns them. Atomic, so two
    * live instances never claim the same request. */
