@@ -16,7 +16,7 @@ import type { ApprovalState } from "./store.js";
 
 export const APPROVALS_API_PREFIX = "/portcullis/approvals";
 
-const STATES = ["pending", "approved", "denied", "expired", "used"] as const;
+const STATES = ["pending", "approving", "approved", "denied", "expired", "used"] as const;
 
 const voteBody = z.strictObject({
   reason: z.string().max(1_000).optional(),

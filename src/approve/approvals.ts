@@ -9,7 +9,7 @@ import type { Masker } from "../mask/index.js";
 import { metrics } from "../observe/metrics.js";
 import type { ApprovalRecord, AuditSink } from "../record/auditRecord.js";
 import type { ApprovalNotice, NoticeKind, Notifier } from "./notice.js";
-import { ApprovalCapReached, ApprovalConflict, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
+import { ApprovalCapReached, ApprovalConflict, UNRECORDED_DECISION, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
 
 export interface ApprovalsOptions {
   store: ApprovalStore;
@@ -25,6 +25,9 @@ export interface ApprovalsOptions {
   retentionDays: number;
   /** One requester cannot flood approvers (and their inboxes) with open requests. */
   maxPendingPerRequester: number;
+  /** How long a decision may stay approving (its "approved" record being written) before any
+   * instance's sweep expires it as never recorded: the deciding instance died or the ledger failed. */
+  recordGraceMs?: number;
 }
 
 /** Sends an approved deferred request (set by the gateway once it listens). */
@@ -32,6 +35,7 @@ export type DeferredSender = (approval: Approval) => Promise<void>;
 
 const MAX_REASON = 1_000;
 const PURGE_EVERY_MS = 60 * 60 * 1000;
+const RECORD_GRACE_MS = 60_000;
 
 export class Approvals {
   private readonly waiters = new Map<string, Set<(approval: Approval) => void>>();
@@ -39,8 +43,9 @@ export class Approvals {
   private readonly unsubscribe: () => void;
   private sender?: DeferredSender;
   private readonly sending = new Set<string>();
-  /** Approvals whose decision is being recorded here: held requests wait for the record, so the
-   * ledger shows the approval before its use. */
+  /** Approvals being decided here: requests held here are answered once the decision's records
+   * are written, so a denial's record also precedes the refusal it causes. (Approvals are causal
+   * on every instance through the approving state, see vote.) */
   private readonly deciding = new Set<string>();
   private apiBase: string;
   private lastPurge = 0;
@@ -135,24 +140,17 @@ export class Approvals {
     }
     let decided = result.approval;
     await this.record(decided, "voted", approver.subject, decided.request_id, { verdict, reason });
-    if (result.state === "approved") {
-      const window = grantWindowS(decided);
-      if (window !== null) {
-        const grant: Grant = {
-          id: randomUUID(),
-          approval_id: decided.id,
-          subject: decided.requester.subject,
-          rule: decided.rule,
-          graphs: decided.graphs,
-          actions: decided.actions,
-          granted_by: approvers(decided),
-          created_at: Date.now(),
-          expires_at: Date.now() + window * 1000,
-        };
-        await this.options.store.createGrant(grant);
-        decided = { ...decided, grant: { id: grant.id, expires_at: grant.expires_at } };
-      }
+    if (result.state === "approving") {
+      // Causal across instances: the approval becomes usable (and its grant findable) only once
+      // the ledger holds its "approved" record, so no instance can record a use before it.
+      const grant = this.grantFor(decided);
+      decided = { ...decided, state: "approved", grant: grant && { id: grant.id, expires_at: grant.expires_at } };
       await this.record(decided, "approved", approver.subject, decided.request_id);
+      const confirmed = await this.options.store.confirm(decided.id, grant);
+      if (!confirmed) {
+        throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", `Refused: approval ${id} was recorded too late and has expired unused; the requester must ask anew.`, { identity: approver });
+      }
+      decided = confirmed;
       metrics()?.approvalClosed("approved", decided.created_at);
       this.notify("approval.decided", decided, approver.subject);
       if (decided.mode === "deferred") void this.send(decided);
@@ -162,6 +160,23 @@ export class Approvals {
       this.notify("approval.decided", decided, approver.subject);
     }
     return decided;
+  }
+
+  /** The grant an approval for a window gives; stored when the approval is confirmed. */
+  private grantFor(approval: Approval): Grant | null {
+    const window = grantWindowS(approval);
+    if (window === null) return null;
+    return {
+      id: randomUUID(),
+      approval_id: approval.id,
+      subject: approval.requester.subject,
+      rule: approval.rule,
+      graphs: approval.graphs,
+      actions: approval.actions,
+      granted_by: approvers(approval),
+      created_at: Date.now(),
+      expires_at: Date.now() + window * 1000,
+    };
   }
 
   /** Resolves once the approval is no longer pending, or rejects when the signal aborts. */
@@ -281,14 +296,16 @@ export class Approvals {
     const waiters = this.waiters.get(id);
     if (!waiters || waiters.size === 0 || this.deciding.has(id)) return;
     const approval = await this.options.store.get(id).catch(() => undefined);
-    if (!approval || approval.state === "pending") return;
+    // Approving is not yet a decision anyone may act on: its "approved" record is being written.
+    if (!approval || approval.state === "pending" || approval.state === "approving") return;
     for (const waiter of [...waiters]) waiter(approval);
   }
 
   private async sweep(): Promise<void> {
     try {
-      for (const approval of await this.options.store.expireDue(Date.now())) {
-        await this.record(approval, "expired", "gateway", approval.request_id);
+      const now = Date.now();
+      for (const approval of await this.options.store.expireDue(now, now - (this.options.recordGraceMs ?? RECORD_GRACE_MS))) {
+        await this.record(approval, "expired", "gateway", approval.request_id, approval.reason === UNRECORDED_DECISION ? { reason: UNRECORDED_DECISION } : {});
         metrics()?.approvalClosed("expired", approval.created_at);
         this.notify("approval.expired", approval);
       }
@@ -348,9 +365,13 @@ export class Approvals {
     try {
       await this.options.audit.append(record, { subject: approval.requester.subject, graphs: approval.graphs });
     } catch (error) {
-      // The decision itself is durable in the store; the missing record is an operator alarm.
+      // Closing records (voted, denied, expired) follow a change already durable in the store: the
+      // missing record is an operator alarm. Nothing goes ahead without its record.
       this.options.log.error({ err: error, approval_id: approval.id, event }, "approval record could not be written");
       if (event === "requested" || event === "used") throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: the audit record could not be written, so the request was not forwarded.", { cause: error });
+      if (event === "approved") {
+        throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", `Refused: the audit record of approval ${approval.id} could not be written, so it was not given; it expires unused and the requester must ask anew.`, { cause: error });
+      }
     }
   }
 

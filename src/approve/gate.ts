@@ -156,6 +156,8 @@ export class ApprovalGate {
         }
         case "expired":
           throw new GatewayError(403, "PC_APPROVAL_EXPIRED", `Refused: approval ${approval.id} expired before it was ${approval.decided_at ? "used" : "decided"} (rule ${approval.rule}); ask anew.`, { identity, approvalId: approval.id, statusUrl: this.approvals.statusUrl(approval.id) });
+        // Approving: given, but not usable until its "approved" record is in the ledger; wait as for pending.
+        case "approving":
         case "pending":
           if (mode === "deferred") {
             const view = approvalView(approval, this.approvals.statusUrl(approval.id));

@@ -6,7 +6,7 @@ import { EventEmitter } from "node:events";
 import pg from "pg";
 import { migratePostgres } from "../storage/migrations.js";
 import { inTransaction } from "../storage/postgresTransaction.js";
-import { APPROVAL_TABLES, ApprovalCapReached, applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
+import { APPROVAL_TABLES, ApprovalCapReached, UNRECORDED_DECISION, applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
 
 const RECONNECT_MS = 1_000;
 
@@ -117,13 +117,17 @@ export class PostgresApprovalStore implements ApprovalStore {
     });
   }
 
-  async expireDue(now: number): Promise<Approval[]> {
+  async expireDue(now: number, unrecordedBefore: number): Promise<Approval[]> {
     return inTransaction(this.pool, async (client) => {
-      // SKIP LOCKED: two instances sweeping at once each expire (and record) different approvals.
-      const { rows } = await client.query<{ doc: Approval }>("SELECT doc FROM approvals WHERE state IN ('pending', 'approved') AND expires_at <= $1 FOR UPDATE SKIP LOCKED", [now]);
+      // SKIP LOCKED: two instances sweeping at once each expire (and record) different approvals,
+      // and an approval being confirmed right now is left to its confirmation.
+      const { rows } = await client.query<{ doc: Approval }>(
+        "SELECT doc FROM approvals WHERE (state IN ('pending', 'approved') AND expires_at <= $1) OR (state = 'approving' AND (doc->>'decided_at')::bigint <= $2) FOR UPDATE SKIP LOCKED",
+        [now, unrecordedBefore],
+      );
       const expired: Approval[] = [];
       for (const row of rows) {
-        const approval: Approval = { ...row.doc, state: "expired", request: null };
+        const approval: Approval = { ...row.doc, state: "expired", request: null, ...(row.doc.state === "approving" ? { reason: UNRECORDED_DECISION } : {}) };
         await write(client, approval);
         await this.notify(client, approval.id);
         expired.push(approval);
@@ -146,22 +150,28 @@ export class PostgresApprovalStore implements ApprovalStore {
     return rows.map((row) => row.doc);
   }
 
-  async createGrant(grant: Grant): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      await client.query("INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, actions, granted_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", [
-        grant.id,
-        grant.approval_id,
-        grant.subject,
-        grant.rule,
-        graphsKey(grant.graphs),
-        JSON.stringify(grant.actions),
-        JSON.stringify(grant.granted_by),
-        grant.created_at,
-        grant.expires_at,
-      ]);
-      const approval = await read(client, grant.approval_id, true);
-      if (approval) await write(client, { ...approval, grant: { id: grant.id, expires_at: grant.expires_at } });
-      await this.notify(client, grant.approval_id);
+  async confirm(id: string, grant: Grant | null): Promise<Approval | undefined> {
+    return inTransaction(this.pool, async (client) => {
+      const approval = await read(client, id, true);
+      if (!approval || approval.state !== "approving") return undefined;
+      if (grant) {
+        await client.query("INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, actions, granted_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", [
+          grant.id,
+          grant.approval_id,
+          grant.subject,
+          grant.rule,
+          graphsKey(grant.graphs),
+          JSON.stringify(grant.actions),
+          JSON.stringify(grant.granted_by),
+          grant.created_at,
+          grant.expires_at,
+        ]);
+      }
+      const approved: Approval = { ...approval, state: "approved", grant: grant && { id: grant.id, expires_at: grant.expires_at } };
+      await write(client, approved);
+      // Other instances release their held requests on this notification, after the record.
+      await this.notify(client, id);
+      return approved;
     });
   }
 

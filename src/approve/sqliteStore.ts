@@ -2,7 +2,7 @@
 // tables are APPROVAL_TABLES (store.ts), applied by the state database's migration runner.
 import { EventEmitter } from "node:events";
 import type Database from "better-sqlite3";
-import { ApprovalCapReached, applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
+import { ApprovalCapReached, UNRECORDED_DECISION, applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
 
 interface ApprovalRow {
   doc: string;
@@ -77,13 +77,16 @@ export class SqliteApprovalStore implements ApprovalStore {
     return used;
   }
 
-  async expireDue(now: number): Promise<Approval[]> {
+  async expireDue(now: number, unrecordedBefore: number): Promise<Approval[]> {
     const expired = this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT doc FROM approvals WHERE state IN ('pending', 'approved') AND expires_at <= ?`).all(now) as ApprovalRow[];
+      const rows = this.db
+        .prepare(`SELECT doc FROM approvals WHERE (state IN ('pending', 'approved') AND expires_at <= ?) OR (state = 'approving' AND json_extract(doc, '$.decided_at') <= ?)`)
+        .all(now, unrecordedBefore) as ApprovalRow[];
       return rows.map((row) => {
-        const approval: Approval = { ...(JSON.parse(row.doc) as Approval), state: "expired", request: null };
-        this.write(approval);
-        return approval;
+        const approval = JSON.parse(row.doc) as Approval;
+        const closed: Approval = { ...approval, state: "expired", request: null, ...(approval.state === "approving" ? { reason: UNRECORDED_DECISION } : {}) };
+        this.write(closed);
+        return closed;
       });
     }).immediate();
     for (const approval of expired) this.changed(approval.id);
@@ -103,15 +106,21 @@ export class SqliteApprovalStore implements ApprovalStore {
     return rows.map((row) => JSON.parse(row.doc) as Approval);
   }
 
-  async createGrant(grant: Grant): Promise<void> {
-    this.db.transaction(() => {
-      this.db
-        .prepare(`INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, actions, granted_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(grant.id, grant.approval_id, grant.subject, grant.rule, graphsKey(grant.graphs), JSON.stringify(grant.actions), JSON.stringify(grant.granted_by), grant.created_at, grant.expires_at);
-      const approval = this.read(grant.approval_id);
-      if (approval) this.write({ ...approval, grant: { id: grant.id, expires_at: grant.expires_at } });
+  async confirm(id: string, grant: Grant | null): Promise<Approval | undefined> {
+    const confirmed = this.db.transaction(() => {
+      const approval = this.read(id);
+      if (!approval || approval.state !== "approving") return undefined;
+      if (grant) {
+        this.db
+          .prepare(`INSERT INTO approval_grants (id, approval_id, subject, rule, graphs, actions, granted_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+          .run(grant.id, grant.approval_id, grant.subject, grant.rule, graphsKey(grant.graphs), JSON.stringify(grant.actions), JSON.stringify(grant.granted_by), grant.created_at, grant.expires_at);
+      }
+      const approved: Approval = { ...approval, state: "approved", grant: grant && { id: grant.id, expires_at: grant.expires_at } };
+      this.write(approved);
+      return approved;
     }).immediate();
-    this.changed(grant.approval_id);
+    if (confirmed) this.changed(id);
+    return confirmed;
   }
 
   async findGrant(subject: string, rule: string, graphs: string[], actions: string[], now: number): Promise<Grant | undefined> {

@@ -4,7 +4,13 @@
 import type { Identity } from "../identify/identity.js";
 import type { Component } from "../storage/migrations.js";
 
-export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "used";
+/** approving: enough approvers allowed it, and the gateway is writing the "approved" record; it
+ * becomes approved (usable, and its grant findable) only once that record is in the ledger, so no
+ * instance can use an approval the ledger does not show as given (see confirm). */
+export type ApprovalState = "pending" | "approving" | "approved" | "denied" | "expired" | "used";
+
+/** Why an approval stuck in "approving" was expired: its "approved" record was never written. */
+export const UNRECORDED_DECISION = "the approval was never recorded in the ledger, so it was never usable";
 
 /** held: the client's connection waits (streams, /runs/wait); deferred: the client got 202 and
  * the gateway sends the request itself once approved. */
@@ -95,7 +101,8 @@ export interface Grant {
 
 export interface VoteResult {
   approval: Approval;
-  /** The state the vote moved the approval to (still pending when more approvals are needed). */
+  /** The state the vote moved the approval to (still pending when more approvals are needed,
+   * approving when enough approvers allowed it). */
   state: ApprovalState;
 }
 
@@ -131,14 +138,19 @@ export interface ApprovalStore {
   /** Adds one approver's vote and moves the state when it decides (ApprovalConflict when the
    * approval is closed or the approver already voted). */
   vote(id: string, vote: Vote): Promise<VoteResult>;
+  /** approving → approved, once the "approved" record is in the ledger, with its grant (if any)
+   * stored in the same transaction; undefined when it is no longer approving (the sweep expired it
+   * as unrecorded meanwhile). */
+  confirm(id: string, grant: Grant | null): Promise<Approval | undefined>;
   /** approved → used, once: true for the one request that may go ahead. */
   use(id: string, requestId: string, now: number): Promise<boolean>;
-  /** pending or unused approved past expires_at → expired; returns those this call moved. */
-  expireDue(now: number): Promise<Approval[]>;
+  /** pending or unused approved past expires_at, and approving decided at or before
+   * `unrecordedBefore` (its record was never written: the instance died or the ledger failed) →
+   * expired; returns those this call moved. */
+  expireDue(now: number, unrecordedBefore: number): Promise<Approval[]>;
   saveResult(id: string, result: DeferredResult): Promise<void>;
   /** Approved deferred requests nobody has sent yet (a gateway stopped in between). */
   unsentDeferred(): Promise<Approval[]>;
-  createGrant(grant: Grant): Promise<void>;
   /** A live grant for this requester, rule and graphs that covers every one of `actions`. */
   findGrant(subject: string, rule: string, graphs: string[], actions: string[], now: number): Promise<Grant | undefined>;
   /** Deletes approvals closed, and grants ended, before `before` (the ledger keeps their records). */
@@ -205,7 +217,8 @@ export const APPROVAL_TABLES: Component = {
   ],
 };
 
-/** The state a vote leads to: any deny denies; enough different approvers approve. */
+/** The state a vote leads to: any deny denies; enough different approvers approve (approving,
+ * until the approval is recorded and confirmed). */
 export function applyVote(approval: Approval, vote: Vote): VoteResult {
   if (approval.state !== "pending") throw new ApprovalConflict(`approval ${approval.id} is already ${approval.state}`, approval);
   // Past its deadline but not yet swept: expired, whatever the sweep has done.
@@ -217,7 +230,8 @@ export function applyVote(approval: Approval, vote: Vote): VoteResult {
     Object.assign(next, { state: "denied", decided_at: vote.time, reason: vote.reason, request: null });
   } else if (votes.filter((v) => v.verdict === "approve").length >= approval.approvals_required) {
     // Approved requests must be used within use_within_s, whatever was left of the pending time.
-    Object.assign(next, { state: "approved", decided_at: vote.time, expires_at: vote.time + approval.use_within_s * 1000 });
+    // Usable only once confirmed, after the "approved" record.
+    Object.assign(next, { state: "approving", decided_at: vote.time, expires_at: vote.time + approval.use_within_s * 1000 });
   }
   return { approval: next, state: next.state };
 }

@@ -24,7 +24,7 @@ export function approvalsCommand(): Command {
   command
     .command("list")
     .description("Approvals you may decide, and those you asked for")
-    .addOption(new Option("--state <state>", "pending, approved, denied, expired, used or all").default("pending"))
+    .addOption(new Option("--state <state>", "pending, approving (approved, being recorded), approved, denied, expired, used or all").default("pending"))
     .option("--limit <n>", "most to list", "50")
     .addOption(apiOptions.gateway())
     .addOption(apiOptions.token())

@@ -51,7 +51,7 @@ export function approvalPage(viewer: Viewer, a: ApprovalView, canDecide: boolean
 <input name="reason" placeholder="Reason (optional)" aria-label="Approval reason"><button type="submit">Approve</button></form>
 <form method="post" action="/console/approvals/${a.approval_id}/deny" class="vote"><input type="hidden" name="csrf_token" value="${viewer.csrfToken}"><input type="hidden" name="return_to" value="page">
 <input name="reason" placeholder="Reason (required)" required aria-label="Denial reason"><button type="submit" class="danger">Deny</button></form>`
-    : html`<p class="muted">${a.state === "pending" ? (a.requester.subject === viewer.identity.subject ? "Your request: waiting for an approver." : "You are not an approver for this request.") : `Closed: ${a.state}.`}</p>`;
+    : html`<p class="muted">${a.state === "pending" ? (a.requester.subject === viewer.identity.subject ? "Your request: waiting for an approver." : "You are not an approver for this request.") : a.state === "approving" ? "Approved: being recorded in the ledger." : `Closed: ${a.state}.`}</p>`;
   return consoleLayout(
     viewer,
     "approvals",
