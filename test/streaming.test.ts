@@ -145,6 +145,53 @@ describe("SSE relay", () => {
     got.events.forEach((event, i) => assert.equal(event.id, String(i)));
   });
 
+  test("a client that reconnects with Last-Event-ID while a value was held back gets it whole: nothing lost, nothing twice", async () => {
+    // A LangGraph token stream, one character per event; the card number is held back while it
+    // streams. The first connection dies mid-number (as an instance does when it is killed); the
+    // client resumes from the last id it saw, and the upstream replays what follows.
+    const text = "my card is 4111 1111 1111 1111, thanks";
+    const cut = text.indexOf("1111 1111,");
+    upstream.handle = async (req, res) => {
+      const resumeFrom = req.headers["last-event-id"] === undefined ? 0 : Number(req.headers["last-event-id"]) + 1;
+      const resumed = req.headers["last-event-id"] !== undefined;
+      sseHeaders(res);
+      for (let i = resumeFrom; i < text.length; i += 1) {
+        if (!resumed && i === cut) {
+          await sleep(50);
+          res.socket?.destroy();
+          return;
+        }
+        res.write(`event: messages\ndata: [{"content":${JSON.stringify(text[i])},"id":"msg-1","type":"AIMessageChunk"},{"langgraph_node":"echo"}]\nid: ${i}\n\n`);
+      }
+      res.end();
+    };
+    const contentOf = (events: EventSourceMessage[]) => events.filter((e) => e.event === "messages").map((e) => (JSON.parse(e.data) as [{ content: string }])[0].content).join("");
+    const first = await streamRun({ assistant_id: "agent", input: {} });
+    assert.equal(first.events.at(-1)!.event, "error", "the first connection broke off");
+    const lastId = first.events.filter((e) => e.id !== undefined).at(-1)!.id!;
+    const response = await fetch(`${gateway.url}/threads/t-1/runs/stream`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${gateway.key}`, "content-type": "application/json", "last-event-id": lastId },
+      body: JSON.stringify({ assistant_id: "agent", input: {} }),
+    });
+    const second: EventSourceMessage[] = [];
+    const parser = createParser({ onEvent: (event) => second.push(event) });
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body!) parser.feed(decoder.decode(chunk, { stream: true }));
+    const resumedText = contentOf(first.events) + contentOf(second);
+    assert.ok(!resumedText.includes("1111"), `no digit of the card reaches the client: ${resumedText}`);
+    assert.match(resumedText, /^my card is \S.*, thanks$/);
+    const ids = [...first.events, ...second].filter((e) => e.id !== undefined).map((e) => Number(e.id));
+    assert.deepEqual(ids, [...new Set(ids)].sort((a, b) => a - b), "every id once, in order");
+    // The same stream without the break reads the same.
+    upstream.handle = async (_req, res) => {
+      sseHeaders(res);
+      for (let i = 0; i < text.length; i += 1) res.write(`event: messages\ndata: [{"content":${JSON.stringify(text[i])},"id":"msg-1","type":"AIMessageChunk"},{"langgraph_node":"echo"}]\nid: ${i}\n\n`);
+      res.end();
+    };
+    assert.equal(resumedText, contentOf((await streamRun({ assistant_id: "agent", input: {} })).events));
+  });
+
   test("ends the client's stream with event: error when the upstream dies mid-stream", async () => {
     upstream.handle = async (_req, res) => {
       sseHeaders(res);

@@ -40,9 +40,23 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
   // The caller's own values back in place of their tokens (policy masking.restore_for); the
   // recording keeps the tokens.
   const restoring = streamRestorer(exchange);
+  // An event id tells the client that everything up to that upstream event has reached it: after
+  // a reconnect with Last-Event-ID, through this instance or another, the upstream replays only
+  // what follows. So while text is held back from the client, its events wait, and go out in one
+  // write once nothing is held. A client that leaves meanwhile has not seen their ids and is
+  // replayed them whole: nothing is lost and nothing comes twice.
+  let waiting: EventSourceMessage[] = [];
+  const holdingClientText = () => (sent !== undefined && recorded.holding) || restoring?.holding === true;
   const toClient = (events: EventSourceMessage[]) => {
-    for (const event of events) send(formatEvent(event));
     if (events.length > 0) eventsRelayed(exchange, events.length);
+    if (waiting.length === 0 && !holdingClientText()) {
+      for (const event of events) send(formatEvent(event));
+      return;
+    }
+    waiting.push(...events);
+    if (holdingClientText() || waiting.length === 0) return;
+    send(waiting.map(formatEvent).join(""));
+    waiting = [];
   };
   const relay = (forClient: EventSourceMessage[], forRecord: EventSourceMessage[]) => {
     for (const event of forRecord) exchange.recording?.event(event);
