@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import type { PortcullisConfig } from "../config/schema.js";
 import type { StateDatabase } from "../storage/stateDatabase.js";
 import { loadOrCreateKey } from "./index.js";
-import { migratePostgres, type Component } from "../storage/migrations.js";
+import { migratePostgres, portable, type Component } from "../storage/migrations.js";
 import { Masker, MaskingError } from "./masker.js";
 import { RestoringOperators, TokenKeys, TokenScanner, TokenizingOperators, type TokenEntry } from "./tokens.js";
 
@@ -168,8 +168,7 @@ export function vaultKeyFile(config: PortcullisConfig): string {
 export const VAULT_TABLES: Component = {
   name: "vault",
   migrations: [
-    {
-      sqlite: `CREATE TABLE IF NOT EXISTS vault_values (
+    portable(`CREATE TABLE IF NOT EXISTS vault_values (
          tenant TEXT NOT NULL,
          scope TEXT NOT NULL,
          token TEXT NOT NULL,
@@ -181,21 +180,7 @@ export const VAULT_TABLES: Component = {
          PRIMARY KEY (tenant, scope, token)
        );
        CREATE INDEX IF NOT EXISTS vault_values_subject ON vault_values (subject);
-       CREATE INDEX IF NOT EXISTS vault_values_expiry ON vault_values (expires_at);`,
-      postgres: `CREATE TABLE IF NOT EXISTS vault_values (
-         tenant TEXT NOT NULL,
-         scope TEXT NOT NULL,
-         token TEXT NOT NULL,
-         entity TEXT NOT NULL,
-         subject TEXT NOT NULL,
-         sealed TEXT NOT NULL,
-         created_at BIGINT NOT NULL,
-         expires_at BIGINT NOT NULL,
-         PRIMARY KEY (tenant, scope, token)
-       );
-       CREATE INDEX IF NOT EXISTS vault_values_subject ON vault_values (subject);
-       CREATE INDEX IF NOT EXISTS vault_values_expiry ON vault_values (expires_at);`,
-    },
+       CREATE INDEX IF NOT EXISTS vault_values_expiry ON vault_values (expires_at);`),
   ],
 };
 

@@ -16,6 +16,11 @@ export interface Migration {
   postgres: string;
 }
 
+/** A schema change in the SQL both dialects read alike (TEXT, BIGINT, IF NOT EXISTS). */
+export function portable(sql: string): Migration {
+  return { sqlite: sql, postgres: sql };
+}
+
 export interface Component {
   /** Stable name, the key in state_migrations. */
   name: string;
@@ -31,12 +36,11 @@ export class SchemaTooNewError extends Error {
   }
 }
 
-const SQLITE_TABLE = "CREATE TABLE IF NOT EXISTS state_migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)";
-const POSTGRES_TABLE = "CREATE TABLE IF NOT EXISTS state_migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)";
+const MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS state_migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)";
 
 export function migrateSqlite(db: Database.Database, components: readonly Component[]): void {
   db.transaction(() => {
-    db.exec(SQLITE_TABLE);
+    db.exec(MIGRATIONS_TABLE);
     const read = db.prepare<[string], { version: number }>("SELECT version FROM state_migrations WHERE component = ?");
     const save = db.prepare("INSERT INTO state_migrations (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version");
     for (const component of components) {
@@ -59,7 +63,7 @@ export async function migratePostgres(pool: pg.Pool, schema: string, components:
     await client.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-state-migrate'), hashtext($1))", [schema]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await client.query(`SET LOCAL search_path = ${schema}`);
-    await client.query(POSTGRES_TABLE);
+    await client.query(MIGRATIONS_TABLE);
     for (const component of components) {
       const { rows } = await client.query<{ version: number }>("SELECT version FROM state_migrations WHERE component = $1", [component.name]);
       const current = rows[0]?.version ?? 0;

@@ -3,7 +3,7 @@
 // that reads the same store (the SQLite state file, or PostgreSQL shared by several gateways).
 import type Database from "better-sqlite3";
 import pg from "pg";
-import type { Component } from "./migrations.js";
+import { portable, type Component } from "./migrations.js";
 
 export interface StoredServiceAccount {
   id: string;
@@ -49,8 +49,7 @@ export class ServiceAccountExists extends Error {
 export const SERVICE_ACCOUNT_TABLES: Component = {
   name: "service_accounts",
   migrations: [
-    {
-      sqlite: `CREATE TABLE IF NOT EXISTS service_accounts (
+    portable(`CREATE TABLE IF NOT EXISTS service_accounts (
          id TEXT PRIMARY KEY,
          key_sha256 TEXT NOT NULL UNIQUE,
          owner TEXT,
@@ -61,20 +60,7 @@ export const SERVICE_ACCOUNT_TABLES: Component = {
          revoked_at TEXT,
          revoked_by TEXT,
          last_used_at TEXT
-       );`,
-      postgres: `CREATE TABLE IF NOT EXISTS service_accounts (
-         id TEXT PRIMARY KEY,
-         key_sha256 TEXT NOT NULL UNIQUE,
-         owner TEXT,
-         groups_json TEXT NOT NULL,
-         created_at TEXT NOT NULL,
-         created_by TEXT,
-         expires_at TEXT,
-         revoked_at TEXT,
-         revoked_by TEXT,
-         last_used_at TEXT
-       );`,
-    },
+       );`),
   ],
 };
 
