@@ -5,6 +5,7 @@
 // hashes of every complete perfect subtree (so proofs cost O(log n) reads), signed checkpoints,
 // masked payloads apart from the leaves (retention deletes them; leaves commit only to hashes),
 // the signing-key history, legal holds, and the requests and runs still open.
+import type { FollowedRun } from "../record/runFollower.js";
 import type { NodeReader } from "./merkle.js";
 import type { GrantUsage, IdentityUsage, SessionQuery, SessionSummary, SessionUpdate } from "./sessionIndex.js";
 
@@ -47,14 +48,7 @@ export interface AppendBatch {
 
 /** A run the gateway follows to its end (src/record/runFollower.ts), kept in the store so that a
  * live instance can take it over when the instance following it dies. */
-export interface TrackedRun {
-  requestId: string;
-  runId: string;
-  threadId: string | null;
-  subject: string | null;
-  graphs: string[];
-  assistantIds: string[];
-}
+export type TrackedRun = FollowedRun;
 
 /** The rightmost perfect subtree of a log: where it ends. */
 export interface LogTip {
