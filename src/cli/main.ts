@@ -46,6 +46,7 @@ const commandGroups: Record<string, { description: string; load: () => Promise<C
   sessions: { description: "List recorded sessions, newest first, from the ledger's session index", load: async () => (await import("./replay.js")).sessionsCommand() },
   replay: { description: "Replay a recorded session's stream, or re-run it and compare execution paths", load: async () => (await import("./replay.js")).replayCommand() },
   vault: { description: "The token vault: erase a subject's originals (GDPR), recorded in the ledger", load: async () => (await import("./vault.js")).vaultCommand() },
+  "access-review": { description: "Access-review campaigns: reviewers attest or revoke each identity's access, recorded in the ledger", load: async () => (await import("./accessReview.js")).accessReviewCommand() },
   witness: { description: "A transparency-log witness that cosigns consistent checkpoints (C2SP tlog-witness)", load: async () => (await import("./witness.js")).witnessCommand() },
 };
 const invoked = process.argv[2];
@@ -115,7 +116,7 @@ function stopOnSignals(stop: () => Promise<void>): void {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError", "LedgerIntegrityError", "MissingLogKeyError", "ApprovalsApiError", "SessionNotFoundError"].includes(error.name));
+  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError", "LedgerIntegrityError", "MissingLogKeyError", "ApprovalsApiError", "SessionNotFoundError", "AccessReviewError"].includes(error.name));
   const message = known ? (error as Error).message : (error as Error).stack ?? String(error);
   process.stderr.write(`portcullis: ${message}\n`);
   process.exit(known ? 2 : 1);

@@ -16,6 +16,9 @@
 //   POST /console/audit/verify              verify the whole ledger
 //   POST /console/audit/export              {from?, to?, user?, graph?} → evidence .tar.gz
 //   GET  /console/access[.csv]              the access review
+//   GET  /console/access-reviews            access-review campaigns; POST .../start starts one
+//   GET  /console/access-reviews/<id>       one campaign, its lines and decisions
+//   POST /console/access-reviews/<id>/attest|revoke  {csrf_token, subject, reason}; .../complete
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -41,7 +44,8 @@ import { readFormBody } from "../receive/body.js";
 import { loadSession } from "../replay/session.js";
 import type { LocalAnswer } from "../respond/local.js";
 import type { ServiceAccountStore } from "../storage/serviceAccountStore.js";
-import { accessPage, accessReviewCsv, buildAccessReview, type ApproverVote } from "./accessReview.js";
+import { AccessReviewError, completeCampaign, decideLine, readCampaign, readCampaigns, startCampaign } from "../ledger/accessReviewCampaigns.js";
+import { accessPage, accessReviewCsv, buildAccessReview, campaignLines, campaignPage, campaignsPage, mayReviewAccess, type ApproverVote } from "./accessReview.js";
 import { approvalPage, inboxPage, inboxState, type InboxState } from "./approvalsPage.js";
 import { identityPage } from "./identityPage.js";
 import { auditPage, type LedgerStatus } from "./auditPage.js";
@@ -116,6 +120,13 @@ export class Console {
       if (method === "GET" && section === "approvals" && id !== undefined && action === undefined) return answered(await this.approval(viewer, id, query));
       if (method === "POST" && section === "approvals" && id !== undefined && (action === "approve" || action === "deny") && segments.length === 3) {
         return answered(await this.decide(exchange, viewer, id, action));
+      }
+      if (section === "access-reviews") {
+        if (!seesAudit(viewer)) return answered(this.forbidden(viewer, "Access reviews are for the admin and auditor roles."));
+        if (method === "GET" && id === undefined) return answered({ status: 200, html: campaignsPage(viewer, await readCampaigns(this.requireLedger().store, this.requireLedger().origin), flashOf(query)) });
+        if (method === "POST" && id === "start" && segments.length === 2) return answered(await this.startCampaign(exchange, viewer));
+        if (method === "GET" && id !== undefined && action === undefined) return answered(await this.campaign(viewer, id, query));
+        if (method === "POST" && id !== undefined && (action === "attest" || action === "revoke" || action === "complete") && segments.length === 3) return answered(await this.reviewLine(exchange, viewer, id, action));
       }
       if (section === "audit" || section === "access" || section === "access.csv") {
         if (!seesAudit(viewer)) return answered(this.forbidden(viewer, "The audit pages are for the admin and auditor roles."));
@@ -360,11 +371,48 @@ export class Console {
     }
   }
 
-  private async accessReview(viewer: Viewer, format: "html" | "csv"): Promise<Omit<LocalAnswer, "identity">> {
+  private async campaign(viewer: Viewer, id: string, query: URLSearchParams): Promise<Omit<LocalAnswer, "identity">> {
+    const ledger = this.requireLedger();
+    const campaign = await readCampaign(ledger.store, ledger.origin, id);
+    if (!campaign) return { status: 404, html: this.errorPage(viewer, "Campaign not found", "There is no access-review campaign with this id in the ledger."), denied: "no such campaign" };
+    return { status: 200, html: campaignPage(viewer, campaign, flashOf(query)) };
+  }
+
+  private async startCampaign(exchange: Exchange, viewer: Viewer): Promise<Omit<LocalAnswer, "identity">> {
+    await this.form(exchange, viewer);
+    if (!mayReviewAccess(viewer)) return this.forbidden(viewer, "Starting an access review is for the admin and auditor roles.");
     const ledger = this.requireLedger();
     const policy = this.deps.policies.current;
-    const entries = buildAccessReview({
-      policy,
+    const lines = campaignLines(await this.accessEntries(), null);
+    const id = await startCampaign(ledger, { actor: viewer.identity.subject, via: "console", lines, policy: { source: policy.source, sha256: policy.sha256 }, directory: null });
+    return { status: 303, headers: { location: `/console/access-reviews/${id}` } };
+  }
+
+  /** Attest, revoke or complete; refusals (own line, decided, completed, no reason) come back as the page's flash. */
+  private async reviewLine(exchange: Exchange, viewer: Viewer, id: string, action: "attest" | "revoke" | "complete"): Promise<Omit<LocalAnswer, "identity">> {
+    const form = await this.form(exchange, viewer);
+    if (!mayReviewAccess(viewer)) return this.forbidden(viewer, "Deciding access reviews is for the admin and auditor roles.");
+    const ledger = this.requireLedger();
+    const back = `/console/access-reviews/${encodeURIComponent(id)}`;
+    try {
+      if (action === "complete") {
+        const campaign = await readCampaign(ledger.store, ledger.origin, id);
+        if (!campaign) throw new AccessReviewError("PC_CAMPAIGN_NOT_FOUND", `no access-review campaign ${id}`);
+        await completeCampaign(ledger, campaign, viewer.identity.subject, "console");
+        return { status: 303, headers: { location: `${back}?done=completed` } };
+      }
+      const decided = await decideLine(ledger, { campaign: id, subject: form.subject ?? "", verdict: action === "attest" ? "attested" : "revoked", actor: viewer.identity.subject, via: "console", reason: form.reason ?? null });
+      return { status: 303, headers: { location: `${back}?done=${decided.completed ? "completed" : action === "attest" ? "attested" : "revoked"}` } };
+    } catch (error) {
+      if (!(error instanceof AccessReviewError)) throw error;
+      return { status: 303, headers: { location: `${back}?failed=${encodeURIComponent(error.message.slice(0, 300))}` }, denied: error.code };
+    }
+  }
+
+  private async accessEntries() {
+    const ledger = this.requireLedger();
+    return buildAccessReview({
+      policy: this.deps.policies.current,
       configAccounts: this.deps.config.identity.service_accounts,
       storedAccounts: await this.deps.serviceAccounts.list(),
       identities: await ledger.store.identityUsage(ledger.origin),
@@ -373,6 +421,11 @@ export class Console {
       votes: await this.approverVotes(),
       now: Date.now(),
     });
+  }
+
+  private async accessReview(viewer: Viewer, format: "html" | "csv"): Promise<Omit<LocalAnswer, "identity">> {
+    const policy = this.deps.policies.current;
+    const entries = await this.accessEntries();
     await this.recordAccess(viewer, format === "csv" ? "access-review.export" : "access-review.view", { details: { identities: entries.length, policy: policy.sha256.slice(0, 16) } });
     if (format === "html") return { status: 200, html: accessPage(viewer, entries, policy) };
     return { status: 200, file: { body: accessReviewCsv(entries), type: "text/csv; charset=utf-8", filename: `portcullis-access-review-${new Date().toISOString().slice(0, 10)}.csv` } };
@@ -417,7 +470,7 @@ function decodedSegment(segment: string): string {
 function flashOf(query: URLSearchParams): { text: string; good: boolean } | undefined {
   const done = query.get("done");
   if (done) {
-    const words: Record<string, string> = { approved: "Approved.", denied: "Denied.", verified: "The ledger verified: every entry and checkpoint is valid.", invalid: "The ledger did NOT verify; see the details below." };
+    const words: Record<string, string> = { approved: "Approved.", denied: "Denied.", attested: "Attested.", revoked: "Revoked: remove the access at the identity provider too.", completed: "The campaign is completed.", verified: "The ledger verified: every entry and checkpoint is valid.", invalid: "The ledger did NOT verify; see the details below." };
     return { text: words[done] ?? "Done.", good: done !== "invalid" };
   }
   const failed = query.get("failed");

@@ -234,7 +234,7 @@ export type LeafRecord =
   | (RecordBase & { type: "request"; request_id: string; status?: unknown; body?: PayloadRef })
   | (RecordBase & { type: "completion"; request_id: string; response?: PayloadRef })
   | (RecordBase & { type: "run"; request_id: string; output?: PayloadRef })
-  | (RecordBase & { type: "policy" | "ledger" | "approval" | "access" });
+  | (RecordBase & { type: "policy" | "ledger" | "approval" | "access" | "access_review" });
 
 export interface ParsedLeaf {
   seq: number;
@@ -289,11 +289,11 @@ export function payloadOf(record: LeafRecord): PayloadRef | undefined {
 function checkRecord(record: unknown): LeafRecord {
   if (!isObject(record)) throw new VerificationError("invalid format: record must be an object");
   const { type } = record;
-  if (type !== "request" && type !== "completion" && type !== "run" && type !== "policy" && type !== "ledger" && type !== "approval" && type !== "access") {
+  if (type !== "request" && type !== "completion" && type !== "run" && type !== "policy" && type !== "ledger" && type !== "approval" && type !== "access" && type !== "access_review") {
     throw new VerificationError(`invalid format: unknown record type ${JSON.stringify(type)}`);
   }
   if (typeof record.time !== "string") throw new VerificationError(`invalid format: ${type} record without a time`);
-  if (type === "policy" || type === "ledger" || type === "approval" || type === "access") return record as LeafRecord;
+  if (type === "policy" || type === "ledger" || type === "approval" || type === "access" || type === "access_review") return record as LeafRecord;
   if (typeof record.request_id !== "string") throw new VerificationError(`invalid format: ${type} record without a request_id`);
   const field = PAYLOAD_FIELD[type];
   const ref = record[field];

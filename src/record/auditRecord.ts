@@ -189,7 +189,52 @@ export interface AccessRecord {
   details?: Record<string, unknown>;
 }
 
-export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord | RunRecord | LedgerEventRecord | ApprovalRecord | AccessRecord;
+/** One line of an access-review campaign: an identity and the access it holds when the campaign starts. */
+export interface AccessReviewLine {
+  subject: string;
+  name: string | null;
+  kind: "person" | "service-account";
+  groups: string[];
+  /** Where the identity comes from: the config file, the CLI's store, seen in the ledger, or only in the IdP directory. */
+  source: "config" | "cli" | "identity provider" | "directory";
+  /** Rules that let it through, with their last use (null: never used). */
+  grants: { rule: string; last_used: string | null; uses: number }[];
+  console_roles: string[];
+  /** Rules whose approvals it may decide. */
+  approver_rules: string[];
+  last_used: string | null;
+  /** never-seen: in the directory, no request recorded; not-in-directory: seen but absent from
+   * the directory; inactive-in-directory: the directory marks it inactive. */
+  flags: ("never-seen" | "not-in-directory" | "inactive-in-directory")[];
+}
+
+/** An access-review campaign (ISO 27001 A.9.2.5 / A.5.18, SOC 2 CC6.2): started, one record per
+ * line, each reviewer's attestation or revocation, completed. The campaign's state is derived from
+ * these records alone (ledger/evidence/accessReviews.ts). `request_id` holds the campaign id, so
+ * the store's request index finds every record of a campaign. */
+export interface AccessReviewRecord {
+  type: "access_review";
+  time: string;
+  request_id: string;
+  event: "started" | "line" | "attested" | "revoked" | "completed";
+  /** A signed-in reviewer's subject (console), or `cli:<os user>`. */
+  actor: string;
+  via: "console" | "cli";
+  /** started: how many line records follow, the policy in force, the directory export used. */
+  lines?: number;
+  policy?: { source: string; sha256: string };
+  directory?: { file: string; sha256: string; identities: number } | null;
+  line?: AccessReviewLine;
+  /** attested / revoked: the line decided, and why (required for a revocation). */
+  subject?: string;
+  reason?: string | null;
+  /** revoked: the CLI-made service account's key was revoked too. */
+  key_revoked?: boolean;
+  /** completed: lines still pending when the campaign was closed. */
+  pending?: number;
+}
+
+export type AuditRecord = RequestRecord | CompletionRecord | PolicyRecord | RunRecord | LedgerEventRecord | ApprovalRecord | AccessRecord | AccessReviewRecord;
 
 /** Facts kept beside a record for filtering exports (who, which graphs) and payloads committed with it. */
 export interface AppendContext {

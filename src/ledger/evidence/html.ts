@@ -30,6 +30,12 @@ const COUNT_TITLES: Record<string, string> = {
   runs_started: "runs started",
   policy_loaded: "policies loaded",
   policy_rejected: "policies rejected",
+  access_reviews: "access-review campaigns",
+  access_reviews_completed: "campaigns completed",
+  access_review_lines: "lines reviewed",
+  access_review_attested: "lines attested",
+  access_review_revoked: "lines revoked",
+  access_review_pending: "lines pending",
 };
 
 export function reportHtml(report: EvidenceReport, exportedAt: string): string {
@@ -77,6 +83,10 @@ ${table(["Service account", "Requests", "Last seen"], ex.service_accounts_withou
 ${table(["Identity", "Kind", "Last seen", "Days idle"], ex.dormant_identities.map((d) => [d.subject, d.kind, d.lastSeen, d.daysIdle]))}
 <h3>${EXCEPTION_TITLES.policy_changes}</h3>
 ${table(["Entry", "Time", "Event", "Policy SHA-256", "In force after", "Error"], ex.policy_changes.map((p) => [p.seq, p.time, p.event, p.sha256 ?? "", p.inForce ?? "", p.error ?? ""]))}
+<h2 id="access-reviews">Access reviews</h2>
+${table(["Campaign", "Started", "Completed", "Lines", "Attested", "Revoked", "Pending", "Reviewers"], report.access_reviews.map((c) => [c.id, `${c.started} by ${c.started_by}`, c.completed ? `${c.completed} by ${c.completed_by}` : "open", c.lines, c.attested, c.revoked, c.pending, c.reviewers.join(", ")]))}
+<h3>Access-review exceptions: revocations and lines pending</h3>
+${table(["Campaign", "Identity", "Exception", "Flags", "By", "Reason"], report.access_reviews.flatMap((c) => c.exceptions.map((e) => [c.id, e.subject, e.exception, e.flags.join(", "), e.by ?? "", e.reason ?? ""])))}
 <h2>Policy versions in force</h2>
 ${table(["Policy version", "Requests decided", "First", "Last"], report.policy_versions.map((p) => [p.policy, p.requests, p.first, p.last]))}
 <h2>Invocations by user and role</h2>
@@ -111,6 +121,7 @@ function controlSection(control: ControlEvidence): string {
 ${Object.keys(control.evidence).length > 0 ? `<p>${Object.entries(control.evidence).map(([name, n]) => `<b>${n}</b> ${escape(COUNT_TITLES[name] ?? name)}`).join(" · ")}</p>` : ""}
 <p class="meta">Sample from ${control.population.records} ${escape(control.population.name)} records:</p>
 ${table(["Entry", "Leaf hash", "Time", "Who", "What"], control.sample.map((s) => [s.seq, s.leaf_hash, s.time, s.subject ?? "", s.what]))}
+${control.access_reviews ? `<p>Access-review campaigns: ${control.access_reviews.length === 0 ? "none in this period" : control.access_reviews.map((c) => `${escape(c.id)} (${c.completed ? "completed" : "open"}: ${c.attested} attested, ${c.revoked} revoked, ${c.pending} pending)`).join("; ")}; see <a href="#access-reviews">Access reviews</a>.</p>` : ""}
 ${exceptions.length > 0 ? `<p>Exceptions: ${exceptions.map(([name, n]) => `<span${n > 0 ? ' class="flag"' : ""}>${n} ${escape((EXCEPTION_TITLES[name] ?? name).toLowerCase())}</span>`).join(" · ")}</p>` : ""}
 </section>`;
 }

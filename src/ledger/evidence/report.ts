@@ -11,11 +11,12 @@ import type { AuditRecord } from "../../record/auditRecord.js";
 import { leafHash } from "../merkle.js";
 import { isAssetRequest } from "../sessionIndex.js";
 import { DORMANT_DAYS, EvidenceSummariser, MAX_LISTED, type EvidenceSummary } from "../summary.js";
-import { CONTROLS, type ExceptionName, type Population } from "./controls.js";
+import { AccessReviewTracker, campaignReport, type CampaignReport } from "./accessReviews.js";
+import { ACCESS_REVIEW_CONTROLS, CONTROLS, type ExceptionName, type Population } from "./controls.js";
 
 export const REPORT_FORMAT = "portcullis-evidence-report/v1";
 export const SAMPLE_SIZE = 5;
-const POPULATIONS: readonly Population[] = ["requests", "refusals", "approvals", "masking", "policy", "runs", "evidence"];
+const POPULATIONS: readonly Population[] = ["requests", "refusals", "approvals", "masking", "policy", "runs", "evidence", "access-reviews"];
 
 /** What the report covers, from the manifest: the same values for the exporter and the verifier. */
 export interface ReportScope {
@@ -45,6 +46,8 @@ export interface ControlEvidence {
   population: { name: Population; records: number };
   sample: SampledRecord[];
   exceptions: Partial<Record<ExceptionName, number>>;
+  /** For the access-review controls (CC6.2, A.9.2.5, A.5.18): the campaigns in the records. */
+  access_reviews?: CampaignReport[];
 }
 
 export interface EvidenceReport {
@@ -78,6 +81,8 @@ export interface EvidenceReport {
     dormant_identities: EvidenceSummary["dormantIdentities"];
     policy_changes: EvidenceSummary["policyChanges"];
   };
+  /** Access-review campaigns whose records are in the bundle, derived from those records alone. */
+  access_reviews: CampaignReport[];
   controls: ControlEvidence[];
   notes: string[];
 }
@@ -89,6 +94,7 @@ interface Candidate extends SampledRecord {
 /** Feeds records in log order; `report` gives the control report of everything fed. */
 export class EvidenceCollector {
   readonly summariser = new EvidenceSummariser();
+  readonly accessReviews = new AccessReviewTracker();
   private readonly samples = new Map<Population, Candidate[]>(POPULATIONS.map((name) => [name, []]));
   private readonly sizes = new Map<Population, number>(POPULATIONS.map((name) => [name, 0]));
   private readonly seed: Buffer;
@@ -101,6 +107,7 @@ export class EvidenceCollector {
   /** `leaf`: the entry's bytes as stored (its leaf hash is computed only for a sampled record). */
   add(seq: number, leaf: Buffer, record: AuditRecord): void {
     this.summariser.add(seq, record);
+    this.accessReviews.add(seq, record);
     const populations = populationsOf(record);
     if (populations.length === 0) return;
     const position = Buffer.alloc(8);
@@ -125,6 +132,8 @@ export class EvidenceCollector {
 
   report(scope: ReportScope): EvidenceReport {
     const s = this.summariser.result();
+    const campaigns = this.accessReviews.all().map((campaign) => campaignReport(campaign, MAX_LISTED));
+    const counts = { ...s.counts, ...(campaigns.length > 0 ? accessReviewCounts(campaigns) : {}) };
     const sampleOf = (population: Population): SampledRecord[] =>
       [...this.samples.get(population)!].sort((a, b) => a.seq - b.seq).map(({ key: _key, ...sampled }) => sampled);
     const exceptionCounts: Record<ExceptionName, number> = {
@@ -149,7 +158,7 @@ export class EvidenceCollector {
         method: `from each population, the ${SAMPLE_SIZE} records whose SHA-256(checkpoint root || seq as 8-byte big-endian) is smallest`,
       },
       records: s.records,
-      counts: s.counts,
+      counts,
       policy_versions: s.policyVersions,
       users: s.users,
       authentication: s.authMethods,
@@ -171,19 +180,22 @@ export class EvidenceCollector {
         dormant_identities: s.dormantIdentities,
         policy_changes: s.policyChanges,
       },
+      access_reviews: campaigns,
       controls: CONTROLS.map((control) => ({
         framework: control.framework,
         id: control.id,
         title: control.title,
         enforces: control.enforces,
-        evidence: Object.fromEntries(control.evidence.map((name) => [name, s.counts[name] ?? 0])),
+        evidence: Object.fromEntries(control.evidence.map((name) => [name, counts[name] ?? 0])),
         population: { name: control.population, records: this.sizes.get(control.population)! },
         sample: sampleOf(control.population),
         exceptions: Object.fromEntries(control.exceptions.map((name) => [name, exceptionCounts[name]])),
+        ...(ACCESS_REVIEW_CONTROLS.has(control.id) ? { access_reviews: campaigns } : {}),
       })),
       notes: [
         `Lists stop at ${MAX_LISTED} items; their counts do not.`,
         `Dormant: an identity whose last request came more than ${DORMANT_DAYS} days before the last record in this bundle.`,
+        "Access reviews: a campaign's lines, decisions and completion as recorded in this range; exceptions are revocations and lines still pending (at completion, or at the end of the range when the campaign is open).",
         "Derived from the records in entries.ndjson alone; node verify.mjs recomputes this report and fails when it differs.",
       ],
     };
@@ -202,6 +214,8 @@ function populationsOf(record: AuditRecord): Population[] {
   else if (record.type === "policy") populations.push("policy");
   else if (record.type === "completion" || record.type === "run") populations.push("runs");
   else if (record.type === "access" || record.type === "ledger") populations.push("evidence");
+  // A campaign's decisions and its start and completion; its many `line` records are not sampled.
+  else if (record.type === "access_review" && record.event !== "line") populations.push("access-reviews");
   const redactions = record.type === "request" ? record.body?.redactions : record.type === "completion" ? record.response?.redactions : record.type === "run" ? record.output?.redactions : undefined;
   if (typeof redactions === "object" && redactions !== null && Object.values(redactions).some((n) => typeof n === "number" && n > 0)) populations.push("masking");
   return populations;
@@ -210,7 +224,7 @@ function populationsOf(record: AuditRecord): Population[] {
 function subjectOf(record: AuditRecord): string | null {
   if (record.type === "request") return record.identity?.subject ?? null;
   if (record.type === "approval") return text(record.actor);
-  if (record.type === "access" || record.type === "ledger") return text(record.actor);
+  if (record.type === "access" || record.type === "ledger" || record.type === "access_review") return text(record.actor);
   return null;
 }
 
@@ -233,6 +247,8 @@ function describe(record: AuditRecord): string {
       return `${text(record.action)}${record.session ? ` of ${text(record.session)}` : ""} via ${text(record.via)}`;
     case "ledger":
       return `ledger ${text(record.event)}`;
+    case "access_review":
+      return `access review ${text(record.request_id)} ${text(record.event)}${record.subject ? ` ${text(record.subject)}` : ""}${record.reason ? `: ${text(record.reason)}` : ""}`;
     default:
       return "";
   }
@@ -240,4 +256,16 @@ function describe(record: AuditRecord): string {
 
 function text(value: unknown): string {
   return typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value);
+}
+
+function accessReviewCounts(campaigns: CampaignReport[]): Record<string, number> {
+  const sum = (pick: (c: CampaignReport) => number) => campaigns.reduce((n, c) => n + pick(c), 0);
+  return {
+    access_reviews: campaigns.length,
+    access_reviews_completed: campaigns.filter((c) => c.completed !== null).length,
+    access_review_lines: sum((c) => c.lines),
+    access_review_attested: sum((c) => c.attested),
+    access_review_revoked: sum((c) => c.revoked),
+    access_review_pending: sum((c) => c.pending),
+  };
 }
