@@ -96,13 +96,25 @@ export async function startTestGateway(
     config,
     stateFile: config.storage.sqlite_file,
     audit,
-    recordsFor: async (requestId) => (await audit()).filter((record) => "request_id" in record && record.request_id === requestId),
+    async recordsFor(requestId) {
+      await requestFinished(gateway, requestId);
+      return (await audit()).filter((record) => "request_id" in record && record.request_id === requestId);
+    },
     async close() {
       await gateway.close();
       delete process.env[secretEnv];
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The completion record is appended after the client has its answer; the exchange leaves the
+ * pipeline once that record is committed. A request still streaming after a few seconds is read
+ * as it stands. */
+async function requestFinished(gateway: Gateway, requestId: string, withinMs = 5_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  const open = () => [...gateway.pipeline.active].some((exchange) => exchange.id === requestId);
+  while (open() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 /** Every record in a SQLite ledger file, in order. */
