@@ -12,7 +12,7 @@ import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { verifyBundle } from "../src/ledger/bundleVerifier.js";
-import { canonicalJson } from "../src/ledger/canonical.js";
+import { canonicalJson, isCanonicalText } from "../src/ledger/canonical.js";
 import { CompactRange, consistencyProof, inclusionProof, leafHash, rootOf, type NodeReader } from "../src/ledger/merkle.js";
 import { addSignatures, cosignatureSigner, ed25519NoteSigner, formatCheckpoint, formatTlogProof, signNote, type NoteSigner } from "../src/ledger/note.js";
 import { main } from "../src/ledger/standaloneVerifier.js";
@@ -503,6 +503,19 @@ describe("verify.ts", () => {
   test("canonicalText sorts members by UTF-16 code units as RFC 8785 §3.2.3 does, like the canonicalize package", () => {
     const value = { "\u20ac": 1, "\r": 2, "\ud83d\ude00": 3, "\u0080": 4, "1": [1e21, 0.1, -0, "\u2028"], a: { c: null, b: true } };
     assert.equal(canonicalText(value), canonicalJson(value).toString());
+  });
+
+  test("isCanonicalText agrees with the canonicalize package on canonical texts, integer-like keys and every non-canonical edit", () => {
+    const agrees = (text: string) => {
+      const value: unknown = JSON.parse(text);
+      assert.equal(isCanonicalText(text, value), canonicalJson(value).toString() === text, text);
+      return isCanonicalText(text, value);
+    };
+    for (const text of ['{"10":1,"9":2}', '{"a":[{"b":1,"c":{"d":"\u2028"}}],"b":1e+21}', '{"\\r":2,"1":0.1,"a":-0.5}', "[]", '{"a":"\\u001f"}']) {
+      assert.equal(agrees(text), true, `${text} is canonical`);
+    }
+    const notCanonical = ['{"9":2,"10":1}', '{"b":1,"a":2}', '{"a":{"c":1,"b":2}}', '{"a":1.0}', '{"a":"\\u0041"}', '{"a":1,"a":1}', '{ "a":1}', '{"a":1e21}', '{"a":-0}', '{"a":"\\/"}'];
+    for (const text of notCanonical) assert.equal(agrees(text), false, `${text} is not canonical`);
   });
 
   test("the report prints one aligned line per check, INVALID reasons, and counts per category", () => {

@@ -4,7 +4,7 @@
 //
 // Imports only merkle.ts and note.ts (themselves node:crypto only): esbuild bundles this file into
 // the standalone verify.mjs that ships in every evidence bundle.
-import { canonicalJson } from "./canonical.js";
+import { canonicalJson, isCanonicalText } from "./canonical.js";
 import { CompactRange, MerkleProofError, verifyConsistency } from "./merkle.js";
 import { NoteError, openNote, parseCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier, type OpenedNote, type VerifiedSignature } from "./note.js";
 
@@ -252,14 +252,17 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * edits, since re-serialising cannot reproduce them), version 1, `log` = origin, `seq` a decimal string.
  */
 export function parseLeaf(leaf: Buffer, origin: string): ParsedLeaf {
+  let text: string;
   let value: unknown;
   try {
-    value = JSON.parse(UTF8.decode(leaf));
+    // fatal and BOM kept: one string per byte sequence, so comparing texts compares the bytes.
+    text = UTF8.decode(leaf);
+    value = JSON.parse(text);
   } catch {
     throw new VerificationError("not JSON");
   }
   if (!isObject(value)) throw new VerificationError("invalid format: a leaf is a JSON object");
-  if (!Buffer.from(canonicalText(value), "utf8").equals(leaf)) throw new VerificationError("not canonical JSON (RFC 8785)");
+  if (!isCanonicalText(text, value)) throw new VerificationError("not canonical JSON (RFC 8785)");
   const extra = Object.keys(value).filter((key) => !LEAF_FIELDS.includes(key));
   if (extra.length > 0) throw new VerificationError(`invalid format: unexpected leaf field ${extra.join(", ")}`);
   if (value.v !== 1) throw new VerificationError(`unsupported leaf version ${JSON.stringify(value.v)} (expected 1)`);
