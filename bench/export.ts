@@ -165,6 +165,7 @@ if (process.argv[2] === "--export" || process.argv[2] === "--verify") {
     const total = exported.seconds + verified.seconds;
     console.log(`  export + verify: ${total.toFixed(1)} s; targets (at 1M records): under ${HEAP_MB} MB heap: ${Math.max(exported.peakHeapMb, verified.peakHeapMb) < HEAP_MB ? "met" : "NOT met"} (each ran with --max-old-space-size=${HEAP_MB}); under 60 s: ${records < 1_000_000 ? "not measured (smaller ledger)" : total < 60 ? "met" : "NOT met"}`);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (process.env.BENCH_EXPORT_KEEP) console.log(`  kept in ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   }
 }

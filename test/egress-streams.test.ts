@@ -4,6 +4,7 @@
 // /egress/..., with a run-context token) never receives a raw value, reassembles exactly the
 // masked text, and gets non-sensitive text unchanged. The ledger's recording of the answer holds
 // the same masked text.
+import { storedPayload } from "../src/ledger/store.js";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
@@ -449,7 +450,7 @@ describe("egress: provider streams are masked across delta chunks", () => {
       const store = await openLedgerStore(gateway.config.audit);
       let recorded: string;
       try {
-        recorded = (await store.payload(completion.response!.sha256))!.toString("utf8");
+        recorded = (await storedPayload(store, completion.response!.sha256))!.toString("utf8");
       } finally {
         await store.close();
       }

@@ -1,6 +1,7 @@
 // The ledger as the gateway writes it, against the real LangGraph server and SDK: runs followed
 // to their end with or without a client, payloads stored apart by hash, receipts, a gateway
 // killed mid-stream, every request of a load test accounted for, on SQLite and PostgreSQL.
+import { storedPayload } from "../src/ledger/store.js";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -57,7 +58,7 @@ describe("runs are followed to their end by the gateway", () => {
     assert.ok(record.output, "the final state is stored as a payload");
     const store = await openLedgerStore(gateway.config.audit);
     try {
-      const output = await store.payload(record.output.sha256);
+      const output = await storedPayload(store, record.output.sha256);
       assert.ok(output, "payload stored apart from the leaf");
       assert.equal(createHash("sha256").update(output).digest("hex"), record.output.sha256);
       assert.match(output.toString("utf8"), /hello ledger/);
@@ -137,8 +138,8 @@ describe("runs are followed to their end by the gateway", () => {
     assert.equal(request.body.masking, "portcullis-mask/1");
     const store = await openLedgerStore(gateway.config.audit);
     try {
-      assert.match((await store.payload(request.body.sha256))!.toString(), /payload-check/);
-      assert.match((await store.payload(completion.response.sha256))!.toString(), /thread_id/);
+      assert.match((await storedPayload(store, request.body.sha256))!.toString(), /payload-check/);
+      assert.match((await storedPayload(store, completion.response.sha256))!.toString(), /thread_id/);
       const leaves = [];
       for await (const page of store.entryPages(gateway.config.audit.origin, Number(seq), Number(seq) + 1)) leaves.push(...page);
       assert.equal(leaves[0]!.leafHash.toString("base64"), leafHash, "the receipt's hash is the request record's leaf");

@@ -1,6 +1,7 @@
 // The SQLite ledger's writer thread and payloads at rest: appends commit on their own thread and
 // stay one consistent log when another process appends between them; recorded payloads are
 // stored compressed and read, proven and verified as the bytes that were hashed.
+import { storedPayload } from "../src/ledger/store.js";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -161,7 +162,7 @@ describe("payloads at rest", () => {
 
     const store = new SqliteLedgerStore(file);
     try {
-      assert.ok((await store.payload(sha256))!.equals(body));
+      assert.ok((await storedPayload(store, sha256))!.equals(body));
       const paged = [];
       for await (const page of store.payloadPages()) paged.push(...page);
       assert.ok(paged.find((p) => p.sha256 === sha256)!.body.equals(body));

@@ -380,9 +380,10 @@ export class PostgresLedgerStore implements LedgerStore {
     return rows[0];
   }
 
-  async payload(sha256: string): Promise<Buffer | undefined> {
-    const { rows } = await this.pool.query<{ body: Buffer; encoding: string | null }>("SELECT body, encoding FROM ledger_payloads WHERE sha256 = $1", [sha256]);
-    return rows[0] && storedPayloadBody(rows[0].body, rows[0].encoding);
+  async payloads(sha256s: string[]): Promise<Map<string, Buffer>> {
+    if (sha256s.length === 0) return new Map();
+    const { rows } = await this.pool.query<{ sha256: string; body: Buffer; encoding: string | null }>("SELECT sha256, body, encoding FROM ledger_payloads WHERE sha256 = ANY($1::text[])", [sha256s]);
+    return new Map(rows.map((row) => [row.sha256, storedPayloadBody(row.body, row.encoding)]));
   }
 
   async *payloadPages(): AsyncIterable<{ sha256: string; body: Buffer }[]> {

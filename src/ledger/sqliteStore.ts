@@ -178,7 +178,7 @@ export class SqliteLedgerStore implements LedgerStore {
         "SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? AND size >= ? AND size <= ? ORDER BY size, id",
       ),
       latestCheckpoint: db.prepare("SELECT size, root, note, created_at_ms AS createdAtMs FROM ledger_checkpoints WHERE log = ? ORDER BY size DESC, id DESC LIMIT 1"),
-      payload: db.prepare("SELECT body, encoding FROM ledger_payloads WHERE sha256 = ?"),
+      payloads: db.prepare("SELECT sha256, body, encoding FROM ledger_payloads WHERE sha256 IN (SELECT value FROM json_each(?))"),
       payloadPage: db.prepare("SELECT sha256, body, encoding FROM ledger_payloads WHERE sha256 > ? ORDER BY sha256 LIMIT ?"),
       purge: db.prepare(
         `DELETE FROM ledger_payloads AS p WHERE p.time_ms < ? AND NOT EXISTS (
@@ -369,9 +369,10 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.statements.latestCheckpoint.get(log) as StoredCheckpoint | undefined;
   }
 
-  async payload(sha256: string): Promise<Buffer | undefined> {
-    const row = this.statements.payload.get(sha256) as { body: Buffer; encoding: string | null } | undefined;
-    return row && storedPayloadBody(row.body, row.encoding);
+  async payloads(sha256s: string[]): Promise<Map<string, Buffer>> {
+    if (sha256s.length === 0) return new Map();
+    const rows = this.statements.payloads.all(JSON.stringify(sha256s)) as { sha256: string; body: Buffer; encoding: string | null }[];
+    return new Map(rows.map((row) => [row.sha256, storedPayloadBody(row.body, row.encoding)]));
   }
 
   async *payloadPages(): AsyncIterable<{ sha256: string; body: Buffer }[]> {

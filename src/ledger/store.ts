@@ -161,7 +161,8 @@ export interface LedgerStore {
   checkpoints(log: string, range?: { atLeastSize?: number; atMostSize?: number }): Promise<StoredCheckpoint[]>;
   latestCheckpoint(log: string): Promise<StoredCheckpoint | undefined>;
 
-  payload(sha256: string): Promise<Buffer | undefined>;
+  /** The stored payloads among `sha256s` (purged ones are absent), in one query. */
+  payloads(sha256s: string[]): Promise<Map<string, Buffer>>;
   /** Every stored payload, ordered by hash, one page at a time (verify re-hashes each). */
   payloadPages(): AsyncIterable<{ sha256: string; body: Buffer }[]>;
   /** Deletes payloads stored before `beforeMs` that no active hold covers; returns their hashes. */
@@ -180,4 +181,9 @@ export interface LedgerStore {
 
 export class LedgerStoreError extends Error {
   override readonly name = "LedgerStoreError";
+}
+
+/** One stored payload; undefined once purged. */
+export async function storedPayload(store: Pick<LedgerStore, "payloads">, sha256: string): Promise<Buffer | undefined> {
+  return (await store.payloads([sha256])).get(sha256);
 }

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { leafHash as hashLeaf, inclusionProof, verifyInclusion } from "../ledger/merkle.js";
 import type { LedgerLeaf } from "../ledger/ledger.js";
 import type { SessionSummary } from "../ledger/sessionIndex.js";
-import type { LedgerStore, StoredCheckpoint } from "../ledger/store.js";
+import { storedPayload, type LedgerStore, type StoredCheckpoint } from "../ledger/store.js";
 import { reasonOf, verifyCheckpointNote } from "../ledger/verify.js";
 import { keyRecordOf } from "../ledger/verifyStore.js";
 import type { ApprovalRecord, AuditRecord, CompletionRecord, PayloadReference, RequestRecord, RunRecord } from "../record/auditRecord.js";
@@ -126,7 +126,7 @@ export async function loadSession(source: SessionSource, requestId: string, know
 }
 
 async function payloadState(store: LedgerStore, reference: PayloadReference): Promise<PayloadState> {
-  const body = await store.payload(reference.sha256);
+  const body = await storedPayload(store, reference.sha256);
   if (!body) return { reference, state: "purged" };
   if (createHash("sha256").update(body).digest("hex") !== reference.sha256) return { reference, state: "altered" };
   return { reference, state: "present", text: body.toString("utf8") };
