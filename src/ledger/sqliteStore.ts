@@ -4,10 +4,11 @@
 import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { sessionFilter, sessionFromRow, parsedList, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary } from "./sessionIndex.js";
 import { storedPayloadBody } from "./payloadEncoding.js";
+import { startModuleThread } from "./moduleThread.js";
 import { configureLedgerDatabase, SqliteAppender } from "./sqliteAppend.js";
 import type { WriterRequest, WriterResponse } from "./sqliteWriter.js";
 import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun, LogTip } from "./store.js";
@@ -419,7 +420,8 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 }
 
-const fromSource = path.extname(fileURLToPath(import.meta.url)) === ".ts";
+/** sqliteWriter.ts from source, sqliteWriter.js once built. */
+const WRITER_MODULE = new URL(`./sqliteWriter${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
 /** The main thread's side of src/ledger/sqliteWriter.ts: requests answered in order. */
 class LedgerWriter {
@@ -429,10 +431,7 @@ class LedgerWriter {
   private failure: Error | undefined;
 
   constructor(file: string) {
-    this.worker = fromSource
-      ? // Run from source (tests, the demo): the thread registers tsx before it loads the writer.
-        new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL("./sqliteWriter.ts", import.meta.url).href)}); });`, { eval: true, workerData: { file } })
-      : new Worker(new URL("./sqliteWriter.js", import.meta.url), { workerData: { file } });
+    this.worker = startModuleThread(WRITER_MODULE, { file });
     this.worker.unref();
     this.worker.on("message", (response: WriterResponse) => this.settle(response));
     this.worker.on("error", (error) => this.fail(error));
