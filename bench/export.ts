@@ -143,7 +143,7 @@ function runChild(args: string[]): Promise<ChildRun> {
 }
 
 function line(label: string, run: ChildRun, records: number): string {
-  return `  ${label.padEnd(26)} ${run.seconds.toFixed(1).padStart(6)} s  ${(records / run.seconds).toFixed(0).padStart(8)} records/s   peak heap ${run.peakHeapMb.toFixed(0)} MB, peak RSS ${run.peakRssMb.toFixed(0)} MB`;
+  return `  ${label.padEnd(26)} ${run.seconds.toFixed(1).padStart(6)} s  ${(records / run.seconds).toFixed(0).padStart(8)} records/s   peak main-thread heap ${run.peakHeapMb.toFixed(0)} MB, peak RSS (all threads) ${run.peakRssMb.toFixed(0)} MB`;
 }
 
 if (process.argv[2] === "--export" || process.argv[2] === "--verify") {

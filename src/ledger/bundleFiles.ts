@@ -18,7 +18,7 @@ export class Bundle {
   private readonly hashes = new Map<string, Promise<{ hex: string; bytes: number }>>();
 
   private constructor(
-    private readonly dir: string,
+    readonly dir: string,
     private readonly files: Map<string, BundleFile>,
   ) {}
 

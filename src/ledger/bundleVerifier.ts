@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import type { AuditRecord } from "../record/auditRecord.js";
 import { Bundle } from "./bundleFiles.js";
+import { checkEntryIntegrity, checkEntryIntegrityInWorker, INTEGRITY_THREAD_FROM, tryParseLeaf } from "./entryIntegrity.js";
 import { reportHtml } from "./evidence/html.js";
 import { EvidenceCollector, type EvidenceReport } from "./evidence/report.js";
 import { CompactRange, leafHash, verifyInclusion } from "./merkle.js";
@@ -19,7 +20,6 @@ import { parseTlogProof, parseVerifierKey, SIG_COSIGNATURE_V1, type Checkpoint, 
 import { summaryCsv } from "./summary.js";
 import {
   canonicalText,
-  checkEntry,
   checkRoot,
   keyVerifier,
   openSignedNote,
@@ -68,6 +68,8 @@ export interface BundleVerifyOptions {
    * must have been cosigned at most `maxAgeMs` before `asOfMs` (the verifier's clock by default,
    * never a time from inside the bundle, which the log's key signs). */
   witnesses?: { vkeys: string[]; quorum: number; maxAgeMs: number; asOfMs?: number };
+  /** Entries from which their integrity is checked in a worker thread (default INTEGRITY_THREAD_FROM). */
+  integrityThreadFrom?: number;
 }
 
 export async function verifyBundle(dir: string, options: BundleVerifyOptions = {}): Promise<VerificationReport> {
@@ -107,7 +109,7 @@ async function verifyInto(report: VerificationReport, dir: string, options: Bund
     addAll(report, await verifyHeadChain(checkpoints.map((c) => c.checkpoint), consistencyProofs(bundle)));
     await checkFilteredEntries(bundle, manifest, checkpoints, scan, report);
   } else {
-    await checkFullEntries(bundle, manifest, checkpoints, scan, report);
+    await checkFullEntries(bundle, manifest, checkpoints, scan, report, options.integrityThreadFrom ?? INTEGRITY_THREAD_FROM);
   }
   // 5 and 6. Payloads, requests left open; then receipts and the time range.
   await checkPayloads(bundle, scan, report);
@@ -419,6 +421,7 @@ async function checkFullEntries(
   checkpoints: BundleCheckpoint[],
   scan: EntryScan,
   report: VerificationReport,
+  integrityThreadFrom: number,
 ): Promise<void> {
   const { start, end, origin } = manifest;
   let range: CompactRange | undefined = CompactRange.empty();
@@ -438,35 +441,17 @@ async function checkFullEntries(
     }
   }
 
-  // The first few problems are named; a garbage file of millions of lines is only counted.
-  const problems: string[] = [];
-  let problemCount = 0;
-  const problem = (text: string) => {
-    if (problemCount++ < 3) problems.push(text);
-  };
-  let expected = start;
-  let lines = 0;
+  // Integrity (canonical leaves in sequence, the tree) in a worker on a large bundle, while this
+  // thread reads the records for the report, the payloads and the receipts.
+  const input = { dir: bundle.dir, origin, start, end, maxLineBytes: MAX_LINE_BYTES, frontier: range && { size: range.size, hashes: range.frontier() } };
+  const integrity = end - start >= integrityThreadFrom ? checkEntryIntegrityInWorker(input) : undefined;
   try {
-    for await (const line of bundle.lines("entries.ndjson", MAX_LINE_BYTES)) {
-      lines++;
-      let parsed: ParsedLeaf | undefined;
-      try {
-        parsed = checkEntry(line, expected, origin);
-        if (parsed.seq >= end) throw new VerificationError(`entry ${parsed.seq} is past the exported end ${end}`);
-        range?.append(leafHash(line));
-      } catch (error) {
-        problem(`line ${lines}: ${reasonOf(error)}`);
-        // Keep reading to name further problems and collect payloads; the root is no longer meaningful.
-        parsed ??= tryParseLeaf(line, origin);
-        range = undefined;
-      }
-      scan.add(parsed, line);
-      // Resynchronise after a gap, but never go back: an entry moved earlier is named once.
-      expected = parsed === undefined ? expected + 1 : Math.max(expected, parsed.seq + 1);
-    }
-  } catch (error) {
-    problem(lines === 0 ? reasonOf(error) : `line ${lines + 1}: ${reasonOf(error)}`);
+    if (integrity) for await (const line of bundle.lines("entries.ndjson", MAX_LINE_BYTES)) scan.add(tryParseLeaf(line, origin, { canonical: false }), line);
+  } catch {
+    // a file that cannot be read: the integrity pass names it
   }
+  const { lines, problems, problemCount, tree } = await (integrity ?? checkEntryIntegrity(bundle, input, (parsed, line) => scan.add(parsed, line)));
+  range = tree && CompactRange.fromFrontier(tree.size, tree.hashes);
 
   // The recomputed head either equals a checkpoint of size `end` or joins the consistency chain.
   const atEnd = checkpoints.find((c) => c.checkpoint.size === end);
@@ -549,14 +534,6 @@ async function checkFilteredEntries(
     if (lines === 0) report.info("Entries entries.ndjson", "no entries");
   } catch (error) {
     report.add("Entries entries.ndjson", false, lines === 0 ? reasonOf(error) : `line ${lines + 1}: ${reasonOf(error)}`);
-  }
-}
-
-function tryParseLeaf(line: Buffer, origin: string): ParsedLeaf | undefined {
-  try {
-    return parseLeaf(line, origin);
-  } catch {
-    return undefined;
   }
 }
 

@@ -16,7 +16,8 @@ import { promisify } from "node:util";
 import { BUILT_VERIFIER_FILE, packageVersion } from "../config/packageFiles.js";
 import type { AuditRecord } from "../record/auditRecord.js";
 import { reportHtml } from "./evidence/html.js";
-import { EvidenceCollector, type ReportScope } from "./evidence/report.js";
+import { pageCollector } from "./evidence/pageCollector.js";
+import type { EvidenceReport, ReportScope } from "./evidence/report.js";
 import { rangeFromStore, type Ledger, type LedgerLeaf } from "./ledger.js";
 import { consistencyProof, inclusionProof, type NodeReader } from "./merkle.js";
 import { formatTlogProof, signNote } from "./note.js";
@@ -37,7 +38,12 @@ export interface ExportRequest {
   user?: string;
   graph?: string;
   exportedBy: string;
+  /** Entries from which the records are read in a worker thread (default READER_THREAD_FROM). */
+  readerThreadFrom?: number;
 }
+
+/** Below this many entries a reader thread costs more to start than it saves. */
+export const READER_THREAD_FROM = 100_000;
 
 export interface ExportResult {
   dir: string;
@@ -77,35 +83,58 @@ async function writeBundle(ledger: Ledger, request: ExportRequest): Promise<Expo
   const filtered = request.user !== undefined || request.graph !== undefined;
   const nodes = store.nodes(origin);
   const bundle = new BundleWriter(request.outDir);
-  const collector = new EvidenceCollector(end.root);
 
   const selection = filtered ? await sessionsSelection(store, origin, request, end.size) : await periodSelection(store, origin, request, end.size);
   const entries = bundle.stream("entries.ndjson");
   const payloadIndex = bundle.stream("payloads.txt");
+  const large = !filtered && selection.range.stop - selection.range.start >= (request.readerThreadFrom ?? READER_THREAD_FROM);
+  const collector = pageCollector(end.root, { thread: large });
   let exported = 0;
   let payloads = 0;
+  // Purged payloads stay out (the verifier reports them as purged or not exported).
+  const copyPayloads = async (referenced: string[]) => {
+    const stored = await store.payloads(referenced);
+    const added = await bundle.payloads(referenced.flatMap((sha256) => (stored.has(sha256) ? [{ sha256, body: stored.get(sha256)! }] : [])));
+    if (added.length > 0) await payloadIndex.write(Buffer.from(added.map((sha256) => `${sha256}\n`).join("")));
+    payloads += added.length;
+  };
+  const filter = {
+    ...(request.fromMs !== undefined ? { from: new Date(request.fromMs).toISOString() } : {}),
+    ...(request.toMs !== undefined ? { to: new Date(request.toMs).toISOString() } : {}),
+    ...(request.user !== undefined ? { user: request.user } : {}),
+    ...(request.graph !== undefined ? { graph: request.graph } : {}),
+  };
+  let scope: ReportScope;
+  let report: EvidenceReport;
+  let sampled: number[];
   try {
-    for await (const page of selection.pages) {
-      await entries.write(Buffer.concat(page.flatMap((entry) => [entry.leaf, NEWLINE])));
-      const records = page.map((entry) => (JSON.parse(entry.leaf.toString("utf8")) as LedgerLeaf).record);
-      page.forEach((entry, i) => collector.add(entry.seq, entry.leaf, records[i]!));
-      // Purged payloads stay out (the verifier reports them as purged or not exported).
-      const referenced = [...new Set(records.flatMap(payloadHashes))];
-      const stored = await store.payloads(referenced);
-      const added = await bundle.payloads(referenced.flatMap((sha256) => (stored.has(sha256) ? [{ sha256, body: stored.get(sha256)! }] : [])));
-      if (added.length > 0) await payloadIndex.write(Buffer.from(added.map((sha256) => `${sha256}\n`).join("")));
-      payloads += added.length;
-      if (filtered) for (const entry of page) await bundle.unlisted(`proofs/${entry.seq}.tlog-proof`, await tlogProof(entry.seq, end, nodes));
-      exported += page.length;
+    try {
+      // A page's payloads are copied while the collector reads the next page's records.
+      let previous: Promise<string[]> | undefined;
+      for await (const page of selection.pages) {
+        await entries.write(Buffer.concat(page.flatMap((entry) => [entry.leaf, NEWLINE])));
+        const referenced = collector.add(page);
+        referenced.catch(() => undefined); // awaited below, one page later
+        if (previous) await copyPayloads(await previous);
+        previous = referenced;
+        if (filtered) for (const entry of page) await bundle.unlisted(`proofs/${entry.seq}.tlog-proof`, await tlogProof(entry.seq, end, nodes));
+        exported += page.length;
+      }
+      if (previous) await copyPayloads(await previous);
+    } finally {
+      await bundle.closeStreams();
     }
+    if (exported === 0) throw noRecords();
+    const { start, stop } = filtered ? { start: 0, stop: end.size } : selection.range;
+    scope = { origin, range: { start, end: stop }, checkpoint: { size: end.size, root: end.root.toString("base64") }, filter: Object.keys(filter).length > 0 ? filter : null };
+    report = await collector.report(scope);
+    sampled = await collector.sampledSeqs();
   } finally {
-    await bundle.closeStreams();
+    await collector.close();
   }
-  if (exported === 0) throw noRecords();
-  const { start, stop } = filtered ? { start: 0, stop: end.size } : selection.range;
+  const { start, end: stop } = scope.range;
 
   // The sampled records' inclusion proofs (a filtered export already has one for every entry).
-  const sampled = collector.sampledSeqs();
   if (!filtered) for (const seq of sampled) await bundle.unlisted(`proofs/${seq}.tlog-proof`, await tlogProof(seq, end, nodes));
 
   if (!filtered && start > 0) {
@@ -126,15 +155,7 @@ async function writeBundle(ledger: Ledger, request: ExportRequest): Promise<Expo
   }
 
   await bundle.file("keys.json", JSON.stringify((await store.keys()).map(keyRecordOf), null, 2) + "\n");
-  const filter = {
-    ...(request.fromMs !== undefined ? { from: new Date(request.fromMs).toISOString() } : {}),
-    ...(request.toMs !== undefined ? { to: new Date(request.toMs).toISOString() } : {}),
-    ...(request.user !== undefined ? { user: request.user } : {}),
-    ...(request.graph !== undefined ? { graph: request.graph } : {}),
-  };
   const exportedAt = new Date().toISOString();
-  const scope: ReportScope = { origin, range: { start, end: stop }, checkpoint: { size: end.size, root: end.root.toString("base64") }, filter: Object.keys(filter).length > 0 ? filter : null };
-  const report = collector.report(scope);
   await bundle.file("report.json", JSON.stringify(report, null, 2) + "\n");
   await bundle.file("report.html", reportHtml(report, exportedAt));
   await bundle.file("summary.csv", summaryCsv(report));
@@ -299,15 +320,6 @@ function chooseCheckpoints(stored: StoredCheckpoint[], end: StoredCheckpoint): S
   if (all.length <= MAX_CHECKPOINTS) return all;
   const step = (all.length - 1) / (MAX_CHECKPOINTS - 1);
   return [...new Set(Array.from({ length: MAX_CHECKPOINTS }, (_, i) => all[Math.round(i * step)]!))];
-}
-
-function payloadHashes(record: AuditRecord): string[] {
-  const references = [
-    record.type === "request" ? record.body : undefined,
-    record.type === "completion" ? record.response : undefined,
-    record.type === "run" ? record.output : undefined,
-  ];
-  return references.filter((reference) => reference !== undefined).map((reference) => reference.sha256);
 }
 
 const NEWLINE = Buffer.from("\n");

@@ -6,6 +6,7 @@
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { isMainThread } from "node:worker_threads";
 import { verifyBundle, type Receipt } from "./bundleVerifier.js";
 
 const USAGE = `usage: node verify.mjs [DIR] [--trusted-key <vkey>]... [--trusted-witness <vkey>]... [--witness-quorum <k>] [--max-age <seconds>] [--as-of <time>] [--receipt <seq>:<base64 leaf hash>]... [--json]
@@ -103,6 +104,8 @@ export async function main(args: string[], io: Output = STDIO): Promise<number> 
 
 /** True when this module is the program Node was started with (not imported by a test or the CLI). */
 function isMain(): boolean {
+  // verify.mjs also runs as its own entry-integrity worker (entryIntegrity.ts).
+  if (!isMainThread) return false;
   const script = process.argv[1];
   if (script === undefined) return false;
   try {

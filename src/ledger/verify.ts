@@ -251,7 +251,7 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * UTF-8 JSON, byte-for-byte RFC 8785 canonical (which rejects duplicate keys and whitespace
  * edits, since re-serialising cannot reproduce them), version 1, `log` = origin, `seq` a decimal string.
  */
-export function parseLeaf(leaf: Buffer, origin: string): ParsedLeaf {
+export function parseLeaf(leaf: Buffer, origin: string, { canonical } = { canonical: true }): ParsedLeaf {
   let text: string;
   let value: unknown;
   try {
@@ -262,7 +262,7 @@ export function parseLeaf(leaf: Buffer, origin: string): ParsedLeaf {
     throw new VerificationError("not JSON");
   }
   if (!isObject(value)) throw new VerificationError("invalid format: a leaf is a JSON object");
-  if (!isCanonicalText(text, value)) throw new VerificationError("not canonical JSON (RFC 8785)");
+  if (canonical && !isCanonicalText(text, value)) throw new VerificationError("not canonical JSON (RFC 8785)");
   const extra = Object.keys(value).filter((key) => !LEAF_FIELDS.includes(key));
   if (extra.length > 0) throw new VerificationError(`invalid format: unexpected leaf field ${extra.join(", ")}`);
   if (value.v !== 1) throw new VerificationError(`unsupported leaf version ${JSON.stringify(value.v)} (expected 1)`);
