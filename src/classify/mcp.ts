@@ -2,6 +2,7 @@
 // assistant is a tool, and tools/call runs it (stateless, as /runs/wait does). One JSON-RPC 2.0
 // message per request; its method decides what the request does.
 import { GatewayError } from "../errors.js";
+import { UnknownJsonRpcMethod } from "./jsonRpc.js";
 import type { Operation } from "./operation.js";
 
 // Methods that read: the session handshake, liveness and the tool list (the assistants as tools).
@@ -28,24 +29,7 @@ export function classifyMcpMessage(operation: Operation, body: unknown): void {
     operation.ids.assistant_id = params.name;
     return;
   }
-  throw new UnknownMcpMethod(body.id, body.method);
-}
-
-/** A JSON-RPC method the gateway does not know: answered as JSON-RPC's "Method not found"
- * (-32601, with HTTP 200, as an MCP server answers it), never forwarded. */
-export class UnknownMcpMethod extends GatewayError {
-  constructor(
-    readonly messageId: unknown,
-    readonly method: string,
-  ) {
-    super(400, "PC_BAD_REQUEST", `Refused: unknown MCP method '${method}'; Portcullis forwards only the methods it can authorise (docs/compatibility.md).`);
-  }
-
-  /** JSON-RPC 2.0 §5.1. */
-  jsonRpcError(): { jsonrpc: "2.0"; id: string | number | null; error: { code: number; message: string } } {
-    const id = typeof this.messageId === "string" || typeof this.messageId === "number" ? this.messageId : null;
-    return { jsonrpc: "2.0", id, error: { code: -32601, message: `Method not found: ${this.method}` } };
-  }
+  throw new UnknownJsonRpcMethod("MCP", body.id, body.method);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

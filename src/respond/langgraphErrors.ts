@@ -7,7 +7,7 @@
 // not found", which the gateway's 404 does not imitate. A body refused for a field LangGraph
 // validates is LangGraph's 400 Zod issue list; an unknown protocol-v2 method is the protocol's
 // in-band error, 200, as the server answers it.
-import { UnknownMcpMethod } from "../classify/mcp.js";
+import { UnknownJsonRpcMethod } from "../classify/jsonRpc.js";
 import { BodyValidationError, UnknownProtocolCommand } from "../classify/validation.js";
 import type { Exchange } from "../exchange.js";
 import type { GatewayError } from "../errors.js";
@@ -31,7 +31,7 @@ const LANGGRAPH_RESOURCES = new Set(["threads", "state", "runs", "protocol"]);
 export function langGraphAnswerFor(exchange: Exchange, error: GatewayError): LangGraphAnswer | undefined {
   const operation = exchange.operation;
   if (error instanceof UnknownProtocolCommand) return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(error.protocolError()) };
-  if (error instanceof UnknownMcpMethod) return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(error.jsonRpcError()) };
+  if (error instanceof UnknownJsonRpcMethod) return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(error.jsonRpcError()) };
   // Raised only for fields of LangGraph's own bodies (never a custom route's).
   if (error instanceof BodyValidationError) {
     return { contentType: JSON_TYPE, body: JSON.stringify({ success: false, error: { issues: error.issues, name: "ZodError" } }) };
