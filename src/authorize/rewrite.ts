@@ -92,9 +92,11 @@ export function rewriteRequestBody(
       }
       break;
     case "mcp.request":
-      // An MCP tool call runs its assistant with the tool's arguments as input and no breakpoints.
+    case "a2a.request":
+      // An MCP tool call or an A2A message runs its assistant with no breakpoints.
       if (operation.actions.includes("runs:create") && context.policy.pauseBefore(context.facts.graphs).length > 0) {
-        throw new GatewayError(403, "PC_FORBIDDEN", `Refused: runs of ${context.facts.graphs.join(", ")} pause before chosen nodes for approval (run_body.pause_before), which an MCP tools/call cannot carry; use the run endpoints.`, { identity: context.identity });
+        const carrier = operation.route === "mcp.request" ? "an MCP tools/call" : "an A2A message";
+        throw new GatewayError(403, "PC_FORBIDDEN", `Refused: runs of ${context.facts.graphs.join(", ")} pause before chosen nodes for approval (run_body.pause_before), which ${carrier} cannot carry; use the run endpoints.`, { identity: context.identity });
       }
       break;
     default:

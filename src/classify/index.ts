@@ -1,6 +1,7 @@
 // classify: request-target + body -> Operation. Unknown routes are refused here (deny by default).
 import { GatewayError } from "../errors.js";
 import type { RequestTarget } from "../receive/target.js";
+import { classifyA2aMessage } from "./a2a.js";
 import { classifyMcpMessage } from "./mcp.js";
 import type { Operation, OperationIds, RiskClass } from "./operation.js";
 import { BLOCKED_PREFIXES, customRouteSpec, ROUTES, type RouteSpec } from "./routes.js";
@@ -124,6 +125,8 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
   }
   if (spec.route === "protocol.command") classifyProtocolCommand(operation, body);
   if (spec.route === "mcp.request") classifyMcpMessage(operation, body);
+  if (spec.route === "a2a.request") classifyA2aMessage(operation, body);
+  if (spec.route === "a2a.card") agentCardAssistant(operation, target);
   if (spec.body !== undefined) customBody(operation, spec, body);
   // A graph id names the graph's system assistant, so graph-scoped rules apply to its UI.
   if (spec.resource === "ui") operation.ids.assistant_id = operation.ids.graph_id;
@@ -314,4 +317,12 @@ function hasEntries(value: unknown): boolean {
  * LangGraph's shape, respond/langgraphErrors.ts). */
 function badBody(message: string, issue?: ValidationIssue): GatewayError {
   return issue ? new BodyValidationError(`Refused: ${message}.`, [issue]) : new GatewayError(400, "PC_BAD_REQUEST", `Refused: ${message}.`);
+}
+
+/** The agent card of one assistant: `?assistant_id=`, which policy sees as the assistant read. */
+function agentCardAssistant(operation: Operation, target: RequestTarget): void {
+  const assistant = target.query.get("assistant_id");
+  if (!assistant) throw new GatewayError(400, "PC_BAD_REQUEST", "Refused: an agent card is asked for one assistant: /.well-known/agent-card.json?assistant_id=<id>.");
+  operation.ids.assistant_id = assistant;
+  operation.assistant_ids.push(assistant);
 }

@@ -17,6 +17,7 @@ export type Resource =
   | "protocol"
   | "ui"
   | "mcp"
+  | "a2a"
   | "custom"
   | "egress";
 

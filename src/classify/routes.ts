@@ -104,6 +104,12 @@ export const ROUTES: readonly RouteSpec[] = [
   // governed.
   { method: "POST", pattern: "/mcp", route: "mcp.request", resource: "mcp", action: "assistants:read", risk: "read", response: json },
 
+  // A2A, as the Agent Server serves it (each assistant an agent): one JSON-RPC message per
+  // request (classify/a2a.ts); message/stream answers SSE, relayed event by event. The agent card
+  // names the assistant in its query; its endpoint URL is rewritten to the gateway's.
+  { method: "POST", pattern: "/a2a/:assistant_id", route: "a2a.request", resource: "a2a", action: "assistants:read", risk: "read", response: json },
+  { method: "GET", pattern: "/.well-known/agent-card.json", route: "a2a.card", resource: "a2a", action: "assistants:read", risk: "read", response: json },
+
   // Protocol v2 over HTTP (over WebSocket: src/protocols/socketBridge.ts, as these two).
   { method: "POST", pattern: "/threads/:thread_id/commands", route: "protocol.command", resource: "protocol", action: "protocol:command", risk: "read", response: json },
   { method: "POST", pattern: "/threads/:thread_id/stream/events", route: "protocol.events", resource: "protocol", action: "threads:read", risk: "read", response: "sse" },

@@ -7,6 +7,7 @@ import type { Exchange } from "../exchange.js";
 import { clientResponseHeaders } from "../forward/headers.js";
 import { MaskingError, type EventStreamMasker, type Masker, type MaskingTally } from "../mask/index.js";
 import { formatEvent, relaySse } from "./sse.js";
+import { gatewayAgentCard, markAgentCardOrigin } from "./agentCard.js";
 import { ERROR_CODE_HEADER, langGraphAnswerFor } from "./langgraphErrors.js";
 import { withoutOwnershipStamps } from "./ownership.js";
 import { restored } from "./restore.js";
@@ -92,7 +93,14 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
   const route = exchange.operation?.route;
   const received = Buffer.concat(chunks, size).toString("utf8");
   const uiComponents = route === "ui.components" && upstream.statusCode === 200;
-  const text = uiComponents ? relativeUiLinks(received, settings.upstreamUrl) : exchange.operation?.resource === "egress" ? received : withoutOwnershipStamps(received);
+  const agentCard = route === "a2a.card" && upstream.statusCode === 200;
+  const text = uiComponents
+    ? relativeUiLinks(received, settings.upstreamUrl)
+    : agentCard
+      ? markAgentCardOrigin(received, settings.upstreamUrl)
+      : exchange.operation?.resource === "egress"
+        ? received
+        : withoutOwnershipStamps(received);
   const contentType = String(upstream.headers["content-type"] ?? "");
   if (text.length > 0 && !isTextual(contentType)) {
     throw new GatewayError(502, "PC_MASKING_FAILED", `${server} answered with ${contentType.slice(0, 60) || "no content type"}, which cannot be scanned for PII; it was not relayed.`);
@@ -103,7 +111,7 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
   exchange.recording?.body(masked.text);
   if (exchange.clientGone) return;
   const sent = restored(exchange, masking.clearResponses ? text : masked.text);
-  const body = Buffer.from(uiComponents ? absoluteUiLinks(sent, exchange.req) : sent, "utf8");
+  const body = Buffer.from(uiComponents ? absoluteUiLinks(sent, exchange.req) : agentCard ? gatewayAgentCard(sent, exchange.req) : sent, "utf8");
   if (route === "ui.asset" && upstream.statusCode === 200 && uiAssetCaching(exchange.req, headers, body)) {
     exchange.res.writeHead(304, headers);
     exchange.res.end();
