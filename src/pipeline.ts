@@ -25,6 +25,7 @@ import { elapsedMs, type Exchange } from "./exchange.js";
 import { upstreamRequestHeaders, type UpstreamCredential } from "./forward/headers.js";
 import type { Egress } from "./egress/index.js";
 import { RUN_CONTEXT_UPSTREAM_HEADER } from "./egress/index.js";
+import { egressMessage } from "./egress/jsonRpc.js";
 import type { RunLink } from "./egress/runContext.js";
 import type { IdentityAssertionSigner } from "./forward/identityAssertion.js";
 import type { UpstreamClient } from "./forward/upstream.js";
@@ -322,17 +323,26 @@ export class RequestPipeline {
     exchange.resources = { graphs: run?.graphs ?? [] };
     this.deps.identifier.confirmSessionIntent(req, identity, true);
     this.deps.observe?.stage(exchange, "classify");
+    // An agent-protocol route (MCP, A2A) is authorised per JSON-RPC message: its body first.
+    const protocol = call.route.config.protocol;
+    const early = protocol === "http" ? undefined : await egress.readBody(req, call);
+    const message = early && protocol !== "http" ? egressMessage(protocol, call.route.name, early.json) : undefined;
+    if (message) {
+      exchange.egress.message = { method: message.method, ...(message.tool !== undefined ? { tool: this.recorded(message.tool) } : {}) };
+      call.operation.risk_reasons.push(message.tool !== undefined ? `tools/call ${message.tool}` : message.method);
+    }
     // authorize: policy must allow egress:call on this route (deny by default), then its rate
     const request = { identity, operation: call.operation, target: exchange.target!, method: req.method ?? "", sourceAddress: exchange.clientAddress, body: undefined };
-    const authorization = this.deps.authorizer.authorizeEgress(request, call.route.name, exchange.resources.graphs);
+    const authorization = this.deps.authorizer.authorizeEgress(request, call.route.name, exchange.resources.graphs, protocol === "mcp" ? { ...(message?.tool !== undefined ? { tool: message.tool } : {}) } : undefined);
     exchange.decision = authorization.decision;
     if (authorization.decision.effect !== "allow") {
-      throw new GatewayError(403, "PC_FORBIDDEN", `Refused: ${authorization.decision.reason ?? "not allowed"} on egress route '${call.route.name}' (rule ${authorization.decision.rule}).`, { identity });
+      const what = message?.tool !== undefined ? `tool '${message.tool}' on egress route` : "egress route";
+      throw new GatewayError(403, "PC_FORBIDDEN", `Refused: ${authorization.decision.reason ?? "not allowed"} on ${what} '${call.route.name}' (rule ${authorization.decision.rule}).`, { identity });
     }
     await egress.limitRate(call, identity);
     this.deps.observe?.stage(exchange, "authorize");
     // receive: JSON within the route's limit
-    const body = await egress.readBody(req, call);
+    const body = early ?? (await egress.readBody(req, call));
     exchange.bytesIn = body.bytes;
     // mask (request): the stored copy always, what the downstream receives when the route says so
     const masking = call.route.config.masking;

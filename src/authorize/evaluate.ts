@@ -48,6 +48,8 @@ export interface RequestFacts {
   runOnThread?: boolean;
   /** For an egress call: the route it goes through. */
   egressRoute?: string;
+  /** For a call on an MCP egress route: the message, and the tool a tools/call names. */
+  mcpMessage?: { tool?: string };
 }
 
 export interface DecisionInput {
@@ -211,6 +213,11 @@ function resourcesMatch(rule: PolicyRule, input: DecisionInput): boolean {
   if (resources.egress_routes) {
     if (!facts.egressRoute) return false;
     if (!resources.egress_routes.includes("*") && !resources.egress_routes.includes(facts.egressRoute)) return false;
+  }
+  if (resources.tools) {
+    const message = facts.mcpMessage;
+    if (!message) return false;
+    if (message.tool !== undefined && !resources.tools.includes("*") && !resources.tools.includes(message.tool)) return false;
   }
   if (resources.namespaces) {
     const namespace = operation.namespace;

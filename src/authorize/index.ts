@@ -60,9 +60,9 @@ export class Authorizer {
 
   /** An egress call: policy must allow egress:call on its route (deny by default). The graphs are
    * those of the run the call is linked to, so rules can also name graphs. */
-  authorizeEgress(request: Omit<AuthorizationRequest, "requestId">, route: string, graphs: string[]): Authorization {
+  authorizeEgress(request: Omit<AuthorizationRequest, "requestId">, route: string, graphs: string[], mcpMessage?: { tool?: string }): Authorization {
     const policy = this.policies.current;
-    const facts: RequestFacts = { graphs, assistants: [], egressRoute: route };
+    const facts: RequestFacts = { graphs, assistants: [], egressRoute: route, ...(mcpMessage ? { mcpMessage } : {}) };
     return { decision: decideWithFacts(policy, request, facts), facts, policy };
   }
 

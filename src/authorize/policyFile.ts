@@ -29,6 +29,10 @@ const resources = z
     assistants: z.array(z.string().min(1)).optional().describe("Assistant ids (UUIDs) or graph names"),
     namespaces: z.array(namespacePattern).optional().describe("Store namespaces the rule covers"),
     egress_routes: z.array(z.string().min(1)).optional().describe("Egress routes (egress.routes in the config) an egress:call rule covers; '*' for any"),
+    tools: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("MCP tools an egress:call rule covers on routes with protocol: mcp ('*' for any): a tools/call matches when its tool is listed, the handshake and tools/list whatever the list; a call on any other route never matches"),
   })
   .describe("What the rule applies to; an omitted list means any. A request without that resource (e.g. a search across graphs) matches only rules without the list");
 

@@ -62,6 +62,10 @@ const route = z
       .refine((url) => new URL(url).username === "" && new URL(url).password === "", "may not carry credentials; use 'credential'")
       .describe("Downstream base URL; /egress/<route>/<path> is sent to <url>/<path>"),
     credential: credential.optional(),
+    protocol: z
+      .enum(["http", "mcp", "a2a"])
+      .default("http")
+      .describe("'mcp' (an MCP server over streamable HTTP) or 'a2a' (an A2A agent, JSON-RPC): each call is one JSON-RPC message, authorised per message (an MCP tools/call by its tool: resources.tools in the policy); unknown methods are answered as JSON-RPC errors and not sent"),
     methods: z.array(z.enum(METHODS)).min(1).default(["POST"]).describe("HTTP methods allowed on this route; others are refused with 405"),
     paths: z
       .array(pathPattern)

@@ -60,6 +60,8 @@ export interface EgressFacts {
   /** The run the call was made for (from its verified run-context token): the request that
    * started it, who that was, the thread and graphs. Absent when the call carried no context. */
   run?: { request_id: string; subject: string; thread_id?: string; tenant?: string; graphs: string[] };
+  /** On an MCP or A2A route: the JSON-RPC method, and the tool a tools/call names. */
+  message?: { method: string; tool?: string };
 }
 
 /** A masked payload stored beside the ledger; the leaf commits to it by hash only. */
