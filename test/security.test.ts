@@ -154,7 +154,8 @@ describe("route table: deny by default", () => {
     ["POST", "/INTERNAL/truncate", 404],
     ["GET", "/threads/", 404],
     ["PUT", "/threads/abc", 405],
-    ["POST", "/a2a/agent", 404],
+    // A2A is routed at /a2a/{assistant_id} (test/compat-a2a.test.ts); nothing below it is.
+    ["POST", "/a2a/agent/tasks", 404],
   ] as const) {
     test(`${method} ${path} is refused with ${status}`, async () => {
       const res = await call(path, { method, headers: authed(), ...(method === "GET" ? {} : { body: "{}" }) });
