@@ -6,12 +6,11 @@
 // submitted, then completed with the graph's last message. Every other path is passed to the
 // LangGraph server unchanged, so the gateway's lookups reach it.
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
-import { createServer, request, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { AgentCard, Message } from "@a2a-js/sdk";
 import { DefaultRequestHandler, InMemoryTaskStore, JsonRpcTransportHandler, type AgentExecutor, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server";
 import { Client } from "@langchain/langgraph-sdk";
+import { listenLocally, passToLangGraph } from "./agentServerHttp.js";
 import type { Upstream } from "./stack.js";
 
 export interface A2aAgentServer {
@@ -74,15 +73,7 @@ export async function startA2aAgentServer(upstream: Upstream, graphs: string[]):
     }
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
   };
-  const passOn = (req: IncomingMessage, res: ServerResponse) => {
-    const target = new URL(req.url ?? "/", upstream.url);
-    const forwarded = request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    forwarded.on("error", () => res.destroy());
-    req.pipe(forwarded);
-  };
+  const passOn = passToLangGraph(upstream);
   const http: HttpServer = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://agent-server");
     const assistant = url.pathname === "/.well-known/agent-card.json" ? url.searchParams.get("assistant_id") : /^\/a2a\/([^/]+)$/.exec(url.pathname)?.[1];
@@ -96,15 +87,6 @@ export async function startA2aAgentServer(upstream: Upstream, graphs: string[]):
       res.end();
     });
   });
-  http.listen(0, "127.0.0.1");
-  await once(http, "listening");
-  const { port } = http.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    messages,
-    async stop() {
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    },
-  };
+  const { url, stop } = await listenLocally(http);
+  return { url, messages, stop };
 }

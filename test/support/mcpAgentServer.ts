@@ -3,13 +3,12 @@
 // @modelcontextprotocol/sdk (streamable HTTP, stateless, JSON answers), whose call runs the graph
 // on LangGraph with the tool's arguments as input (/runs/wait) and answers its output. Every other
 // path is passed to the LangGraph server unchanged, so the gateway's lookups reach it.
-import { createServer, request, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { Client } from "@langchain/langgraph-sdk";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { listenLocally, passToLangGraph } from "./agentServerHttp.js";
 import type { Upstream } from "./stack.js";
 
 export interface McpAgentServer {
@@ -43,15 +42,7 @@ export async function startMcpAgentServer(upstream: Upstream, graphs: string[]):
     await server.connect(transport);
     await transport.handleRequest(req, res);
   };
-  const passOn = (req: IncomingMessage, res: ServerResponse) => {
-    const target = new URL(req.url ?? "/", upstream.url);
-    const forwarded = request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    forwarded.on("error", () => res.destroy());
-    req.pipe(forwarded);
-  };
+  const passOn = passToLangGraph(upstream);
   const http: HttpServer = createServer((req, res) => {
     if ((req.url ?? "").split("?")[0] === "/mcp") {
       // The Agent Server asks for its credential on /mcp as on every route.
@@ -67,15 +58,6 @@ export async function startMcpAgentServer(upstream: Upstream, graphs: string[]):
     }
     passOn(req, res);
   });
-  http.listen(0, "127.0.0.1");
-  await once(http, "listening");
-  const { port } = http.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    calls,
-    async stop() {
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    },
-  };
+  const { url, stop } = await listenLocally(http);
+  return { url, calls, stop };
 }
