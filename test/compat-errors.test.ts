@@ -56,6 +56,30 @@ describe("LangGraph-shaped refusals", () => {
     }
   });
 
+  test("a thread, run, checkpoint or cron id in the path that is not a UUID gets LangGraph's own 400 and Zod issue, before any lookup", async () => {
+    const thread = randomUUID();
+    const cases: Array<[string, string]> = [
+      ["GET", "/threads/not-a-uuid"],
+      ["GET", "/threads/not-a-uuid/state"],
+      ["POST", "/threads/not-a-uuid/runs/wait"],
+      ["DELETE", "/threads/xyz"],
+      ["GET", `/threads/${thread}/runs/nope`],
+      ["GET", `/threads/${thread}/state/not-a-checkpoint`],
+      ["GET", "/runs/nope/stream"],
+      ["DELETE", "/runs/crons/nope"],
+    ];
+    for (const [method, path] of cases) {
+      const init = (key: string): RequestInit => ({ method, headers: { "x-api-key": key, "content-type": "application/json" }, ...(method === "POST" ? { body: JSON.stringify({ assistant_id: "echo", input: {} }) } : {}) });
+      const [through, straight] = [await fetch(`${gateway.url}${path}`, init(aliceKey.key)), await fetch(`${upstream.url}${path}`, init(upstream.key))];
+      assert.equal(through.status, straight.status, `${method} ${path}`);
+      assert.equal(through.status, 400, `${method} ${path}`);
+      assert.deepEqual(await through.json(), await straight.json(), `${method} ${path}`);
+      assert.equal(through.headers.get("x-portcullis-error"), "PC_BAD_REQUEST");
+      const record = (await gateway.recordsFor(through.headers.get("x-request-id")!)).find((entry): entry is RequestRecord => entry.type === "request");
+      assert.equal(record?.status, 400);
+    }
+  });
+
   test("another caller's thread reads as a thread LangGraph does not have, with the gateway's code in a header and the record", async () => {
     const thread = await alice.threads.create();
     const error = await sdkError(bob.threads.get(thread.thread_id));

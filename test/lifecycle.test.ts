@@ -91,17 +91,17 @@ describe("health, readiness and CORS", () => {
 
   test("exposes Content-Location to an allowed origin and drops the upstream's own CORS headers", async () => {
     upstream.handle = (_req, res) => {
-      res.writeHead(200, { "content-type": "application/json", "access-control-allow-origin": "*", "content-location": "/threads/t/runs/r" });
+      res.writeHead(200, { "content-type": "application/json", "access-control-allow-origin": "*", "content-location": "/threads/11111111-1111-4111-8111-111111111111/runs/22222222-2222-4222-8222-222222222222" });
       res.end("{}");
     };
-    const allowed = await fetch(`${gateway.url}/threads/t/runs`, {
+    const allowed = await fetch(`${gateway.url}/threads/11111111-1111-4111-8111-111111111111/runs`, {
       method: "POST",
       headers: { origin: "https://smith.langchain.com", authorization: `Bearer ${gateway.key}` },
       body: '{"assistant_id":"agent"}',
     });
     assert.equal(allowed.headers.get("access-control-allow-origin"), "https://smith.langchain.com");
     assert.match(allowed.headers.get("access-control-expose-headers")!, /content-location/);
-    const other = await fetch(`${gateway.url}/threads/t/runs`, {
+    const other = await fetch(`${gateway.url}/threads/11111111-1111-4111-8111-111111111111/runs`, {
       method: "POST",
       headers: { origin: "https://evil.example", authorization: `Bearer ${gateway.key}` },
       body: '{"assistant_id":"agent"}',
@@ -243,7 +243,7 @@ describe("quiet streams", () => {
     const gateway = await startTestGateway({ url: upstream.url });
     try {
       const abort = new AbortController();
-      const response = await fetch(`${gateway.url}/threads/t-1/runs/r-quiet/stream`, { headers: { authorization: `Bearer ${gateway.key}` }, signal: abort.signal });
+      const response = await fetch(`${gateway.url}/threads/11111111-1111-4111-8111-111111111111/runs/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/stream`, { headers: { authorization: `Bearer ${gateway.key}` }, signal: abort.signal });
       const reader = response.body!.getReader();
       await reader.read();
       abort.abort();
@@ -267,7 +267,7 @@ describe("response limits", () => {
     };
     const gateway = await startTestGateway({ url: upstream.url }, { limits: { max_response_bytes: 1000 } });
     try {
-      const res = await fetch(`${gateway.url}/threads/t-1/history`, { headers: { authorization: `Bearer ${gateway.key}` } });
+      const res = await fetch(`${gateway.url}/threads/11111111-1111-4111-8111-111111111111/history`, { headers: { authorization: `Bearer ${gateway.key}` } });
       assert.equal(res.status, 502);
       assert.equal(((await res.json()) as { error: string }).error, "PC_UPSTREAM_RESPONSE_TOO_LARGE");
     } finally {
@@ -285,7 +285,7 @@ describe("response limits", () => {
     const gateway = await startTestGateway({ url: upstream.url });
     try {
       const abort = new AbortController();
-      const pending = fetch(`${gateway.url}/threads/t-1/runs/r-1/join`, { headers: { authorization: `Bearer ${gateway.key}` }, signal: abort.signal }).catch(() => "aborted");
+      const pending = fetch(`${gateway.url}/threads/11111111-1111-4111-8111-111111111111/runs/22222222-2222-4222-8222-222222222222/join`, { headers: { authorization: `Bearer ${gateway.key}` }, signal: abort.signal }).catch(() => "aborted");
       await eventually(async () => assert.equal(upstream.received.length, 1));
       abort.abort();
       assert.equal(await pending, "aborted");

@@ -175,9 +175,9 @@ describe("route table: deny by default", () => {
   });
 
   test("a path with encoded characters is forwarded in the one canonical form it was classified in", async () => {
-    const res = await call("/threads/%61bc/state", { headers: authed() });
+    const res = await call("/threads/%61bcdef01-2345-4678-9abc-def012345678/state", { headers: authed() });
     assert.equal(res.status, 200);
-    assert.equal(upstream.received[0]!.url, "/threads/abc/state");
+    assert.equal(upstream.received[0]!.url, "/threads/abcdef01-2345-4678-9abc-def012345678/state");
   });
 });
 
@@ -192,7 +192,7 @@ describe("bodies", () => {
 
   test("a text/plain body is inspected as JSON, like the JS server reads it", async () => {
     const body = JSON.stringify({ assistant_id: "hitl", command: { goto: "execute", update: { decision: "yes" } } });
-    const res = await call("/threads/t-1/runs/wait", { method: "POST", body, headers: authed({ "content-type": "text/plain" }) });
+    const res = await call("/threads/11111111-1111-4111-8111-111111111111/runs/wait", { method: "POST", body, headers: authed({ "content-type": "text/plain" }) });
     assert.equal(res.status, 200);
     assert.equal(upstream.received[0]!.headers["content-type"], "application/json");
     const record = (await gateway.recordsFor(res.requestId)).find((r) => r.type === "request");
@@ -202,7 +202,7 @@ describe("bodies", () => {
 
   test("duplicate JSON keys: the upstream receives exactly the document that was classified", async () => {
     const raw = '{"assistant_id":"hitl","command":{"goto":"execute"},"command":{"resume":"yes"}}';
-    const res = await call("/threads/t-1/runs", { method: "POST", body: raw, headers: authed() });
+    const res = await call("/threads/11111111-1111-4111-8111-111111111111/runs", { method: "POST", body: raw, headers: authed() });
     assert.equal(res.status, 200);
     // The gateway adds its ownership stamp to what it forwards, never the shadowed key.
     assert.equal(upstream.received[0]!.body, '{"assistant_id":"hitl","command":{"resume":"yes"},"metadata":{"portcullis_owner":"sa:tester"}}');
@@ -210,7 +210,7 @@ describe("bodies", () => {
 
   test("method-override headers are refused: LangGraph would not honour them, so the request means something else", async () => {
     for (const name of ["x-http-method-override", "x-http-method", "x-method-override"]) {
-      const res = await call("/threads/t-1/state", { method: "GET", headers: authed({ [name]: "POST" }) });
+      const res = await call("/threads/11111111-1111-4111-8111-111111111111/state", { method: "GET", headers: authed({ [name]: "POST" }) });
       assert.equal(res.status, 400);
       assert.match(res.json.message, new RegExp(name));
       assert.equal((await refusalRecord(res.requestId)).type, "request");
@@ -306,7 +306,7 @@ describe("protocol tricks", () => {
   test("WebSocket upgrades other than protocol v2's are refused with 501 and recorded", async () => {
     const raw = await rawRequest(
       gateway.url,
-      `GET /threads/t-1/runs/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gateway.key}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `GET /threads/11111111-1111-4111-8111-111111111111/runs/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gateway.key}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
         `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
     );
     assert.equal(statusOf(raw), 501);

@@ -31,7 +31,7 @@ interface Received {
   arrivals: number[];
 }
 
-async function streamRun(body: object, path = "/threads/t-1/runs/stream", signal?: AbortSignal): Promise<Received> {
+async function streamRun(body: object, path = "/threads/11111111-1111-4111-8111-111111111111/runs/stream", signal?: AbortSignal): Promise<Received> {
   const started = performance.now();
   const response = await fetch(`${gateway.url}${path}`, {
     method: "POST",
@@ -59,14 +59,14 @@ async function streamRun(body: object, path = "/threads/t-1/runs/stream", signal
 describe("SSE relay", () => {
   test("re-emits the 2.0.0 multi-line JSON format as single-line events with event, data and id kept", async () => {
     upstream.handle = (_req, res) => {
-      sseHeaders(res, { "content-location": "/threads/t-1/runs/r-1" });
+      sseHeaders(res, { "content-location": "/threads/11111111-1111-4111-8111-111111111111/runs/22222222-2222-4222-8222-222222222222" });
       res.write('event: metadata\ndata: {\ndata:   "run_id": "r-1",\ndata:   "attempt": 1\ndata: }\nid: 0\n\n');
       res.end('event: values\ndata: {\ndata:   "n": 1\ndata: }\nid: 1\n\n');
     };
     const got = await streamRun({ assistant_id: "agent", input: {} });
     assert.equal(got.status, 200);
     assert.equal(got.text, 'event: metadata\ndata: {"run_id":"r-1","attempt":1}\nid: 0\n\nevent: values\ndata: {"n":1}\nid: 1\n\n');
-    assert.equal(got.headers.get("content-location"), "/threads/t-1/runs/r-1");
+    assert.equal(got.headers.get("content-location"), "/threads/11111111-1111-4111-8111-111111111111/runs/22222222-2222-4222-8222-222222222222");
   });
 
   test("accepts CRLF framing, comments, retry and any field order", async () => {
@@ -169,7 +169,7 @@ describe("SSE relay", () => {
     const first = await streamRun({ assistant_id: "agent", input: {} });
     assert.equal(first.events.at(-1)!.event, "error", "the first connection broke off");
     const lastId = first.events.filter((e) => e.id !== undefined).at(-1)!.id!;
-    const response = await fetch(`${gateway.url}/threads/t-1/runs/stream`, {
+    const response = await fetch(`${gateway.url}/threads/11111111-1111-4111-8111-111111111111/runs/stream`, {
       method: "POST",
       headers: { authorization: `Bearer ${gateway.key}`, "content-type": "application/json", "last-event-id": lastId },
       body: JSON.stringify({ assistant_id: "agent", input: {} }),
@@ -212,26 +212,26 @@ describe("SSE relay", () => {
 
   test("rewrites an absolute upstream Location to a gateway-relative path", async () => {
     upstream.handle = (_req, res) => {
-      sseHeaders(res, { location: `${upstream.url}/threads/t-1/runs/r-9/stream`, "content-location": "/threads/t-1/runs/r-9" });
+      sseHeaders(res, { location: `${upstream.url}/threads/11111111-1111-4111-8111-111111111111/runs/99999999-9999-4999-8999-999999999999/stream`, "content-location": "/threads/11111111-1111-4111-8111-111111111111/runs/99999999-9999-4999-8999-999999999999" });
       res.end('event: metadata\ndata: {"run_id":"r-9"}\n\n');
     };
     const got = await streamRun({ assistant_id: "agent", input: {} });
-    assert.equal(got.headers.get("location"), "/threads/t-1/runs/r-9/stream");
-    assert.equal(got.headers.get("content-location"), "/threads/t-1/runs/r-9");
+    assert.equal(got.headers.get("location"), "/threads/11111111-1111-4111-8111-111111111111/runs/99999999-9999-4999-8999-999999999999/stream");
+    assert.equal(got.headers.get("content-location"), "/threads/11111111-1111-4111-8111-111111111111/runs/99999999-9999-4999-8999-999999999999");
   });
 });
 
 describe("/runs/wait relay", () => {
   test("keeps keep-alive newlines flowing while the run executes, then returns the JSON result", async () => {
     upstream.handle = async (_req, res) => {
-      res.writeHead(200, { "content-type": "text/plain; charset=UTF-8", "content-location": "/threads/t-1/runs/r-w" });
+      res.writeHead(200, { "content-type": "text/plain; charset=UTF-8", "content-location": "/threads/11111111-1111-4111-8111-111111111111/runs/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa" });
       res.flushHeaders();
       res.write("\n");
       await sleep(450); // silent upstream: the gateway adds its own keep-alives
       res.end('{"result":"done"}');
     };
     const started = performance.now();
-    const response = await fetch(`${gateway.url}/threads/t-1/runs/wait`, {
+    const response = await fetch(`${gateway.url}/threads/11111111-1111-4111-8111-111111111111/runs/wait`, {
       method: "POST",
       headers: { "x-api-key": gateway.key },
       body: JSON.stringify({ assistant_id: "agent", input: {} }),
@@ -244,7 +244,7 @@ describe("/runs/wait relay", () => {
     }
     assert.match(text, /^\n{3,}\{"result":"done"\}$/);
     assert.ok(firstByteAt < 300, `first keep-alive after ${firstByteAt} ms`);
-    assert.equal(response.headers.get("content-location"), "/threads/t-1/runs/r-w");
+    assert.equal(response.headers.get("content-location"), "/threads/11111111-1111-4111-8111-111111111111/runs/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa");
   });
 });
 

@@ -85,6 +85,8 @@ function matchPattern(parts: string[], segments: string[]): OperationIds | undef
 
 /** Completes the Operation once the body is known: run bodies and v2 commands change the risk.
  * `maxBatchRuns` is limits.max_batch_runs. */
+const PATH_UUIDS = ["thread_id", "run_id", "checkpoint_id", "cron_id"] as const;
+
 export function classifyOperation(match: RouteMatch, target: RequestTarget, body: unknown, maxBatchRuns = DEFAULT_MAX_BATCH_RUNS): Operation {
   const { spec, ids } = match;
   const operation: Operation = {
@@ -99,6 +101,15 @@ export function classifyOperation(match: RouteMatch, target: RequestTarget, body
     risk_reasons: [],
     creates_run: spec.runBody !== undefined,
   };
+  // LangGraph refuses a thread, run, checkpoint or cron id in the path that is not a UUID (400, a Zod issue
+  // naming the parameter; protocol v2's routes answer not-found instead): refused here in its
+  // words, before an ownership lookup asks about it.
+  if (spec.resource !== "protocol" && spec.resource !== "custom") {
+    for (const name of PATH_UUIDS) {
+      const issue = ids[name] === undefined ? undefined : notUuid([name], ids[name]);
+      if (issue) throw badBody(`the path's ${name} must be a UUID`, issue);
+    }
+  }
   // A cron names its thread in the body on /runs/crons: checked as if the path named it.
   if (spec.route === "crons.create") cronThread(operation, body);
   if (spec.runBody === "single") classifyRunBody(operation, body);
