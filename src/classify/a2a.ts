@@ -25,6 +25,10 @@ export function classifyA2aMessage(operation: Operation, body: unknown): void {
   if (RUNS.has(body.method)) {
     const message = params.message;
     if (!isObject(message) || !Array.isArray(message.parts)) throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: ${body.method} needs params.message with its parts.`);
+    // The server would post the task's updates to that URL itself, past the gateway's masking and records.
+    if (isObject(params.configuration) && params.configuration.pushNotificationConfig !== undefined) {
+      throw new GatewayError(400, "PC_BAD_REQUEST", "Refused: A2A push notifications are not forwarded (configuration.pushNotificationConfig): the agent would send the task's updates to a URL the gateway does not see; poll with tasks/get or use message/stream.");
+    }
     contextThread(operation, message.contextId, `${body.method} params.message.contextId`);
     operation.actions = ["runs:create"];
     operation.action = "runs:create";

@@ -26,6 +26,11 @@ export function egressMessage(protocol: Exclude<EgressProtocol, "http">, route: 
     throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: egress route '${route}' carries ${name}: each call is one JSON-RPC 2.0 message with a string 'method'.`);
   }
   if (!(protocol === "mcp" ? MCP_METHODS : A2A_METHODS).has(body.method)) throw new UnknownJsonRpcMethod(name, body.id, body.method);
+  // An agent told to post a task's updates to a URL would send them past the gateway.
+  const configuration = isObject(body.params) ? body.params.configuration : undefined;
+  if (protocol === "a2a" && isObject(configuration) && configuration.pushNotificationConfig !== undefined) {
+    throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: A2A push notifications are not sent on egress route '${route}' (configuration.pushNotificationConfig): the agent would post the task's updates past the gateway.`);
+  }
   if (body.method !== "tools/call") return { method: body.method };
   const tool = isObject(body.params) ? body.params.name : undefined;
   if (typeof tool !== "string" || tool === "") throw new GatewayError(400, "PC_BAD_REQUEST", "Refused: tools/call needs the tool's 'name'.");
