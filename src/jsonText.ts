@@ -105,3 +105,8 @@ export function countParsedMembers(value: unknown): number {
   for (const key in value) members += 1 + countParsedMembers((value as Record<string, unknown>)[key]);
   return members;
 }
+
+/** A parsed JSON object: not an array, not null. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -5,6 +5,7 @@ import type { Operation } from "../classify/index.js";
 import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
 import type { UpstreamClient } from "../forward/upstream.js";
 import type { Masker } from "../mask/index.js";
+import { isObject } from "../jsonText.js";
 
 const MAX_BODY_CHARS = 4_096;
 const MAX_THREAD_CHARS = 16_384;
@@ -92,8 +93,4 @@ function parseOr(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -6,6 +6,7 @@ import { GatewayError } from "../errors.js";
 import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
 import type { UpstreamClient } from "../forward/upstream.js";
 import type { CronFacts, ThreadFacts } from "./evaluate.js";
+import { isObject } from "../jsonText.js";
 
 export { GATEWAY_IDENTITY } from "../forward/gatewayRequest.js";
 
@@ -177,8 +178,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

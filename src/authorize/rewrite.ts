@@ -8,6 +8,7 @@ import type { Identity } from "../identify/identity.js";
 import type { CompiledPolicy } from "./compile.js";
 import type { Decision, RequestFacts } from "./evaluate.js";
 import { OWNER_KEY, TENANT_KEY } from "./lookups.js";
+import { isObject } from "../jsonText.js";
 
 export interface BodyRewrites {
   /** Stamps and filters the gateway added. */
@@ -202,8 +203,4 @@ function objectField(target: Record<string, unknown>, name: string): Record<stri
 
 function join(prefix: string, path: string): string {
   return prefix ? `${prefix}.${path}` : path;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

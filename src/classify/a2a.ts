@@ -5,6 +5,7 @@
 import { GatewayError } from "../errors.js";
 import { UnknownJsonRpcMethod } from "./jsonRpc.js";
 import type { Operation } from "./operation.js";
+import { isObject } from "../jsonText.js";
 
 const RUNS = new Set(["message/send", "message/stream"]);
 const TASK_READS = new Set(["tasks/get", "tasks/resubscribe"]);
@@ -54,8 +55,4 @@ function contextThread(operation: Operation, contextId: unknown, where: string):
   if (contextId === undefined) return;
   if (typeof contextId !== "string" || contextId === "") throw new GatewayError(400, "PC_BAD_REQUEST", `Refused: ${where} must be a non-empty string.`);
   operation.ids.thread_id = contextId;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -6,6 +6,7 @@ import { classifyMcpMessage } from "./mcp.js";
 import type { Operation, OperationIds, RiskClass } from "./operation.js";
 import { BLOCKED_PREFIXES, customRouteSpec, ROUTES, type RouteSpec } from "./routes.js";
 import { BodyValidationError, invalidType, notUuid, UnknownProtocolCommand, type ValidationIssue } from "./validation.js";
+import { isObject } from "../jsonText.js";
 
 export type { Operation, RiskClass } from "./operation.js";
 
@@ -310,10 +311,6 @@ function namespaceList(value: unknown, name: string): string[] {
 
 function isTruthyFlag(values: string[]): boolean {
   return values.some((value) => !["", "0", "false", "no"].includes(value.toLowerCase()));
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function field(body: unknown, name: string): unknown {

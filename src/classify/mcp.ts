@@ -4,6 +4,7 @@
 import { GatewayError } from "../errors.js";
 import { UnknownJsonRpcMethod } from "./jsonRpc.js";
 import type { Operation } from "./operation.js";
+import { isObject } from "../jsonText.js";
 
 // Methods that read: the session handshake, liveness and the tool list (the assistants as tools).
 const READS = new Set(["initialize", "ping", "tools/list", "notifications/initialized", "notifications/cancelled"]);
@@ -30,8 +31,4 @@ export function classifyMcpMessage(operation: Operation, body: unknown): void {
     return;
   }
   throw new UnknownJsonRpcMethod("MCP", body.id, body.method);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

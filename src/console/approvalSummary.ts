@@ -3,6 +3,7 @@
 // "summarise…"`. Built from the approval's masked details (src/approve/details.ts): the pending
 // tool calls and interrupts of the thread, else the run's input, else the actions.
 import type { ApprovalView } from "../approve/approvals.js";
+import { isObject } from "../jsonText.js";
 
 const MAX_VALUE = 48;
 const MAX_LINE = 240;
@@ -52,8 +53,4 @@ function inputText(body: unknown): string {
 function short(value: unknown, quoteStrings = false): string {
   const text = typeof value === "string" ? (quoteStrings ? JSON.stringify(value) : value) : (JSON.stringify(value) ?? "");
   return text.length > MAX_VALUE ? `${text.slice(0, MAX_VALUE - 1)}…` : text;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -6,6 +6,7 @@
 // found" and never sent.
 import { UnknownJsonRpcMethod } from "../classify/jsonRpc.js";
 import { GatewayError } from "../errors.js";
+import { isObject } from "../jsonText.js";
 
 export type EgressProtocol = "http" | "mcp" | "a2a";
 
@@ -35,8 +36,4 @@ export function egressMessage(protocol: Exclude<EgressProtocol, "http">, route: 
   const tool = isObject(body.params) ? body.params.name : undefined;
   if (typeof tool !== "string" || tool === "") throw new GatewayError(400, "PC_BAD_REQUEST", "Refused: tools/call needs the tool's 'name'.");
   return { method: body.method, tool };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -8,7 +8,8 @@
 // report.json, and the HTML and CSV must be its renderings; each sampled record's inclusion proof
 // must verify against the end checkpoint.
 //
-// Imports only Node built-ins and pure modules of src/ledger/: esbuild bundles it into verify.mjs.
+// Imports only Node built-ins, pure modules of src/ledger/ and src/jsonText.ts: esbuild bundles it
+// into verify.mjs.
 import { createHash } from "node:crypto";
 import type { AuditRecord } from "../record/auditRecord.js";
 import { Bundle } from "./bundleFiles.js";
@@ -37,6 +38,7 @@ import {
   type ParsedLeaf,
   type TreeHead,
 } from "./verify.js";
+import { isObject } from "../jsonText.js";
 
 /** v1: every file listed in the manifest, no control report. v2: payloads listed in payloads.txt,
  * proofs verified rather than listed, and the control report. */
@@ -797,10 +799,6 @@ function signers(signatures: readonly VerifiedSignature[]): string {
 
 function sha256Hex(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function isCount(value: unknown): value is number {

@@ -2,11 +2,13 @@
 // checkpoint notes against the key history, ledger leaves, consistency between tree heads, and a
 // report printed in the style of AWS CloudTrail `validate-logs` (audit-ledger.md §15).
 //
-// Imports only merkle.ts and note.ts (themselves node:crypto only): esbuild bundles this file into
-// the standalone verify.mjs that ships in every evidence bundle.
+// Imports only canonical.ts (the canonicalize package), merkle.ts and note.ts (node:crypto only)
+// and src/jsonText.ts (no imports): esbuild bundles this file into the standalone verify.mjs that
+// ships in every evidence bundle.
 import { canonicalJson, isCanonicalText } from "./canonical.js";
 import { CompactRange, MerkleProofError, verifyConsistency } from "./merkle.js";
 import { NoteError, openNote, parseCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier, type OpenedNote, type VerifiedSignature } from "./note.js";
+import { isObject } from "../jsonText.js";
 
 /** A check failed; the message is the reason printed after `INVALID:`. */
 export class VerificationError extends Error {
@@ -310,10 +312,6 @@ function checkRecord(record: unknown): LeafRecord {
  * the release bundles into verify.mjs, so the standalone verifier still needs no package. */
 export function canonicalText(value: unknown): string {
   return canonicalJson(value).toString("utf8");
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import type { SessionSummary } from "../ledger/sessionIndex.js";
 import type { RecordedEvent } from "./recording.js";
 import type { Session } from "./session.js";
+import { isObject } from "../jsonText.js";
 
 export interface ToolCallView {
   name: string;
@@ -337,8 +338,4 @@ function safeParse(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -4,6 +4,7 @@
 // runs (and their kwargs.config), checkpoints (state, history, debug and checkpoints events),
 // events-mode and tasks events, and the metadata half of each messages-tuple event.
 import { OWNER_KEY, TENANT_KEY } from "../authorize/lookups.js";
+import { isObject } from "../jsonText.js";
 
 const STAMPS = [OWNER_KEY, TENANT_KEY];
 
@@ -41,8 +42,4 @@ export function withoutOwnershipStamps(text: string, event?: string): string {
   if (event !== undefined && (event === "messages" || event.startsWith("messages|")) && Array.isArray(value) && isObject(value[1])) strip(value[1]);
   walk(value);
   return removed ? JSON.stringify(value) : text;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
