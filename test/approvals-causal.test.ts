@@ -4,73 +4,31 @@
 // record was never written is never usable, and any instance expires it.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
 import { PostgresApprovalStore } from "../src/approve/postgresStore.js";
 import { UNRECORDED_DECISION, type NewApproval } from "../src/approve/store.js";
-import { generateApiKey } from "../src/identify/serviceAccounts.js";
 import type { ApprovalRecord } from "../src/record/auditRecord.js";
-import { startPostgres, type TestPostgres } from "./support/postgres.js";
-import { eventually, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
-
-const POLICY = `version: 1
-rules:
-  - id: callers-run-graphs
-    effect: allow
-    subjects: "*"
-    actions: [server:read, assistants:read, threads:create, threads:read, state:read, runs:read, runs:create]
-  - id: agent-runs-need-approval
-    effect: require-approval
-    subjects: "*"
-    actions: [runs:create]
-    resources: { graphs: [agent] }
-    approval: { approver_groups: [approvers] }
-`;
+import type { TestPostgres } from "./support/postgres.js";
+import { alice, bob, startApprovalGateways, type ApprovalGateways } from "./support/approvalGateways.js";
+import { eventually, type TestGateway } from "./support/stack.js";
 
 const ROUNDS = 20;
 const STEPS = ["requested", "voted", "approved", "used"] as const;
 
-const alice = { ...generateApiKey(), groups: ["analysts"] };
-const bob = { ...generateApiKey(), groups: ["approvers"] };
-
 describe("approval records across two gateways on PostgreSQL", () => {
-  let upstream: Upstream;
+  let pair: ApprovalGateways;
   let postgres: TestPostgres;
-  let dir: string;
   let deciding: TestGateway;
   let holding: TestGateway;
-  const secretEnv = `PORTCULLIS_TEST_PG_${randomBytes(4).toString("hex")}`;
 
   before(async () => {
-    [upstream, postgres] = await Promise.all([startLangGraph(), startPostgres()]);
-    process.env[secretEnv] = postgres.url;
-    dir = await mkdtemp(path.join(tmpdir(), "portcullis-approvals-causal-"));
-    await writeFile(path.join(dir, "policy.yaml"), POLICY);
-    const schema = `t_${randomBytes(4).toString("hex")}`;
-    const overrides = {
-      policy: { file: path.join(dir, "policy.yaml"), watch: false },
-      identity: {
-        service_accounts: [
-          { id: "alice", key_sha256: alice.sha256, groups: alice.groups },
-          { id: "bob", key_sha256: bob.sha256, groups: bob.groups },
-        ],
-      },
-      // A slow sweep: held requests are released by the notification, as fast as the old race.
-      approvals: { sweep_ms: 10_000 },
-    };
-    deciding = await startTestGateway(upstream, { ...overrides, audit: { store: { kind: "postgres", url: { env: secretEnv }, schema }, signing_key_file: path.join(dir, "key-a.pem") } });
-    holding = await startTestGateway(upstream, { ...overrides, audit: { store: { kind: "postgres", url: { env: secretEnv }, schema }, signing_key_file: path.join(dir, "key-b.pem") } });
+    pair = await startApprovalGateways();
+    postgres = pair.postgres;
+    [deciding, holding] = pair.gateways;
   });
   after(async () => {
-    await deciding?.close();
-    await holding?.close();
-    await upstream.stop();
-    await postgres.stop();
-    delete process.env[secretEnv];
-    await rm(dir, { recursive: true, force: true });
+    await pair?.close();
   });
 
   it(`records requested < voted < approved < used for each of ${ROUNDS} requests held on one instance and approved through the other`, async () => {

@@ -2,68 +2,22 @@
 // one instance releases the request held on another (LISTEN/NOTIFY), and only one request ever
 // uses an approval however many instances race for it.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
-import { generateApiKey } from "../src/identify/serviceAccounts.js";
-import { startPostgres, type TestPostgres } from "./support/postgres.js";
-import { eventually, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
-
-const POLICY = `version: 1
-rules:
-  - id: callers-run-graphs
-    effect: allow
-    subjects: "*"
-    actions: [server:read, assistants:read, threads:create, threads:read, state:read, runs:read, runs:create]
-  - id: agent-runs-need-approval
-    effect: require-approval
-    subjects: "*"
-    actions: [runs:create]
-    resources: { graphs: [agent] }
-    approval: { approver_groups: [approvers] }
-`;
-
-const alice = { ...generateApiKey(), groups: ["analysts"] };
-const bob = { ...generateApiKey(), groups: ["approvers"] };
+import { alice, bob, startApprovalGateways, type ApprovalGateways } from "./support/approvalGateways.js";
+import { eventually, type TestGateway } from "./support/stack.js";
 
 describe("approvals on PostgreSQL with two gateways", () => {
-  let upstream: Upstream;
-  let postgres: TestPostgres;
-  let dir: string;
+  let pair: ApprovalGateways;
   let first: TestGateway;
   let second: TestGateway;
-  const secretEnv = `PORTCULLIS_TEST_PG_${randomBytes(4).toString("hex")}`;
 
   before(async () => {
-    [upstream, postgres] = await Promise.all([startLangGraph(), startPostgres()]);
-    process.env[secretEnv] = postgres.url;
-    dir = await mkdtemp(path.join(tmpdir(), "portcullis-approvals-pg-"));
-    await writeFile(path.join(dir, "policy.yaml"), POLICY);
-    const schema = `t_${randomBytes(4).toString("hex")}`;
-    const overrides = {
-      policy: { file: path.join(dir, "policy.yaml"), watch: false },
-      identity: {
-        service_accounts: [
-          { id: "alice", key_sha256: alice.sha256, groups: alice.groups },
-          { id: "bob", key_sha256: bob.sha256, groups: bob.groups },
-        ],
-      },
-      // A slow sweep: only a notification can release the held request quickly.
-      approvals: { sweep_ms: 10_000 },
-    };
-    first = await startTestGateway(upstream, { ...overrides, audit: { store: { kind: "postgres", url: { env: secretEnv }, schema }, signing_key_file: path.join(dir, "key-1.pem") } });
-    second = await startTestGateway(upstream, { ...overrides, audit: { store: { kind: "postgres", url: { env: secretEnv }, schema }, signing_key_file: path.join(dir, "key-2.pem") } });
+    pair = await startApprovalGateways();
+    [first, second] = pair.gateways;
   });
   after(async () => {
-    await first?.close();
-    await second?.close();
-    await upstream.stop();
-    await postgres.stop();
-    delete process.env[secretEnv];
-    await rm(dir, { recursive: true, force: true });
+    await pair?.close();
   });
 
   it("releases a stream held on one instance when the approval is given on the other", async () => {

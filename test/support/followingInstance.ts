@@ -3,22 +3,11 @@
 // follower does, marks those listed as recorded (their run records written), prints that it is
 // ready and waits to be killed.
 // Usage: tsx test/support/followingInstance.ts <postgres url> <schema> <key file> <origin> <lease ms> <runs json> <recorded request ids json>
-import { pino } from "pino";
-import { Ledger } from "../../src/ledger/ledger.js";
-import { PostgresLedgerStore } from "../../src/ledger/postgresStore.js";
+import { openInstanceLedger } from "./instanceLedger.js";
 import type { TrackedRun } from "../../src/ledger/store.js";
 
 const [url, schema, keyFile, origin, leaseMs, runs, recorded] = process.argv.slice(2) as [string, string, string, string, string, string, string];
-const ledger = await Ledger.open({
-  origin,
-  store: await PostgresLedgerStore.open({ url, schema }),
-  keyFile,
-  log: pino({ level: "silent" }),
-  checkpointIntervalMs: 100,
-  heartbeatIntervalMs: 1_000,
-  maxBatch: 8,
-  leaseMs: Number(leaseMs),
-});
+const ledger = await openInstanceLedger({ url, schema, keyFile, origin, leaseMs: Number(leaseMs) });
 for (const run of JSON.parse(runs) as TrackedRun[]) await ledger.trackRun(run);
 for (const requestId of JSON.parse(recorded) as string[]) await ledger.untrackRun(requestId);
 process.stdout.write(`${JSON.stringify({ ready: true, instance: ledger.instance })}\n`);

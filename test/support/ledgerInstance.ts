@@ -2,21 +2,10 @@
 // shared PostgreSQL store (gateway role, so it holds a lease), admits one request that it never
 // completes, prints its instance id and waits to be killed.
 // Usage: tsx test/support/ledgerInstance.ts <postgres url> <schema> <key file> <origin> <request id> <lease ms>
-import { pino } from "pino";
-import { Ledger } from "../../src/ledger/ledger.js";
-import { PostgresLedgerStore } from "../../src/ledger/postgresStore.js";
+import { openInstanceLedger } from "./instanceLedger.js";
 
 const [url, schema, keyFile, origin, requestId, leaseMs] = process.argv.slice(2) as [string, string, string, string, string, string];
-const ledger = await Ledger.open({
-  origin,
-  store: await PostgresLedgerStore.open({ url, schema }),
-  keyFile,
-  log: pino({ level: "silent" }),
-  checkpointIntervalMs: 100,
-  heartbeatIntervalMs: 1_000,
-  maxBatch: 8,
-  leaseMs: Number(leaseMs),
-});
+const ledger = await openInstanceLedger({ url, schema, keyFile, origin, leaseMs: Number(leaseMs) });
 await ledger.append({
   type: "request",
   request_id: requestId,
