@@ -114,8 +114,9 @@ function setUpPlayback() {
 
   function play(speed) {
     clearInterval(ticker);
-    // From the seek position, unless it is at the end.
-    const from = seek && Number(seek.value) < end ? Number(seek.value) : 0;
+    // From the seek position, unless it is at the end: the slider holds whole milliseconds up to
+    // its max, while `end` (from the recording) may have a fraction past it.
+    const from = seek && Number(seek.value) < Number(seek.max) ? Number(seek.value) : 0;
     const started = performance.now();
     if (status) status.textContent = `Playing at ${speed === Infinity ? "full speed" : `${speed}×`}…`;
     if (speed === Infinity) {
