@@ -11,6 +11,10 @@ export class Scanner {
   /** The last text normalised: a stream scans a window and then asks for its open candidate. */
   private lastText: string | undefined;
   private lastNormalised: Normalised | undefined;
+  /** Short texts found clean. Keys, enum values, actions and paths come back on every request
+   * and every detector pass over them costs the same each time; a text with a finding is
+   * scanned again every time, so only the answer "nothing here" is remembered. */
+  private readonly clean = new Set<string>();
 
   constructor(readonly detectors: readonly Detector[]) {
     this.maxHold = Math.max(0, ...detectors.map((detector) => detector.maxLength));
@@ -28,6 +32,17 @@ export class Scanner {
    * inside another gives way to it; partial overlaps become their union, typed by the higher
    * score (safer than masking each part). */
   scan(text: string): Finding[] {
+    const short = text.length <= CLEAN_CACHE_MAX_CHARS;
+    if (short && this.clean.has(text)) return [];
+    const findings = this.scanAll(text);
+    if (short && findings.length === 0) {
+      if (this.clean.size >= CLEAN_CACHE_ENTRIES) this.clean.clear();
+      this.clean.add(text);
+    }
+    return findings;
+  }
+
+  private scanAll(text: string): Finding[] {
     const found: Finding[] = [];
     for (const detector of this.detectors) detector.find(text, found);
     const normalised = this.normalised(text);
@@ -79,6 +94,10 @@ export class Scanner {
     return open;
   }
 }
+
+/** Bounds of the clean-text memory: at most 4,096 texts of 128 characters (about 1 MB). */
+const CLEAN_CACHE_MAX_CHARS = 128;
+const CLEAN_CACHE_ENTRIES = 4096;
 
 /** Characters scanned on either side of a rewrite: more than any value that could hold one (an
  * address is at most 254) plus the five context words before it. */
