@@ -1,10 +1,26 @@
 // Benchmark upstream: answers like a LangGraph server but does no work, so what is measured is
-// the proxy. Small JSON for POST /threads/search; for POST /runs/stream an SSE stream whose
-// events carry the wall-clock time they were written (performance.timeOrigin + now()).
+// the proxy. About 1 KB of JSON for POST /threads/search, three threads with their own ids and
+// times in every answer (as a real server's are, so no cache of repeated text flatters the
+// gateway); for POST /runs/stream an SSE stream whose events carry the wall-clock time they were
+// written (performance.timeOrigin + now()).
+import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
-const SMALL = JSON.stringify([{ thread_id: "01a200ec-78e1-727d-931b-2889c2c332a9", status: "idle", metadata: { owner: "bench" }, values: {} }]);
+function threadsPage(): string {
+  const at = new Date().toISOString();
+  return JSON.stringify(
+    Array.from({ length: 3 }, () => ({
+      thread_id: randomUUID(),
+      created_at: at,
+      updated_at: at,
+      metadata: { owner: "bench", graph_id: "agent", assistant_id: "fe096781-5601-53d2-b2f6-0d3403f7e9ca" },
+      status: "idle",
+      values: { messages: [{ type: "human", id: randomUUID(), content: "Summarise the open items for the weekly review." }] },
+      interrupts: {},
+    })),
+  );
+}
 const now = () => performance.timeOrigin + performance.now();
 
 const server = createServer((req, res) => {
@@ -26,8 +42,9 @@ const server = createServer((req, res) => {
       }, intervalMs);
       return;
     }
-    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(SMALL) });
-    res.end(SMALL);
+    const page = threadsPage();
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(page) });
+    res.end(page);
   });
 });
 server.keepAliveTimeout = 60_000;
