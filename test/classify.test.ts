@@ -86,7 +86,10 @@ describe("route table", () => {
   test("refuses /internal/* with 403 and unknown routes with 404", () => {
     assert.equal(refusal(() => classify("POST", "/internal/truncate", {})).status, 403);
     assert.equal(refusal(() => classify("GET", "/openapi.json")).status, 404);
-    assert.equal(refusal(() => classify("GET", "/threads")).status, 405);
+    const wrongMethod = refusal(() => classify("GET", "/threads"));
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.code, "PC_METHOD_NOT_ALLOWED");
+    assert.deepEqual(wrongMethod.allow, ["POST"]);
   });
 });
 

@@ -46,7 +46,7 @@ beforeEach(() => {
 async function call(path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
   const response = await fetch(`${gateway.url}${path}`, init);
   const text = await response.text();
-  return { status: response.status, text, json: text ? JSON.parse(text) : undefined, requestId: response.headers.get("x-request-id")! };
+  return { status: response.status, text, json: text ? JSON.parse(text) : undefined, requestId: response.headers.get("x-request-id")!, allow: response.headers.get("allow") };
 }
 
 const authed = (headers: Record<string, string> = {}) => ({ authorization: `Bearer ${gateway.key}`, ...headers });
@@ -160,7 +160,9 @@ describe("route table: deny by default", () => {
     test(`${method} ${path} is refused with ${status}`, async () => {
       const res = await call(path, { method, headers: authed(), ...(method === "GET" ? {} : { body: "{}" }) });
       assert.equal(res.status, status);
-      assert.equal(res.json.error, "PC_UNKNOWN_ROUTE");
+      assert.equal(res.json.error, status === 405 ? "PC_METHOD_NOT_ALLOWED" : "PC_UNKNOWN_ROUTE");
+      // RFC 9110 §15.5.6: a 405 lists the methods the path takes.
+      if (status === 405) assert.deepEqual(res.allow?.split(", ").sort(), ["DELETE", "GET", "PATCH"]);
       assert.equal(upstream.received.length, 0);
     });
   }

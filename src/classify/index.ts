@@ -43,15 +43,15 @@ export class RouteTable {
         throw new GatewayError(403, "PC_BLOCKED_ROUTE", `${blocked.reason}.`);
       }
     }
-    let pathKnown = false;
+    const allowed: string[] = [];
     for (const { spec, parts } of this.compiled) {
       const ids = matchPattern(parts, target.segments);
       if (!ids) continue;
-      pathKnown = true;
       if (spec.method === method) return { spec, ids };
+      if (!allowed.includes(spec.method)) allowed.push(spec.method);
     }
-    if (pathKnown) {
-      throw new GatewayError(405, "PC_UNKNOWN_ROUTE", `${method} is not an allowed method for ${path}.`);
+    if (allowed.length > 0) {
+      throw new GatewayError(405, "PC_METHOD_NOT_ALLOWED", `${method} is not an allowed method for ${path}.`, { allow: allowed });
     }
     throw new GatewayError(
       404,

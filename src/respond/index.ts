@@ -184,6 +184,7 @@ export function sendGatewayError(exchange: Exchange, error: GatewayError, extraH
   };
   if (error.status === 401) headers["www-authenticate"] = error.wwwAuthenticate();
   if (error.retryAfterS !== undefined) headers["retry-after"] = String(error.retryAfterS);
+  if (error.allow) headers.allow = error.allow.join(", ");
   res.writeHead(langGraph?.status ?? error.status, headers);
   writeToClient(exchange, body);
   res.end();
