@@ -5,6 +5,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { request, type Dispatcher } from "undici";
+import { readBounded } from "../boundedBody.js";
 import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/identity.js";
 import type { Masker } from "../mask/index.js";
@@ -58,20 +59,15 @@ export class DeferredRequests {
         ...(approval.request.body !== null ? { body: approval.request.body } : {}),
         ...(dispatcher ? { dispatcher } : {}),
       });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size <= MAX_RESULT_BYTES) chunks.push(chunk);
-      }
-      const text = Buffer.concat(chunks).toString("utf8");
+      const { body, overLimit } = await readBounded(response.body as AsyncIterable<Buffer>, MAX_RESULT_BYTES);
+      const text = body.toString("utf8");
       // The requester used the approval first (a retry with the approval id): nothing to keep.
       if (response.statusCode === 409 && text.includes("PC_APPROVAL_USED")) return;
       // Sent once: if policy no longer asked for approval (the request went ahead without using
       // it), the approval is spent all the same, so no restart sends it again. A gateway that was
       // shutting down did not take it: it is sent again on the next start.
       if (response.statusCode !== 503) await this.approvals.use(approval, String(response.headers["x-request-id"] ?? "")).catch(() => false);
-      await this.approvals.saveResult(approval.id, this.result(response.statusCode, String(response.headers["content-location"] ?? ""), text, size > MAX_RESULT_BYTES));
+      await this.approvals.saveResult(approval.id, this.result(response.statusCode, String(response.headers["content-location"] ?? ""), text, overLimit));
     } finally {
       this.tokens.delete(approval.id);
     }

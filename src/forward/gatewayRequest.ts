@@ -1,5 +1,6 @@
 // Requests the gateway makes to LangGraph on its own account (policy lookups, following runs):
 // sent as `portcullis:gateway` with the upstream credential, never with a client's identity.
+import { readBounded } from "../boundedBody.js";
 import { upstreamRequestHeaders, type UpstreamCredential } from "./headers.js";
 import type { IdentityAssertionSigner } from "./identityAssertion.js";
 import type { UpstreamClient } from "./upstream.js";
@@ -50,12 +51,7 @@ export async function gatewayRequest(
   const response = await upstream.send({ method: request.method, pathAndQuery: request.path, headers, ...(body !== undefined ? { body } : {}), signal: request.signal ? AbortSignal.any([AbortSignal.timeout(request.timeoutMs), request.signal]) : AbortSignal.timeout(request.timeoutMs) });
   // Read within a cap: an answer the gateway asked for must not exhaust its memory.
   const limit = request.maxBytes ?? DEFAULT_MAX_BYTES;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
-  }
-  if (size > limit && limit > 0) throw new Error(`the answer exceeds ${limit} bytes`);
-  return { status: response.statusCode, text: Buffer.concat(chunks).toString("utf8") };
+  const answer = await readBounded(response.body as AsyncIterable<Buffer>, limit);
+  if (answer.overLimit && limit > 0) throw new Error(`the answer exceeds ${limit} bytes`);
+  return { status: response.statusCode, text: answer.body.toString("utf8") };
 }

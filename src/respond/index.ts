@@ -2,6 +2,7 @@
 // flows, whole documents once complete), and writes the gateway's own errors.
 import type { OutgoingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
+import { readBounded } from "../boundedBody.js";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { clientResponseHeaders } from "../forward/headers.js";
@@ -81,17 +82,12 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
 async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData, headers: OutgoingHttpHeaders, settings: RelaySettings): Promise<void> {
   const maxBytes = settings.maxResponseBytes;
   const server = settings.serverName ?? "The LangGraph server";
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      throw new GatewayError(502, "PC_UPSTREAM_RESPONSE_TOO_LARGE", `${server}'s answer exceeds its size limit (${maxBytes} bytes: limits.max_response_bytes, or the egress route's max_response_bytes); narrow the request.`);
-    }
-    chunks.push(chunk);
+  const answer = await readBounded(upstream.body as AsyncIterable<Buffer>, maxBytes, { stopAtLimit: true });
+  if (answer.overLimit) {
+    throw new GatewayError(502, "PC_UPSTREAM_RESPONSE_TOO_LARGE", `${server}'s answer exceeds its size limit (${maxBytes} bytes: limits.max_response_bytes, or the egress route's max_response_bytes); narrow the request.`);
   }
   const route = exchange.operation?.route;
-  const received = Buffer.concat(chunks, size).toString("utf8");
+  const received = answer.body.toString("utf8");
   const uiComponents = route === "ui.components" && upstream.statusCode === 200;
   const agentCard = route === "a2a.card" && upstream.statusCode === 200;
   const text = uiComponents
@@ -127,16 +123,11 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
 /** The upstream refused a request that was held for approval (a 404, a busy thread's 422): its
  * masked answer is sent as the stream's error event, or as the /runs/wait body's __error__. */
 async function relayRefusalInBand(exchange: Exchange, upstream: Dispatcher.ResponseData, settings: RelaySettings): Promise<void> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= 64 * 1024) chunks.push(chunk);
-  }
-  const masked = maskWhole(settings.masker, Buffer.concat(chunks).toString("utf8"), "The LangGraph server");
+  const received = (await readBounded(upstream.body as AsyncIterable<Buffer>, 64 * 1024)).body.toString("utf8");
+  const masked = maskWhole(settings.masker, received, "The LangGraph server");
   exchange.masking!.response.add(masked.redactions);
   exchange.recording?.body(masked.text);
-  const text = exchange.masking!.clearResponses ? Buffer.concat(chunks).toString("utf8") : masked.text;
+  const text = exchange.masking!.clearResponses ? received : masked.text;
   let detail: unknown = text;
   try {
     detail = JSON.parse(text);
