@@ -37,7 +37,7 @@ import { purgeExpiredPayloads } from "./ledger/retention.js";
 import type { AuditSink } from "./record/auditRecord.js";
 import { createMasker, type Masker } from "./mask/index.js";
 import { maskedLogOptions } from "./mask/logs.js";
-import { openVault, type Vault } from "./mask/vault.js";
+import { openVault } from "./mask/vault.js";
 import { TrustedProxies } from "./receive/clientAddress.js";
 import { loadListenerCertificate, reloadCertificateOnChange } from "./receive/tls.js";
 import { RunFollower } from "./record/runFollower.js";
@@ -73,72 +73,57 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   for (const issuer of config.identity.oidc.issuers) {
     if (issuer.introspection) introspectionSecrets.set(issuer.id, await readSecret(issuer.introspection.client_secret, `identity.oidc issuer ${issuer.id} introspection.client_secret`));
   }
+  // Everything opened from here on is closed by `opened`, newest first, whether the start fails
+  // part-way or the gateway is closed.
+  const opened = new OpenedResources(log);
+  try {
+    return await openGateway(config, options, { tlsOptions, masker, log, upstreamCredential, identityAssertion, introspectionSecrets, opened });
+  } catch (error) {
+    await opened.closeAll();
+    throw error;
+  }
+}
+
+async function openGateway(
+  config: PortcullisConfig,
+  options: GatewayOptions,
+  { tlsOptions, masker, log, upstreamCredential, identityAssertion, introspectionSecrets, opened }: StartContext,
+): Promise<Gateway> {
   const state = await openStateStores(config);
+  opened.add("the state stores", () => state.close());
   // One limiter for the API and egress routes; its buckets are shared when the state is in PostgreSQL.
   const limiter = new RateLimiter(state.tokenBuckets);
   // Egress secrets are read now: a missing one stops the start, not a call an hour later.
-  const egress = await Egress.open(config, limiter).catch(async (error: unknown) => {
-    await state.close();
-    throw error;
-  });
+  const egress = await Egress.open(config, limiter);
+  opened.add("egress", () => egress.close());
   const signIn =
-    config.identity.login &&
-    (await createSignIn(config.identity.login, state, { corsOrigins: config.cors.allow_origins, fetchTimeoutMs: config.identity.oidc.fetch_timeout_ms }).catch(async (error: unknown) => {
-      await state.close();
-      throw error;
-    }));
-  // Before the ledger opens, so that the checkpoint it signs on opening is seen by the metrics.
-  let observe: Observability;
-  try {
-    observe = await Observability.start(config.observability, log);
-  } catch (error) {
-    await state.close();
-    throw error;
-  }
+    config.identity.login && (await createSignIn(config.identity.login, state, { corsOrigins: config.cors.allow_origins, fetchTimeoutMs: config.identity.oidc.fetch_timeout_ms }));
+  // Before the ledger opens, so that the checkpoint it signs on opening is seen by the metrics;
+  // closed after it, so that the last spans are exported before the exporter stops.
+  const observe = await Observability.start(config.observability, log);
+  opened.add("observability", () => observe.close());
   const siem = config.audit.stream && new SiemStream(config.audit.stream.file, config.audit.origin, log);
-  let audit: AuditSink;
-  try {
-    audit = options.audit ?? (await openLedger(config.audit, log, siem ? (record, receipt) => siem.write(record, receipt) : undefined));
-  } catch (error) {
-    await siem?.close();
-    await observe.close();
-    await state.close();
-    throw error;
-  }
+  if (siem) opened.add("the SIEM stream", () => siem.close());
+  const audit: AuditSink = options.audit ?? (await openLedger(config.audit, log, siem ? (record, receipt) => siem.write(record, receipt) : undefined));
+  opened.add("the audit ledger", () => audit.close());
   const retention = audit instanceof Ledger && config.audit.payload_retention_days > 0 ? startRetention(audit, config.audit.payload_retention_days, log) : undefined;
-  let policies: PolicySource;
-  try {
-    policies = await PolicySource.open(config.policy.file, { log, audit });
-  } catch (error) {
-    await observe.close();
-    await audit.close();
-    await siem?.close();
-    await state.close();
-    throw error;
-  }
-  let approvals: Approvals;
-  let vault: Vault;
-  try {
-    vault = await openVault(config, await state.openVault());
-    approvals = new Approvals({
-      store: await state.openApprovals(),
-      audit,
-      notifier: await createNotifier(config.approvals.notify, log),
-      masker,
-      log,
-      sweepMs: config.approvals.sweep_ms,
-      retentionDays: config.approvals.retention_days,
-      maxPendingPerRequester: config.approvals.max_pending_per_requester,
-      ...(config.identity.login ? { publicUrl: new URL(config.identity.login.public_url).origin } : {}),
-    });
-  } catch (error) {
-    policies.close();
-    await observe.close();
-    await audit.close();
-    await siem?.close();
-    await state.close();
-    throw error;
-  }
+  opened.add("payload retention", () => clearInterval(retention));
+  const policies = await PolicySource.open(config.policy.file, { log, audit });
+  opened.add("the policy source", () => policies.close());
+  const vault = await openVault(config, await state.openVault());
+  opened.add("the vault", () => vault.close());
+  const approvals = new Approvals({
+    store: await state.openApprovals(),
+    audit,
+    notifier: await createNotifier(config.approvals.notify, log),
+    masker,
+    log,
+    sweepMs: config.approvals.sweep_ms,
+    retentionDays: config.approvals.retention_days,
+    maxPendingPerRequester: config.approvals.max_pending_per_requester,
+    ...(config.identity.login ? { publicUrl: new URL(config.identity.login.public_url).origin } : {}),
+  });
+  opened.add("approvals", () => approvals.close());
   metrics()?.pendingApprovalsFrom(() => approvals.pendingCount());
   const deferredRequests = new DeferredRequests(approvals, masker);
   if (config.policy.watch) policies.watch();
@@ -147,6 +132,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     connectTimeoutMs: config.upstream.connect_timeout_ms,
     responseTimeoutMs: config.upstream.response_timeout_ms,
   });
+  opened.add("the upstream client", () => upstream.destroy());
   const gatewayAuth = { ...(upstreamCredential ? { credential: upstreamCredential } : {}), ...(identityAssertion ? { identityAssertion } : {}) };
   const runs = new RunFollower({
     upstream,
@@ -160,6 +146,8 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
     maxHistoryBytes: config.audit.max_recording_bytes,
     ...(audit instanceof Ledger ? { tracker: audit } : {}),
   });
+  // Unfinished runs are recorded as they stand before the ledger's final checkpoint.
+  opened.add("run following", () => runs.close());
   // Runs followed by a gateway process that stopped (another replica, or this one's predecessor).
   if (audit instanceof Ledger) await audit.takeOverRuns((run) => runs.follow(run));
 
@@ -261,6 +249,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   // the limit must still show more than max_headers fields for the receive stage to refuse it.
   server.maxHeadersCount = config.limits.max_headers + 1;
   const stopCertificateWatch = config.listen.tls ? reloadCertificateOnChange(server as HttpsServer, config.listen.tls, log) : undefined;
+  if (stopCertificateWatch) opened.add("the certificate watch", stopCertificateWatch);
   // Node answers these by itself unless they have a listener; the gateway answers them so that
   // each leaves a record. 100-continue is met as Node would; any other expectation is refused.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
@@ -314,22 +303,7 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
   });
 
   server.listen(config.listen.port, config.listen.host);
-  try {
-    await once(server, "listening");
-  } catch (error) {
-    stopCertificateWatch?.();
-    clearInterval(retention);
-    policies.close();
-    await approvals.close();
-    await vault.close();
-    await upstream.destroy();
-    await egress.close();
-    await observe.close();
-    await audit.close();
-    await siem?.close();
-    await state.close();
-    throw error;
-  }
+  await once(server, "listening");
   await protocolSockets.start();
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -364,25 +338,46 @@ export async function startGateway(config: PortcullisConfig, options: GatewayOpt
       server.closeAllConnections();
       await protocolSockets.close();
       await stopped;
-      stopCertificateWatch?.();
-      policies.close();
-      await approvals.close();
-      await vault.close();
-      // Unfinished runs are recorded as they stand before the ledger's final checkpoint.
-      await runs.close();
-      clearInterval(retention);
-      await upstream.destroy();
-      await egress.close();
-      // The last spans are exported before the exporter stops.
-      await observe.close();
-      await audit.close();
-      await siem?.close();
-      await state.close();
+      await opened.closeAll();
       log.info("portcullis stopped");
     })();
     return closing;
   };
   return { url, server, pipeline, observe, close };
+}
+
+/** What startGateway prepared before opening anything. */
+interface StartContext {
+  tlsOptions: ReturnType<typeof loadListenerCertificate> | undefined;
+  masker: Masker;
+  log: Logger;
+  upstreamCredential: Awaited<ReturnType<typeof resolveUpstreamCredential>>;
+  identityAssertion: IdentityAssertionSigner | undefined;
+  introspectionSecrets: Map<string, string>;
+  opened: OpenedResources;
+}
+
+/** What the gateway has opened, closed newest first: the same list serves a start that fails
+ * part-way and a gateway that is closed, so the two cannot drift apart. A close that fails is
+ * logged and the others still run. */
+class OpenedResources {
+  private readonly closers: Array<{ what: string; close: () => unknown }> = [];
+
+  constructor(private readonly log: Logger) {}
+
+  add(what: string, close: () => unknown): void {
+    this.closers.push({ what, close });
+  }
+
+  async closeAll(): Promise<void> {
+    for (const { what, close } of this.closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        this.log.error({ err: error }, `closing ${what} failed`);
+      }
+    }
+  }
 }
 
 /** The operator log: one JSON object per line, ISO time, the level as a word, every field but

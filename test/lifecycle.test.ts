@@ -1,10 +1,20 @@
 // Upstream failures, client disconnects, health, CORS and graceful shutdown.
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { mkdtemp, readdir, readlink, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Client } from "@langchain/langgraph-sdk";
+import { pino } from "pino";
 import { sseHeaders, sleep, startScriptedUpstream, type ScriptedUpstream } from "./support/scriptedUpstream.js";
-import { eventually, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
+import { ALLOW_ALL_POLICY, eventually, startLangGraph, startTestGateway, type TestGateway, type Upstream } from "./support/stack.js";
+import { parseConfig } from "../src/config/load.js";
+import type { PortcullisConfigInput } from "../src/config/schema.js";
 import { GATEWAY_USER_AGENT } from "../src/forward/gatewayRequest.js";
+import { startGateway } from "../src/gateway.js";
 
 describe("upstream failures", () => {
   test("an unreachable upstream gives a clear 502 and a completion record", async () => {
@@ -298,5 +308,70 @@ describe("response limits", () => {
       await gateway.close();
       await upstream.close();
     }
+  });
+});
+
+describe("a start that fails part-way", () => {
+  /** Descriptors this process holds on files under `dir` (Linux: /proc/self/fd). */
+  async function filesHeldUnder(dir: string): Promise<string[]> {
+    const held: string[] = [];
+    for (const fd of await readdir("/proc/self/fd")) {
+      const target = await readlink(`/proc/self/fd/${fd}`).catch(() => "");
+      if (target.startsWith(dir)) held.push(target);
+    }
+    return held;
+  }
+
+  async function failedStart(change: (config: PortcullisConfigInput, dir: string) => Promise<void>): Promise<{ error: unknown; dir: string }> {
+    const dir = await mkdtemp(path.join(tmpdir(), "portcullis-failed-start-"));
+    const config: PortcullisConfigInput = {
+      listen: { host: "127.0.0.1", port: 0 },
+      upstream: { url: "http://127.0.0.1:9" },
+      audit: { store: { kind: "sqlite", file: path.join(dir, "ledger.db") }, signing_key_file: path.join(dir, "ledger-key.pem"), stream: { file: path.join(dir, "siem.jsonl") }, payload_retention_days: 30 },
+      storage: { sqlite_file: path.join(dir, "state.db") },
+      log: { level: "silent" },
+      policy: { file: ALLOW_ALL_POLICY, watch: false },
+    };
+    await change(config, dir);
+    const error = await startGateway(parseConfig(config), { logger: pino({ level: "silent" }) }).then(
+      async (gateway) => {
+        await gateway.close();
+        return undefined;
+      },
+      (failure: unknown) => failure,
+    );
+    return { error, dir };
+  }
+
+  test("a listener that cannot bind leaves no ledger, state or SIEM file open", async () => {
+    const taken = createServer();
+    taken.listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const { error, dir } = await failedStart(async (config) => {
+        config.listen = { host: "127.0.0.1", port };
+      });
+      assert.equal((error as NodeJS.ErrnoException | undefined)?.code, "EADDRINUSE");
+      // The ledger, state and SIEM files were opened before the listener failed...
+      assert.ok((await readdir(dir)).includes("ledger.db"));
+      // ...and are all closed again.
+      assert.deepEqual(await filesHeldUnder(dir), []);
+      await rm(dir, { recursive: true, force: true });
+    } finally {
+      taken.close();
+    }
+  });
+
+  test("a policy that does not load leaves nothing open either", async () => {
+    const { error, dir } = await failedStart(async (config, dir) => {
+      const policy = path.join(dir, "policy.yaml");
+      await writeFile(policy, "rules: [ this is not a policy");
+      config.policy = { file: policy, watch: false };
+    });
+    assert.ok(error instanceof Error, "the start failed");
+    assert.ok((await readdir(dir)).includes("ledger.db"));
+    assert.deepEqual(await filesHeldUnder(dir), []);
+    await rm(dir, { recursive: true, force: true });
   });
 });
