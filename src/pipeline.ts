@@ -17,7 +17,7 @@ import type { Dispatcher } from "undici";
 import type { ApprovalsApi } from "./approve/api.js";
 import type { ApprovalGate } from "./approve/gate.js";
 import type { Console } from "./console/index.js";
-import { recordedSignInQuery, type SignIn } from "./authenticate/signIn.js";
+import type { SignIn } from "./authenticate/signIn.js";
 import { refusalFor, threadIdOf, type Authorizer, type AuthorizationRequest } from "./authorize/index.js";
 import { classifyOperation, RouteTable } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
@@ -30,7 +30,7 @@ import type { RunLink } from "./egress/runContext.js";
 import type { IdentityAssertionSigner } from "./forward/identityAssertion.js";
 import type { UpstreamClient } from "./forward/upstream.js";
 import { metrics, type Observability } from "./observe/index.js";
-import { describeCredentials, type Identifier, type Identity } from "./identify/index.js";
+import type { Identifier } from "./identify/index.js";
 import { assertNoBodyOnBodylessMethod, assertRouteReadsBody, readJsonBody } from "./receive/body.js";
 import { corsHeaders, isPreflight, preflightHeaders, type CorsSettings } from "./receive/cors.js";
 import { assertHeaderLimits, type HeaderLimits } from "./receive/headers.js";
@@ -39,11 +39,12 @@ import { assertNoMethodOverride, parseRequestTarget } from "./receive/target.js"
 import { MaskingError, MaskingTally, ProviderStreamMasker, type Masker } from "./mask/index.js";
 import type { TokenEntry } from "./mask/tokens.js";
 import { restoreWhole, restoringMasker, type KeptValue, type Vault, type VaultScope } from "./mask/vault.js";
-import type { AppendContext, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./record/auditRecord.js";
+import type { AuditSink } from "./record/auditRecord.js";
 import { maskedPayload, ResponseRecording } from "./record/payloads.js";
-import type { FollowedRun, RunFollower } from "./record/runFollower.js";
+import { followedRunOf, Recorder } from "./record/recorder.js";
+import type { RunFollower } from "./record/runFollower.js";
 import { relayResponse, runOutlivesClient, sendGatewayError } from "./respond/index.js";
-import { ERROR_CODE_HEADER, refusalStatus } from "./respond/langgraphErrors.js";
+import { ERROR_CODE_HEADER } from "./respond/langgraphErrors.js";
 import { sendLocalAnswer, type LocalAnswer } from "./respond/local.js";
 
 export type { LocalAnswer } from "./respond/local.js";
@@ -110,8 +111,21 @@ export class RequestPipeline {
   /** The routes classify matches: LangGraph's, and those declared under routes.custom. */
   routes: RouteTable;
 
+  /** The record stage: every audit record a request leaves. */
+  private readonly recorder: Recorder;
+
   constructor(private readonly deps: PipelineDeps) {
     this.routes = deps.routes ?? new RouteTable();
+    this.recorder = new Recorder({
+      audit: deps.audit,
+      masker: deps.masker,
+      identifier: deps.identifier,
+      egress: deps.egress,
+      runs: deps.runs,
+      log: deps.log,
+      ...(deps.signIn ? { signIn: deps.signIn } : {}),
+      ...(deps.observe ? { observe: deps.observe } : {}),
+    });
   }
 
   /** The approve stage (its hold bound is approvals.hold_max_s). */
@@ -254,7 +268,7 @@ export class RequestPipeline {
       }
       // record (admit): written before anything is forwarded; no record, no request
       exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
-      const receipt = await this.recordAdmitted(exchange);
+      const receipt = await this.recorder.admitted(exchange);
       if (this.deps.receipts) responseHeaders["portcullis-audit-receipt"] = `${receipt.seq} ${receipt.leafHash.toString("base64")}`;
       this.deps.observe?.stage(exchange, "admit");
       // forward: the inspected JSON, re-serialised, is what LangGraph receives (duplicate keys resolved once)
@@ -299,7 +313,7 @@ export class RequestPipeline {
       // An upstream body left unread (a relay that failed early) would hold a pool connection.
       if (upstreamResponse && !upstreamResponse.body.readableEnded) upstreamResponse.body.destroy();
       // record (complete)
-      await this.recordCompleted(exchange);
+      await this.recorder.completed(exchange, this.endedInBand.has(exchange));
       this.deps.observe?.finish(exchange);
       this.active.delete(exchange);
     }
@@ -316,7 +330,7 @@ export class RequestPipeline {
     const call = egress.classify(req.method ?? "", exchange.target!);
     exchange.operation = call.operation;
     exchange.scrubber = call.scrubber;
-    exchange.egress = { route: call.route.name, path: this.recorded(call.path) };
+    exchange.egress = { route: call.route.name, path: this.recorder.recorded(call.path) };
     // link: the run the call serves and who started it, from the token the graph forwards
     const run = await egress.linkRun(req.headers, call);
     if (run) exchange.egress.run = run;
@@ -328,7 +342,7 @@ export class RequestPipeline {
     const early = protocol === "http" ? undefined : await egress.readBody(req, call);
     const message = early && protocol !== "http" ? egressMessage(protocol, call.route.name, early.json) : undefined;
     if (message) {
-      exchange.egress.message = { method: message.method, ...(message.tool !== undefined ? { tool: this.recorded(message.tool) } : {}) };
+      exchange.egress.message = { method: message.method, ...(message.tool !== undefined ? { tool: this.recorder.recorded(message.tool) } : {}) };
       call.operation.risk_reasons.push(message.tool !== undefined ? `tools/call ${message.tool}` : message.method);
     }
     // authorize: policy must allow egress:call on this route (deny by default), then its rate
@@ -359,7 +373,7 @@ export class RequestPipeline {
     this.deps.observe?.stage(exchange, "mask");
     // record (admit)
     exchange.recording = new ResponseRecording(exchange.startedAt, this.deps.maxRecordingBytes);
-    const receipt = await this.recordAdmitted(exchange);
+    const receipt = await this.recorder.admitted(exchange);
     if (this.deps.receipts) responseHeaders["portcullis-audit-receipt"] = `${receipt.seq} ${receipt.leafHash.toString("base64")}`;
     this.deps.observe?.stage(exchange, "admit");
     // forward: the client's credentials stripped, the route's added
@@ -441,32 +455,13 @@ export class RequestPipeline {
   private async answerLocally(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders, rule: string): Promise<void> {
     exchange.localRoute = rule;
     if (answer.identity) exchange.identity = answer.identity;
-    const record: RequestRecord = {
-      ...this.requestRecord(exchange),
-      decision: answer.denied ? { effect: "deny", rule, reason: answer.denied } : { effect: "allow", rule },
-      status: answer.status,
-    };
-    if (rule === "gateway:console") {
-      // Console pages show recorded evidence: no record, no page.
-      try {
-        await this.deps.audit.append(record, this.appendContext(exchange));
-      } catch (error) {
-        throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: the audit record of this console page could not be written.", { cause: error, ...(exchange.identity ? { identity: exchange.identity } : {}) });
-      }
-      exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
-      return;
-    }
-    await this.appendOrLog(exchange.id, record, this.appendContext(exchange));
+    await this.recorder.answered(exchange, rule, answer);
     exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
   }
 
   /** A request answered 202 while it waits for approval: one request record, nothing forwarded. */
   private async answerAsked(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders): Promise<void> {
-    await this.appendOrLog(
-      exchange.id,
-      { ...this.requestRecord(exchange), ...(exchange.requestBody ? { body: exchange.requestBody.reference } : {}), status: answer.status },
-      { ...this.appendContext(exchange), ...(exchange.requestBody ? { payloads: [exchange.requestBody.payload] } : {}) },
-    );
+    await this.recorder.asked(exchange, answer.status);
     exchange.bytesOut = sendLocalAnswer(exchange.res, answer, headers);
   }
 
@@ -506,25 +501,9 @@ export class RequestPipeline {
     else socket.setTimeout(5_000, () => socket.destroy());
     if (bodyError) socket.destroy();
     const id = randomUUID();
-    const [rawPath = "", ...rawQuery] = String(req?.url ?? "").slice(0, 2048).split("?");
-    // An upgrade arrives with its headers: who sent it goes in the record too.
-    const quietly = req ? await this.identifyQuietly(req) : {};
     const client = req ? this.deps.trustedProxies.resolve(req) : { address: this.deps.trustedProxies.peerAddress(socket) };
     const notSent = answerInFlight ? " Not sent: an answer was in flight on the connection, which was closed after it." : bodyError ? " Not sent: the connection was closed." : "";
-    await this.appendOrLog(id, {
-      type: "request",
-      request_id: id,
-      time: new Date().toISOString(),
-      client: { address: client.address, user_agent: req?.headers["user-agent"] ?? null },
-      method: req?.method ?? "",
-      path: this.recorded(rawPath),
-      query: rawQuery.length > 0 ? this.recordedQueryOf(`?${rawQuery.join("?")}`) : "",
-      identity: quietly.identity ? recordedIdentity(quietly.identity) : null,
-      operation: null,
-      decision: { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(`${error.message}${quietly.note ?? ""}${notSent}`) },
-      status: error.status,
-      error: error.code,
-    }, { subject: quietly.identity?.subject ?? null, graphs: [] });
+    await this.recorder.connectionRefused({ id, req, clientAddress: client.address, error, notSent });
     this.deps.log.info({ request_id: id, status: error.status, error: error.code }, "connection refused");
     metrics()?.refusals.inc({ code: error.code, status: String(error.status) });
     if (answerInFlight || bodyError) return;
@@ -582,7 +561,7 @@ export class RequestPipeline {
       exchange.log[level]({ err: gatewayError.cause, error: gatewayError.code }, "request failed");
     }
     if (!exchange.admitted) {
-      await this.recordRefused(exchange, gatewayError);
+      await this.recorder.refused(exchange, gatewayError);
       if (exchange.res.headersSent && exchange.masking) {
         this.endedInBand.add(exchange);
         if (gatewayError.code === "PC_SHUTTING_DOWN" && exchange.outcome === "ok") exchange.outcome = "shutdown";
@@ -685,193 +664,6 @@ export class RequestPipeline {
     return result.text;
   }
 
-  private async recordAdmitted(exchange: Exchange) {
-    const masking = exchange.masking!;
-    try {
-      const receipt = await this.deps.audit.append(
-        {
-          ...this.requestRecord(exchange),
-          ...(exchange.requestBody ? { body: exchange.requestBody.reference } : {}),
-          masking: {
-            request: masking.tokenized ? "tokenized" : masking.maskRequests ? "masked" : "forwarded",
-            redactions: masking.request,
-            ...(masking.restoredDownstream ? { restored: masking.restoredDownstream } : {}),
-          },
-        },
-        { ...this.appendContext(exchange), ...(exchange.requestBody ? { payloads: [exchange.requestBody.payload] } : {}) },
-      );
-      exchange.admitted = true;
-      return receipt;
-    } catch (error) {
-      exchange.log.error({ err: error }, "audit record could not be written; refusing request");
-      throw new GatewayError(503, "PC_AUDIT_UNAVAILABLE", "Refused: the audit record could not be written, so the request was not forwarded.", { cause: error });
-    }
-  }
-
-  private async recordRefused(exchange: Exchange, error: GatewayError): Promise<void> {
-    // A request refused before identify (e.g. a hostile path) still names who sent it, if anyone;
-    // a credential that does not verify is noted, and the answer stays the refusal.
-    const quietly = exchange.identity || error.identity || exchange.identifyAttempted ? {} : await this.identifyQuietly(exchange.req);
-    exchange.identity ??= error.identity ?? quietly.identity;
-    await this.noteRefusedEgressCall(exchange);
-    await this.appendOrLog(exchange.id, {
-      ...this.requestRecord(exchange),
-      // The policy's decision when it refused (deny, or approval required); the gateway's own otherwise.
-      decision: exchange.decision && exchange.decision.effect !== "allow" ? exchange.decision : { effect: "deny", rule: `gateway:${error.code}`, reason: this.recorded(`${error.message}${quietly.note ?? ""}`) },
-      // A held response had already begun (200, then heartbeats): the refusal went in-band.
-      status: exchange.res.headersSent ? exchange.res.statusCode : refusalStatus(exchange, error),
-      error: error.code,
-    }, this.appendContext(exchange));
-    exchange.log.info({ status: error.status, error: error.code, subject: exchange.identity?.subject }, "request refused");
-  }
-
-  private async recordCompleted(exchange: Exchange): Promise<void> {
-    if (!exchange.admitted && !this.endedInBand.has(exchange)) return;
-    const masking = exchange.masking!;
-    const response = exchange.recording?.stored(this.deps.masker.name, masking.response.redactions);
-    const record: CompletionRecord = {
-      type: "completion",
-      request_id: exchange.id,
-      time: new Date().toISOString(),
-      // What the client was sent; null when it left before any status line.
-      status: exchange.res.headersSent ? exchange.res.statusCode : null,
-      upstream_status: exchange.upstreamStatus ?? null,
-      outcome: exchange.outcome,
-      duration_ms: elapsedMs(exchange),
-      bytes_in: exchange.bytesIn,
-      bytes_out: exchange.bytesOut,
-      ...(exchange.error ? { error: exchange.error } : {}),
-      ...(exchange.upstreamHeadersMs !== undefined ? { upstream_headers_ms: exchange.upstreamHeadersMs } : {}),
-      ...(Object.keys(exchange.events).length > 0 ? { events: exchange.events } : {}),
-      ...(exchange.runId ? { run_id: exchange.runId } : {}),
-      ...(exchange.threadId ? { thread_id: exchange.threadId } : {}),
-      ...(response ? { response: response.reference } : {}),
-      masking: {
-        response: masking.clearResponses ? "clear" : "masked",
-        redactions: masking.response.redactions,
-        ...(masking.restore && Object.keys(masking.restore.restored.redactions).length > 0 ? { restored: masking.restore.restored.redactions } : {}),
-      },
-      ...(exchange.scrubber?.found ? { credential_echoes: exchange.scrubber.found } : {}),
-    };
-    await this.appendOrLog(exchange.id, record, { ...this.appendContext(exchange), ...(response ? { payloads: [response.payload] } : {}) });
-    if (exchange.operation?.creates_run && exchange.runId) this.deps.runs.follow(followedRunOf(exchange));
-    exchange.log.info(
-      {
-        method: exchange.req.method,
-        path: exchange.target?.path,
-        route: exchange.operation?.route,
-        subject: exchange.identity?.subject,
-        status: record.status,
-        outcome: record.outcome,
-        duration_ms: record.duration_ms,
-      },
-      "request completed",
-    );
-  }
-
-  /** For the record of a request refused before identify: who sent it and, when its credential
-   * was not accepted, a note naming the kinds sent and why (never their values). */
-  private async identifyQuietly(req: IncomingMessage): Promise<{ identity?: Identity; note?: string }> {
-    const presented = this.deps.identifier.presented(req);
-    if (presented.kinds.length === 0 && presented.hopByHop.length === 0) return {};
-    try {
-      return { identity: await this.deps.identifier.identify(req) };
-    } catch (error) {
-      const refusal = error instanceof GatewayError ? error : undefined;
-      return {
-        ...(refusal?.identity ? { identity: refusal.identity } : {}),
-        note: ` Its credential (${describeCredentials(presented.kinds) || "none"}) was not accepted: ${refusal?.code ?? "PC_INTERNAL"}.`,
-      };
-    }
-  }
-
-  /** An egress call refused before its route, method and path were accepted (or before
-   * identify) is still recorded with the route and path it asked for and the run it serves. */
-  private async noteRefusedEgressCall(exchange: Exchange): Promise<void> {
-    if (exchange.egress) return;
-    const facts = await this.deps.egress.refusedCallFacts(exchange.req, exchange.target);
-    if (!facts) return;
-    exchange.egress = { ...facts, route: this.recorded(facts.route), path: this.recorded(facts.path) };
-    if (facts.run) exchange.resources ??= { graphs: facts.run.graphs };
-  }
-
-  /** For records written after the fact (refusals, completions): a failure is logged loudly. */
-  private async appendOrLog(requestId: string, record: AuditRecord, context?: AppendContext): Promise<void> {
-    await this.deps.audit.append(record, context).catch((auditError: unknown) => {
-      this.deps.log.error({ err: auditError, request_id: requestId, record_type: record.type }, "audit record could not be written");
-    });
-  }
-
-  /** Who and which graphs, kept beside each record so exports filter without parsing leaves. */
-  private appendContext(exchange: Exchange): AppendContext {
-    return { subject: exchange.identity?.subject ?? null, graphs: exchange.resources?.graphs ?? [] };
-  }
-
-  /** The query as recorded: sign-in parameters reduced, keys and values masked like any stored text. */
-  private recordedQuery(exchange: Exchange): string {
-    const search = exchange.target?.search ?? "";
-    if (exchange.target && this.deps.signIn?.handles(exchange.target.path)) return recordedSignInQuery(search).slice(0, 2048);
-    return this.recordedQueryOf(search);
-  }
-
-  private recordedQueryOf(search: string): string {
-    try {
-      return this.deps.masker.maskQuery(search.slice(0, 2048)).text;
-    } catch {
-      return "[unscannable query withheld]";
-    }
-  }
-
-  /** Client-controlled text kept in a record (a path, an error that quotes the request): masked,
-   * percent-encoding decoded first so %40 cannot hide an address. */
-  private recorded(text: string): string {
-    try {
-      const bounded = text.slice(0, 2048);
-      const masked = this.deps.masker.maskText(bounded);
-      let decoded: string;
-      try {
-        decoded = decodeURIComponent(bounded);
-      } catch {
-        return masked.text;
-      }
-      if (decoded === bounded) return masked.text;
-      const maskedDecoded = this.deps.masker.maskText(decoded);
-      return Object.keys(maskedDecoded.redactions).length > 0 ? maskedDecoded.text : masked.text;
-    } catch {
-      return "[unscannable text withheld]";
-    }
-  }
-
-  /** The classified operation carries ids taken from the client's path and body: masked. */
-  private recordedOperation(operation: Exchange["operation"]): RequestRecord["operation"] {
-    if (!operation) return null;
-    try {
-      return this.deps.masker.maskValue(operation).value;
-    } catch {
-      return { ...operation, ids: {}, assistant_ids: [] };
-    }
-  }
-
-  private requestRecord(exchange: Exchange): RequestRecord {
-    const req = exchange.req;
-    return {
-      type: "request",
-      request_id: exchange.id,
-      time: new Date().toISOString(),
-      client: { address: exchange.clientAddress, user_agent: req.headers["user-agent"] ?? null, ...(exchange.forwarded ? { forwarded: exchange.forwarded } : {}) },
-      method: req.method ?? "",
-      path: this.recorded(exchange.target?.path ?? String(req.url ?? "")),
-      query: this.recordedQuery(exchange),
-      identity: exchange.identity ? recordedIdentity(exchange.identity) : null,
-      operation: this.recordedOperation(exchange.operation),
-      decision: exchange.decision ?? { effect: "deny", rule: "gateway:unclassified" },
-      ...(exchange.resources ? { resources: exchange.resources } : {}),
-      ...(exchange.rewrites && exchange.rewrites.added.length + exchange.rewrites.removed.length > 0 ? { rewrites: { added: exchange.rewrites.added, removed: exchange.rewrites.removed } } : {}),
-      ...(exchange.approval ? { approval: exchange.approval } : {}),
-      ...(exchange.egress ? { egress: exchange.egress } : {}),
-      ...this.deps.observe?.traceOf(exchange),
-    };
-  }
 }
 
 /** LangGraph answers a run create with Content-Location /threads/{thread}/runs/{run} (or
@@ -882,24 +674,6 @@ function noteRunLocation(exchange: Exchange, header: string | string[] | undefin
   if (!match) return;
   exchange.runId ??= match[2];
   if (match[1]) exchange.threadId ??= match[1];
-}
-
-/** The run a run-creating exchange started, as the gateway follows it. */
-function followedRunOf(exchange: Exchange): FollowedRun {
-  return {
-    requestId: exchange.id,
-    runId: exchange.runId!,
-    threadId: exchange.threadId ?? null,
-    subject: exchange.identity?.subject ?? null,
-    graphs: exchange.resources?.graphs ?? [],
-    assistantIds: exchange.operation?.assistant_ids ?? [],
-  };
-}
-
-/** Claims serve policy conditions; the record keeps who, not everything the IdP said. */
-function recordedIdentity(identity: Identity): Identity {
-  const { claims: _claims, ...recorded } = identity;
-  return recorded;
 }
 
 function toGatewayError(error: unknown, exchange: Exchange): GatewayError {
