@@ -114,7 +114,12 @@ export class GatewayError extends Error {
   }
 }
 
-export class ConfigError extends Error {
+/** An error whose message is written for the person running Portcullis (a bad flag or config,
+ * a ledger that cannot be opened, an export that cannot be written): the CLI prints the message
+ * alone and exits 2. Anything else is a bug, printed with its stack (exit 1). */
+export class OperatorError extends Error {}
+
+export class ConfigError extends OperatorError {
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";
@@ -122,7 +127,7 @@ export class ConfigError extends Error {
 }
 
 /** A policy file that cannot be used: the message lists every problem, each with where it is. */
-export class PolicyError extends Error {
+export class PolicyError extends OperatorError {
   constructor(message: string) {
     super(message);
     this.name = "PolicyError";

@@ -4,7 +4,7 @@
 import { Command, Option } from "commander";
 import { request } from "undici";
 import type { ApprovalView } from "../approve/approvals.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, OperatorError } from "../errors.js";
 
 interface ApiOptions {
   gateway: string;
@@ -12,7 +12,7 @@ interface ApiOptions {
   json?: boolean;
 }
 
-export class ApprovalsApiError extends Error {
+export class ApprovalsApiError extends OperatorError {
   constructor(message: string) {
     super(message);
     this.name = "ApprovalsApiError";

@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { stringify as toYaml } from "yaml";
 import { packageVersion } from "../config/packageFiles.js";
-import { ConfigError, PolicyError } from "../errors.js";
+import { ConfigError, OperatorError } from "../errors.js";
 import { generateApiKey, keyExpiry } from "../identify/serviceAccounts.js";
 
 const program = new Command()
@@ -116,7 +116,7 @@ function stopOnSignals(stop: () => Promise<void>): void {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const known = error instanceof ConfigError || error instanceof PolicyError || (error instanceof Error && ["ExportError", "LedgerStoreError", "LedgerIntegrityError", "MissingLogKeyError", "ApprovalsApiError", "SessionNotFoundError", "AccessReviewError"].includes(error.name));
+  const known = error instanceof OperatorError;
   const message = known ? (error as Error).message : (error as Error).stack ?? String(error);
   process.stderr.write(`portcullis: ${message}\n`);
   process.exit(known ? 2 : 1);

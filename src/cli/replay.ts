@@ -5,9 +5,9 @@ import { Command, Option } from "commander";
 import { ConfigError } from "../errors.js";
 import type { Ledger } from "../ledger/index.js";
 import { READABLE_SESSION_KINDS, SESSION_KINDS, type SessionKind, type SessionQuery } from "../ledger/sessionIndex.js";
-import { rerunSession } from "../replay/rerun.js";
+import { RerunError, rerunSession } from "../replay/rerun.js";
 import { serveRecording } from "../replay/serve.js";
-import { loadSession, type Session, type SessionSource } from "../replay/session.js";
+import { loadSession, SessionNotFoundError, type Session, type SessionSource } from "../replay/session.js";
 import { playRecording } from "../replay/recording.js";
 import { executionPath, sessionStatus } from "../replay/timeline.js";
 import { ledgerOptions, openToolLedger, openToolStore, operator, type LedgerOptions } from "./audit.js";
@@ -96,7 +96,7 @@ export function replayCommand(): Command {
       const source: SessionSource = { store: ledger.store, origin: ledger.origin, checkpoint: () => ledger.checkpoint() };
       try {
         const session = await loadSession(source, id).catch((error: unknown) => {
-          if ((error as Error).name === "SessionNotFoundError") throw new ConfigError(`${(error as Error).message}; list sessions with portcullis sessions`);
+          if (error instanceof SessionNotFoundError) throw new ConfigError(`${(error as Error).message}; list sessions with portcullis sessions`);
           throw error;
         });
         if (options.verify) return await verify(ledger, source, session, options);
@@ -162,7 +162,7 @@ async function verify(ledger: Ledger, source: SessionSource, session: Session, o
     process.exitCode = result.differences.length === 0 ? 0 : 1;
   } catch (error) {
     await recordAccess(ledger, session, "session.verify", { error: (error as Error).message.slice(0, 300) });
-    if (error instanceof Error && error.name === "RerunError") {
+    if (error instanceof RerunError) {
       process.stderr.write(`portcullis: cannot verify session ${session.summary.requestId}: ${error.message}\nRecorded path: ${describe(recorded)}\n`);
       process.exitCode = 2;
       return;

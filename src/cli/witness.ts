@@ -32,9 +32,7 @@ export function witnessCommand(): Command {
       });
       const match = /^(.*):(\d+)$/.exec(options.listen);
       if (!match) throw new ConfigError(`--listen ${options.listen}: host:port`);
-      const witness = await startWitness({ name: options.name, keyFile: options.keyFile, storeFile: options.store, logs, host: match[1]!.replace(/^\[|\]$/g, ""), port: Number(match[2]) }).catch((error: Error) => {
-        throw error.name === "WitnessConfigError" ? new ConfigError(error.message) : error;
-      });
+      const witness = await startWitness({ name: options.name, keyFile: options.keyFile, storeFile: options.store, logs, host: match[1]!.replace(/^\[|\]$/g, ""), port: Number(match[2]) });
       process.stdout.write(`${JSON.stringify({ ready: true, url: witness.url, vkey: witness.vkey })}\n`);
       const stop = () => void witness.close().then(() => process.exit(0));
       process.once("SIGINT", stop);

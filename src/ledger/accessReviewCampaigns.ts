@@ -7,9 +7,10 @@ import type { AccessReviewLine, AccessReviewRecord, AuditRecord } from "../recor
 import { AccessReviewTracker, pendingLines, type CampaignState } from "./evidence/accessReviews.js";
 import type { LedgerLeaf } from "./ledger.js";
 import type { LedgerStore } from "./store.js";
+import { OperatorError } from "../errors.js";
 
 /** What the caller asked for cannot be done to this campaign (unknown, closed, decided, own line). */
-export class AccessReviewError extends Error {
+export class AccessReviewError extends OperatorError {
   override name = "AccessReviewError";
   constructor(
     readonly code: "PC_CAMPAIGN_NOT_FOUND" | "PC_CAMPAIGN_COMPLETED" | "PC_LINE_NOT_FOUND" | "PC_LINE_DECIDED" | "PC_OWN_LINE" | "PC_REASON_REQUIRED",

@@ -24,6 +24,7 @@ import { formatTlogProof, signNote } from "./note.js";
 import type { LedgerStore, StoredCheckpoint, StoredEntry } from "./store.js";
 import { summaryCsv } from "./summary.js";
 import { keyRecordOf } from "./verifyStore.js";
+import { OperatorError } from "../errors.js";
 
 export const BUNDLE_FORMAT = "portcullis-evidence/v2";
 /** Checkpoints carried between start and end; more are thinned evenly (each pair still proven consistent). */
@@ -57,7 +58,7 @@ export interface ExportResult {
   sampled: number;
 }
 
-export class ExportError extends Error {
+export class ExportError extends OperatorError {
   override readonly name = "ExportError";
 }
 

@@ -5,6 +5,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ed25519NoteSigner, keyIdFor, publicKeyRaw, SIG_ED25519, type NoteSigner } from "./note.js";
+import { OperatorError } from "../errors.js";
 
 export interface LogKey {
   signer: NoteSigner;
@@ -34,7 +35,7 @@ export async function loadLogKey(file: string, name: string): Promise<LogKey> {
   return logKeyFrom(pem, name, (await stat(file)).mtimeMs);
 }
 
-export class MissingLogKeyError extends Error {
+export class MissingLogKeyError extends OperatorError {
   override readonly name = "MissingLogKeyError";
 }
 

@@ -15,6 +15,7 @@ import { formatCheckpoint, signNote } from "./note.js";
 import { sessionUpdateOf, type SessionUpdate } from "./sessionIndex.js";
 import type { AppendBatch, EntryIndex, LedgerStore, SequencerTransaction, StoredCheckpoint, StoredPayload, TrackedRun } from "./store.js";
 import { WitnessClient, type WitnessEndpoint } from "./witnesses.js";
+import { OperatorError } from "../errors.js";
 
 /** Leaves stay well under the 64 KiB entry limit of tlog tiles (audit-ledger.md §8). */
 export const MAX_LEAF_BYTES = 60_000;
@@ -62,7 +63,7 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-export class LedgerIntegrityError extends Error {
+export class LedgerIntegrityError extends OperatorError {
   override readonly name = "LedgerIntegrityError";
 }
 

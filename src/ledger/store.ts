@@ -8,6 +8,7 @@
 import type { FollowedRun } from "../record/runFollower.js";
 import type { NodeReader } from "./merkle.js";
 import type { GrantUsage, IdentityUsage, SessionQuery, SessionSummary, SessionUpdate } from "./sessionIndex.js";
+import { OperatorError } from "../errors.js";
 
 export interface StoredEntry {
   seq: number;
@@ -179,7 +180,7 @@ export interface LedgerStore {
   close(): Promise<void>;
 }
 
-export class LedgerStoreError extends Error {
+export class LedgerStoreError extends OperatorError {
   override readonly name = "LedgerStoreError";
 }
 

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { comparePaths, executionPath, sessionStatus, type ExecutionPath } from "./timeline.js";
 import { loadSession, SessionNotFoundError, type Session, type SessionSource } from "./session.js";
+import { OperatorError } from "../errors.js";
 
 export interface RerunOptions {
   /** The gateway's base URL. */
@@ -25,7 +26,7 @@ export interface RerunResult {
   runStatus: string;
 }
 
-export class RerunError extends Error {
+export class RerunError extends OperatorError {
   override readonly name = "RerunError";
 }
 

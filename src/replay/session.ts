@@ -11,6 +11,7 @@ import { reasonOf, verifyCheckpointNote } from "../ledger/verify.js";
 import { keyRecordOf } from "../ledger/verifyStore.js";
 import type { ApprovalRecord, AuditRecord, CompletionRecord, PayloadReference, RequestRecord, RunRecord } from "../record/auditRecord.js";
 import { parseRecording, type Recording } from "./recording.js";
+import { OperatorError } from "../errors.js";
 
 export interface SessionSource {
   store: LedgerStore;
@@ -59,7 +60,7 @@ export interface Session {
   proof: SessionProof;
 }
 
-export class SessionNotFoundError extends Error {
+export class SessionNotFoundError extends OperatorError {
   override readonly name = "SessionNotFoundError";
 }
 

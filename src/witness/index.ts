@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { GatewayError } from "../errors.js";
+import { GatewayError, OperatorError } from "../errors.js";
 import { writeNewKeyFile } from "../ledger/keys.js";
 import { EMPTY_ROOT, verifyConsistency } from "../ledger/merkle.js";
 import { cosignatureSigner, NoteError, openNote, parseCheckpoint, parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from "../ledger/note.js";
@@ -40,7 +40,7 @@ export interface RunningWitness {
 const MAX_PROOF_LINES = 63;
 const MAX_BODY_BYTES = 64 * 1024;
 
-export class WitnessConfigError extends Error {
+export class WitnessConfigError extends OperatorError {
   override readonly name = "WitnessConfigError";
 }
 
