@@ -218,6 +218,24 @@ describe("masking SSE events", () => {
     assert.ok((sse.tally.redactions.EMAIL_ADDRESS ?? 0) >= 2);
   });
 
+  it("sends the chunks the server sent, one token each, when nothing in them is masked", () => {
+    const sse = new SseStreamMasker(masker);
+    const chunk = (id: string, content: string, type = "AIMessageChunk") => ({ event: "messages", id: String(Math.random()), data: JSON.stringify([{ type, id, content }, metadata]) });
+    const upstream = [...[..."begin"].map((c) => chunk("m-1", c)), chunk("t-1", "tool_call__begin", "tool"), ...[..."end"].map((c) => chunk("m-2", c))];
+    const out = [...upstream.flatMap((event) => sse.event(event)), ...sse.end()];
+    assert.deepEqual(out.map((event) => event.id), upstream.map((event) => event.id));
+    assert.deepEqual(out.map((event) => JSON.parse(event.data)[0].content), [..."begin", "tool_call__begin", ..."end"]);
+  });
+
+  it("ends legacy partials with the whole masked message before messages/complete", () => {
+    const sse = new SseStreamMasker(masker);
+    const partials = [..."begin"].map((_, i) => ({ event: "messages/partial", data: JSON.stringify([{ id: "m-7", type: "ai", content: "begin".slice(0, i + 1) }]) }));
+    const out = [...partials.flatMap((event) => sse.event(event)), ...sse.event({ event: "messages/complete", data: JSON.stringify([{ id: "m-7", type: "ai", content: "begin" }]) })];
+    const lastPartial = out.filter((event) => event.event === "messages/partial").at(-1)!;
+    assert.equal(JSON.parse(lastPartial.data)[0].content, "begin");
+    assert.equal(out.at(-1)!.event, "messages/complete");
+  });
+
   it("masks tool-call argument pieces per tool-call index", () => {
     const sse = new SseStreamMasker(masker);
     const args = JSON.stringify({ to: EMAIL });
@@ -245,13 +263,19 @@ describe("masking SSE events", () => {
   it("streams protocol v2 content-block-delta text and leaves the finish event to carry the whole block", () => {
     const sse = new SseStreamMasker(masker);
     const delta = (text: string, seq: number) => ({ event: "messages", id: String(seq), data: JSON.stringify({ type: "event", event_id: String(seq), seq, method: "messages", params: { namespace: [], node: "echo", data: { event: "content-block-delta", index: 0, delta: { type: "text-delta", text } } } }) });
-    const out = [...[...`mail ${EMAIL} now`].map((char, i) => sse.event(delta(char, i))).flat()];
-    const texts = out.map((event) => JSON.parse(event.data).params.data.delta.text).join("");
-    assert.ok(!texts.includes("example.com") && !texts.includes("jane.doe"), texts);
-    assert.ok(out.every((event, i) => event.id === String(i) && JSON.parse(event.data).seq === i));
-    const [finish] = sse.event({ event: "messages", id: "99", data: JSON.stringify({ type: "event", seq: 99, method: "messages", params: { namespace: [], node: "echo", data: { event: "content-block-finish", index: 0, content: { type: "text", text: `mail ${EMAIL} now` } } } }) });
-    assert.equal(JSON.parse(finish!.data).params.data.content.text, "mail [EMAIL_ADDRESS] now");
+    const text = `mail ${EMAIL} now`;
+    const out = [...text].map((char, i) => sse.event(delta(char, i))).flat();
+    // The deltas still waiting for held text go out before the finish event, in order.
+    out.push(...sse.event({ event: "messages", id: "99", data: JSON.stringify({ type: "event", seq: 99, method: "messages", params: { namespace: [], node: "echo", data: { event: "content-block-finish", index: 0, content: { type: "text", text } } } }) }));
     assert.deepEqual(sse.end(), []);
+    assert.deepEqual(out.map((event) => event.id), [...[...text].map((_, i) => String(i)), "99"]);
+    const deltas = out.slice(0, -1);
+    assert.ok(deltas.every((event, i) => JSON.parse(event.data).seq === i));
+    const texts = deltas.map((event) => JSON.parse(event.data).params.data.delta.text).join("");
+    assert.ok(!texts.includes("example.com") && !texts.includes("jane.doe"), texts);
+    // The words around the address reach the client one delta each, as the server sent them.
+    assert.deepEqual(deltas.slice(0, 5).map((event) => JSON.parse(event.data).params.data.delta.text), [..."mail "]);
+    assert.equal(JSON.parse(out.at(-1)!.data).params.data.content.text, "mail [EMAIL_ADDRESS] now");
   });
 
   it("fails closed when an upstream opens more streamed texts than it may", () => {

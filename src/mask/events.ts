@@ -6,9 +6,14 @@
 // TextStreamMasker, keyed by message and JSON path, so a value split across events is caught
 // and only the suffix that could still become a match is held. Identity fields (id, type, name,
 // index) are the same in every chunk and are masked whole. Every other event is a whole JSON
-// document, masked leaf by leaf. Event names and ids are kept: each upstream event yields one
-// event, and held text is released later in a synthetic chunk of the same message (no id: ids
-// belong to upstream events).
+// document, masked leaf by leaf.
+//
+// Each upstream event yields one event, with its name and id. While text is held back, the
+// event that carries it waits, and so does every event after it; once nothing is held they go
+// out together, each streamed string filled in: with its own text when nothing in the held
+// stretch was masked (a client sees the chunks the server sent, one token each), or, when
+// something was, with the masked stretch in its first event and "" in the others.
+import { randomBytes } from "node:crypto";
 import type { EventSourceMessage } from "eventsource-parser";
 import { MaskingError, MaskingTally, type Masker } from "./masker.js";
 import { TextStreamMasker } from "./stream.js";
@@ -34,9 +39,22 @@ interface OpenText {
   received: string;
   /** Text was added since the last idle release. */
   fresh: boolean;
-  /** Builds the event that carries released text (from the field's latest chunk); undefined
-   * when the protocol delivers the whole text at the end anyway (v2 content-block-finish). */
-  carry(text: string): EventSourceMessage | undefined;
+  /** Held text released for it (idle, the message's end) since its events began to wait. */
+  tail: string;
+}
+
+/** One streamed string in an event that waits: where it goes, what came, what could be sent. */
+interface Piece {
+  placeholder: string;
+  open: OpenText;
+  received: string;
+  settled: string;
+}
+
+/** An event that waits for held text, its streamed strings still placeholders. */
+interface Waiting {
+  event: EventSourceMessage;
+  pieces: Piece[];
 }
 
 /** For messages/partial: each event repeats the whole text so far; the client is sent the
@@ -52,6 +70,13 @@ type Segment = { key: string } | { at: number; label: string };
 export class SseStreamMasker {
   private readonly open = new Map<string, OpenText>();
   private readonly partials = new Map<string, PartialText>();
+  /** Events held while text is, in order. */
+  private waiting: Waiting[] = [];
+  /** The streamed strings of the event being built. */
+  private building: Piece[] = [];
+  /** Placeholders carry a random mark, so no upstream text can pose as one. */
+  private readonly mark = randomBytes(9).toString("base64url");
+  private placeholders = 0;
 
   constructor(
     private readonly masker: Masker,
@@ -68,42 +93,43 @@ export class SseStreamMasker {
       data = JSON.parse(event.data);
     } catch {
       // Not JSON (no LangGraph event is, but a proxy's might be): scanned as text.
-      return [{ ...event, data: this.maskText(event.data) }];
+      return this.queued({ ...event, data: this.maskText(event.data) });
     }
-    if (mode === "messages" && Array.isArray(data) && isObject(data[0])) return [this.tupleChunk(event, name, data)];
+    if (mode === "messages" && Array.isArray(data) && isObject(data[0])) return this.queued(this.tupleChunk(event, name, data));
     if (mode === "events" && isObject(data) && typeof data.event === "string" && data.event.endsWith("_stream") && isObject(data.data) && data.data.chunk !== undefined) {
-      return [this.eventsChunk(event, name, data)];
+      return this.queued(this.eventsChunk(event, name, data));
     }
-    if (mode === "messages/partial" && Array.isArray(data)) return [this.partialMessages(event, data)];
+    if (mode === "messages/partial" && Array.isArray(data)) return this.queued(this.partialMessages(event, data));
     const v2 = protocolV2Data(data);
-    if (v2?.data.event === "content-block-delta") return [this.v2Delta(event, data as Json, v2)];
+    if (v2?.data.event === "content-block-delta") return this.queued(this.v2Delta(event, data as Json, v2));
     if (v2 && (v2.data.event === "content-block-finish" || v2.data.event === "message-finish")) this.forgetV2(v2);
     // The JS server may still be sending a message's tokens after the values/updates that hold
     // it whole, so a whole event ends a message's pieces only once all its text has arrived.
-    const released = mode === "error" || mode === "end" || mode === "messages/complete" ? this.flush() : this.completed(data);
-    if (mode === "messages/complete" && Array.isArray(data)) this.forgetPartials(data);
+    if (mode === "error" || mode === "end" || mode === "messages/complete") this.flush();
+    else this.completed(data);
     const masked = this.masker.maskDocument(event.data, data);
     this.tally.add(masked.redactions);
-    return [...released, masked.text === event.data ? event : { ...event, data: masked.text }];
+    const caughtUp = mode === "messages/complete" && Array.isArray(data) ? this.partialsCaughtUp(data, masked.text) : [];
+    const whole = masked.text === event.data ? event : { ...event, data: masked.text };
+    return [...caughtUp, whole].flatMap((out) => this.queued(out));
   }
 
   /** Quiet for the flush interval: held text that is no longer a distinctive partial goes out.
    * Only texts that grew since the last idle tick are looked at again. */
   idle(): EventSourceMessage[] {
-    const out: EventSourceMessage[] = [];
     for (const open of this.open.values()) {
       if (!open.fresh || open.stream.holding === 0) continue;
       open.fresh = false;
-      released(open, open.stream.idle(), out);
+      open.tail += open.stream.idle();
     }
-    return out;
+    return this.ready();
   }
 
   /** The stream is ending (run end, error, upstream closed): everything held is masked and sent. */
   end(): EventSourceMessage[] {
-    const out = this.flush();
+    this.flush();
     this.partials.clear();
-    return out;
+    return this.ready();
   }
 
   get holding(): boolean {
@@ -111,26 +137,62 @@ export class SseStreamMasker {
     return false;
   }
 
-  private flush(): EventSourceMessage[] {
-    const out: EventSourceMessage[] = [];
-    for (const open of this.open.values()) released(open, open.stream.end(), out);
+  private flush(): void {
+    for (const open of this.open.values()) open.tail += open.stream.end();
     this.open.clear();
-    return out;
   }
 
   /** Releases the held text of every message that `data` shows whole and whose text has all
    * arrived (its content there equals what was streamed). */
-  private completed(data: unknown): EventSourceMessage[] {
+  private completed(data: unknown): void {
     const waiting = [...this.open.entries()].filter(([, open]) => open.messageId !== undefined && open.stream.holding > 0);
-    if (waiting.length === 0) return [];
+    if (waiting.length === 0) return;
     const finished = new Map<string, string>();
     collectMessages(data, finished, 0);
-    const out: EventSourceMessage[] = [];
     for (const [key, open] of waiting) {
       if (finished.get(open.messageId!) !== open.received) continue;
-      released(open, open.stream.end(), out);
+      open.tail += open.stream.end();
       this.open.delete(key);
     }
+  }
+
+  /** An event just masked: it waits behind those already waiting, and all go out, filled in,
+   * once no text is held. */
+  private queued(event: EventSourceMessage): EventSourceMessage[] {
+    this.waiting.push({ event, pieces: this.building });
+    this.building = [];
+    return this.ready();
+  }
+
+  private ready(): EventSourceMessage[] {
+    if (this.waiting.length === 0 || this.holding) return [];
+    // Each streamed string's stretch: what came, and what masking made of it.
+    const stretches = new Map<OpenText, { received: string; masked: string; first: Piece }>();
+    for (const { pieces } of this.waiting) {
+      for (const piece of pieces) {
+        const stretch = stretches.get(piece.open);
+        if (stretch) {
+          stretch.received += piece.received;
+          stretch.masked += piece.settled;
+        } else {
+          stretches.set(piece.open, { received: piece.received, masked: piece.settled, first: piece });
+        }
+      }
+    }
+    for (const [open, stretch] of stretches) {
+      stretch.masked += open.tail;
+      open.tail = "";
+    }
+    const out = this.waiting.map(({ event, pieces }) => {
+      let data = event.data;
+      for (const piece of pieces) {
+        const stretch = stretches.get(piece.open)!;
+        const text = stretch.masked === stretch.received ? piece.received : piece === stretch.first ? stretch.masked : "";
+        data = data.replace(JSON.stringify(piece.placeholder), () => JSON.stringify(text));
+      }
+      return data === event.data ? event : { ...event, data };
+    });
+    this.waiting = [];
     return out;
   }
 
@@ -139,7 +201,7 @@ export class SseStreamMasker {
     const maskedMetadata = this.masker.maskValue(metadata, this.tally).value;
     const maskedRest = this.masker.maskValue(rest, this.tally).value;
     const place = (piece: Json) => JSON.stringify([piece, maskedMetadata, ...maskedRest]);
-    return { ...event, data: place(this.chunk(chunk, `${name}|${String(chunk.id ?? "")}`, name, place)) };
+    return { ...event, data: place(this.chunk(chunk, `${name}|${String(chunk.id ?? "")}`)) };
   }
 
   private eventsChunk(event: EventSourceMessage, name: string, data: Json): EventSourceMessage {
@@ -152,8 +214,8 @@ export class SseStreamMasker {
     const maskedInnerRest = this.masker.maskValue(innerRest, this.tally).value as Json;
     const place = (piece: unknown) => JSON.stringify({ ...maskedEnvelope, data: { ...maskedInnerRest, chunk: serialised ? { ...serialised, kwargs: piece } : piece } });
     const key = `${name}|${String(data.run_id ?? "")}|${isObject(chunk) ? String(chunk.id ?? "") : ""}`;
-    if (!isObject(chunk)) return { ...event, data: place(this.leaves(chunk, [], { key, eventName: name, place: (piece) => place(piece), root: { value: {} } })) };
-    return { ...event, data: place(this.chunk(chunk, key, name, place)) };
+    if (!isObject(chunk)) return { ...event, data: place(this.leaves(chunk, [], { key })) };
+    return { ...event, data: place(this.chunk(chunk, key)) };
   }
 
   /** A protocol v2 content-block-delta: its delta is streamed per block; content-block-finish
@@ -164,7 +226,7 @@ export class SseStreamMasker {
     const maskedParams = this.masker.maskValue(params, this.tally).value as Json;
     const { params: _params, ...rest } = envelope;
     const maskedRest = this.masker.maskValue(rest, this.tally).value as Json;
-    const maskedData = this.leaves(v2.data, [], { key, eventName: event.event ?? "message", place: () => undefined, root: { value: {} } });
+    const maskedData = this.leaves(v2.data, [], { key });
     return { ...event, data: JSON.stringify({ ...maskedRest, params: { ...maskedParams, data: maskedData } }) };
   }
 
@@ -174,30 +236,23 @@ export class SseStreamMasker {
   }
 
   /** Masks one streamed message chunk: every string through its stream masker, identity fields
-   * whole. `place` puts a chunk in its event's data, for the synthetic events that carry
-   * released text. */
-  private chunk(chunk: Json, key: string, eventName: string, place: (piece: Json) => string): Json {
+   * whole. */
+  private chunk(chunk: Json, key: string): Json {
     const { tool_calls: toolCalls, invalid_tool_calls: invalidToolCalls, ...rest } = chunk;
-    const root = { value: {} as Json };
-    const masked = this.leaves(rest, [], { key, eventName, place: (piece) => place(piece as Json), root, messageId: typeof chunk.id === "string" ? chunk.id : undefined }) as Json;
+    const masked = this.leaves(rest, [], { key, messageId: typeof chunk.id === "string" ? chunk.id : undefined }) as Json;
     // A chunk's tool_calls are parsed from partial argument text (they are not deltas), so a
     // value may be cut mid-way: each string is masked, then cut where a match could still grow.
     const partial = Array.isArray(chunk.tool_call_chunks) && chunk.tool_call_chunks.length > 0;
     if (toolCalls !== undefined) masked.tool_calls = partial ? this.partialToolCalls(toolCalls) : this.masker.maskValue(toolCalls, this.tally).value;
     if (invalidToolCalls !== undefined) masked.invalid_tool_calls = partial ? this.partialToolCalls(invalidToolCalls) : this.masker.maskValue(invalidToolCalls, this.tally).value;
-    root.value = masked;
     return masked;
   }
 
   /** Every string below `value` through the stream masker of its path; identity fields whole. */
-  private leaves(value: unknown, path: Segment[], at: { key: string; eventName: string; place: (piece: unknown) => string | undefined; root: { value: unknown }; messageId?: string | undefined }): unknown {
+  private leaves(value: unknown, path: Segment[], at: { key: string; messageId?: string | undefined }): unknown {
     if (typeof value === "string") {
       const isContent = path.length === 1 && "key" in path[0]! && path[0].key === "content";
-      const carry = (text: string): EventSourceMessage | undefined => {
-        const data = at.place(carrier(at.root.value, path, text));
-        return data === undefined ? undefined : { event: at.eventName, data };
-      };
-      return this.piece(`${at.key}|${path.map((segment) => ("key" in segment ? segment.key : segment.label)).join("/")}`, value, carry, isContent ? at.messageId : undefined);
+      return this.piece(`${at.key}|${path.map((segment) => ("key" in segment ? segment.key : segment.label)).join("/")}`, value, isContent ? at.messageId : undefined);
     }
     if (path.length > 32) throw new MaskingError("a streamed chunk is nested too deep to mask");
     if (Array.isArray(value)) {
@@ -212,14 +267,15 @@ export class SseStreamMasker {
     return out;
   }
 
-  private piece(key: string, text: string, carry: OpenText["carry"], messageId?: string): string {
+  /** A streamed string: pushed through its stream masker, and a placeholder in the event until
+   * the event goes out (see ready). */
+  private piece(key: string, text: string, messageId?: string): string {
     let open = this.open.get(key);
     if (!open) {
       if (this.open.size >= MAX_OPEN_TEXTS) throw new MaskingError(`more than ${MAX_OPEN_TEXTS} texts are being streamed at once`);
-      open = { stream: new TextStreamMasker(this.masker, this.tally), received: "", fresh: false, carry, ...(messageId !== undefined ? { messageId } : {}) };
+      open = { stream: new TextStreamMasker(this.masker, this.tally), received: "", fresh: false, tail: "", ...(messageId !== undefined ? { messageId } : {}) };
       this.open.set(key, open);
     }
-    open.carry = carry;
     open.fresh = true;
     if (open.messageId !== undefined) {
       open.received += text;
@@ -228,7 +284,9 @@ export class SseStreamMasker {
         open.received = "";
       }
     }
-    return open.stream.push(text);
+    const placeholder = `\u0000${this.mark}.${this.placeholders++}\u0000`;
+    this.building.push({ placeholder, open, received: text, settled: open.stream.push(text) });
+    return placeholder;
   }
 
   private partialToolCalls(calls: unknown): unknown {
@@ -270,8 +328,19 @@ export class SseStreamMasker {
     return { ...event, data: JSON.stringify(masked) };
   }
 
-  private forgetPartials(messages: unknown[]): void {
-    for (const message of messages) if (isObject(message)) this.partials.delete(String(message.id ?? ""));
+  /** Before messages/complete: a message whose partials held text back gets one more partial,
+   * the masked message whole, so its partials add up to it as they do direct. */
+  private partialsCaughtUp(messages: unknown[], maskedText: string): EventSourceMessage[] {
+    const masked = JSON.parse(maskedText) as unknown[];
+    const out: EventSourceMessage[] = [];
+    messages.forEach((message, i) => {
+      if (!isObject(message)) return;
+      const partial = this.partials.get(String(message.id ?? ""));
+      this.partials.delete(String(message.id ?? ""));
+      const whole = masked[i];
+      if (partial && isObject(whole) && typeof whole.content === "string" && whole.content !== partial.sent) out.push({ event: "messages/partial", data: JSON.stringify([whole]) });
+    });
+    return out;
   }
 
   private maskText(text: string): string {
@@ -279,36 +348,6 @@ export class SseStreamMasker {
     this.tally.add(masked.redactions);
     return masked.text;
   }
-}
-
-/** Adds the event carrying released text, if there is text and the protocol needs an event. */
-function released(open: OpenText, text: string, out: EventSourceMessage[]): void {
-  const carried = text ? open.carry(text) : undefined;
-  if (carried) out.push(carried);
-}
-
-/** A chunk carrying only `text` at `path`, with the identity fields of the chunk and of each
- * part on the way (message id and type, a block's index and type, a tool call's id and name). */
-function carrier(root: unknown, path: readonly Segment[], text: string): unknown {
-  const out: Json = { ...identityOf(root), content: "" };
-  if (isObject(root) && "tool_call_chunks" in root) out.tool_call_chunks = [];
-  let source: unknown = root;
-  let target: Json | unknown[] = out;
-  path.forEach((segment, i) => {
-    const child = "key" in segment ? (isObject(source) ? source[segment.key] : undefined) : Array.isArray(source) ? source[segment.at] : undefined;
-    const last = i === path.length - 1;
-    const made: unknown = last ? text : Array.isArray(child) ? [] : identityOf(child);
-    if (Array.isArray(target)) target.push(made);
-    else target["key" in segment ? segment.key : segment.label] = made;
-    source = child;
-    if (!last) target = made as Json | unknown[];
-  });
-  return out;
-}
-
-function identityOf(value: unknown): Json {
-  if (!isObject(value)) return {};
-  return Object.fromEntries(Object.entries(value).filter(([key]) => IDENTITY_KEYS.has(key)));
 }
 
 /** Protocol v2 envelopes (`{"type":"event","method":…,"params":{"data":…}}`, langgraph-api.md). */
