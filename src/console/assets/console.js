@@ -81,7 +81,9 @@ function setUpPlayback() {
   const clock = document.querySelector(".playback .clock");
   const status = document.querySelector(".playback .status");
   const seek = document.querySelector("input[data-seek]");
-  const end = [...steps.map((s) => Number(s.dataset.t)), ...events.map((e) => e.t)].reduce((a, b) => Math.max(a, b), 0);
+  // The slider's max is the page's own end (whole milliseconds, over every timeline item, nested
+  // ones too): playback ends there, so "at the end" means the same to the slider and the player.
+  const end = [...steps.map((s) => Number(s.dataset.t)), ...events.map((e) => e.t), seek ? Number(seek.max) : 0].reduce((a, b) => Math.max(a, b), 0);
   let ticker;
 
   /** The session as it stood `t` ms after its start: steps reached, the events received. */
@@ -114,9 +116,8 @@ function setUpPlayback() {
 
   function play(speed) {
     clearInterval(ticker);
-    // From the seek position, unless it is at the end: the slider holds whole milliseconds up to
-    // its max, while `end` (from the recording) may have a fraction past it.
-    const from = seek && Number(seek.value) < Number(seek.max) ? Number(seek.value) : 0;
+    // From the seek position, unless it is at the end (then from the start).
+    const from = seek && Number(seek.value) < end ? Number(seek.value) : 0;
     const started = performance.now();
     if (status) status.textContent = `Playing at ${speed === Infinity ? "full speed" : `${speed}×`}…`;
     if (speed === Infinity) {
