@@ -107,7 +107,7 @@ async function openGateway(
   const audit: AuditSink = options.audit ?? (await openLedger(config.audit, log, siem ? (record, receipt) => siem.write(record, receipt) : undefined));
   opened.add("the audit ledger", () => audit.close());
   const retention = audit instanceof Ledger && config.audit.payload_retention_days > 0 ? startRetention(audit, config.audit.payload_retention_days, log) : undefined;
-  opened.add("payload retention", () => clearInterval(retention));
+  if (retention) opened.add("payload retention", () => clearInterval(retention));
   const policies = await PolicySource.open(config.policy.file, { log, audit });
   opened.add("the policy source", () => policies.close());
   const vault = await openVault(config, await state.openVault());

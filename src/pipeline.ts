@@ -116,16 +116,7 @@ export class RequestPipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     this.routes = deps.routes ?? new RouteTable();
-    this.recorder = new Recorder({
-      audit: deps.audit,
-      masker: deps.masker,
-      identifier: deps.identifier,
-      egress: deps.egress,
-      runs: deps.runs,
-      log: deps.log,
-      ...(deps.signIn ? { signIn: deps.signIn } : {}),
-      ...(deps.observe ? { observe: deps.observe } : {}),
-    });
+    this.recorder = new Recorder(deps);
   }
 
   /** The approve stage (its hold bound is approvals.hold_max_s). */

@@ -96,7 +96,7 @@ export function replayCommand(): Command {
       const source: SessionSource = { store: ledger.store, origin: ledger.origin, checkpoint: () => ledger.checkpoint() };
       try {
         const session = await loadSession(source, id).catch((error: unknown) => {
-          if (error instanceof SessionNotFoundError) throw new ConfigError(`${(error as Error).message}; list sessions with portcullis sessions`);
+          if (error instanceof SessionNotFoundError) throw new ConfigError(`${error.message}; list sessions with portcullis sessions`);
           throw error;
         });
         if (options.verify) return await verify(ledger, source, session, options);
