@@ -5,7 +5,7 @@
 import type { Scanner } from "./detect/scanner.js";
 import type { Finding } from "./detect/types.js";
 import type { Operators } from "./operators.js";
-import { countMembers, skipWhitespace, stringEnd, stringValue, valueEnd } from "../jsonText.js";
+import { countMembers, decodeEscapes, skipWhitespace, stringEnd, stringValue, valueEnd } from "../jsonText.js";
 
 export type Redactions = Record<string, number>;
 
@@ -51,15 +51,6 @@ export const DEFAULT_SENSITIVE_KEYS = [
 ];
 
 export const SENSITIVE_FIELD = "SENSITIVE_FIELD";
-
-// RFC 8259 §7 string escapes; a pair is consumed at a time, so "\\\\n" stays a backslash and an n.
-const JSON_ESCAPE = /\\(?:u[0-9a-fA-F]{4}|[^u])/g;
-const SIMPLE_ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", f: "\f" };
-
-function decodeJsonEscape(escape: string): string {
-  if (escape[1] === "u") return String.fromCharCode(Number.parseInt(escape.slice(2), 16));
-  return SIMPLE_ESCAPES[escape[1]!] ?? escape[1]!;
-}
 
 // Keys that name a credential or hold a context word of a context-gated identifier: their value
 // is scanned with the key in front of it, the way the detectors expect a keyword before a value
@@ -286,7 +277,7 @@ export class Masker {
     // members it holds all of.
     const parsedMembers = { count: 0 };
     if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0, parsedMembers) && countMembers(text) === parsedMembers.count) {
-      const decoded = text.includes("\\") ? text.replace(JSON_ESCAPE, decodeJsonEscape) : text;
+      const decoded = decodeEscapes(text);
       if (this.findings(decoded, Infinity).length === 0) return text;
     }
     const splice = new Splice(text);

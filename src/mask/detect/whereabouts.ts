@@ -5,6 +5,7 @@
 // product, a graph or a node name as often as a person, and a mask on those breaks agents.
 //
 // The patterns use bounded quantifiers only, so each scan is linear in the text.
+import { Buffer } from "node:buffer";
 import { wordsBefore } from "./context.js";
 import type { Detector, Finding } from "./types.js";
 
@@ -17,15 +18,73 @@ const NAME = String.raw`${NAME_WORD}(?: ${NAME_WORD}){0,3}`;
 const PROSE_CUE = String.raw`(?:\b(?:[Mm]y name is|[Nn]ame is|[Dd]ear|[Ss]incerely,|[Rr]egards,|[Ss]igned by|[Aa]ttn:?|[Aa]ttention:)|\b(?:[Cc]ustomer|[Pp]atient|[Cc]ontact|[Ee]mployee|[Aa]pplicant|[Cc]ardholder|[Bb]eneficiary|[Rr]ecipient|[Ss]ender|[Gg]uest|[Pp]assenger|[Mm]ember)(?: name)?\s?[:=]|\b(?:Name|NAME)\s?[:=]|\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir|Madam)\.?)\s{1,2}`;
 // A key that names the field a name is in (`first_name=`, `"lastName": "`, `surname:`).
 const KEY_CUE = String.raw`(?:(?:[Ff]ull|[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily|[Mm]iddle|[Mm]aiden|[Cc]ustomer|[Pp]atient|[Cc]ontact|[Hh]older|[Ll]egal|[Ss]ender|[Rr]ecipient)[_ -]?[Nn]ame|[Ss]urname|FIRST_NAME|LAST_NAME|FULL_NAME|SURNAME)["']?\s?[:=]\s?["']?`;
-// One pattern for both kinds of cue: one pass over the text. A name after a key may be written
-// in any case (`"first_name": "jane"`); after words, only capitalised.
-const PERSON = new RegExp(`(?:${PROSE_CUE}(${NAME})|${KEY_CUE}(${KEYED_NAME_WORD}(?: ${KEYED_NAME_WORD}){0,3}))(?![\\p{L}\\p{N}])`, "gdu");
+// One pattern for both kinds of cue. A name after a key may be written in any case
+// (`"first_name": "jane"`); after words, only capitalised.
+const PERSON_PATTERN = `(?:${PROSE_CUE}(${NAME})|${KEY_CUE}(${KEYED_NAME_WORD}(?: ${KEYED_NAME_WORD}){0,3}))(?![\\p{L}\\p{N}])`;
+/** The name pattern tried at one place: where a cue can begin. */
+const PERSON_AT = new RegExp(PERSON_PATTERN, "ydu");
 const CUE_ONLY = new RegExp(`(?:${PROSE_CUE}|${KEY_CUE})`, "gu");
 /** Words that follow a cue without being a name ("Dear Team", "This is Important"). */
 const NOT_A_NAME = new Set(["Team", "All", "Everyone", "Sir", "Madam", "Customer", "Customers", "Colleague", "Colleagues", "Friend", "Friends", "Support", "Hiring", "Manager", "User", "Users", "Admin", "There", "Not", "The", "This", "That", "It", "Important", "Urgent", "Great", "Good", "Fine", "Okay", "True", "False", "None", "Null", "Unknown", "Name", "Mr", "Mrs", "Ms", "Dr", "Sales", "Marketing", "Engineering", "Billing", "Service", "Services", "Department", "Desk", "Help", "Office", "Operations", "Security", "Legal", "Finance", "Accounts", "Bot", "Assistant", "Agent", "System"]);
 const PERSON_MAX = 90;
 /** How far back a stream looks for a cue: the longest cue and a whole name. */
 const PERSON_WINDOW = PERSON_MAX + 40;
+
+// Where a cue can begin, found from what every cue has, so the name pattern is not tried at every
+// character of a long document (a class-led pattern reads every character):
+// - a prose cue ends just before the whitespace in front of a capital: a prose cue (its leading
+//   \b included, so the slice reaches one character further back than the longest cue) that ends
+//   there, at most one more whitespace between;
+// - a key cue holds "ame" or "AME" (`first_name`, `Surname`, `LAST_NAME`): the part of it before.
+const PROSE_CUE_BEFORE = new RegExp(`${PROSE_CUE.slice(0, PROSE_CUE.lastIndexOf(String.raw`\s{1,2}`))}\\s?$`, "u");
+const PROSE_CUE_REACH = 24;
+const KEY_CUE_HEAD_BEFORE = /(?:(?:[Ff]ull|[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily|[Mm]iddle|[Mm]aiden|[Cc]ustomer|[Pp]atient|[Cc]ontact|[Hh]older|[Ll]egal|[Ss]ender|[Rr]ecipient)[_ -]?[Nn]|[Ss]urn|FIRST_N|LAST_N|FULL_N|SURN)$/;
+const KEY_CUE_REACH = 12;
+/** The last character of every prose cue ("is", "Dear", "Regards,", "by", "Attn", "Name:", "Mr.", "Mx", "Prof", "Madam"). */
+const PROSE_CUE_LAST = new Set([..."srynx:=,.fm"].map((c) => c.charCodeAt(0)));
+/** What may start a capitalised name: A-Z, or anything from U+00C0 (every other capital letter is there). */
+const SPACE_BEFORE_CAPITAL = /\s(?=[A-Z\u00c0-\uffff])/g;
+const ASCII_WHITESPACE = [" ", "\n", "\t", "\r", "\v", "\f"];
+
+/** Every whitespace followed by a capital letter (or, outside ASCII, by what may be one). ASCII
+ * text has six whitespace characters, each found with indexOf; other text is read by a pattern. */
+function spacesBeforeCapitals(text: string): number[] {
+  const found: number[] = [];
+  if (Buffer.byteLength(text) === text.length) {
+    for (const space of ASCII_WHITESPACE) {
+      for (let at = text.indexOf(space); at !== -1; at = text.indexOf(space, at + 1)) {
+        const next = text.charCodeAt(at + 1);
+        if (next >= 0x41 && next <= 0x5a) found.push(at);
+      }
+    }
+    return found;
+  }
+  SPACE_BEFORE_CAPITAL.lastIndex = 0;
+  for (let match = SPACE_BEFORE_CAPITAL.exec(text); match; match = SPACE_BEFORE_CAPITAL.exec(text)) found.push(match.index);
+  return found;
+}
+
+/** Every place a cue may begin, in order. */
+function cueStarts(text: string): number[] {
+  const starts: number[] = [];
+  for (const space of spacesBeforeCapitals(text)) {
+    // The cue ends just before this whitespace or before one more.
+    if (!PROSE_CUE_LAST.has(text.charCodeAt(space - 1)) && !PROSE_CUE_LAST.has(text.charCodeAt(space - 2))) continue;
+    const from = Math.max(0, space - PROSE_CUE_REACH);
+    const cue = PROSE_CUE_BEFORE.exec(text.slice(from, space));
+    if (cue) starts.push(from + cue.index);
+  }
+  for (const literal of ["ame", "AME"]) {
+    for (let at = text.indexOf(literal); at !== -1; at = text.indexOf(literal, at + 1)) {
+      const n = text.charCodeAt(at - 1);
+      if (n !== 0x4e && n !== 0x6e) continue; // every key cue has "name" or "NAME"
+      const from = Math.max(0, at - KEY_CUE_REACH);
+      const head = KEY_CUE_HEAD_BEFORE.exec(text.slice(from, at));
+      if (head) starts.push(from + head.index);
+    }
+  }
+  return starts.sort((a, b) => a - b);
+}
 
 function personDetector(): Detector {
   const id = "person-name";
@@ -35,13 +94,21 @@ function personDetector(): Detector {
     entities: ["PERSON"],
     maxLength: PERSON_MAX,
     find(text, out) {
-      PERSON.lastIndex = 0;
-      for (let match = PERSON.exec(text); match; match = PERSON.exec(text)) {
+      // As one scan from left to right would: a match's text is not looked at again.
+      let after = 0;
+      for (const cue of cueStarts(text)) {
+        if (cue < after) continue;
+        PERSON_AT.lastIndex = cue;
+        const match = PERSON_AT.exec(text);
+        if (!match) continue;
         const [start, end] = (match.indices![1] ?? match.indices![2])!;
         const first = text.slice(start, end).split(" ")[0]!;
-        if (!NOT_A_NAME.has(first) && !NOT_A_NAME.has(first[0]!.toUpperCase() + first.slice(1).toLowerCase())) push(out, start, end);
+        if (!NOT_A_NAME.has(first) && !NOT_A_NAME.has(first[0]!.toUpperCase() + first.slice(1).toLowerCase())) {
+          push(out, start, end);
+          after = end;
+        }
         // "Dear Mr. Smith": what a cue is followed by may itself be a cue.
-        else PERSON.lastIndex = start;
+        else after = start;
       }
     },
     openCandidate(text) {
@@ -84,12 +151,31 @@ const STREET_ADDRESS_AFTER_CUE = new RegExp(String.raw`${HOUSE}(?:(?:${STREET_WO
 /** A field named for where something goes (`"to": "`, `ship_to=`), as JSON keys and key=value write it. */
 const ADDRESS_KEY_BEFORE = /(?:^|[^\p{L}\p{N}_])(?:to|ship_?to|shipTo|deliver_?to)["']?\s?[:=]\s?["']?$/u;
 const ADDRESS_CONTEXT = new Set(["address", "addr", "ship", "shipping", "shipment", "deliver", "delivery", "live", "lives", "living", "located", "moved", "move", "reside", "residence", "home", "office", "street", "mailing", "billing", "destination", "visit"]);
-/** A digit, then a space and what a street name may start with (a capital, a digit, a direction). */
-const ADDRESS_ANCHOR = /\d[A-Z]?(?:-\d{1,4})? [A-Z\d\u00c0-\u024f]/g;
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isCapital = (c: number) => c >= 0x41 && c <= 0x5a;
+const mayStartStreet = (c: number) => isDigit(c) || isCapital(c) || (c >= 0xc0 && c <= 0x24f);
 const ADDRESS_MAX = 240;
 /** What may follow a house number while the text could still become an address. */
 const ADDRESS_PREFIX = /^\d{1,6}[A-Z]?(?:-\d{0,4})?(?: (?:(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.? ?#?[\p{L}\d-]{0,6}|[\p{Lu}\d#][\p{L}\d.'’#-]*),?){0,16} ?[\p{Lu}\d#]?$/u;
+
+/** Where the house number that ends at this space begins (`12 `, `12B `, `12-14 `, `12B-14 `),
+ * its whole digit run included and not before `from`; -1 if none ends here. */
+function houseNumberStart(text: string, space: number, from: number): number {
+  const lettered = isCapital(text.charCodeAt(space - 1));
+  const last = lettered ? space - 2 : space - 1;
+  if (last < from || !isDigit(text.charCodeAt(last))) return -1;
+  let run = last;
+  while (run > from && isDigit(text.charCodeAt(run - 1))) run--;
+  // After a dash, one to four digits and no letter: the number before the dash begins it.
+  if (!lettered && last - run < 4 && text.charCodeAt(run - 1) === 0x2d) {
+    let before = isCapital(text.charCodeAt(run - 2)) ? run - 3 : run - 2;
+    if (before >= from && isDigit(text.charCodeAt(before))) {
+      while (before > from && isDigit(text.charCodeAt(before - 1))) before--;
+      return before;
+    }
+  }
+  return run;
+}
 
 function streetAddressDetector(): Detector {
   const id = "street-address";
@@ -98,12 +184,14 @@ function streetAddressDetector(): Detector {
     entities: ["STREET_ADDRESS"],
     maxLength: ADDRESS_MAX,
     find(text, out) {
-      // Looked for only where a house number is followed by a word that could start a street.
-      ADDRESS_ANCHOR.lastIndex = 0;
+      // Looked for only at a space after a house number and before what could start a street (a
+      // capital, a digit, a Latin capital with accents): spaces are found with indexOf, where a
+      // pattern would be tried at every digit of a document full of UUIDs.
       let after = 0;
-      for (let anchor = ADDRESS_ANCHOR.exec(text); anchor; anchor = ADDRESS_ANCHOR.exec(text)) {
-        let start = anchor.index;
-        while (start > after && isDigit(text.charCodeAt(start - 1))) start--;
+      for (let space = text.indexOf(" ", 1); space !== -1; space = text.indexOf(" ", space + 1)) {
+        if (space < after || !mayStartStreet(text.charCodeAt(space + 1))) continue;
+        const start = houseNumberStart(text, space, after);
+        if (start < 0) continue;
         STREET_ADDRESS.lastIndex = start;
         let match = STREET_ADDRESS.exec(text);
         if (!match) {
@@ -111,7 +199,7 @@ function streetAddressDetector(): Detector {
           match = STREET_ADDRESS_AFTER_CUE.exec(text);
           if (!match || !(wordsBefore(text, start).some((word) => ADDRESS_CONTEXT.has(word)) || ADDRESS_KEY_BEFORE.test(text.slice(Math.max(0, start - 24), start)))) continue;
         }
-        after = ADDRESS_ANCHOR.lastIndex = start + match[0].length;
+        after = start + match[0].length;
         out.push({ start, end: after, entity: "STREET_ADDRESS", score: 0.85, detector: id });
       }
     },
@@ -135,18 +223,66 @@ function streetAddressDetector(): Detector {
 // embeddings, scores and prices are decimal pairs too.
 const LATITUDE = String.raw`[-+]?(?:[1-8]?\d\.\d{1,8}|90\.0{1,8})`;
 const LONGITUDE = String.raw`[-+]?(?:1[0-7]\d\.\d{1,8}|[1-9]?\d\.\d{1,8}|180\.0{1,8})`;
-const GEO_HEMISPHERES = new RegExp(String.raw`(?<![\p{L}\p{N}.])${LATITUDE} ?° ?[NS],? ?${LONGITUDE} ?° ?[EW](?![\p{L}\p{N}])`, "gu");
-const GEO_DMS = new RegExp(String.raw`(?<![\p{L}\p{N}.])\d{1,3}° ?\d{1,2}['′] ?(?:\d{1,2}(?:\.\d{1,4})?\\?["″] ?)?[NSEW](?![\p{L}\p{N}])`, "gu");
+const GEO_HEMISPHERES = new RegExp(String.raw`(?<![\p{L}\p{N}.])${LATITUDE} ?° ?[NS],? ?${LONGITUDE} ?° ?[EW](?![\p{L}\p{N}])`, "yu");
+const GEO_DMS = new RegExp(String.raw`(?<![\p{L}\p{N}.])\d{1,3}° ?\d{1,2}['′] ?(?:\d{1,2}(?:\.\d{1,4})?\\?["″] ?)?[NSEW](?![\p{L}\p{N}])`, "yu");
+/** The forms with a degree sign, and how far before its first degree sign each may begin
+ * (`-89.12345678 °`; `123°`). */
+const DEGREE_FORMS: ReadonlyArray<readonly [RegExp, number]> = [
+  [GEO_HEMISPHERES, 13],
+  [GEO_DMS, 3],
+];
 const GEO_LABELLED = new RegExp(String.raw`\b(?:[Ll]at(?:itude)?|[Ll]ng|[Ll]on(?:g|gitude)?|LAT|LNG|LON)["']?\s?[:=]\s?["']?(${LONGITUDE})(?![\p{L}\p{N}.])`, "gdu");
 const GEO_PAIR = new RegExp(String.raw`(?<![\p{L}\p{N}.])${LATITUDE.replace("\\d{1,8}", "\\d{3,8}")}(?:, ?| )${LONGITUDE.replaceAll("\\d{1,8}", "\\d{3,8}")}(?![\p{L}\p{N}.])`, "yu");
-/** The decimal places of a pair's first number and the start of its second. */
-const GEO_PAIR_ANCHOR = /\.\d{3}\d{0,5},? ?[-+]?\d/g;
-const GEO_LABEL_HINT = /[Ll]at|[Ll]ng|[Ll]on|LAT|LNG|LON/;
+/** At a decimal point: the decimal places of a pair's first number and the start of its second. */
+const GEO_PAIR_AT_DOT = /\.\d{3}\d{0,5},? ?[-+]?\d/y;
+const GEO_LABELLED_AT = new RegExp(GEO_LABELLED.source, "ydu");
+/** Before a decimal point: a label, `:` or `=` and the whole part of the number (`"lat": 52`). */
+const GEO_LABEL_BEFORE = /\b(?:[Ll]at(?:itude)?|[Ll]ng|[Ll]on(?:g|gitude)?|LAT|LNG|LON)["']?\s?[:=]\s?["']?[-+]?\d{1,3}$/u;
+/** The longest text GEO_LABEL_BEFORE matches, and one character for its \b. */
+const GEO_LABEL_REACH = 24;
+/** The last letter of every label (lat, lng, lon, long, latitude, longitude, in any case). */
+const LABEL_END = new Set([..."tgneTGNE"].map((c) => c.charCodeAt(0)));
 const isDigitOrSign = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b;
 const GEO_CONTEXT = new Set(["at", "near", "lat", "latitude", "lon", "lng", "long", "longitude", "coordinate", "coordinates", "coords", "gps", "location", "located", "geo", "geolocation", "position", "pin", "map", "maps", "lat/long", "latlng"]);
 const GEO_MAX = 60;
 /** What may follow the first digit of a coordinate while the text could still become one. */
 const GEO_PREFIX = /^[-+]?(?:\d[\d.°'′"″\\,;/ NSEW+-]{0,58})?$/;
+
+/** Where the label of a labelled coordinate whose decimal point is at `dot` begins; -1 if none.
+ * A cheap look first: a ':' or '=' a few characters back, after a letter a label can end with
+ * (a time such as 12:50:17.434 has a digit there). */
+function labelBefore(text: string, dot: number): number {
+  let colon = dot - 2;
+  while (colon > dot - 9 && colon > 0 && text.charCodeAt(colon) !== 0x3a && text.charCodeAt(colon) !== 0x3d) colon--;
+  const c = text.charCodeAt(colon);
+  if (c !== 0x3a && c !== 0x3d) return -1;
+  let end = colon - 1;
+  if (end >= 0 && /\s/.test(text[end]!)) end--;
+  if (text.charCodeAt(end) === 0x22 || text.charCodeAt(end) === 0x27) end--;
+  if (!LABEL_END.has(text.charCodeAt(end))) return -1;
+  const from = Math.max(0, dot - GEO_LABEL_REACH);
+  const label = GEO_LABEL_BEFORE.exec(text.slice(from, dot));
+  return label ? from + label.index : -1;
+}
+
+/** The matches of a sticky pattern whose first `literal` is at most `reach` characters after its
+ * start, in order and not overlapping, as one scan from left to right finds them: the pattern is
+ * tried only just before each occurrence of the literal, each place once. */
+function* matchesBefore(text: string, literal: string, reach: number, pattern: RegExp): Generator<RegExpExecArray> {
+  let tried = 0;
+  for (let at = text.indexOf(literal); at !== -1; at = text.indexOf(literal, at + 1)) {
+    for (let start = Math.max(tried, at - reach); start < at; start++) {
+      pattern.lastIndex = start;
+      const match = pattern.exec(text);
+      if (match) {
+        yield match;
+        tried = match.index + match[0].length;
+        break;
+      }
+    }
+    tried = Math.max(tried, at);
+  }
+}
 
 function geoCoordinateDetector(): Detector {
   const id = "geo-coordinate";
@@ -158,25 +294,28 @@ function geoCoordinateDetector(): Detector {
     find(text, out) {
       // Each form is looked for only where its rare part is: a degree sign, a label, a decimal
       // with three places followed by another number.
-      if (text.includes("°")) {
-        for (const pattern of [GEO_HEMISPHERES, GEO_DMS]) {
-          pattern.lastIndex = 0;
-          for (let match = pattern.exec(text); match; match = pattern.exec(text)) push(out, match.index, match.index + match[0].length);
-        }
+      for (const [pattern, reach] of DEGREE_FORMS) {
+        for (const match of matchesBefore(text, "°", reach, pattern)) push(out, match.index, match.index + match[0].length);
       }
-      if (GEO_LABEL_HINT.test(text)) {
-        GEO_LABELLED.lastIndex = 0;
-        for (let match = GEO_LABELLED.exec(text); match; match = GEO_LABELLED.exec(text)) push(out, ...match.indices![1]!);
-      }
-      GEO_PAIR_ANCHOR.lastIndex = 0;
+      // Labelled numbers and pairs both have a decimal point: found with indexOf.
       let after = 0;
-      for (let anchor = GEO_PAIR_ANCHOR.exec(text); anchor; anchor = GEO_PAIR_ANCHOR.exec(text)) {
-        let start = anchor.index;
+      for (let dot = text.indexOf("."); dot !== -1; dot = text.indexOf(".", dot + 1)) {
+        if (!isDigit(text.charCodeAt(dot - 1)) || !isDigit(text.charCodeAt(dot + 1))) continue;
+        const label = labelBefore(text, dot);
+        if (label >= 0) {
+          GEO_LABELLED_AT.lastIndex = label;
+          const match = GEO_LABELLED_AT.exec(text);
+          if (match) push(out, ...match.indices![1]!);
+        }
+        if (dot < after) continue;
+        GEO_PAIR_AT_DOT.lastIndex = dot;
+        if (!GEO_PAIR_AT_DOT.test(text)) continue;
+        let start = dot;
         while (start > after && isDigitOrSign(text.charCodeAt(start - 1))) start--;
         GEO_PAIR.lastIndex = start;
         const match = GEO_PAIR.exec(text);
         if (!match) continue;
-        after = GEO_PAIR_ANCHOR.lastIndex = match.index + match[0].length;
+        after = match.index + match[0].length;
         if (text.slice(match.index - 4, match.index) === "geo:" || wordsBefore(text, match.index).some((word) => GEO_CONTEXT.has(word))) push(out, match.index, after);
       }
     },
