@@ -52,6 +52,19 @@ describe("masking JSON documents", () => {
     assert.equal(masker.mask(clean).text, clean);
   });
 
+  it("masks a value held as a JSON number under a key that names it, as a string; other numbers stay numbers", () => {
+    const text = '{"ssn": 473825060, "card_number": 4111111111111111, "phone": 4155550123, "location": {"lat": 40.7128, "lng": -74.0060}, "total": 4399.50, "count": 4111111111111111}';
+    const masked = masker.mask(text);
+    assert.equal(
+      masked.text,
+      '{"ssn": "[US_SSN]", "card_number": "[CREDIT_CARD]", "phone": "[PHONE_NUMBER]", "location": {"lat": "[GEO_COORDINATE]", "lng": "[GEO_COORDINATE]"}, "total": 4399.50, "count": 4111111111111111}',
+    );
+    assert.deepEqual(masked.redactions, { US_SSN: 1, CREDIT_CARD: 1, PHONE_NUMBER: 1, GEO_COORDINATE: 2 });
+    // The parsed path (maskValue) agrees.
+    const value = masker.maskValue(JSON.parse(text) as Record<string, unknown>).value;
+    assert.deepEqual(value, { ssn: "[US_SSN]", card_number: "[CREDIT_CARD]", phone: "[PHONE_NUMBER]", location: { lat: "[GEO_COORDINATE]", lng: "[GEO_COORDINATE]" }, total: 4399.5, count: 4111111111111111 });
+  });
+
   it("finds values hidden behind JSON escapes (\\n before a key, \\u0040 for @, \\/ in a URL)", () => {
     const escaped = JSON.stringify({ a: `Key:\n${AWS}`, b: `mail ${EMAIL}`, c: "postgres://app:s3cretPassw0rd@db.example.com/x" }).replace("@", "\\u0040").replaceAll("/", "\\/");
     const masked = JSON.parse(masker.mask(escaped).text);

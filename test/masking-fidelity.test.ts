@@ -104,6 +104,10 @@ describe("the LangGraph server's own files under the default configuration", () 
         // gateway gave the new thread its id, so the tokens belong to it) and the store item.
         assert.equal((await client.threads.get(thread.thread_id)).metadata?.customer_email, EMAIL);
         assert.deepEqual((await client.store.getItem(["notes"], "contact"))?.value, { email: EMAIL, phone: PHONE });
+        // Values held as JSON numbers under a key that names them go as tokens too, and come back
+        // to the owner as the text they were written in (a token is a string, so they stay strings).
+        await client.store.putItem(["notes"], "numbers", { ssn: 473825060, location: { lat: 40.7128, lng: -74.006 } });
+        assert.deepEqual((await client.store.getItem(["notes"], "numbers"))?.value, { ssn: "473825060", location: { lat: "40.7128", lng: "-74.006" } });
       } finally {
         await gateway.close();
       }
@@ -114,7 +118,7 @@ describe("the LangGraph server's own files under the default configuration", () 
       const all = [...files.values()].join("\n");
       assert.ok(files.size > 0, "the server wrote its data files");
       assert.match(all, /<EMAIL_ADDRESS_[0-9a-f]{8}>/, "the files hold the tokens");
-      for (const clear of [EMAIL, PHONE, "Pennsylvania Avenue", "Jane Doe"]) {
+      for (const clear of [EMAIL, PHONE, "Pennsylvania Avenue", "Jane Doe", "473825060", "40.7128", "74.006"]) {
         const holding = [...files].filter(([, bytes]) => bytes.includes(clear)).map(([file]) => path.relative(upstream.dir, file));
         assert.deepEqual(holding, [], `${clear} is in the server's files`);
       }

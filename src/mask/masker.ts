@@ -55,7 +55,9 @@ export const SENSITIVE_FIELD = "SENSITIVE_FIELD";
 // Keys that name a credential or hold a context word of a context-gated identifier: their value
 // is scanned with the key in front of it, the way the detectors expect a keyword before a value
 // (masking.md §1, §3): `{"nhs_number": "9434765919"}`, `{"ssn": "473825060"}`.
-const KEY_CONTEXT_HINT = /secret|passw|token|key|cred|auth|api|ssn|social|phone|tel|mobile|cell|msisdn|fax|sms|itin|taxpayer|routing|aba|nhs|insurance|sin|cvv|cvc|security.?code|wallet|btc|bitcoin|ethereum|passport|licen[cs]e|account|acct|dob|birth|born|nino|name|lat|lng|lon|coord|locat|gps|geo|position|address|addr|street|ship|deliver|^to$/i;
+const KEY_CONTEXT_HINT = /secret|passw|token|key|cred|auth|api|card|ssn|social|phone|tel|mobile|cell|msisdn|fax|sms|itin|taxpayer|routing|aba|nhs|insurance|sin|cvv|cvc|security.?code|wallet|btc|bitcoin|ethereum|passport|licen[cs]e|account|acct|dob|birth|born|nino|name|lat|lng|lon|coord|locat|gps|geo|position|address|addr|street|ship|deliver|^to$/i;
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
 /** Deepest JSON nesting scanned; deeper documents are refused rather than overflow the stack. */
 const MAX_DEPTH = 512;
@@ -229,6 +231,7 @@ export class Masker {
       let masked: { value: unknown; changed: boolean };
       if (this.isSensitive(normalised, childPath)) masked = this.sensitive(child, pass);
       else if (typeof child === "string") masked = this.stringLeaf(child, pass, KEY_CONTEXT_HINT.test(key) ? key.slice(0, 64) : "");
+      else if (typeof child === "number") masked = this.numberLeaf(String(child), pass, KEY_CONTEXT_HINT.test(key) ? key.slice(0, 64) : "");
       else masked = this.value(child, childPath, pass, depth + 1);
       if (masked.changed) {
         out ??= { ...(value as Record<string, unknown>) };
@@ -295,7 +298,14 @@ export class Masker {
       if (masked.changed) splice.replace(start, end, JSON.stringify(masked.value));
       return end;
     }
-    if (first !== 0x7b && first !== 0x5b) return valueEnd(text, start);
+    if (first !== 0x7b && first !== 0x5b) {
+      const end = valueEnd(text, start);
+      if (first === 0x2d || isDigit(first)) {
+        const masked = this.numberLeaf(text.slice(start, end), pass, context);
+        if (masked.changed) splice.replace(start, end, JSON.stringify(masked.value));
+      }
+      return end;
+    }
     if (depth > MAX_DEPTH) throw new MaskingError(`the document is nested deeper than ${MAX_DEPTH} levels; it cannot be scanned, so it is not passed on`);
     const isObject = first === 0x7b;
     let at = skipWhitespace(text, start + 1);
@@ -313,7 +323,8 @@ export class Masker {
           if (masked.changed) splice.replace(at, end, JSON.stringify(masked.value));
           at = end;
         } else {
-          const keyContext = text.charCodeAt(at) === 0x22 && KEY_CONTEXT_HINT.test(key) ? key.slice(0, 64) : "";
+          const valueStart = text.charCodeAt(at);
+          const keyContext = (valueStart === 0x22 || valueStart === 0x2d || isDigit(valueStart)) && KEY_CONTEXT_HINT.test(key) ? key.slice(0, 64) : "";
           at = this.spliceValue(splice, at, childPath, pass, depth + 1, keyContext);
         }
       } else {
@@ -342,6 +353,16 @@ export class Masker {
     }
     const masked = this.text(text, pass, context);
     return masked === text ? { value: text, changed: false } : { value: masked, changed: true };
+  }
+
+  /** A number under a key that gives context, scanned as written with the key in front
+   * (`"ssn": 473825060`, `"lat": 52.52`, `"card_number": 4111111111111111`). One that holds a value
+   * becomes its masked text, a string: a token is no number. Elsewhere numbers are counts, sizes
+   * and ids, and are left alone (a long id may pass a card's checksum by chance). */
+  private numberLeaf(written: string, pass: Pass, context: string): { value: unknown; changed: boolean } {
+    if (context === "") return { value: written, changed: false };
+    const masked = this.text(written, pass, context);
+    return masked === written ? { value: written, changed: false } : { value: masked, changed: true };
   }
 
   /** A sensitive field's value, whatever its type, becomes one placeholder; empty values and
