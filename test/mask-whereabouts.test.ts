@@ -79,3 +79,63 @@ describe("coordinates from their decimal point or degree sign", () => {
     assert.deepEqual(found("scores 40.7128, -74.0060 now", "GEO_COORDINATE"), []);
   });
 });
+
+describe("continental European addresses, with their postal code and town", () => {
+  test("German, Austrian, Swiss and Dutch: street, number", () => {
+    assert.deepEqual(found("Bitte an Hauptstraße 5, 10115 Berlin schicken", "STREET_ADDRESS"), ["Hauptstraße 5, 10115 Berlin"]);
+    assert.deepEqual(found("Berliner Straße 12a, D-10713 Berlin-Wilmersdorf", "STREET_ADDRESS"), ["Berliner Straße 12a, D-10713 Berlin-Wilmersdorf"]);
+    assert.deepEqual(found("Karl-Marx-Allee 3, 10178 Berlin", "STREET_ADDRESS"), ["Karl-Marx-Allee 3, 10178 Berlin"]);
+    assert.deepEqual(found("Am Ring 5, 1010 Wien", "STREET_ADDRESS"), ["Am Ring 5, 1010 Wien"]);
+    assert.deepEqual(found("Keizersgracht 123, 1015 CJ Amsterdam", "STREET_ADDRESS"), ["Keizersgracht 123, 1015 CJ Amsterdam"]);
+  });
+
+  test("French: number, street type, name", () => {
+    assert.deepEqual(found("Envoyez au 12 rue de la Paix, 75002 Paris.", "STREET_ADDRESS"), ["12 rue de la Paix, 75002 Paris"]);
+    assert.deepEqual(found("3 bis, avenue Foch, 75116 Paris", "STREET_ADDRESS"), ["3 bis, avenue Foch, 75116 Paris"]);
+    assert.deepEqual(found("au 37 quai d'Orsay, 75007 Paris", "STREET_ADDRESS"), ["37 quai d'Orsay, 75007 Paris"]);
+  });
+
+  test("Italian, Spanish and Portuguese: street type, name, number", () => {
+    assert.deepEqual(found("Via Roma 12, 00184 Roma RM", "STREET_ADDRESS"), ["Via Roma 12, 00184 Roma RM"]);
+    assert.deepEqual(found("Calle de Alcalá, 42, 28014 Madrid", "STREET_ADDRESS"), ["Calle de Alcalá, 42, 28014 Madrid"]);
+    assert.deepEqual(found("Rua Augusta 100, 1100 Lisboa", "STREET_ADDRESS"), ["Rua Augusta 100, 1100 Lisboa"]);
+  });
+
+  test("not without a postal code and a town, and not for numbered things", () => {
+    assert.deepEqual(found("Hauptstraße 5 ist schön", "STREET_ADDRESS"), []);
+    assert.deepEqual(found("Version 5, 10115 files; Step 2, 10 Items; Via email 3, 2024 Report", "STREET_ADDRESS"), []);
+  });
+});
+
+describe("streaming contract", () => {
+  const TEXTS = [
+    "Bitte an Hauptstraße 5, 10115 Berlin schicken. Berliner Straße 12a, D-10713 Berlin-Wilmersdorf",
+    "Envoyez au 12 rue de la Paix, 75002 Paris. Ou 3 bis, avenue Foch, 75116 Paris, merci; 12 items here",
+    "Via Roma 12, 00184 Roma RM e Calle de Alcalá, 42, 28014 Madrid; Keizersgracht 123, 1015 CJ Amsterdam",
+    "Ship to 221B Baker Street, London NW1 6XE or 123 Main St, St. Louis, MO 63101 and 430 The Oaks",
+    "Dear Mr. Smith, regards, Jane Doe. first_name=Ada; Attn: José Álvarez",
+    'at 12:50:17.434Z "lat": 52.5200, "lng":13.4050 near 40.7128, -74.0060 and 52.5200° N, 13.4050° E',
+  ];
+
+  test("at every split, findings before the open candidate are final and end before it", () => {
+    for (const text of TEXTS) {
+      for (const detector of detectors) {
+        const all = (input: string) => {
+          const out: Finding[] = [];
+          detector.find(input, out);
+          return out.map((finding) => ({ ...finding }));
+        };
+        const whole = all(text);
+        for (let split = 0; split <= text.length; split++) {
+          const prefix = text.slice(0, split);
+          const settled = detector.openCandidate(prefix)?.start ?? split;
+          const where = `${detector.id} at ${split} of ${JSON.stringify(text)} (open at ${settled})`;
+          assert.ok(settled <= split && settled >= Math.max(0, split - 2 * detector.maxLength - 8), `hold-back out of bounds: ${where}`);
+          const key = (finding: Finding) => `${finding.start}-${finding.end} ${finding.entity}`;
+          assert.deepEqual(all(prefix).filter((finding) => finding.start < settled).map(key), whole.filter((finding) => finding.start < settled).map(key), where);
+          for (const finding of whole) if (finding.start < settled) assert.ok(finding.end <= settled, `finding crosses the open candidate: ${where}`);
+        }
+      }
+    }
+  });
+});

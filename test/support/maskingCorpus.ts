@@ -424,12 +424,37 @@ function personName(random: Random): Value {
   return { text: `${person.firstName()} ${person.middleName()} ${person.lastName()}`, variant: "first middle last" };
 }
 
+/** Continental European addresses, each with its postal code and town: German, Austrian, Swiss
+ * and Dutch (street, number), French (number, street type, name), Italian, Spanish and Portuguese
+ * (street type, name, number). */
+const EU_ADDRESSES = {
+  "DE/AT/CH/NL": {
+    streets: ["Hauptstraße", "Berliner Straße", "Karl-Marx-Allee", "Lindenweg", "Schillerplatz", "Goethestrasse", "Mariahilfer Straße", "Bahnhofstr.", "Keizersgracht", "Prinsengracht", "Stationsweg", "Am Ring"],
+    towns: ["Berlin", "München", "Frankfurt am Main", "Wien", "Zürich", "Köln", "Amsterdam", "Utrecht"],
+  },
+  FR: { streets: ["rue de la Paix", "avenue des Champs-Élysées", "boulevard Haussmann", "place Bellecour", "rue du Faubourg Saint-Honoré", "chemin des Vignes", "quai d'Orsay"], towns: ["Paris", "Lyon", "Marseille", "Bordeaux", "Aix-en-Provence"] },
+  "IT/ES/PT": { streets: ["Via Roma", "Via Giuseppe Garibaldi", "Corso Vittorio Emanuele", "Piazza Navona", "Calle Mayor", "Calle de Alcalá", "Avenida da Liberdade", "Rua Augusta"], towns: ["Roma", "Milano", "Madrid", "Barcelona", "Lisboa", "Porto"] },
+} as const;
+
+function europeanAddress(random: Random): Value {
+  const layout = random.pick(Object.keys(EU_ADDRESSES) as Array<keyof typeof EU_ADDRESSES>);
+  const { streets, towns } = EU_ADDRESSES[layout];
+  const street = random.pick(streets);
+  const town = random.pick(towns);
+  const number = `${random.int(1, 250)}${random.chance(0.2) ? random.pick(["a", "b", "B"]) : ""}`;
+  if (layout === "FR") return { text: `${random.int(1, 120)}${random.chance(0.15) ? " bis," : ""} ${street}, ${random.int(10, 95)}${random.digits(3)} ${town}`, variant: "FR number, street, postcode town" };
+  if (layout === "IT/ES/PT") return { text: `${street}${random.chance(0.3) ? "," : ""} ${number}, ${random.digits(5)} ${town}`, variant: "IT/ES/PT street number, postcode town" };
+  const postcode = town === "Amsterdam" || town === "Utrecht" ? `${random.int(1000, 9999)} ${random.pick(["AB", "CJ", "KL", "RS"])}` : `${random.chance(0.2) ? "D-" : ""}${random.int(1000, 99999)}`;
+  return { text: `${street} ${number}, ${postcode} ${town}`, variant: "DE/AT/CH/NL street number, postcode town" };
+}
+
 /** A US street address (faker's street names and suffixes, a unit sometimes), alone or with
- * city, state and ZIP; or a UK one with a postcode. */
+ * city, state and ZIP; a UK one with a postcode; or a continental European one. */
 function streetAddress(random: Random): Value {
   const { location } = random.faker;
   const street = location.streetAddress(random.chance(0.3));
-  const roll = random.int(0, 9);
+  const roll = random.int(0, 12);
+  if (roll > 9) return europeanAddress(random);
   if (roll < 4) return { text: street, variant: "street" };
   if (roll < 8) return { text: `${street}, ${location.city()}, ${location.state({ abbreviated: true })} ${location.zipCode()}`, variant: "street, city, state zip" };
   const postcode = `${random.pick(["SW", "NW", "E", "EC", "W", "N", "M", "B", "LS"])}${random.int(1, 20)} ${random.int(1, 9)}${random.pick([..."ABDEFGHJLNPQRSTUWXYZ"])}${random.pick([..."ABDEFGHJLNPQRSTUWXYZ"])}`;

@@ -137,7 +137,9 @@ const DIRECTION = "N|S|E|W|NE|NW|SE|SW|North|South|East|West";
 // A capitalised word ("Main", "O'Kon", "Parker-Lindgren"), not an acronym ("API"), or an ordinal.
 const STREET_WORD = String.raw`(?:\p{Lu}\p{Ll}[\p{L}'’-]{0,19}|\p{Lu}'\p{Lu}\p{Ll}{1,18}|\d{1,3}(?:st|nd|rd|th))`;
 const UNIT = String.raw`(?:,? (?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.? ?#?[A-Za-z0-9-]{1,6}(?![\p{L}\p{N}]))`;
-const TOWN = String.raw`, \p{Lu}[\p{L}'’-]{1,20}(?: \p{Lu}[\p{L}'’-]{1,20}){0,2}`;
+/** A word of a town's name; "St." and its like first, or "St" alone would end the name. */
+const TOWN_WORD = String.raw`(?:(?:St|Ste|Mt|Ft)\.|\p{Lu}[\p{L}'’-]{1,20})`;
+const TOWN = String.raw`, ${TOWN_WORD}(?: ${TOWN_WORD}){0,2}`;
 /** A US state and ZIP code, or a UK postcode. */
 const POSTAL_CODE = String.raw`(?:,? [A-Z]{2} \d{5}(?:-\d{4})?| [A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})`;
 const PLACE = String.raw`(?:${TOWN}(?:${POSTAL_CODE}|,? [A-Z]{2})?)`;
@@ -146,8 +148,9 @@ const STREET_ADDRESS = new RegExp(
   String.raw`${HOUSE}(?:(?:${STREET_WORD} ){1,4}(?:(?:${COMMON_SUFFIX})\.?(?: (?:${DIRECTION})(?![\p{L}]))?${UNIT}?${PLACE}?|(?:${STREET_SUFFIX})\.?(?: (?:${DIRECTION})(?![\p{L}]))?(?:${UNIT}${PLACE}?|${PLACE}))|(?:${STREET_WORD} ){0,3}${STREET_WORD}(?:${UNIT}${PLACE}|${TOWN}${POSTAL_CODE}))(?![\p{L}\p{N}])`,
   "yu",
 );
-/** Any suffix, or a street and a unit, with nothing after: an address only after an address word ("ship to", "address"). */
-const STREET_ADDRESS_AFTER_CUE = new RegExp(String.raw`${HOUSE}(?:(?:${STREET_WORD} ){1,4}(?:${STREET_SUFFIX})\.?(?: (?:${DIRECTION})(?![\p{L}]))?|(?:${STREET_WORD} ){0,3}${STREET_WORD}${UNIT})(?![\p{L}\p{N}])`, "yu");
+/** Any suffix, a street and a unit, or a British "The Oaks", with nothing after: an address only
+ * after an address word ("ship to", "address"). */
+const STREET_ADDRESS_AFTER_CUE = new RegExp(String.raw`${HOUSE}(?:(?:${STREET_WORD} ){1,4}(?:${STREET_SUFFIX})\.?(?: (?:${DIRECTION})(?![\p{L}]))?|(?:${STREET_WORD} ){0,3}${STREET_WORD}${UNIT}|The ${STREET_WORD})(?![\p{L}\p{N}])`, "yu");
 /** A field named for where something goes (`"to": "`, `ship_to=`), as JSON keys and key=value write it. */
 const ADDRESS_KEY_BEFORE = /(?:^|[^\p{L}\p{N}_])(?:to|ship_?to|shipTo|deliver_?to)["']?\s?[:=]\s?["']?$/u;
 const ADDRESS_CONTEXT = new Set(["address", "addr", "ship", "shipping", "shipment", "deliver", "delivery", "live", "lives", "living", "located", "moved", "move", "reside", "residence", "home", "office", "street", "mailing", "billing", "destination", "visit"]);
@@ -216,6 +219,101 @@ function streetAddressDetector(): Detector {
       return undefined;
     },
   };
+}
+
+// Continental European layouts, each taken only with its postal code and town, which is what makes
+// "Hauptstraße 5" or "Via Roma 12" an address rather than a word and a number:
+// - German, Austrian, Swiss and Dutch: street (a word ending in a street word, or two words), number
+//   (`Hauptstraße 5`, `Berliner Straße 12a`, `Karl-Marx-Allee 3`, `Keizersgracht 123`);
+// - French: number, street type, name (`12 rue de la Paix`, `3 bis, avenue Foch`);
+// - Italian, Spanish and Portuguese: street type, name, number (`Via Roma 12`, `Calle de Alcalá, 42`);
+// then `, ` and the postal code (`10115`, `1010`, `D-10115`, `1012 AB`) and the town.
+const EU_STREET_WORD = "[Ss]tra(?:ß|ss)e|[Ss]tr\\.|[Gg]asse|[Aa]llee|[Pp]latz|[Ww]eg|[Rr]ing|[Dd]amm|[Uu]fer|[Ss]teig|[Cc]haussee|[Ss]traat|[Ll]aan|[Pp]lein|[Gg]racht|[Kk]ade|[Ss]ingel|[Dd]ijk";
+const EU_NAME_WORD = String.raw`\p{Lu}[\p{L}'’-]{1,24}`;
+const EU_NUMBER = String.raw`\d{1,4}[a-zA-Z]?(?:[-/]\d{1,4}[a-zA-Z]?)?`;
+/** The word before a street word written apart: `Berliner Straße`, `Am Ring`. */
+const DE_FIRST_WORD = String.raw`(?:(?:\p{Lu}\p{L}{1,20}er|Am|Im) )`;
+const DE_NL_STREET = String.raw`${DE_FIRST_WORD}?(?:\p{Lu}[\p{L}-]{0,30}?)?(?:${EU_STREET_WORD}) ${EU_NUMBER}`;
+const FR_TYPE = "rue|avenue|av\\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|square|Rue|Avenue|Boulevard|Place|Chemin|Allée|Impasse|Quai|Route|Cours";
+const FR_PARTICLE = String.raw`(?:(?:de la|du|des|de|la|le|les|aux|au) |(?:de l|d|l)['’])`;
+const FR_STREET = String.raw`\d{1,4}(?: ?(?:bis|ter))?,? (?:${FR_TYPE}) ${FR_PARTICLE}?${EU_NAME_WORD}(?: ${FR_PARTICLE}?${EU_NAME_WORD}){0,2}`;
+const SOUTH_TYPE = "Via|Viale|Piazza|Piazzale|Corso|Largo|Vicolo|Calle|Avenida|Plaza|Paseo|Carrer|Camino|Ronda|Rua|Travessa|Praça|Avinguda";
+const SOUTH_PARTICLE = String.raw`(?:(?:de la|de las|de los|del|de|della|delle|dei|degli|di|da|do|dos|das) )`;
+const SOUTH_STREET = String.raw`(?:${SOUTH_TYPE}) ${SOUTH_PARTICLE}?${EU_NAME_WORD}(?: ${SOUTH_PARTICLE}?${EU_NAME_WORD}){0,2},? (?:n\.? ?|nº ?)?${EU_NUMBER}`;
+/** The street part, ending at the comma before the postal code. */
+const EU_STREET_BEFORE = new RegExp(String.raw`(?<![\p{L}\p{N}])(?:${DE_NL_STREET}|${FR_STREET}|${SOUTH_STREET})$`, "u");
+/** The longest street part, and one character for the look-behind. */
+const EU_STREET_REACH = 150;
+const EU_POSTAL_TOWN = new RegExp(String.raw`, (?:(?:[A-Z]{1,2}-)?\d{4,5}|\d{4} ?[A-Z]{2}) ${EU_NAME_WORD}(?:[ -](?:(?:am|an|der|im|bei|sur|sous|en|de|del|di|la|le)[ -])?${EU_NAME_WORD}){0,2}(?![\p{L}\p{N}])`, "yu");
+const EU_ADDRESS_MAX = 240;
+
+// Streaming: what may still grow into one of these layouts, held from where it begins.
+/** The capitalised word being written (a street word may still come: `Hauptstr` + `aße`), or a
+ * first word such as `Berliner ` before it. */
+const EU_OPEN_WORDS = new RegExp(String.raw`(?:${DE_FIRST_WORD}(?:\p{Lu}[\p{L}'’-]{0,40})?|\p{Lu}[\p{L}'’-]{0,40})$`, "yu");
+/** The rest of an address after its street part: `, `, the postal code and the town, any of them unfinished. */
+const EU_OPEN_REST = String.raw`(?:,(?: (?:[A-Z]{1,2}-?)?(?:\d{1,5}(?: ?[A-Z]{0,2})?(?: \p{Lu}[\p{L}'’ -]{0,60})?)?)?)?$`;
+const EU_OPEN_DE_NL = new RegExp(String.raw`${DE_FIRST_WORD}?(?:\p{Lu}[\p{L}-]{0,30}?)?(?:${EU_STREET_WORD})(?: (?:${EU_NUMBER.replace("{1,4}[a-zA-Z]?)?", "{0,4}[a-zA-Z]?)?")}${EU_OPEN_REST})?)?$`, "yu");
+/** French and southern layouts: a street type (or the start of one), then words, number and the rest. */
+const FR_TYPE_STARTS = [...new Set(FR_TYPE.replaceAll("\\", "").split("|").flatMap((type) => [...type].map((_, i) => type.slice(0, i + 1))))];
+const EU_OPEN_FR = new RegExp(String.raw`\d{1,4}(?: ?(?:b|bi|bis|t|te|ter))?,?(?: (?:${FR_TYPE_STARTS.map((start) => start.replace(".", "\\.")).join("|")})?|(?: (?:${FR_TYPE})(?: [\p{L}'’ -]{0,100}${EU_OPEN_REST})?))?$`, "yu");
+const EU_OPEN_SOUTH = new RegExp(String.raw`(?:${SOUTH_TYPE})(?: [\p{L}'’ -]{0,100}(?:,?(?: (?:n\.? ?|nº ?)?(?:\d{1,4}[a-zA-Z]?(?:[-/]\d{0,4}[a-zA-Z]?)?${EU_OPEN_REST})?)?)?)?$`, "yu");
+const FR_TYPES = new Set(FR_TYPE.split("|"));
+
+function europeanAddressDetector(): Detector {
+  const id = "street-address-eu";
+  return {
+    id,
+    entities: ["STREET_ADDRESS"],
+    maxLength: EU_ADDRESS_MAX,
+    find(text, out) {
+      // Looked for only where ", " is followed by what may start a postal code.
+      let after = 0;
+      for (let comma = text.indexOf(", "); comma !== -1; comma = text.indexOf(", ", comma + 1)) {
+        if (comma < after) continue;
+        const next = text.charCodeAt(comma + 2);
+        if (!isDigit(next) && !(isCapital(next) && (text.charCodeAt(comma + 3) === 0x2d || text.charCodeAt(comma + 4) === 0x2d))) continue;
+        EU_POSTAL_TOWN.lastIndex = comma;
+        const rest = EU_POSTAL_TOWN.exec(text);
+        if (!rest) continue;
+        const from = Math.max(after, comma - EU_STREET_REACH);
+        const street = EU_STREET_BEFORE.exec(text.slice(from, comma));
+        // A match at the slice's very start may begin inside a word the slice cut.
+        if (!street || (street.index === 0 && from > 0)) continue;
+        const start = from + street.index;
+        after = comma + rest[0].length;
+        out.push({ start, end: after, entity: "STREET_ADDRESS", score: 0.85, detector: id });
+      }
+    },
+    openCandidate(text) {
+      // The earliest word start near the end from which the rest could still become an address.
+      const from = Math.max(0, text.length - EU_ADDRESS_MAX);
+      for (let at = from; at < text.length; at++) {
+        const c = text.charCodeAt(at);
+        if (at > 0 && /[\p{L}\p{N}]/u.test(text[at - 1]!)) continue;
+        if (isDigit(c)) {
+          EU_OPEN_FR.lastIndex = at;
+          if (EU_OPEN_FR.test(text)) return { start: at, strong: frenchTypeFollows(text, at) };
+          continue;
+        }
+        if (!/\p{Lu}/u.test(text[at]!)) continue;
+        for (const pattern of [EU_OPEN_DE_NL, EU_OPEN_SOUTH]) {
+          pattern.lastIndex = at;
+          // Distinctive once a house number has begun; a street's name alone is ordinary text.
+          if (pattern.test(text)) return { start: at, strong: /\d/.test(text.slice(at)) };
+        }
+        EU_OPEN_WORDS.lastIndex = at;
+        if (EU_OPEN_WORDS.test(text)) return { start: at, strong: false };
+      }
+      return undefined;
+    },
+  };
+}
+
+/** Whether a French street type stands whole after the number at `at` (`12 rue `): distinctive. */
+function frenchTypeFollows(text: string, at: number): boolean {
+  const words = text.slice(at, at + 24).split(/[ ,]+/);
+  return words.length > 2 && FR_TYPES.has(words[1] === "bis" || words[1] === "ter" ? words[2]! : words[1]!);
 }
 
 // Coordinates: decimal degrees with hemispheres, degrees-minutes-seconds, a labelled latitude or
@@ -335,5 +433,5 @@ function geoCoordinateDetector(): Detector {
 }
 
 export function whereaboutsDetectors(): Detector[] {
-  return [personDetector(), streetAddressDetector(), geoCoordinateDetector()];
+  return [personDetector(), streetAddressDetector(), europeanAddressDetector(), geoCoordinateDetector()];
 }
