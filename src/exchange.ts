@@ -80,6 +80,9 @@ export interface ExchangeMasking {
   /** Puts originals back in place of the tokens this caller may see (policy masking.restore_for);
    * its tally counts the restorations. Only what the client is sent: recordings keep the tokens. */
   restore?: { masker: Masker; restored: MaskingTally };
+  /** For an answer with no scope of its own (a search across threads or namespaces): the restorer
+   * for the tokens it holds that this caller may see, looked up in the vault once it is read. */
+  restoreFromVault?: (tokens: readonly string[]) => Promise<Masker | undefined>;
   /** An egress call: the originals put back in its body for the downstream (egress.routes.<name>.
    * restore), by entity type. */
   restoredDownstream?: Record<string, number>;

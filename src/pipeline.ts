@@ -614,10 +614,18 @@ export class RequestPipeline {
   private async prepareRestore(exchange: Exchange, scope: VaultScope, tokenized: TokenEntry[], allowed: "all" | "own" | "none", threadOwner: string | undefined): Promise<void> {
     if (allowed === "none" || !exchange.identity) return;
     const subject = exchange.identity.subject;
-    // A request's own scope (a stateless run) holds only what it just tokenised.
+    // A request's own scope (a stateless run, a search) holds only what it just tokenised; what
+    // its answer holds from other scopes (a search's threads and store items) is looked up by
+    // token once the answer is read: the values the caller sent, or all where restore_for says so.
     if (scope.scope.startsWith("request:")) {
-      const masker = restoringMasker(tokenized, this.deps.masker.limits);
+      const limits = this.deps.masker.limits;
+      const masker = restoringMasker(tokenized, limits);
       if (masker) exchange.masking!.restore = { masker, restored: new MaskingTally() };
+      const vault = this.deps.vault!;
+      exchange.masking!.restoreFromVault = async (tokens) => {
+        const found = await vault.valuesWithTokens(scope.tenant, tokens);
+        return restoringMasker([...tokenized, ...(allowed === "all" ? found : found.filter((value) => value.subject === subject))], limits);
+      };
       return;
     }
     let values: KeptValue[];

@@ -81,6 +81,8 @@ describe("tokenised requests through the gateway", () => {
   let gateway: TestGateway;
   let owner: Client;
   let auditor: Client;
+  /** Writes values of its own, so that those of the owner (sa:tester) stay the two it sent. */
+  let writer: Client;
   let configFile: string;
   let threadId: string;
 
@@ -90,12 +92,19 @@ describe("tokenised requests through the gateway", () => {
     const policy = path.join(dir, "policy.yaml");
     await writeFile(policy, `version: 1\nrules:\n  - id: allow-all\n    effect: allow\n    subjects: "*"\n    actions: ["*"]\n    scope: any\nmasking:\n  requests: tokenize\n`);
     const auditorKey = generateApiKey();
+    const writerKey = generateApiKey();
     gateway = await startTestGateway(upstream, {
       policy: { file: policy, watch: false },
-      identity: { service_accounts: [{ id: "auditor", key_sha256: auditorKey.sha256, groups: ["auditors"] }] },
+      identity: {
+        service_accounts: [
+          { id: "auditor", key_sha256: auditorKey.sha256, groups: ["auditors"] },
+          { id: "writer", key_sha256: writerKey.sha256, groups: [] },
+        ],
+      },
     });
     owner = sdkThroughGateway(gateway);
     auditor = new Client({ apiUrl: gateway.url, apiKey: auditorKey.key, callerOptions: { maxRetries: 0 } });
+    writer = new Client({ apiUrl: gateway.url, apiKey: writerKey.key, callerOptions: { maxRetries: 0 } });
     configFile = path.join(dir, "portcullis.yaml");
     await writeFile(
       configFile,
@@ -170,6 +179,26 @@ describe("tokenised requests through the gateway", () => {
     const mine = JSON.stringify(await owner.threads.getState(threadId));
     assert.ok(mine.includes(EMAIL), "the owner reads the thread's state with its values");
     assert.deepEqual(tokensIn(mine), []);
+  });
+
+  it("restores in a search across threads and store namespaces the values the caller sent, and to nobody else", async () => {
+    // Each thread and namespace has its own tokens; a search answer holds tokens of many. The
+    // owner sent the values in its thread; the writer sends one to a store namespace.
+    await writer.store.putItem(["contacts", "jane"], "email", { email: EMAIL });
+    const searches = [
+      { name: "threads", sender: owner, search: async (client: Client) => JSON.stringify(await client.threads.search({ limit: 100 })) },
+      { name: "store", sender: writer, search: async (client: Client) => JSON.stringify(await client.store.searchItems(["contacts"])) },
+    ];
+    for (const { name, sender, search } of searches) {
+      const stored = await search(sdkDirect(upstream));
+      assert.ok(tokensIn(stored).some((token) => token.startsWith("<EMAIL_ADDRESS_")) && !stored.includes(EMAIL), `LangGraph holds tokens (${name})`);
+      const mine = await search(sender);
+      assert.ok(mine.includes(EMAIL), `the sender reads its values back in a ${name} search`);
+      assert.deepEqual(tokensIn(mine).filter((token) => token.startsWith("<EMAIL_ADDRESS_")), [], name);
+      const theirs = await search(auditor);
+      assert.ok(!theirs.includes(EMAIL), `another caller reads tokens in a ${name} search`);
+      assert.ok(tokensIn(theirs).some((token) => token.startsWith("<EMAIL_ADDRESS_")), name);
+    }
   });
 
   it("keeps the originals encrypted at rest", async () => {
@@ -322,6 +351,12 @@ describe("the vault in PostgreSQL", () => {
         ["<PHONE_NUMBER_abcdefab>", PHONE, "sa:bob"],
       ]);
       assert.deepEqual(await vault.valuesOf("globex", "thread:1"), []);
+      // By token, whatever the scope, within the tenant only.
+      await vault.keep({ ...alice, scope: "thread:2" }, [{ token: "<EMAIL_ADDRESS_fedcbafe>", entity: "EMAIL_ADDRESS", value: "other@example.com" }]);
+      assert.deepEqual((await vault.valuesWithTokens("acme", [token, "<EMAIL_ADDRESS_fedcbafe>", "<EMAIL_ADDRESS_00000000>"])).map((value) => value.value).sort(), [EMAIL, "other@example.com"].sort());
+      assert.deepEqual(await vault.valuesWithTokens("globex", [token]), []);
+      assert.equal(await store.eraseSubject("sa:alice"), 2);
+      await vault.keep(alice, [{ token, entity: "EMAIL_ADDRESS", value: EMAIL }]);
       assert.ok(!JSON.stringify(await store.rowsOf("acme", "thread:1", Date.now())).includes(EMAIL), "a row holds the clear value");
       assert.equal(await store.eraseSubject("sa:alice"), 1);
       assert.deepEqual((await vault.valuesOf("acme", "thread:1")).map((value) => value.subject), ["sa:bob"]);

@@ -32,6 +32,8 @@ export interface VaultStore {
   /** Adds rows; a token already kept in its scope keeps its row and gets the later expiry. */
   put(rows: readonly VaultRow[]): Promise<void>;
   rowsOf(tenant: string, scope: string, now: number): Promise<VaultRow[]>;
+  /** The rows of a tenant that hold one of these tokens, in whatever scope. */
+  rowsWithTokens(tenant: string, tokens: readonly string[], now: number): Promise<VaultRow[]>;
   /** Deletes every row of a subject; returns how many. */
   eraseSubject(subject: string): Promise<number>;
   /** Deletes expired rows; returns how many. */
@@ -53,6 +55,8 @@ export interface KeptValue extends TokenEntry {
 }
 
 const SWEEP_MS = 60 * 60 * 1000;
+/** Tokens looked up in one query (SQLite binds at most 32,766 parameters; queries stay short). */
+const TOKENS_PER_QUERY = 500;
 
 export class Vault {
   private sweeps?: NodeJS.Timeout;
@@ -80,8 +84,20 @@ export class Vault {
 
   /** The originals kept for one scope, decrypted; a row that does not decrypt is skipped. */
   async valuesOf(tenant: string, scope: string): Promise<KeptValue[]> {
+    return this.opened(await this.store.rowsOf(tenant, scope, Date.now()));
+  }
+
+  /** The originals behind these tokens in a tenant, whatever their scope (an answer with no scope
+   * of its own, a search, holds tokens of many), decrypted. */
+  async valuesWithTokens(tenant: string, tokens: readonly string[]): Promise<KeptValue[]> {
+    const rows: VaultRow[] = [];
+    for (let at = 0; at < tokens.length; at += TOKENS_PER_QUERY) rows.push(...(await this.store.rowsWithTokens(tenant, tokens.slice(at, at + TOKENS_PER_QUERY), Date.now())));
+    return this.opened(rows);
+  }
+
+  private opened(rows: readonly VaultRow[]): KeptValue[] {
     const out: KeptValue[] = [];
-    for (const row of await this.store.rowsOf(tenant, scope, Date.now())) {
+    for (const row of rows) {
       const value = this.open(row);
       if (value !== undefined) out.push({ token: row.token, entity: row.entity, value, subject: row.subject });
     }
@@ -181,6 +197,8 @@ export const VAULT_TABLES: Component = {
        );
        CREATE INDEX IF NOT EXISTS vault_values_subject ON vault_values (subject);
        CREATE INDEX IF NOT EXISTS vault_values_expiry ON vault_values (expires_at);`),
+    // Tokens looked up whatever their scope, for answers with no scope of their own (searches).
+    portable(`CREATE INDEX IF NOT EXISTS vault_values_token ON vault_values (tenant, token);`),
   ],
 };
 
@@ -220,6 +238,12 @@ export class SqliteVaultStore implements VaultStore {
 
   rowsOf(tenant: string, scope: string, now: number): Promise<VaultRow[]> {
     const rows = this.db.prepare(`SELECT * FROM vault_values WHERE tenant = ? AND scope = ? AND expires_at > ?`).all(tenant, scope, now) as SqlRow[];
+    return Promise.resolve(rows.map(fromSql));
+  }
+
+  rowsWithTokens(tenant: string, tokens: readonly string[], now: number): Promise<VaultRow[]> {
+    if (tokens.length === 0) return Promise.resolve([]);
+    const rows = this.db.prepare(`SELECT * FROM vault_values WHERE tenant = ? AND token IN (${tokens.map(() => "?").join(", ")}) AND expires_at > ?`).all(tenant, ...tokens, now) as SqlRow[];
     return Promise.resolve(rows.map(fromSql));
   }
 
@@ -266,6 +290,12 @@ export class PostgresVaultStore implements VaultStore {
 
   async rowsOf(tenant: string, scope: string, now: number): Promise<VaultRow[]> {
     const result = await this.pool.query<SqlRow>(`SELECT * FROM vault_values WHERE tenant = $1 AND scope = $2 AND expires_at > $3`, [tenant, scope, now]);
+    return result.rows.map(fromSql);
+  }
+
+  async rowsWithTokens(tenant: string, tokens: readonly string[], now: number): Promise<VaultRow[]> {
+    if (tokens.length === 0) return [];
+    const result = await this.pool.query<SqlRow>(`SELECT * FROM vault_values WHERE tenant = $1 AND token = ANY($2) AND expires_at > $3`, [tenant, tokens, now]);
     return result.rows.map(fromSql);
   }
 

@@ -11,7 +11,7 @@ import { formatEvent, relaySse } from "./sse.js";
 import { gatewayAgentCard, markAgentCardOrigin } from "./agentCard.js";
 import { ERROR_CODE_HEADER, langGraphAnswerFor } from "./langgraphErrors.js";
 import { withoutOwnershipStamps } from "./ownership.js";
-import { restored } from "./restore.js";
+import { restored, widenRestore } from "./restore.js";
 import { absoluteUiLinks, relativeUiLinks, uiAssetCaching } from "./ui.js";
 import { relayWait } from "./wait.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
@@ -106,7 +106,9 @@ async function relayWhole(exchange: Exchange, upstream: Dispatcher.ResponseData,
   masking.response.add(masked.redactions);
   exchange.recording?.body(masked.text);
   if (exchange.clientGone) return;
-  const sent = restored(exchange, masking.clearResponses ? text : masked.text);
+  const clientCopy = masking.clearResponses ? text : masked.text;
+  await widenRestore(exchange, clientCopy);
+  const sent = restored(exchange, clientCopy);
   const body = Buffer.from(uiComponents ? absoluteUiLinks(sent, exchange.req) : agentCard ? gatewayAgentCard(sent, exchange.req) : sent, "utf8");
   if (route === "ui.asset" && upstream.statusCode === 200 && uiAssetCaching(exchange.req, headers, body)) {
     exchange.res.writeHead(304, headers);

@@ -2,7 +2,8 @@
 // masking.restore_for allows it (src/mask/vault.ts). Only what the client is sent: the recording
 // keeps the tokens. Each restoration is counted for the completion record.
 import type { Exchange } from "../exchange.js";
-import { SseStreamMasker, type EventStreamMasker } from "../mask/index.js";
+import { MaskingTally, SseStreamMasker, type EventStreamMasker } from "../mask/index.js";
+import { TOKEN_PATTERN } from "../mask/tokens.js";
 import { restoreWhole } from "../mask/vault.js";
 
 /** A whole document or /runs/wait result, restored. */
@@ -12,6 +13,23 @@ export function restored(exchange: Exchange, text: string): string {
   const result = restoreWhole(restore.masker, text);
   restore.restored.add(result.restored);
   return result.text;
+}
+
+/** An answer with no scope of its own (a search) holds tokens of many threads or namespaces:
+ * the restorer becomes the one for those this caller may see. A vault that cannot be read leaves
+ * the tokens, which withholds values and never exposes one. */
+export async function widenRestore(exchange: Exchange, text: string): Promise<void> {
+  const masking = exchange.masking;
+  if (!masking?.restoreFromVault) return;
+  const tokens = new Set<string>();
+  for (const token of text.matchAll(TOKEN_PATTERN)) tokens.add(token[0]);
+  if (tokens.size === 0) return;
+  try {
+    const masker = await masking.restoreFromVault([...tokens]);
+    if (masker) masking.restore = { masker, restored: masking.restore?.restored ?? new MaskingTally() };
+  } catch (error) {
+    exchange.log.warn({ err: error }, "vault could not be read; tokens are not restored");
+  }
 }
 
 /** A stream's client events, restored. A token split across token events (`<EMAIL_ADD` |
