@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { whereaboutsDetectors } from "../src/mask/detect/whereabouts.js";
+import { defaultMasker, MaskingTally, TextStreamMasker } from "../src/mask/index.js";
 import type { Finding } from "../src/mask/detect/types.js";
 
 const detectors = whereaboutsDetectors();
@@ -136,6 +137,21 @@ describe("streaming contract", () => {
           for (const finding of whole) if (finding.start < settled) assert.ok(finding.end <= settled, `finding crosses the open candidate: ${where}`);
         }
       }
+    }
+  });
+
+  test("a stream split anywhere sends what the whole text masks to, and no part of an address", () => {
+    const masker = defaultMasker();
+    for (const text of TEXTS.slice(0, 3)) {
+      const whole = masker.maskText(text).text;
+      for (let split = 0; split <= text.length; split++) {
+        const stream = new TextStreamMasker(masker, new MaskingTally());
+        const sent = stream.push(text.slice(0, split)) + stream.push(text.slice(split)) + stream.end();
+        assert.equal(sent, whole, `split at ${split}`);
+      }
+      const byCharacter = new TextStreamMasker(masker, new MaskingTally());
+      assert.equal([...text].map((character) => byCharacter.push(character)).join("") + byCharacter.end(), whole, "one character at a time");
+      for (const part of ["Hauptstraße", "10115", "rue de la Paix", "75002", "Via Roma", "00184", "Alcalá", "1015 CJ"]) assert.ok(!whole.includes(part), `${part} survives in ${whole}`);
     }
   });
 });
