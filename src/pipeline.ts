@@ -100,6 +100,9 @@ export interface PipelineDeps {
   routes?: RouteTable;
 }
 
+/** The parts of the gateway that answer paths of their own; any other path is LangGraph's. */
+type GatewayRoute = "local" | "sign-in" | "console" | "egress" | "approvals-api";
+
 export class RequestPipeline {
   /** Requests in flight, for draining on shutdown. */
   readonly active = new Set<Exchange>();
@@ -114,9 +117,20 @@ export class RequestPipeline {
   /** The record stage: every audit record a request leaves. */
   private readonly recorder: Recorder;
 
+  /** The paths the gateway answers itself, each owned by one part, in the order they are asked. */
+  private readonly gatewayRoutes: ReadonlyArray<readonly [GatewayRoute, (exchange: Exchange) => boolean]>;
+
   constructor(private readonly deps: PipelineDeps) {
     this.routes = deps.routes ?? new RouteTable();
     this.recorder = new Recorder(deps);
+    this.gatewayRoutes = [
+      // health, readiness, metrics and the like: GET only (other methods are LangGraph's to refuse)
+      ["local", ({ req, target }) => req.method === "GET" && Object.hasOwn(deps.localEndpoints, target!.path)],
+      ["sign-in", ({ target }) => deps.signIn?.handles(target!.path) === true],
+      ["console", ({ target }) => deps.console?.handles(target!.path) === true],
+      ["egress", ({ target }) => deps.egress.handles(target!)],
+      ["approvals-api", ({ target }) => deps.approvalsApi.handles(target!.path)],
+    ];
   }
 
   /** The approve stage (its hold bound is approvals.hold_max_s). */
@@ -138,32 +152,30 @@ export class RequestPipeline {
       if (req.httpVersion === "1.1" && req.headers.host === undefined) throw new GatewayError(400, "PC_BAD_REQUEST", "Refused: an HTTP/1.1 request needs a Host header.");
       assertNoMethodOverride(req.headers);
       assertNoBodyOnBodylessMethod(req);
+      // The gateway's own routes, looked up once; any other path is LangGraph's (classify below).
+      const own = this.gatewayRouteOf(exchange);
       // The console is same-origin only: no CORS, so a trusted cross-site origin (Studio) cannot
       // read its pages or their CSRF token with the person's session cookie.
-      if (this.deps.console?.handles(exchange.target.path)) {
+      if (own === "console") {
         if (isPreflight(req)) throw new GatewayError(403, "PC_FORBIDDEN", "Refused: the console is not available cross-origin.");
         for (const name of Object.keys(responseHeaders)) if (name.startsWith("access-control-")) delete responseHeaders[name];
       }
       if (this.draining) throw new GatewayError(503, "PC_SHUTTING_DOWN", "Refused: Portcullis is shutting down; retry shortly.");
-      const local = this.localAnswer(exchange);
-      if (local) return await this.answerLocally(exchange, await local, responseHeaders, "gateway:local-endpoint");
+      if (isPreflight(req)) return await this.answerLocally(exchange, this.preflight(req), responseHeaders, "gateway:local-endpoint");
+      if (own === "local") return await this.answerLocally(exchange, await this.deps.localEndpoints[exchange.target.path]!(), responseHeaders, "gateway:local-endpoint");
       // authenticate: a person signing in through the browser (/auth/*) is answered here
-      if (this.deps.signIn?.handles(exchange.target.path)) {
-        return await this.answerLocally(exchange, await this.deps.signIn.answer(exchange), responseHeaders, "gateway:sign-in");
-      }
+      if (own === "sign-in") return await this.answerLocally(exchange, await this.deps.signIn!.answer(exchange), responseHeaders, "gateway:sign-in");
       // the console: pages for people signed in (src/console/), each one recorded
-      if (this.deps.console?.handles(exchange.target.path)) {
-        return await this.answerLocally(exchange, await this.deps.console.answer(exchange), responseHeaders, "gateway:console");
-      }
+      if (own === "console") return await this.answerLocally(exchange, await this.deps.console!.answer(exchange), responseHeaders, "gateway:console");
       // identify: credentials are checked before any body is read
       this.deps.observe?.stage(exchange, "receive");
       exchange.identifyAttempted = true;
       exchange.identity = await this.deps.identifier.identify(req);
       await this.deps.authorizer.limitRate(exchange.identity);
       this.deps.observe?.stage(exchange, "identify");
-      if (this.deps.egress.handles(exchange.target)) return await this.forwardEgress(exchange, responseHeaders);
+      if (own === "egress") return await this.forwardEgress(exchange, responseHeaders);
       // The gateway's own API for approvers: identified like any caller, answered here.
-      if (this.deps.approvalsApi.handles(exchange.target.path)) {
+      if (own === "approvals-api") {
         const body = await readJsonBody(req, this.deps.maxBodyBytes, this.deps.maxJsonDepth);
         exchange.bytesIn = body.bytes;
         this.deps.identifier.confirmSessionIntent(req, exchange.identity, req.method !== "GET" && req.method !== "HEAD");
@@ -432,15 +444,16 @@ export class RequestPipeline {
     return token === undefined ? undefined : { header: RUN_CONTEXT_UPSTREAM_HEADER, value: token };
   }
 
-  private localAnswer(exchange: Exchange): LocalAnswer | Promise<LocalAnswer> | undefined {
-    const req = exchange.req;
-    if (isPreflight(req)) {
-      const headers = preflightHeaders(req, this.deps.cors);
-      if (!headers) throw new GatewayError(403, "PC_FORBIDDEN", "Refused: this origin is not in cors.allow_origins.");
-      return { status: 204, headers };
-    }
-    const endpoint = this.deps.localEndpoints[exchange.target!.path];
-    return endpoint && req.method === "GET" ? endpoint() : undefined;
+  /** A CORS preflight, answered for an allowed origin and refused for any other. */
+  private preflight(req: IncomingMessage): LocalAnswer {
+    const headers = preflightHeaders(req, this.deps.cors);
+    if (!headers) throw new GatewayError(403, "PC_FORBIDDEN", "Refused: this origin is not in cors.allow_origins.");
+    return { status: 204, headers };
+  }
+
+  /** Which of the gateway's own parts answers this request (GATEWAY_ROUTES order), if one does. */
+  private gatewayRouteOf(exchange: Exchange): GatewayRoute | undefined {
+    return this.gatewayRoutes.find(([, owns]) => owns(exchange))?.[0];
   }
 
   private async answerLocally(exchange: Exchange, answer: LocalAnswer, headers: OutgoingHttpHeaders, rule: string): Promise<void> {
