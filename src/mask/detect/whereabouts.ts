@@ -290,13 +290,15 @@ function europeanAddressDetector(): Detector {
       const from = Math.max(0, text.length - EU_ADDRESS_MAX);
       for (let at = from; at < text.length; at++) {
         const c = text.charCodeAt(at);
-        if (at > 0 && /[\p{L}\p{N}]/u.test(text[at - 1]!)) continue;
+        // Only at the start of a word that begins with a digit or a capital (character codes
+        // first: this runs on every piece of a stream).
+        if (!isDigit(c) && !isCapital(c) && (c < 0xc0 || !/\p{Lu}/u.test(text[at]!))) continue;
+        if (at > 0 && isWordCharacter(text, at - 1)) continue;
         if (isDigit(c)) {
           EU_OPEN_FR.lastIndex = at;
           if (EU_OPEN_FR.test(text)) return { start: at, strong: frenchTypeFollows(text, at) };
           continue;
         }
-        if (!/\p{Lu}/u.test(text[at]!)) continue;
         for (const pattern of [EU_OPEN_DE_NL, EU_OPEN_SOUTH]) {
           pattern.lastIndex = at;
           // Distinctive once a house number has begun; a street's name alone is ordinary text.
@@ -308,6 +310,13 @@ function europeanAddressDetector(): Detector {
       return undefined;
     },
   };
+}
+
+/** Whether the character at `at` is a letter or a digit. */
+function isWordCharacter(text: string, at: number): boolean {
+  const c = text.charCodeAt(at);
+  if (c < 0x80) return isDigit(c) || isCapital(c) || (c >= 0x61 && c <= 0x7a);
+  return /[\p{L}\p{N}]/u.test(text[at]!);
 }
 
 /** Whether a French street type stands whole after the number at `at` (`12 rue `): distinctive. */
