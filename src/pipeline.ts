@@ -629,15 +629,18 @@ export class RequestPipeline {
     const subject = exchange.identity.subject;
     // A request's own scope (a stateless run, a search) holds only what it just tokenised; what
     // its answer holds from other scopes (a search's threads and store items) is looked up by
-    // token once the answer is read: the values the caller sent, or all where restore_for says so.
+    // token once the answer is read. Only values the caller sent itself come back: a token is
+    // text anyone can copy into a store item or a run, so "every value" (restore_for) stays
+    // bound to a thread the caller reads. A token that stands for two values (tokens are unique
+    // per scope, not across scopes) stays a token.
     if (scope.scope.startsWith("request:")) {
       const limits = this.deps.masker.limits;
       const masker = restoringMasker(tokenized, limits);
       if (masker) exchange.masking!.restore = { masker, restored: new MaskingTally() };
       const vault = this.deps.vault!;
       exchange.masking!.restoreFromVault = async (tokens) => {
-        const found = await vault.valuesWithTokens(scope.tenant, tokens);
-        return restoringMasker([...tokenized, ...(allowed === "all" ? found : found.filter((value) => value.subject === subject))], limits);
+        const own = (await vault.valuesWithTokens(scope.tenant, tokens)).filter((value) => value.subject === subject);
+        return restoringMasker([...tokenized, ...unambiguous(own)], limits);
       };
       return;
     }
@@ -676,6 +679,13 @@ export class RequestPipeline {
     return result.text;
   }
 
+}
+
+/** The values whose token stands for one value only. */
+function unambiguous(values: readonly KeptValue[]): KeptValue[] {
+  const byToken = new Map<string, KeptValue[]>();
+  for (const value of values) byToken.set(value.token, [...(byToken.get(value.token) ?? []), value]);
+  return [...byToken.values()].filter((same) => new Set(same.map((value) => value.value)).size === 1).map((same) => same[0]!);
 }
 
 /** LangGraph answers a run create with Content-Location /threads/{thread}/runs/{run} (or

@@ -36,10 +36,14 @@ describe("person names after a cue", () => {
     assert.deepEqual(found("FULL_NAME=JOHN SMITH;", "PERSON"), ["JOHN SMITH"]);
     assert.deepEqual(found("surname: Okafor", "PERSON"), ["Okafor"]);
     assert.deepEqual(found("Beneficiary name : Ada Lovelace", "PERSON"), ["Ada Lovelace"]);
+    // JSON may put any whitespace around its colon.
+    assert.deepEqual(found('{"first_name"  :\n     "jane"}', "PERSON"), ["jane"]);
   });
 
   test("a cue followed by a cue, and cues followed by no name", () => {
     assert.deepEqual(found("Dear Mr. Smith", "PERSON"), ["Smith"]);
+    // Two cues end at the same place ("My name is", "name is"); the first lies in the name before.
+    assert.deepEqual(found("Dear John My name is Jane Doe", "PERSON"), ["John My", "Jane Doe"]);
     assert.deepEqual(found("Dear Team, the same name is used. Dear Jane", "PERSON"), ["Jane"]);
     assert.deepEqual(found('{"name": "Retrieve", "graph_name": "agent", "same": 1}', "PERSON"), []);
   });
@@ -64,6 +68,7 @@ describe("coordinates from their decimal point or degree sign", () => {
   test("a labelled number next to a time", () => {
     assert.deepEqual(found('at 12:50:17.434Z "lat": 52.5200, "lng":13.4050', "GEO_COORDINATE"), ["52.5200", "13.4050"]);
     assert.deepEqual(found("longitude=-122.4194", "GEO_COORDINATE"), ["-122.4194"]);
+    assert.deepEqual(found('{"lat"  :  52.52, "lng":\n        13.40}', "GEO_COORDINATE"), ["52.52", "13.40"]);
     assert.deepEqual(found("total: 687.97, at 12:50:17.434", "GEO_COORDINATE"), []);
   });
 
@@ -104,6 +109,8 @@ describe("continental European addresses, with their postal code and town", () =
 
   test("not without a postal code and a town, and not for numbered things", () => {
     assert.deepEqual(found("Hauptstraße 5 ist schön", "STREET_ADDRESS"), []);
+    // A street word alone is capitalised: a lower-case one is ordinary text.
+    assert.deepEqual(found("Bitte an Berliner str. 5, 10115 Berlin", "STREET_ADDRESS"), []);
     assert.deepEqual(found("Version 5, 10115 files; Step 2, 10 Items; Via email 3, 2024 Report", "STREET_ADDRESS"), []);
   });
 });
@@ -116,6 +123,11 @@ describe("streaming contract", () => {
     "Ship to 221B Baker Street, London NW1 6XE or 123 Main St, St. Louis, MO 63101 and 430 The Oaks",
     "Dear Mr. Smith, regards, Jane Doe. first_name=Ada; Attn: José Álvarez",
     'at 12:50:17.434Z "lat": 52.5200, "lng":13.4050 near 40.7128, -74.0060 and 52.5200° N, 13.4050° E',
+    // What a review found: a second cue inside the first name, lower-case street words, a Dutch
+    // postcode written without its space, a long town, a street opening with an astral capital.
+    "Hi Mr Smith My name is Jane Doe. Bitte an Berliner str. 5, 10115 Berlin; Ich wohne Kölner allee 9, 50667 Köln.",
+    "Keizersgracht 123, 1015CJ Amsterdam Zuidoost; Hauptstraße 5, 10115 Frankfurt-Oderlandgemeindebezirk am Mainzer-Hochufer-Nordwestviertel now",
+    "𐐀aastraße 5, 10115 Berlin and Dear\u2028Jane Doe",
   ];
 
   test("at every split, findings before the open candidate are final and end before it", () => {

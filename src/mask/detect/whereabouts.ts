@@ -17,7 +17,7 @@ const NAME = String.raw`${NAME_WORD}(?: ${NAME_WORD}){0,3}`;
 // Cues after which the next capitalised words are a person's name.
 const PROSE_CUE = String.raw`(?:\b(?:[Mm]y name is|[Nn]ame is|[Dd]ear|[Ss]incerely,|[Rr]egards,|[Ss]igned by|[Aa]ttn:?|[Aa]ttention:)|\b(?:[Cc]ustomer|[Pp]atient|[Cc]ontact|[Ee]mployee|[Aa]pplicant|[Cc]ardholder|[Bb]eneficiary|[Rr]ecipient|[Ss]ender|[Gg]uest|[Pp]assenger|[Mm]ember)(?: name)?\s?[:=]|\b(?:Name|NAME)\s?[:=]|\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir|Madam)\.?)\s{1,2}`;
 // A key that names the field a name is in (`first_name=`, `"lastName": "`, `surname:`).
-const KEY_CUE = String.raw`(?:(?:[Ff]ull|[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily|[Mm]iddle|[Mm]aiden|[Cc]ustomer|[Pp]atient|[Cc]ontact|[Hh]older|[Ll]egal|[Ss]ender|[Rr]ecipient)[_ -]?[Nn]ame|[Ss]urname|FIRST_NAME|LAST_NAME|FULL_NAME|SURNAME)["']?\s?[:=]\s?["']?`;
+const KEY_CUE = String.raw`(?:(?:[Ff]ull|[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily|[Mm]iddle|[Mm]aiden|[Cc]ustomer|[Pp]atient|[Cc]ontact|[Hh]older|[Ll]egal|[Ss]ender|[Rr]ecipient)[_ -]?[Nn]ame|[Ss]urname|FIRST_NAME|LAST_NAME|FULL_NAME|SURNAME)["']?\s{0,4}[:=]\s{0,16}["']?`;
 // One pattern for both kinds of cue. A name after a key may be written in any case
 // (`"first_name": "jane"`); after words, only capitalised.
 const PERSON_PATTERN = `(?:${PROSE_CUE}(${NAME})|${KEY_CUE}(${KEYED_NAME_WORD}(?: ${KEYED_NAME_WORD}){0,3}))(?![\\p{L}\\p{N}])`;
@@ -36,9 +36,9 @@ const PERSON_WINDOW = PERSON_MAX + 40;
 //   \b included, so the slice reaches one character further back than the longest cue) that ends
 //   there, at most one more whitespace between;
 // - a key cue holds "ame" or "AME" (`first_name`, `Surname`, `LAST_NAME`): the part of it before.
-const PROSE_CUE_BEFORE = new RegExp(`${PROSE_CUE.slice(0, PROSE_CUE.lastIndexOf(String.raw`\s{1,2}`))}\\s?$`, "u");
+const PROSE_CUE_BEFORE = new RegExp(`${PROSE_CUE.slice(0, PROSE_CUE.lastIndexOf(String.raw`\s{1,2}`))}\\s?$`, "yu");
 const PROSE_CUE_REACH = 24;
-const KEY_CUE_HEAD_BEFORE = /(?:(?:[Ff]ull|[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily|[Mm]iddle|[Mm]aiden|[Cc]ustomer|[Pp]atient|[Cc]ontact|[Hh]older|[Ll]egal|[Ss]ender|[Rr]ecipient)[_ -]?[Nn]|[Ss]urn|FIRST_N|LAST_N|FULL_N|SURN)$/;
+const KEY_CUE_HEAD_BEFORE = /(?:(?:[Ff]ull|[Ff]irst|[Ll]ast|[Gg]iven|[Ff]amily|[Mm]iddle|[Mm]aiden|[Cc]ustomer|[Pp]atient|[Cc]ontact|[Hh]older|[Ll]egal|[Ss]ender|[Rr]ecipient)[_ -]?[Nn]|[Ss]urn|FIRST_N|LAST_N|FULL_N|SURN)$/y;
 const KEY_CUE_REACH = 12;
 /** The last character of every prose cue ("is", "Dear", "Regards,", "by", "Attn", "Name:", "Mr.", "Mx", "Prof", "Madam"). */
 const PROSE_CUE_LAST = new Set([..."srynx:=,.fm"].map((c) => c.charCodeAt(0)));
@@ -71,19 +71,29 @@ function cueStarts(text: string): number[] {
     // The cue ends just before this whitespace or before one more.
     if (!PROSE_CUE_LAST.has(text.charCodeAt(space - 1)) && !PROSE_CUE_LAST.has(text.charCodeAt(space - 2))) continue;
     const from = Math.max(0, space - PROSE_CUE_REACH);
-    const cue = PROSE_CUE_BEFORE.exec(text.slice(from, space));
-    if (cue) starts.push(from + cue.index);
+    // Every start, not only the leftmost: "My name is" and "name is" both end here, and the
+    // first may lie inside a name found just before ("Dear John My name is Jane").
+    startsEndingAt(text.slice(from, space), PROSE_CUE_BEFORE, from > 0 ? 1 : 0, from, starts);
   }
   for (const literal of ["ame", "AME"]) {
     for (let at = text.indexOf(literal); at !== -1; at = text.indexOf(literal, at + 1)) {
       const n = text.charCodeAt(at - 1);
       if (n !== 0x4e && n !== 0x6e) continue; // every key cue has "name" or "NAME"
       const from = Math.max(0, at - KEY_CUE_REACH);
-      const head = KEY_CUE_HEAD_BEFORE.exec(text.slice(from, at));
-      if (head) starts.push(from + head.index);
+      startsEndingAt(text.slice(from, at), KEY_CUE_HEAD_BEFORE, 0, from, starts);
     }
   }
   return starts.sort((a, b) => a - b);
+}
+
+/** Adds `offset` + every index from `first` on where the sticky, end-anchored `pattern` matches the
+ * rest of `slice`. (Index 0 of a slice cut from inside a text is skipped when the pattern opens
+ * with \b: the character before it is not in the slice.) */
+function startsEndingAt(slice: string, pattern: RegExp, first: number, offset: number, into: number[]): void {
+  for (let at = first; at < slice.length; at++) {
+    pattern.lastIndex = at;
+    if (pattern.test(slice)) into.push(offset + at);
+  }
 }
 
 function personDetector(): Detector {
@@ -228,12 +238,19 @@ function streetAddressDetector(): Detector {
 // - French: number, street type, name (`12 rue de la Paix`, `3 bis, avenue Foch`);
 // - Italian, Spanish and Portuguese: street type, name, number (`Via Roma 12`, `Calle de Alcalá, 42`);
 // then `, ` and the postal code (`10115`, `1010`, `D-10115`, `1012 AB`) and the town.
-const EU_STREET_WORD = "[Ss]tra(?:ß|ss)e|[Ss]tr\\.|[Gg]asse|[Aa]llee|[Pp]latz|[Ww]eg|[Rr]ing|[Dd]amm|[Uu]fer|[Ss]teig|[Cc]haussee|[Ss]traat|[Ll]aan|[Pp]lein|[Gg]racht|[Kk]ade|[Ss]ingel|[Dd]ijk";
+const EU_STREET_WORDS = ["stra(?:ß|ss)e", "str\\.", "gasse", "allee", "platz", "weg", "ring", "damm", "ufer", "steig", "chaussee", "straat", "laan", "plein", "gracht", "kade", "singel", "dijk"];
+/** A street word, capitalised where it stands alone (`Straße`, `Am Ring`) and either way at the end
+ * of a compound (`Hauptstraße`, `Karl-Marx-Allee`): every street then begins with a capital,
+ * which is where a stream looks for one. */
+const EU_STREET_WORD = (() => {
+  const capitalised = EU_STREET_WORDS.map((word) => word[0]!.toUpperCase() + word.slice(1)).join("|");
+  return String.raw`\p{Lu}[\p{L}-]{0,30}?(?:${EU_STREET_WORDS.join("|")}|${capitalised})|${capitalised}`;
+})();
 const EU_NAME_WORD = String.raw`\p{Lu}[\p{L}'’-]{1,24}`;
 const EU_NUMBER = String.raw`\d{1,4}[a-zA-Z]?(?:[-/]\d{1,4}[a-zA-Z]?)?`;
 /** The word before a street word written apart: `Berliner Straße`, `Am Ring`. */
 const DE_FIRST_WORD = String.raw`(?:(?:\p{Lu}\p{L}{1,20}er|Am|Im) )`;
-const DE_NL_STREET = String.raw`${DE_FIRST_WORD}?(?:\p{Lu}[\p{L}-]{0,30}?)?(?:${EU_STREET_WORD}) ${EU_NUMBER}`;
+const DE_NL_STREET = String.raw`${DE_FIRST_WORD}?(?:${EU_STREET_WORD}) ${EU_NUMBER}`;
 const FR_TYPE = "rue|avenue|av\\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|square|Rue|Avenue|Boulevard|Place|Chemin|Allée|Impasse|Quai|Route|Cours";
 const FR_PARTICLE = String.raw`(?:(?:de la|du|des|de|la|le|les|aux|au) |(?:de l|d|l)['’])`;
 const FR_STREET = String.raw`\d{1,4}(?: ?(?:bis|ter))?,? (?:${FR_TYPE}) ${FR_PARTICLE}?${EU_NAME_WORD}(?: ${FR_PARTICLE}?${EU_NAME_WORD}){0,2}`;
@@ -252,8 +269,8 @@ const EU_ADDRESS_MAX = 240;
  * first word such as `Berliner ` before it. */
 const EU_OPEN_WORDS = new RegExp(String.raw`(?:${DE_FIRST_WORD}(?:\p{Lu}[\p{L}'’-]{0,40})?|\p{Lu}[\p{L}'’-]{0,40})$`, "yu");
 /** The rest of an address after its street part: `, `, the postal code and the town, any of them unfinished. */
-const EU_OPEN_REST = String.raw`(?:,(?: (?:[A-Z]{1,2}-?)?(?:\d{1,5}(?: ?[A-Z]{0,2})?(?: \p{Lu}[\p{L}'’ -]{0,60})?)?)?)?$`;
-const EU_OPEN_DE_NL = new RegExp(String.raw`${DE_FIRST_WORD}?(?:\p{Lu}[\p{L}-]{0,30}?)?(?:${EU_STREET_WORD})(?: (?:${EU_NUMBER.replace("{1,4}[a-zA-Z]?)?", "{0,4}[a-zA-Z]?)?")}${EU_OPEN_REST})?)?$`, "yu");
+const EU_OPEN_REST = String.raw`(?:,(?: (?:[A-Z]{1,2}-?)?(?:\d{1,5}(?: ?[A-Z]{0,2})?(?: (?:\p{Lu}[\p{L}'’ -]{0,90})?)?)?)?)?$`;
+const EU_OPEN_DE_NL = new RegExp(String.raw`${DE_FIRST_WORD}?(?:${EU_STREET_WORD})(?: (?:${EU_NUMBER.replace("{1,4}[a-zA-Z]?)?", "{0,4}[a-zA-Z]?)?")}${EU_OPEN_REST})?)?$`, "yu");
 /** French and southern layouts: a street type (or the start of one), then words, number and the rest. */
 const FR_TYPE_STARTS = [...new Set(FR_TYPE.replaceAll("\\", "").split("|").flatMap((type) => [...type].map((_, i) => type.slice(0, i + 1))))];
 const EU_OPEN_FR = new RegExp(String.raw`\d{1,4}(?: ?(?:b|bi|bis|t|te|ter))?,?(?: (?:${FR_TYPE_STARTS.map((start) => start.replace(".", "\\.")).join("|")})?|(?: (?:${FR_TYPE})(?: [\p{L}'’ -]{0,100}${EU_OPEN_REST})?))?$`, "yu");
@@ -292,8 +309,11 @@ function europeanAddressDetector(): Detector {
         const c = text.charCodeAt(at);
         // Only at the start of a word that begins with a digit or a capital (character codes
         // first: this runs on every piece of a stream).
-        if (!isDigit(c) && !isCapital(c) && (c < 0xc0 || !/\p{Lu}/u.test(text[at]!))) continue;
+        // (Half a surrogate pair at the very end may still become a capital.)
+        const lastHalf = c >= 0xd800 && c <= 0xdbff && at === text.length - 1;
+        if (!isDigit(c) && !isCapital(c) && !lastHalf && (c < 0xc0 || !/^\p{Lu}/u.test(text.slice(at, at + 2)))) continue;
         if (at > 0 && isWordCharacter(text, at - 1)) continue;
+        if (lastHalf) return { start: at, strong: false };
         if (isDigit(c)) {
           EU_OPEN_FR.lastIndex = at;
           if (EU_OPEN_FR.test(text)) return { start: at, strong: frenchTypeFollows(text, at) };
@@ -338,15 +358,15 @@ const DEGREE_FORMS: ReadonlyArray<readonly [RegExp, number]> = [
   [GEO_HEMISPHERES, 13],
   [GEO_DMS, 3],
 ];
-const GEO_LABELLED = new RegExp(String.raw`\b(?:[Ll]at(?:itude)?|[Ll]ng|[Ll]on(?:g|gitude)?|LAT|LNG|LON)["']?\s?[:=]\s?["']?(${LONGITUDE})(?![\p{L}\p{N}.])`, "gdu");
+const GEO_LABELLED = new RegExp(String.raw`\b(?:[Ll]at(?:itude)?|[Ll]ng|[Ll]on(?:g|gitude)?|LAT|LNG|LON)["']?\s{0,4}[:=]\s{0,16}["']?(${LONGITUDE})(?![\p{L}\p{N}.])`, "gdu");
 const GEO_PAIR = new RegExp(String.raw`(?<![\p{L}\p{N}.])${LATITUDE.replace("\\d{1,8}", "\\d{3,8}")}(?:, ?| )${LONGITUDE.replaceAll("\\d{1,8}", "\\d{3,8}")}(?![\p{L}\p{N}.])`, "yu");
 /** At a decimal point: the decimal places of a pair's first number and the start of its second. */
 const GEO_PAIR_AT_DOT = /\.\d{3}\d{0,5},? ?[-+]?\d/y;
 const GEO_LABELLED_AT = new RegExp(GEO_LABELLED.source, "ydu");
 /** Before a decimal point: a label, `:` or `=` and the whole part of the number (`"lat": 52`). */
-const GEO_LABEL_BEFORE = /\b(?:[Ll]at(?:itude)?|[Ll]ng|[Ll]on(?:g|gitude)?|LAT|LNG|LON)["']?\s?[:=]\s?["']?[-+]?\d{1,3}$/u;
+const GEO_LABEL_BEFORE = /\b(?:[Ll]at(?:itude)?|[Ll]ng|[Ll]on(?:g|gitude)?|LAT|LNG|LON)["']?\s{0,4}[:=]\s{0,16}["']?[-+]?\d{1,3}$/u;
 /** The longest text GEO_LABEL_BEFORE matches, and one character for its \b. */
-const GEO_LABEL_REACH = 24;
+const GEO_LABEL_REACH = 40;
 /** The last letter of every label (lat, lng, lon, long, latitude, longitude, in any case). */
 const LABEL_END = new Set([..."tgneTGNE"].map((c) => c.charCodeAt(0)));
 const isDigitOrSign = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b;
@@ -360,11 +380,11 @@ const GEO_PREFIX = /^[-+]?(?:\d[\d.°'′"″\\,;/ NSEW+-]{0,58})?$/;
  * (a time such as 12:50:17.434 has a digit there). */
 function labelBefore(text: string, dot: number): number {
   let colon = dot - 2;
-  while (colon > dot - 9 && colon > 0 && text.charCodeAt(colon) !== 0x3a && text.charCodeAt(colon) !== 0x3d) colon--;
+  while (colon > dot - 24 && colon > 0 && text.charCodeAt(colon) !== 0x3a && text.charCodeAt(colon) !== 0x3d) colon--;
   const c = text.charCodeAt(colon);
   if (c !== 0x3a && c !== 0x3d) return -1;
   let end = colon - 1;
-  if (end >= 0 && /\s/.test(text[end]!)) end--;
+  for (let spaces = 0; spaces < 4 && end >= 0 && /\s/.test(text[end]!); spaces++) end--;
   if (text.charCodeAt(end) === 0x22 || text.charCodeAt(end) === 0x27) end--;
   if (!LABEL_END.has(text.charCodeAt(end))) return -1;
   const from = Math.max(0, dot - GEO_LABEL_REACH);
