@@ -73,28 +73,33 @@ function cueStarts(text: string): number[] {
     const from = Math.max(0, space - PROSE_CUE_REACH);
     // Every start, not only the leftmost: "My name is" and "name is" both end here, and the
     // first may lie inside a name found just before ("Dear John My name is Jane").
-    startsEndingAt(text.slice(from, space), PROSE_CUE_BEFORE, from > 0 ? 1 : 0, from, starts);
+    startsEndingAt(text.slice(from, space), PROSE_CUE_BEFORE, from > 0 ? 1 : 0, from, starts, true);
   }
   for (const literal of ["ame", "AME"]) {
     for (let at = text.indexOf(literal); at !== -1; at = text.indexOf(literal, at + 1)) {
       const n = text.charCodeAt(at - 1);
       if (n !== 0x4e && n !== 0x6e) continue; // every key cue has "name" or "NAME"
       const from = Math.max(0, at - KEY_CUE_REACH);
-      startsEndingAt(text.slice(from, at), KEY_CUE_HEAD_BEFORE, 0, from, starts);
+      startsEndingAt(text.slice(from, at), KEY_CUE_HEAD_BEFORE, 0, from, starts, false);
     }
   }
   return starts.sort((a, b) => a - b);
 }
 
 /** Adds `offset` + every index from `first` on where the sticky, end-anchored `pattern` matches the
- * rest of `slice`. (Index 0 of a slice cut from inside a text is skipped when the pattern opens
- * with \b: the character before it is not in the slice.) */
-function startsEndingAt(slice: string, pattern: RegExp, first: number, offset: number, into: number[]): void {
+ * rest of `slice`; every cue begins with an ASCII letter, and a prose cue at a word boundary (\b
+ * is ASCII in JavaScript), so only those places are tried. (Index 0 of a slice cut from inside a
+ * text is skipped for prose cues: the character before it is not in the slice.) */
+function startsEndingAt(slice: string, pattern: RegExp, first: number, offset: number, into: number[], wordStart: boolean): void {
   for (let at = first; at < slice.length; at++) {
+    if (!isAsciiLetter(slice.charCodeAt(at)) || (wordStart && at > 0 && isAsciiWordCharacter(slice.charCodeAt(at - 1)))) continue;
     pattern.lastIndex = at;
     if (pattern.test(slice)) into.push(offset + at);
   }
 }
+
+const isAsciiLetter = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+const isAsciiWordCharacter = (c: number) => isAsciiLetter(c) || (c >= 0x30 && c <= 0x39) || c === 0x5f;
 
 function personDetector(): Detector {
   const id = "person-name";
