@@ -715,6 +715,10 @@ describe("normalisation before detection", () => {
     ["a \\u0040 escape", "user: jane\\u0040example.com", "EMAIL_ADDRESS"],
     ["a \\x40 escape", "user: jane\\x40example.com", "EMAIL_ADDRESS"],
     ["zero-width characters", "card 4111\u200b1111\u200b1111\u200b1111 ok", "CREDIT_CARD"],
+    // Characters from U+2000 on that NFKC folds, with nothing else in the text to rewrite.
+    ["superscript digits (NFKC)", "card \u2074\u2070\u2070\u2070 \u2070\u2070\u2070\u2070 \u2070\u2070\u2070\u2070 \u2070\u2070\u2077\u2077 ok", "CREDIT_CARD"],
+    ["thin spaces between digit groups", "card 4111\u20091111\u20091111\u20091111 ok", "CREDIT_CARD"],
+    ["narrow no-break spaces in a phone number", "call +1\u202f415\u202f555\u202f0123 now", "PHONE_NUMBER"],
     ["a soft hyphen inside an SSN", "SSN 536-22-\u00ad1234", "US_SSN"],
     ["digits with spaces between them", "card: 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 exp 09/28", "CREDIT_CARD"],
     ["name at domain dot com", "write to jane.doe at example dot com please", "EMAIL_ADDRESS"],
@@ -728,7 +732,7 @@ describe("normalisation before detection", () => {
       const [foundEntity, original] = found[0]!;
       assert.equal(foundEntity, entity);
       // The span covers the value as written, escapes and all, and nothing around it.
-      assert.ok(text.includes(original!) && /^[\w\uFF10-\uFF19&%\\([]/.test(original!) && !/^(card|mailto|user|write|GET|SSN)\b/.test(original!), JSON.stringify(original));
+      assert.ok(text.includes(original!) && /^[\w\uFF10-\uFF19\u2070-\u2079&%\\([+]/.test(original!) && !/^(card|call|mailto|user|write|GET|SSN)\b/.test(original!), JSON.stringify(original));
     });
   }
 

@@ -11,20 +11,65 @@
 
 import { Buffer } from "node:buffer";
 
-export interface Normalised {
-  /** The normalised text. */
-  text: string;
-  /** starts[i], ends[i]: the original characters [starts[i], ends[i]) that normalised character i
-   * came from. starts[text.length] is the original length. */
-  starts: Int32Array;
-  ends: Int32Array;
-  /** Whether the normalised text differs from the original. */
-  changed: boolean;
-  /** Normalised indices where a rewrite put its replacement (or removed characters), in order. */
-  rewritten: Int32Array;
-  /** The earliest original index whose normalisation more text could still change. */
-  openFrom: number | undefined;
+/** A normalised text and, for each of its characters, the original characters it came from. The
+ * map is kept as the list of rewrites (a few per text), not as two arrays as long as the text. */
+export class Normalised {
+  constructor(
+    /** The normalised text. */
+    readonly text: string,
+    /** Whether the normalised text differs from the original. */
+    readonly changed: boolean,
+    /** Normalised indices where a rewrite put its replacement (or removed characters), in order. */
+    readonly rewritten: Int32Array,
+    /** Per rewrite: the length of its replacement, and the original characters [from, to) it replaced. */
+    private readonly replacementLengths: Int32Array,
+    private readonly originalFrom: Int32Array,
+    private readonly originalTo: Int32Array,
+    /** The earliest original index whose normalisation more text could still change. */
+    readonly openFrom: number | undefined,
+  ) {}
+
+  /** The first original character that normalised character i came from; at the end of the
+   * text, the original length. */
+  startOf(i: number): number {
+    const r = this.rewriteAtOrBefore(i);
+    if (r < 0) return i;
+    const replacementEnd = this.rewritten[r]! + this.replacementLengths[r]!;
+    return i < replacementEnd ? this.originalFrom[r]! : this.originalTo[r]! + (i - replacementEnd);
+  }
+
+  /** Just past the last original character that normalised character i came from. */
+  endOf(i: number): number {
+    const r = this.rewriteAtOrBefore(i);
+    if (r < 0) return i + 1;
+    const replacementEnd = this.rewritten[r]! + this.replacementLengths[r]!;
+    return i < replacementEnd ? this.originalTo[r]! : this.originalTo[r]! + (i - replacementEnd) + 1;
+  }
+
+  /** The last rewrite whose replacement starts at or before normalised index i, or -1. Of several
+   * starting at the same index (removals before a replacement), the last one holds i. */
+  private rewriteAtOrBefore(i: number): number {
+    let low = 0;
+    let high = this.rewritten.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >> 1;
+      if (this.rewritten[middle]! <= i) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return found;
+  }
 }
+
+/** Every character outside ASCII that normalise() rewrites or looks at: ZERO_WIDTH and mayFold
+ * below, and the first half of a mathematical letter or digit. */
+const NON_ASCII_REWRITE = /[\u00A0-\u02FF\u2000-\u24FF\u3000\uFE30-\uFFEF\uD835]/g;
+/** After `%`, `&` or `\`: whether a rewrite really starts there (`%4` is no escape). */
+const ESCAPE_AT = /%[0-9A-Fa-f]{2}|&(?:#|[A-Za-z]{2,6};)|\\\\?(?:u[0-9A-Fa-f{]|x[0-9A-Fa-f])/y;
 
 /** Where a rewrite can start. Most text has none, and is then not copied at all; what this
  * misses at the very end of a text, openTail finds. Every check is led by a literal that indexOf
@@ -32,10 +77,6 @@ export interface Normalised {
  * `%`, `&`, `\`, `[`, `(`, `dot`/`DOT`, and spaces only for the spaced-digit check. Non-ASCII is
  * found by comparing the UTF-8 length, which is far cheaper than one pattern with every case in
  * alternation. */
-const NON_ASCII_REWRITE = /[\u00A0-\u02FF\u200B-\u206F\u2100-\u24FF\u3000\uFE30-\uFFEF\uD835]/;
-/** After `%`, `&` or `\`: whether a rewrite really starts there (`%4` is no escape). */
-const ESCAPE_AT = /%[0-9A-Fa-f]{2}|&(?:#|[A-Za-z]{2,6};)|\\\\?(?:u[0-9A-Fa-f{]|x[0-9A-Fa-f])/y;
-
 function mayRewrite(text: string): boolean {
   for (const literal of ["%", "&", "\\"]) {
     for (let at = text.indexOf(literal); at !== -1; at = text.indexOf(literal, at + 1)) {
@@ -43,34 +84,37 @@ function mayRewrite(text: string): boolean {
       if (ESCAPE_AT.test(text)) return true;
     }
   }
-  if (Buffer.byteLength(text) !== text.length && NON_ASCII_REWRITE.test(text)) return true;
+  if (Buffer.byteLength(text) !== text.length) {
+    NON_ASCII_REWRITE.lastIndex = 0;
+    if (NON_ASCII_REWRITE.test(text)) return true;
+  }
   // A spelled address has a dot marker, or a bracketed at-marker (`jane(at)example.com`): " at "
   // alone is everyday prose and is never rewritten.
-  if (hasDotMarker(text) || hasBracketedAt(text, "[", 0x5d) || hasBracketedAt(text, "(", 0x29)) return true;
-  return hasSpacedDigits(text);
+  return hasBracketedMarker(text, "[", 0x5d) || hasBracketedMarker(text, "(", 0x29) || hasSpacedMarker(text);
 }
 
-/** A dot marker of DOT_MARKERS (` dot `, `[dot]`, `(dot)`, either case); the bracketed ones also
- * stand inside ` [dot] `. Whole markers: a longer literal lets indexOf skip further than `dot`. */
-function hasDotMarker(text: string): boolean {
-  for (const marker of [" dot ", "[dot]", "(dot)", " DOT ", "[DOT]", "(DOT)"]) if (text.includes(marker)) return true;
-  return false;
+/** `dot` or `DOT` at `at`. */
+function isDotWord(text: string, at: number): boolean {
+  return text.startsWith("dot", at) || text.startsWith("DOT", at);
 }
 
-/** `[at]`, `[AT]`, `(at)` or `(AT)`. */
-function hasBracketedAt(text: string, open: string, close: number): boolean {
+/** `[at]`, `[dot]` or `(at)`, `(dot)`, either case: one pass over the opening character. */
+function hasBracketedMarker(text: string, open: string, close: number): boolean {
   for (let at = text.indexOf(open); at !== -1; at = text.indexOf(open, at + 1)) {
-    const a = text.charCodeAt(at + 1) | 0x20;
-    if (a === 0x61 && (text.charCodeAt(at + 2) | 0x20) === 0x74 && text.charCodeAt(at + 3) === close) return true;
+    if (text.charCodeAt(at + 3) === close && (text.charCodeAt(at + 1) | 0x20) === 0x61 && (text.charCodeAt(at + 2) | 0x20) === 0x74) return true;
+    if (text.charCodeAt(at + 4) === close && isDotWord(text, at + 1)) return true;
   }
   return false;
 }
 
-/** Four single digits with single spaces between them (`4 1 1 1`): a value has at least seven. */
-function hasSpacedDigits(text: string): boolean {
-  for (let at = text.indexOf(" ", 1); at !== -1; at = text.indexOf(" ", at + 1)) {
+/** ` dot ` (either case), or four single digits with single spaces between them (`4 1 1 1`: a
+ * value has at least seven): one pass over the spaces. */
+function hasSpacedMarker(text: string): boolean {
+  for (let at = text.indexOf(" "); at !== -1; at = text.indexOf(" ", at + 1)) {
+    const next = text.charCodeAt(at + 1);
+    if ((next | 0x20) === 0x64 && text.charCodeAt(at + 4) === 0x20 && isDotWord(text, at + 1)) return true;
     if (
-      isDigit(text.charCodeAt(at + 1)) &&
+      isDigit(next) &&
       isDigit(text.charCodeAt(at - 1)) &&
       text.charCodeAt(at + 2) === 0x20 &&
       isDigit(text.charCodeAt(at + 3)) &&
@@ -197,8 +241,9 @@ export function normalise(text: string, force = false): Normalised | undefined {
   /** Dot markers of an accepted spelled address, still to come. */
   let pendingDots: Array<readonly [number, number]> = [];
 
+  const candidates = new RewriteCandidates(text);
   let i = 0;
-  while (i < text.length) {
+  while ((i = candidates.next(i, pendingDots.length > 0 ? pendingDots[0]![0] : text.length)) < text.length) {
     const c = text.charCodeAt(i);
     if (pendingDots.length > 0 && pendingDots[0]![0] === i) {
       const [, length] = pendingDots.shift()!;
@@ -283,43 +328,74 @@ export function normalise(text: string, force = false): Normalised | undefined {
     }
     i++;
   }
-  if (rewrites.length === 0) {
-    if (openFrom === undefined) return undefined;
-    const identity = Int32Array.from({ length: text.length + 1 }, (_, k) => k);
-    return { text, starts: identity, ends: Int32Array.from(identity, (k) => Math.min(k + 1, text.length)), changed: false, rewritten: new Int32Array(0), openFrom };
-  }
-  let length = text.length;
-  for (const [from, to, chars] of rewrites) length += chars.length - (to - from);
-  const starts = new Int32Array(length + 1);
-  const ends = new Int32Array(length + 1);
+  if (rewrites.length === 0 && openFrom === undefined) return undefined;
   const rewritten = new Int32Array(rewrites.length);
+  const replacementLengths = new Int32Array(rewrites.length);
+  const originalFrom = new Int32Array(rewrites.length);
+  const originalTo = new Int32Array(rewrites.length);
   let out = "";
-  let n = 0;
   let copied = 0;
-  let r = 0;
-  const copy = (to: number) => {
-    out += text.slice(copied, to);
-    for (let k = copied; k < to; k++, n++) {
-      starts[n] = k;
-      ends[n] = k + 1;
-    }
+  let length = 0;
+  rewrites.forEach(([from, to, chars], r) => {
+    out += text.slice(copied, from) + chars;
+    length += from - copied;
+    rewritten[r] = length;
+    replacementLengths[r] = chars.length;
+    originalFrom[r] = from;
+    originalTo[r] = to;
+    length += chars.length;
     copied = to;
-  };
-  for (const [from, to, chars] of rewrites) {
-    copy(from);
-    rewritten[r++] = n;
-    out += chars;
-    for (let k = 0; k < chars.length; k++, n++) {
-      starts[n] = from;
-      ends[n] = to;
-    }
-    copied = to;
-  }
-  copy(text.length);
-  starts[n] = text.length;
-  ends[n] = text.length;
-  return { text: out, starts, ends, changed: true, rewritten, openFrom };
+  });
+  out += text.slice(copied);
+  return new Normalised(out, rewrites.length > 0, rewritten, replacementLengths, originalFrom, originalTo, openFrom);
 }
+
+/** The positions normalise() must look at, in order; every other character it would only step
+ * over. Each kind is found with indexOf (or, outside ASCII, one pattern) and kept until passed,
+ * so a long text is not read character by character in JavaScript. */
+class RewriteCandidates {
+  /** The next `%`, `&`, `\`, `[`, `(`, space and non-ASCII candidate at or after the last asked
+   * position; -1 once there is none. */
+  private readonly upcoming = [-2, -2, -2, -2, -2, -2, -2];
+  private readonly ascii: boolean;
+
+  constructor(private readonly text: string) {
+    this.ascii = Buffer.byteLength(text) === text.length;
+  }
+
+  /** The first candidate at or after `from`, `pending` (a dot marker still to come) included;
+   * text.length when none is left. */
+  next(from: number, pending: number): number {
+    let nearest = pending >= from ? pending : this.text.length;
+    for (let kind = 0; kind < this.upcoming.length; kind++) {
+      let at = this.upcoming[kind]!;
+      if (at !== -1 && at < from) {
+        at = this.find(kind, from);
+        this.upcoming[kind] = at;
+      }
+      if (at !== -1 && at < nearest) nearest = at;
+    }
+    return nearest;
+  }
+
+  private find(kind: number, from: number): number {
+    const text = this.text;
+    if (kind < CANDIDATE_LITERALS.length) return text.indexOf(CANDIDATE_LITERALS[kind]!, from);
+    if (kind === CANDIDATE_LITERALS.length) {
+      for (let at = text.indexOf(" ", from); at !== -1; at = text.indexOf(" ", at + 1)) {
+        // Digits with spaces between them, or an at-marker (space then `a`, `A`, `[`, `(`, or the end).
+        const next = text.charCodeAt(at + 1) | 0x20;
+        if (isDigit(text.charCodeAt(at - 1)) || next === 0x61 || next === 0x7b || next === 0x28 || at + 1 >= text.length) return at;
+      }
+      return -1;
+    }
+    if (this.ascii) return -1;
+    NON_ASCII_REWRITE.lastIndex = from;
+    return NON_ASCII_REWRITE.exec(text)?.index ?? -1;
+  }
+}
+
+const CANDIDATE_LITERALS = ["%", "&", "\\", "[", "("];
 
 /** `&#64;`, `&#x40;` or a named reference from NAMED_REFERENCES, each ending in `;`. */
 function characterReference(text: string, at: number): { chars: string; end: number } | "open" | undefined {
@@ -388,8 +464,8 @@ export function openTail(text: string): number | undefined {
   // What the unfinished part may join: `jane&#46;doe&#6` or `jane@example&#4` could end up one
   // address from `jane`.
   let first = 0;
-  while (first < tail.text.length && tail.starts[first]! < openFrom) first++;
+  while (first < tail.text.length && tail.startOf(first) < openFrom) first++;
   let start = first;
   while (start > 0 && first - start < LOCAL_PART_MAX + DOMAIN_MAX && (isLocalChar(tail.text.charCodeAt(start - 1)) || tail.text.charCodeAt(start - 1) === 0x40)) start--;
-  return from + Math.min(openFrom, tail.starts[start]!);
+  return from + Math.min(openFrom, tail.startOf(start));
 }

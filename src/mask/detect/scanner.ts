@@ -54,7 +54,7 @@ export class Scanner {
         const piece = from === 0 && to === normalised.text.length ? normalised.text : normalised.text.slice(from, to);
         for (const detector of this.detectors) detector.find(piece, inWindow);
         for (const finding of inWindow) {
-          if (finding.end > finding.start) found.push({ ...finding, start: normalised.starts[from + finding.start]!, end: normalised.ends[from + finding.end - 1]! });
+          if (finding.end > finding.start) found.push({ ...finding, start: normalised.startOf(from + finding.start), end: normalised.endOf(from + finding.end - 1) });
         }
       }
     }
@@ -75,7 +75,7 @@ export class Scanner {
     if (normalised?.changed) {
       for (const detector of this.detectors) {
         const candidate = detector.openCandidate(normalised.text);
-        if (candidate) consider({ start: normalised.starts[candidate.start]!, strong: candidate.strong });
+        if (candidate) consider({ start: normalised.startOf(candidate.start), strong: candidate.strong });
       }
     }
     // An unfinished `%4`, `&#6` or `jane at exa` may still become part of a value.
