@@ -522,7 +522,7 @@ const TOKEN_FAMILIES: readonly TokenFamily[] = [
   {
     detector: "npm-access-token",
     entity: "NPM_TOKEN",
-    formats: [{ rule: "npm-access-token", anchor: "pm_", prefixes: ["npm_"], body: [exactly(ALNUM, 36)], after: ALNUM, minEntropy: 3, strongAt: 8 }],
+    formats: [{ rule: "npm-access-token", anchor: "m_", prefixes: ["npm_"], body: [exactly(ALNUM, 36)], after: ALNUM, minEntropy: 3, strongAt: 8 }],
   },
   {
     detector: "huggingface-access-token",
@@ -856,6 +856,22 @@ const NOT_SECRET_WORDS = new Set([
 /** The last three letters of each keyword and its plural, lowercased and packed in an integer:
  * one lookup rejects `_id`, `_at`, `ame` and nearly every other JSON key. */
 const KEYWORD_ENDINGS = new Set(KEYWORDS.flatMap((keyword) => [keyword, `${keyword}s`]).map((word) => lastThree(word, word.length)));
+/** The same endings folded to 15 bits (5 per character) in a table: read before the set, it rejects
+ * most of the text's colons with one array index instead of a hash lookup. */
+const KEYWORD_ENDING_BITS = (() => {
+  const table = new Uint8Array(1 << 15);
+  for (const ending of KEYWORD_ENDINGS) table[foldEnding(ending)] = 1;
+  return table;
+})();
+
+function foldEnding(packed: number): number {
+  return ((packed >> 6) & 0x7c00) | ((packed >> 3) & 0x3e0) | (packed & 0x1f);
+}
+
+function isKeywordEnding(text: string, end: number): boolean {
+  const packed = lastThree(text, end);
+  return KEYWORD_ENDING_BITS[foldEnding(packed)] === 1 && KEYWORD_ENDINGS.has(packed);
+}
 
 function lastThree(text: string, end: number): number {
   return ((text.charCodeAt(end - 3) | 0x20) << 16) | ((text.charCodeAt(end - 2) | 0x20) << 8) | (text.charCodeAt(end - 1) | 0x20);
@@ -989,7 +1005,7 @@ const genericSecretRule: Rule = {
       if (identifierEnd > 0 && text.charCodeAt(identifierEnd - 1) === CODE_BACKSLASH) identifierEnd--;
     }
     const wordEnd = withoutTrailingDigits(text, 0, identifierEnd);
-    if (wordEnd < 3 || !KEYWORD_ENDINGS.has(lastThree(text, wordEnd))) return;
+    if (wordEnd < 3 || !isKeywordEnding(text, wordEnd)) return;
 
     // Operators = : := => ; not == :: != <= >=.
     const previous = at > 0 ? text.charCodeAt(at - 1) : 0;

@@ -75,10 +75,14 @@ function cueStarts(text: string): number[] {
     // first may lie inside a name found just before ("Dear John My name is Jane").
     startsEndingAt(text.slice(from, space), PROSE_CUE_BEFORE, from > 0 ? 1 : 0, from, starts, true);
   }
-  for (const literal of ["ame", "AME"]) {
-    for (let at = text.indexOf(literal); at !== -1; at = text.indexOf(literal, at + 1)) {
+  // Every key cue has "name" or "NAME": found from "me" and "ME", whose first letter is rarer
+  // than the "a" that hex ids are full of.
+  for (const [tail, a] of [["me", 0x61], ["ME", 0x41]] as const) {
+    for (let m = text.indexOf(tail); m !== -1; m = text.indexOf(tail, m + 1)) {
+      const at = m - 1; // where "ame" begins
+      if (text.charCodeAt(at) !== a) continue;
       const n = text.charCodeAt(at - 1);
-      if (n !== 0x4e && n !== 0x6e) continue; // every key cue has "name" or "NAME"
+      if (n !== 0x4e && n !== 0x6e) continue;
       const from = Math.max(0, at - KEY_CUE_REACH);
       startsEndingAt(text.slice(from, at), KEY_CUE_HEAD_BEFORE, 0, from, starts, false);
     }
