@@ -1,8 +1,9 @@
-// JSON as it was sent (src/jsonText.ts): member counts that reveal a repeated key, and the text
-// with its string escapes decoded, checked against JSON.parse on seeded documents.
+// JSON as it was sent (src/jsonText.ts): member counts that reveal a repeated key, the text with
+// its string escapes decoded, and the reading that builds nothing (isPlainJson), each checked
+// against JSON.parse on seeded documents.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { countMembers, countParsedMembers, decodeEscapes } from "../src/jsonText.js";
+import { countMembers, countParsedMembers, decodeEscapes, isPlainJson, type PlainJsonLimits } from "../src/jsonText.js";
 import { seededRandom } from "./support/seededRandom.js";
 
 const random = seededRandom(20261207);
@@ -46,4 +47,77 @@ test("decodeEscapes leaves each string's value in the text as it reads", () => {
   assert.equal(decodeEscapes('"\\u0040\\/\\b\\f\\r"'), '"@/\b\f\r"');
   const plain = '{"a":"no escapes"}';
   assert.equal(decodeEscapes(plain), plain);
+});
+
+const READ_EVERYTHING: PlainJsonLimits = { maxStringLength: Infinity, maxDepth: 600, keyStops: () => false };
+
+/** Texts that are JSON but for one change: what a hand-written reader most easily lets through. */
+const BREAKS: Array<(text: string) => string> = [
+  (text) => text.replace(",", ",,"),
+  (text) => text.replace(/([}\]])$/, ",$1"),
+  (text) => text.replace(":", ""),
+  (text) => text.replace('"', "'"),
+  (text) => text.replace(/"([^"\\]*)"/, "$1"),
+  (text) => `${text} x`,
+  (text) => `${text}${text}`,
+  (text) => text.slice(0, -1),
+  (text) => `\uFEFF${text}`,
+  (text) => text.replace(/(\d)/, "0$1"),
+  (text) => text.replace(/(\d)/, "$1."),
+  (text) => text.replace(/(\d)/, "$1e"),
+  (text) => text.replace(/(\d)/, "-$1-"),
+  (text) => text.replace("true", "tru"),
+  (text) => text.replace("null", "nil"),
+  (text) => text.replace(/\\/, "\\q"),
+  (text) => text.replace(/\\u/, "\\u00"),
+  (text) => text.replace("{", "{{"),
+  (text) => text.replace("[", "[,"),
+  (text) => text.replace("}", "]"),
+  (text) => text.replace('"', '"\\'),
+];
+
+test("isPlainJson reads what JSON.parse reads, and refuses what it refuses", () => {
+  let refused = 0;
+  for (let i = 0; i < 2000; i++) {
+    const value = { [`k${i}`]: randomValue(0), list: [randomValue(1), "\u0040 \\ \" \n"] };
+    for (const text of [JSON.stringify(value), JSON.stringify(value, null, 2), JSON.stringify(value).replaceAll(":", " :  ")]) {
+      assert.equal(isPlainJson(text, READ_EVERYTHING), true, text);
+      const broken = pick(BREAKS)(text);
+      let parses = true;
+      try {
+        JSON.parse(broken);
+      } catch {
+        parses = false;
+      }
+      assert.equal(isPlainJson(broken, READ_EVERYTHING), parses, broken);
+      if (!parses) refused++;
+    }
+  }
+  assert.ok(refused > 3000, `only ${refused} broken texts were tried`);
+  for (const text of ["[]", "{}", '[1,-0.5e+10,true,false,null,"",{"":[]}]', ' \n{"a" :\t[ 1 , 2 ]}\r\n']) assert.equal(isPlainJson(text, READ_EVERYTHING), true, text);
+  for (const text of ["", " ", "[", "[1,]", '{"a"}', '{"a":}', "[01]", "[1.]", "[.5]", "[+1]", '["\\x41"]', '["\\u12"]', "[True]", "[1] [2]", "\u00a0[]"]) {
+    assert.equal(isPlainJson(text, READ_EVERYTHING), false, text);
+  }
+  // Raw control characters inside strings are not looked for (the masker parses before it splices).
+  assert.equal(isPlainJson('["a\nb"]', READ_EVERYTHING), true);
+});
+
+test("isPlainJson stops at a key keyStops names, at a long string and at deep nesting", () => {
+  const seen: Array<[string, boolean]> = [];
+  const limits = (maxStringLength = Infinity, maxDepth = 600): PlainJsonLimits => ({
+    maxStringLength,
+    maxDepth,
+    keyStops: (text, start, end, escaped) => {
+      seen.push([text.slice(start, end), escaped]);
+      return text.slice(start, end) === '"password"';
+    },
+  });
+  const text = '{"a":{"b\\u0041":1},"a":{"password":"x"},"s":"\\"password\\":1"}';
+  assert.equal(isPlainJson(text, limits()), false, "the repeated key's member is read too");
+  assert.deepEqual(seen, [['"a"', false], ['"b\\u0041"', true], ['"a"', false], ['"password"', false]]);
+  assert.equal(isPlainJson('{"s":"\\"password\\":1"}', limits()), true, "a key written inside a string is no key");
+  assert.equal(isPlainJson('["12345"]', limits(5)), true);
+  assert.equal(isPlainJson('["123456"]', limits(5)), false);
+  assert.equal(isPlainJson(`${"[".repeat(3)}${"]".repeat(3)}`, limits(Infinity, 3)), true);
+  assert.equal(isPlainJson(`${"[".repeat(4)}${"]".repeat(4)}`, limits(Infinity, 3)), false);
 });

@@ -85,6 +85,18 @@ describe("masking JSON documents", () => {
     assert.equal(nested.content, `{"note":"card [CREDIT_CARD]","note":0.50}`);
   });
 
+  it("finds sensitive keys however they are written, before anything is parsed", () => {
+    // An escape, a Kelvin sign (lower-cases to k), upper case and a hyphen all name a sensitive key.
+    assert.equal(masker.mask('{"pass\\u0077ord":"hunter2"}').text, '{"pass\\u0077ord":"[SENSITIVE_FIELD]"}');
+    assert.equal(masker.mask('{"to\u212Aen":"abc"}').text, '{"to\u212Aen":"[SENSITIVE_FIELD]"}');
+    assert.equal(masker.mask('{"X-API-KEY":"abc","thread_id":"t1"}').text, '{"X-API-KEY":"[SENSITIVE_FIELD]","thread_id":"t1"}');
+    // A configured key outside ASCII is looked up whole.
+    const custom = new Masker(masker.scanner, masker.operators, masker.limits, { sensitiveKeys: ["clé"] });
+    assert.equal(custom.mask('{"CLÉ":"abc","cle":"d"}').text, '{"CLÉ":"[SENSITIVE_FIELD]","cle":"d"}');
+    // Not JSON after all (a raw line break inside a string): masked as text, nothing thrown.
+    assert.equal(masker.mask(`{"note":"mail\n${EMAIL}"}`).text, `{"note":"mail\n[EMAIL_ADDRESS]"}`);
+  });
+
   it("scans values under protocol key names too, and real LangGraph ids never match", () => {
     const masked = JSON.parse(masker.mask(JSON.stringify({ status: "my ssn is 536-22-8714", name: EMAIL, id: AWS })).text);
     assert.deepEqual(masked, { status: "my ssn is [US_SSN]", name: "[EMAIL_ADDRESS]", id: "[AWS_ACCESS_KEY]" });

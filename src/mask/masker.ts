@@ -5,7 +5,7 @@
 import type { Scanner } from "./detect/scanner.js";
 import type { Finding } from "./detect/types.js";
 import type { Operators } from "./operators.js";
-import { countMembers, decodeEscapes, skipWhitespace, stringEnd, stringValue, valueEnd } from "../jsonText.js";
+import { countMembers, decodeEscapes, isPlainJson, skipWhitespace, stringEnd, stringValue, valueEnd, type PlainJsonLimits } from "../jsonText.js";
 
 export type Redactions = Record<string, number>;
 
@@ -96,6 +96,7 @@ export class Masker {
   /** Configured dotted paths masked whole ("config.configurable.user_email", "*" for any key). */
   private readonly fieldPaths: readonly string[][];
   private readonly keyCache = new Map<string, string>();
+  private readonly plainJson: PlainJsonLimits;
 
   constructor(
     readonly scanner: Scanner,
@@ -105,6 +106,7 @@ export class Masker {
   ) {
     this.sensitiveKeys = new Set([...(options.defaultSensitiveKeys === false ? [] : DEFAULT_SENSITIVE_KEYS), ...(options.sensitiveKeys ?? [])].map(normaliseKey));
     this.fieldPaths = (options.fieldPaths ?? []).map((path) => path.split(".").map(normaliseKey));
+    this.plainJson = new SensitiveKeyLookout(this.sensitiveKeys, (key) => this.normalised(key), limits.maxFieldBytes);
   }
 
   /** The same detectors, limits and sensitive fields with other operators (a request's
@@ -118,6 +120,13 @@ export class Masker {
   mask(text: string): MaskResult {
     const trimmed = text.trimStart();
     if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
+      // Most documents hold nothing to mask: read without parsing first (the parse builds the
+      // whole document, and costs more than the look that finds it clean).
+      if (this.isPlain(text)) {
+        const pass = this.pass();
+        const masked = this.plainDocument(text, pass);
+        if (masked !== undefined) return { text: masked, redactions: pass.tally.redactions };
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -276,13 +285,36 @@ export class Masker {
    * the text, so numbers keep their text and keys their order, and every string is scanned,
    * also those of repeated keys that the parse dropped. */
   private document(text: string, parsed: unknown, pass: Pass): string {
-    // The parse keeps only the last copy of a repeated key, so it vouches only for a text whose
-    // members it holds all of.
+    if (this.isPlain(text, parsed)) return this.plainDocument(text, pass) ?? this.spliceDocument(text, pass);
+    return this.spliceDocument(text, pass);
+  }
+
+  /** Whether the whole-text look can decide for this JSON text: no sensitive key, no string over
+   * the field cap, no nesting too deep. Read from the text, every member of it: with configured
+   * field paths, from the parse, which keeps only the last copy of a repeated key and so vouches
+   * only for a text whose members it holds all of. */
+  private isPlain(text: string, parsed?: unknown): boolean {
+    if (text.length > this.limits.maxFieldBytes * 4) return false;
+    if (this.fieldPaths.length === 0) return isPlainJson(text, this.plainJson);
+    if (parsed === undefined) return false;
     const parsedMembers = { count: 0 };
-    if (text.length <= this.limits.maxFieldBytes * 4 && !this.needsLeafWalk(parsed, [], 0, parsedMembers) && countMembers(text) === parsedMembers.count) {
-      const decoded = decodeEscapes(text);
-      if (this.findings(decoded, Infinity).length === 0) return text;
+    return !this.needsLeafWalk(parsed, [], 0, parsedMembers) && countMembers(text) === parsedMembers.count;
+  }
+
+  /** A plain JSON text (isPlain) kept byte for byte when its decoded whole holds nothing to mask;
+   * otherwise its values masked in place, once JSON.parse has accepted it (isPlainJson does not
+   * look for raw control characters inside strings); undefined when it did not. */
+  private plainDocument(text: string, pass: Pass): string | undefined {
+    if (this.findings(decodeEscapes(text), Infinity).length === 0) return text;
+    try {
+      JSON.parse(text);
+    } catch {
+      return undefined;
     }
+    return this.spliceDocument(text, pass);
+  }
+
+  private spliceDocument(text: string, pass: Pass): string {
     const splice = new Splice(text);
     this.spliceValue(splice, skipWhitespace(text, 0), [], pass, 0, "");
     return splice.result();
@@ -378,6 +410,54 @@ export class Masker {
     if (this.sensitiveKeys.has(key)) return true;
     return this.fieldPaths.some((pattern) => pathEndsWith(path, pattern));
   }
+}
+
+/** What the whole-text look at a JSON document stops at: a key that names a sensitive field (or
+ * a string over the field cap, or nesting too deep). Most keys are told apart by their length and
+ * first and last characters alone, read from the text without cutting the key out of it. */
+class SensitiveKeyLookout implements PlainJsonLimits {
+  readonly maxDepth = MAX_DEPTH + 1;
+  /** Whether a sensitive key has this length and first and last characters (ASCII lower case, `-`
+   * as `_`), folded to 15 bits (shapeIndex). Undefined when a configured key is not printable ASCII
+   * (İ lower-cases to two characters): then every key is looked up whole. */
+  private readonly shapes: Uint8Array | undefined;
+
+  constructor(
+    private readonly keys: ReadonlySet<string>,
+    private readonly normalised: (key: string) => string,
+    readonly maxStringLength: number,
+  ) {
+    if (![...keys].every((key) => /^[\x20-\x7e]+$/.test(key))) return;
+    this.shapes = new Uint8Array(1 << 15);
+    for (const key of keys) this.shapes[shapeIndex(key.length, key.charCodeAt(0), key.charCodeAt(key.length - 1))] = 1;
+  }
+
+  keyStops(text: string, start: number, end: number, escaped: boolean): boolean {
+    if (!escaped && this.shapes) {
+      const first = text.charCodeAt(start + 1);
+      const last = text.charCodeAt(end - 2);
+      // Outside ASCII, lower-casing may turn a character into an ASCII one (K, the Kelvin sign).
+      if (first < 0x80 && last < 0x80 && this.shapes[shapeIndex(end - start - 2, foldKeyCharacter(first), foldKeyCharacter(last))] === 0) return false;
+    }
+    let key: string;
+    try {
+      key = escaped ? (JSON.parse(text.slice(start, end)) as string) : text.slice(start + 1, end - 1);
+    } catch {
+      return true; // not JSON after all: the parse that follows decides
+    }
+    return this.keys.has(this.normalised(key));
+  }
+}
+
+/** Five bits each of a key's length and first and last characters: different keys may share one. */
+function shapeIndex(length: number, first: number, last: number): number {
+  return ((length & 0x1f) << 10) | ((first & 0x1f) << 5) | (last & 0x1f);
+}
+
+/** A key character as normaliseKey leaves it, for ASCII: lower case, `-` as `_`. */
+function foldKeyCharacter(c: number): number {
+  if (c === 0x2d) return 0x5f;
+  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
 }
 
 function pathEndsWith(path: readonly string[], pattern: readonly string[]): boolean {
