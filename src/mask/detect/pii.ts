@@ -90,14 +90,20 @@ type Phrase = readonly string[];
  * the five before `start`, its last word optionally plural. */
 function hasContextPhrase(text: string, start: number, phrases: readonly Phrase[]): boolean {
   const words = wordsBefore(text, start);
-  return phrases.some((phrase) =>
-    words.some((_, at) =>
-      phrase.every((word, k) => {
-        const seen = words[at + k];
-        return seen === word || (k === phrase.length - 1 && seen === `${word}s`);
-      }),
-    ),
-  );
+  // Loops rather than some/every: every candidate of a context-gated detector asks.
+  for (const phrase of phrases) {
+    for (let at = 0; at + phrase.length <= words.length; at++) {
+      let k = 0;
+      while (k < phrase.length && isPhraseWord(words[at + k]!, phrase[k]!, k === phrase.length - 1)) k++;
+      if (k === phrase.length) return true;
+    }
+  }
+  return false;
+}
+
+/** `seen` is `word`, or with `last`, its plural. */
+function isPhraseWord(seen: string, word: string, last: boolean): boolean {
+  return seen === word || (last && seen.length === word.length + 1 && seen.endsWith("s") && seen.startsWith(word));
 }
 
 function scoreWithContext(base: number, text: string, start: number, phrases: readonly Phrase[]): number {
