@@ -68,7 +68,7 @@ export const ERROR_CATALOG = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
-import type { Identity } from "./identify/identity.js";
+import type { Identity } from "./identify/index.js";
 
 /** RFC 6750 §3.1 error codes for WWW-Authenticate. */
 export type BearerError = "invalid_request" | "invalid_token" | "insufficient_scope";

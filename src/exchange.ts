@@ -1,15 +1,13 @@
 // One client request as it moves through the pipeline, with what each stage learned about it.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import type { Decision } from "./authorize/index.js";
-import type { BodyRewrites } from "./authorize/rewrite.js";
+import type { Decision, BodyRewrites } from "./authorize/index.js";
 import type { Operation } from "./classify/index.js";
-import type { Identity } from "./identify/identity.js";
-import type { RequestTarget } from "./receive/target.js";
-import type { EgressFacts, Outcome, RequestApproval, RequestRecord } from "./record/auditRecord.js";
-import type { SecretScrubber } from "./egress/scrub.js";
+import type { Identity } from "./identify/index.js";
+import type { RequestTarget } from "./receive/index.js";
+import type { EgressFacts, Outcome, RequestApproval, RequestRecord, ResponseRecording, StoredPayloadBody } from "./record/index.js";
+import type { SecretScrubber } from "./egress/index.js";
 import type { Masker, MaskingTally, Redactions } from "./mask/index.js";
-import type { ResponseRecording, StoredPayloadBody } from "./record/payloads.js";
 
 export interface Exchange {
   readonly id: string;

@@ -13,7 +13,8 @@ import { pino, type Logger } from "pino";
 import { generate } from "selfsigned";
 import { SMTPServer } from "smtp-server";
 import type { ApprovalNotice } from "../src/approve/notice.js";
-import { createNotifier, notifySchema, verifyWebhookSignature } from "../src/approve/notify/index.js";
+import { createNotifier, verifyWebhookSignature } from "../src/approve/notify/index.js";
+import { notifySchema } from "../src/config/notify.js";
 import { ConfigError } from "../src/errors.js";
 
 const WEBHOOK_SECRET = "whsec-test-0123456789abcdef";

@@ -14,7 +14,7 @@ import { connect as connectTls } from "node:tls";
 import { pino } from "pino";
 import { generate } from "selfsigned";
 import { Agent, request } from "undici";
-import { checkStartPrerequisites } from "../src/config/prerequisites.js";
+import { checkStartPrerequisites } from "../src/cli/prerequisites.js";
 import { parseConfig } from "../src/config/load.js";
 import { generateApiKey } from "../src/identify/serviceAccounts.js";
 import { createMasker } from "../src/mask/index.js";

@@ -20,7 +20,7 @@ import { generateApiKey } from "../src/identify/serviceAccounts.js";
 import { postgresStores, storageTarget } from "../src/storage/index.js";
 import { migrateSqlite, SchemaTooNewError } from "../src/storage/migrations.js";
 import { openStateDatabase } from "../src/storage/stateDatabase.js";
-import { STATE_TABLES } from "../src/storage/tables.js";
+import { stateTables } from "../src/storage/tables.js";
 import { CLI_ARGS } from "./support/cli.js";
 import { freePort } from "./support/ports.js";
 import { startPostgres, type TestPostgres } from "./support/postgres.js";
@@ -257,7 +257,7 @@ describe("choosing and migrating the state store", () => {
   test("a state database from a newer Portcullis is refused, not guessed at", () => {
     const db = new Database(":memory:");
     db.exec("CREATE TABLE state_migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL); INSERT INTO state_migrations VALUES ('sign_ins', 99);");
-    assert.throws(() => migrateSqlite(db, STATE_TABLES), (error: unknown) => error instanceof SchemaTooNewError && /sign_ins.*schema 99/.test(error.message));
+    assert.throws(() => migrateSqlite(db, stateTables()), (error: unknown) => error instanceof SchemaTooNewError && /sign_ins.*schema 99/.test(error.message));
     db.close();
   });
 

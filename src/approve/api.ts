@@ -9,8 +9,8 @@
 import { z } from "zod";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
-import type { Identity } from "../identify/identity.js";
-import type { LocalAnswer } from "../respond/local.js";
+import type { Identity } from "../identify/index.js";
+import type { LocalAnswer } from "../respond/index.js";
 import { approvalView, mayView, type Approvals } from "./approvals.js";
 import type { ApprovalState } from "./store.js";
 

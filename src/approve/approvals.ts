@@ -4,10 +4,10 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 import type { Masker } from "../mask/index.js";
-import { metrics } from "../observe/metrics.js";
-import type { ApprovalRecord, AuditSink } from "../record/auditRecord.js";
+import { metrics } from "../observe/index.js";
+import type { ApprovalRecord, AuditSink } from "../record/index.js";
 import type { ApprovalNotice, NoticeKind, Notifier } from "./notice.js";
 import { ApprovalCapReached, ApprovalConflict, UNRECORDED_DECISION, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
 

@@ -7,14 +7,13 @@ import type { IncomingMessage } from "node:http";
 import { request, type Dispatcher } from "undici";
 import { readBounded } from "../boundedBody.js";
 import { GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
+import { EXECUTION_HEADER, type Identity } from "../identify/index.js";
 import type { Masker } from "../mask/index.js";
 import type { Approvals } from "./approvals.js";
-import { withoutOwnershipStamps } from "../respond/ownership.js";
+import { withoutOwnershipStamps } from "../respond/index.js";
 import { APPROVAL_ID_HEADER } from "./gate.js";
 import type { Approval, DeferredResult } from "./store.js";
 
-export const EXECUTION_HEADER = "portcullis-approval-execution";
 const EXECUTOR_USER_AGENT = "portcullis-approval-executor";
 const MAX_RESULT_BYTES = 1024 * 1024;
 

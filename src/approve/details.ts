@@ -2,8 +2,7 @@
 // continues or resumes a thread, what it would let happen: the pending tool calls before a
 // breakpoint (interrupt_before) and the interrupt the graph raised (langgraph-api.md §8).
 import type { Operation } from "../classify/index.js";
-import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
-import type { UpstreamClient } from "../forward/upstream.js";
+import { gatewayRequest, type GatewayAuth, type UpstreamClient } from "../forward/index.js";
 import type { Masker } from "../mask/index.js";
 import { isObject } from "../jsonText.js";
 

@@ -4,8 +4,7 @@
 // APPROVAL_TABLES (store.ts), applied by the state migration runner.
 import { EventEmitter } from "node:events";
 import pg from "pg";
-import { migratePostgres } from "../storage/migrations.js";
-import { inTransaction } from "../storage/postgresTransaction.js";
+import { migratePostgres, inTransaction } from "../storage/index.js";
 import { APPROVAL_TABLES, ApprovalCapReached, UNRECORDED_DECISION, applyVote, covers, graphsKey, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval, type Vote, type VoteResult } from "./store.js";
 
 const RECONNECT_MS = 1_000;

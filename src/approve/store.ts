@@ -1,8 +1,8 @@
 // Where approvals live between the request that asked and the approvers who decide: the state
 // database (SQLite, one gateway) or PostgreSQL (several gateways, where a decision taken on one
 // instance releases a request held on another). Their tables, for both, are APPROVAL_TABLES.
-import type { Identity } from "../identify/identity.js";
-import type { Component } from "../storage/migrations.js";
+import type { Identity } from "../identify/index.js";
+import type { Component } from "../storage/index.js";
 
 /** approving: enough approvers allowed it, and the gateway is writing the "approved" record; it
  * becomes approved (usable, and its grant findable) only once that record is in the ledger, so no

@@ -5,7 +5,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 
 export const CSRF_HEADER = "portcullis-csrf";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);

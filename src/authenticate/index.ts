@@ -1,7 +1,6 @@
 // authenticate: people signing in through the browser (OIDC or SAML), for the console and for
 // LangGraph Studio. Builds the sign-in endpoints from identity.login.
-import { readSecret } from "../config/load.js";
-import type { BrowserLoginConfig } from "../config/schema.js";
+import { readSecret, type BrowserLoginConfig } from "../config/index.js";
 import type { StateStores } from "../storage/index.js";
 import { cookieNames } from "./cookies.js";
 import { LoginTransactions } from "./loginTransactions.js";
@@ -9,7 +8,12 @@ import { OidcLogin } from "./oidcLogin.js";
 import { BrowserSessions } from "./sessions.js";
 import { SignIn } from "./signIn.js";
 
-export { SignIn } from "./signIn.js";
+export { cookieNames } from "./cookies.js";
+export { checkCsrf } from "./csrf.js";
+export { BROWSER_SESSION_TABLES, PostgresBrowserSessionStore, SqliteBrowserSessionStore, type BrowserSessionStore } from "./sessionStore.js";
+export type { BrowserSession } from "./sessions.js";
+export { recordedSignInQuery, SignIn } from "./signIn.js";
+export { PostgresSignInStore, SIGN_IN_TABLES, SqliteSignInStore, type SignInStore } from "./signInStore.js";
 
 export async function createSignIn(config: BrowserLoginConfig, stores: Pick<StateStores, "sessions" | "signIns">, options: { corsOrigins: string[]; fetchTimeoutMs: number }): Promise<SignIn> {
   const publicUrl = config.public_url.replace(/\/$/, "");

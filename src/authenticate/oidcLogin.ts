@@ -1,10 +1,9 @@
 // Browser sign-in with OpenID Connect: authorization code flow with PKCE (S256), state and nonce,
 // done by openid-client (which validates the ID token: issuer, audience, signature, nonce, expiry).
 import * as oidc from "openid-client";
-import type { OidcLoginConfig } from "../config/schema.js";
+import type { OidcLoginConfig } from "../config/index.js";
 import { GatewayError } from "../errors.js";
-import { policyClaims, type Identity } from "../identify/identity.js";
-import { claimAt } from "../identify/oidc.js";
+import { policyClaims, claimAt, type Identity } from "../identify/index.js";
 import { loginFailed } from "./loginTransactions.js";
 
 interface PendingOidcLogin {

@@ -7,9 +7,9 @@ import { readFile } from "node:fs/promises";
 import { inflateRawSync } from "node:zlib";
 import { SAML, ValidateInResponseTo, type CacheItem, type CacheProvider, type Profile } from "@node-saml/node-saml";
 import { DOMParser } from "@xmldom/xmldom";
-import type { SamlLoginConfig } from "../config/schema.js";
+import type { SamlLoginConfig } from "../config/index.js";
 import { ConfigError, GatewayError } from "../errors.js";
-import { policyClaims, type Identity } from "../identify/identity.js";
+import { policyClaims, type Identity } from "../identify/index.js";
 import { LOGIN_TRANSACTION_TTL_MS } from "./loginTransactions.js";
 import type { SignInStore } from "./signInStore.js";
 

@@ -3,7 +3,7 @@
 // SHA-256 of the cookie's secret, never the secret itself.
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import type { Component } from "../storage/migrations.js";
+import type { Component } from "../storage/index.js";
 
 export interface SessionRow {
   id_sha256: string;

@@ -4,7 +4,7 @@
 // BrowserSessionStore (SQLite, or PostgreSQL shared by several gateways).
 import { createHash, randomBytes } from "node:crypto";
 import { GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 import type { BrowserSessionStore } from "./sessionStore.js";
 
 export interface SessionSettings {

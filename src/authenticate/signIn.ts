@@ -14,9 +14,9 @@
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
-import type { Identity } from "../identify/identity.js";
-import { readFormBody } from "../receive/body.js";
-import type { LocalAnswer } from "../respond/local.js";
+import type { Identity } from "../identify/index.js";
+import { readFormBody } from "../receive/index.js";
+import type { LocalAnswer } from "../respond/index.js";
 import { clearCookie, readCookie, setCookie, type CookieNames } from "./cookies.js";
 import { checkCsrf, CSRF_HEADER } from "./csrf.js";
 import { LOGIN_TRANSACTION_TTL_MS, loginFailed, type LoginTransactions } from "./loginTransactions.js";

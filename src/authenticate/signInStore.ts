@@ -4,7 +4,7 @@
 // instance may return to another, and an assertion used on one is a replay on every other.
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import type { Component } from "../storage/migrations.js";
+import type { Component } from "../storage/index.js";
 
 export interface LoginTransactionRow {
   id: string;

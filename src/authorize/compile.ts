@@ -4,10 +4,11 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Environment } from "@marcbachmann/cel-js";
 import { parse as parseYaml } from "yaml";
-import { fieldName } from "../config/load.js";
+import { ACTIONS } from "../classify/index.js";
+import { fieldName } from "../config/index.js";
 import { PolicyError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
-import { ACTIONS, expandActionPattern } from "./actions.js";
+import type { Identity } from "../identify/index.js";
+import { expandActionPattern } from "./actions.js";
 import { policySchema, type PolicyDocument, type PolicyRule, type PolicySubjects, type RateLimitRule } from "./policyFile.js";
 
 /** What a CEL expression sees (docs/policy.md lists the fields). */

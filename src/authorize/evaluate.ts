@@ -3,7 +3,7 @@
 // require-approval, then allow. Scope (whose threads) limits allow rules only, so a deny or an
 // approval requirement applies whoever owns the thread.
 import type { Operation } from "../classify/index.js";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 import type { CompiledPolicy, CompiledRule, ConditionContext } from "./compile.js";
 import type { PolicyRule } from "./policyFile.js";
 

@@ -4,8 +4,8 @@
 // searches, hazards removed).
 import type { Operation } from "../classify/index.js";
 import { GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
-import type { RequestTarget } from "../receive/target.js";
+import type { Identity } from "../identify/index.js";
+import type { RequestTarget } from "../receive/index.js";
 import { buildConditionContext, decide, type Decision, type DecisionInput, type RequestFacts, type ThreadFacts, type TraceEntry } from "./evaluate.js";
 import type { ResourceLookups } from "./lookups.js";
 import type { PolicySource } from "./policySource.js";
@@ -13,9 +13,14 @@ import { RateLimiter } from "./rateLimit.js";
 import { rewriteRequestBody, type BodyRewrites } from "./rewrite.js";
 import type { CompiledPolicy } from "./compile.js";
 
-export type { Decision } from "./evaluate.js";
-export { PolicySource } from "./policySource.js";
-export { ResourceLookups } from "./lookups.js";
+export { loadPolicyFile, subjectMatcher, type CompiledPolicy } from "./compile.js";
+export type { Decision, RequestFacts, TraceEntry } from "./evaluate.js";
+export { OWNER_KEY, ResourceLookups, TENANT_KEY } from "./lookups.js";
+export { policyJsonSchema } from "./policyFile.js";
+export { DEFAULT_POLICY_FILE, PolicySource } from "./policySource.js";
+export { RateLimiter } from "./rateLimit.js";
+export type { BodyRewrites } from "./rewrite.js";
+export { MemoryTokenBuckets, PostgresTokenBuckets, RATE_LIMIT_TABLES, type TokenBuckets } from "./tokenBuckets.js";
 
 export interface AuthorizationRequest {
   requestId: string;

@@ -3,12 +3,10 @@
 // itself, briefly cached. A lookup that fails refuses the request: a decision is never made on
 // missing facts.
 import { GatewayError } from "../errors.js";
-import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
-import type { UpstreamClient } from "../forward/upstream.js";
+import { gatewayRequest, type GatewayAuth, type UpstreamClient } from "../forward/index.js";
 import type { CronFacts, ThreadFacts } from "./evaluate.js";
 import { isObject } from "../jsonText.js";
 
-export { GATEWAY_IDENTITY } from "../forward/gatewayRequest.js";
 
 /** Thread and cron metadata keys the gateway owns: stamped on create, never set by clients. */
 export const OWNER_KEY = "portcullis_owner";

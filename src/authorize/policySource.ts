@@ -4,8 +4,8 @@
 import { unwatchFile, watchFile } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { PACKAGE_ROOT } from "../config/packageFiles.js";
-import type { AuditSink } from "../record/auditRecord.js";
+import { PACKAGE_ROOT } from "../packageFiles.js";
+import type { AuditSink } from "../record/index.js";
 import { loadPolicyFile, type CompiledPolicy } from "./compile.js";
 
 export const DEFAULT_POLICY_FILE = path.join(PACKAGE_ROOT, "policies", "default.yaml");

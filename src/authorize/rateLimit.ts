@@ -3,7 +3,7 @@
 // token, and a /runs/batch one more for each run after its first. The buckets live in memory
 // (one gateway) or in PostgreSQL (several gateways, one limit across them): tokenBuckets.ts.
 import { GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 import type { CompiledPolicy } from "./compile.js";
 import { MemoryTokenBuckets, type BucketLimit, type TokenBuckets } from "./tokenBuckets.js";
 

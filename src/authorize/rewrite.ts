@@ -4,7 +4,7 @@
 // the audit record and the client (Portcullis-Removed header).
 import type { Operation } from "../classify/index.js";
 import { GatewayError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 import type { CompiledPolicy } from "./compile.js";
 import type { Decision, RequestFacts } from "./evaluate.js";
 import { OWNER_KEY, TENANT_KEY } from "./lookups.js";

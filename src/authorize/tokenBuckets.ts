@@ -3,7 +3,7 @@
 // in total, not N per instance). A bucket holds up to `burst` tokens and refills at
 // `requests_per_second`; a bucket whose limit changed starts full under the new one.
 import type pg from "pg";
-import type { Component } from "../storage/migrations.js";
+import type { Component } from "../storage/index.js";
 
 export interface BucketLimit {
   id: string;

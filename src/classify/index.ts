@@ -1,6 +1,6 @@
 // classify: request-target + body -> Operation. Unknown routes are refused here (deny by default).
 import { GatewayError } from "../errors.js";
-import type { RequestTarget } from "../receive/target.js";
+import type { RequestTarget } from "../receive/index.js";
 import { classifyA2aMessage } from "./a2a.js";
 import { classifyMcpMessage } from "./mcp.js";
 import type { Operation, OperationIds, RiskClass } from "./operation.js";
@@ -8,7 +8,11 @@ import { BLOCKED_PREFIXES, customRouteSpec, ROUTES, type RouteSpec } from "./rou
 import { BodyValidationError, invalidType, notUuid, UnknownProtocolCommand, type ValidationIssue } from "./validation.js";
 import { isObject } from "../jsonText.js";
 
+export { ACTIONS, type Action } from "./actions.js";
+export { UnknownJsonRpcMethod } from "./jsonRpc.js";
 export type { Operation, RiskClass } from "./operation.js";
+export { BLOCKED_PREFIXES, ROUTES } from "./routes.js";
+export { BodyValidationError, UnknownProtocolCommand } from "./validation.js";
 
 const RISK_ORDER: RiskClass[] = ["read", "write", "execute", "steer-state"];
 

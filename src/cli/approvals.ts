@@ -3,7 +3,7 @@
 // the gateway checks and records who decided, exactly as for the console.
 import { Command, Option } from "commander";
 import { request } from "undici";
-import type { ApprovalView } from "../approve/approvals.js";
+import type { ApprovalView } from "../approve/index.js";
 import { ConfigError, OperatorError } from "../errors.js";
 
 interface ApiOptions {

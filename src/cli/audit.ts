@@ -6,15 +6,9 @@ import { readFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { Command, Option } from "commander";
-import { loadConfigFile, parseConfig } from "../config/load.js";
-import type { PortcullisConfig } from "../config/schema.js";
+import { loadConfigFile, parseConfig, type PortcullisConfig } from "../config/index.js";
 import { ConfigError } from "../errors.js";
-import { exportEvidence } from "../ledger/export.js";
-import { Ledger, openLedgerStore, type LedgerStore } from "../ledger/index.js";
-import { writeNewKeyFile } from "../ledger/keys.js";
-import { parseVerifierKey, SIG_COSIGNATURE_V1 } from "../ledger/note.js";
-import { purgeExpiredPayloads } from "../ledger/retention.js";
-import { verifyStore } from "../ledger/verifyStore.js";
+import { exportEvidence, Ledger, openLedgerStore, writeNewKeyFile, parseVerifierKey, SIG_COSIGNATURE_V1, purgeExpiredPayloads, verifyStore, type LedgerStore } from "../ledger/index.js";
 import { pino } from "pino";
 
 export interface LedgerOptions {

@@ -1,9 +1,8 @@
 // The `portcullis` command line.
 import { Command, Option } from "commander";
 import { stringify as toYaml } from "yaml";
-import { packageVersion } from "../config/packageFiles.js";
+import { packageVersion } from "../packageFiles.js";
 import { ConfigError, OperatorError } from "../errors.js";
-import { generateApiKey, keyExpiry } from "../identify/serviceAccounts.js";
 
 const program = new Command()
   .name("portcullis")
@@ -15,8 +14,8 @@ program
   .description("Run the gateway from a configuration file")
   .addOption(new Option("-c, --config <file>", "configuration file (YAML)").env("PORTCULLIS_CONFIG").makeOptionMandatory())
   .action(async (options: { config: string }) => {
-    const { loadConfigFile } = await import("../config/load.js");
-    const { checkStartPrerequisites } = await import("../config/prerequisites.js");
+    const { loadConfigFile } = await import("../config/index.js");
+    const { checkStartPrerequisites } = await import("./prerequisites.js");
     const config = await loadConfigFile(options.config);
     await checkStartPrerequisites(config);
     const { startGateway } = await import("../gateway.js");
@@ -63,7 +62,9 @@ keys
   .option("--owner <owner>", "person or team responsible")
   .option("--groups <groups>", "comma-separated groups", "")
   .option("--expires-at <iso>", "expiry instant, e.g. 2027-01-01T00:00:00Z")
-  .action((options: { id: string; owner?: string; groups: string; expiresAt?: string }) => {
+  .action(async (options: { id: string; owner?: string; groups: string; expiresAt?: string }) => {
+    // Loaded here: the identify stage's index brings sign-in and policy code --help does not need.
+    const { generateApiKey, keyExpiry } = await import("../identify/index.js");
     const expiresAt = options.expiresAt === undefined ? undefined : keyExpiry(options.expiresAt);
     const { key, sha256 } = generateApiKey();
     const entry = {
@@ -85,8 +86,8 @@ config
   .description("Validate a configuration file")
   .addOption(new Option("-c, --config <file>", "configuration file (YAML)").env("PORTCULLIS_CONFIG").makeOptionMandatory())
   .action(async (options: { config: string }) => {
-    const { loadConfigFile } = await import("../config/load.js");
-    const { checkStartPrerequisites } = await import("../config/prerequisites.js");
+    const { loadConfigFile } = await import("../config/index.js");
+    const { checkStartPrerequisites } = await import("./prerequisites.js");
     const config = await loadConfigFile(options.config);
     const checked = await checkStartPrerequisites(config);
     process.stdout.write(`${options.config} is valid; checked: ${checked.join(", ")}\n`);
@@ -95,7 +96,7 @@ config
   .command("schema")
   .description("Print the configuration's JSON Schema")
   .action(async () => {
-    const { configJsonSchema } = await import("../config/schema.js");
+    const { configJsonSchema } = await import("../config/index.js");
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
   });
 

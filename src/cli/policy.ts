@@ -7,16 +7,12 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { loadPolicyFile, type CompiledPolicy } from "../authorize/compile.js";
-import type { RequestFacts, TraceEntry } from "../authorize/evaluate.js";
-import { decideWithFacts, graphsNamedBy, isThreadlessRunJoin, refusalFor, resumesIfInterrupted, THREADLESS_RUN, threadIdOf, type Decision } from "../authorize/index.js";
-import { policyJsonSchema } from "../authorize/policyFile.js";
-import { DEFAULT_POLICY_FILE } from "../authorize/policySource.js";
+import { loadPolicyFile, decideWithFacts, graphsNamedBy, isThreadlessRunJoin, refusalFor, resumesIfInterrupted, THREADLESS_RUN, threadIdOf, policyJsonSchema, DEFAULT_POLICY_FILE, type CompiledPolicy, type RequestFacts, type TraceEntry, type Decision } from "../authorize/index.js";
 import { classifyOperation, matchRoute, type Operation } from "../classify/index.js";
-import { fieldName } from "../config/load.js";
+import { fieldName } from "../config/index.js";
 import { GatewayError, PolicyError } from "../errors.js";
-import type { Identity } from "../identify/identity.js";
-import { parseRequestTarget } from "../receive/target.js";
+import type { Identity } from "../identify/index.js";
+import { parseRequestTarget } from "../receive/index.js";
 
 const identitySchema = z.strictObject({
   subject: z.string().min(1),

@@ -3,13 +3,8 @@
 // Every replay and verification is itself an access record in the ledger.
 import { Command, Option } from "commander";
 import { ConfigError } from "../errors.js";
-import type { Ledger } from "../ledger/index.js";
-import { READABLE_SESSION_KINDS, SESSION_KINDS, type SessionKind, type SessionQuery } from "../ledger/sessionIndex.js";
-import { RerunError, rerunSession } from "../replay/rerun.js";
-import { serveRecording } from "../replay/serve.js";
-import { loadSession, SessionNotFoundError, type Session, type SessionSource } from "../replay/session.js";
-import { playRecording } from "../replay/recording.js";
-import { executionPath, sessionStatus } from "../replay/timeline.js";
+import { READABLE_SESSION_KINDS, SESSION_KINDS, type Ledger, type SessionKind, type SessionQuery } from "../ledger/index.js";
+import { RerunError, rerunSession, serveRecording, loadSession, SessionNotFoundError, playRecording, executionPath, sessionStatus, type Session, type SessionSource } from "../replay/index.js";
 import { ledgerOptions, openToolLedger, openToolStore, operator, type LedgerOptions } from "./audit.js";
 
 export function sessionsCommand(): Command {

@@ -3,12 +3,10 @@
 // and revoked without editing the config file or restarting any gateway.
 import { userInfo } from "node:os";
 import { Command, Option } from "commander";
-import { loadConfigFile } from "../config/load.js";
+import { loadConfigFile } from "../config/index.js";
 import { ConfigError } from "../errors.js";
-import { generateApiKey, keyExpiry } from "../identify/serviceAccounts.js";
-import { openStateStores, sqliteStores, type StateStores } from "../storage/index.js";
-import { ServiceAccountExists, type NewServiceAccount, type ServiceAccountStore, type StoredServiceAccount } from "../storage/serviceAccountStore.js";
-import { openStateDatabase } from "../storage/stateDatabase.js";
+import { generateApiKey, keyExpiry } from "../identify/index.js";
+import { openStateStores, sqliteStores, ServiceAccountExists, openStateDatabase, type StateStores, type NewServiceAccount, type ServiceAccountStore, type StoredServiceAccount } from "../storage/index.js";
 
 const ACCOUNT_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 

@@ -2,13 +2,10 @@
 // subject answers a GDPR Art. 17 request: the subject's originals are deleted from the vault, so
 // their tokens are never restored again, and the erasure is a ledger record.
 import { Command } from "commander";
-import { loadConfigFile } from "../config/load.js";
-import type { PortcullisConfig } from "../config/schema.js";
+import { loadConfigFile, readSecret, type PortcullisConfig } from "../config/index.js";
 import { ConfigError } from "../errors.js";
-import { PostgresVaultStore, SqliteVaultStore, type VaultStore } from "../mask/vault.js";
-import { readSecret } from "../config/secrets.js";
-import { storageTarget } from "../storage/index.js";
-import { openStateDatabase } from "../storage/stateDatabase.js";
+import { PostgresVaultStore, SqliteVaultStore, type VaultStore } from "../mask/index.js";
+import { storageTarget, openStateDatabase } from "../storage/index.js";
 import { ledgerOptions, openToolLedger, operator } from "./audit.js";
 
 export function vaultCommand(): Command {

@@ -1,10 +1,9 @@
 // The configuration file's schema: the single source for validation, defaults, the generated
 // JSON Schema (schema/portcullis.config.schema.json) and the TypeScript type.
 import { z } from "zod";
-import { notifySchema } from "../approve/notify/config.js";
-import { ACTIONS } from "../authorize/actions.js";
-import { BLOCKED_PREFIXES, ROUTES } from "../classify/routes.js";
-import { egressSchema } from "../egress/config.js";
+import { notifySchema } from "./notify.js";
+import { ACTIONS, BLOCKED_PREFIXES, ROUTES } from "../classify/index.js";
+import { egressSchema } from "./egress.js";
 import { isCidrOrAddress } from "./addresses.js";
 import { secretSource } from "./secrets.js";
 

@@ -2,15 +2,12 @@
 // their groups, the policy rules that grant them something — and when each grant was last used,
 // from the session index. Exported as CSV for the reviewer's sign-off.
 import { parse as parseCsv } from "csv-parse/sync";
-import type { CompiledPolicy } from "../authorize/compile.js";
-import { subjectMatcher } from "../authorize/compile.js";
-import type { PortcullisConfig } from "../config/schema.js";
-import type { Identity } from "../identify/identity.js";
-import type { AccessReviewLine } from "../record/auditRecord.js";
-import { campaignReport, type CampaignState } from "../ledger/evidence/accessReviews.js";
-import type { GrantUsage, IdentityUsage } from "../ledger/sessionIndex.js";
-import { csvField } from "../ledger/summary.js";
-import type { StoredServiceAccount } from "../storage/serviceAccountStore.js";
+import { subjectMatcher, type CompiledPolicy } from "../authorize/index.js";
+import type { PortcullisConfig } from "../config/index.js";
+import type { Identity } from "../identify/index.js";
+import type { AccessReviewLine } from "../record/index.js";
+import { campaignReport, csvField, type CampaignState, type GrantUsage, type IdentityUsage } from "../ledger/index.js";
+import type { StoredServiceAccount } from "../storage/index.js";
 import { badge, html, time } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import { rolesOf, type ConsoleRole, type Viewer } from "./roles.js";

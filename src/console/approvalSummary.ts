@@ -2,7 +2,7 @@
 // `agent → tool send_email(to=[EMAIL_ADDRESS])`, `hitl → resume approve`, `agent → start a run:
 // "summarise…"`. Built from the approval's masked details (src/approve/details.ts): the pending
 // tool calls and interrupts of the thread, else the run's input, else the actions.
-import type { ApprovalView } from "../approve/approvals.js";
+import type { ApprovalView } from "../approve/index.js";
 import { isObject } from "../jsonText.js";
 
 const MAX_VALUE = 48;

@@ -1,7 +1,7 @@
 // The approvals inbox (kept current by console.js over one server-sent event stream,
 // /console/approvals/events, no reloads and no polling) and one approval's page, the console_url
 // of every notice. Each approval leads with one line saying what it lets happen.
-import type { ApprovalView } from "../approve/approvals.js";
+import type { ApprovalView } from "../approve/index.js";
 import { approvalSummary } from "./approvalSummary.js";
 import { badge, html, pretty, time, type Html } from "./html.js";
 import { consoleLayout } from "./layout.js";

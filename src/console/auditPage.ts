@@ -1,6 +1,6 @@
 // Audit: the ledger's state (size, latest signed checkpoint, the last full verification) and
 // evidence bundles by date range, user and graph, downloaded as .tar.gz with their verifier.
-import type { CheckResult } from "../ledger/verify.js";
+import type { CheckResult } from "../ledger/index.js";
 import { badge, html, time } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import type { Viewer } from "./roles.js";

@@ -1,5 +1,5 @@
 // The console's entry page: who is signed in, with what, and where to go.
-import type { BrowserSession } from "../authenticate/sessions.js";
+import type { BrowserSession } from "../authenticate/index.js";
 import { html, time } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import { seesAllSessions, seesAudit, type Viewer } from "./roles.js";

@@ -1,7 +1,7 @@
 // One identity's activity: who it is (groups, console roles, where it is defined), what the
 // policy grants it and when it last used each grant, and its sessions newest first. Reached from
 // the sessions list and the access review; admins and auditors see anyone, others themselves.
-import type { SessionSummary } from "../ledger/sessionIndex.js";
+import type { SessionSummary } from "../ledger/index.js";
 import type { AccessEntry } from "./accessReview.js";
 import { badge, html, time } from "./html.js";
 import { consoleLayout } from "./layout.js";

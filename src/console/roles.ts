@@ -1,8 +1,8 @@
 // Console roles from identity groups (console.roles): admin and auditor see every session, the
 // audit page and the access review; approver gets the approvals inbox; everyone signed in is a
 // user and sees their own sessions. Deciding an approval still needs the rule's approver group.
-import type { PortcullisConfig } from "../config/schema.js";
-import type { Identity } from "../identify/identity.js";
+import type { PortcullisConfig } from "../config/index.js";
+import type { Identity } from "../identify/index.js";
 
 export type ConsoleRole = "admin" | "auditor" | "approver" | "user";
 

@@ -1,7 +1,6 @@
 // One session: who, what, the decision and approvals, the ledger proof, and the run as a
 // timeline node by node with playback at the original pace or faster.
-import type { Session } from "../replay/session.js";
-import { buildTimeline, sessionStatus, type TimelineStep } from "../replay/timeline.js";
+import { buildTimeline, sessionStatus, type Session, type TimelineStep } from "../replay/index.js";
 import { badge, duration, html, jsonBlock, pretty, time, type Html } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import type { Viewer } from "./roles.js";

@@ -1,7 +1,7 @@
 // Sessions: search and filter the session index, newest first, one page at a time (keyset
 // pagination on the start time, so page 1,000 costs what page 1 costs). Quick time ranges, free
 // text, a count of the matches, and columns that sort the page in the browser.
-import { READABLE_SESSION_KINDS, type SessionKind, type SessionQuery, type SessionSummary } from "../ledger/sessionIndex.js";
+import { READABLE_SESSION_KINDS, type SessionKind, type SessionQuery, type SessionSummary } from "../ledger/index.js";
 import { badge, duration, html, time, type Html } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import { seesAllSessions, type Viewer } from "./roles.js";

@@ -2,7 +2,7 @@
 // so an answer that echoes it back (a debugging endpoint, an error quoting the request) is
 // scrubbed before the runtime, the logs or the ledger see it.
 import { ConfigError } from "../errors.js";
-import type { EgressCredentialConfig } from "./config.js";
+import type { EgressCredentialConfig } from "../config/index.js";
 import { base64Forms } from "./scrub.js";
 
 export interface RouteCredential {

@@ -8,23 +8,22 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import path from "node:path";
 import { pipeline, Transform, type Readable } from "node:stream";
 import type { Dispatcher } from "undici";
-import { RateLimiter } from "../authorize/rateLimit.js";
+import { RateLimiter } from "../authorize/index.js";
 import type { Operation } from "../classify/index.js";
-import { readSecret } from "../config/secrets.js";
-import type { PortcullisConfig } from "../config/schema.js";
+import { readSecret, type PortcullisConfig, type EgressRouteConfig } from "../config/index.js";
 import { GatewayError } from "../errors.js";
-import { UpstreamClient } from "../forward/upstream.js";
-import type { Identity } from "../identify/identity.js";
-import { readJsonBody, type RequestBody } from "../receive/body.js";
-import type { RequestTarget } from "../receive/target.js";
-import type { EgressFacts } from "../record/auditRecord.js";
-import type { EgressRouteConfig } from "./config.js";
+import { UpstreamClient } from "../forward/index.js";
+import type { Identity } from "../identify/index.js";
+import { readJsonBody, type RequestBody, type RequestTarget } from "../receive/index.js";
+import type { EgressFacts } from "../record/index.js";
 import { routeCredential, type RouteCredential } from "./credential.js";
 import { encodePathSegment, pathMatches } from "./paths.js";
 import { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, RunContextTokens, type RunLink } from "./runContext.js";
 import { SecretScrubber, secretPatterns } from "./scrub.js";
 
+export { egressMessage } from "./jsonRpc.js";
 export { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, type RunLink } from "./runContext.js";
+export type { SecretScrubber } from "./scrub.js";
 
 export const EGRESS_PREFIX = "egress";
 

@@ -4,7 +4,7 @@
 // (`resources.tools`), the handshake and the tool list with the route; an A2A agent (the route)
 // by its methods. A method the gateway does not know is answered as JSON-RPC's "Method not
 // found" and never sent.
-import { UnknownJsonRpcMethod } from "../classify/jsonRpc.js";
+import { UnknownJsonRpcMethod } from "../classify/index.js";
 import { GatewayError } from "../errors.js";
 import { isObject } from "../jsonText.js";
 

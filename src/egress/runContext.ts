@@ -8,9 +8,8 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
-import { readSecret } from "../config/secrets.js";
+import { readSecret, type EgressConfig } from "../config/index.js";
 import { ConfigError, GatewayError } from "../errors.js";
-import type { EgressConfig } from "./config.js";
 
 /** The header the gateway adds to forwarded runs (copied into config.configurable). */
 export const RUN_CONTEXT_UPSTREAM_HEADER = "x-portcullis-run-context";

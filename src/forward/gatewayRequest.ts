@@ -4,7 +4,7 @@ import { readBounded } from "../boundedBody.js";
 import { upstreamRequestHeaders, type UpstreamCredential } from "./headers.js";
 import type { IdentityAssertionSigner } from "./identityAssertion.js";
 import type { UpstreamClient } from "./upstream.js";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 
 /** The gateway's own identity on its requests, for an upstream Auth handler that checks assertions. */
 export const GATEWAY_IDENTITY: Identity = {

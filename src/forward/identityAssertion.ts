@@ -4,9 +4,8 @@
 // IDENTITY_JWKS_PATH for the upstream to verify (examples/langgraph-auth/auth.mts).
 import { createHash } from "node:crypto";
 import { exportJWK, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from "jose";
-import { readSecret } from "../config/load.js";
-import type { PortcullisConfig } from "../config/schema.js";
-import type { Identity } from "../identify/identity.js";
+import { readSecret, type PortcullisConfig } from "../config/index.js";
+import type { Identity } from "../identify/index.js";
 
 export const IDENTITY_JWKS_PATH = "/.well-known/portcullis/jwks.json";
 const ALGORITHM = "ES256";

@@ -2,11 +2,13 @@
 // Authorization header in req.headers and joins repeated x-api-key and Cookie headers, so two
 // credentials could otherwise pass as one. A request is identified by exactly one credential.
 import type { IncomingMessage } from "node:http";
-import { EXECUTION_HEADER } from "../approve/deferred.js";
-import { cookieNames } from "../authenticate/cookies.js";
+import { cookieNames } from "../authenticate/index.js";
 import { GatewayError } from "../errors.js";
 
 export type CredentialKind = "authorization" | "x-api-key" | "session-cookie" | "approval-execution";
+
+/** Carried by a deferred request the gateway sends to itself once approved (src/approve/deferred.ts). */
+export const EXECUTION_HEADER = "portcullis-approval-execution";
 
 const CREDENTIAL_HEADERS = new Map<string, CredentialKind>([
   ["authorization", "authorization"],

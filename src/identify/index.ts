@@ -4,16 +4,17 @@
 // must also pass the CSRF check for state-changing requests. Exactly one: a request carrying
 // two (credentials.ts) is refused, never resolved by a precedence the client cannot see.
 import type { IncomingMessage } from "node:http";
-import { checkCsrf } from "../authenticate/csrf.js";
-import type { SignIn } from "../authenticate/signIn.js";
+import { checkCsrf, type SignIn } from "../authenticate/index.js";
 import { GatewayError } from "../errors.js";
 import { assertOneCredential, presentedCredentials, type PresentedCredentials } from "./credentials.js";
 import type { Identity } from "./identity.js";
 import type { OidcBearerVerifier } from "./oidc.js";
 import { API_KEY_PREFIX, type ServiceAccountKeys } from "./serviceAccounts.js";
 
-export type { Identity } from "./identity.js";
-export { describeCredentials, type PresentedCredentials } from "./credentials.js";
+export { describeCredentials, EXECUTION_HEADER, type PresentedCredentials } from "./credentials.js";
+export { policyClaims, type Identity } from "./identity.js";
+export { claimAt, OidcBearerVerifier } from "./oidc.js";
+export { generateApiKey, keyExpiry, ServiceAccountKeys } from "./serviceAccounts.js";
 
 export class Identifier {
   /** The CSRF token of the session each in-flight request was identified by, so the check after

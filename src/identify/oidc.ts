@@ -7,9 +7,9 @@
 import { createHash } from "node:crypto";
 import { createRemoteJWKSet, customFetch, decodeJwt, errors as jose, jwksCache, jwtVerify, type JWTPayload } from "jose";
 import { request } from "undici";
-import type { OidcIssuerConfig } from "../config/schema.js";
+import type { OidcIssuerConfig } from "../config/index.js";
 import { GatewayError } from "../errors.js";
-import { metrics } from "../observe/metrics.js";
+import { metrics } from "../observe/index.js";
 import { policyClaims, type Identity } from "./identity.js";
 
 /** Tokens longer than this are refused before any parsing. */

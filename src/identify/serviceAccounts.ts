@@ -2,9 +2,9 @@
 // scanners and people can tell them apart); the gateway keeps only their SHA-256. Accounts come
 // from the config file (reviewed like code) and from the state database (made with the CLI).
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { ServiceAccountConfig } from "../config/schema.js";
+import type { ServiceAccountConfig } from "../config/index.js";
 import { ConfigError, GatewayError } from "../errors.js";
-import type { ServiceAccountStore } from "../storage/serviceAccountStore.js";
+import type { ServiceAccountStore } from "../storage/index.js";
 import type { Identity } from "./identity.js";
 
 export const API_KEY_PREFIX = "pcsk_";

@@ -3,7 +3,7 @@
 // read campaigns back. The state is derived from the records (evidence/accessReviews.ts); the
 // console and `portcullis access-review` both go through here.
 import { randomBytes } from "node:crypto";
-import type { AccessReviewLine, AccessReviewRecord, AuditRecord } from "../record/auditRecord.js";
+import type { AccessReviewLine, AccessReviewRecord, AuditRecord } from "../record/index.js";
 import { AccessReviewTracker, pendingLines, type CampaignState } from "./evidence/accessReviews.js";
 import type { LedgerLeaf } from "./ledger.js";
 import type { LedgerStore } from "./store.js";

@@ -11,7 +11,7 @@
 // Imports only Node built-ins, pure modules of src/ledger/ and src/jsonText.ts: esbuild bundles it
 // into verify.mjs.
 import { createHash } from "node:crypto";
-import type { AuditRecord } from "../record/auditRecord.js";
+import type { AuditRecord } from "../record/index.js";
 import { Bundle } from "./bundleFiles.js";
 import { checkEntryIntegrity, checkEntryIntegrityInWorker, INTEGRITY_THREAD_FROM, tryParseLeaf } from "./entryIntegrity.js";
 import { reportHtml } from "./evidence/html.js";

@@ -1,14 +1,24 @@
 // The tamper-evident audit ledger: the storage, the writer, proofs and evidence.
 import type { Logger } from "pino";
-import { readSecret } from "../config/load.js";
-import type { PortcullisConfig } from "../config/schema.js";
-import type { AppendReceipt, AuditRecord } from "../record/auditRecord.js";
+import { readSecret, type PortcullisConfig } from "../config/index.js";
+import type { AppendReceipt, AuditRecord } from "../record/index.js";
 import { Ledger } from "./ledger.js";
 import { SqliteLedgerStore } from "./sqliteStore.js";
 import type { LedgerStore } from "./store.js";
 
+export { AccessReviewError, completeCampaign, decideLine, readCampaign, readCampaigns, startCampaign } from "./accessReviewCampaigns.js";
+export { campaignReport, type CampaignState } from "./evidence/accessReviews.js";
+export { ExportError, exportEvidence } from "./export.js";
+export { writeNewKeyFile } from "./keys.js";
 export { Ledger, leafBytes, type LedgerLeaf } from "./ledger.js";
-export type { LedgerStore } from "./store.js";
+export { EMPTY_ROOT, inclusionProof, leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
+export { cosignatureSigner, NoteError, openNote, parseCheckpoint, parseVerifierKey, SIG_COSIGNATURE_V1, signNote, type NoteSigner, type NoteVerifier } from "./note.js";
+export { purgeExpiredPayloads } from "./retention.js";
+export { READABLE_SESSION_KINDS, SESSION_KINDS, type GrantUsage, type IdentityUsage, type SessionKind, type SessionQuery, type SessionSummary } from "./sessionIndex.js";
+export { storedPayload, type LedgerStore, type StoredCheckpoint } from "./store.js";
+export { csvField, MAX_LISTED } from "./summary.js";
+export { reasonOf, verifyCheckpointNote, type CheckResult } from "./verify.js";
+export { keyRecordOf, verifyStore } from "./verifyStore.js";
 
 export async function openLedgerStore(audit: PortcullisConfig["audit"]): Promise<LedgerStore> {
   const store = audit.store;

@@ -6,8 +6,8 @@
 //   timer  → checkpoint: sign (origin, size, root) with the log key, store the note
 import { createHash, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { metrics } from "../observe/metrics.js";
-import type { AppendContext, AppendReceipt, AuditRecord, AuditSink } from "../record/auditRecord.js";
+import { metrics } from "../observe/index.js";
+import type { AppendContext, AppendReceipt, AuditRecord, AuditSink } from "../record/index.js";
 import { canonicalJson } from "./canonical.js";
 import { keyFileChanged, loadLogKey, loadOrCreateLogKey, MissingLogKeyError, type LogKey } from "./keys.js";
 import { CompactRange, leafHash, type NodeReader } from "./merkle.js";

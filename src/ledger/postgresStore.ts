@@ -2,7 +2,7 @@
 // advisory lock per log is the sequencer (audit-ledger.md §11): whichever instance holds it
 // assigns the next gapless sequence numbers, and the others wait their turn.
 import pg from "pg";
-import { inTransaction } from "../storage/postgresTransaction.js";
+import { inTransaction } from "../storage/index.js";
 import { compressedPayloadAsync, storedPayloadBody } from "./payloadEncoding.js";
 import { mergeSessionUpdates, parsedList, SESSION_COLUMNS, sessionFilter, sessionFromRow, sessionValues, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary, type SessionUpdate } from "./sessionIndex.js";
 import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun } from "./store.js";

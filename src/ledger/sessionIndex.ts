@@ -2,7 +2,7 @@
 // same transaction as the records it summarises, so the console and `portcullis replay` page
 // through large histories from the database instead of reading every leaf. The ledger stays the
 // evidence: a session's records are always read back from their leaves and proven.
-import type { AuditRecord, RunRecord } from "../record/auditRecord.js";
+import type { AuditRecord, RunRecord } from "../record/index.js";
 
 /** run: started or resumed a run; request: any other LangGraph call; egress: a call through an
  * egress route; gateway: the gateway's own pages and APIs (sign-in, console, approvals API);

@@ -5,7 +5,7 @@
 // hashes of every complete perfect subtree (so proofs cost O(log n) reads), signed checkpoints,
 // masked payloads apart from the leaves (retention deletes them; leaves commit only to hashes),
 // the signing-key history, legal holds, and the requests and runs still open.
-import type { FollowedRun } from "../record/runFollower.js";
+import type { FollowedRun } from "../record/index.js";
 import type { NodeReader } from "./merkle.js";
 import type { GrantUsage, IdentityUsage, SessionQuery, SessionSummary, SessionUpdate } from "./sessionIndex.js";
 import { OperatorError } from "../errors.js";

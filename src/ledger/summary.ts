@@ -5,7 +5,7 @@
 // verifier recomputes it from entries.ndjson (src/ledger/evidence/report.ts).
 //
 // Records come from a bundle the verifier has not trusted yet: every field is read defensively.
-import type { AuditRecord } from "../record/auditRecord.js";
+import type { AuditRecord } from "../record/index.js";
 import { isAssetRequest } from "./sessionIndex.js";
 
 export interface UserSummary {

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { PortcullisConfig } from "../config/schema.js";
+import type { PortcullisConfig } from "../config/index.js";
 import { customPatternDetector, dictionaryDetector } from "./detect/custom.js";
 import { piiDetectors } from "./detect/pii.js";
 import { Scanner } from "./detect/scanner.js";
@@ -19,6 +19,9 @@ export { SseStreamMasker } from "./events.js";
 export { ProviderStreamMasker, type EventStreamMasker } from "./providerStreams.js";
 export { TextStreamMasker } from "./stream.js";
 export { Scanner } from "./detect/scanner.js";
+export { maskedLogOptions } from "./logs.js";
+export { TOKEN_PATTERN, type TokenEntry } from "./tokens.js";
+export { openVault, PostgresVaultStore, restoreWhole, restoringMasker, SqliteVaultStore, VAULT_TABLES, type KeptValue, type Vault, type VaultScope, type VaultStore } from "./vault.js";
 
 export type MaskingSettings = PortcullisConfig["masking"];
 

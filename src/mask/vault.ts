@@ -8,10 +8,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import path from "node:path";
 import pg from "pg";
 import type { Logger } from "pino";
-import type { PortcullisConfig } from "../config/schema.js";
-import type { StateDatabase } from "../storage/stateDatabase.js";
+import type { PortcullisConfig } from "../config/index.js";
+import { migratePostgres, portable, type StateDatabase, type Component } from "../storage/index.js";
 import { loadOrCreateKey } from "./index.js";
-import { migratePostgres, portable, type Component } from "../storage/migrations.js";
 import { Masker, MaskingError } from "./masker.js";
 import { RestoringOperators, TokenKeys, TokenScanner, TokenizingOperators, type TokenEntry } from "./tokens.js";
 

@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import type { PortcullisConfig } from "../config/schema.js";
+import type { PortcullisConfig } from "../config/index.js";
 import type { Exchange } from "../exchange.js";
 import { ExchangeObservation, type StageName, type TraceIds } from "./exchange.js";
 import { enableMetrics, metrics, type GatewayMetrics } from "./metrics.js";
@@ -13,6 +13,7 @@ import { startTracing, type ExchangeTracing } from "./tracing.js";
 
 export { metrics, type GatewayMetrics } from "./metrics.js";
 export type { StageName, TraceIds } from "./exchange.js";
+export { TRACING_PACKAGES } from "./tracing.js";
 
 /** Exchanges being observed, whichever gateway of the process they belong to. */
 const observations = new WeakMap<Exchange, ExchangeObservation>();

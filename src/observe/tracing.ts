@@ -1,7 +1,7 @@
 // The shape of exchange tracing, and its lazy start: the OpenTelemetry SDK (tracer.ts) is
 // imported only when tracing is enabled, so start-up without it stays as fast as before.
 import type { IncomingHttpHeaders } from "node:http";
-import type { PortcullisConfig } from "../config/schema.js";
+import type { PortcullisConfig } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 
 export type TracingSettings = PortcullisConfig["observability"]["tracing"];

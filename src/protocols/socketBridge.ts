@@ -23,7 +23,7 @@ import { createParser } from "eventsource-parser";
 import type { Logger } from "pino";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { GatewayError } from "../errors.js";
-import { parseRequestTarget, type RequestTarget } from "../receive/target.js";
+import { parseRequestTarget, type RequestTarget } from "../receive/index.js";
 
 /** Every channel of protocol v2 (inferChannel in @langchain/langgraph/stream). */
 export const PROTOCOL_CHANNELS = ["values", "checkpoints", "updates", "messages", "tools", "custom", "lifecycle", "input", "tasks"] as const;

@@ -2,9 +2,9 @@
 // ledger's own housekeeping. Each record becomes one leaf of the tamper-evident ledger
 // (src/ledger/), so everything here is small and holds no payload: bodies and streams are
 // stored apart, masked, and referenced by their SHA-256.
-import type { Decision } from "../authorize/evaluate.js";
+import type { Decision } from "../authorize/index.js";
 import type { Operation } from "../classify/index.js";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 
 export interface RequestRecord {
   type: "request";

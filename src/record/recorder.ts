@@ -4,14 +4,14 @@
 // gateway answers itself. Client-controlled text is masked before it is kept.
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
-import { recordedSignInQuery, type SignIn } from "../authenticate/signIn.js";
+import { recordedSignInQuery, type SignIn } from "../authenticate/index.js";
 import type { Egress } from "../egress/index.js";
 import { GatewayError } from "../errors.js";
 import { elapsedMs, type Exchange } from "../exchange.js";
 import { describeCredentials, type Identifier, type Identity } from "../identify/index.js";
 import type { Masker } from "../mask/index.js";
 import type { Observability } from "../observe/index.js";
-import { refusalStatus } from "../respond/langgraphErrors.js";
+import { refusalStatus } from "../respond/index.js";
 import type { AppendContext, AppendReceipt, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./auditRecord.js";
 import type { FollowedRun, RunFollower } from "./runFollower.js";
 

@@ -7,8 +7,7 @@
 // names them until their record is written, so that when this process dies a live instance takes
 // them over (docs/scale-out.md).
 import type { Logger } from "pino";
-import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
-import type { UpstreamClient } from "../forward/upstream.js";
+import { gatewayRequest, type GatewayAuth, type UpstreamClient } from "../forward/index.js";
 import type { AuditSink, RunRecord } from "./auditRecord.js";
 import { payloadFor, type PayloadMasker } from "./payloads.js";
 

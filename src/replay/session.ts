@@ -3,13 +3,8 @@
 // approvals, the egress calls the run made — read back from the leaves themselves and proven
 // against a signed checkpoint, so what the console and `portcullis replay` show is the evidence.
 import { createHash } from "node:crypto";
-import { leafHash as hashLeaf, inclusionProof, verifyInclusion } from "../ledger/merkle.js";
-import type { LedgerLeaf } from "../ledger/ledger.js";
-import type { SessionSummary } from "../ledger/sessionIndex.js";
-import { storedPayload, type LedgerStore, type StoredCheckpoint } from "../ledger/store.js";
-import { reasonOf, verifyCheckpointNote } from "../ledger/verify.js";
-import { keyRecordOf } from "../ledger/verifyStore.js";
-import type { ApprovalRecord, AuditRecord, CompletionRecord, PayloadReference, RequestRecord, RunRecord } from "../record/auditRecord.js";
+import { leafHash as hashLeaf, inclusionProof, verifyInclusion, storedPayload, reasonOf, verifyCheckpointNote, keyRecordOf, type LedgerLeaf, type SessionSummary, type LedgerStore, type StoredCheckpoint } from "../ledger/index.js";
+import type { ApprovalRecord, AuditRecord, CompletionRecord, PayloadReference, RequestRecord, RunRecord } from "../record/index.js";
 import { parseRecording, type Recording } from "./recording.js";
 import { OperatorError } from "../errors.js";
 

@@ -1,7 +1,7 @@
 // A session as a timeline a person reads node by node (inputs, outputs, messages, tool calls,
 // durations, interrupts, approvals, egress calls), and its execution path (the sequence of nodes
 // and tool calls) that `portcullis replay --verify` compares with a fresh run.
-import type { SessionSummary } from "../ledger/sessionIndex.js";
+import type { SessionSummary } from "../ledger/index.js";
 import type { RecordedEvent } from "./recording.js";
 import type { Session } from "./session.js";
 import { isObject } from "../jsonText.js";

@@ -5,7 +5,7 @@ import type { Dispatcher } from "undici";
 import { readBounded } from "../boundedBody.js";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
-import { clientResponseHeaders } from "../forward/headers.js";
+import { clientResponseHeaders } from "../forward/index.js";
 import { MaskingError, type EventStreamMasker, type Masker, type MaskingTally } from "../mask/index.js";
 import { formatEvent, relaySse } from "./sse.js";
 import { gatewayAgentCard, markAgentCardOrigin } from "./agentCard.js";
@@ -15,6 +15,13 @@ import { restored, widenRestore } from "./restore.js";
 import { absoluteUiLinks, relativeUiLinks, uiAssetCaching } from "./ui.js";
 import { relayWait } from "./wait.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
+
+export { ERROR_CODE_HEADER, refusalStatus } from "./langgraphErrors.js";
+export { sendLocalAnswer, type LocalAnswer } from "./local.js";
+export { withoutOwnershipStamps } from "./ownership.js";
+export { Readiness } from "./readiness.js";
+export { formatEvent } from "./sse.js";
+export { writeToClient } from "./write.js";
 
 export interface RelaySettings {
   upstreamUrl: URL;

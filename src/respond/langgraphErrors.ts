@@ -7,8 +7,7 @@
 // not found", which the gateway's 404 does not imitate. A body refused for a field LangGraph
 // validates is LangGraph's 400 Zod issue list; an unknown protocol-v2 method is the protocol's
 // in-band error, 200, as the server answers it.
-import { UnknownJsonRpcMethod } from "../classify/jsonRpc.js";
-import { BodyValidationError, UnknownProtocolCommand } from "../classify/validation.js";
+import { UnknownJsonRpcMethod, BodyValidationError, UnknownProtocolCommand } from "../classify/index.js";
 import type { Exchange } from "../exchange.js";
 import type { GatewayError } from "../errors.js";
 

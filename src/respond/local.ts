@@ -1,6 +1,6 @@
 // Answers the gateway gives itself (health probes, CORS preflights, sign-in pages and redirects).
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
-import type { Identity } from "../identify/identity.js";
+import type { Identity } from "../identify/index.js";
 
 export interface LocalAnswer {
   status: number;

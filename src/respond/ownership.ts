@@ -3,7 +3,7 @@
 // client never sees them. LangGraph copies a run's metadata wherever metadata goes: threads,
 // runs (and their kwargs.config), checkpoints (state, history, debug and checkpoints events),
 // events-mode and tasks events, and the metadata half of each messages-tuple event.
-import { OWNER_KEY, TENANT_KEY } from "../authorize/lookups.js";
+import { OWNER_KEY, TENANT_KEY } from "../authorize/index.js";
 import { isObject } from "../jsonText.js";
 
 const STAMPS = [OWNER_KEY, TENANT_KEY];

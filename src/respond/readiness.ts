@@ -5,9 +5,8 @@
 // orchestrator restart every replica.
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { AuditSink } from "../record/auditRecord.js";
-import { gatewayRequest, type GatewayAuth } from "../forward/gatewayRequest.js";
-import type { UpstreamClient } from "../forward/upstream.js";
+import type { AuditSink } from "../record/index.js";
+import { gatewayRequest, type GatewayAuth, type UpstreamClient } from "../forward/index.js";
 import type { LocalAnswer } from "./local.js";
 
 export interface ReadinessChecks {

@@ -2,9 +2,7 @@
 // masking.restore_for allows it (src/mask/vault.ts). Only what the client is sent: the recording
 // keeps the tokens. Each restoration is counted for the completion record.
 import type { Exchange } from "../exchange.js";
-import { MaskingTally, SseStreamMasker, type EventStreamMasker } from "../mask/index.js";
-import { TOKEN_PATTERN } from "../mask/tokens.js";
-import { restoreWhole } from "../mask/vault.js";
+import { MaskingTally, SseStreamMasker, TOKEN_PATTERN, restoreWhole, type EventStreamMasker } from "../mask/index.js";
 
 /** A whole document or /runs/wait result, restored. */
 export function restored(exchange: Exchange, text: string): string {

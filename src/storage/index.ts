@@ -6,20 +6,21 @@
 // opens them. The ledger keeps its own store (audit.store).
 import type Database from "better-sqlite3";
 import pg from "pg";
-import { PostgresApprovalStore } from "../approve/postgresStore.js";
-import { SqliteApprovalStore } from "../approve/sqliteStore.js";
-import type { ApprovalStore } from "../approve/store.js";
-import { PostgresBrowserSessionStore, SqliteBrowserSessionStore, type BrowserSessionStore } from "../authenticate/sessionStore.js";
-import { PostgresSignInStore, SqliteSignInStore, type SignInStore } from "../authenticate/signInStore.js";
-import { MemoryTokenBuckets, PostgresTokenBuckets, type TokenBuckets } from "../authorize/tokenBuckets.js";
-import type { PortcullisConfig } from "../config/schema.js";
-import { readSecret, type SecretSource } from "../config/secrets.js";
+import { PostgresApprovalStore, SqliteApprovalStore, type ApprovalStore } from "../approve/index.js";
+import { PostgresBrowserSessionStore, SqliteBrowserSessionStore, PostgresSignInStore, SqliteSignInStore, type BrowserSessionStore, type SignInStore } from "../authenticate/index.js";
+import { MemoryTokenBuckets, PostgresTokenBuckets, type TokenBuckets } from "../authorize/index.js";
+import { readSecret, type PortcullisConfig, type SecretSource } from "../config/index.js";
 import { ConfigError } from "../errors.js";
-import { PostgresVaultStore, SqliteVaultStore, type VaultStore } from "../mask/vault.js";
+import { PostgresVaultStore, SqliteVaultStore, type VaultStore } from "../mask/index.js";
 import { migratePostgres } from "./migrations.js";
 import { PostgresServiceAccountStore, SqliteServiceAccountStore, type ServiceAccountStore } from "./serviceAccountStore.js";
 import { openStateDatabase } from "./stateDatabase.js";
-import { STATE_TABLES } from "./tables.js";
+import { stateTables } from "./tables.js";
+
+export { migratePostgres, portable, type Component } from "./migrations.js";
+export { inTransaction } from "./postgresTransaction.js";
+export { ServiceAccountExists, type NewServiceAccount, type ServiceAccountStore, type StoredServiceAccount } from "./serviceAccountStore.js";
+export { openStateDatabase, type StateDatabase } from "./stateDatabase.js";
 
 export type StorageTarget = { kind: "sqlite"; file: string } | { kind: "postgres"; url: SecretSource; schema: string; urlField: string };
 
@@ -76,7 +77,7 @@ export async function postgresStores(options: { url: string; schema: string }): 
   // An idle connection that breaks is replaced on next use; the query that needs it fails loudly.
   pool.on("error", () => undefined);
   try {
-    await migratePostgres(pool, options.schema, STATE_TABLES);
+    await migratePostgres(pool, options.schema, stateTables());
   } catch (error) {
     await pool.end().catch(() => undefined);
     throw new Error(`cannot prepare the gateway's state in PostgreSQL (schema ${options.schema}): ${(error as Error).message}`, { cause: error });

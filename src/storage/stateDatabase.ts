@@ -1,11 +1,11 @@
 // The embedded state database: one SQLite file in WAL mode, shared by the gateway and the CLI
 // (the CLI revokes a key; the gateway sees it on the next request). Every store's tables are
-// brought up to date on opening (STATE_TABLES, migrations.ts).
+// brought up to date on opening (stateTables(), migrations.ts).
 import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { migrateSqlite } from "./migrations.js";
-import { STATE_TABLES } from "./tables.js";
+import { stateTables } from "./tables.js";
 
 export type StateDatabase = Database.Database;
 
@@ -19,7 +19,7 @@ export function openStateDatabase(file: string): StateDatabase {
     // The CLI and the gateway write the same file; wait for each other rather than fail.
     db.pragma("busy_timeout = 5000");
     db.pragma("foreign_keys = ON");
-    migrateSqlite(db, STATE_TABLES);
+    migrateSqlite(db, stateTables());
   } catch (error) {
     db.close();
     throw error;

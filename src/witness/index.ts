@@ -11,10 +11,8 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { GatewayError, OperatorError } from "../errors.js";
-import { writeNewKeyFile } from "../ledger/keys.js";
-import { EMPTY_ROOT, verifyConsistency } from "../ledger/merkle.js";
-import { cosignatureSigner, NoteError, openNote, parseCheckpoint, parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from "../ledger/note.js";
-import { readTextBody } from "../receive/body.js";
+import { writeNewKeyFile, EMPTY_ROOT, verifyConsistency, cosignatureSigner, NoteError, openNote, parseCheckpoint, parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from "../ledger/index.js";
+import { readTextBody } from "../receive/index.js";
 
 export interface WitnessOptions {
   /** The witness's key name, e.g. "witness.example.com/portcullis". */

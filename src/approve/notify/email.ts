@@ -1,7 +1,7 @@
 // Email over SMTP: plain text, with an escaped HTML alternative for mail clients that prefer it.
 import { createTransport, type Transporter } from "nodemailer";
 import type { ApprovalNotice } from "../notice.js";
-import type { NotifyConfig } from "./config.js";
+import type { NotifyConfig } from "../../config/index.js";
 import { noticeDetails, noticeFacts, noticeTitle } from "./summary.js";
 
 type EmailConfig = NonNullable<NotifyConfig["email"]>;

@@ -3,14 +3,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { Agent } from "undici";
-import { readSecret } from "../../config/load.js";
+import { readSecret, type NotifyConfig } from "../../config/index.js";
 import { ConfigError } from "../../errors.js";
 import type { ApprovalNotice, NoticeKind, Notifier } from "../notice.js";
-import type { NotifyConfig } from "./config.js";
 import { SlackChannel } from "./slack.js";
 import { WebhookChannel } from "./webhook.js";
 
-export { notifySchema, type NotifyConfig } from "./config.js";
 export { verifyWebhookSignature } from "./webhook.js";
 
 /** One destination. deliver makes a single attempt and throws on failure, with a message safe to log. */

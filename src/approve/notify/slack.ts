@@ -2,7 +2,7 @@
 // link button to the console, so Slack needs no interactivity endpoint on the gateway.
 import type { Dispatcher } from "undici";
 import type { ApprovalNotice } from "../notice.js";
-import type { NotifyConfig } from "./config.js";
+import type { NotifyConfig } from "../../config/index.js";
 import { noticeDetails, noticeFacts, noticeTitle } from "./summary.js";
 import { postJson } from "./webhook.js";
 

@@ -4,7 +4,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { request, type Dispatcher } from "undici";
 import type { ApprovalNotice } from "../notice.js";
-import type { NotifyConfig } from "./config.js";
+import type { NotifyConfig } from "../../config/index.js";
 
 type WebhookConfig = NotifyConfig["webhooks"][number];
 

@@ -5,7 +5,7 @@
 // Rules of the derivation: a campaign exists from its `started` record; lines come from its
 // `line` records; a decision on a line the campaign does not hold, or after `completed`, is
 // ignored (and counted as ignored); a later decision on a line replaces an earlier one.
-import type { AccessReviewLine, AccessReviewRecord, AuditRecord } from "../../record/auditRecord.js";
+import type { AccessReviewLine, AccessReviewRecord, AuditRecord } from "../../record/index.js";
 
 export interface LineDecision {
   verdict: "attested" | "revoked";

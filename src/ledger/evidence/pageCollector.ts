@@ -3,7 +3,7 @@
 // so that parsing and tallying a million records overlaps reading them from the store and writing
 // the bundle (about half of an export each).
 import { isMainThread, parentPort, workerData, type Worker } from "node:worker_threads";
-import type { AuditRecord } from "../../record/auditRecord.js";
+import type { AuditRecord } from "../../record/index.js";
 import type { LedgerLeaf } from "../ledger.js";
 import { startModuleThread } from "../moduleThread.js";
 import type { StoredEntry } from "../store.js";

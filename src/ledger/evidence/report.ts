@@ -7,7 +7,7 @@
 // The sample is reproducible and chosen by nobody: from each population, the SAMPLE_SIZE records
 // whose SHA-256(root ‖ seq) is smallest, where root is the end checkpoint's signed root.
 import * as crypto from "node:crypto";
-import type { AuditRecord } from "../../record/auditRecord.js";
+import type { AuditRecord } from "../../record/index.js";
 import { leafHash } from "../merkle.js";
 import { isAssetRequest } from "../sessionIndex.js";
 import { DORMANT_DAYS, EvidenceSummariser, MAX_LISTED, type EvidenceSummary } from "../summary.js";

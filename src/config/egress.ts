@@ -1,7 +1,7 @@
 // The egress config section: named routes through which the LangGraph runtime reaches outside
 // services (model providers, tool APIs) while Portcullis holds their credentials.
 import { z } from "zod";
-import { secretSource } from "../config/secrets.js";
+import { secretSource } from "./secrets.js";
 
 export const EGRESS_ROUTE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 

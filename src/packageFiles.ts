@@ -1,6 +1,6 @@
 // Files the package ships beside its code: the default policy, the evidence verifier built at
 // release time, and the package's own version. They are found from the package root, which is
-// two folders above this module in a checkout (src/config/) and three in the build (dist/src/config/).
+// one folder above this module in a checkout (src/) and two in the build (dist/src/).
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

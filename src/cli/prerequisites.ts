@@ -7,13 +7,11 @@ import { constants, existsSync, statSync } from "node:fs";
 import { access } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
-import { DEFAULT_POLICY_FILE } from "../authorize/policySource.js";
-import { loadPolicyFile } from "../authorize/compile.js";
-import { TRACING_PACKAGES } from "../observe/tracing.js";
-import { loadListenerCertificate } from "../receive/tls.js";
+import { DEFAULT_POLICY_FILE, loadPolicyFile } from "../authorize/index.js";
+import { TRACING_PACKAGES } from "../observe/index.js";
+import { loadListenerCertificate } from "../receive/index.js";
 import { storageTarget } from "../storage/index.js";
-import { readSecret, type SecretSource } from "./secrets.js";
-import type { PortcullisConfig } from "./schema.js";
+import { readSecret, type SecretSource, type PortcullisConfig } from "../config/index.js";
 
 /** Config fields whose value is a secret source ({ env } or { file }). */
 const SECRET_FIELDS = new Set(["client_secret", "secret", "signing_key", "url", "webhook_url", "password", "key"]);

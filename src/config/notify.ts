@@ -1,6 +1,6 @@
 // The approvals.notify config section: where approval notices go. An absent section sends nothing.
 import { z } from "zod";
-import { secretSource } from "../../config/secrets.js";
+import { secretSource } from "./secrets.js";
 
 const ALL_NOTICE_KINDS = ["approval.requested", "approval.decided", "approval.expired", "approval.break_glass"] as const;
 
