@@ -394,6 +394,15 @@ describe(`secret detectors (seed ${SEED.toString(16)})`, () => {
     for (const text of NEGATIVES) assert.deepEqual(masked(text).map((finding) => `${finding.entity} ${text.slice(finding.start, finding.end)}`), [], text);
   });
 
+  test("a value blanked out with x, * or . is a placeholder; a random value that holds one such run is not", () => {
+    for (const text of ["api_key=sk_live_xxxxxxxxxxxxxxxxxxxxxxxx", "password: ********", "Cookie: sessionid=XXXXXXXXXXXXXXXXXXXXXXXX", "token=AKIAXXXXXXXXXXXXXXXX"]) {
+      assert.deepEqual(masked(text).map((finding) => text.slice(finding.start, finding.end)), [], text);
+    }
+    const cookie = "Cookie: lang=en-GB; sessionid=s%3A01XXXXwN1EUD7gWAovZ1shC2gn6dTkmQ.J2x9Lk3mN8pQ";
+    assert.deepEqual(masked(cookie).map((finding) => finding.entity), ["HTTP_COOKIE"]);
+    assert.deepEqual(masked("webhook_secret=wra4OUiDxxxxbbOUc0WiFdJBNvXkMnT8wFwAHU7P").map((finding) => finding.entity), ["GENERIC_SECRET"]);
+  });
+
   test("mask nothing in 10,000 UUIDs, digests, git SHAs, base64 blobs and versions", () => {
     const random = seededRandom(SEED);
     for (let i = 0; i < 10_000; i++) {

@@ -58,6 +58,13 @@ describe("street addresses from their house number", () => {
     assert.deepEqual(found("ref 1-23456 Main Street", "STREET_ADDRESS"), []);
   });
 
+  test("streets named by one word, and suffixes people use outside USPS's list, after an address word", () => {
+    assert.deepEqual(found("I moved to 8938 Broadway last week", "STREET_ADDRESS"), ["8938 Broadway"]);
+    assert.deepEqual(found('address changed to "4247 Jaeden Via"', "STREET_ADDRESS"), ["4247 Jaeden Via"]);
+    assert.deepEqual(found("ship to 7 Mill Croft", "STREET_ADDRESS"), ["7 Mill Croft"]);
+    assert.deepEqual(found("we played 3 Broadway shows", "STREET_ADDRESS"), []);
+  });
+
   test("numbers that are not house numbers", () => {
     assert.deepEqual(found('{"id":"9f86d081-884c-7d65-9a2f-eaa0c55ad015","items":4,"version":"2.4.0 Beta"}', "STREET_ADDRESS"), []);
     assert.deepEqual(found("Retrying in 30 Seconds", "STREET_ADDRESS"), []);

@@ -29,9 +29,10 @@ console.log(
   `masking corpus: seed ${SEED} (MASKING_SEED=${SEED} reproduces it), ${corpus.texts.length} carrying texts with ${corpus.texts.reduce((n, t) => n + t.spans.length, 0)} annotated values, ${corpus.negatives.length} negative strings, generated in ${((performance.now() - started) / 1000).toFixed(1)} s`,
 );
 
-// masking.md §10 targets.
+// Issue 21's target for every default entity type, phones and generic secrets included (above
+// masking.md §10, which asks 0.90 / 0.85 of phones and 0.85 / 0.90 of generic secrets).
 const TARGETS: Record<EntityType, { recall: number; precision: number }> = Object.fromEntries(
-  ENTITY_TYPES.map((entity) => [entity, entity === "PHONE_NUMBER" ? { recall: 0.9, precision: 0.85 } : entity === "GENERIC_SECRET" ? { recall: 0.85, precision: 0.9 } : { recall: 0.99, precision: 0.98 }]),
+  ENTITY_TYPES.map((entity) => [entity, { recall: 0.99, precision: 0.98 }]),
 ) as Record<EntityType, { recall: number; precision: number }>;
 const NEGATIVES_ALTERED_MAX = 0.001;
 const PREFIXED_FALSE_POSITIVES_PER_10K = 1;

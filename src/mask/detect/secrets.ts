@@ -191,7 +191,10 @@ function characterKinds(value: string): number {
   return lower + upper + digit + other;
 }
 
-const PLACEHOLDER_WORDS = ["changeme", "change_me", "placeholder", "redacted", "example", "your_", "your-", "xxxx", "****", "...."];
+const PLACEHOLDER_WORDS = ["changeme", "change_me", "placeholder", "redacted", "example", "your_", "your-"];
+/** Characters that blank a value out when they fill a quarter of it in runs of four or more
+ * (`sk_live_xxxxxxxx…`, `****`, `AKIAXXXXXXXXXXXXXXXX`); a random value may hold one such run. */
+const BLANKING = new Set([0x78, 0x2a, 0x2e]); // x (after lower-casing), *, .
 
 /** printf and Windows placeholders: `%s`, `%(password)s`, `%DB_PASSWORD%`; a random value may also
  * start with `%`. */
@@ -205,7 +208,19 @@ function isTemplatePlaceholder(value: string): boolean {
   if (first === 0x25 && PERCENT_PLACEHOLDER.test(value)) return true;
   const lower = value.toLowerCase();
   if (lower === "true" || lower === "false" || lower === "null" || lower === "undefined" || lower === "none") return true;
-  return PLACEHOLDER_WORDS.some((word) => lower.includes(word));
+  return PLACEHOLDER_WORDS.some((word) => lower.includes(word)) || isBlankedOut(lower);
+}
+
+function isBlankedOut(lower: string): boolean {
+  let blanked = 0;
+  for (let i = 0; i < lower.length; ) {
+    const c = lower.charCodeAt(i);
+    let run = 1;
+    while (lower.charCodeAt(i + run) === c) run++;
+    if (run >= 4 && BLANKING.has(c)) blanked += run;
+    i += run;
+  }
+  return blanked > 0 && blanked * 4 >= lower.length;
 }
 
 /** `YOUR_API_KEY`, `read-write-admin`, `config.prod.json`: words joined by separators, no digits. */

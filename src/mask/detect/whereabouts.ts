@@ -11,7 +11,7 @@ import type { Detector, Finding } from "./types.js";
 
 // Apostrophes and hyphens only between letters ("O'Neil", "Smith-Jones"), so a closing quote is never part of a name.
 const NAME_WORD = String.raw`\p{Lu}(?:\p{L}{1,20}|(?=['’]))(?:['’-]\p{L}{1,20}){0,2}`;
-const KEYED_NAME_WORD = String.raw`\p{L}{2,20}(?:['’-]\p{L}{1,20}){0,2}`;
+const KEYED_NAME_WORD = String.raw`\p{L}(?:\p{L}{1,20}|(?=['’]))(?:['’-]\p{L}{1,20}){0,2}`;
 const NAME = String.raw`${NAME_WORD}(?: ${NAME_WORD}){0,3}`;
 
 // Cues after which the next capitalised words are a person's name.
@@ -151,6 +151,8 @@ const COMMON_SUFFIX = "Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Dr
 const STREET_SUFFIX = [
   COMMON_SUFFIX,
   "Alley|Aly|Annex|Arcade|Bayou|Beach|Bend|Bluffs?|Bottom|Branch|Bridge|Brooks?|Burgs?|Bypass|Camp|Canyon|Cape|Causeway|Centers?|Ctr|Circles|Cliffs?|Club|Commons?|Corners?|Course|Courts|Coves?|Creek|Crest|Crossing|Crossroad|Curve|Dale|Dam|Divide|Drives|Estates?|Expressway|Expy|Extensions?|Falls?|Ferry|Fields?|Flats?|Fords?|Forest|Forges?|Forks?|Fort|Freeway|Fwy|Gardens?|Gateway|Glens?|Greens?|Groves?|Harbors?|Haven|Heights|Hts|Hills?|Hollow|Inlet|Island|Islands|Isle|Junctions?|Keys?|Knolls?|Lakes?|Land|Landing|Light|Lights|Loaf|Locks?|Lodge|Loop|Mall|Manors?|Meadows?|Mews|Mill|Mills|Mission|Motorway|Mount|Mountains?|Neck|Orchard|Oval|Overpass|Park|Parks|Parkways|Pass|Passage|Path|Pike|Pines?|Plains?|Plaza|Points?|Ports?|Prairie|Radial|Ramp|Ranch|Rapids?|Rest|Ridges?|River|Roads|Route|Row|Rue|Run|Shoals?|Shores?|Skyway|Springs?|Spurs?|Squares|Station|Stravenue|Stream|Streets|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|Underpass|Unions?|Valleys?|Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Ways|Wells?|Gate",
+  // Abbreviations and British and other names faker and people use as a street's last word.
+  "Via|Dell|Rise|Fairway|Grange|Glebe|Laurels|Croft|Ridgeway|Beeches|Ridings|Limes|Sidings|Copse|Hawthorns|Coppice|Chase|Poplars|Oaks|Maltings|Paddocks?|End|Spinney|Pleasant|Willows|Broadway|Woodlands",
 ].join("|");
 const DIRECTION = "N|S|E|W|NE|NW|SE|SW|North|South|East|West";
 // A capitalised word ("Main", "O'Kon", "Parker-Lindgren"), not an acronym ("API"), or an ordinal.
@@ -167,9 +169,11 @@ const STREET_ADDRESS = new RegExp(
   String.raw`${HOUSE}(?:(?:${STREET_WORD} ){1,4}(?:(?:${COMMON_SUFFIX})\.?(?: (?:${DIRECTION})(?![\p{L}]))?${UNIT}?${PLACE}?|(?:${STREET_SUFFIX})\.?(?: (?:${DIRECTION})(?![\p{L}]))?(?:${UNIT}${PLACE}?|${PLACE}))|(?:${STREET_WORD} ){0,3}${STREET_WORD}(?:${UNIT}${PLACE}|${TOWN}${POSTAL_CODE}))(?![\p{L}\p{N}])`,
   "yu",
 );
-/** Any suffix, a street and a unit, or a British "The Oaks", with nothing after: an address only
- * after an address word ("ship to", "address"). */
-const STREET_ADDRESS_AFTER_CUE = new RegExp(String.raw`${HOUSE}(?:(?:${STREET_WORD} ){1,4}(?:${STREET_SUFFIX})\.?(?: (?:${DIRECTION})(?![\p{L}]))?|(?:${STREET_WORD} ){0,3}${STREET_WORD}${UNIT}|The ${STREET_WORD})(?![\p{L}\p{N}])`, "yu");
+/** Streets named by one word, with no suffix (`350 Broadway`, `12 Riverside`). */
+const ONE_WORD_STREET = "Broadway|Kingsway|Parkside|Woodside|Brookside|Waterside|Westgate|Hillside|Oaklands|Riverside|Greenway|Woodlands|Bowery";
+/** Any suffix, a street and a unit, a British "The Oaks" or a one-word street, with nothing
+ * after: an address only after an address word ("ship to", "address"). */
+const STREET_ADDRESS_AFTER_CUE = new RegExp(String.raw`${HOUSE}(?:(?:${STREET_WORD} ){1,4}(?:${STREET_SUFFIX})\.?(?: (?:${DIRECTION})(?![\p{L}]))?|(?:${STREET_WORD} ){0,3}${STREET_WORD}${UNIT}|The ${STREET_WORD}|${ONE_WORD_STREET})(?![\p{L}\p{N}])`, "yu");
 /** A field named for where something goes (`"to": "`, `ship_to=`), as JSON keys and key=value write it. */
 const ADDRESS_KEY_BEFORE = /(?:^|[^\p{L}\p{N}_])(?:to|ship_?to|shipTo|deliver_?to)["']?\s?[:=]\s?["']?$/u;
 const ADDRESS_CONTEXT = new Set(["address", "addr", "ship", "shipping", "shipment", "deliver", "delivery", "live", "lives", "living", "located", "moved", "move", "reside", "residence", "home", "office", "street", "mailing", "billing", "destination", "visit"]);
