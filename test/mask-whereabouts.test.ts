@@ -46,6 +46,8 @@ describe("person names after a cue", () => {
     assert.deepEqual(found("Dear John My name is Jane Doe", "PERSON"), ["John My", "Jane Doe"]);
     assert.deepEqual(found("Dear Team, the same name is used. Dear Jane", "PERSON"), ["Jane"]);
     assert.deepEqual(found('{"name": "Retrieve", "graph_name": "agent", "same": 1}', "PERSON"), []);
+    // "Name" is a given name too (faker has it); a cue only with its colon.
+    assert.deepEqual(found("Patient name: Name Murray; seen by Dr. Lee", "PERSON"), ["Name Murray", "Lee"]);
   });
 });
 

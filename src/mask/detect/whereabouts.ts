@@ -25,7 +25,7 @@ const PERSON_PATTERN = `(?:${PROSE_CUE}(${NAME})|${KEY_CUE}(${KEYED_NAME_WORD}(?
 const PERSON_AT = new RegExp(PERSON_PATTERN, "ydu");
 const CUE_ONLY = new RegExp(`(?:${PROSE_CUE}|${KEY_CUE})`, "gu");
 /** Words that follow a cue without being a name ("Dear Team", "This is Important"). */
-const NOT_A_NAME = new Set(["Team", "All", "Everyone", "Sir", "Madam", "Customer", "Customers", "Colleague", "Colleagues", "Friend", "Friends", "Support", "Hiring", "Manager", "User", "Users", "Admin", "There", "Not", "The", "This", "That", "It", "Important", "Urgent", "Great", "Good", "Fine", "Okay", "True", "False", "None", "Null", "Unknown", "Name", "Mr", "Mrs", "Ms", "Dr", "Sales", "Marketing", "Engineering", "Billing", "Service", "Services", "Department", "Desk", "Help", "Office", "Operations", "Security", "Legal", "Finance", "Accounts", "Bot", "Assistant", "Agent", "System"]);
+const NOT_A_NAME = new Set(["Team", "All", "Everyone", "Sir", "Madam", "Customer", "Customers", "Colleague", "Colleagues", "Friend", "Friends", "Support", "Hiring", "Manager", "User", "Users", "Admin", "There", "Not", "The", "This", "That", "It", "Important", "Urgent", "Great", "Good", "Fine", "Okay", "True", "False", "None", "Null", "Unknown", "Mr", "Mrs", "Ms", "Dr", "Sales", "Marketing", "Engineering", "Billing", "Service", "Services", "Department", "Desk", "Help", "Office", "Operations", "Security", "Legal", "Finance", "Accounts", "Bot", "Assistant", "Agent", "System"]);
 const PERSON_MAX = 90;
 /** How far back a stream looks for a cue: the longest cue and a whole name. */
 const PERSON_WINDOW = PERSON_MAX + 40;
