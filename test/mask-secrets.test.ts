@@ -403,6 +403,13 @@ describe(`secret detectors (seed ${SEED.toString(16)})`, () => {
     assert.deepEqual(masked("webhook_secret=wra4OUiDxxxxbbOUc0WiFdJBNvXkMnT8wFwAHU7P").map((finding) => finding.entity), ["GENERIC_SECRET"]);
   });
 
+  test("letters joined by dots are words only in one case or camelCase: random mixed case is a secret", () => {
+    assert.deepEqual(masked('auth_token := "jJoWWeEbUd.EeV.RhgS"').map((finding) => finding.entity), ["GENERIC_SECRET"]);
+    for (const text of ['config_secret = "config.prod.json"', 'api_key = "read-write-admin"', 'secret_name = "myApp.prodConfig"']) {
+      assert.deepEqual(masked(text), [], text);
+    }
+  });
+
   test("mask nothing in 10,000 UUIDs, digests, git SHAs, base64 blobs and versions", () => {
     const random = seededRandom(SEED);
     for (let i = 0; i < 10_000; i++) {

@@ -67,6 +67,10 @@ describe("street addresses from their house number", () => {
     assert.deepEqual(found("we played 3 Broadway shows", "STREET_ADDRESS"), []);
   });
 
+  test("a long hyphenated town with its postcode is taken whole", () => {
+    assert.deepEqual(found("moved to 12 Elm Road, Kshlerinborough-Pourosstad NW20 2ZX today", "STREET_ADDRESS"), ["12 Elm Road, Kshlerinborough-Pourosstad NW20 2ZX"]);
+  });
+
   test("numbers that are not house numbers", () => {
     assert.deepEqual(found('{"id":"9f86d081-884c-7d65-9a2f-eaa0c55ad015","items":4,"version":"2.4.0 Beta"}', "STREET_ADDRESS"), []);
     assert.deepEqual(found("Retrying in 30 Seconds", "STREET_ADDRESS"), []);

@@ -226,10 +226,19 @@ function isBlankedOut(lower: string): boolean {
 /** `YOUR_API_KEY`, `read-write-admin`, `config.prod.json`: words joined by separators, no digits. */
 function isJoinedWords(value: string): boolean {
   let separators = 0;
+  /** Lower-case letters followed by a capital within the current word: one is camelCase, more is
+   * random mixed case (`jJoWWeEbUd`), no word. */
+  let humps = 0;
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);
-    if (isIn(code, UNDERSCORE | DASH | DOT)) separators++;
-    else if (!isIn(code, LETTER)) return false;
+    if (isIn(code, UNDERSCORE | DASH | DOT)) {
+      separators++;
+      humps = 0;
+    } else if (!isIn(code, LETTER)) {
+      return false;
+    } else if (i > 0 && isIn(code, UPPER) && isIn(value.charCodeAt(i - 1), LOWER) && ++humps > 1) {
+      return false;
+    }
   }
   return separators > 0;
 }

@@ -159,7 +159,7 @@ const DIRECTION = "N|S|E|W|NE|NW|SE|SW|North|South|East|West";
 const STREET_WORD = String.raw`(?:\p{Lu}\p{Ll}[\p{L}'’-]{0,19}|\p{Lu}'\p{Lu}\p{Ll}{1,18}|\d{1,3}(?:st|nd|rd|th))`;
 const UNIT = String.raw`(?:,? (?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.? ?#?[A-Za-z0-9-]{1,6}(?![\p{L}\p{N}]))`;
 /** A word of a town's name; "St." and its like first, or "St" alone would end the name. */
-const TOWN_WORD = String.raw`(?:(?:St|Ste|Mt|Ft)\.|\p{Lu}[\p{L}'’-]{1,20})`;
+const TOWN_WORD = String.raw`(?:(?:St|Ste|Mt|Ft)\.|\p{Lu}[\p{L}'’-]{1,30})`;
 const TOWN = String.raw`, ${TOWN_WORD}(?: ${TOWN_WORD}){0,2}`;
 /** A US state and ZIP code, or a UK postcode. */
 const POSTAL_CODE = String.raw`(?:,? [A-Z]{2} \d{5}(?:-\d{4})?| [A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})`;
