@@ -67,7 +67,8 @@ describe("street addresses from their house number", () => {
     assert.deepEqual(found("we played 3 Broadway shows", "STREET_ADDRESS"), []);
   });
 
-  test("a long hyphenated town with its postcode is taken whole", () => {
+  test("a long hyphenated town with its postcode is taken whole, and so is an O'Connell-Larkin street", () => {
+    assert.deepEqual(found("My new address is 195 O'Connell-Larkin Crossing, Spencer", "STREET_ADDRESS"), ["195 O'Connell-Larkin Crossing, Spencer"]);
     assert.deepEqual(found("moved to 12 Elm Road, Kshlerinborough-Pourosstad NW20 2ZX today", "STREET_ADDRESS"), ["12 Elm Road, Kshlerinborough-Pourosstad NW20 2ZX"]);
   });
 

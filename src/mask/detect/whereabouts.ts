@@ -155,8 +155,9 @@ const STREET_SUFFIX = [
   "Via|Dell|Rise|Fairway|Grange|Glebe|Laurels|Croft|Ridgeway|Beeches|Ridings|Limes|Sidings|Copse|Hawthorns|Coppice|Chase|Poplars|Oaks|Maltings|Paddocks?|End|Spinney|Pleasant|Willows|Broadway|Woodlands",
 ].join("|");
 const DIRECTION = "N|S|E|W|NE|NW|SE|SW|North|South|East|West";
-// A capitalised word ("Main", "O'Kon", "Parker-Lindgren"), not an acronym ("API"), or an ordinal.
-const STREET_WORD = String.raw`(?:\p{Lu}\p{Ll}[\p{L}'’-]{0,19}|\p{Lu}'\p{Lu}\p{Ll}{1,18}|\d{1,3}(?:st|nd|rd|th))`;
+// A capitalised word ("Main", "O'Kon", "O'Connell-Larkin", "Parker-Lindgren"), not an acronym
+// ("API"), or an ordinal.
+const STREET_WORD = String.raw`(?:\p{Lu}\p{Ll}[\p{L}'’-]{0,19}|\p{Lu}['’]\p{Lu}\p{Ll}[\p{L}'’-]{0,18}|\d{1,3}(?:st|nd|rd|th))`;
 const UNIT = String.raw`(?:,? (?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.? ?#?[A-Za-z0-9-]{1,6}(?![\p{L}\p{N}]))`;
 /** A word of a town's name; "St." and its like first, or "St" alone would end the name. */
 const TOWN_WORD = String.raw`(?:(?:St|Ste|Mt|Ft)\.|\p{Lu}[\p{L}'’-]{1,30})`;
