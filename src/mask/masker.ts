@@ -121,19 +121,21 @@ export class Masker {
     const trimmed = text.trimStart();
     if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
       // Most documents hold nothing to mask: read without parsing first (the parse builds the
-      // whole document, and costs more than the look that finds it clean).
-      if (this.isPlain(text)) {
-        const pass = this.pass();
-        const masked = this.plainDocument(text, pass);
-        if (masked !== undefined) return { text: masked, redactions: pass.tally.redactions };
-      }
+      // whole document, and costs more than the look that finds it clean). Without field paths
+      // that look decides alone; with them it needs the parse.
+      const plain = this.isPlain(text);
+      if (plain && this.holdsNothingToMask(text)) return { text, redactions: {} };
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
       } catch {
         parsed = undefined;
       }
-      if (parsed !== undefined) return this.maskDocument(text, parsed);
+      if (parsed !== undefined) {
+        if (this.fieldPaths.length > 0) return this.maskDocument(text, parsed);
+        const pass = this.pass();
+        return { text: this.spliceDocument(text, pass), redactions: pass.tally.redactions };
+      }
     }
     return this.maskText(text);
   }
@@ -285,14 +287,14 @@ export class Masker {
    * the text, so numbers keep their text and keys their order, and every string is scanned,
    * also those of repeated keys that the parse dropped. */
   private document(text: string, parsed: unknown, pass: Pass): string {
-    if (this.isPlain(text, parsed)) return this.plainDocument(text, pass) ?? this.spliceDocument(text, pass);
-    return this.spliceDocument(text, pass);
+    return this.isPlain(text, parsed) && this.holdsNothingToMask(text) ? text : this.spliceDocument(text, pass);
   }
 
   /** Whether the whole-text look can decide for this JSON text: no sensitive key, no string over
-   * the field cap, no nesting too deep. Read from the text, every member of it: with configured
-   * field paths, from the parse, which keeps only the last copy of a repeated key and so vouches
-   * only for a text whose members it holds all of. */
+   * the field cap, no nesting too deep. Read from the text, every member of it (isPlainJson does
+   * not look for raw control characters inside strings, so a text is parsed before it is
+   * spliced); with configured field paths, from the parse, which keeps only the last copy of a
+   * repeated key and so vouches only for a text whose members it holds all of. */
   private isPlain(text: string, parsed?: unknown): boolean {
     if (text.length > this.limits.maxFieldBytes * 4) return false;
     if (this.fieldPaths.length === 0) return isPlainJson(text, this.plainJson);
@@ -301,17 +303,9 @@ export class Masker {
     return !this.needsLeafWalk(parsed, [], 0, parsedMembers) && countMembers(text) === parsedMembers.count;
   }
 
-  /** A plain JSON text (isPlain) kept byte for byte when its decoded whole holds nothing to mask;
-   * otherwise its values masked in place, once JSON.parse has accepted it (isPlainJson does not
-   * look for raw control characters inside strings); undefined when it did not. */
-  private plainDocument(text: string, pass: Pass): string | undefined {
-    if (this.findings(decodeEscapes(text), Infinity).length === 0) return text;
-    try {
-      JSON.parse(text);
-    } catch {
-      return undefined;
-    }
-    return this.spliceDocument(text, pass);
+  /** Whether a plain JSON text (isPlain), its escapes decoded, holds nothing to mask. */
+  private holdsNothingToMask(text: string): boolean {
+    return this.findings(decodeEscapes(text), Infinity).length === 0;
   }
 
   private spliceDocument(text: string, pass: Pass): string {
