@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 
 // Stage boundaries (docs/architecture.md): a module reaches another folder of src/ only through
 // that folder's index.ts. A module n folders below src/ leaves its folder with n "../", so each
-// depth has its own pattern. test/architecture.test.ts checks the same rule.
+// depth has its own pattern. test/source/architecture.test.ts checks the same rule.
 const stageBoundaries = [0, 1, 2, 3].map((depth) => {
   const up = depth === 0 ? "./" : "../".repeat(depth);
   // Another folder's module other than its index.js: ../ledger/store.js, ../mask/detect/types.js.

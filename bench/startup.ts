@@ -112,7 +112,7 @@ try {
   console.log(`  portcullis start     ${start.toFixed(0)} ms to listening, fresh ledger  (${(start / baseline).toFixed(1)}× node -e 0; target < ${TARGETS.startMs} ms: ${verdict(start, TARGETS.startMs)})`);
 
   if (process.env.BENCH_SKIP_INSTALL) {
-    console.log("\nInstall size: skipped (BENCH_SKIP_INSTALL; test/package.test.ts installs the tarball in every test run)");
+    console.log("\nInstall size: skipped (BENCH_SKIP_INSTALL; test/package/package.test.ts installs the tarball in every test run)");
   } else {
     console.log("\nInstall of the packed tarball into an empty folder (npm pack, npm install <tarball>):");
     const packed = await run("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: repo, maxBuffer: 16 * 1024 * 1024 });

@@ -1,5 +1,5 @@
 // `npm run docs:errors`: writes docs/errors.md from ERROR_CATALOG (src/errors.ts) to standard
-// output. test/errors-catalog.test.ts fails when the page and the catalog differ.
+// output. test/source/errors-catalog.test.ts fails when the page and the catalog differ.
 import { fileURLToPath } from "node:url";
 import { ERROR_CATALOG } from "../src/errors.js";
 

@@ -1,6 +1,6 @@
 // The `portcullis` command as tests run it: the checkout's source through tsx, so a test sees
 // the code it sits beside without a build. The packed, compiled package is tested on its own
-// (test/package.test.ts).
+// (test/package/package.test.ts).
 import { fileURLToPath } from "node:url";
 
 /** Arguments for `process.execPath` that run the CLI; append the command's own arguments. */

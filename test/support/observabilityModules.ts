@@ -1,4 +1,4 @@
-// Run as its own process by test/observability.test.ts: starts a gateway with observability off
+// Run as its own process by test/observe/observability.test.ts: starts a gateway with observability off
 // (argument "off") or metrics and tracing on ("on") and prints, as JSON, which of prom-client
 // and the OpenTelemetry packages the process has loaded (they ship CommonJS, so require.cache
 // lists them however they were imported).

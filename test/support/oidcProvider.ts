@@ -33,7 +33,7 @@ export interface TestIdp {
 const CLIENTS = {
   "ci-bot": { secret: "ci-bot-secret", groups: ["engineering", "ci"], org: "acme" },
   reporting: { secret: "reporting-secret", groups: ["auditors"], org: "acme" },
-  // Two people with the same role, for ownership between users (test/policy.test.ts).
+  // Two people with the same role, for ownership between users (test/authorize/policy.test.ts).
   alice: { secret: "alice-secret", groups: ["analysts"], org: "acme" },
   bob: { secret: "bob-secret", groups: ["analysts"], org: "acme" },
   carol: { secret: "carol-secret", groups: ["analysts"], org: "globex" },
