@@ -3,7 +3,7 @@
 //
 // ERROR_CATALOG is the list of codes: the statuses each is answered with, what it means and what
 // the person who sees it should do. docs/errors.md is generated from it (`npm run docs:errors`),
-// and test/errors-catalog.test.ts checks that every code is thrown somewhere with one of its
+// and test/source/errors-catalog.test.ts checks that every code is thrown somewhere with one of its
 // statuses, and that the page is current.
 
 interface ErrorEntry {

@@ -13,6 +13,10 @@
 // out together, each streamed string filled in: with its own text when nothing in the held
 // stretch was masked (a client sees the chunks the server sent, one token each), or, when
 // something was, with the masked stretch in its first event and "" in the others.
+//
+// Events read from the upstream at once go through `events` together: each streamed string's
+// text from all of them is pushed through its stream masker once, so a burst of tokens is
+// scanned once per read instead of once per token, and the events come out as above.
 import { randomBytes } from "node:crypto";
 import type { EventSourceMessage } from "eventsource-parser";
 import { MaskingError, MaskingTally, type Masker } from "./masker.js";
@@ -77,12 +81,29 @@ export class SseStreamMasker {
   /** Placeholders carry a random mark, so no upstream text can pose as one. */
   private readonly mark = randomBytes(9).toString("base64url");
   private placeholders = 0;
+  /** Inside `events`: streamed text waits in `deferred` to be pushed once per string. */
+  private batching = false;
+  private readonly deferred = new Map<OpenText, Piece[]>();
 
   constructor(
     private readonly masker: Masker,
     /** Counts what was masked, by entity type. */
     readonly tally = new MaskingTally(),
   ) {}
+
+  /** The events to send for several upstream events read at once, in order. */
+  events(batch: EventSourceMessage[]): EventSourceMessage[] {
+    const out: EventSourceMessage[] = [];
+    this.batching = true;
+    try {
+      for (const event of batch) out.push(...this.event(event));
+    } finally {
+      this.batching = false;
+    }
+    this.pushDeferred();
+    out.push(...this.ready());
+    return out;
+  }
 
   /** The events to send for one upstream event, in order. */
   event(event: EventSourceMessage): EventSourceMessage[] {
@@ -102,6 +123,8 @@ export class SseStreamMasker {
     if (mode === "messages/partial" && Array.isArray(data)) return this.queued(this.partialMessages(event, data));
     const v2 = protocolV2Data(data);
     if (v2?.data.event === "content-block-delta") return this.queued(this.v2Delta(event, data as Json, v2));
+    // A whole event sees the streamed text before it pushed, as it would without batching.
+    this.pushDeferred();
     if (v2 && (v2.data.event === "content-block-finish" || v2.data.event === "message-finish")) this.forgetV2(v2);
     // The JS server may still be sending a message's tokens after the values/updates that hold
     // it whole, so a whole event ends a message's pieces only once all its text has arrived.
@@ -117,6 +140,7 @@ export class SseStreamMasker {
   /** Quiet for the flush interval: held text that is no longer a distinctive partial goes out.
    * Only texts that grew since the last idle tick are looked at again. */
   idle(): EventSourceMessage[] {
+    this.pushDeferred();
     for (const open of this.open.values()) {
       if (!open.fresh || open.stream.holding === 0) continue;
       open.fresh = false;
@@ -127,14 +151,48 @@ export class SseStreamMasker {
 
   /** The stream is ending (run end, error, upstream closed): everything held is masked and sent. */
   end(): EventSourceMessage[] {
+    this.pushDeferred();
     this.flush();
     this.partials.clear();
     return this.ready();
   }
 
   get holding(): boolean {
+    if (this.deferred.size > 0) return true;
     for (const open of this.open.values()) if (open.stream.holding > 0) return true;
     return false;
+  }
+
+  /** Pushes each streamed string's deferred text at once; its first piece carries what comes
+   * out (the stretch is filled in by `ready`, which only looks at what a stretch adds up to). */
+  private pushDeferred(): void {
+    for (const [open, pieces] of this.deferred) {
+      const heldBefore = open.stream.holding > 0;
+      let text = "";
+      let out = "";
+      for (const piece of pieces) {
+        // Pushed in parts where one push would outgrow masking.max_field_bytes, so a read is
+        // refused only where its events one by one would be.
+        if (text.length > 0 && text.length + piece.received.length > open.stream.room) {
+          out += open.stream.push(text);
+          text = "";
+        }
+        text += piece.received;
+      }
+      out += open.stream.push(text);
+      // The pieces that came back as they were keep their own text (their events can go out
+      // before a value held or masked after them, as one by one); the first other piece carries
+      // the rest. Text held from before the read belongs to an earlier piece's stretch.
+      let first = 0;
+      let at = 0;
+      while (!heldBefore && first < pieces.length && out.startsWith(pieces[first]!.received, at)) {
+        pieces[first]!.settled = pieces[first]!.received;
+        at += pieces[first]!.received.length;
+        first += 1;
+      }
+      if (first < pieces.length) pieces[first]!.settled = out.slice(at);
+    }
+    this.deferred.clear();
   }
 
   private flush(): void {
@@ -165,7 +223,8 @@ export class SseStreamMasker {
   }
 
   private ready(): EventSourceMessage[] {
-    if (this.waiting.length === 0 || this.holding) return [];
+    if (this.waiting.length === 0) return [];
+    if (this.holding) return this.readyBeforeHeld();
     // Each streamed string's stretch: what came, and what masking made of it.
     const stretches = new Map<OpenText, { received: string; masked: string; first: Piece }>();
     for (const { pieces } of this.waiting) {
@@ -183,16 +242,25 @@ export class SseStreamMasker {
       stretch.masked += open.tail;
       open.tail = "";
     }
-    const out = this.waiting.map(({ event, pieces }) => {
-      let data = event.data;
-      for (const piece of pieces) {
+    const out = this.waiting.map(({ event, pieces }) =>
+      withTexts(event, pieces, (piece) => {
         const stretch = stretches.get(piece.open)!;
-        const text = stretch.masked === stretch.received ? piece.received : piece === stretch.first ? stretch.masked : "";
-        data = data.replace(JSON.stringify(piece.placeholder), () => JSON.stringify(text));
-      }
-      return data === event.data ? event : { ...event, data };
-    });
+        return stretch.masked === stretch.received ? piece.received : piece === stretch.first ? stretch.masked : "";
+      }),
+    );
     this.waiting = [];
+    return out;
+  }
+
+  /** While text is held, the waiting events before the first one whose text is not all out go
+   * out, each with its own text. One by one, the first waiting event always has text held;
+   * events read together can have settled events ahead of it (pushDeferred). */
+  private readyBeforeHeld(): EventSourceMessage[] {
+    let count = 0;
+    while (count < this.waiting.length && this.waiting[count]!.pieces.every((piece) => piece.settled === piece.received)) count += 1;
+    if (count === 0) return [];
+    const out = this.waiting.slice(0, count).map(({ event, pieces }) => withTexts(event, pieces, (piece) => piece.received));
+    this.waiting = this.waiting.slice(count);
     return out;
   }
 
@@ -285,7 +353,11 @@ export class SseStreamMasker {
       }
     }
     const placeholder = `\u0000${this.mark}.${this.placeholders++}\u0000`;
-    this.building.push({ placeholder, open, received: text, settled: open.stream.push(text) });
+    const piece: Piece = { placeholder, open, received: text, settled: "" };
+    if (!this.batching) piece.settled = open.stream.push(text);
+    else if (this.deferred.has(open)) this.deferred.get(open)!.push(piece);
+    else this.deferred.set(open, [piece]);
+    this.building.push(piece);
     return placeholder;
   }
 
@@ -348,6 +420,13 @@ export class SseStreamMasker {
     this.tally.add(masked.redactions);
     return masked.text;
   }
+}
+
+/** The event with each streamed string's placeholder replaced by its text. */
+function withTexts(event: EventSourceMessage, pieces: Piece[], text: (piece: Piece) => string): EventSourceMessage {
+  let data = event.data;
+  for (const piece of pieces) data = data.replace(JSON.stringify(piece.placeholder), () => JSON.stringify(text(piece)));
+  return data === event.data ? event : { ...event, data };
 }
 
 /** Protocol v2 envelopes (`{"type":"event","method":…,"params":{"data":…}}`, langgraph-api.md). */

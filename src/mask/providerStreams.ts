@@ -22,8 +22,8 @@ type Json = Record<string, unknown>;
 
 /** A stream masker the SSE relay drives: each upstream event in, the events to send out. */
 export interface EventStreamMasker {
-  /** The events to send for one upstream event, in order. */
-  event(event: EventSourceMessage): EventSourceMessage[];
+  /** The events to send for several upstream events read at once, in order. */
+  events(batch: EventSourceMessage[]): EventSourceMessage[];
   /** Quiet for the flush interval: held text that is no longer a distinctive partial. */
   idle(): EventSourceMessage[];
   /** The stream is ending: everything held, masked. */
@@ -57,6 +57,10 @@ export class ProviderStreamMasker implements EventStreamMasker {
     /** Counts what was masked, by entity type. */
     readonly tally = new MaskingTally(),
   ) {}
+
+  events(batch: EventSourceMessage[]): EventSourceMessage[] {
+    return batch.flatMap((event) => this.event(event));
+  }
 
   event(event: EventSourceMessage): EventSourceMessage[] {
     let data: unknown;

@@ -41,6 +41,12 @@ export class TextStreamMasker {
     return this.held.length;
   }
 
+  /** The longest piece a push can take before its window (context, held text and the piece)
+   * outgrows masking.max_field_bytes and is refused. */
+  get room(): number {
+    return this.masker.limits.maxFieldBytes - this.sent.length - this.held.length;
+  }
+
   private release(mode: "settled" | "weak" | "all"): string {
     if (this.held.length === 0) return "";
     if (this.held.length > this.masker.limits.maxFieldBytes) {

@@ -42,25 +42,24 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
   const restoring = streamRestorer(exchange);
   // An event id tells the client that everything up to that upstream event has reached it: after
   // a reconnect with Last-Event-ID, through this instance or another, the upstream replays only
-  // what follows. So while text is held back from the client, its events wait, and go out in one
-  // write once nothing is held. A client that leaves meanwhile has not seen their ids and is
-  // replayed them whole: nothing is lost and nothing comes twice.
+  // what follows. LangGraph's stream masker (and the restorer) let an event go only once its text
+  // is out whole: held text makes it and the events after it wait (src/mask/events.ts). A
+  // provider's masker sends what it can and carries held text in a later event, so behind it the
+  // relay makes events wait while text is held, and sends them in one write once nothing is. A
+  // client that leaves meanwhile has not seen their ids and is replayed them whole: nothing is
+  // lost and nothing comes twice.
+  const eventsWaitHere = options.streamMasker !== undefined && sent !== undefined;
   let waiting: EventSourceMessage[] = [];
-  const holdingClientText = () => (sent !== undefined && recorded.holding) || restoring?.holding === true;
   const toClient = (events: EventSourceMessage[]) => {
     if (events.length > 0) eventsRelayed(exchange, events.length);
-    if (waiting.length === 0 && !holdingClientText()) {
-      for (const event of events) send(formatEvent(event));
-      return;
-    }
     waiting.push(...events);
-    if (holdingClientText() || waiting.length === 0) return;
+    if (waiting.length === 0 || (eventsWaitHere && recorded.holding)) return;
     send(waiting.map(formatEvent).join(""));
     waiting = [];
   };
   const relay = (forClient: EventSourceMessage[], forRecord: EventSourceMessage[]) => {
     for (const event of forRecord) exchange.recording?.event(event);
-    toClient(restoring ? forClient.flatMap((event) => restoring.event(event)) : forClient);
+    toClient(restoring ? restoring.events(forClient) : forClient);
   };
   let failure: unknown;
   // Armed by an event that leaves text held back: a quiet stream costs no wake-ups but its
@@ -87,20 +86,33 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
     }
   };
   const langGraph = exchange.operation?.resource !== "egress";
+  // The events of one upstream read are masked together: a burst of tokens is scanned once per
+  // read, not once per token (src/mask/events.ts).
+  let received: EventSourceMessage[] = [];
+  const relayReceived = () => {
+    if (received.length === 0) return;
+    const batch = received;
+    received = [];
+    const masked = recorded.events(batch);
+    relay(sent ? masked : batch, masked);
+    armIdleFlush();
+  };
   const parser = createParser({
-    onEvent: (received) => {
-      const event = langGraph ? { ...received, data: withoutOwnershipStamps(received.data, received.event) } : received;
-      countEvent(exchange, event);
-      const masked = recorded.event(event);
-      relay(sent ? masked : [event], masked);
-      armIdleFlush();
+    onEvent: (event) => {
+      const stripped = langGraph ? { ...event, data: withoutOwnershipStamps(event.data, event.event) } : event;
+      countEvent(exchange, stripped);
+      received.push(stripped);
     },
-    onRetry: (retry) => send(`retry: ${retry}\n\n`),
+    onRetry: (retry) => {
+      relayReceived();
+      send(`retry: ${retry}\n\n`);
+    },
   });
   const decoder = new TextDecoder();
   try {
     for await (const chunk of upstream as AsyncIterable<Buffer>) {
       parser.feed(decoder.decode(chunk, { stream: true }));
+      relayReceived();
       if (exchange.clientGone && !options.drainAfterClientLeaves()) {
         exchange.upstreamAbort.abort();
         break;
@@ -108,6 +120,7 @@ export async function relaySse(exchange: Exchange, upstream: Readable, options: 
       await clientDrained(exchange);
     }
     parser.feed(decoder.decode());
+    relayReceived();
     if (failure) throw failure;
     const rest = recorded.end();
     relay(sent ? rest : [], rest);
