@@ -57,8 +57,12 @@ interface Piece {
 
 /** An event that waits for held text, its streamed strings still placeholders. */
 interface Waiting {
-  event: EventSourceMessage;
+  /** The masked event, its streamed strings placeholders; a token event's is built only if sent. */
+  masked: EventSourceMessage | (() => EventSourceMessage);
   pieces: Piece[];
+  /** A token event as it came: sent as it is when each of its streamed strings goes out as it
+   * came and nothing else in it was masked. */
+  asReceived?: EventSourceMessage | undefined;
 }
 
 /** For messages/partial: each event repeats the whole text so far; the client is sent the
@@ -81,6 +85,8 @@ export class SseStreamMasker {
   /** Placeholders carry a random mark, so no upstream text can pose as one. */
   private readonly mark = randomBytes(9).toString("base64url");
   private placeholders = 0;
+  /** Something other than a streamed string of the token event being built was masked. */
+  private altered = false;
   /** Inside `events`: streamed text waits in `deferred` to be pushed once per string. */
   private batching = false;
   private readonly deferred = new Map<OpenText, Piece[]>();
@@ -116,13 +122,13 @@ export class SseStreamMasker {
       // Not JSON (no LangGraph event is, but a proxy's might be): scanned as text.
       return this.queued({ ...event, data: this.maskText(event.data) });
     }
-    if (mode === "messages" && Array.isArray(data) && isObject(data[0])) return this.queued(this.tupleChunk(event, name, data));
+    if (mode === "messages" && Array.isArray(data) && isObject(data[0])) return this.token(event, () => this.tupleChunk(event, name, data));
     if (mode === "events" && isObject(data) && typeof data.event === "string" && data.event.endsWith("_stream") && isObject(data.data) && data.data.chunk !== undefined) {
-      return this.queued(this.eventsChunk(event, name, data));
+      return this.token(event, () => this.eventsChunk(event, name, data));
     }
     if (mode === "messages/partial" && Array.isArray(data)) return this.queued(this.partialMessages(event, data));
     const v2 = protocolV2Data(data);
-    if (v2?.data.event === "content-block-delta") return this.queued(this.v2Delta(event, data as Json, v2));
+    if (v2?.data.event === "content-block-delta") return this.token(event, () => this.v2Delta(event, data as Json, v2));
     // A whole event sees the streamed text before it pushed, as it would without batching.
     this.pushDeferred();
     if (v2 && (v2.data.event === "content-block-finish" || v2.data.event === "message-finish")) this.forgetV2(v2);
@@ -216,10 +222,24 @@ export class SseStreamMasker {
 
   /** An event just masked: it waits behind those already waiting, and all go out, filled in,
    * once no text is held. */
-  private queued(event: EventSourceMessage): EventSourceMessage[] {
-    this.waiting.push({ event, pieces: this.building });
+  private queued(masked: Waiting["masked"], asReceived?: EventSourceMessage): EventSourceMessage[] {
+    this.waiting.push({ masked, pieces: this.building, asReceived });
     this.building = [];
     return this.ready();
+  }
+
+  /** A token event: its streamed strings through their stream maskers, the rest masked whole. */
+  private token(event: EventSourceMessage, build: () => () => EventSourceMessage): EventSourceMessage[] {
+    this.altered = false;
+    const masked = build();
+    return this.queued(masked, this.altered ? undefined : event);
+  }
+
+  /** A part of a token event masked whole; notes whether masking changed it. */
+  private whole(value: unknown): unknown {
+    const masked = this.masker.maskValue(value, this.tally);
+    if (masked.changed) this.altered = true;
+    return masked.value;
   }
 
   private ready(): EventSourceMessage[] {
@@ -242,8 +262,8 @@ export class SseStreamMasker {
       stretch.masked += open.tail;
       open.tail = "";
     }
-    const out = this.waiting.map(({ event, pieces }) =>
-      withTexts(event, pieces, (piece) => {
+    const out = this.waiting.map((waiting) =>
+      filledIn(waiting, (piece) => {
         const stretch = stretches.get(piece.open)!;
         return stretch.masked === stretch.received ? piece.received : piece === stretch.first ? stretch.masked : "";
       }),
@@ -259,43 +279,42 @@ export class SseStreamMasker {
     let count = 0;
     while (count < this.waiting.length && this.waiting[count]!.pieces.every((piece) => piece.settled === piece.received)) count += 1;
     if (count === 0) return [];
-    const out = this.waiting.slice(0, count).map(({ event, pieces }) => withTexts(event, pieces, (piece) => piece.received));
+    const out = this.waiting.slice(0, count).map((waiting) => filledIn(waiting, (piece) => piece.received));
     this.waiting = this.waiting.slice(count);
     return out;
   }
 
-  private tupleChunk(event: EventSourceMessage, name: string, data: unknown[]): EventSourceMessage {
+  private tupleChunk(event: EventSourceMessage, name: string, data: unknown[]): () => EventSourceMessage {
     const [chunk, metadata, ...rest] = data as [Json, unknown, ...unknown[]];
-    const maskedMetadata = this.masker.maskValue(metadata, this.tally).value;
-    const maskedRest = this.masker.maskValue(rest, this.tally).value;
-    const place = (piece: Json) => JSON.stringify([piece, maskedMetadata, ...maskedRest]);
-    return { ...event, data: place(this.chunk(chunk, `${name}|${String(chunk.id ?? "")}`)) };
+    const maskedMetadata = this.whole(metadata);
+    const maskedRest = this.whole(rest) as unknown[];
+    const piece = this.chunk(chunk, `${name}|${String(chunk.id ?? "")}`);
+    return () => ({ ...event, data: JSON.stringify([piece, maskedMetadata, ...maskedRest]) });
   }
 
-  private eventsChunk(event: EventSourceMessage, name: string, data: Json): EventSourceMessage {
+  private eventsChunk(event: EventSourceMessage, name: string, data: Json): () => EventSourceMessage {
     const { data: inner, ...envelope } = data as Json & { data: Json };
     // streamEvents v2 may serialise the chunk as a LangChain constructor object (kwargs inside).
     const serialised = isObject(inner.chunk) && isObject(inner.chunk.kwargs) ? inner.chunk : undefined;
     const chunk = serialised ? (serialised.kwargs as Json) : inner.chunk;
     const { chunk: _chunk, ...innerRest } = inner;
-    const maskedEnvelope = this.masker.maskValue(envelope, this.tally).value as Json;
-    const maskedInnerRest = this.masker.maskValue(innerRest, this.tally).value as Json;
-    const place = (piece: unknown) => JSON.stringify({ ...maskedEnvelope, data: { ...maskedInnerRest, chunk: serialised ? { ...serialised, kwargs: piece } : piece } });
+    const maskedEnvelope = this.whole(envelope) as Json;
+    const maskedInnerRest = this.whole(innerRest) as Json;
     const key = `${name}|${String(data.run_id ?? "")}|${isObject(chunk) ? String(chunk.id ?? "") : ""}`;
-    if (!isObject(chunk)) return { ...event, data: place(this.leaves(chunk, [], { key })) };
-    return { ...event, data: place(this.chunk(chunk, key)) };
+    const piece = isObject(chunk) ? this.chunk(chunk, key) : this.leaves(chunk, [], { key });
+    return () => ({ ...event, data: JSON.stringify({ ...maskedEnvelope, data: { ...maskedInnerRest, chunk: serialised ? { ...serialised, kwargs: piece } : piece } }) });
   }
 
   /** A protocol v2 content-block-delta: its delta is streamed per block; content-block-finish
    * then carries the whole block (masked whole), so held text needs no synthetic event. */
-  private v2Delta(event: EventSourceMessage, envelope: Json, v2: { params: Json; data: Json }): EventSourceMessage {
+  private v2Delta(event: EventSourceMessage, envelope: Json, v2: { params: Json; data: Json }): () => EventSourceMessage {
     const key = `v2|${JSON.stringify(v2.params.namespace ?? [])}|${String(v2.params.node ?? "")}|${String(v2.data.index ?? "")}`;
     const { data: _data, ...params } = v2.params;
-    const maskedParams = this.masker.maskValue(params, this.tally).value as Json;
+    const maskedParams = this.whole(params) as Json;
     const { params: _params, ...rest } = envelope;
-    const maskedRest = this.masker.maskValue(rest, this.tally).value as Json;
+    const maskedRest = this.whole(rest) as Json;
     const maskedData = this.leaves(v2.data, [], { key });
-    return { ...event, data: JSON.stringify({ ...maskedRest, params: { ...maskedParams, data: maskedData } }) };
+    return () => ({ ...event, data: JSON.stringify({ ...maskedRest, params: { ...maskedParams, data: maskedData } }) });
   }
 
   private forgetV2(v2: { params: Json; data: Json }): void {
@@ -311,8 +330,8 @@ export class SseStreamMasker {
     // A chunk's tool_calls are parsed from partial argument text (they are not deltas), so a
     // value may be cut mid-way: each string is masked, then cut where a match could still grow.
     const partial = Array.isArray(chunk.tool_call_chunks) && chunk.tool_call_chunks.length > 0;
-    if (toolCalls !== undefined) masked.tool_calls = partial ? this.partialToolCalls(toolCalls) : this.masker.maskValue(toolCalls, this.tally).value;
-    if (invalidToolCalls !== undefined) masked.invalid_tool_calls = partial ? this.partialToolCalls(invalidToolCalls) : this.masker.maskValue(invalidToolCalls, this.tally).value;
+    if (toolCalls !== undefined) masked.tool_calls = partial ? this.partialToolCalls(toolCalls) : this.whole(toolCalls);
+    if (invalidToolCalls !== undefined) masked.invalid_tool_calls = partial ? this.partialToolCalls(invalidToolCalls) : this.whole(invalidToolCalls);
     return masked;
   }
 
@@ -330,7 +349,7 @@ export class SseStreamMasker {
     const out: Json = {};
     for (const [key, child] of Object.entries(value)) {
       const whole = IDENTITY_KEYS.has(key) || (path.length === 0 && WHOLE_KEYS.has(key));
-      out[key] = whole ? this.masker.maskValue(child, this.tally).value : this.leaves(child, [...path, { key }], at);
+      out[key] = whole ? this.whole(child) : this.leaves(child, [...path, { key }], at);
     }
     return out;
   }
@@ -362,6 +381,8 @@ export class SseStreamMasker {
   }
 
   private partialToolCalls(calls: unknown): unknown {
+    // Cut where a match could still be growing: not as it came.
+    this.altered = true;
     const masked = this.masker.maskValue(calls, this.tally).value;
     if (!Array.isArray(masked)) return masked;
     return masked.map((call: unknown) => (isObject(call) && call.args !== undefined ? { ...call, args: this.withoutOpenEnds(call.args) } : call));
@@ -422,10 +443,16 @@ export class SseStreamMasker {
   }
 }
 
-/** The event with each streamed string's placeholder replaced by its text. */
-function withTexts(event: EventSourceMessage, pieces: Piece[], text: (piece: Piece) => string): EventSourceMessage {
+/** A waiting event as it goes out, each streamed string filled in with its text: as it came
+ * when that changes nothing in it. */
+function filledIn({ masked, pieces, asReceived }: Waiting, text: (piece: Piece) => string): EventSourceMessage {
+  const texts = pieces.map(text);
+  if (asReceived && pieces.every((piece, i) => texts[i] === piece.received)) return asReceived;
+  const event = typeof masked === "function" ? masked() : masked;
   let data = event.data;
-  for (const piece of pieces) data = data.replace(JSON.stringify(piece.placeholder), () => JSON.stringify(text(piece)));
+  pieces.forEach((piece, i) => {
+    data = data.replace(JSON.stringify(piece.placeholder), () => JSON.stringify(texts[i]));
+  });
   return data === event.data ? event : { ...event, data };
 }
 

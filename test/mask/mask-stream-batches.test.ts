@@ -97,6 +97,22 @@ describe("masking SSE events read together", () => {
     assert.deepEqual(out, alone);
   });
 
+  it("sends a token event with nothing masked in it byte for byte, and re-serialises one with something masked", () => {
+    // Spacing and escapes as a server may write them: kept when nothing in the event changes.
+    const asSent = '[ {"content": "caf\\u00e9", "type": "AIMessageChunk", "id": "m-1"}, {"langgraph_node": "echo", "langgraph_step": 1} ]';
+    const withEmail = `[{"content":"hi","type":"AIMessageChunk","id":"m-1"},{"note":"${EMAIL}"}]`;
+    for (const mode of ["one by one", "together"]) {
+      const sse = new SseStreamMasker(masker);
+      const upstream = [
+        { event: "messages", id: "1", data: asSent },
+        { event: "messages", id: "2", data: withEmail },
+      ];
+      const out = [...(mode === "together" ? sse.events(upstream) : upstream.flatMap((event) => sse.event(event))), ...sse.end()];
+      assert.equal(out[0]!.data, asSent, mode);
+      assert.deepEqual(JSON.parse(out[1]!.data), [{ content: "hi", type: "AIMessageChunk", id: "m-1" }, { note: "[EMAIL_ADDRESS]" }], mode);
+    }
+  });
+
   it("holds a value cut across two reads until it is decided", () => {
     const sse = new SseStreamMasker(masker);
     const text = `write to ${EMAIL} today`;
