@@ -2,7 +2,7 @@
 // deferred request's result, an answer relayed in one piece. One reader, so a limit is counted
 // and reported the same way everywhere.
 
-export interface BoundedBody {
+interface BoundedBody {
   /** What was kept: the whole chunks that fit within `limit` bytes, in order. */
   body: Buffer;
   /** How many bytes arrived (past the limit too, unless reading stopped there). */

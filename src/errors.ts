@@ -71,7 +71,7 @@ export type ErrorCode = keyof typeof ERROR_CATALOG;
 import type { Identity } from "./identify/index.js";
 
 /** RFC 6750 §3.1 error codes for WWW-Authenticate. */
-export type BearerError = "invalid_request" | "invalid_token" | "insufficient_scope";
+type BearerError = "invalid_request" | "invalid_token" | "insufficient_scope";
 
 export class GatewayError extends Error {
   readonly bearerError?: BearerError;

@@ -30,9 +30,7 @@ import { MaskingError, MaskingTally, ProviderStreamMasker, restoreWhole, restori
 import { maskedPayload, ResponseRecording, followedRunOf, Recorder, type AuditSink, type RunFollower } from "./record/index.js";
 import { relayResponse, runOutlivesClient, sendGatewayError, ERROR_CODE_HEADER, sendLocalAnswer, type LocalAnswer } from "./respond/index.js";
 
-export type { LocalAnswer } from "./respond/index.js";
-
-export interface PipelineDeps {
+interface PipelineDeps {
   localEndpoints: Record<string, () => LocalAnswer | Promise<LocalAnswer>>;
   /** Browser sign-in, when identity.login is configured. */
   signIn?: SignIn;

@@ -14,7 +14,7 @@ import type { LocalAnswer } from "../respond/index.js";
 import { approvalView, mayView, type Approvals } from "./approvals.js";
 import type { ApprovalState } from "./store.js";
 
-export const APPROVALS_API_PREFIX = "/portcullis/approvals";
+const APPROVALS_API_PREFIX = "/portcullis/approvals";
 
 const STATES = ["pending", "approving", "approved", "denied", "expired", "used"] as const;
 

@@ -11,7 +11,7 @@ import type { ApprovalRecord, AuditSink } from "../record/index.js";
 import type { ApprovalNotice, NoticeKind, Notifier } from "./notice.js";
 import { ApprovalCapReached, ApprovalConflict, UNRECORDED_DECISION, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
 
-export interface ApprovalsOptions {
+interface ApprovalsOptions {
   store: ApprovalStore;
   audit: AuditSink;
   notifier: Notifier;
@@ -31,7 +31,7 @@ export interface ApprovalsOptions {
 }
 
 /** Sends an approved deferred request (set by the gateway once it listens). */
-export type DeferredSender = (approval: Approval) => Promise<void>;
+type DeferredSender = (approval: Approval) => Promise<void>;
 
 const MAX_REASON = 1_000;
 const PURGE_EVERY_MS = 60 * 60 * 1000;

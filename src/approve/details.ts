@@ -16,7 +16,7 @@ export interface DetailSources {
   masker: Masker;
 }
 
-export interface ApprovalDetails {
+interface ApprovalDetails {
   details: Record<string, unknown>;
   /** The checkpoint of the thread approvers were shown, for requests that act on its pending work. */
   threadCheckpoint: string | null;

@@ -20,10 +20,10 @@ import { actsOnPendingWork, approvalDetails, currentCheckpoint, type DetailSourc
 import { covers, graphsKey, type Approval, type ApprovalMode } from "./store.js";
 
 export const APPROVAL_ID_HEADER = "portcullis-approval-id";
-export const JUSTIFICATION_HEADER = "portcullis-justification";
+const JUSTIFICATION_HEADER = "portcullis-justification";
 const MAX_JUSTIFICATION = 1_000;
 
-export interface ApprovalRequestFacts {
+interface ApprovalRequestFacts {
   decision: Decision;
   /** The body as the client sent it (parsed): the approval is for exactly this request. */
   clientBody: unknown;
@@ -36,9 +36,9 @@ export interface ApprovalRequestFacts {
 }
 
 /** go: forward now, with how it was approved; answered: the client got 202 (or an error was sent). */
-export type GateOutcome = { go: RequestApproval } | { answered: RequestApproval; status: number; json: unknown; headers: OutgoingHttpHeaders };
+type GateOutcome = { go: RequestApproval } | { answered: RequestApproval; status: number; json: unknown; headers: OutgoingHttpHeaders };
 
-export interface GateSettings {
+interface GateSettings {
   heartbeatMs: number;
   waitKeepaliveMs: number;
   details: DetailSources;
@@ -47,7 +47,7 @@ export interface GateSettings {
 }
 
 /** approvals.hold_max_s's default, in ms. */
-export const DEFAULT_HOLD_MAX_MS = 300_000;
+const DEFAULT_HOLD_MAX_MS = 300_000;
 
 export class ApprovalGate {
   /** How long a held request waits for the decision before it is answered 504 PC_APPROVAL_PENDING. */
@@ -265,7 +265,7 @@ export class ApprovalGate {
 }
 
 /** An approval is for one request: method, path, query and body, canonicalised (RFC 8785). */
-export function fingerprintOf(method: string, path: string, search: string, body: unknown): string {
+function fingerprintOf(method: string, path: string, search: string, body: unknown): string {
   return createHash("sha256")
     .update(canonicalize({ method: method.toUpperCase(), path, search, body: body ?? null }) ?? "")
     .digest("hex");

@@ -9,7 +9,7 @@ import type { LoginTransactionRow, SignInStore } from "./signInStore.js";
 /** How long a person has to complete a sign-in at the identity provider. */
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60_000;
 /** Sign-ins start without credentials, so their number is capped: a flood cannot fill the database. */
-export const MAX_SIGN_INS_IN_FLIGHT = 10_000;
+const MAX_SIGN_INS_IN_FLIGHT = 10_000;
 const PURGE_INTERVAL_MS = 30_000;
 
 export class LoginTransactions {

@@ -177,7 +177,7 @@ async function readIdentityProvider(config: SamlLoginConfig): Promise<{ ssoUrl: 
 }
 
 /** Reads the signing certificates and HTTP-Redirect SSO URL from IdP metadata (SAML 2.0 metadata §2.4.3). */
-export function parseIdpMetadata(xml: string, where: string, expectedEntityId?: string): { ssoUrl: string; certificates: string[]; entityId: string } {
+function parseIdpMetadata(xml: string, where: string, expectedEntityId?: string): { ssoUrl: string; certificates: string[]; entityId: string } {
   const document = new DOMParser({ errorHandler: () => undefined }).parseFromString(xml, "text/xml");
   const entity = document.getElementsByTagNameNS(METADATA_NS, "EntityDescriptor")[0];
   const idp = entity?.getElementsByTagNameNS(METADATA_NS, "IDPSSODescriptor")[0];

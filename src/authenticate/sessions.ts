@@ -7,7 +7,7 @@ import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/index.js";
 import type { BrowserSessionStore } from "./sessionStore.js";
 
-export interface SessionSettings {
+interface SessionSettings {
   idleTimeoutS: number;
   absoluteTimeoutS: number;
 }

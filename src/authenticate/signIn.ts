@@ -25,9 +25,9 @@ import { providerChoicePage, signedOutPage } from "./pages.js";
 import type { SamlLogin } from "./samlLogin.js";
 import type { BrowserSession, BrowserSessions } from "./sessions.js";
 
-export type SignInAnswer = LocalAnswer;
+type SignInAnswer = LocalAnswer;
 
-export type LoginProvider = OidcLogin | SamlLogin;
+type LoginProvider = OidcLogin | SamlLogin;
 
 interface PendingLogin {
   returnTo: string;

@@ -236,7 +236,7 @@ function namespaceCovers(pattern: string[], namespace: string[], subject: string
 /** A subject as one store namespace level. LangGraph refuses ':' and '.' in levels (the
  * checkpoint store's path separators), so they are percent-encoded, reversibly:
  * "oidc:corp:alice" → "oidc%3Acorp%3Aalice". */
-export function storeLabel(subject: string): string {
+function storeLabel(subject: string): string {
   return encodeURIComponent(subject).replaceAll(".", "%2E");
 }
 

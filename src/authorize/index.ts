@@ -32,7 +32,7 @@ export interface AuthorizationRequest {
   body: unknown;
 }
 
-export interface Authorization {
+interface Authorization {
   decision: Decision;
   facts: RequestFacts;
   policy: CompiledPolicy;

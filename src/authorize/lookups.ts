@@ -12,7 +12,7 @@ import { isObject } from "../jsonText.js";
 export const OWNER_KEY = "portcullis_owner";
 export const TENANT_KEY = "portcullis_tenant";
 
-export interface AssistantFacts {
+interface AssistantFacts {
   assistant_id: string;
   graph_id: string;
 }

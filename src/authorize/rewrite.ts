@@ -158,7 +158,7 @@ function pauseBefore(run: Record<string, unknown>, where: string, nodes: string[
  * __pregel_resume_map resume an interrupt without command.resume, and stick to the thread's
  * config) and the gateway's own x-portcullis-* keys (the egress run context, src/egress/) are
  * removed from config.configurable and context. */
-export function cleanConfigurable(container: Record<string, unknown>, where: string, policy: CompiledPolicy, rewrites: BodyRewrites): void {
+function cleanConfigurable(container: Record<string, unknown>, where: string, policy: CompiledPolicy, rewrites: BodyRewrites): void {
   const config = isObject(container.config) ? container.config : undefined;
   for (const [target, path] of [
     [config && isObject(config.configurable) ? config.configurable : undefined, "config.configurable"],

@@ -10,20 +10,20 @@ import { isObject } from "../jsonText.js";
 
 export { ACTIONS, type Action } from "./actions.js";
 export { UnknownJsonRpcMethod } from "./jsonRpc.js";
-export type { Operation, RiskClass } from "./operation.js";
+export type { Operation } from "./operation.js";
 export { BLOCKED_PREFIXES, ROUTES } from "./routes.js";
 export { BodyValidationError, UnknownProtocolCommand } from "./validation.js";
 
 const RISK_ORDER: RiskClass[] = ["read", "write", "execute", "steer-state"];
 
 /** limits.max_batch_runs's default: the most runs one /runs/batch may start. */
-export const DEFAULT_MAX_BATCH_RUNS = 100;
+const DEFAULT_MAX_BATCH_RUNS = 100;
 
 // LangGraph's Command (langgraph-sdk `Command`): resume, goto, update. The JS server's schema strips
 // any other key, so `{"Goto": "x"}` would arrive as an empty command: refused rather than guessed at.
 const COMMAND_KEYS = new Set(["resume", "goto", "update"]);
 
-export interface RouteMatch {
+interface RouteMatch {
   spec: RouteSpec;
   ids: OperationIds;
 }

@@ -12,7 +12,7 @@ interface ApiOptions {
   json?: boolean;
 }
 
-export class ApprovalsApiError extends OperatorError {
+class ApprovalsApiError extends OperatorError {
   constructor(message: string) {
     super(message);
     this.name = "ApprovalsApiError";
@@ -119,7 +119,7 @@ function print(value: unknown): void {
 }
 
 /** 30m, 2h, 900s or a bare number of seconds. */
-export function seconds(duration: string): number {
+function seconds(duration: string): number {
   const match = /^(\d+)\s*([smhd]?)$/.exec(duration.trim());
   if (!match) throw new ConfigError(`--for: a duration like 30m, 2h or 900s, not '${duration}'`);
   const unit = { "": 1, s: 1, m: 60, h: 3_600, d: 86_400 }[match[2] as "" | "s" | "m" | "h" | "d"];

@@ -69,7 +69,7 @@ type IdentityInput = z.input<typeof identitySchema>;
 type RequestInput = z.input<typeof requestSchema>;
 type FactsInput = z.input<typeof factsSchema>;
 
-export interface OfflineDecision {
+interface OfflineDecision {
   operation?: Operation;
   facts?: RequestFacts;
   decision: Decision;

@@ -167,7 +167,7 @@ async function verify(ledger: Ledger, source: SessionSource, session: Session, o
 }
 
 /** What an auditor needs before the recording: whose session, when, the decision, the proof. */
-export function headerFacts(session: Session) {
+function headerFacts(session: Session) {
   const s = session.summary;
   const approval = session.request?.approval;
   return {

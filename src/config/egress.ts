@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { secretSource } from "./secrets.js";
 
-export const EGRESS_ROUTE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const EGRESS_ROUTE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 const headerName = z
   .string()

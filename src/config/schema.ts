@@ -9,7 +9,7 @@ import { secretSource } from "./secrets.js";
 
 // Headers that carry client credentials, steer LangGraph's own auth, or frame the upstream
 // request (the gateway sets those itself): never forwardable from clients.
-export const NEVER_FORWARDED_HEADERS = [
+const NEVER_FORWARDED_HEADERS = [
   // The gateway sets the trace context it forwards (src/observe/); a client's goes upstream only
   // as the parent of a trusted client's trace.
   "traceparent",
@@ -598,10 +598,8 @@ export const configSchema = z.strictObject({
 
 export type PortcullisConfig = z.output<typeof configSchema>;
 export type PortcullisConfigInput = z.input<typeof configSchema>;
-export type CustomRouteConfig = z.output<typeof customRoute>;
 export type ServiceAccountConfig = z.output<typeof serviceAccount>;
 export type OidcIssuerConfig = z.output<typeof oidcIssuer>;
-export type { SecretSource } from "./secrets.js";
 export type BrowserLoginConfig = z.output<typeof browserLogin>;
 export type OidcLoginConfig = z.output<typeof oidcLogin>;
 export type SamlLoginConfig = z.output<typeof samlLogin>;

@@ -17,11 +17,9 @@ export type SecretSource = z.output<typeof secretSource>;
 
 /** Reads one kind of secret source. `what` names the config field in errors; a provider never
  * puts the secret itself in an error. */
-export interface SecretProvider<S extends SecretSource = SecretSource> {
+interface SecretProvider<S extends SecretSource = SecretSource> {
   handles(source: SecretSource): source is S;
   read(source: S, what: string): Promise<string>;
-  /** Where the secret comes from, for logs and errors (never the value). */
-  describe(source: S): string;
 }
 
 const environmentVariable: SecretProvider<{ env: string }> = {
@@ -32,7 +30,6 @@ const environmentVariable: SecretProvider<{ env: string }> = {
     if (!value) throw new ConfigError(`${what}: environment variable ${source.env} is not set`);
     return value;
   },
-  describe: (source) => `environment variable ${source.env}`,
 };
 
 const file: SecretProvider<{ file: string }> = {
@@ -47,7 +44,6 @@ const file: SecretProvider<{ file: string }> = {
     if (!value) throw new ConfigError(`${what}: file ${source.file} is empty`);
     return value;
   },
-  describe: (source) => `file ${source.file}`,
 };
 
 const PROVIDERS: SecretProvider[] = [environmentVariable as SecretProvider, file as SecretProvider];
@@ -60,16 +56,4 @@ function providerFor(source: SecretSource): SecretProvider {
 
 export function readSecret(source: SecretSource, what: string): Promise<string> {
   return providerFor(source).read(source, what);
-}
-
-export function describeSecretSource(source: SecretSource): string {
-  return providerFor(source).describe(source);
-}
-
-/** Environment variables the config reads secrets from, so a child process (the demo LangGraph
- * server) can be started without them. */
-export function secretEnvironmentVariables(sources: Iterable<SecretSource | undefined>): string[] {
-  const names: string[] = [];
-  for (const source of sources) if (source && "env" in source) names.push(source.env);
-  return names;
 }

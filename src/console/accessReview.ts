@@ -108,7 +108,7 @@ export function buildAccessReview(input: {
 }
 
 /** One identity of an IdP directory export (CSV with a header row: subject,name,groups,active). */
-export interface DirectoryEntry {
+interface DirectoryEntry {
   subject: string;
   name: string | null;
   groups: string[];

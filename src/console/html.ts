@@ -24,7 +24,7 @@ function render(value: Value): string {
   return escapeHtml(String(value));
 }
 
-export function escapeHtml(value: string): string {
+function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
@@ -42,11 +42,11 @@ export function time(ms: number | null | undefined, now = Date.now()): Html {
 }
 
 /** "2026-12-07 00:12:05 UTC" */
-export function utcText(ms: number): string {
+function utcText(ms: number): string {
   return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
 }
 
-export function relativeTime(ms: number, now = Date.now()): string {
+function relativeTime(ms: number, now = Date.now()): string {
   const seconds = Math.round((now - ms) / 1_000);
   const future = seconds < 0;
   const s = Math.abs(seconds);

@@ -52,7 +52,7 @@ import { cursorOf, FilterError, formInstant, sessionQueryOf, sessionsPage } from
 
 export { buildAccessReview, campaignLines, DirectoryError, parseDirectoryCsv } from "./accessReview.js";
 
-export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
 const ASSETS: Record<string, { file: string; type: string }> = {
   "console.css": { file: "console.css", type: "text/css; charset=utf-8" },
@@ -65,7 +65,7 @@ const INBOX_HEARTBEAT_MS = 15_000;
 /** Sessions lists count their matches up to this many. */
 const COUNT_LIMIT = 1_000;
 
-export interface ConsoleDeps {
+interface ConsoleDeps {
   signIn: SignIn;
   /** The ledger, when the gateway writes one (tests may replace the audit sink). */
   ledger: Ledger | undefined;

@@ -2,7 +2,7 @@
 import { html, type Html } from "./html.js";
 import { seesAudit, type Viewer } from "./roles.js";
 
-export type Section = "sessions" | "approvals" | "audit" | "access" | "home";
+type Section = "sessions" | "approvals" | "audit" | "access" | "home";
 
 export function consoleLayout(viewer: Viewer, section: Section, title: string, body: Html): string {
   const identity = viewer.identity;

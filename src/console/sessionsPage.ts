@@ -6,8 +6,6 @@ import { badge, duration, html, time, type Html } from "./html.js";
 import { consoleLayout } from "./layout.js";
 import { seesAllSessions, type Viewer } from "./roles.js";
 
-export const SESSION_FILTERS = ["q", "range", "user", "group", "graph", "assistant", "thread", "status", "decision", "from", "to", "kind"] as const;
-
 /** Quick ranges, counted back from now. */
 export const RANGES: Record<string, { label: string; ms: number }> = {
   "15m": { label: "last 15 min", ms: 15 * 60_000 },

@@ -22,10 +22,10 @@ import { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, RunContextTokens, type
 import { SecretScrubber, secretPatterns } from "./scrub.js";
 
 export { egressMessage } from "./jsonRpc.js";
-export { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, type RunLink } from "./runContext.js";
+export { RUN_CONTEXT_UPSTREAM_HEADER, type RunLink } from "./runContext.js";
 export type { SecretScrubber } from "./scrub.js";
 
-export const EGRESS_PREFIX = "egress";
+const EGRESS_PREFIX = "egress";
 
 // Client headers sent downstream: an allow-list, so credentials, hop-by-hop and framing headers,
 // the gateway's own, and headers some servers route by (x-original-url, x-rewrite-url) never
@@ -44,7 +44,7 @@ const FORWARDED_BY_DEFAULT = new Set([
 // The OpenAI and Anthropic SDKs describe themselves in x-stainless-* (language, version, retry count).
 const FORWARDED_PREFIX = "x-stainless-";
 
-export class EgressRoute {
+class EgressRoute {
   readonly url: URL;
   readonly client: UpstreamClient;
   private readonly secretForms: readonly Buffer[];
@@ -75,7 +75,7 @@ export class EgressRoute {
 }
 
 /** One call through a route, as classify understood it. */
-export interface EgressCall {
+interface EgressCall {
   route: EgressRoute;
   /** The path below the route's base URL, as sent (no query). */
   path: string;

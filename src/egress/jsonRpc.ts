@@ -8,10 +8,10 @@ import { UnknownJsonRpcMethod } from "../classify/index.js";
 import { GatewayError } from "../errors.js";
 import { isObject } from "../jsonText.js";
 
-export type EgressProtocol = "http" | "mcp" | "a2a";
+type EgressProtocol = "http" | "mcp" | "a2a";
 
 /** What policy and the record see of one message. */
-export interface EgressMessage {
+interface EgressMessage {
   method: string;
   /** The MCP tool a tools/call names. */
   tool?: string;

@@ -7,7 +7,7 @@ import type { UpstreamClient } from "./upstream.js";
 import type { Identity } from "../identify/index.js";
 
 /** The gateway's own identity on its requests, for an upstream Auth handler that checks assertions. */
-export const GATEWAY_IDENTITY: Identity = {
+const GATEWAY_IDENTITY: Identity = {
   subject: "portcullis:gateway",
   kind: "service-account",
   groups: ["portcullis:gateway"],
@@ -26,7 +26,7 @@ export interface GatewayAuth {
 // Thread lookups carry the thread's values, which can be large; still a bound.
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
-export interface GatewayAnswer {
+interface GatewayAnswer {
   status: number;
   text: string;
 }

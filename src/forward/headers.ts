@@ -78,7 +78,7 @@ export function clientResponseHeaders(
 }
 
 /** Rewrites an upstream URL to a path on the gateway; other origins are left as they are. */
-export function gatewayRelative(location: string, upstreamUrl: URL): string {
+function gatewayRelative(location: string, upstreamUrl: URL): string {
   let resolved: URL;
   try {
     resolved = new URL(location, upstreamUrl);

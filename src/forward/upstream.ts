@@ -3,7 +3,7 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
 import { GatewayError } from "../errors.js";
 
-export interface UpstreamRequest {
+interface UpstreamRequest {
   method: string;
   /** Canonical path plus raw query string. */
   pathAndQuery: string;

@@ -11,7 +11,7 @@ import type { Identity } from "./identity.js";
 import type { OidcBearerVerifier } from "./oidc.js";
 import { API_KEY_PREFIX, type ServiceAccountKeys } from "./serviceAccounts.js";
 
-export { describeCredentials, EXECUTION_HEADER, type PresentedCredentials } from "./credentials.js";
+export { describeCredentials, EXECUTION_HEADER } from "./credentials.js";
 export { policyClaims, type Identity } from "./identity.js";
 export { claimAt, OidcBearerVerifier } from "./oidc.js";
 export { generateApiKey, keyExpiry, ServiceAccountKeys } from "./serviceAccounts.js";

@@ -13,7 +13,7 @@ import { metrics } from "../observe/index.js";
 import { policyClaims, type Identity } from "./identity.js";
 
 /** Tokens longer than this are refused before any parsing. */
-export const MAX_TOKEN_LENGTH = 8192;
+const MAX_TOKEN_LENGTH = 8192;
 
 type KeySet = ReturnType<typeof createRemoteJWKSet>;
 

@@ -61,7 +61,7 @@ export interface Receipt {
   leafHash: string;
 }
 
-export interface BundleVerifyOptions {
+interface BundleVerifyOptions {
   receipts?: Receipt[];
   /** Log verifier keys the auditor obtained out of band (vkey form). When given, only these
    * verify checkpoints and the manifest: a bundle re-signed with keys of its own fails. */

@@ -16,7 +16,7 @@ const ROLE = "portcullis:entry-integrity";
 /** Below this many entries a worker costs more to start than it saves. */
 export const INTEGRITY_THREAD_FROM = 100_000;
 
-export interface IntegrityInput {
+interface IntegrityInput {
   dir: string;
   origin: string;
   /** The first and one past the last exported sequence number (manifest.start, manifest.end). */
@@ -27,7 +27,7 @@ export interface IntegrityInput {
   frontier: { size: number; hashes: Buffer[] } | undefined;
 }
 
-export interface IntegrityResult {
+interface IntegrityResult {
   lines: number;
   /** The first few problems, named; `problemCount` counts them all. */
   problems: string[];

@@ -46,7 +46,7 @@ export interface ExportRequest {
 /** Below this many entries a reader thread costs more to start than it saves. */
 export const READER_THREAD_FROM = 100_000;
 
-export interface ExportResult {
+interface ExportResult {
   dir: string;
   start: number;
   end: number;

@@ -10,7 +10,7 @@ export { AccessReviewError, completeCampaign, decideLine, readCampaign, readCamp
 export { campaignReport, type CampaignState } from "./evidence/accessReviews.js";
 export { ExportError, exportEvidence } from "./export.js";
 export { writeNewKeyFile } from "./keys.js";
-export { Ledger, leafBytes, type LedgerLeaf } from "./ledger.js";
+export { Ledger, type LedgerLeaf } from "./ledger.js";
 export { EMPTY_ROOT, inclusionProof, leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
 export { cosignatureSigner, NoteError, openNote, parseCheckpoint, parseVerifierKey, SIG_COSIGNATURE_V1, signNote, type NoteSigner, type NoteVerifier } from "./note.js";
 export { purgeExpiredPayloads } from "./retention.js";

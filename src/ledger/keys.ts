@@ -39,7 +39,7 @@ export class MissingLogKeyError extends OperatorError {
   override readonly name = "MissingLogKeyError";
 }
 
-export function logKeyFrom(pem: string, name: string, mtimeMs = 0): LogKey {
+function logKeyFrom(pem: string, name: string, mtimeMs = 0): LogKey {
   const privateKey = createPrivateKey(pem);
   if (privateKey.asymmetricKeyType !== "ed25519") throw new Error("the ledger signing key must be an Ed25519 private key (PKCS#8 PEM)");
   const signer = ed25519NoteSigner(name, privateKey);

@@ -18,9 +18,9 @@ import { WitnessClient, type WitnessEndpoint } from "./witnesses.js";
 import { OperatorError } from "../errors.js";
 
 /** Leaves stay well under the 64 KiB entry limit of tlog tiles (audit-ledger.md §8). */
-export const MAX_LEAF_BYTES = 60_000;
+const MAX_LEAF_BYTES = 60_000;
 
-export interface LedgerOptions {
+interface LedgerOptions {
   origin: string;
   store: LedgerStore;
   keyFile: string;

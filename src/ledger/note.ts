@@ -520,7 +520,7 @@ function parseDecimal(text: string): number | undefined {
 // ---------------------------------------------------------------------------------------------
 // Proofs (c2sp.org/tlog-proof@v1)
 
-export interface TlogProof {
+interface TlogProof {
   /** The base64 text of the opaque, unauthenticated extra data (tlog-proof §Format), as on the wire. */
   extra?: string;
   index: number;

@@ -150,7 +150,7 @@ const PAGE = 2_000;
 /** Payloads are up to audit.max_recording_bytes each: a few at a time. */
 const PAYLOAD_PAGE = 16;
 
-export interface PostgresLedgerOptions {
+interface PostgresLedgerOptions {
   url: string;
   /** Schema holding the ledger's tables (created if missing). */
   schema: string;

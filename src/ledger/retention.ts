@@ -8,7 +8,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** Hashes listed in the purge record itself; beyond this only their digest is. */
 const LISTED_HASHES = 1_000;
 
-export interface PurgeResult {
+interface PurgeResult {
   purged: number;
   before: string;
 }

@@ -207,7 +207,7 @@ export function mergeSessionUpdates(updates: SessionUpdate[]): SessionUpdate[] {
 }
 
 /** Lists are stored newline-delimited with a newline at each end, so one name matches exactly. */
-export function storedList(values: string[] | undefined): string | null {
+function storedList(values: string[] | undefined): string | null {
   return values === undefined ? null : `\n${values.join("\n")}\n`;
 }
 

@@ -175,7 +175,7 @@ function describeSigners(note: string, known: ReadonlySet<string>): string {
   return ids.length > 0 ? ids.join(", ") : "(no signature lines)";
 }
 
-export interface VerifiedCheckpoint {
+interface VerifiedCheckpoint {
   checkpoint: Checkpoint;
   /** The log's signature and any witness cosignatures that verified. */
   signatures: VerifiedSignature[];
@@ -221,7 +221,7 @@ function inValidityWindow(sig: VerifiedSignature, atMs: number, keys: readonly K
 // Leaves
 
 /** A payload stored beside the ledger, committed to by its SHA-256 (auditRecord.ts PayloadReference). */
-export interface PayloadRef {
+interface PayloadRef {
   sha256: string;
   [key: string]: unknown;
 }

@@ -11,7 +11,7 @@ export interface WitnessEndpoint {
   vkey: string;
 }
 
-export class WitnessError extends Error {
+class WitnessError extends Error {
   override readonly name = "WitnessError";
 }
 

@@ -14,16 +14,15 @@ import type { Detector, DetectorSettings } from "./detect/types.js";
 import { Masker } from "./masker.js";
 import { Operators, type OperatorName } from "./operators.js";
 
-export { Masker, MaskingError, MaskingTally, type MaskResult, type Redactions } from "./masker.js";
+export { Masker, MaskingError, MaskingTally, type Redactions } from "./masker.js";
 export { SseStreamMasker } from "./events.js";
 export { ProviderStreamMasker, type EventStreamMasker } from "./providerStreams.js";
 export { TextStreamMasker } from "./stream.js";
-export { Scanner } from "./detect/scanner.js";
 export { maskedLogOptions } from "./logs.js";
 export { TOKEN_PATTERN, type TokenEntry } from "./tokens.js";
 export { openVault, PostgresVaultStore, restoreWhole, restoringMasker, SqliteVaultStore, VAULT_TABLES, type KeptValue, type Vault, type VaultScope, type VaultStore } from "./vault.js";
 
-export type MaskingSettings = PortcullisConfig["masking"];
+type MaskingSettings = PortcullisConfig["masking"];
 
 /** All built-in detectors (tier 1, plus the tier-2 types opted in). */
 export function builtInDetectors(settings: Partial<DetectorSettings> = {}): Detector[] {

@@ -9,7 +9,7 @@ import { countMembers, decodeEscapes, isPlainJson, skipWhitespace, stringEnd, st
 
 export type Redactions = Record<string, number>;
 
-export interface MaskResult {
+interface MaskResult {
   text: string;
   redactions: Redactions;
 }
@@ -21,7 +21,7 @@ export class MaskingError extends Error {
   }
 }
 
-export interface MaskerLimits {
+interface MaskerLimits {
   /** Largest single string a scanner looks at; a longer one is refused, not passed unscanned. */
   maxFieldBytes: number;
   /** Scanning time allowed for one document or event. JS regexes cannot be interrupted, so
@@ -31,7 +31,7 @@ export interface MaskerLimits {
 
 // Fields masked whatever they hold (masking.md §5.3): the JS server copies x-* request headers
 // into config.configurable, which shows up in debug, tasks, checkpoints and message metadata.
-export const DEFAULT_SENSITIVE_KEYS = [
+const DEFAULT_SENSITIVE_KEYS = [
   "authorization",
   "proxy_authorization",
   "cookie",
@@ -50,7 +50,7 @@ export const DEFAULT_SENSITIVE_KEYS = [
   "private_key",
 ];
 
-export const SENSITIVE_FIELD = "SENSITIVE_FIELD";
+const SENSITIVE_FIELD = "SENSITIVE_FIELD";
 
 // Keys that name a credential or hold a context word of a context-gated identifier: their value
 // is scanned with the key in front of it, the way the detectors expect a keyword before a value
@@ -62,7 +62,7 @@ const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 /** Deepest JSON nesting scanned; deeper documents are refused rather than overflow the stack. */
 const MAX_DEPTH = 512;
 
-export function normaliseKey(key: string): string {
+function normaliseKey(key: string): string {
   return key.toLowerCase().replaceAll("-", "_");
 }
 
@@ -77,7 +77,7 @@ export class MaskingTally {
   }
 }
 
-export interface MaskerOptions {
+interface MaskerOptions {
   sensitiveKeys?: readonly string[];
   fieldPaths?: readonly string[];
   /** false: only the keys named here are sensitive (a restoring masker masks nothing itself). */

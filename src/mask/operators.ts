@@ -31,7 +31,7 @@ export const SECRET_ENTITIES = new Set([
   "SENSITIVE_FIELD",
 ]);
 
-export interface OperatorSettings {
+interface OperatorSettings {
   defaultOperator: OperatorName;
   perEntity: ReadonlyMap<string, OperatorName>;
   /** Per-deployment key for pseudonyms: stable within a tenant, meaningless outside it. */

@@ -176,7 +176,7 @@ export async function openVault(config: PortcullisConfig, store: VaultStore): Pr
   return new Vault(store, keys, config.masking.vault.ttl_days * 24 * 60 * 60 * 1000);
 }
 
-export function vaultKeyFile(config: PortcullisConfig): string {
+function vaultKeyFile(config: PortcullisConfig): string {
   return config.masking.vault.key_file ?? path.join(path.dirname(config.storage.sqlite_file), "vault-key");
 }
 

@@ -11,8 +11,7 @@ import { ExchangeObservation, type StageName, type TraceIds } from "./exchange.j
 import { enableMetrics, metrics, type GatewayMetrics } from "./metrics.js";
 import { startTracing, type ExchangeTracing } from "./tracing.js";
 
-export { metrics, type GatewayMetrics } from "./metrics.js";
-export type { StageName, TraceIds } from "./exchange.js";
+export { metrics } from "./metrics.js";
 export { TRACING_PACKAGES } from "./tracing.js";
 
 /** Exchanges being observed, whichever gateway of the process they belong to. */

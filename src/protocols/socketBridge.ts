@@ -26,7 +26,7 @@ import { GatewayError } from "../errors.js";
 import { parseRequestTarget, type RequestTarget } from "../receive/index.js";
 
 /** Every channel of protocol v2 (inferChannel in @langchain/langgraph/stream). */
-export const PROTOCOL_CHANNELS = ["values", "checkpoints", "updates", "messages", "tools", "custom", "lifecycle", "input", "tasks"] as const;
+const PROTOCOL_CHANNELS = ["values", "checkpoints", "updates", "messages", "tools", "custom", "lifecycle", "input", "tasks"] as const;
 
 // Names a bridged request on the loopback listener: a secret of this process and the request's id.
 const BRIDGE_HEADER = "portcullis-socket-bridge";
@@ -56,7 +56,7 @@ const HANDSHAKE_FIELDS = new Set([
 // Relayed from a refused event stream to the refused handshake.
 const REFUSAL_FIELDS = ["content-type", "x-request-id", "x-portcullis-error", "www-authenticate", "retry-after", "portcullis-approval-id"];
 
-export interface ProtocolSocketBridgeOptions {
+interface ProtocolSocketBridgeOptions {
   /** The request pipeline (RequestPipeline.handle): every bridged request goes through it. */
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Refuses and records a handshake below the pipeline (RequestPipeline.refuseConnection). */

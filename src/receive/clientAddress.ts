@@ -5,7 +5,7 @@
 import type { IncomingMessage } from "node:http";
 import { BlockList, isIP, type Socket } from "node:net";
 
-export interface ClientAddress {
+interface ClientAddress {
   /** The address policy conditions and audit records use. */
   address: string | null;
   /** X-Forwarded-For / Forwarded as sent, when present (believed or not). */

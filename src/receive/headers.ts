@@ -31,7 +31,7 @@ export function assertHeaderLimits(req: IncomingMessage, limits: HeaderLimits): 
 /** The size of the request head as sent (RFC 9112 §2.1): request line, each field as
  * "name: value" with its CRLF, and the empty line. Node decodes the head as latin1, one
  * character per byte, so string lengths are byte counts. */
-export function requestHeadBytes(req: IncomingMessage): number {
+function requestHeadBytes(req: IncomingMessage): number {
   let bytes = `${req.method ?? ""} ${req.url ?? ""} HTTP/${req.httpVersion}\r\n`.length + 2;
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) bytes += raw[i]!.length + 2 + raw[i + 1]!.length + 2;

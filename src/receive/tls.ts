@@ -7,7 +7,7 @@ import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { Logger } from "pino";
 import { ConfigError } from "../errors.js";
 
-export interface ListenerTls {
+interface ListenerTls {
   cert_file: string;
   key_file: string;
   min_version: "TLSv1.2" | "TLSv1.3";

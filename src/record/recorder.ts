@@ -15,7 +15,7 @@ import { refusalStatus } from "../respond/index.js";
 import type { AppendContext, AppendReceipt, AuditRecord, AuditSink, CompletionRecord, RequestRecord } from "./auditRecord.js";
 import type { FollowedRun, RunFollower } from "./runFollower.js";
 
-export interface RecorderDeps {
+interface RecorderDeps {
   audit: AuditSink;
   masker: Masker;
   identifier: Identifier;
@@ -288,7 +288,7 @@ export function followedRunOf(exchange: Exchange): FollowedRun {
 }
 
 /** Claims serve policy conditions; the record keeps who, not everything the IdP said. */
-export function recordedIdentity(identity: Identity): Identity {
+function recordedIdentity(identity: Identity): Identity {
   const { claims: _claims, ...recorded } = identity;
   return recorded;
 }

@@ -23,7 +23,7 @@ export interface FollowedRun {
 
 /** Where the runs being followed are kept, so that a live instance takes over the runs of one
  * that dies (the ledger: src/ledger/ledger.ts, takeOverRuns). */
-export interface RunTracker {
+interface RunTracker {
   trackRun(run: FollowedRun): Promise<void>;
   untrackRun(requestId: string): Promise<void>;
   /** Other instances share the tracker (PostgreSQL): a run unfinished at shutdown is left to
@@ -31,7 +31,7 @@ export interface RunTracker {
   readonly handsOverRuns: boolean;
 }
 
-export interface RunFollowerOptions {
+interface RunFollowerOptions {
   upstream: UpstreamClient;
   auth: GatewayAuth;
   audit: AuditSink;

@@ -47,7 +47,7 @@ export function sseText(event: RecordedEvent): string {
   return `${lines.join("\n")}\n\n`;
 }
 
-export interface PlaybackOptions {
+interface PlaybackOptions {
   /** 1 = the original pace, 2 = twice as fast; Infinity = no waiting. */
   speed: number;
   signal?: AbortSignal;

@@ -7,7 +7,7 @@ import { comparePaths, executionPath, sessionStatus, type ExecutionPath } from "
 import { loadSession, SessionNotFoundError, type Session, type SessionSource } from "./session.js";
 import { OperatorError } from "../errors.js";
 
-export interface RerunOptions {
+interface RerunOptions {
   /** The gateway's base URL. */
   gateway: string;
   /** Headers that identify the verifier: Authorization or x-api-key. */
@@ -16,7 +16,7 @@ export interface RerunOptions {
   timeoutMs: number;
 }
 
-export interface RerunResult {
+interface RerunResult {
   recorded: ExecutionPath;
   rerun: ExecutionPath;
   differences: string[];
@@ -75,7 +75,7 @@ export async function rerunSession(source: SessionSource, recordedSession: Sessi
  * (run_body.pause_before adds them again where policy still wants them; sent by the verifier they
  * would be steering, which policy may hold for approval). A run that only continued a paused
  * thread (input null) has nothing to continue on a new thread. */
-export function rerunBody(text: string, added: string[]): string {
+function rerunBody(text: string, added: string[]): string {
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { playRecording, type RecordedEvent } from "./recording.js";
 
-export interface ReplayServer {
+interface ReplayServer {
   url: string;
   server: Server;
   /** Resolves after a client has received the whole stream (for --once). */

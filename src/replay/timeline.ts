@@ -297,7 +297,7 @@ function finalMessages(session: Session): MessageView[] {
 }
 
 /** Messages in a state or an update, as LangChain serialises them (plain dicts or lc constructors). */
-export function messagesOf(value: unknown): MessageView[] {
+function messagesOf(value: unknown): MessageView[] {
   if (!isObject(value)) return [];
   const list = Array.isArray(value.messages) ? value.messages : value.messages !== undefined ? [value.messages] : [];
   return list.filter(isObject).map((raw) => {

@@ -23,7 +23,7 @@ export { Readiness } from "./readiness.js";
 export { formatEvent } from "./sse.js";
 export { writeToClient } from "./write.js";
 
-export interface RelaySettings {
+interface RelaySettings {
   upstreamUrl: URL;
   heartbeatMs: number;
   waitKeepaliveMs: number;

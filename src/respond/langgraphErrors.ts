@@ -13,7 +13,7 @@ import type { GatewayError } from "../errors.js";
 
 export const ERROR_CODE_HEADER = "x-portcullis-error";
 
-export interface LangGraphAnswer {
+interface LangGraphAnswer {
   contentType: string;
   body: string;
   /** The status LangGraph answers with, when it is not the refusal's (an in-band protocol error). */

@@ -9,7 +9,7 @@ import type { AuditSink } from "../record/index.js";
 import { gatewayRequest, type GatewayAuth, type UpstreamClient } from "../forward/index.js";
 import type { LocalAnswer } from "./local.js";
 
-export interface ReadinessChecks {
+interface ReadinessChecks {
   policySha256(): string | undefined;
   audit: AuditSink;
   upstream: UpstreamClient;

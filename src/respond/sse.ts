@@ -12,7 +12,7 @@ import { withoutOwnershipStamps } from "./ownership.js";
 import { streamRestorer } from "./restore.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
-export interface SseRelayOptions {
+interface SseRelayOptions {
   heartbeatMs: number;
   /** Keep reading the upstream after the client left, so the run's record stays complete. */
   drainAfterClientLeaves: () => boolean;

@@ -9,7 +9,7 @@ import { withoutOwnershipStamps } from "./ownership.js";
 import { restored } from "./restore.js";
 import { endClientResponse, writeToClient } from "./write.js";
 
-export interface WaitRelayOptions {
+interface WaitRelayOptions {
   keepaliveMs: number;
   maxResultBytes: number;
   drainAfterClientLeaves: () => boolean;

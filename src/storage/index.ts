@@ -22,7 +22,7 @@ export { inTransaction } from "./postgresTransaction.js";
 export { ServiceAccountExists, type NewServiceAccount, type ServiceAccountStore, type StoredServiceAccount } from "./serviceAccountStore.js";
 export { openStateDatabase, type StateDatabase } from "./stateDatabase.js";
 
-export type StorageTarget = { kind: "sqlite"; file: string } | { kind: "postgres"; url: SecretSource; schema: string; urlField: string };
+type StorageTarget = { kind: "sqlite"; file: string } | { kind: "postgres"; url: SecretSource; schema: string; urlField: string };
 
 /** Where the config puts the state: storage.kind, or (unset) beside a PostgreSQL ledger, else SQLite. */
 export function storageTarget(config: Pick<PortcullisConfig, "storage" | "audit">): StorageTarget {

@@ -14,7 +14,7 @@ import { GatewayError, OperatorError } from "../errors.js";
 import { writeNewKeyFile, EMPTY_ROOT, verifyConsistency, cosignatureSigner, NoteError, openNote, parseCheckpoint, parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from "../ledger/index.js";
 import { readTextBody } from "../receive/index.js";
 
-export interface WitnessOptions {
+interface WitnessOptions {
   /** The witness's key name, e.g. "witness.example.com/portcullis". */
   name: string;
   /** Ed25519 private key (PKCS#8 PEM), created on first start with mode 0600. */
@@ -27,7 +27,7 @@ export interface WitnessOptions {
   port?: number;
 }
 
-export interface RunningWitness {
+interface RunningWitness {
   url: string;
   /** The verifier key auditors and gateways pass as --trusted-witness / audit.witnesses[].vkey. */
   vkey: string;
@@ -38,7 +38,7 @@ export interface RunningWitness {
 const MAX_PROOF_LINES = 63;
 const MAX_BODY_BYTES = 64 * 1024;
 
-export class WitnessConfigError extends OperatorError {
+class WitnessConfigError extends OperatorError {
   override readonly name = "WitnessConfigError";
 }
 

@@ -18,7 +18,7 @@ export function noticeTitle(notice: ApprovalNotice): string {
   }
 }
 
-export interface NoticeFact {
+interface NoticeFact {
   label: string;
   value: string;
 }

@@ -16,7 +16,7 @@ export type ExceptionName =
   | "dormant_identities"
   | "policy_changes";
 
-export interface Control {
+interface Control {
   framework: "SOC 2" | "ISO 27001:2013" | "ISO 27001:2022";
   id: string;
   title: string;

@@ -11,7 +11,7 @@ import { EvidenceCollector, type EvidenceReport, type ReportScope } from "./repo
 
 const ROLE = "portcullis:page-collector";
 
-export interface PageCollector {
+interface PageCollector {
   /** Resolves with the payload hashes the page's records reference: unique, in record order. */
   add(page: StoredEntry[]): Promise<string[]>;
   /** Sequence numbers of the sampled records, ascending, once every page is in. */
@@ -110,7 +110,7 @@ function collectPage(collector: EvidenceCollector, seqs: number[], leaves: Buffe
 }
 
 /** The payloads a record references: a request's body, a completion's response, a run's output. */
-export function payloadHashes(record: AuditRecord): string[] {
+function payloadHashes(record: AuditRecord): string[] {
   const references = [
     record.type === "request" ? record.body : undefined,
     record.type === "completion" ? record.response : undefined,

@@ -15,7 +15,7 @@ import { AccessReviewTracker, campaignReport, type CampaignReport } from "./acce
 import { ACCESS_REVIEW_CONTROLS, CONTROLS, type ExceptionName, type Population } from "./controls.js";
 
 export const REPORT_FORMAT = "portcullis-evidence-report/v1";
-export const SAMPLE_SIZE = 5;
+const SAMPLE_SIZE = 5;
 const POPULATIONS: readonly Population[] = ["requests", "refusals", "approvals", "masking", "policy", "runs", "evidence", "access-reviews"];
 
 /** What the report covers, from the manifest: the same values for the exporter and the verifier. */

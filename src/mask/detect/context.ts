@@ -49,13 +49,5 @@ function unicodeWordsBefore(text: string, start: number, count: number): string[
   return words.slice(-count);
 }
 
-export function hasContext(text: string, start: number, contextWords: ReadonlySet<string>, count = 5): boolean {
-  for (const word of wordsBefore(text, start, count)) {
-    if (contextWords.has(word)) return true;
-    if (word.endsWith("s") && contextWords.has(word.slice(0, -1))) return true;
-  }
-  return false;
-}
-
 export const CONTEXT_BOOST = 0.35;
 export const CONTEXT_FLOOR = 0.4;

@@ -165,7 +165,7 @@ function bech32Polymod(values: readonly number[]): number {
 }
 
 /** A valid segwit address for `bc`: bech32 for witness version 0, bech32m for 1–16 (BIP 350). */
-export function isBech32Address(address: string): boolean {
+function isBech32Address(address: string): boolean {
   const lower = address.toLowerCase();
   if (lower !== address && address.toUpperCase() !== address) return false; // mixed case is invalid
   if (!lower.startsWith("bc1") || lower.length < BECH32_MIN || lower.length > BECH32_MAX) return false;

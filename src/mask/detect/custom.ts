@@ -4,7 +4,7 @@
 import { RE2JS } from "re2js";
 import type { Detector, Finding, OpenCandidate } from "./types.js";
 
-export interface CustomPatternRule {
+interface CustomPatternRule {
   entity: string;
   pattern: string;
   /** Literal every match starts with: lets a stream hold only from it, not the last max_length characters. */
@@ -13,7 +13,7 @@ export interface CustomPatternRule {
   caseInsensitive: boolean;
 }
 
-export interface DictionaryRule {
+interface DictionaryRule {
   entity: string;
   terms: readonly string[];
 }

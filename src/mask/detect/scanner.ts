@@ -123,7 +123,7 @@ function rewriteWindows(normalised: Normalised): Array<readonly [number, number]
   return windows;
 }
 
-export function resolveOverlaps(findings: Finding[]): Finding[] {
+function resolveOverlaps(findings: Finding[]): Finding[] {
   findings.sort((a, b) => a.start - b.start || b.end - a.end || b.score - a.score);
   const resolved: Finding[] = [];
   for (const finding of findings) {
