@@ -1,6 +1,7 @@
 // The load the gateway benchmarks share: processes started from bench/ (upstream, gateway), and
 // the small-JSON load (POST /threads/search) at a fixed rate or as fast as a set of clients can go.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -85,4 +86,42 @@ export async function maxThroughput(url: string, headers: Record<string, string>
   const elapsed = (performance.now() - started) / 1000;
   await pool.close();
   return stats(latencies, elapsed);
+}
+
+const CLOCK_TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux.
+
+/** User + system CPU seconds from a /proc stat line. */
+function statCpuSeconds(stat: string): number {
+  // Fields after the command name (which may hold spaces) start at the state, field 3.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** CPU seconds a process has used so far (user + system). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  return statCpuSeconds(await readFile(`/proc/${pid}/stat`, "utf8"));
+}
+
+/** CPU seconds so far of each thread of a process, by thread id. */
+export async function threadCpuSeconds(pid: number): Promise<Map<string, number>> {
+  const threads = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => undefined);
+    if (stat) threads.set(tid, statCpuSeconds(stat));
+  }
+  return threads;
+}
+
+/** CPU seconds the whole machine has been busy (every process, this benchmark's or not). */
+export async function machineBusySeconds(): Promise<number> {
+  const [cpu] = (await readFile("/proc/stat", "utf8")).split("\n");
+  // user nice system idle iowait irq softirq steal (proc(5)): everything but idle and iowait.
+  const [user, nice, system, , , irq, softirq, steal] = cpu!.trim().split(/\s+/).slice(1).map(Number) as number[];
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+}
+
+/** CPU seconds this process (the load generator) has used so far. */
+export function ownCpuSeconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
 }

@@ -18,7 +18,7 @@ const BENCHMARKS: Array<{ file: string; smoke: Record<string, string> }> = [
   { file: "recording.ts", smoke: { BENCH_RECORDING_RUNS: "2", BENCH_RECORDING_CHARS: "40" } },
   { file: "observability.ts", smoke: { BENCH_SECONDS: "0.5", BENCH_RATE: "100", BENCH_WARMUP_SECONDS: "0.3", BENCH_ROUNDS: "1" } },
   { file: "startup.ts", smoke: { BENCH_STARTUP_RUNS: "2", BENCH_SKIP_INSTALL: "1" } },
-  { file: "proxy-overhead.ts", smoke: { BENCH_SECONDS: "0.5", BENCH_RATE: "100", BENCH_WARMUP_SECONDS: "0.3", BENCH_SSE_EVENTS: "50" } },
+  { file: "proxy-overhead.ts", smoke: { BENCH_SECONDS: "0.5", BENCH_RATE: "100", BENCH_WARMUP_SECONDS: "0.3", BENCH_SSE_EVENTS: "50", BENCH_SSE_BURST_EVENTS: "200" } },
   { file: "token-verification.ts", smoke: { BENCH_TOKENS: "200" } },
   { file: "policy-evaluation.ts", smoke: { BENCH_DECISIONS: "500", BENCH_COMPILES: "2" } },
   { file: "ledger.ts", smoke: { BENCH_LEDGER_RECORDS: "500", BENCH_LEDGER_CONCURRENCY: "16", BENCH_LEDGER_PROOF_SIZE: "10000" } },

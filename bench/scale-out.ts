@@ -3,7 +3,7 @@
 // shares this machine: on 2 cores the replicas, PostgreSQL, HAProxy and the load generator compete
 // for the same CPUs, so the scaling shown is bounded by the machine; the CPU each used is printed
 // beside the figures so that a reader can tell where the time went.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import type { PortcullisConfigInput } from "../src/config/schema.js";
@@ -11,34 +11,11 @@ import { generateApiKey } from "../src/identify/serviceAccounts.js";
 import { startGatewayProcess, type GatewayProcess } from "../test/support/gatewayProcess.js";
 import { startHaproxy } from "../test/support/haproxy.js";
 import { startPostgres } from "../test/support/postgres.js";
-import { maxThroughput, startChild } from "./load.js";
+import { cpuSeconds, machineBusySeconds, maxThroughput, ownCpuSeconds, startChild } from "./load.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 48);
 const maxReplicas = Number(process.env.BENCH_MAX_REPLICAS ?? 3);
-const CLOCK_TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux.
-
-/** CPU seconds a process has used so far (user + system). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may hold spaces) start at the state, field 3.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-/** CPU seconds the whole machine has been busy (every process, this benchmark's or not). */
-async function machineBusySeconds(): Promise<number> {
-  const [cpu] = (await readFile("/proc/stat", "utf8")).split("\n");
-  // user nice system idle iowait irq softirq steal (proc(5)): everything but idle and iowait.
-  const [user, nice, system, , , irq, softirq, steal] = cpu!.trim().split(/\s+/).slice(1).map(Number) as number[];
-  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
-}
-
-const ownCpuSeconds = () => {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1e6;
-};
-
 const dir = await mkdtemp(path.join(tmpdir(), "portcullis-bench-scale-"));
 const postgres = await startPostgres();
 const upstream = await startChild("upstream.ts", []);

@@ -2,7 +2,8 @@
 // the proxy. About 1 KB of JSON for POST /threads/search, three threads with their own ids and
 // times in every answer (as a real server's are, so no cache of repeated text flatters the
 // gateway); for POST /runs/stream an SSE stream whose events carry the wall-clock time they were
-// written (performance.timeOrigin + now()).
+// written (performance.timeOrigin + now()), one every `intervalMs`, or as fast as the reader takes
+// them when it is 0.
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -32,9 +33,21 @@ const server = createServer((req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
       res.write(`event: metadata\ndata: {"run_id":"bench","attempt":1}\nid: 0\n\n`);
       let sent = 0;
+      const event = () => `event: messages\ndata: [{"content":"x","type":"AIMessageChunk"},{"sent_at":${now()}}]\nid: ${sent}\n\n`;
+      if (intervalMs === 0) {
+        // As fast as the reader takes them: each event written as soon as the socket drains.
+        const burst = () => {
+          while (sent < count) {
+            sent += 1;
+            if (!res.write(event())) return void res.once("drain", burst);
+          }
+          res.end();
+        };
+        return burst();
+      }
       const tick = setInterval(() => {
         sent += 1;
-        res.write(`event: messages\ndata: [{"content":"x","type":"AIMessageChunk"},{"sent_at":${now()}}]\nid: ${sent}\n\n`);
+        res.write(event());
         if (sent >= count) {
           clearInterval(tick);
           res.end();

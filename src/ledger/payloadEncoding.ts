@@ -4,7 +4,7 @@
 import { promisify } from "node:util";
 import { brotliCompress, brotliCompressSync, brotliDecompressSync, constants, type BrotliOptions } from "node:zlib";
 
-export type PayloadEncoding = "br" | null;
+type PayloadEncoding = "br" | null;
 
 /** Below this, compression saves too little to be worth a decompression on every read. */
 const MIN_COMPRESSED_BYTES = 512;
