@@ -21,6 +21,7 @@ import { refusalFor, threadIdOf, type Authorizer, type AuthorizationRequest } fr
 import { classifyOperation, RouteTable } from "./classify/index.js";
 import { GatewayError } from "./errors.js";
 import { elapsedMs, type Exchange } from "./exchange.js";
+import { isObject } from "./jsonText.js";
 import { upstreamRequestHeaders, type UpstreamCredential, type IdentityAssertionSigner, type UpstreamClient } from "./forward/index.js";
 import { RUN_CONTEXT_UPSTREAM_HEADER, egressMessage, type Egress, type RunLink } from "./egress/index.js";
 import { metrics, type Observability } from "./observe/index.js";
@@ -202,7 +203,7 @@ export class RequestPipeline {
       // A thread created without an id gets one here when values are tokenised: the tokens in its
       // metadata then belong to the thread, and its owner reads them back on every later request.
       const tokenizes = authorization.policy.requestMasking === "tokenize" && this.deps.vault !== undefined && exchange.operation.request_body !== "mask";
-      if (tokenizes && exchange.operation.route === "threads.create" && isPlainObject(rewritten) && rewritten.thread_id === undefined) {
+      if (tokenizes && exchange.operation.route === "threads.create" && isObject(rewritten) && rewritten.thread_id === undefined) {
         rewritten = { ...rewritten, thread_id: randomUUID() };
         reserialise = true;
       }
@@ -709,7 +710,3 @@ const ASSISTANT_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 
 /** Store routes that name one namespace: the values they write and read are kept under it. */
 const STORE_ITEM_ROUTES: ReadonlySet<string> = new Set(["store.put", "store.get", "store.delete"]);
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}

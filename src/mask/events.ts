@@ -19,6 +19,7 @@
 // scanned once per read instead of once per token, and the events come out as above.
 import { randomBytes } from "node:crypto";
 import type { EventSourceMessage } from "eventsource-parser";
+import { isObject } from "../jsonText.js";
 import { MaskingError, MaskingTally, type Masker } from "./masker.js";
 import { TextStreamMasker } from "./stream.js";
 
@@ -472,8 +473,4 @@ function collectMessages(value: unknown, into: Map<string, string>, depth: numbe
   const object = value as Json;
   if (typeof object.id === "string" && typeof object.content === "string") into.set(object.id, object.content);
   for (const child of Object.values(object)) collectMessages(child, into, depth + 1);
-}
-
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

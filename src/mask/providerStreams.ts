@@ -15,6 +15,7 @@
 // period). Every other event is masked whole, and text data ([DONE]) is passed as text. Event
 // names are kept; synthetic events have no id (ids belong to the provider's events).
 import type { EventSourceMessage } from "eventsource-parser";
+import { isObject } from "../jsonText.js";
 import { MaskingError, MaskingTally, type Masker } from "./masker.js";
 import { TextStreamMasker } from "./stream.js";
 
@@ -228,8 +229,4 @@ function responsesKey(data: Json, kind: string): string {
  * belong to the provider's events. */
 function synthetic(event: EventSourceMessage, data: string): EventSourceMessage {
   return event.event !== undefined ? { event: event.event, data } : { data };
-}
-
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

@@ -23,6 +23,7 @@ import { createParser } from "eventsource-parser";
 import type { Logger } from "pino";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { GatewayError } from "../errors.js";
+import { isObject } from "../jsonText.js";
 import { parseRequestTarget, type RequestTarget } from "../receive/index.js";
 
 /** Every channel of protocol v2 (inferChannel in @langchain/langgraph/stream). */
@@ -249,7 +250,7 @@ export class ProtocolSocketBridge {
   }
 
   private subscription(session: SocketSession, command: ParsedFrame): string {
-    const params = isRecord(command.params) ? command.params : {};
+    const params = isObject(command.params) ? command.params : {};
     if (command.method === "subscription.unsubscribe") {
       const id = params.subscription_id;
       if (typeof id !== "string") return JSON.stringify({ type: "error", id: command.id, error: "invalid_argument", message: "subscription.unsubscribe requires a subscription_id." });
@@ -327,7 +328,7 @@ function parseFrame(text: string): ParsedFrame | undefined {
   } catch {
     return undefined;
   }
-  if (!isRecord(value)) return undefined;
+  if (!isObject(value)) return undefined;
   return { id: typeof value.id === "number" ? value.id : null, ...(typeof value.method === "string" ? { method: value.method } : {}), params: value.params };
 }
 
@@ -430,8 +431,4 @@ function isSuccess(body: string): boolean {
 
 function isChannel(channel: string): boolean {
   return (PROTOCOL_CHANNELS as readonly string[]).includes(channel) || channel.startsWith("custom:");
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
