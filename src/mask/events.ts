@@ -20,7 +20,7 @@
 import { randomBytes } from "node:crypto";
 import type { EventSourceMessage } from "eventsource-parser";
 import { isObject } from "../jsonText.js";
-import { MaskingError, MaskingTally, type Masker } from "./masker.js";
+import { MaskingError, MaskingTally, type Masker, type Redactions } from "./masker.js";
 import { TextStreamMasker } from "./stream.js";
 
 type Json = Record<string, unknown>;
@@ -35,6 +35,9 @@ const WHOLE_KEYS = new Set(["response_metadata", "usage_metadata"]);
 const MAX_OPEN_TEXTS = 2_048;
 /** Text kept per message to recognise its completion in a later values/updates event. */
 const MAX_TRACKED_CHARS = 1024 * 1024;
+/** Objects masked whole remembered per stream, by their JSON text: a node's metadata (twenty
+ * fields in LangGraph's messages-tuple) repeats in every token event it streams. */
+const WHOLE_MEMO_SIZE = 16;
 
 /** One streamed string of one message. */
 interface OpenText {
@@ -88,6 +91,7 @@ export class SseStreamMasker {
   private placeholders = 0;
   /** Something other than a streamed string of the token event being built was masked. */
   private altered = false;
+  private readonly wholeMemo = new Map<string, { value: unknown; changed: boolean; redactions: Redactions }>();
   /** Inside `events`: streamed text waits in `deferred` to be pushed once per string. */
   private batching = false;
   private readonly deferred = new Map<OpenText, Piece[]>();
@@ -236,11 +240,27 @@ export class SseStreamMasker {
     return this.queued(masked, this.altered ? undefined : event);
   }
 
-  /** A part of a token event masked whole; notes whether masking changed it. */
+  /** A part of a token event masked whole; notes whether masking changed it. An object or array
+   * met again in this stream reuses its masked value (never modified: events copy around it) and
+   * counts its redactions again. */
   private whole(value: unknown): unknown {
-    const masked = this.masker.maskValue(value, this.tally);
-    if (masked.changed) this.altered = true;
-    return masked.value;
+    if (value === null || typeof value !== "object") {
+      const masked = this.masker.maskValue(value, this.tally);
+      if (masked.changed) this.altered = true;
+      return masked.value;
+    }
+    const key = JSON.stringify(value);
+    let memo = this.wholeMemo.get(key);
+    if (!memo) {
+      const tally = new MaskingTally();
+      const masked = this.masker.maskValue(value, tally);
+      memo = { value: masked.value, changed: masked.changed, redactions: tally.redactions };
+      if (this.wholeMemo.size >= WHOLE_MEMO_SIZE) this.wholeMemo.delete(this.wholeMemo.keys().next().value!);
+      this.wholeMemo.set(key, memo);
+    }
+    this.tally.add(memo.redactions);
+    if (memo.changed) this.altered = true;
+    return memo.value;
   }
 
   private ready(): EventSourceMessage[] {

@@ -113,6 +113,21 @@ describe("masking SSE events read together", () => {
     }
   });
 
+  it("masks metadata that repeats in every token event in each of them, and counts it each time", () => {
+    const repeated = { ...metadata, note: `owner ${EMAIL}` };
+    const upstream = [..."abc"].map((char, i) => ({ event: "messages", id: String(i), data: JSON.stringify([{ type: "AIMessageChunk", id: "m-1", content: char }, repeated]) }));
+    for (const mode of ["one by one", "together"]) {
+      const sse = new SseStreamMasker(masker);
+      const out = [...(mode === "together" ? sse.events(upstream) : upstream.flatMap((event) => sse.event(event))), ...sse.end()];
+      assert.deepEqual(
+        out.map((event) => JSON.parse(event.data)[1].note),
+        ["owner [EMAIL_ADDRESS]", "owner [EMAIL_ADDRESS]", "owner [EMAIL_ADDRESS]"],
+        mode,
+      );
+      assert.equal(sse.tally.redactions.EMAIL_ADDRESS, 3, mode);
+    }
+  });
+
   it("holds a value cut across two reads until it is decided", () => {
     const sse = new SseStreamMasker(masker);
     const text = `write to ${EMAIL} today`;
