@@ -38,6 +38,8 @@ const MAX_TRACKED_CHARS = 1024 * 1024;
 /** Objects masked whole remembered per stream, by their JSON text: a node's metadata (twenty
  * fields in LangGraph's messages-tuple) repeats in every token event it streams. */
 const WHOLE_MEMO_SIZE = 16;
+/** Below this many members an object is masked again faster than it is looked up. */
+const WHOLE_MEMO_MIN_MEMBERS = 4;
 
 /** One streamed string of one message. */
 interface OpenText {
@@ -244,7 +246,7 @@ export class SseStreamMasker {
    * met again in this stream reuses its masked value (never modified: events copy around it) and
    * counts its redactions again. */
   private whole(value: unknown): unknown {
-    if (value === null || typeof value !== "object") {
+    if (value === null || typeof value !== "object" || hasFewMembers(value)) {
       const masked = this.masker.maskValue(value, this.tally);
       if (masked.changed) this.altered = true;
       return masked.value;
@@ -462,6 +464,12 @@ export class SseStreamMasker {
     this.tally.add(masked.redactions);
     return masked.text;
   }
+}
+
+function hasFewMembers(value: object): boolean {
+  let members = 0;
+  for (const _ in value) if (++members >= WHOLE_MEMO_MIN_MEMBERS) return false;
+  return true;
 }
 
 /** A waiting event as it goes out, each streamed string filled in with its text: as it came
