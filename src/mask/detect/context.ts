@@ -1,5 +1,6 @@
 // Context words (masking.md §1): a word among the five before a match boosts its score. Words are
 // matched whole, with plural folding, because substring matching lets "ip" fire inside "recipient".
+import { isDigit, isLower, isUpper } from "./lexer.js";
 
 const WORD = /[\p{L}\p{N}]+/gu;
 
@@ -17,10 +18,10 @@ export function wordsBefore(text: string, start: number, count = 5): string[] {
   for (let i = start - 1; i >= from; i--) {
     const c = text.charCodeAt(i);
     if (c >= 0x80) return unicodeWordsBefore(text, start, count);
-    const lower = c >= 0x61 && c <= 0x7a;
-    if (lower || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39)) {
+    const lower = isLower(c);
+    if (lower || isUpper(c) || isDigit(c)) {
       if (end < 0) end = i + 1;
-      else if (lower && isAsciiUpper(text.charCodeAt(i + 1))) {
+      else if (lower && isUpper(text.charCodeAt(i + 1))) {
         // camelCase: `phoneNumber` is "phone" "number"
         words.push(text.slice(i + 1, end).toLowerCase());
         if (words.length >= count) return words.reverse();
@@ -41,7 +42,6 @@ export function wordsBefore(text: string, start: number, count = 5): string[] {
 }
 
 const WINDOW = 80;
-const isAsciiUpper = (c: number) => c >= 0x41 && c <= 0x5a;
 
 function unicodeWordsBefore(text: string, start: number, count: number): string[] {
   const window = text.slice(Math.max(0, start - WINDOW), start).replace(CAMEL_BOUNDARY, "$1 $2").toLowerCase();
@@ -49,5 +49,40 @@ function unicodeWordsBefore(text: string, start: number, count: number): string[
   return words.slice(-count);
 }
 
-export const CONTEXT_BOOST = 0.35;
-export const CONTEXT_FLOOR = 0.4;
+const CONTEXT_BOOST = 0.35;
+const CONTEXT_FLOOR = 0.4;
+
+// Scores (masking.md §1): a checksum or parser vouches for the value; a format alone is a base
+// score that context words raise; context-gated values are reported only with their context.
+export const VALIDATED = 1;
+export const FORMAT_ONLY = 0.5;
+/** Validated, but with nothing around it that says what it is: masked, and yields an identical
+ * span to a finding whose context names it. */
+export const UNCORROBORATED = 0.95;
+export const CONTEXT_GATED = Math.max(CONTEXT_FLOOR, 0.4 + CONTEXT_BOOST);
+
+export type Phrase = readonly string[];
+
+/** Whole-word context with phrases: each phrase must occur as consecutive words among
+ * the five before `start`, its last word optionally plural. */
+export function hasContextPhrase(text: string, start: number, phrases: readonly Phrase[]): boolean {
+  const words = wordsBefore(text, start);
+  // Loops rather than some/every: every candidate of a context-gated detector asks.
+  for (const phrase of phrases) {
+    for (let at = 0; at + phrase.length <= words.length; at++) {
+      let k = 0;
+      while (k < phrase.length && isPhraseWord(words[at + k]!, phrase[k]!, k === phrase.length - 1)) k++;
+      if (k === phrase.length) return true;
+    }
+  }
+  return false;
+}
+
+/** `seen` is `word`, or with `last`, its plural. */
+function isPhraseWord(seen: string, word: string, last: boolean): boolean {
+  return seen === word || (last && seen.length === word.length + 1 && seen.endsWith("s") && seen.startsWith(word));
+}
+
+export function scoreWithContext(base: number, text: string, start: number, phrases: readonly Phrase[]): number {
+  return hasContextPhrase(text, start, phrases) ? Math.min(1, Math.max(CONTEXT_FLOOR, base + CONTEXT_BOOST)) : base;
+}

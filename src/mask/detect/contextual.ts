@@ -3,27 +3,14 @@
 // because it is rare (the `v` of `cvv`, the `y` of `security code`, the `x` of `0x`, `bc1`), then
 // confirmed by its format, its checksum where it has one, and a context word among the five
 // words before it. Linear in the text: bounded reads around each anchor.
-import { wordsBefore } from "./context.js";
+import { hasContextPhrase } from "./context.js";
+import { isAlnum, isDigit, isHex, isLower, isUpper, isWordChar, runStartBefore } from "./lexer.js";
 import type { Detector, Finding, OpenCandidate } from "./types.js";
-
-const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
-const isLower = (c: number) => c >= 0x61 && c <= 0x7a;
-const isUpper = (c: number) => c >= 0x41 && c <= 0x5a;
-const isAlnum = (c: number) => isDigit(c) || isLower(c) || isUpper(c);
-const isWordChar = (c: number) => isAlnum(c) || c === 0x5f;
-const isHex = (c: number) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-
-/** Whole words (plural folded) or phrases among the five words before `start`. */
-function hasContext(text: string, start: number, phrases: ReadonlyArray<readonly string[]>): boolean {
-  const words = wordsBefore(text, start);
-  return phrases.some((phrase) => words.some((_, at) => phrase.every((word, k) => words[at + k] === word || (k === phrase.length - 1 && words[at + k] === `${word}s`))));
-}
 
 /** Streaming: the trailing token of `isTokenChar` characters if it is at most `limit` long and
  * could still become a match: `mayGrow` says whether it can, and whether it is distinctive. */
 function openTrailing(text: string, isTokenChar: (c: number) => boolean, limit: number, mayGrow: (token: string) => "strong" | "weak" | undefined): OpenCandidate | undefined {
-  let start = text.length;
-  while (text.length - start <= limit && start > 0 && isTokenChar(text.charCodeAt(start - 1))) start--;
+  const start = runStartBefore(text, text.length, isTokenChar, limit);
   if (start === text.length || text.length - start > limit || (start > 0 && isWordChar(text.charCodeAt(start - 1)))) return undefined;
   const grows = mayGrow(text.slice(start));
   return grows === undefined ? undefined : { start, strong: grows === "strong" };
@@ -94,7 +81,7 @@ function cvvDetector(): Detector {
           if (!final && (!open || keywordEnd < open.start)) open = { start: keywordEnd, strong: true };
           continue;
         }
-        if (out && hasContext(text, code[0], CVV_CONTEXT)) out.push({ start: code[0], end: code[1], entity: "CARD_SECURITY_CODE", score: 0.85, detector: id });
+        if (out && hasContextPhrase(text, code[0], CVV_CONTEXT)) out.push({ start: code[0], end: code[1], entity: "CARD_SECURITY_CODE", score: 0.85, detector: id });
       }
     }
     return open;
@@ -138,7 +125,7 @@ function ethereumAddressDetector(): Detector {
       for (let x = text.indexOf("x", 1); x !== -1; x = text.indexOf("x", x + 1)) {
         if (text.charCodeAt(x - 1) !== 0x30) continue;
         const end = valueAt(text, x - 1, true);
-        if (typeof end === "number" && hasContext(text, x - 1, ETH_CONTEXT)) out.push({ start: x - 1, end, entity: "CRYPTO_WALLET", score: 0.85, detector: id });
+        if (typeof end === "number" && hasContextPhrase(text, x - 1, ETH_CONTEXT)) out.push({ start: x - 1, end, entity: "CRYPTO_WALLET", score: 0.85, detector: id });
       }
     },
     // `0` alone is any number's first digit: held, but released by the idle timer.
@@ -187,7 +174,6 @@ function isBech32Address(address: string): boolean {
 
 function bitcoinAddressDetector(): Detector {
   const id = "bitcoin-address";
-  const isBech32Char = (c: number) => isDigit(c) || isLower(c) || isUpper(c);
   return {
     id,
     entities: ["CRYPTO_WALLET"],
@@ -197,13 +183,13 @@ function bitcoinAddressDetector(): Detector {
         for (let at = text.indexOf(literal); at !== -1; at = text.indexOf(literal, at + 1)) {
           if (at > 0 && isWordChar(text.charCodeAt(at - 1))) continue;
           let end = at + 3;
-          while (end < text.length && end - at <= BECH32_MAX && isBech32Char(text.charCodeAt(end))) end++;
+          while (end < text.length && end - at <= BECH32_MAX && isAlnum(text.charCodeAt(end))) end++;
           if (end - at > BECH32_MAX || text.charCodeAt(end) === 0x5f) continue;
-          if (isBech32Address(text.slice(at, end)) && hasContext(text, at, BTC_CONTEXT)) out.push({ start: at, end, entity: "CRYPTO_WALLET", score: 0.85, detector: id });
+          if (isBech32Address(text.slice(at, end)) && hasContextPhrase(text, at, BTC_CONTEXT)) out.push({ start: at, end, entity: "CRYPTO_WALLET", score: 0.85, detector: id });
         }
       }
     },
-    openCandidate: (text) => openTrailing(text, isBech32Char, BECH32_MAX, (token) => (/^(?:bc1[0-9a-z]*|BC1[0-9A-Z]*)$/.test(token) ? "strong" : /^(?:b|bc|B|BC)$/.test(token) ? "weak" : undefined)),
+    openCandidate: (text) => openTrailing(text, isAlnum, BECH32_MAX, (token) => (/^(?:bc1[0-9a-z]*|BC1[0-9A-Z]*)$/.test(token) ? "strong" : /^(?:b|bc|B|BC)$/.test(token) ? "weak" : undefined)),
   };
 }
 

@@ -2,6 +2,7 @@
 // lookaround or backreferences, so a configured pattern cannot be a ReDoS) and dictionaries of
 // terms matched as whole words, case-insensitively.
 import { RE2JS } from "re2js";
+import { CODE_UNDERSCORE, isLetterOrDigitAt } from "./lexer.js";
 import type { Detector, Finding, OpenCandidate } from "./types.js";
 
 interface CustomPatternRule {
@@ -97,5 +98,5 @@ function partialPrefixAtEnd(tail: string, prefix: string, offset: number): OpenC
 
 function isWordEdge(text: string, index: number): boolean {
   if (index < 0 || index >= text.length) return true;
-  return !/[\p{L}\p{N}_]/u.test(text[index]!);
+  return text.charCodeAt(index) !== CODE_UNDERSCORE && !isLetterOrDigitAt(text, index);
 }

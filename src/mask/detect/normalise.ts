@@ -10,6 +10,7 @@
 // which a stream holds back like an open candidate.
 
 import { Buffer } from "node:buffer";
+import { DOMAIN_LIMIT, isAlnum, isDigit, isEmailLocalChar, isHex, isLetter, LOCAL_PART_LIMIT } from "./lexer.js";
 
 /** A normalised text and, for each of its characters, the original characters it came from. The
  * map is kept as the list of rewrites (a few per text), not as two arrays as long as the text. */
@@ -143,14 +144,7 @@ const REFERENCE_NAME_MAX = 6;
 /** "jane at example dot com", "jane [at] example [dot] com", "jane(at)example(dot)com". */
 const AT_MARKERS = [" at ", " AT ", " [at] ", " [AT] ", "[at]", "[AT]", " (at) ", " (AT) ", "(at)", "(AT)"];
 const DOT_MARKERS = [" dot ", " DOT ", " [dot] ", " [DOT] ", "[dot]", "[DOT]", " (dot) ", " (DOT) ", "(dot)", "(DOT)"];
-const LOCAL_PART_MAX = 64;
-const DOMAIN_MAX = 253;
 
-const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
-const isHex = (c: number) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-const isLetter = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-const isAlnum = (c: number) => isDigit(c) || isLetter(c);
-const isLocalChar = (c: number) => isAlnum(c) || c === 0x2e || c === 0x5f || c === 0x25 || c === 0x2b || c === 0x2d;
 /** Compatibility characters NFKC folds into ASCII: Latin-1 and spacing marks, general punctuation
  * and letter-like symbols, circled digits, small and full-width forms, mathematical alphanumerics. */
 const mayFold = (c: number) => (c >= 0xa0 && c <= 0x2ff) || (c >= 0x2000 && c <= 0x24ff) || c === 0x3000 || (c >= 0xfe30 && c <= 0xffef);
@@ -173,7 +167,7 @@ function markerAt(text: string, at: number, markers: readonly string[], wordsFlo
   if (partial && wordsFlow && text.length - at === 1) {
     let start = at;
     let plain = true;
-    while (at - start < LOCAL_PART_MAX && isLocalChar(text.charCodeAt(start - 1))) {
+    while (at - start < LOCAL_PART_LIMIT && isEmailLocalChar(text.charCodeAt(start - 1))) {
       start--;
       plain &&= isLetter(text.charCodeAt(start));
     }
@@ -194,7 +188,7 @@ interface SpelledAddress {
  * dots or dot markers after it. The end of the text ends the address as a boundary would, and
  * leaves it open. */
 function spelledAddress(text: string, at: number, atLength: number, bracketed: boolean): { address: SpelledAddress | undefined; open: boolean } {
-  if (!isLocalChar(text.charCodeAt(at - 1))) return { address: undefined, open: false };
+  if (!isEmailLocalChar(text.charCodeAt(at - 1))) return { address: undefined, open: false };
   if (at + atLength >= text.length) return { address: undefined, open: true };
   if (!isAlnum(text.charCodeAt(at + atLength))) return { address: undefined, open: false };
   const dots: Array<readonly [number, number]> = [];
@@ -204,8 +198,8 @@ function spelledAddress(text: string, at: number, atLength: number, bracketed: b
   const found = (open: boolean) => ({ address: dots.length > 0 || (bracketed && literalDots > 0) ? { at, atLength, dots } : undefined, open });
   for (;;) {
     const labelStart = pos;
-    while (pos < text.length && pos - at <= DOMAIN_MAX && (isAlnum(text.charCodeAt(pos)) || text.charCodeAt(pos) === 0x2d)) pos++;
-    if (pos - at > DOMAIN_MAX) return { address: undefined, open: false };
+    while (pos < text.length && pos - at <= DOMAIN_LIMIT && (isAlnum(text.charCodeAt(pos)) || text.charCodeAt(pos) === 0x2d)) pos++;
+    if (pos - at > DOMAIN_LIMIT) return { address: undefined, open: false };
     if (pos >= text.length) return found(true);
     if (pos === labelStart) return { address: undefined, open: false };
     if (text.charCodeAt(pos) === 0x2e) {
@@ -314,7 +308,7 @@ export function normalise(text: string, force = false): Normalised | undefined {
           const spelled = marker === -1 ? { address: undefined, open: true } : spelledAddress(text, i, marker, /[[(]/.test(text.slice(i, i + marker)));
           if (spelled.open) {
             let local = i;
-            while (i - local < LOCAL_PART_MAX && isLocalChar(text.charCodeAt(local - 1))) local--;
+            while (i - local < LOCAL_PART_LIMIT && isEmailLocalChar(text.charCodeAt(local - 1))) local--;
             if (local < i) open(local);
           }
           if (spelled.address) {
@@ -449,7 +443,7 @@ function codeEscape(text: string, at: number): { chars: string; end: number } | 
  * characters. */
 export function openTail(text: string): number | undefined {
   const near = Math.max(0, text.length - 16);
-  const far = Math.max(0, text.length - (LOCAL_PART_MAX + DOMAIN_MAX + 16));
+  const far = Math.max(0, text.length - (LOCAL_PART_LIMIT + DOMAIN_LIMIT + 16));
   let from = AT_HINT.test(text.slice(far)) ? far : near;
   let tail = normalise(text.slice(from), true);
   if (tail?.openFrom === undefined) return undefined;
@@ -466,6 +460,6 @@ export function openTail(text: string): number | undefined {
   let first = 0;
   while (first < tail.text.length && tail.startOf(first) < openFrom) first++;
   let start = first;
-  while (start > 0 && first - start < LOCAL_PART_MAX + DOMAIN_MAX && (isLocalChar(tail.text.charCodeAt(start - 1)) || tail.text.charCodeAt(start - 1) === 0x40)) start--;
+  while (start > 0 && first - start < LOCAL_PART_LIMIT + DOMAIN_LIMIT && (isEmailLocalChar(tail.text.charCodeAt(start - 1)) || tail.text.charCodeAt(start - 1) === 0x40)) start--;
   return from + Math.min(openFrom, tail.startOf(start));
 }

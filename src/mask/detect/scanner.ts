@@ -1,6 +1,7 @@
 // The scanner: every enabled detector over one text and over its normalised form (normalise.ts),
 // findings mapped back onto the characters actually written, overlaps resolved (masking.md §1),
 // and the open candidate the stream masker must hold back.
+import { isWhitespace } from "./lexer.js";
 import { normalise, openTail, type Normalised } from "./normalise.js";
 import { MASK_THRESHOLD, type Detector, type Finding, type OpenCandidate } from "./types.js";
 
@@ -105,8 +106,6 @@ const REWRITE_REACH = 384;
 /** A window edge moves out to the next whitespace, at most this far, so no token is cut. */
 const EDGE_SLACK = 256;
 
-const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-
 /** [from, to) windows of the normalised text around its rewrites, merged, edges at whitespace. */
 function rewriteWindows(normalised: Normalised): Array<readonly [number, number]> {
   const { text, rewritten } = normalised;
@@ -114,8 +113,8 @@ function rewriteWindows(normalised: Normalised): Array<readonly [number, number]
   for (const at of rewritten) {
     let from = Math.max(0, at - REWRITE_REACH);
     let to = Math.min(text.length, at + REWRITE_REACH);
-    for (const limit = Math.max(0, from - EDGE_SLACK); from > limit && !isSpace(text.charCodeAt(from - 1)); ) from--;
-    for (const limit = Math.min(text.length, to + EDGE_SLACK); to < limit && !isSpace(text.charCodeAt(to)); ) to++;
+    for (const limit = Math.max(0, from - EDGE_SLACK); from > limit && !isWhitespace(text.charCodeAt(from - 1)); ) from--;
+    for (const limit = Math.min(text.length, to + EDGE_SLACK); to < limit && !isWhitespace(text.charCodeAt(to)); ) to++;
     const last = windows[windows.length - 1];
     if (last && from <= last[1]) last[1] = Math.max(last[1], to);
     else windows.push([from, to]);

@@ -7,6 +7,7 @@
 // The patterns use bounded quantifiers only, so each scan is linear in the text.
 import { Buffer } from "node:buffer";
 import { wordsBefore } from "./context.js";
+import { isDigit, isLetter, isLetterOrDigitAt, isUpper, isWordChar } from "./lexer.js";
 import type { Detector, Finding } from "./types.js";
 
 // Apostrophes and hyphens only between letters ("O'Neil", "Smith-Jones"), so a closing quote is never part of a name.
@@ -96,14 +97,11 @@ function cueStarts(text: string): number[] {
  * text is skipped for prose cues: the character before it is not in the slice.) */
 function startsEndingAt(slice: string, pattern: RegExp, first: number, offset: number, into: number[], wordStart: boolean): void {
   for (let at = first; at < slice.length; at++) {
-    if (!isAsciiLetter(slice.charCodeAt(at)) || (wordStart && at > 0 && isAsciiWordCharacter(slice.charCodeAt(at - 1)))) continue;
+    if (!isLetter(slice.charCodeAt(at)) || (wordStart && at > 0 && isWordChar(slice.charCodeAt(at - 1)))) continue;
     pattern.lastIndex = at;
     if (pattern.test(slice)) into.push(offset + at);
   }
 }
-
-const isAsciiLetter = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-const isAsciiWordCharacter = (c: number) => isAsciiLetter(c) || (c >= 0x30 && c <= 0x39) || c === 0x5f;
 
 function personDetector(): Detector {
   const id = "person-name";
@@ -178,9 +176,7 @@ const STREET_ADDRESS_AFTER_CUE = new RegExp(String.raw`${HOUSE}(?:(?:${STREET_WO
 /** A field named for where something goes (`"to": "`, `ship_to=`), as JSON keys and key=value write it. */
 const ADDRESS_KEY_BEFORE = /(?:^|[^\p{L}\p{N}_])(?:to|ship_?to|shipTo|deliver_?to)["']?\s?[:=]\s?["']?$/u;
 const ADDRESS_CONTEXT = new Set(["address", "addr", "ship", "shipping", "shipment", "deliver", "delivery", "live", "lives", "living", "located", "moved", "move", "reside", "residence", "home", "office", "street", "mailing", "billing", "destination", "visit"]);
-const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
-const isCapital = (c: number) => c >= 0x41 && c <= 0x5a;
-const mayStartStreet = (c: number) => isDigit(c) || isCapital(c) || (c >= 0xc0 && c <= 0x24f);
+const mayStartStreet = (c: number) => isDigit(c) || isUpper(c) || (c >= 0xc0 && c <= 0x24f);
 const ADDRESS_MAX = 240;
 /** What may follow a house number while the text could still become an address. */
 const ADDRESS_PREFIX = /^\d{1,6}[A-Z]?(?:-\d{0,4})?(?: (?:(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.? ?#?[\p{L}\d-]{0,6}|[\p{Lu}\d#][\p{L}\d.'’#-]*),?){0,16} ?[\p{Lu}\d#]?$/u;
@@ -188,14 +184,14 @@ const ADDRESS_PREFIX = /^\d{1,6}[A-Z]?(?:-\d{0,4})?(?: (?:(?:Apt|Apartment|Suite
 /** Where the house number that ends at this space begins (`12 `, `12B `, `12-14 `, `12B-14 `),
  * its whole digit run included and not before `from`; -1 if none ends here. */
 function houseNumberStart(text: string, space: number, from: number): number {
-  const lettered = isCapital(text.charCodeAt(space - 1));
+  const lettered = isUpper(text.charCodeAt(space - 1));
   const last = lettered ? space - 2 : space - 1;
   if (last < from || !isDigit(text.charCodeAt(last))) return -1;
   let run = last;
   while (run > from && isDigit(text.charCodeAt(run - 1))) run--;
   // After a dash, one to four digits and no letter: the number before the dash begins it.
   if (!lettered && last - run < 4 && text.charCodeAt(run - 1) === 0x2d) {
-    let before = isCapital(text.charCodeAt(run - 2)) ? run - 3 : run - 2;
+    let before = isUpper(text.charCodeAt(run - 2)) ? run - 3 : run - 2;
     if (before >= from && isDigit(text.charCodeAt(before))) {
       while (before > from && isDigit(text.charCodeAt(before - 1))) before--;
       return before;
@@ -303,7 +299,7 @@ function europeanAddressDetector(): Detector {
       for (let comma = text.indexOf(", "); comma !== -1; comma = text.indexOf(", ", comma + 1)) {
         if (comma < after) continue;
         const next = text.charCodeAt(comma + 2);
-        if (!isDigit(next) && !(isCapital(next) && (text.charCodeAt(comma + 3) === 0x2d || text.charCodeAt(comma + 4) === 0x2d))) continue;
+        if (!isDigit(next) && !(isUpper(next) && (text.charCodeAt(comma + 3) === 0x2d || text.charCodeAt(comma + 4) === 0x2d))) continue;
         EU_POSTAL_TOWN.lastIndex = comma;
         const rest = EU_POSTAL_TOWN.exec(text);
         if (!rest) continue;
@@ -325,8 +321,8 @@ function europeanAddressDetector(): Detector {
         // first: this runs on every piece of a stream).
         // (Half a surrogate pair at the very end may still become a capital.)
         const lastHalf = c >= 0xd800 && c <= 0xdbff && at === text.length - 1;
-        if (!isDigit(c) && !isCapital(c) && !lastHalf && (c < 0xc0 || !/^\p{Lu}/u.test(text.slice(at, at + 2)))) continue;
-        if (at > 0 && isWordCharacter(text, at - 1)) continue;
+        if (!isDigit(c) && !isUpper(c) && !lastHalf && (c < 0xc0 || !/^\p{Lu}/u.test(text.slice(at, at + 2)))) continue;
+        if (at > 0 && isLetterOrDigitAt(text, at - 1)) continue;
         if (lastHalf) return { start: at, strong: false };
         if (isDigit(c)) {
           EU_OPEN_FR.lastIndex = at;
@@ -344,13 +340,6 @@ function europeanAddressDetector(): Detector {
       return undefined;
     },
   };
-}
-
-/** Whether the character at `at` is a letter or a digit. */
-function isWordCharacter(text: string, at: number): boolean {
-  const c = text.charCodeAt(at);
-  if (c < 0x80) return isDigit(c) || isCapital(c) || (c >= 0x61 && c <= 0x7a);
-  return /[\p{L}\p{N}]/u.test(text[at]!);
 }
 
 /** Whether a French street type stands whole after the number at `at` (`12 rue `): distinctive. */
