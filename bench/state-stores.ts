@@ -9,8 +9,7 @@ import { performance } from "node:perf_hooks";
 import { LoginTransactions } from "../src/authenticate/loginTransactions.js";
 import { BrowserSessions } from "../src/authenticate/sessions.js";
 import { generateApiKey } from "../src/identify/serviceAccounts.js";
-import { postgresStores, sqliteStores, type StateStores } from "../src/storage/index.js";
-import { openStateDatabase } from "../src/storage/stateDatabase.js";
+import { openStateFile, postgresStores, sqliteStores, type StateStores } from "../src/stateStores.js";
 import { startPostgres } from "../test/support/postgres.js";
 
 const OPS = Number(process.env.BENCH_STATE_OPS ?? "5000");
@@ -53,7 +52,7 @@ async function measure(stores: StateStores): Promise<Map<string, Timing>> {
 
 const dir = await mkdtemp(path.join(tmpdir(), "portcullis-bench-state-"));
 try {
-  const sqlite = sqliteStores(openStateDatabase(path.join(dir, "state.db")));
+  const sqlite = sqliteStores(openStateFile(path.join(dir, "state.db")));
   const local = await measure(sqlite);
   await sqlite.close();
   let shared: Map<string, Timing> | undefined;

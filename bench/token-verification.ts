@@ -7,9 +7,8 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { parseConfig } from "../src/config/load.js";
 import { OidcBearerVerifier } from "../src/identify/oidc.js";
 import { BrowserSessions } from "../src/authenticate/sessions.js";
-import { sqliteStores } from "../src/storage/index.js";
+import { openStateFile, sqliteStores } from "../src/stateStores.js";
 import { generateApiKey, ServiceAccountKeys } from "../src/identify/serviceAccounts.js";
-import { openStateDatabase } from "../src/storage/stateDatabase.js";
 
 const ITERATIONS = Number(process.env.BENCH_TOKENS ?? "20000");
 const AUDIENCE = "https://portcullis.bench";
@@ -55,7 +54,7 @@ const baseline = await measure("service-account key (baseline)", () => serviceAc
 const { mkdtemp, rm } = await import("node:fs/promises");
 const { tmpdir } = await import("node:os");
 const stateDir = await mkdtemp(`${tmpdir()}/portcullis-bench-`);
-const state = sqliteStores(openStateDatabase(`${stateDir}/state.db`));
+const state = sqliteStores(openStateFile(`${stateDir}/state.db`));
 const stored = generateApiKey();
 await state.serviceAccounts.create({ id: "bench-stored", key_sha256: stored.sha256, groups: ["ci"] });
 const storedAccounts = new ServiceAccountKeys([], state.serviceAccounts);

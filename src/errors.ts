@@ -5,6 +5,7 @@
 // the person who sees it should do. docs/errors.md is generated from it (`npm run docs:errors`),
 // and test/source/errors-catalog.test.ts checks that every code is thrown somewhere with one of its
 // statuses, and that the page is current.
+import type { Identity } from "./identify/index.js";
 
 interface ErrorEntry {
   statuses: readonly number[];
@@ -67,8 +68,6 @@ export const ERROR_CATALOG = {
 } as const satisfies Record<string, ErrorEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
-
-import type { Identity } from "./identify/index.js";
 
 /** RFC 6750 §3.1 error codes for WWW-Authenticate. */
 type BearerError = "invalid_request" | "invalid_token" | "insufficient_scope";

@@ -5,8 +5,9 @@ import type { Decision, BodyRewrites } from "./authorize/index.js";
 import type { Operation } from "./classify/index.js";
 import type { Identity } from "./identify/index.js";
 import type { RequestTarget } from "./receive/index.js";
-import type { EgressFacts, Outcome, RequestApproval, RequestRecord, ResponseRecording, StoredPayloadBody } from "./record/index.js";
-import type { SecretScrubber } from "./egress/index.js";
+import type { RequestApproval } from "./approve/index.js";
+import type { EgressFacts, SecretScrubber } from "./egress/index.js";
+import type { Outcome, RequestRecord, ResponseRecording, StoredPayloadBody } from "./record/index.js";
 import type { Masker, MaskingTally, Redactions } from "./mask/index.js";
 
 export interface Exchange {

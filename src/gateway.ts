@@ -22,11 +22,11 @@ import { RequestPipeline } from "./pipeline.js";
 import { ProtocolSocketBridge } from "./protocols/index.js";
 import { RouteTable } from "./classify/index.js";
 import { Ledger, openLedger, purgeExpiredPayloads } from "./ledger/index.js";
-import { RunFollower, SiemStream, type AuditSink } from "./record/index.js";
+import { RunFollower, SiemStream, StageRecorder, type AuditSink } from "./record/index.js";
 import { createMasker, maskedLogOptions, openVault, type Masker } from "./mask/index.js";
 import { TrustedProxies, loadListenerCertificate, reloadCertificateOnChange } from "./receive/index.js";
 import { Readiness } from "./respond/index.js";
-import { openStateStores } from "./storage/index.js";
+import { openStateStores } from "./stateStores.js";
 
 export interface Gateway {
   /** Base URL the gateway listens on, e.g. http://127.0.0.1:8080. */
@@ -91,13 +91,15 @@ async function openGateway(
   opened.add("the audit ledger", () => audit.close());
   const retention = audit instanceof Ledger && config.audit.payload_retention_days > 0 ? startRetention(audit, config.audit.payload_retention_days, log) : undefined;
   if (retention) opened.add("payload retention", () => clearInterval(retention));
-  const policies = await PolicySource.open(config.policy.file, { log, audit });
+  // What stages report outside a request (policy changes, approval steps) becomes ledger records.
+  const stageRecords = new StageRecorder(audit);
+  const policies = await PolicySource.open(config.policy.file, { log, audit: stageRecords });
   opened.add("the policy source", () => policies.close());
   const vault = await openVault(config, await state.openVault());
   opened.add("the vault", () => vault.close());
   const approvals = new Approvals({
     store: await state.openApprovals(),
-    audit,
+    audit: stageRecords,
     notifier: await createNotifier(config.approvals.notify, log),
     masker,
     log,
@@ -164,8 +166,6 @@ async function openGateway(
     forwardHeaders: config.upstream.forward_headers,
     audit,
     approvals: new ApprovalGate(approvals, {
-      heartbeatMs: config.streaming.heartbeat_ms,
-      waitKeepaliveMs: config.streaming.wait_keepalive_ms,
       holdMaxMs: config.approvals.hold_max_s * 1000,
       details: { upstream, auth: gatewayAuth, masker },
     }),

@@ -7,13 +7,14 @@ import { GatewayError } from "../errors.js";
 import type { Identity } from "../identify/index.js";
 import type { Masker } from "../mask/index.js";
 import { metrics } from "../observe/index.js";
-import type { ApprovalRecord, AuditSink } from "../record/index.js";
+import type { ApprovalAudit, ApprovalBypass, ApprovalStep } from "./audit.js";
 import type { ApprovalNotice, NoticeKind, Notifier } from "./notice.js";
 import { ApprovalCapReached, ApprovalConflict, UNRECORDED_DECISION, grantWindowS, type Approval, type ApprovalState, type ApprovalStore, type DeferredResult, type Grant, type NewApproval } from "./store.js";
 
 interface ApprovalsOptions {
   store: ApprovalStore;
-  audit: AuditSink;
+  /** Where each step is recorded (src/record/, wired by gateway.ts). */
+  audit: ApprovalAudit;
   notifier: Notifier;
   masker: Masker;
   log: Logger;
@@ -217,34 +218,15 @@ export class Approvals {
   }
 
   /** A request that went ahead under a grant or break-glass: its own ledger record. */
-  async recordBypass(
-    event: "grant_used" | "break_glass",
-    details: { requestId: string; identity: Identity; method: string; path: string; rule: string; graphs: string[]; actions: string[]; approverGroups: string[]; approvalsRequired: number; justification: string | null; grant?: Grant },
-  ): Promise<void> {
-    const record: ApprovalRecord = {
-      type: "approval",
-      time: new Date().toISOString(),
-      approval_id: details.grant?.approval_id ?? "",
-      request_id: details.requestId,
-      event,
-      actor: details.identity.subject,
-      requester: details.identity.subject,
-      rule: details.rule,
-      graphs: details.graphs,
-      actions: details.actions,
-      approver_groups: details.approverGroups,
-      approvals_required: details.approvalsRequired,
-      approvals_given: 0,
-      justification: details.justification,
-      ...(details.grant ? { grant: { id: details.grant.id, expires_at: new Date(details.grant.expires_at).toISOString() } } : {}),
-    };
-    await this.options.audit.append(record, { subject: details.identity.subject, graphs: details.graphs });
+  async recordBypass(event: ApprovalBypass["event"], details: Omit<ApprovalBypass, "time" | "event">): Promise<void> {
+    const time = new Date().toISOString();
+    await this.options.audit.approvalBypassed({ time, event, ...details });
     if (event === "break_glass") {
       this.options.log.warn({ request_id: details.requestId, subject: details.identity.subject, rule: details.rule }, "break-glass request went ahead without approval");
       this.options.notifier.notify({
         kind: "approval.break_glass",
         notice_id: randomUUID(),
-        time: record.time,
+        time,
         approval_id: "",
         state: "break-glass",
         requester: { subject: details.identity.subject, ...(details.identity.name ? { name: this.maskedText(details.identity.name) } : {}), groups: details.identity.groups },
@@ -255,7 +237,7 @@ export class Approvals {
         approvals_given: 0,
         justification: details.justification,
         details: {},
-        expires_at: record.time,
+        expires_at: time,
         api_url: `${this.apiBase}/portcullis/approvals`,
       });
     }
@@ -341,29 +323,9 @@ export class Approvals {
     }
   }
 
-  private async record(approval: Approval, event: ApprovalRecord["event"], actor: string, requestId: string, extra: { verdict?: "approve" | "deny"; reason?: string | null } = {}): Promise<void> {
-    const record: ApprovalRecord = {
-      type: "approval",
-      time: new Date().toISOString(),
-      approval_id: approval.id,
-      request_id: requestId,
-      event,
-      actor,
-      requester: approval.requester.subject,
-      rule: approval.rule,
-      graphs: approval.graphs,
-      actions: approval.actions,
-      approver_groups: approval.approver_groups,
-      approvals_required: approval.approvals_required,
-      approvals_given: approval.votes.filter((v) => v.verdict === "approve").length,
-      expires_at: new Date(approval.expires_at).toISOString(),
-      ...(event === "requested" ? { justification: approval.justification } : {}),
-      ...(extra.verdict ? { verdict: extra.verdict } : {}),
-      ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
-      ...(event === "approved" && approval.grant ? { grant: { id: approval.grant.id, expires_at: new Date(approval.grant.expires_at).toISOString() } } : {}),
-    };
+  private async record(approval: Approval, event: ApprovalStep["event"], actor: string, requestId: string, extra: Pick<ApprovalStep, "verdict" | "reason"> = {}): Promise<void> {
     try {
-      await this.options.audit.append(record, { subject: approval.requester.subject, graphs: approval.graphs });
+      await this.options.audit.approvalStep({ time: new Date().toISOString(), event, approval, actor, requestId, ...extra });
     } catch (error) {
       // Closing records (voted, denied, expired) follow a change already durable in the store: the
       // missing record is an operator alarm. Nothing goes ahead without its record.

@@ -13,9 +13,8 @@ import canonicalize from "canonicalize";
 import type { Decision } from "../authorize/index.js";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
-import type { RequestApproval } from "../record/index.js";
-import { formatEvent, writeToClient } from "../respond/index.js";
 import { approvalView, type Approvals } from "./approvals.js";
+import type { RequestApproval } from "./audit.js";
 import { actsOnPendingWork, approvalDetails, currentCheckpoint, type DetailSources } from "./details.js";
 import { covers, graphsKey, type Approval, type ApprovalMode } from "./store.js";
 
@@ -33,14 +32,15 @@ interface ApprovalRequestFacts {
   maskedBody: string | undefined;
   /** Response headers decided so far (a held response starts before forwarding). */
   headers: OutgoingHttpHeaders;
+  /** Starts the held answer while approvers decide (written by respond: respond/held.ts); the
+   * function it returns stops its keep-alives. */
+  holdOpen(opening: { headers: OutgoingHttpHeaders; notice: { event: string; data: unknown } }): () => void;
 }
 
 /** go: forward now, with how it was approved; answered: the client got 202 (or an error was sent). */
 type GateOutcome = { go: RequestApproval } | { answered: RequestApproval; status: number; json: unknown; headers: OutgoingHttpHeaders };
 
 interface GateSettings {
-  heartbeatMs: number;
-  waitKeepaliveMs: number;
   details: DetailSources;
   /** approvals.hold_max_s in ms: how long a held request waits for the decision. */
   holdMaxMs?: number;
@@ -170,36 +170,21 @@ export class ApprovalGate {
               },
             };
           }
-          approval = await this.hold(exchange, approval, facts.headers);
+          approval = await this.hold(exchange, approval, facts);
       }
     }
   }
 
   /** Keeps the client's connection open until the approval is decided, for approvals.hold_max_s
-   * at most: SSE heartbeats and one informational event for streams, keep-alive newlines for
-   * /runs/wait (both answer 200 at once, as LangGraph does), nothing for other requests, whose
-   * status line waits for the upstream's answer or the refusal. */
-  private async hold(exchange: Exchange, approval: Approval, headers: OutgoingHttpHeaders): Promise<Approval> {
+   * at most, with the held answer respond writes: streams and /runs/wait answer 200 at once, as
+   * LangGraph does; other requests' status line waits for the upstream's answer or the refusal. */
+  private async hold(exchange: Exchange, approval: Approval, facts: ApprovalRequestFacts): Promise<Approval> {
     const res = exchange.res;
-    const kind = exchange.operation!.response;
-    const stream = kind === "sse";
-    if (!res.headersSent && kind !== "json") {
-      res.writeHead(200, {
-        ...headers,
-        "content-type": stream ? "text/event-stream" : "text/plain; charset=utf-8",
-        "cache-control": "no-cache",
-        [APPROVAL_ID_HEADER]: approval.id,
-      });
-      res.flushHeaders();
-    }
-    if (!res.headersSent) headers[APPROVAL_ID_HEADER] = approval.id;
-    if (stream) {
-      const view = approvalView(approval, this.approvals.statusUrl(approval.id));
-      // The SDK passes unknown events to the caller and keeps reading (langgraph-api.md §8, pattern C).
-      const notice = { approval_id: approval.id, state: approval.state, rule: approval.rule, approver_groups: approval.approver_groups, approvals_required: approval.approvals_required, expires_at: view.expires_at, status_url: view.status_url };
-      writeToClient(exchange, formatEvent({ event: "portcullis/approval", data: JSON.stringify(notice) }));
-    }
-    const keepalive = kind === "json" ? undefined : setInterval(() => writeToClient(exchange, stream ? ": heartbeat\n\n" : "\n"), stream ? this.settings.heartbeatMs : this.settings.waitKeepaliveMs);
+    const view = approvalView(approval, this.approvals.statusUrl(approval.id));
+    const notice = { approval_id: approval.id, state: approval.state, rule: approval.rule, approver_groups: approval.approver_groups, approvals_required: approval.approvals_required, expires_at: view.expires_at, status_url: view.status_url };
+    const stopKeepalive = facts.holdOpen({ headers: { ...facts.headers, [APPROVAL_ID_HEADER]: approval.id }, notice: { event: "portcullis/approval", data: notice } });
+    // An answer not begun yet carries the approval's id when it is written.
+    if (!res.headersSent) facts.headers[APPROVAL_ID_HEADER] = approval.id;
     exchange.waitingForApproval = true;
     const clientLeft = new AbortController();
     const onClose = () => clientLeft.abort();
@@ -226,7 +211,7 @@ export class ApprovalGate {
     } finally {
       exchange.waitingForApproval = false;
       clearTimeout(deadline);
-      if (keepalive) clearInterval(keepalive);
+      stopKeepalive();
       res.off("close", onClose);
     }
   }

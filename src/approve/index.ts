@@ -3,6 +3,7 @@
 // the approvers' REST API (api.ts).
 export { ApprovalsApi } from "./api.js";
 export { approvalView, Approvals, isApprover, mayView, type ApprovalView } from "./approvals.js";
+export type { ApprovalAudit, ApprovalBypass, ApprovalStep, RequestApproval } from "./audit.js";
 export { DeferredRequests } from "./deferred.js";
 export { ApprovalGate } from "./gate.js";
 export { createNotifier } from "./notify/index.js";

@@ -2,6 +2,7 @@
 // (RFC 6265bis §4.1.3.2: no Domain, Path=/, Secure), so no subdomain can plant or read them.
 import { parse, serialize } from "cookie";
 import type { IncomingHttpHeaders } from "node:http";
+import { sessionCookieName } from "../identify/index.js";
 
 export interface CookieNames {
   session: string;
@@ -14,7 +15,7 @@ export interface CookieNames {
 export function cookieNames(publicUrl: string, crossSite = false): CookieNames {
   const secure = new URL(publicUrl).protocol === "https:";
   const prefix = secure ? "__Host-" : "";
-  return { session: `${prefix}portcullis_session`, login: `${prefix}portcullis_login`, secure, sessionSameSite: crossSite && secure ? "none" : "lax" };
+  return { session: sessionCookieName(secure), login: `${prefix}portcullis_login`, secure, sessionSameSite: crossSite && secure ? "none" : "lax" };
 }
 
 export function readCookie(headers: IncomingHttpHeaders, name: string): string | undefined {

@@ -14,7 +14,7 @@
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
-import type { Identity } from "../identify/index.js";
+import type { BrowserSessionResolver, Identity } from "../identify/index.js";
 import { readFormBody } from "../receive/index.js";
 import type { LocalAnswer } from "../respond/index.js";
 import { clearCookie, readCookie, setCookie, type CookieNames } from "./cookies.js";
@@ -39,9 +39,10 @@ interface PendingLogin {
 const MAX_SAML_FORM_BYTES = 512 * 1024;
 const DEFAULT_RETURN_TO = "/console/";
 
-export class SignIn {
+/** The sign-in endpoints, and the browser sessions they start as a credential identify resolves. */
+export class SignIn implements BrowserSessionResolver {
   private readonly providers: Map<string, LoginProvider>;
-  readonly trustedOrigins: string[];
+  private readonly trustedOrigins: string[];
 
   constructor(
     private readonly deps: {
@@ -65,6 +66,12 @@ export class SignIn {
   async sessionOf(req: Pick<IncomingMessage, "headers">): Promise<BrowserSession | undefined> {
     const secret = readCookie(req.headers, this.deps.cookies.session);
     return secret ? this.deps.sessions.resume(secret) : undefined;
+  }
+
+  /** A session-authenticated request that changes state carries the session's CSRF token, or comes
+   * from the gateway's own origin or one in cors.allow_origins (csrf.ts). */
+  checkCsrf(req: Pick<IncomingMessage, "method" | "headers">, csrfToken: string, options: { identity: Identity; changesState?: boolean }): void {
+    checkCsrf(req, csrfToken, this.trustedOrigins, options);
   }
 
   async answer(exchange: Exchange): Promise<SignInAnswer> {

@@ -17,7 +17,7 @@ export { loadPolicyFile, subjectMatcher, type CompiledPolicy } from "./compile.j
 export type { Decision, RequestFacts, TraceEntry } from "./evaluate.js";
 export { OWNER_KEY, ResourceLookups, TENANT_KEY } from "./lookups.js";
 export { policyJsonSchema } from "./policyFile.js";
-export { DEFAULT_POLICY_FILE, PolicySource } from "./policySource.js";
+export { DEFAULT_POLICY_FILE, PolicySource, type PolicyAudit, type PolicyChange } from "./policySource.js";
 export { RateLimiter } from "./rateLimit.js";
 export type { BodyRewrites } from "./rewrite.js";
 export { MemoryTokenBuckets, PostgresTokenBuckets, RATE_LIMIT_TABLES, type TokenBuckets } from "./tokenBuckets.js";

@@ -1,16 +1,40 @@
 // The policy in force, and hot reload: a changed file is compiled first; an invalid one is
 // rejected with a clear error and the last good policy stays in force (never open). Both
-// outcomes are audit records, so the ledger shows which policy decided when.
+// outcomes are audit records, so the ledger shows which policy decided when: this stage reports
+// each as a PolicyChange to a PolicyAudit, and src/record/ writes the record (wired by gateway.ts).
 import { unwatchFile, watchFile } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import { PACKAGE_ROOT } from "../packageFiles.js";
-import type { AuditSink } from "../record/index.js";
 import { loadPolicyFile, type CompiledPolicy } from "./compile.js";
 
 export const DEFAULT_POLICY_FILE = path.join(PACKAGE_ROOT, "policies", "default.yaml");
 
 const POLL_INTERVAL_MS = 1_000;
+
+/** A policy file loaded into force, or rejected with the last good one kept. */
+export interface PolicyChange {
+  time: string;
+  event: "loaded" | "rejected";
+  /** The policy file. */
+  source: string;
+  /** SHA-256 of the file that was loaded or rejected (null: it could not be read). */
+  sha256: string | null;
+  /** The SHA-256 of the policy in force afterwards. */
+  inForce: string;
+  /** Why it was rejected. */
+  error?: string;
+}
+
+/** Where the policy source reports each change; resolves once it is recorded. */
+export interface PolicyAudit {
+  policyChanged(change: PolicyChange): Promise<void>;
+}
+
+interface PolicySourceDeps {
+  log: Logger;
+  audit: PolicyAudit;
+}
 
 export class PolicySource {
   private watching = false;
@@ -20,11 +44,11 @@ export class PolicySource {
   private constructor(
     private policy: CompiledPolicy,
     readonly file: string,
-    private readonly deps: { log: Logger; audit: AuditSink },
+    private readonly deps: PolicySourceDeps,
   ) {}
 
   /** Loads the file (or the built-in default); an invalid policy stops the gateway from starting. */
-  static async open(file: string | undefined, deps: { log: Logger; audit: AuditSink }): Promise<PolicySource> {
+  static async open(file: string | undefined, deps: PolicySourceDeps): Promise<PolicySource> {
     const path = file ?? DEFAULT_POLICY_FILE;
     const policy = await loadPolicyFile(path);
     const source = new PolicySource(policy, path, deps);
@@ -73,7 +97,7 @@ export class PolicySource {
 
   private async record(event: "loaded" | "rejected", sha256: string | null, error?: string): Promise<void> {
     await this.deps.audit
-      .append({ type: "policy", time: new Date().toISOString(), event, source: this.file, sha256, in_force: this.policy.sha256, ...(error ? { error: error.slice(0, 2_000) } : {}) })
+      .policyChanged({ time: new Date().toISOString(), event, source: this.file, sha256, inForce: this.policy.sha256, ...(error ? { error } : {}) })
       .catch((auditError: unknown) => this.deps.log.error({ err: auditError }, "policy audit record could not be written"));
   }
 }

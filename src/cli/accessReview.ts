@@ -12,7 +12,7 @@ import { buildAccessReview, campaignLines, DirectoryError, parseDirectoryCsv } f
 import { ConfigError } from "../errors.js";
 import { AccessReviewError, completeCampaign, decideLine, readCampaign, readCampaigns, startCampaign, campaignReport, MAX_LISTED, type CampaignState } from "../ledger/index.js";
 import type { AccessReviewLine } from "../record/index.js";
-import { openStateStores } from "../storage/index.js";
+import { openStateStores } from "../stateStores.js";
 import { ledgerOptions, openToolLedger, openToolStore, operator } from "./audit.js";
 
 export function accessReviewCommand(): Command {

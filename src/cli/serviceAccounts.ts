@@ -6,7 +6,8 @@ import { Command, Option } from "commander";
 import { loadConfigFile } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 import { generateApiKey, keyExpiry } from "../identify/index.js";
-import { openStateStores, sqliteStores, ServiceAccountExists, openStateDatabase, type StateStores, type NewServiceAccount, type ServiceAccountStore, type StoredServiceAccount } from "../storage/index.js";
+import { openStateFile, openStateStores, sqliteStores, type StateStores } from "../stateStores.js";
+import { ServiceAccountExists, type NewServiceAccount, type ServiceAccountStore, type StoredServiceAccount } from "../storage/index.js";
 
 const ACCOUNT_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -95,7 +96,7 @@ async function createOrExplain(store: ServiceAccountStore, account: NewServiceAc
 /** Runs `work` on the chosen store and closes it afterwards. */
 async function withStore<T>(options: StateOptions, work: (store: ServiceAccountStore) => Promise<T>): Promise<T> {
   let stores: StateStores;
-  if (options.stateDb) stores = sqliteStores(openStateDatabase(options.stateDb));
+  if (options.stateDb) stores = sqliteStores(openStateFile(options.stateDb));
   else if (options.config) stores = await openStateStores(await loadConfigFile(options.config));
   else throw new ConfigError("say which state store to use: --config <file> (or PORTCULLIS_CONFIG) or --state-db <file>");
   try {

@@ -5,7 +5,8 @@ import { Command } from "commander";
 import { loadConfigFile, readSecret, type PortcullisConfig } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 import { PostgresVaultStore, SqliteVaultStore, type VaultStore } from "../mask/index.js";
-import { storageTarget, openStateDatabase } from "../storage/index.js";
+import { openStateFile } from "../stateStores.js";
+import { storageTarget } from "../storage/index.js";
 import { ledgerOptions, openToolLedger, operator } from "./audit.js";
 
 export function vaultCommand(): Command {
@@ -39,5 +40,5 @@ export function vaultCommand(): Command {
 async function openVaultStore(config: PortcullisConfig): Promise<VaultStore> {
   const target = storageTarget(config);
   if (target.kind === "postgres") return PostgresVaultStore.open({ url: await readSecret(target.url, target.urlField), schema: target.schema });
-  return new SqliteVaultStore(openStateDatabase(target.file), true);
+  return new SqliteVaultStore(openStateFile(target.file), true);
 }

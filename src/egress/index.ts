@@ -15,7 +15,6 @@ import { GatewayError } from "../errors.js";
 import { UpstreamClient } from "../forward/index.js";
 import type { Identity } from "../identify/index.js";
 import { readJsonBody, type RequestBody, type RequestTarget } from "../receive/index.js";
-import type { EgressFacts } from "../record/index.js";
 import { routeCredential, type RouteCredential } from "./credential.js";
 import { encodePathSegment, pathMatches } from "./paths.js";
 import { RUN_CONTEXT_HEADER, RUN_CONTEXT_UPSTREAM_HEADER, RunContextTokens, type RunLink } from "./runContext.js";
@@ -26,6 +25,18 @@ export { RUN_CONTEXT_UPSTREAM_HEADER, type RunLink } from "./runContext.js";
 export type { SecretScrubber } from "./scrub.js";
 
 const EGRESS_PREFIX = "egress";
+
+/** What an egress call was, kept on its request record (src/record/). */
+export interface EgressFacts {
+  route: string;
+  /** The path below the route's base URL that was called (no query: it may carry the credential). */
+  path: string;
+  /** The run the call was made for (from its verified run-context token): the request that
+   * started it, who that was, the thread and graphs. Absent when the call carried no context. */
+  run?: { request_id: string; subject: string; thread_id?: string; tenant?: string; graphs: string[] };
+  /** On an MCP or A2A route: the JSON-RPC method, and the tool a tools/call names. */
+  message?: { method: string; tool?: string };
+}
 
 // Client headers sent downstream: an allow-list, so credentials, hop-by-hop and framing headers,
 // the gateway's own, and headers some servers route by (x-original-url, x-rewrite-url) never

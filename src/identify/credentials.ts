@@ -2,7 +2,6 @@
 // Authorization header in req.headers and joins repeated x-api-key and Cookie headers, so two
 // credentials could otherwise pass as one. A request is identified by exactly one credential.
 import type { IncomingMessage } from "node:http";
-import { cookieNames } from "../authenticate/index.js";
 import { GatewayError } from "../errors.js";
 
 export type CredentialKind = "authorization" | "x-api-key" | "session-cookie" | "approval-execution";
@@ -16,8 +15,15 @@ const CREDENTIAL_HEADERS = new Map<string, CredentialKind>([
   [EXECUTION_HEADER, "approval-execution"],
 ]);
 
-// The session cookie under an http and an https public URL (src/authenticate/cookies.ts).
-const SESSION_COOKIES = new Set([cookieNames("http://portcullis").session, cookieNames("https://portcullis").session]);
+/** The browser session cookie's name, read here as a credential and set by the sign-in
+ * (src/authenticate/cookies.ts). With an https public URL it has the __Host- prefix (RFC 6265bis
+ * §4.1.3.2: no Domain, Path=/, Secure), so no subdomain can plant or read it. */
+export function sessionCookieName(secure: boolean): string {
+  return `${secure ? "__Host-" : ""}portcullis_session`;
+}
+
+// The session cookie under an http and an https public URL.
+const SESSION_COOKIES = new Set([sessionCookieName(false), sessionCookieName(true)]);
 
 export interface PresentedCredentials {
   /** One entry per credential sent (a repeated header counts each time); never their values. */

@@ -2,19 +2,37 @@
 // (`pcsk_…`, as a bearer token or the SDK's x-api-key), an OIDC bearer token (JWT, or opaque
 // and introspected), or a browser session cookie (LangGraph Studio after signing in), which
 // must also pass the CSRF check for state-changing requests. Exactly one: a request carrying
-// two (credentials.ts) is refused, never resolved by a precedence the client cannot see.
+// two (credentials.ts) is refused, never resolved by a precedence the client cannot see. The
+// session cookie is resolved, and its CSRF proof checked, by a BrowserSessionResolver this stage
+// declares: the sign-in (src/authenticate/) implements it and gateway.ts hands it in, so that
+// authenticate depends on identify and not the reverse.
 import type { IncomingMessage } from "node:http";
-import { checkCsrf, type SignIn } from "../authenticate/index.js";
 import { GatewayError } from "../errors.js";
 import { assertOneCredential, presentedCredentials, type PresentedCredentials } from "./credentials.js";
 import type { Identity } from "./identity.js";
 import type { OidcBearerVerifier } from "./oidc.js";
 import { API_KEY_PREFIX, type ServiceAccountKeys } from "./serviceAccounts.js";
 
-export { describeCredentials, EXECUTION_HEADER } from "./credentials.js";
+export { describeCredentials, EXECUTION_HEADER, sessionCookieName } from "./credentials.js";
 export { policyClaims, type Identity } from "./identity.js";
 export { claimAt, OidcBearerVerifier } from "./oidc.js";
 export { generateApiKey, keyExpiry, ServiceAccountKeys } from "./serviceAccounts.js";
+
+/** A signed-in browser session, as identify needs it: who, and the token that proves a
+ * state-changing request came from a page the gateway trusts. */
+export interface SessionCredential {
+  identity: Identity;
+  csrfToken: string;
+}
+
+/** Browser sessions as a credential (identity.login.api_access): implemented by the sign-in. */
+export interface BrowserSessionResolver {
+  /** The session a request's cookie names, if any; throws when it has ended. */
+  sessionOf(req: Pick<IncomingMessage, "headers">): Promise<SessionCredential | undefined>;
+  /** Refuses (PC_CSRF) a state-changing request that carries neither the session's CSRF token nor
+   * an Origin the sign-in trusts. */
+  checkCsrf(req: Pick<IncomingMessage, "method" | "headers">, csrfToken: string, options: { identity: Identity; changesState?: boolean }): void;
+}
 
 export class Identifier {
   /** The CSRF token of the session each in-flight request was identified by, so the check after
@@ -25,7 +43,7 @@ export class Identifier {
     private readonly serviceAccounts: ServiceAccountKeys,
     private readonly oidc: OidcBearerVerifier,
     /** Set when browser sessions may call the API (identity.login.api_access). */
-    private readonly browserSessions?: SignIn,
+    private readonly browserSessions?: BrowserSessionResolver,
     /** The gateway's own send of an approved deferred request, as its requester. */
     private readonly deferredRequests?: { identify(req: Pick<IncomingMessage, "headers">): Identity | undefined },
   ) {}
@@ -60,7 +78,7 @@ export class Identifier {
     if (typeof apiKey === "string" && apiKey !== "") return this.serviceAccounts.identify(apiKey);
     const session = await this.browserSessions?.sessionOf(req);
     if (session) {
-      checkCsrf(req, session.csrfToken, this.browserSessions!.trustedOrigins, { identity: session.identity });
+      this.browserSessions!.checkCsrf(req, session.csrfToken, { identity: session.identity });
       this.sessionCsrfTokens.set(req, session.csrfToken);
       return session.identity;
     }
@@ -73,6 +91,6 @@ export class Identifier {
     if (!changesState || identity.auth_method !== "browser-session" || !this.browserSessions) return;
     const csrfToken = this.sessionCsrfTokens.get(req);
     if (csrfToken === undefined) throw new GatewayError(401, "PC_SESSION_EXPIRED", "Refused: the sign-in session has ended; sign in again.");
-    checkCsrf(req, csrfToken, this.browserSessions.trustedOrigins, { identity, changesState: true });
+    this.browserSessions.checkCsrf(req, csrfToken, { identity, changesState: true });
   }
 }

@@ -13,6 +13,7 @@ import { startTracing, type ExchangeTracing } from "./tracing.js";
 
 export { metrics } from "./metrics.js";
 export { TRACING_PACKAGES } from "./tracing.js";
+export type { StageName } from "./exchange.js";
 
 /** Exchanges being observed, whichever gateway of the process they belong to. */
 const observations = new WeakMap<Exchange, ExchangeObservation>();

@@ -1,9 +1,13 @@
 // What the gateway records about every request that reaches it, every run it admits, and the
 // ledger's own housekeeping. Each record becomes one leaf of the tamper-evident ledger
 // (src/ledger/), so everything here is small and holds no payload: bodies and streams are
-// stored apart, masked, and referenced by their SHA-256.
+// stored apart, masked, and referenced by their SHA-256. What a stage decided is kept in the
+// stage's own words (RequestApproval, EgressFacts, Decision): this folder depends on the stages
+// whose facts it records, never the reverse.
+import type { RequestApproval } from "../approve/index.js";
 import type { Decision } from "../authorize/index.js";
 import type { Operation } from "../classify/index.js";
+import type { EgressFacts } from "../egress/index.js";
 import type { Identity } from "../identify/index.js";
 
 export interface RequestRecord {
@@ -38,30 +42,6 @@ export interface RequestRecord {
   error?: string;
   /** The exchange's OpenTelemetry root span, when tracing is on: the record leads to the trace. */
   trace?: { trace_id: string; span_id: string };
-}
-
-/** On a request whose decision was require-approval: what let it through, or that it waits. */
-export interface RequestApproval {
-  /** approved: an approval (given now or earlier) was used; grant: a time-boxed grant applied;
-   * break-glass: the caller's group may go ahead without approval (flagged and alerted);
-   * asked: it asked for approval and did not go ahead (held then refused, or answered 202). */
-  via: "approved" | "grant" | "break-glass" | "asked";
-  approval_id?: string;
-  grant_id?: string;
-  approvers?: string[];
-  /** The requester's justification, masked. */
-  justification?: string | null;
-}
-
-export interface EgressFacts {
-  route: string;
-  /** The path below the route's base URL that was called (no query: it may carry the credential). */
-  path: string;
-  /** The run the call was made for (from its verified run-context token): the request that
-   * started it, who that was, the thread and graphs. Absent when the call carried no context. */
-  run?: { request_id: string; subject: string; thread_id?: string; tenant?: string; graphs: string[] };
-  /** On an MCP or A2A route: the JSON-RPC method, and the tool a tools/call names. */
-  message?: { method: string; tool?: string };
 }
 
 /** A masked payload stored beside the ledger; the leaf commits to it by hash only. */

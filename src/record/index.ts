@@ -1,5 +1,7 @@
-// record: the audit records the pipeline writes (auditRecord.ts), built by the Recorder at named
-// points, the masked payloads beside them, the run follower, and the SIEM stream.
+// record: the audit records the gateway writes (auditRecord.ts), built by the Recorder at named
+// points of an exchange and by the StageRecorder from what stages report outside one (policy
+// changes, approval steps), the masked payloads beside them, the run follower, and the SIEM
+// stream. It depends on the stages whose facts it records; no stage depends on it.
 export type {
   AccessRecord,
   AccessReviewLine,
@@ -10,10 +12,8 @@ export type {
   AuditRecord,
   AuditSink,
   CompletionRecord,
-  EgressFacts,
   Outcome,
   PayloadReference,
-  RequestApproval,
   RequestRecord,
   RunRecord,
 } from "./auditRecord.js";
@@ -21,3 +21,4 @@ export { maskedPayload, ResponseRecording, type StoredPayloadBody } from "./payl
 export { followedRunOf, Recorder } from "./recorder.js";
 export { RunFollower, type FollowedRun } from "./runFollower.js";
 export { SiemStream } from "./siemStream.js";
+export { StageRecorder } from "./stageRecorder.js";

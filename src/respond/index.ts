@@ -17,11 +17,10 @@ import { relayWait } from "./wait.js";
 import { clientDrained, endClientResponse, writeToClient } from "./write.js";
 
 export { ERROR_CODE_HEADER, refusalStatus } from "./langgraphErrors.js";
+export { holdAnswer } from "./held.js";
 export { sendLocalAnswer, type LocalAnswer } from "./local.js";
 export { withoutOwnershipStamps } from "./ownership.js";
 export { Readiness } from "./readiness.js";
-export { formatEvent } from "./sse.js";
-export { writeToClient } from "./write.js";
 
 interface RelaySettings {
   upstreamUrl: URL;

@@ -5,13 +5,18 @@
 // orchestrator restart every replica.
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { AuditSink } from "../record/index.js";
 import { gatewayRequest, type GatewayAuth, type UpstreamClient } from "../forward/index.js";
 import type { LocalAnswer } from "./local.js";
 
+/** The audit store as readiness sees it (the ledger, src/record/'s AuditSink, fits as it is). */
+interface AuditStoreProbe {
+  /** Why the store cannot take appends now, or undefined when it can; absent: it always can. */
+  readiness?(): Promise<string | undefined>;
+}
+
 interface ReadinessChecks {
   policySha256(): string | undefined;
-  audit: AuditSink;
+  audit: AuditStoreProbe;
   upstream: UpstreamClient;
   auth: GatewayAuth;
   /** False once shutdown begins. */

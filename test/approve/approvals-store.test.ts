@@ -10,7 +10,8 @@ import { GatewayError } from "../../src/errors.js";
 import type { Identity } from "../../src/identify/identity.js";
 import { defaultMasker } from "../../src/mask/index.js";
 import type { AuditRecord, AuditSink } from "../../src/record/auditRecord.js";
-import { openStateDatabase } from "../../src/storage/stateDatabase.js";
+import { StageRecorder } from "../../src/record/stageRecorder.js";
+import { openStateFile } from "../../src/stateStores.js";
 import { eventually } from "../support/stack.js";
 
 const alice: Identity = { subject: "sa:alice", kind: "service-account", groups: ["analysts"], auth_method: "api-key", credential_id: "alice" };
@@ -33,11 +34,11 @@ class RecordedSink implements AuditSink {
 }
 
 function approvals(options: { maxPending?: number; sweepMs?: number; recordGraceMs?: number } = {}) {
-  const store = new SqliteApprovalStore(openStateDatabase(":memory:"));
+  const store = new SqliteApprovalStore(openStateFile(":memory:"));
   const audit = new RecordedSink();
   const service = new Approvals({
     store,
-    audit,
+    audit: new StageRecorder(audit),
     notifier: { notify: () => undefined, close: async () => undefined },
     masker: defaultMasker(),
     log: pino({ level: "silent" }),

@@ -12,7 +12,7 @@ import { BrowserSessions } from "../../src/authenticate/sessions.js";
 import { recordedSignInQuery, safeReturnTo } from "../../src/authenticate/signIn.js";
 import { checkCsrf } from "../../src/authenticate/csrf.js";
 import type { Identity } from "../../src/identify/identity.js";
-import type { StateStores } from "../../src/storage/index.js";
+import type { StateStores } from "../../src/stateStores.js";
 import { postgresDialect, sqliteDialect, type StateDialect } from "../support/stateStores.js";
 
 const person: Identity = { subject: "oidc:corp:ada", kind: "oidc", groups: ["analysts"], auth_method: "browser-session", credential_id: "", name: "Ada" };

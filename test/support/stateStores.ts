@@ -1,8 +1,7 @@
 // The gateway's state stores in both dialects, for tests that must hold on each: SQLite in memory,
 // and PostgreSQL (a real server, test/support/postgres.ts) with a fresh schema per store.
 import { randomBytes } from "node:crypto";
-import { postgresStores, sqliteStores, type StateStores } from "../../src/storage/index.js";
-import { openStateDatabase } from "../../src/storage/stateDatabase.js";
+import { openStateFile, postgresStores, sqliteStores, type StateStores } from "../../src/stateStores.js";
 import { startPostgres, type TestPostgres } from "./postgres.js";
 
 export interface StateDialect {
@@ -12,7 +11,7 @@ export interface StateDialect {
 }
 
 export function sqliteDialect(): StateDialect {
-  return { name: "sqlite", open: async () => sqliteStores(openStateDatabase(":memory:")), stop: async () => undefined };
+  return { name: "sqlite", open: async () => sqliteStores(openStateFile(":memory:")), stop: async () => undefined };
 }
 
 export async function postgresDialect(): Promise<StateDialect & { url: string; freshSchema(): string }> {
