@@ -9,7 +9,7 @@ import { MaskingError, MaskingTally, restoreWhole, restoringMasker, type KeptVal
 
 /** Request bodies are scanned whole before anything is stored or forwarded; one that cannot
  * be scanned is refused, never passed on. */
-export function maskRequestBody(masker: Masker, text: string) {
+export function maskRequestBody(masker: Masker, text: string): ReturnType<Masker["mask"]> {
   try {
     return masker.mask(text);
   } catch (error) {
