@@ -6,8 +6,9 @@
 // Each stage lives in the folder of the same name; src/pipeline/ is where the pipeline meets it.
 // A request goes to LangGraph or, under /egress/<route>/…, to an outside service the graph
 // calls: the stages are the same, and what differs is asked of the request's Destination.
-// A stage refuses a request by throwing a GatewayError; the refusal is recorded and answered
-// here, so no stage can forget either.
+// A stage refuses a request by throwing a GatewayError; handle hands it to refuse
+// (src/pipeline/refuse.ts), the one place that records and answers refusals, so no stage can
+// forget either.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { ApprovalGate } from "./approve/index.js";
@@ -17,11 +18,11 @@ import type { Exchange } from "./exchange.js";
 import type { StageName } from "./observe/index.js";
 import { corsHeaders, parseRequestTarget } from "./receive/index.js";
 import { Recorder } from "./record/index.js";
-import { admit, answerApprovalsApi, approve, authorize, classify, forward, identify, maskRequest, openExchange, receive, refuse, refuseConnection, respond, type Flight, type Gateway, type Next, type PipelineDeps } from "./pipeline/index.js";
+import { admit, answerApprovalsApi, approve, authorize, classify, forward, identify, maskRequest, openExchange, receive, refuse, refuseConnection, respond, type Flight, type StageContext, type Next, type PipelineDeps } from "./pipeline/index.js";
 
 /** The stages in order, each with the mark metrics and traces take at its end (approve marks its
  * own: most requests never wait; forward and respond are timed by the upstream's answer). */
-const STAGES: ReadonlyArray<readonly [StageName | undefined, (flight: Flight, gateway: Gateway) => Promise<Next>]> = [
+const STAGES: ReadonlyArray<readonly [StageName | undefined, (flight: Flight, gateway: StageContext) => Promise<Next>]> = [
   ["receive", receive], // bounded head, canonical target; preflight, health, sign-in, console answered
   ["identify", identify], // credentials, then the caller's rate
   [undefined, answerApprovalsApi], // the approvals API, for identified approvers
@@ -34,11 +35,14 @@ const STAGES: ReadonlyArray<readonly [StageName | undefined, (flight: Flight, ga
   [undefined, respond], // relayed, masked as it flows
 ];
 
-export class RequestPipeline implements Gateway {
+export class RequestPipeline implements StageContext {
   /** Requests in flight, for draining on shutdown. */
   readonly active = new Set<Exchange>();
+  /** Set on shutdown: new requests are refused while live ones finish. */
   draining = false;
+  /** The routes classify matches: LangGraph's, and those declared under routes.custom. */
   routes: RouteTable;
+  /** The record stage: every audit record a request leaves. */
   readonly recorder: Recorder;
   /** Refused after a held response had begun (approval denied or expired, shutdown): the
    * client got 200 and an in-band error, so they get a completion record like any response. */
@@ -63,7 +67,7 @@ export class RequestPipeline implements Gateway {
         if (mark) this.deps.observe?.stage(exchange, mark);
       }
     } catch (error) {
-      if ((await refuse(this, exchange, error, flight.responseHeaders)) === "in-band") this.endedInBand.add(exchange);
+      await refuse(this, exchange, error, flight.responseHeaders, this.endedInBand);
     } finally {
       // An answer left unread (a relay that failed early) would hold a pool connection.
       if (flight.answer && !flight.answer.body.readableEnded) flight.answer.body.destroy();
@@ -83,7 +87,7 @@ export class RequestPipeline implements Gateway {
       // the refusal stands; the record keeps the raw target
     }
     try {
-      await refuse(this, exchange, error, { "x-request-id": exchange.id });
+      await refuse(this, exchange, error, { "x-request-id": exchange.id }, this.endedInBand);
     } finally {
       this.close(exchange);
     }

@@ -7,7 +7,7 @@ import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { MaskingTally, ProviderStreamMasker, type Masker } from "../mask/index.js";
 import { maskedPayload } from "../record/index.js";
-import type { Destination, Flight, Gateway } from "./flight.js";
+import type { Destination, Flight, StageContext } from "./flight.js";
 import { maskRequestBody, restoreForEgress } from "./maskRequest.js";
 
 type EgressCall = ReturnType<Egress["classify"]>;
@@ -22,12 +22,12 @@ export class ToEgressRoute implements Destination {
 
   constructor(
     private readonly flight: Flight,
-    private readonly gateway: Gateway,
+    private readonly gateway: StageContext,
   ) {
     this.exchange = flight.exchange;
   }
 
-  get relay() {
+  relaySettings() {
     const route = this.call!.route;
     return {
       upstreamUrl: route.url,

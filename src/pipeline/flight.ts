@@ -70,7 +70,7 @@ export interface PipelineDeps {
 }
 
 /** What a stage may use besides the request: the gateway's parts, its recorder and routes. */
-export interface Gateway {
+export interface StageContext {
   readonly deps: PipelineDeps;
   /** The record stage: every audit record a request leaves. */
   readonly recorder: Recorder;
@@ -91,7 +91,8 @@ export interface Flight {
   readonly responseHeaders: OutgoingHttpHeaders;
   /** The gateway's own part that answers the path, if one does (looked up once, at receive). */
   own?: GatewayRoute;
-  /** Where an admitted request goes: LangGraph, or an egress route (chosen at receive). */
+  /** Where the request goes: LangGraph, or an egress route (chosen at receive; none for the
+   * paths the gateway answers itself). */
   destination?: Destination;
   /** The body as read and parsed (classify, or for egress HTTP routes after authorize). */
   body?: RequestBody;
@@ -117,7 +118,7 @@ export interface Destination {
   /** What the destination learns from the answer's head, before it is relayed. */
   received(answer: Dispatcher.ResponseData): Promise<void>;
   /** How the answer is relayed: the settings that differ between destinations. */
-  readonly relay: Pick<RelaySettings, "upstreamUrl" | "maxResponseBytes" | "streamMasker" | "serverName">;
+  relaySettings(): Pick<RelaySettings, "upstreamUrl" | "maxResponseBytes" | "streamMasker" | "serverName">;
 }
 
 type RelaySettings = Parameters<typeof relayResponse>[2];

@@ -11,7 +11,7 @@ import { isObject } from "../jsonText.js";
 import { MaskingTally, type TokenEntry } from "../mask/index.js";
 import { assertRouteReadsBody, readJsonBody } from "../receive/index.js";
 import { followedRunOf, maskedPayload } from "../record/index.js";
-import type { Destination, Flight, Gateway } from "./flight.js";
+import type { Destination, Flight, StageContext } from "./flight.js";
 import { maskRequestBody, prepareRestore, tokenizeRequestBody, vaultScope } from "./maskRequest.js";
 
 type Authorization = Awaited<ReturnType<Authorizer["authorize"]>>;
@@ -22,12 +22,12 @@ export class ToLangGraph implements Destination {
 
   constructor(
     private readonly flight: Flight,
-    private readonly gateway: Gateway,
+    private readonly gateway: StageContext,
   ) {
     this.exchange = flight.exchange;
   }
 
-  get relay() {
+  relaySettings() {
     return { upstreamUrl: this.gateway.deps.upstream.url, maxResponseBytes: this.gateway.deps.maxResponseBytes };
   }
 

@@ -8,13 +8,13 @@ import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { metrics } from "../observe/index.js";
 import { ERROR_CODE_HEADER, sendGatewayError } from "../respond/index.js";
-import type { Gateway } from "./flight.js";
+import type { StageContext } from "./flight.js";
 
 /** A refusal before forwarding is one request record; a failure after it ends the exchange.
- * Returns whether the refusal went in-band (the client already had 200: a held response). */
-export async function refuse({ recorder }: Gateway, exchange: Exchange, error: unknown, headers: OutgoingHttpHeaders): Promise<"in-band" | "answered"> {
+ * One told in-band (the client already had 200: a held response) is noted in endedInBand, so
+ * that it still gets its completion record. */
+export async function refuse({ recorder }: StageContext, exchange: Exchange, error: unknown, headers: OutgoingHttpHeaders, endedInBand: WeakSet<Exchange>): Promise<void> {
   const gatewayError = toGatewayError(error, exchange);
-  let endedInBand = false;
   exchange.error = gatewayError.code;
   if (exchange.approvalId && !exchange.approval) exchange.approval = { via: "asked", approval_id: exchange.approvalId };
   if (gatewayError.status >= 500 && gatewayError.cause) {
@@ -24,7 +24,7 @@ export async function refuse({ recorder }: Gateway, exchange: Exchange, error: u
   if (!exchange.admitted) {
     await recorder.refused(exchange, gatewayError);
     if (exchange.res.headersSent && exchange.masking) {
-      endedInBand = true;
+      endedInBand.add(exchange);
       if (gatewayError.code === "PC_SHUTTING_DOWN" && exchange.outcome === "ok") exchange.outcome = "shutdown";
     } else if (!exchange.req.complete) {
       // The body of a refused request is not read; close the connection rather than drain it.
@@ -34,13 +34,12 @@ export async function refuse({ recorder }: Gateway, exchange: Exchange, error: u
     exchange.outcome = gatewayError.code === "PC_SHUTTING_DOWN" ? "shutdown" : gatewayError.code === "PC_CLIENT_CLOSED" ? "client_aborted" : "upstream_failed";
   }
   sendGatewayError(exchange, gatewayError, headers);
-  return endedInBand ? "in-band" : "answered";
 }
 
 /** A refusal on a connection with no exchange of its own. The socket may be reset at any
  * moment, so it gets its own error listener and a deadline, and is destroyed once the answer is
  * written. */
-export async function refuseConnection({ deps, recorder }: Gateway, active: ReadonlySet<Exchange>, req: IncomingMessage | undefined, socket: Socket, error: GatewayError): Promise<void> {
+export async function refuseConnection({ deps, recorder }: StageContext, active: ReadonlySet<Exchange>, req: IncomingMessage | undefined, socket: Socket, error: GatewayError): Promise<void> {
   socket.on("error", () => undefined);
   // Exchanges still being answered on this connection (several when requests were pipelined).
   const pending = [...active].filter((exchange) => exchange.req.socket === socket && !exchange.res.writableFinished);

@@ -9,12 +9,12 @@ import { assertHeaderLimits, assertNoBodyOnBodylessMethod, assertNoMethodOverrid
 import { ResponseRecording } from "../record/index.js";
 import { holdAnswer, relayResponse, runOutlivesClient, sendLocalAnswer, type LocalAnswer } from "../respond/index.js";
 import { ToEgressRoute } from "./egress.js";
-import type { Flight, Gateway, GatewayRoute, Next } from "./flight.js";
+import type { Flight, StageContext, GatewayRoute, Next } from "./flight.js";
 import { ToLangGraph } from "./langgraph.js";
 
 /** A new exchange: its id, the client's address (through listen.trusted_proxies), its log, and
  * what happens when the client goes away before it is answered. */
-export function openExchange({ deps }: Gateway, req: IncomingMessage, res: ServerResponse): Exchange {
+export function openExchange({ deps }: StageContext, req: IncomingMessage, res: ServerResponse): Exchange {
   const client = deps.trustedProxies.resolve(req);
   const id = randomUUID();
   const exchange: Exchange = {
@@ -49,7 +49,7 @@ export function openExchange({ deps }: Gateway, req: IncomingMessage, res: Serve
 /** receive: a bounded head (before any header is trusted), one canonical path, classified and
  * forwarded alike, and no body on a method that takes none. The gateway's own paths answered
  * before identify (preflight, health, sign-in, console) are answered here. */
-export async function receive(flight: Flight, gateway: Gateway): Promise<Next> {
+export async function receive(flight: Flight, gateway: StageContext): Promise<Next> {
   const { deps } = gateway;
   const { exchange, responseHeaders } = flight;
   const req = exchange.req;
@@ -62,7 +62,8 @@ export async function receive(flight: Flight, gateway: Gateway): Promise<Next> {
   assertNoBodyOnBodylessMethod(req);
   // The gateway's own routes, looked up once; any other path is LangGraph's.
   flight.own = gatewayRouteOf(exchange, gateway);
-  flight.destination = flight.own === "egress" ? new ToEgressRoute(flight, gateway) : new ToLangGraph(flight, gateway);
+  if (flight.own === undefined) flight.destination = new ToLangGraph(flight, gateway);
+  else if (flight.own === "egress") flight.destination = new ToEgressRoute(flight, gateway);
   // The console is same-origin only: no CORS, so a trusted cross-site origin (Studio) cannot
   // read its pages or their CSRF token with the person's session cookie.
   if (flight.own === "console") {
@@ -80,7 +81,7 @@ export async function receive(flight: Flight, gateway: Gateway): Promise<Next> {
 }
 
 /** identify: credentials are checked before any body is read, then the caller's rate. */
-export async function identify({ exchange }: Flight, { deps }: Gateway): Promise<Next> {
+export async function identify({ exchange }: Flight, { deps }: StageContext): Promise<Next> {
   exchange.identifyAttempted = true;
   exchange.identity = await deps.identifier.identify(exchange.req);
   await deps.authorizer.limitRate(exchange.identity);
@@ -88,7 +89,7 @@ export async function identify({ exchange }: Flight, { deps }: Gateway): Promise
 }
 
 /** The gateway's own API for approvers: identified like any caller, answered by the gateway. */
-export async function answerApprovalsApi(flight: Flight, gateway: Gateway): Promise<Next> {
+export async function answerApprovalsApi(flight: Flight, gateway: StageContext): Promise<Next> {
   if (flight.own !== "approvals-api") return "next";
   const { deps } = gateway;
   const { req, identity } = flight.exchange;
@@ -106,7 +107,7 @@ export const maskRequest = async (flight: Flight): Promise<Next> => (await fligh
 
 /** approve: a request the policy puts behind approval waits for it, held open or answered 202.
  * It marks its own end, since most requests never wait. */
-export async function approve(flight: Flight, gateway: Gateway): Promise<Next> {
+export async function approve(flight: Flight, gateway: StageContext): Promise<Next> {
   const { exchange, responseHeaders } = flight;
   const decision = exchange.decision!;
   if (decision.effect !== "require-approval") return "next";
@@ -134,7 +135,7 @@ export async function approve(flight: Flight, gateway: Gateway): Promise<Next> {
 
 /** record (admit): the request record is written before anything is forwarded; no record, no
  * request. */
-export async function admit({ exchange, responseHeaders }: Flight, { deps, recorder }: Gateway): Promise<Next> {
+export async function admit({ exchange, responseHeaders }: Flight, { deps, recorder }: StageContext): Promise<Next> {
   exchange.recording = new ResponseRecording(exchange.startedAt, deps.maxRecordingBytes);
   const receipt = await recorder.admitted(exchange);
   if (deps.receipts) responseHeaders["portcullis-audit-receipt"] = `${receipt.seq} ${receipt.leafHash.toString("base64")}`;
@@ -142,7 +143,7 @@ export async function admit({ exchange, responseHeaders }: Flight, { deps, recor
 }
 
 /** forward: to the destination, and its answer's head read. */
-export async function forward(flight: Flight, { deps }: Gateway): Promise<Next> {
+export async function forward(flight: Flight, { deps }: StageContext): Promise<Next> {
   const { exchange } = flight;
   const answer = await flight.destination!.send();
   flight.answer = answer;
@@ -155,9 +156,9 @@ export async function forward(flight: Flight, { deps }: Gateway): Promise<Next> 
 
 /** respond: the answer relayed to the client, masked as it flows (tokens restored for whoever
  * may read them). */
-export async function respond(flight: Flight, { deps }: Gateway): Promise<Next> {
+export async function respond(flight: Flight, { deps }: StageContext): Promise<Next> {
   await relayResponse(flight.exchange, flight.answer!, {
-    ...flight.destination!.relay,
+    ...flight.destination!.relaySettings(),
     heartbeatMs: deps.heartbeatMs,
     waitKeepaliveMs: deps.waitKeepaliveMs,
     extraHeaders: flight.responseHeaders,
@@ -169,7 +170,7 @@ export async function respond(flight: Flight, { deps }: Gateway): Promise<Next> 
 }
 
 /** An answer the gateway gives itself, recorded like any other. */
-async function answerLocally({ exchange, responseHeaders }: Flight, { recorder }: Gateway, answer: LocalAnswer, rule: string): Promise<Next> {
+async function answerLocally({ exchange, responseHeaders }: Flight, { recorder }: StageContext, answer: LocalAnswer, rule: string): Promise<Next> {
   exchange.localRoute = rule;
   if (answer.identity) exchange.identity = answer.identity;
   await recorder.answered(exchange, rule, answer);
@@ -178,7 +179,7 @@ async function answerLocally({ exchange, responseHeaders }: Flight, { recorder }
 }
 
 /** A CORS preflight, answered for an allowed origin and refused for any other. */
-function preflight({ exchange }: Flight, { deps }: Gateway): LocalAnswer {
+function preflight({ exchange }: Flight, { deps }: StageContext): LocalAnswer {
   const headers: OutgoingHttpHeaders | undefined = preflightHeaders(exchange.req, deps.cors);
   if (!headers) throw new GatewayError(403, "PC_FORBIDDEN", "Refused: this origin is not in cors.allow_origins.");
   return { status: 204, headers };
@@ -186,7 +187,7 @@ function preflight({ exchange }: Flight, { deps }: Gateway): LocalAnswer {
 
 /** The gateway's own routes, each owned by one part, in the order they are asked; any other
  * path is LangGraph's. */
-const GATEWAY_ROUTES: ReadonlyArray<readonly [GatewayRoute, (exchange: Exchange, deps: Gateway["deps"]) => boolean]> = [
+const GATEWAY_ROUTES: ReadonlyArray<readonly [GatewayRoute, (exchange: Exchange, deps: StageContext["deps"]) => boolean]> = [
   // health, readiness, metrics and the like: GET only (other methods are LangGraph's to refuse)
   ["local", ({ req, target }, deps) => req.method === "GET" && Object.hasOwn(deps.localEndpoints, target!.path)],
   ["sign-in", ({ target }, deps) => deps.signIn?.handles(target!.path) === true],
@@ -195,6 +196,6 @@ const GATEWAY_ROUTES: ReadonlyArray<readonly [GatewayRoute, (exchange: Exchange,
   ["approvals-api", ({ target }, deps) => deps.approvalsApi.handles(target!.path)],
 ];
 
-function gatewayRouteOf(exchange: Exchange, { deps }: Gateway): GatewayRoute | undefined {
+function gatewayRouteOf(exchange: Exchange, { deps }: StageContext): GatewayRoute | undefined {
   return GATEWAY_ROUTES.find(([, owns]) => owns(exchange, deps))?.[0];
 }
