@@ -2,7 +2,7 @@
 // database (SQLite, one gateway) or PostgreSQL (several gateways, where a decision taken on one
 // instance releases a request held on another). Their tables, for both, are APPROVAL_TABLES.
 import type { Identity } from "../identify/index.js";
-import type { Component } from "../storage/index.js";
+import { perDialect, type Component } from "../storage/index.js";
 
 /** approving: enough approvers allowed it, and the gateway is writing the "approved" record; it
  * becomes approved (usable, and its grant findable) only once that record is in the ledger, so no
@@ -163,14 +163,14 @@ export interface ApprovalStore {
 export const APPROVAL_TABLES: Component = {
   name: "approvals",
   migrations: [
-    {
-      sqlite: `CREATE TABLE IF NOT EXISTS approvals (
+    perDialect(
+      ({ integer, json }) => `CREATE TABLE IF NOT EXISTS approvals (
          id TEXT PRIMARY KEY,
          state TEXT NOT NULL,
          mode TEXT NOT NULL,
-         created_at INTEGER NOT NULL,
-         expires_at INTEGER NOT NULL,
-         doc TEXT NOT NULL
+         created_at ${integer} NOT NULL,
+         expires_at ${integer} NOT NULL,
+         doc ${json} NOT NULL
        );
        CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
        CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created_at);
@@ -180,35 +180,13 @@ export const APPROVAL_TABLES: Component = {
          subject TEXT NOT NULL,
          rule TEXT NOT NULL,
          graphs TEXT NOT NULL,
-         actions TEXT NOT NULL,
-         granted_by TEXT NOT NULL,
-         created_at INTEGER NOT NULL,
-         expires_at INTEGER NOT NULL
+         actions ${json} NOT NULL,
+         granted_by ${json} NOT NULL,
+         created_at ${integer} NOT NULL,
+         expires_at ${integer} NOT NULL
        );
        CREATE INDEX IF NOT EXISTS approval_grants_lookup ON approval_grants (subject, rule, graphs, expires_at);`,
-      postgres: `CREATE TABLE IF NOT EXISTS approvals (
-         id TEXT PRIMARY KEY,
-         state TEXT NOT NULL,
-         mode TEXT NOT NULL,
-         created_at BIGINT NOT NULL,
-         expires_at BIGINT NOT NULL,
-         doc JSONB NOT NULL
-       );
-       CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
-       CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created_at);
-       CREATE TABLE IF NOT EXISTS approval_grants (
-         id TEXT PRIMARY KEY,
-         approval_id TEXT NOT NULL,
-         subject TEXT NOT NULL,
-         rule TEXT NOT NULL,
-         graphs TEXT NOT NULL,
-         actions JSONB NOT NULL,
-         granted_by JSONB NOT NULL,
-         created_at BIGINT NOT NULL,
-         expires_at BIGINT NOT NULL
-       );
-       CREATE INDEX IF NOT EXISTS approval_grants_lookup ON approval_grants (subject, rule, graphs, expires_at);`,
-    },
+    ),
     // The per-requester cap counts pending approvals of one requester on every request for approval.
     {
       sqlite: `CREATE INDEX approvals_pending_requester ON approvals (json_extract(doc, '$.requester.subject')) WHERE state = 'pending';`,

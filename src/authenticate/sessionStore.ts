@@ -3,7 +3,7 @@
 // SHA-256 of the cookie's secret, never the secret itself.
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import type { Component } from "../storage/index.js";
+import { perDialect, type Component } from "../storage/index.js";
 
 export interface SessionRow {
   id_sha256: string;
@@ -28,30 +28,19 @@ export interface BrowserSessionStore {
 export const BROWSER_SESSION_TABLES: Component = {
   name: "browser_sessions",
   migrations: [
-    {
-      sqlite: `CREATE TABLE IF NOT EXISTS browser_sessions (
+    perDialect(
+      ({ integer }) => `CREATE TABLE IF NOT EXISTS browser_sessions (
          id_sha256 TEXT PRIMARY KEY,
          subject TEXT NOT NULL,
          identity_json TEXT NOT NULL,
          csrf_token TEXT NOT NULL,
          provider TEXT NOT NULL,
-         created_at INTEGER NOT NULL,
-         last_seen_at INTEGER NOT NULL,
-         expires_at INTEGER NOT NULL
+         created_at ${integer} NOT NULL,
+         last_seen_at ${integer} NOT NULL,
+         expires_at ${integer} NOT NULL
        );
        CREATE INDEX IF NOT EXISTS browser_sessions_expiry ON browser_sessions (expires_at);`,
-      postgres: `CREATE TABLE IF NOT EXISTS browser_sessions (
-         id_sha256 TEXT PRIMARY KEY,
-         subject TEXT NOT NULL,
-         identity_json TEXT NOT NULL,
-         csrf_token TEXT NOT NULL,
-         provider TEXT NOT NULL,
-         created_at BIGINT NOT NULL,
-         last_seen_at BIGINT NOT NULL,
-         expires_at BIGINT NOT NULL
-       );
-       CREATE INDEX IF NOT EXISTS browser_sessions_expiry ON browser_sessions (expires_at);`,
-    },
+    ),
   ],
 };
 

@@ -4,7 +4,7 @@
 // instance may return to another, and an assertion used on one is a replay on every other.
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import type { Component } from "../storage/index.js";
+import { perDialect, type Component } from "../storage/index.js";
 
 export interface LoginTransactionRow {
   id: string;
@@ -38,42 +38,25 @@ export interface SignInStore {
 export const SIGN_IN_TABLES: Component = {
   name: "sign_ins",
   migrations: [
-    {
-      sqlite: `CREATE TABLE IF NOT EXISTS login_transactions (
+    perDialect(
+      ({ integer }) => `CREATE TABLE IF NOT EXISTS login_transactions (
          id TEXT PRIMARY KEY,
          provider TEXT NOT NULL,
          browser_binding_sha256 TEXT NOT NULL,
          data_json TEXT NOT NULL,
-         expires_at INTEGER NOT NULL
+         expires_at ${integer} NOT NULL
        );
        CREATE TABLE IF NOT EXISTS saml_requests_outstanding (
          id TEXT PRIMARY KEY,
-         created_at INTEGER NOT NULL
+         created_at ${integer} NOT NULL
        );
        CREATE TABLE IF NOT EXISTS saml_assertions_seen (
          provider TEXT NOT NULL,
          assertion_id TEXT NOT NULL,
-         forget_after INTEGER NOT NULL,
+         forget_after ${integer} NOT NULL,
          PRIMARY KEY (provider, assertion_id)
        );`,
-      postgres: `CREATE TABLE IF NOT EXISTS login_transactions (
-         id TEXT PRIMARY KEY,
-         provider TEXT NOT NULL,
-         browser_binding_sha256 TEXT NOT NULL,
-         data_json TEXT NOT NULL,
-         expires_at BIGINT NOT NULL
-       );
-       CREATE TABLE IF NOT EXISTS saml_requests_outstanding (
-         id TEXT PRIMARY KEY,
-         created_at BIGINT NOT NULL
-       );
-       CREATE TABLE IF NOT EXISTS saml_assertions_seen (
-         provider TEXT NOT NULL,
-         assertion_id TEXT NOT NULL,
-         forget_after BIGINT NOT NULL,
-         PRIMARY KEY (provider, assertion_id)
-       );`,
-    },
+    ),
     // Expiry purges and the in-flight count run on every sign-in start; without these they scan.
     {
       sqlite: `CREATE INDEX IF NOT EXISTS login_transactions_expiry ON login_transactions (expires_at);

@@ -5,6 +5,7 @@ import pg from "pg";
 import { inTransaction } from "../storage/index.js";
 import { compressedPayloadAsync, storedPayloadBody } from "./payloadEncoding.js";
 import { mergeSessionUpdates, parsedList, SESSION_COLUMNS, sessionFilter, sessionFromRow, sessionValues, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary, type SessionUpdate } from "./sessionIndex.js";
+import { INSTANCE_LEASE_TABLES, SESSION_INDEX_TABLES } from "./schema.js";
 import type { AppendBatch, EntryFilter, LedgerStore, LegalHold, SequencerTransaction, StoredCheckpoint, StoredEntry, StoredKey, TrackedRun } from "./store.js";
 import { LedgerStoreError } from "./store.js";
 
@@ -75,49 +76,8 @@ const MIGRATIONS: string[] = [
      $$ BEGIN RAISE EXCEPTION 'ledger entries are append-only'; END $$;
    CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger_entries
      FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_append_only();`,
-  // The session index (sessionIndex.ts), rebuilt from the leaves when a ledger is upgraded.
-  `CREATE TABLE ledger_sessions (
-     log TEXT NOT NULL,
-     request_id TEXT NOT NULL,
-     started_ms BIGINT,
-     ended_ms BIGINT,
-     subject TEXT,
-     name TEXT,
-     groups TEXT,
-     graphs TEXT,
-     assistant_id TEXT,
-     thread_id TEXT,
-     run_id TEXT,
-     kind TEXT,
-     route TEXT,
-     method TEXT,
-     path TEXT,
-     decision TEXT,
-     rule TEXT,
-     http_status INTEGER,
-     outcome TEXT,
-     run_status TEXT,
-     approval TEXT,
-     approval_id TEXT,
-     parent_request_id TEXT,
-     first_seq BIGINT NOT NULL,
-     last_seq BIGINT NOT NULL,
-     PRIMARY KEY (log, request_id)
-   );
-   CREATE INDEX ledger_sessions_started ON ledger_sessions (log, started_ms, request_id);
-   CREATE INDEX ledger_sessions_subject ON ledger_sessions (log, subject, started_ms, request_id);
-   CREATE INDEX ledger_sessions_thread ON ledger_sessions (log, thread_id, started_ms, request_id);
-   CREATE INDEX ledger_sessions_parent ON ledger_sessions (log, parent_request_id, started_ms, request_id);
-   CREATE TABLE ledger_session_cursor (log TEXT PRIMARY KEY, next_seq BIGINT NOT NULL);`,
-  // Instance leases: an open request belongs to the instance that admitted it.
-  `ALTER TABLE ledger_open_requests ADD COLUMN instance TEXT NOT NULL DEFAULT '';
-   CREATE TABLE ledger_instances (
-     log TEXT NOT NULL,
-     instance TEXT NOT NULL,
-     started_ms BIGINT NOT NULL,
-     heartbeat_ms BIGINT NOT NULL,
-     PRIMARY KEY (log, instance)
-   );`,
+  SESSION_INDEX_TABLES.postgres,
+  INSTANCE_LEASE_TABLES.postgres,
   // Run follows: a run belongs to the instance following it, and is taken over when its lease ends.
   `CREATE TABLE ledger_followed_runs (
      log TEXT NOT NULL,

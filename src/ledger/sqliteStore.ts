@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { sessionFilter, sessionFromRow, parsedList, type GrantUsage, type IdentityUsage, type SessionQuery, type SessionRow, type SessionSummary } from "./sessionIndex.js";
+import { INSTANCE_LEASE_TABLES, SESSION_INDEX_TABLES } from "./schema.js";
 import { storedPayloadBody } from "./payloadEncoding.js";
 import { startModuleThread } from "./moduleThread.js";
 import { configureLedgerDatabase, SqliteAppender } from "./sqliteAppend.js";
@@ -83,49 +84,8 @@ const MIGRATIONS: string[] = [
   `CREATE TRIGGER ledger_entries_no_replace BEFORE INSERT ON ledger_entries
      WHEN EXISTS (SELECT 1 FROM ledger_entries WHERE log = NEW.log AND seq = NEW.seq)
      BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;`,
-  // The session index (sessionIndex.ts), rebuilt from the leaves when a ledger is upgraded.
-  `CREATE TABLE ledger_sessions (
-     log TEXT NOT NULL,
-     request_id TEXT NOT NULL,
-     started_ms INTEGER,
-     ended_ms INTEGER,
-     subject TEXT,
-     name TEXT,
-     groups TEXT,
-     graphs TEXT,
-     assistant_id TEXT,
-     thread_id TEXT,
-     run_id TEXT,
-     kind TEXT,
-     route TEXT,
-     method TEXT,
-     path TEXT,
-     decision TEXT,
-     rule TEXT,
-     http_status INTEGER,
-     outcome TEXT,
-     run_status TEXT,
-     approval TEXT,
-     approval_id TEXT,
-     parent_request_id TEXT,
-     first_seq INTEGER NOT NULL,
-     last_seq INTEGER NOT NULL,
-     PRIMARY KEY (log, request_id)
-   );
-   CREATE INDEX ledger_sessions_started ON ledger_sessions (log, started_ms, request_id);
-   CREATE INDEX ledger_sessions_subject ON ledger_sessions (log, subject, started_ms, request_id);
-   CREATE INDEX ledger_sessions_thread ON ledger_sessions (log, thread_id, started_ms, request_id);
-   CREATE INDEX ledger_sessions_parent ON ledger_sessions (log, parent_request_id, started_ms, request_id);
-   CREATE TABLE ledger_session_cursor (log TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);`,
-  // Instance leases: an open request belongs to the instance that admitted it.
-  `ALTER TABLE ledger_open_requests ADD COLUMN instance TEXT NOT NULL DEFAULT '';
-   CREATE TABLE ledger_instances (
-     log TEXT NOT NULL,
-     instance TEXT NOT NULL,
-     started_ms INTEGER NOT NULL,
-     heartbeat_ms INTEGER NOT NULL,
-     PRIMARY KEY (log, instance)
-   );`,
+  SESSION_INDEX_TABLES.sqlite,
+  INSTANCE_LEASE_TABLES.sqlite,
   // Run follows: a run belongs to the process following it; a restarted gateway takes it over.
   `CREATE TABLE ledger_followed_runs (
      log TEXT NOT NULL,

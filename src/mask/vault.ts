@@ -201,13 +201,8 @@ export const VAULT_TABLES: Component = {
   ],
 };
 
-interface SqlRow {
-  tenant: string;
-  scope: string;
-  token: string;
-  entity: string;
-  subject: string;
-  sealed: string;
+/** A row as the driver reads it: snake-case times, BIGINT as text in PostgreSQL. */
+interface SqlRow extends Omit<VaultRow, "createdAt" | "expiresAt"> {
   created_at: number | string;
   expires_at: number | string;
 }

@@ -10,7 +10,7 @@
 import type { PortcullisConfig, SecretSource } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 
-export { migratePostgres, portable, type Component } from "./migrations.js";
+export { migratePostgres, perDialect, portable, type Component } from "./migrations.js";
 export { inTransaction } from "./postgresTransaction.js";
 export {
   PostgresServiceAccountStore,

@@ -21,6 +21,17 @@ export function portable(sql: string): Migration {
   return { sqlite: sql, postgres: sql };
 }
 
+/** The types the dialects name differently: a 64-bit integer, and a JSON document. */
+interface DialectTypes {
+  integer: "INTEGER" | "BIGINT";
+  json: "TEXT" | "JSONB";
+}
+
+/** A schema change written once, with each dialect's names for the types that differ. */
+export function perDialect(sql: (types: DialectTypes) => string): { sqlite: string; postgres: string } {
+  return { sqlite: sql({ integer: "INTEGER", json: "TEXT" }), postgres: sql({ integer: "BIGINT", json: "JSONB" }) };
+}
+
 export interface Component {
   /** Stable name, the key in state_migrations. */
   name: string;
