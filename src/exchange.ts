@@ -51,6 +51,9 @@ export interface Exchange {
   approvalId?: string;
   /** Held open while approvers decide: ended at once on shutdown (the approval stays pending). */
   waitingForApproval?: boolean;
+  /** The answer began while the request was held for approval (200 and keep-alives, written by
+   * respond/held.ts): whatever follows, the upstream's answer or a refusal, continues it. */
+  heldAnswerBegun?: boolean;
   /** How a require-approval request went ahead, or that it waits, for the record. */
   approval?: RequestApproval;
   /** A call through an egress route: the route, path and linked run, for the record. */

@@ -184,7 +184,7 @@ export class ApprovalGate {
     const notice = { approval_id: approval.id, state: approval.state, rule: approval.rule, approver_groups: approval.approver_groups, approvals_required: approval.approvals_required, expires_at: view.expires_at, status_url: view.status_url };
     const stopKeepalive = facts.holdOpen({ headers: { ...facts.headers, [APPROVAL_ID_HEADER]: approval.id }, notice: { event: "portcullis/approval", data: notice } });
     // An answer not begun yet carries the approval's id when it is written.
-    if (!res.headersSent) facts.headers[APPROVAL_ID_HEADER] = approval.id;
+    if (!exchange.heldAnswerBegun) facts.headers[APPROVAL_ID_HEADER] = approval.id;
     exchange.waitingForApproval = true;
     const clientLeft = new AbortController();
     const onClose = () => clientLeft.abort();

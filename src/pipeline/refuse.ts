@@ -23,7 +23,7 @@ export async function refuse({ recorder }: StageContext, exchange: Exchange, err
   }
   if (!exchange.admitted) {
     await recorder.refused(exchange, gatewayError);
-    if (exchange.res.headersSent && exchange.masking) {
+    if (exchange.heldAnswerBegun) {
       endedInBand.add(exchange);
       if (gatewayError.code === "PC_SHUTTING_DOWN" && exchange.outcome === "ok") exchange.outcome = "shutdown";
     } else if (!exchange.req.complete) {

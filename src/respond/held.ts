@@ -21,9 +21,10 @@ export function holdAnswer(exchange: Exchange, held: HeldAnswer, settings: { hea
   const kind = exchange.operation!.response;
   if (kind === "json") return () => undefined;
   const stream = kind === "sse";
-  if (!res.headersSent) {
+  if (!exchange.heldAnswerBegun) {
     res.writeHead(200, { ...held.headers, "content-type": stream ? "text/event-stream" : "text/plain; charset=utf-8", "cache-control": "no-cache" });
     res.flushHeaders();
+    exchange.heldAnswerBegun = true;
   }
   if (stream) writeToClient(exchange, formatEvent({ event: held.notice.event, data: JSON.stringify(held.notice.data) }));
   const keepalive = setInterval(() => writeToClient(exchange, stream ? ": heartbeat\n\n" : "\n"), stream ? settings.heartbeatMs : settings.waitKeepaliveMs);

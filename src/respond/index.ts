@@ -60,7 +60,7 @@ export async function relayResponse(exchange: Exchange, upstream: Dispatcher.Res
 
   // A request held for approval already answered 200 (the connection was kept open while it
   // waited): the upstream's answer continues that response, and an upstream refusal is told in-band.
-  if (exchange.res.headersSent) {
+  if (exchange.heldAnswerBegun) {
     if (upstream.statusCode === 200 && contentType.startsWith("text/event-stream")) {
       await relaySse(exchange, upstream.body, { heartbeatMs: settings.heartbeatMs, drainAfterClientLeaves, masker: settings.masker, flushMs: settings.flushMs, ...(settings.streamMasker ? { streamMasker: settings.streamMasker } : {}), serverName: server });
     } else if (upstream.statusCode === 200 && exchange.operation!.response === "wait") {
