@@ -10,6 +10,7 @@ import { loadConfigFile, parseConfig, type PortcullisConfig } from "../config/in
 import { ConfigError } from "../errors.js";
 import { exportEvidence, Ledger, openLedgerStore, writeNewKeyFile, parseVerifierKey, SIG_COSIGNATURE_V1, purgeExpiredPayloads, verifyStore, type LedgerStore } from "../ledger/index.js";
 import { pino } from "pino";
+import { ledgerEventRecord } from "../record/index.js";
 
 export interface LedgerOptions {
   config?: string;
@@ -119,7 +120,7 @@ export function auditCommand(): Command {
           releasedAtMs: null,
         };
         await ledger.store.addHold(placed);
-        await ledger.append({ type: "ledger", time: new Date().toISOString(), event: "hold.placed", actor: placed.createdBy, details: { id: placed.id, user: placed.subject, from: options.from ?? null, to: options.to ?? null, reason: placed.reason } });
+        await ledger.append(ledgerEventRecord("hold.placed", placed.createdBy, { id: placed.id, user: placed.subject, from: options.from ?? null, to: options.to ?? null, reason: placed.reason }));
         process.stdout.write(`Legal hold ${placed.id} placed.\n`);
       } finally {
         await ledger.close();
@@ -135,7 +136,7 @@ export function auditCommand(): Command {
       const ledger = await openToolLedger(options);
       try {
         if (!(await ledger.store.releaseHold(id, Date.now()))) throw new ConfigError(`no active legal hold ${id}`);
-        await ledger.append({ type: "ledger", time: new Date().toISOString(), event: "hold.released", actor: operator(), details: { id } });
+        await ledger.append(ledgerEventRecord("hold.released", operator(), { id }));
         process.stdout.write(`Legal hold ${id} released.\n`);
       } finally {
         await ledger.close();
@@ -223,7 +224,7 @@ export function auditCommand(): Command {
       try {
         const endsMs = options.compromisedAt ? instant(options.compromisedAt, "--compromised-at") : Date.now();
         await ledger.store.retireKey(oldKeyId, endsMs);
-        await ledger.append({ type: "ledger", time: new Date().toISOString(), event: "key.rotated", actor: operator(), details: { retired: oldKeyId, valid_to: new Date(endsMs).toISOString(), new_key: ledger.keyId, vkey: ledger.verifierKey, compromised: options.compromisedAt !== undefined } });
+        await ledger.append(ledgerEventRecord("key.rotated", operator(), { retired: oldKeyId, valid_to: new Date(endsMs).toISOString(), new_key: ledger.keyId, vkey: ledger.verifierKey, compromised: options.compromisedAt !== undefined }));
         await ledger.checkpoint();
         process.stdout.write(`New signing key ${ledger.keyId} (${ledger.verifierKey}); ${oldKeyId} retired. A running gateway signs with the new key from its next checkpoint.\n`);
       } finally {

@@ -6,6 +6,7 @@ import { ConfigError } from "../errors.js";
 import { READABLE_SESSION_KINDS, SESSION_KINDS, type Ledger, type SessionKind, type SessionQuery } from "../ledger/index.js";
 import { RerunError, rerunSession, serveRecording, loadSession, SessionNotFoundError, playRecording, executionPath, sessionStatus, type Session, type SessionSource } from "../replay/index.js";
 import { ledgerOptions, openToolLedger, openToolStore, operator, type LedgerOptions } from "./audit.js";
+import { accessRecord } from "../record/index.js";
 
 export function sessionsCommand(): Command {
   return new Command("sessions")
@@ -199,5 +200,5 @@ function describe(path: ReturnType<typeof executionPath>): string {
 
 async function recordAccess(ledger: Ledger, session: Session, action: "session.replay" | "session.verify", details: Record<string, unknown>): Promise<void> {
   const actor = operator();
-  await ledger.append({ type: "access", time: new Date().toISOString(), actor, via: "cli", action, session: session.summary.requestId, details }, { subject: actor, graphs: session.summary.graphs });
+  await ledger.append(accessRecord(action, { actor, via: "cli", session: session.summary.requestId, details }), { subject: actor, graphs: session.summary.graphs });
 }

@@ -8,6 +8,7 @@ import { PostgresVaultStore, SqliteVaultStore, type VaultStore } from "../mask/i
 import { openStateFile } from "../stateStores.js";
 import { storageTarget } from "../storage/index.js";
 import { ledgerOptions, openToolLedger, operator } from "./audit.js";
+import { ledgerEventRecord } from "../record/index.js";
 
 export function vaultCommand(): Command {
   const command = new Command("vault").description("The token vault: originals of values LangGraph received as tokens");
@@ -28,7 +29,7 @@ export function vaultCommand(): Command {
       }
       const ledger = await openToolLedger({ config: options.config });
       try {
-        await ledger.append({ type: "ledger", time: new Date().toISOString(), event: "vault.erased", actor: operator(), details: { subject: options.subject, erased } });
+        await ledger.append(ledgerEventRecord("vault.erased", operator(), { subject: options.subject, erased }));
       } finally {
         await ledger.close();
       }

@@ -34,7 +34,7 @@ import { GatewayError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { ExportError, exportEvidence, verifyStore, AccessReviewError, completeCampaign, decideLine, readCampaign, readCampaigns, startCampaign, type Ledger, type SessionQuery } from "../ledger/index.js";
 import type { Identity } from "../identify/index.js";
-import type { AccessRecord } from "../record/index.js";
+import { accessRecord, type AccessRecord } from "../record/index.js";
 import { readFormBody } from "../receive/index.js";
 import { loadSession } from "../replay/index.js";
 import type { LocalAnswer } from "../respond/index.js";
@@ -439,10 +439,7 @@ export class Console {
   private async recordAccess(viewer: Viewer, action: AccessRecord["action"], facts: { session?: string; graphs?: string[]; details?: Record<string, unknown> }): Promise<void> {
     const ledger = this.requireLedger();
     const actor = viewer.identity.subject;
-    await ledger.append(
-      { type: "access", time: new Date().toISOString(), actor, via: "console", action, ...(facts.session ? { session: facts.session } : {}), ...(facts.details ? { details: facts.details } : {}) },
-      { subject: actor, graphs: facts.graphs ?? [] },
-    );
+    await ledger.append(accessRecord(action, { actor, via: "console", ...(facts.session ? { session: facts.session } : {}), ...(facts.details ? { details: facts.details } : {}) }), { subject: actor, graphs: facts.graphs ?? [] });
   }
 
   private forbidden(viewer: Viewer, message: string): Omit<LocalAnswer, "identity"> {

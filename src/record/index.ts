@@ -18,6 +18,7 @@ export type {
   RunRecord,
 } from "./auditRecord.js";
 export { maskedPayload, ResponseRecording, type StoredPayloadBody } from "./payloads.js";
+export { accessRecord, ledgerEventRecord } from "./operatorRecords.js";
 export { followedRunOf, Recorder } from "./recorder.js";
 export { RunFollower, type FollowedRun } from "./runFollower.js";
 export { SiemStream } from "./siemStream.js";
